@@ -1,0 +1,73 @@
+//! The journal: every frame in and out of every station, in order. It is the durable
+//! record the API's message history, durability guarantee and later replays rest on.
+
+use crate::Millis;
+
+/// Which way a frame travelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the station to ocpulse.
+    In,
+    /// From ocpulse to the station.
+    Out,
+}
+
+impl Direction {
+    /// `"in"` or `"out"`, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+
+    /// Reads the stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "in" => Some(Direction::In),
+            "out" => Some(Direction::Out),
+            _ => None,
+        }
+    }
+}
+
+/// The frame type name used for text that is not a readable OCPP-J frame.
+pub const MALFORMED: &str = "MALFORMED";
+
+/// One journaled frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    /// Assigned by the store on append (0 before); orders entries and pages the API.
+    pub seq: i64,
+    /// The station's identity.
+    pub station_id: String,
+    /// Which way it went.
+    pub direction: Direction,
+    /// `CALL`, `CALLRESULT`, `CALLERROR`, or `MALFORMED` for unreadable text.
+    pub frame_type: &'static str,
+    /// The message id, when readable.
+    pub message_id: Option<String>,
+    /// The action; for answers, the action of the CALL they answer.
+    pub action: Option<String>,
+    /// The payload as JSON text (the whole raw text for a malformed frame).
+    pub payload: String,
+    /// When the frame was received or sent.
+    pub at: Millis,
+    /// A schema violation accepted under the lenient policy.
+    pub violation: Option<String>,
+}
+
+/// What to read back from the journal, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JournalQuery {
+    /// Only this station.
+    pub station_id: String,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only entries with a smaller `seq` (paging).
+    pub before_seq: Option<i64>,
+    /// Only entries earlier than this time.
+    pub before_at: Option<Millis>,
+    /// At most this many.
+    pub limit: usize,
+}

@@ -1,0 +1,424 @@
+//! What ocpulse knows about one station, kept current from every CALL it acknowledges.
+//!
+//! State is read from the validated JSON tolerantly (a field that is missing or odd is
+//! skipped, not fatal), so a station accepted under the lenient policy still updates it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Millis, validation::ValidationMode};
+
+/// The boot information a station last reported.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootInfo {
+    /// Vendor name.
+    pub vendor: Option<String>,
+    /// Model name.
+    pub model: Option<String>,
+    /// Serial number of the station (1.6 chargePointSerialNumber / 2.0.1 serialNumber).
+    pub serial_number: Option<String>,
+    /// Firmware version.
+    pub firmware_version: Option<String>,
+    /// 2.0.1 boot reason (e.g. `Triggered`).
+    pub reason: Option<String>,
+    /// The whole BootNotification payload, for fields not lifted above.
+    pub payload: Value,
+    /// When it arrived.
+    pub received_at: Millis,
+}
+
+/// The last reported status of one connector (1.6) or EVSE connector (2.0.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorStatus {
+    /// 2.0.1 EVSE id (absent for 1.6).
+    pub evse_id: Option<i64>,
+    /// 1.6 connectorId (0 = the charge point itself) or 2.0.1 connectorId within the EVSE.
+    pub connector_id: i64,
+    /// 1.6 ChargePointStatus or 2.0.1 ConnectorStatusEnumType.
+    pub status: String,
+    /// 1.6 error code.
+    pub error_code: Option<String>,
+    /// 1.6 free-text info.
+    pub info: Option<String>,
+    /// 1.6 vendor error code.
+    pub vendor_error_code: Option<String>,
+    /// The station's own timestamp of the status.
+    pub timestamp: Option<String>,
+    /// When ocpulse received it.
+    pub received_at: Millis,
+}
+
+/// The latest meter reading of one connector (1.6) or EVSE (2.0.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterReading {
+    /// 2.0.1 EVSE id (0 = main meter).
+    pub evse_id: Option<i64>,
+    /// 1.6 connector id (0 = main meter).
+    pub connector_id: Option<i64>,
+    /// The transaction the reading belongs to, if any.
+    pub transaction_id: Option<String>,
+    /// The station's timestamp of the newest meterValue.
+    pub timestamp: Option<String>,
+    /// Its sampled values, as sent.
+    pub sampled_value: Value,
+    /// When ocpulse received it.
+    pub received_at: Millis,
+}
+
+/// A status report of a long-running station activity (firmware update, log upload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityStatus {
+    /// The reported status, e.g. `Idle`, `Downloading`.
+    pub status: String,
+    /// The request it belongs to, where the version has one.
+    pub request_id: Option<i64>,
+    /// The action that reported it.
+    pub action: String,
+    /// When ocpulse received it.
+    pub received_at: Millis,
+}
+
+/// A transaction the station reported started and not yet ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    /// 1.6 transactionId (assigned by ocpulse) or 2.0.1 transactionId (the station's).
+    pub transaction_id: String,
+    /// 1.6 connector.
+    pub connector_id: Option<i64>,
+    /// 2.0.1 EVSE.
+    pub evse_id: Option<i64>,
+    /// Who started it (1.6 idTag, 2.0.1 idToken.idToken).
+    pub id_tag: Option<String>,
+    /// 1.6 meterStart (Wh).
+    pub meter_start: Option<i64>,
+    /// 2.0.1 chargingState.
+    pub charging_state: Option<String>,
+    /// The station's start timestamp.
+    pub started_at: Option<String>,
+    /// The last event's seqNo or time ocpulse saw for it.
+    pub updated_at: Millis,
+}
+
+/// A schema violation accepted under the lenient policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedViolation {
+    /// The action whose payload violated its schema.
+    pub action: String,
+    /// What was wrong.
+    pub description: String,
+    /// When.
+    pub at: Millis,
+}
+
+/// Everything ocpulse knows about one station; persisted after every acknowledged CALL.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StationState {
+    /// The station identity from its connection URL.
+    pub id: String,
+    /// Subprotocol of its latest connection (`ocpp1.6`, `ocpp2.0.1`).
+    pub protocol: Option<String>,
+    /// Its latest BootNotification.
+    pub boot: Option<BootInfo>,
+    /// The registration status ocpulse gave its latest BootNotification.
+    pub registration_status: Option<String>,
+    /// Status per connector, sorted by (EVSE, connector).
+    pub connectors: Vec<ConnectorStatus>,
+    /// Latest reading per connector/EVSE, sorted.
+    pub meter_values: Vec<MeterReading>,
+    /// Firmware update status (FirmwareStatusNotification / SignedFirmwareStatusNotification).
+    pub firmware: Option<ActivityStatus>,
+    /// Diagnostics upload (1.6 DiagnosticsStatusNotification) or log upload (LogStatusNotification).
+    pub log: Option<ActivityStatus>,
+    /// Open transactions.
+    pub transactions: Vec<Transaction>,
+    /// When the station last sent anything.
+    pub last_seen: Option<Millis>,
+    /// When it last sent a Heartbeat.
+    pub last_heartbeat: Option<Millis>,
+    /// The station's own validation policy, overriding the server default.
+    pub validation_mode: Option<ValidationMode>,
+    /// How many schema violations were accepted under the lenient policy.
+    pub violations: u64,
+    /// The latest of them.
+    pub last_violation: Option<RecordedViolation>,
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn int(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_i64)
+}
+
+fn id_text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl StationState {
+    /// A station seen for the first time.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into(), ..Self::default() }
+    }
+
+    /// Applies an acknowledged station CALL and the answer ocpulse gave it.
+    pub fn apply(&mut self, action: &str, request: &Value, response: &Value, now: Millis) {
+        self.last_seen = Some(now);
+        match action {
+            "BootNotification" => self.apply_boot(request, response, now),
+            "Heartbeat" => self.last_heartbeat = Some(now),
+            "StatusNotification" => self.apply_status(request, now),
+            "MeterValues" => {
+                let evse = int(request, "evseId");
+                let connector = if evse.is_none() { int(request, "connectorId") } else { None };
+                let tx = id_text(request, "transactionId");
+                self.apply_meter(evse, connector, tx, request.get("meterValue"), now);
+            }
+            "StartTransaction" => {
+                if let Some(id) = response.get("transactionId").and_then(Value::as_i64) {
+                    self.open_transaction(Transaction {
+                        transaction_id: id.to_string(),
+                        connector_id: int(request, "connectorId"),
+                        evse_id: None,
+                        id_tag: text(request, "idTag"),
+                        meter_start: int(request, "meterStart"),
+                        charging_state: None,
+                        started_at: text(request, "timestamp"),
+                        updated_at: now,
+                    });
+                }
+            }
+            "StopTransaction" => {
+                if let Some(id) = id_text(request, "transactionId") {
+                    self.transactions.retain(|t| t.transaction_id != id);
+                }
+            }
+            "TransactionEvent" => self.apply_transaction_event(request, now),
+            "FirmwareStatusNotification" | "SignedFirmwareStatusNotification" | "PublishFirmwareStatusNotification" => {
+                if let Some(status) = text(request, "status") {
+                    self.firmware = Some(ActivityStatus { status, request_id: int(request, "requestId"), action: action.into(), received_at: now });
+                }
+            }
+            "DiagnosticsStatusNotification" | "LogStatusNotification" => {
+                if let Some(status) = text(request, "status") {
+                    self.log = Some(ActivityStatus { status, request_id: int(request, "requestId"), action: action.into(), received_at: now });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Records a schema violation accepted under the lenient policy.
+    pub fn record_violation(&mut self, action: &str, description: &str, now: Millis) {
+        self.violations += 1;
+        self.last_violation = Some(RecordedViolation { action: action.into(), description: description.into(), at: now });
+    }
+
+    /// The 1.6 connector ids (0 included when reported) or 2.0.1 EVSE ids the station reported.
+    pub fn known_targets(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.connectors.iter().map(|c| c.evse_id.unwrap_or(c.connector_id)).collect();
+        ids.dedup();
+        ids
+    }
+
+    /// The 2.0.1 connector ids reported for one EVSE.
+    pub fn connectors_of_evse(&self, evse_id: i64) -> Vec<i64> {
+        self.connectors.iter().filter(|c| c.evse_id == Some(evse_id)).map(|c| c.connector_id).collect()
+    }
+
+    fn apply_boot(&mut self, request: &Value, response: &Value, now: Millis) {
+        let station = request.get("chargingStation");
+        let boot = match station {
+            Some(cs) => BootInfo {
+                vendor: text(cs, "vendorName"),
+                model: text(cs, "model"),
+                serial_number: text(cs, "serialNumber"),
+                firmware_version: text(cs, "firmwareVersion"),
+                reason: text(request, "reason"),
+                payload: request.clone(),
+                received_at: now,
+            },
+            None => BootInfo {
+                vendor: text(request, "chargePointVendor"),
+                model: text(request, "chargePointModel"),
+                serial_number: text(request, "chargePointSerialNumber").or_else(|| text(request, "chargeBoxSerialNumber")),
+                firmware_version: text(request, "firmwareVersion"),
+                reason: None,
+                payload: request.clone(),
+                received_at: now,
+            },
+        };
+        self.boot = Some(boot);
+        self.registration_status = text(response, "status");
+    }
+
+    fn apply_status(&mut self, request: &Value, now: Millis) {
+        let evse_id = int(request, "evseId");
+        let Some(connector_id) = int(request, "connectorId") else { return };
+        let Some(status) = text(request, "status").or_else(|| text(request, "connectorStatus")) else { return };
+        let entry = ConnectorStatus {
+            evse_id,
+            connector_id,
+            status,
+            error_code: text(request, "errorCode"),
+            info: text(request, "info"),
+            vendor_error_code: text(request, "vendorErrorCode"),
+            timestamp: text(request, "timestamp"),
+            received_at: now,
+        };
+        let key = |c: &ConnectorStatus| (c.evse_id, c.connector_id);
+        match self.connectors.binary_search_by_key(&key(&entry), key) {
+            Ok(i) => self.connectors[i] = entry,
+            Err(i) => self.connectors.insert(i, entry),
+        }
+    }
+
+    fn apply_meter(&mut self, evse_id: Option<i64>, connector_id: Option<i64>, tx: Option<String>, meter_value: Option<&Value>, now: Millis) {
+        // The newest sample is the last element (samples are sent oldest first).
+        let Some(latest) = meter_value.and_then(Value::as_array).and_then(|a| a.last()) else { return };
+        let reading = MeterReading {
+            evse_id,
+            connector_id,
+            transaction_id: tx,
+            timestamp: text(latest, "timestamp"),
+            sampled_value: latest.get("sampledValue").cloned().unwrap_or(Value::Null),
+            received_at: now,
+        };
+        let key = |m: &MeterReading| (m.evse_id, m.connector_id);
+        match self.meter_values.binary_search_by_key(&key(&reading), key) {
+            Ok(i) => self.meter_values[i] = reading,
+            Err(i) => self.meter_values.insert(i, reading),
+        }
+    }
+
+    fn apply_transaction_event(&mut self, request: &Value, now: Millis) {
+        let Some(info) = request.get("transactionInfo") else { return };
+        let Some(id) = text(info, "transactionId") else { return };
+        let evse_id = request.get("evse").and_then(|e| int(e, "id"));
+        if request.get("meterValue").is_some() {
+            let evse = evse_id.or_else(|| self.transactions.iter().find(|t| t.transaction_id == id).and_then(|t| t.evse_id));
+            self.apply_meter(evse, None, Some(id.clone()), request.get("meterValue"), now);
+        }
+        if text(request, "eventType").as_deref() == Some("Ended") {
+            self.transactions.retain(|t| t.transaction_id != id);
+            return;
+        }
+        let existing = self.transactions.iter_mut().find(|t| t.transaction_id == id);
+        match existing {
+            Some(t) => {
+                t.evse_id = evse_id.or(t.evse_id);
+                t.charging_state = text(info, "chargingState").or(t.charging_state.take());
+                t.updated_at = now;
+            }
+            None => self.open_transaction(Transaction {
+                transaction_id: id,
+                connector_id: request.get("evse").and_then(|e| int(e, "connectorId")),
+                evse_id,
+                id_tag: request.get("idToken").and_then(|t| text(t, "idToken")),
+                meter_start: None,
+                charging_state: text(info, "chargingState"),
+                started_at: text(request, "timestamp"),
+                updated_at: now,
+            }),
+        }
+    }
+
+    fn open_transaction(&mut self, tx: Transaction) {
+        self.transactions.retain(|t| t.transaction_id != tx.transaction_id);
+        self.transactions.push(tx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn boot_of_both_versions_fills_boot_info() {
+        let mut s = StationState::new("CP1");
+        s.apply("BootNotification", &json!({"chargePointVendor": "V", "chargePointModel": "M", "firmwareVersion": "1.2"}), &json!({"status": "Accepted"}), 5);
+        let boot = s.boot.clone().expect("boot");
+        assert_eq!((boot.vendor.as_deref(), boot.model.as_deref(), boot.firmware_version.as_deref()), (Some("V"), Some("M"), Some("1.2")));
+        assert_eq!(s.registration_status.as_deref(), Some("Accepted"));
+        s.apply("BootNotification", &json!({"reason": "Triggered", "chargingStation": {"vendorName": "W", "model": "N", "serialNumber": "S"}}), &json!({"status": "Accepted"}), 6);
+        let boot = s.boot.expect("boot");
+        assert_eq!((boot.vendor.as_deref(), boot.serial_number.as_deref(), boot.reason.as_deref()), (Some("W"), Some("S"), Some("Triggered")));
+        assert_eq!(s.last_seen, Some(6));
+    }
+
+    #[test]
+    fn status_is_kept_per_connector_with_its_timestamp() {
+        let mut s = StationState::new("CP1");
+        for (c, st) in [(2, "Available"), (0, "Available"), (1, "Charging"), (2, "Faulted")] {
+            s.apply("StatusNotification", &json!({"connectorId": c, "errorCode": "NoError", "status": st, "timestamp": "2025-01-01T00:00:00Z"}), &json!({}), 1);
+        }
+        let got: Vec<_> = s.connectors.iter().map(|c| (c.connector_id, c.status.as_str())).collect();
+        assert_eq!(got, vec![(0, "Available"), (1, "Charging"), (2, "Faulted")]);
+        assert_eq!(s.known_targets(), vec![0, 1, 2]);
+        assert_eq!(s.connectors[0].timestamp.as_deref(), Some("2025-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn v201_status_is_kept_per_evse_connector() {
+        let mut s = StationState::new("CS1");
+        for (e, c) in [(1, 1), (1, 2), (2, 1)] {
+            s.apply("StatusNotification", &json!({"evseId": e, "connectorId": c, "connectorStatus": "Available", "timestamp": "2025-01-01T00:00:00Z"}), &json!({}), 1);
+        }
+        assert_eq!(s.known_targets(), vec![1, 2]);
+        assert_eq!(s.connectors_of_evse(1), vec![1, 2]);
+    }
+
+    #[test]
+    fn meter_values_keep_the_newest_sample() {
+        let mut s = StationState::new("CP1");
+        s.apply("MeterValues", &json!({"connectorId": 1, "meterValue": [
+            {"timestamp": "2025-01-01T00:00:00Z", "sampledValue": [{"value": "1"}]},
+            {"timestamp": "2025-01-01T00:01:00Z", "sampledValue": [{"value": "2"}]}]}), &json!({}), 1);
+        assert_eq!(s.meter_values[0].timestamp.as_deref(), Some("2025-01-01T00:01:00Z"));
+        assert_eq!(s.meter_values[0].sampled_value, json!([{"value": "2"}]));
+    }
+
+    #[test]
+    fn transactions_open_and_close_in_both_versions() {
+        let mut s = StationState::new("CP1");
+        s.apply("StartTransaction", &json!({"connectorId": 1, "idTag": "T", "meterStart": 10, "timestamp": "2025-01-01T00:00:00Z"}), &json!({"transactionId": 42, "idTagInfo": {"status": "Accepted"}}), 1);
+        assert_eq!(s.transactions[0].transaction_id, "42");
+        s.apply("StopTransaction", &json!({"transactionId": 42, "meterStop": 20, "timestamp": "2025-01-01T00:00:00Z"}), &json!({}), 2);
+        assert!(s.transactions.is_empty());
+        let tx = |kind: &str| json!({"eventType": kind, "timestamp": "2025-01-01T00:00:00Z", "triggerReason": "Authorized", "seqNo": 0, "transactionInfo": {"transactionId": "abc", "chargingState": "Charging"}, "evse": {"id": 1, "connectorId": 1}});
+        s.apply("TransactionEvent", &tx("Started"), &json!({}), 3);
+        assert_eq!((s.transactions[0].evse_id, s.transactions[0].charging_state.as_deref()), (Some(1), Some("Charging")));
+        s.apply("TransactionEvent", &tx("Ended"), &json!({}), 4);
+        assert!(s.transactions.is_empty());
+    }
+
+    #[test]
+    fn firmware_and_log_status_are_tracked() {
+        let mut s = StationState::new("CP1");
+        s.apply("FirmwareStatusNotification", &json!({"status": "Idle"}), &json!({}), 1);
+        s.apply("LogStatusNotification", &json!({"status": "Uploading", "requestId": 7}), &json!({}), 2);
+        assert_eq!(s.firmware.as_ref().map(|f| f.status.as_str()), Some("Idle"));
+        assert_eq!(s.log.as_ref().map(|l| (l.status.as_str(), l.request_id)), Some(("Uploading", Some(7))));
+    }
+
+    #[test]
+    fn odd_payloads_under_the_lenient_policy_do_not_break_state() {
+        let mut s = StationState::new("CP1");
+        s.apply("StatusNotification", &json!({"connectorId": "one"}), &json!({}), 1);
+        s.apply("MeterValues", &json!({"connectorId": 1, "meterValue": "nope"}), &json!({}), 1);
+        assert!(s.connectors.is_empty() && s.meter_values.is_empty());
+        assert_eq!(s.last_seen, Some(1));
+    }
+}

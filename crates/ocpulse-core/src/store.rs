@@ -1,0 +1,43 @@
+//! The storage port. The session commits a station's CALL (and the state it changed)
+//! before acknowledging it; backends batch concurrent commits into one transaction
+//! (group commit) so the durability rule costs little throughput.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::journal::{JournalEntry, JournalQuery};
+use crate::state::StationState;
+
+/// A boxed, sendable future, so `Store` stays object-safe.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Why storage failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("storage error: {0}")]
+pub struct StoreError(pub String);
+
+/// Writes that must become durable together.
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    /// Journal entries to append, in order.
+    pub entries: Vec<JournalEntry>,
+    /// The station's state after these entries, to upsert.
+    pub station: Option<StationState>,
+}
+
+/// Where journal and station state live.
+pub trait Store: Send + Sync + 'static {
+    /// Queues `batch` at once (so dropping the future does not cancel the write) and
+    /// resolves when it is durably committed.
+    fn commit(&self, batch: WriteBatch) -> BoxFuture<Result<(), StoreError>>;
+
+    /// Reads journal entries, newest first.
+    fn journal(&self, query: JournalQuery) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>>;
+
+    /// Every station ever seen, as last committed; read once at start.
+    fn load_stations(&self) -> Result<Vec<StationState>, StoreError>;
+
+    /// Reserves `count` consecutive 1.6 transaction ids that were never handed out before,
+    /// returning the first; durable before it returns, so ids never repeat across restarts.
+    fn reserve_transaction_ids(&self, count: i64) -> Result<i64, StoreError>;
+}
