@@ -121,6 +121,11 @@ impl<T> Outbox<T> {
         }
     }
 
+    /// The token of the CALL in flight, so the shell can act when it goes out.
+    pub fn in_flight_token(&self) -> Option<&T> {
+        self.in_flight.as_ref().map(|f| &f.token)
+    }
+
     /// The action of the CALL in flight with this id, to name an answer in the journal.
     pub fn action_of(&self, id: &str) -> Option<&str> {
         self.in_flight.as_ref().filter(|f| f.id == id).map(|f| f.action.as_str())

@@ -30,7 +30,11 @@ const COVERED_ACTIONS: &[&str] = &[
 fn examples() -> Vec<Example> {
     vec![
         // Authorize
-        example!(AuthorizeRequest, "v16/Authorize.json", r#"{"idTag":"04A2B3C4D5E6F7"}"#),
+        example!(
+            AuthorizeRequest,
+            "v16/Authorize.json",
+            r#"{"idTag":"04A2B3C4D5E6F7"}"#
+        ),
         example!(
             AuthorizeResponse,
             "v16/AuthorizeResponse.json",
@@ -391,9 +395,8 @@ fn typed_fields_carry_the_parsed_values() {
 
 #[test]
 fn unknown_enum_value_is_a_parse_error() {
-    let result = serde_json::from_str::<TriggerMessageRequest>(
-        r#"{"requestedMessage":"TransactionEvent"}"#,
-    );
+    let result =
+        serde_json::from_str::<TriggerMessageRequest>(r#"{"requestedMessage":"TransactionEvent"}"#);
     assert!(result.is_err());
 }
 
@@ -406,7 +409,11 @@ fn actions_from_station_are_request_schemas_and_include_no_csms_calls() {
             "{action} has no schema"
         );
     }
-    for csms_call in ["TriggerMessage", "ExtendedTriggerMessage", "CertificateSigned"] {
+    for csms_call in [
+        "TriggerMessage",
+        "ExtendedTriggerMessage",
+        "CertificateSigned",
+    ] {
         assert!(!ACTIONS_FROM_STATION.contains(&csms_call));
     }
     let mut sorted = ACTIONS_FROM_STATION.to_vec();
@@ -501,14 +508,21 @@ fn core_enums_match_schema_spellings_and_order() {
 fn sampled_value_enums_match_both_meter_values_and_stop_transaction() {
     const MV: &str = "/properties/meterValue/items/properties/sampledValue/items/properties";
     const TD: &str = "/properties/transactionData/items/properties/sampledValue/items/properties";
-    for (file, base) in [("v16/MeterValues.json", MV), ("v16/StopTransaction.json", TD)] {
+    for (file, base) in [
+        ("v16/MeterValues.json", MV),
+        ("v16/StopTransaction.json", TD),
+    ] {
         check_enum!(ReadingContext, file, format!("{base}/context/enum"));
         check_enum!(ValueFormat, file, format!("{base}/format/enum"));
         check_enum!(Measurand, file, format!("{base}/measurand/enum"));
         check_enum!(Phase, file, format!("{base}/phase/enum"));
         check_enum!(Location, file, format!("{base}/location/enum"));
     }
-    check_enum!(UnitOfMeasure, "v16/MeterValues.json", format!("{MV}/unit/enum"));
+    check_enum!(
+        UnitOfMeasure,
+        "v16/MeterValues.json",
+        format!("{MV}/unit/enum")
+    );
 }
 
 #[test]

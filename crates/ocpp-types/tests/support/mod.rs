@@ -46,7 +46,6 @@ pub fn reserialize<T: Serialize + DeserializeOwned>(
 }
 
 /// Builds an [`Example`] for type `$ty`, schema file `$schema`, payload `$json`.
-
 macro_rules! example {
     ($ty:ty, $schema:literal, $json:literal) => {
         $crate::support::Example {
@@ -127,7 +126,11 @@ pub fn assert_no_nulls_serialized(examples: &[Example]) {
     for ex in examples {
         let again = (ex.reserialize)(&ex.value())
             .unwrap_or_else(|e| panic!("{} does not parse: {e}", ex.label()));
-        assert!(!has_null(&again), "{} serialized a null: {again}", ex.label());
+        assert!(
+            !has_null(&again),
+            "{} serialized a null: {again}",
+            ex.label()
+        );
     }
 }
 
@@ -189,7 +192,6 @@ pub fn assert_enum_matches_schema<T>(
 }
 
 /// Checks an enum type against the schema: `check_enum!(Type, "file", "/pointer")`.
-
 macro_rules! check_enum {
     ($ty:ty, $file:expr, $pointer:expr) => {
         $crate::support::assert_enum_matches_schema::<$ty>(

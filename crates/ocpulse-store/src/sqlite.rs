@@ -1,0 +1,308 @@
+//! The embedded SQLite store.
+//!
+//! One writer thread owns the write connection and commits in groups: it takes every
+//! batch queued while the previous commit was running and writes them in one
+//! transaction (WAL, `synchronous=FULL`), then acknowledges each. Under load a commit
+//! carries many station messages for the price of one fsync; idle, a message waits for
+//! exactly one. Reads use a second connection on the blocking pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+
+use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, MALFORMED};
+use ocpulse_core::state::StationState;
+use ocpulse_core::store::{BoxFuture, Store, StoreError, WriteBatch};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+/// The most batches one group commit takes, so a flood cannot make one commit unbounded.
+const MAX_GROUP: usize = 4096;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE journal (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    station_id TEXT NOT NULL,
+    direction  TEXT NOT NULL,
+    frame_type TEXT NOT NULL,
+    message_id TEXT,
+    action     TEXT,
+    payload    TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    violation  TEXT
+);
+CREATE INDEX journal_by_station ON journal (station_id, seq);
+CREATE INDEX journal_by_station_action ON journal (station_id, action, seq);
+CREATE TABLE stations (
+    id         TEXT PRIMARY KEY,
+    state      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"#];
+
+type Job = (WriteBatch, oneshot::Sender<Result<(), StoreError>>);
+
+/// SQLite-backed `Store`.
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+    reader: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(err)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
+        .map_err(err)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+    let done = usize::try_from(done).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX)).map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `ocpulse.sqlite3` in `data_dir` and starts the writer.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| err(format!("cannot create {}: {e}", data_dir.display())))?;
+        let path = data_dir.join("ocpulse.sqlite3");
+        let mut writer = open(&path)?;
+        migrate(&mut writer)?;
+        let reader = open(&path)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("ocpulse-sqlite-writer".into())
+            .spawn(move || write_loop(writer, rx))
+            .map_err(err)?;
+        Ok(Self { jobs, reader: Arc::new(Mutex::new(reader)), path })
+    }
+}
+
+fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = write_group(&mut conn, &group).map_err(err);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, batches = group.len(), "journal commit failed");
+        }
+        for (_, ack) in group {
+            let _ = ack.send(result.clone());
+        }
+    }
+}
+
+fn write_group(conn: &mut Connection, group: &[Job]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO journal (station_id, direction, frame_type, message_id, action, payload, at, violation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO stations (id, state, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )?;
+        for (batch, _) in group {
+            for e in &batch.entries {
+                insert.execute(params![e.station_id, e.direction.as_str(), e.frame_type, e.message_id, e.action, e.payload, e.at, e.violation])?;
+            }
+            if let Some(station) = &batch.station {
+                let json = serde_json::to_string(station).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                upsert.execute(params![station.id, json, station.last_seen.unwrap_or(0)])?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+fn frame_type(stored: &str) -> &'static str {
+    match stored {
+        "CALL" => "CALL",
+        "CALLRESULT" => "CALLRESULT",
+        "CALLERROR" => "CALLERROR",
+        _ => MALFORMED,
+    }
+}
+
+fn read_journal(conn: &Connection, q: &JournalQuery) -> rusqlite::Result<Vec<JournalEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, station_id, direction, frame_type, message_id, action, payload, at, violation FROM journal
+         WHERE station_id = ?1 AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR seq < ?3) AND (?4 IS NULL OR at < ?4)
+         ORDER BY seq DESC LIMIT ?5",
+    )?;
+    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![q.station_id, q.action, q.before_seq, q.before_at, limit], |r| {
+        let direction: String = r.get(2)?;
+        let ty: String = r.get(3)?;
+        Ok(JournalEntry {
+            seq: r.get(0)?,
+            station_id: r.get(1)?,
+            direction: Direction::parse(&direction).unwrap_or(Direction::In),
+            frame_type: frame_type(&ty),
+            message_id: r.get(4)?,
+            action: r.get(5)?,
+            payload: r.get(6)?,
+            at: r.get(7)?,
+            violation: r.get(8)?,
+        })
+    })?;
+    rows.collect()
+}
+
+impl Store for SqliteStore {
+    fn commit(&self, batch: WriteBatch) -> BoxFuture<Result<(), StoreError>> {
+        let (ack, done) = oneshot::channel();
+        let sent = self.jobs.send((batch, ack));
+        Box::pin(async move {
+            sent.map_err(|_| err("the journal writer has stopped"))?;
+            done.await.map_err(|_| err("the journal writer has stopped"))?
+        })
+    }
+
+    fn journal(&self, query: JournalQuery) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                read_journal(&conn, &query).map_err(err)
+            })
+            .await
+            .map_err(err)?
+        })
+    }
+
+    fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
+        let conn = self.reader.lock().map_err(|_| err("reader lock poisoned"))?;
+        let mut stmt = conn.prepare("SELECT id, state FROM stations ORDER BY id").map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        let mut stations = Vec::with_capacity(rows.len());
+        for (id, json) in rows {
+            match serde_json::from_str::<StationState>(&json) {
+                Ok(s) => stations.push(s),
+                Err(e) => {
+                    tracing::warn!(station = %id, error = %e, "stored station state unreadable; starting it afresh");
+                    stations.push(StationState::new(id));
+                }
+            }
+        }
+        Ok(stations)
+    }
+
+    fn reserve_transaction_ids(&self, count: i64) -> Result<i64, StoreError> {
+        let mut conn = self.reader.lock().map_err(|_| err("reader lock poisoned"))?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        let last: i64 = tx
+            .query_row("SELECT value FROM meta WHERE key = 'last_transaction_id'", [], |r| r.get(0))
+            .optional()
+            .map_err(err)?
+            .unwrap_or(0);
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('last_transaction_id', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![last + count],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(last + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(station: &str, action: &str, at: i64) -> JournalEntry {
+        JournalEntry {
+            seq: 0,
+            station_id: station.into(),
+            direction: Direction::In,
+            frame_type: "CALL",
+            message_id: Some(format!("m{at}")),
+            action: Some(action.into()),
+            payload: "{}".into(),
+            at,
+            violation: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn committed_entries_and_state_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = SqliteStore::open(dir.path()).expect("open");
+            let mut state = StationState::new("CP1");
+            state.last_seen = Some(3);
+            store.commit(WriteBatch { entries: vec![entry("CP1", "Heartbeat", 1), entry("CP1", "MeterValues", 2)], station: Some(state) }).await.expect("commit");
+        }
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        let stations = store.load_stations().expect("load");
+        assert_eq!(stations.len(), 1);
+        assert_eq!(stations[0].last_seen, Some(3));
+        let all = store.journal(JournalQuery { station_id: "CP1".into(), limit: 10, ..Default::default() }).await.expect("read");
+        assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), vec![2, 1], "newest first");
+    }
+
+    #[tokio::test]
+    async fn journal_filters_by_action_and_pages_by_seq() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let entries = (0..10).map(|i| entry("CP1", if i % 2 == 0 { "Heartbeat" } else { "MeterValues" }, i)).collect();
+        store.commit(WriteBatch { entries, station: None }).await.expect("commit");
+        store.commit(WriteBatch { entries: vec![entry("CP2", "Heartbeat", 99)], station: None }).await.expect("commit");
+        let q = |action: Option<&str>, before_seq, limit| JournalQuery { station_id: "CP1".into(), action: action.map(Into::into), before_seq, before_at: None, limit };
+        let beats = store.journal(q(Some("Heartbeat"), None, 100)).await.expect("read");
+        assert_eq!(beats.len(), 5);
+        let page1 = store.journal(q(None, None, 3)).await.expect("read");
+        let page2 = store.journal(q(None, Some(page1[2].seq), 3)).await.expect("read");
+        assert_eq!(page1.iter().chain(&page2).map(|e| e.at).collect::<Vec<_>>(), vec![9, 8, 7, 6, 5, 4]);
+    }
+
+    #[tokio::test]
+    async fn concurrent_commits_are_grouped_and_all_acknowledged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(SqliteStore::open(dir.path()).expect("open"));
+        let futures: Vec<_> = (0..500).map(|i| store.commit(WriteBatch { entries: vec![entry("CP1", "MeterValues", i)], station: None })).collect();
+        for f in futures {
+            f.await.expect("acknowledged");
+        }
+        let all = store.journal(JournalQuery { station_id: "CP1".into(), limit: 1000, ..Default::default() }).await.expect("read");
+        assert_eq!(all.len(), 500);
+    }
+
+    #[test]
+    fn transaction_ids_never_repeat_across_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = SqliteStore::open(dir.path()).expect("open").reserve_transaction_ids(100).expect("reserve");
+        let second = SqliteStore::open(dir.path()).expect("open").reserve_transaction_ids(100).expect("reserve");
+        assert_eq!((first, second), (1, 101));
+    }
+}

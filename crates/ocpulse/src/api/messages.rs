@@ -1,0 +1,75 @@
+//! `GET /api/v1/stations/{id}/messages?action=&limit=&before=`: the journal, newest first.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use ocpulse_core::journal::JournalQuery;
+use ocpulse_core::{JournalEntry, parse_rfc3339, rfc3339};
+use serde_json::{Value, json};
+
+use super::ApiError;
+use crate::app::App;
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+fn entry_json(e: &JournalEntry) -> Value {
+    let payload = serde_json::from_str::<Value>(&e.payload).unwrap_or_else(|_| Value::String(e.payload.clone()));
+    let mut v = json!({
+        "seq": e.seq,
+        "direction": e.direction.as_str(),
+        "type": e.frame_type,
+        "messageId": e.message_id,
+        "action": e.action,
+        "payload": payload,
+        "at": rfc3339(e.at),
+    });
+    if let Some(violation) = &e.violation {
+        v["violation"] = json!(violation);
+    }
+    v
+}
+
+/// Lists a station's journal.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    if app.stations.get(&id).is_none() {
+        return Err(ApiError::station_not_found(&id));
+    }
+    if let Some(unknown) = params.keys().find(|k| !matches!(k.as_str(), "action" | "limit" | "before")) {
+        return Err(ApiError::bad_request("invalid_query", format!("unknown query parameter {unknown:?}; use action, limit and before")));
+    }
+    let limit = match params.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => return Err(ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {l:?}"))),
+        },
+    };
+    let (mut before_seq, mut before_at) = (None, None);
+    if let Some(b) = params.get("before") {
+        if let Ok(seq) = b.parse::<i64>() {
+            before_seq = Some(seq);
+        } else if let Some(at) = parse_rfc3339(b) {
+            before_at = Some(at);
+        } else {
+            return Err(ApiError::bad_request(
+                "invalid_before",
+                format!("before must be an entry's seq (e.g. before=1234, to page) or an RFC 3339 time (e.g. before=2025-01-01T12:00:00Z), got {b:?}"),
+            ));
+        }
+    }
+    let action = params.get("action").filter(|a| !a.is_empty()).cloned();
+    let entries = app
+        .store
+        .journal(JournalQuery { station_id: id, action, before_seq, before_at, limit })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_error", e.to_string()))?;
+    Ok(Json(Value::Array(entries.iter().map(entry_json).collect())))
+}

@@ -1,0 +1,60 @@
+//! The command line: `ocpulse serve` (more subcommands follow).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use ocpulse_core::ValidationMode;
+
+use crate::config::ServerConfig;
+
+/// ocpulse: an OCPP central system that makes TriggerMessage a first-class API.
+#[derive(Debug, Parser)]
+#[command(name = "ocpulse", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the CSMS: stations connect to ws://ADDR/ocpp/{stationId}, the API is under http://ADDR/api/v1.
+    Serve(ServeArgs),
+}
+
+/// Options of `ocpulse serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address for the one listener (station WebSocket and HTTP API).
+    #[arg(long, env = "OCPULSE_LISTEN", default_value = "127.0.0.1:8180")]
+    pub listen: SocketAddr,
+    /// Directory of the embedded SQLite database (created if missing).
+    #[arg(long, env = "OCPULSE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Heartbeat interval (seconds) given to stations with an Accepted BootNotification.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i32).range(1..))]
+    pub heartbeat_interval: i32,
+    /// Seconds a station has to answer a CSMS CALL.
+    #[arg(long, default_value_t = 30)]
+    pub call_timeout: u64,
+    /// Inbound schema validation for stations without their own policy: strict or lenient.
+    #[arg(long, default_value = "strict")]
+    pub validation: ValidationMode,
+}
+
+impl ServeArgs {
+    /// The server settings these options describe.
+    pub fn config(&self) -> ServerConfig {
+        ServerConfig {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            heartbeat_interval: self.heartbeat_interval,
+            call_timeout: Duration::from_secs(self.call_timeout),
+            validation: self.validation,
+            ..ServerConfig::default()
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Server settings, shared by the command line and the integration tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ocpulse_core::ValidationMode;
+
+/// Everything `ocpulse serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where the one listener (stations and API) binds.
+    pub listen: SocketAddr,
+    /// Where the SQLite database lives.
+    pub data_dir: PathBuf,
+    /// Heartbeat interval given with an Accepted BootNotification, in seconds.
+    pub heartbeat_interval: i32,
+    /// How long a CSMS CALL may wait for the station's answer before it times out.
+    pub call_timeout: Duration,
+    /// The inbound schema-validation policy for stations without their own.
+    pub validation: ValidationMode,
+    /// The trigger API's wait when the caller gives no `timeoutMs`.
+    pub default_trigger_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8180)),
+            data_dir: PathBuf::from("data"),
+            heartbeat_interval: 300,
+            call_timeout: Duration::from_secs(30),
+            validation: ValidationMode::Strict,
+            default_trigger_timeout: Duration::from_secs(10),
+        }
+    }
+}

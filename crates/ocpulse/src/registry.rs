@@ -1,0 +1,154 @@
+//! The stations ocpulse knows: their state (shared by their session and the API) and,
+//! when connected, a handle to their one live session.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use ocpp_rpc::ProtocolVersion;
+use ocpulse_core::StationState;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// A station CALL that a trigger may be waiting for, after it was committed and acknowledged.
+#[derive(Debug, Clone)]
+pub struct StationMessage {
+    /// The station's message id.
+    pub message_id: String,
+    /// Its action.
+    pub action: String,
+    /// Its payload.
+    pub payload: Value,
+    /// When it arrived.
+    pub received_at: ocpulse_core::Millis,
+}
+
+/// How a CSMS CALL ended.
+#[derive(Debug, Clone)]
+pub enum CallOutcome {
+    /// The station answered with a CALLRESULT.
+    Result(Value),
+    /// The station answered with a CALLERROR.
+    Error {
+        /// Its error code as sent.
+        code: String,
+        /// Its description.
+        description: String,
+        /// Its details.
+        details: Value,
+    },
+    /// The station answered with a CALLRESULT that violates the response schema.
+    InvalidResponse {
+        /// The payload received.
+        payload: Value,
+        /// What is wrong with it.
+        violation: String,
+    },
+    /// No answer within the call timeout.
+    Timeout,
+    /// The connection ended before an answer.
+    Disconnected,
+}
+
+/// A request to a session to send a CALL.
+#[derive(Debug)]
+pub struct CallRequest {
+    /// The action.
+    pub action: String,
+    /// The payload, already validated against the request schema.
+    pub payload: Value,
+    /// How long the station has to answer.
+    pub timeout: Duration,
+    /// Where the outcome goes.
+    pub reply: oneshot::Sender<CallOutcome>,
+    /// If set, every station CALL of this action acknowledged from the moment this CALL
+    /// is sent is copied here (trigger correlation happens at the receiver).
+    pub watch: Option<(&'static str, mpsc::UnboundedSender<StationMessage>)>,
+}
+
+/// The handle the API uses to talk to a connected station's session.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    /// The negotiated version.
+    pub protocol: ProtocolVersion,
+    /// Distinguishes this connection from an earlier or later one of the same station.
+    pub generation: u64,
+    /// Where CALL requests go.
+    pub calls: mpsc::UnboundedSender<CallRequest>,
+    /// Cancelled when a newer connection replaces this one.
+    pub cancel: CancellationToken,
+}
+
+/// One known station.
+#[derive(Debug, Clone)]
+pub struct StationEntry {
+    /// Its state, shared by its session and the API.
+    pub state: Arc<Mutex<StationState>>,
+    /// Its live session, if connected.
+    pub session: Option<SessionHandle>,
+}
+
+/// All known stations.
+#[derive(Debug, Default)]
+pub struct Registry {
+    stations: RwLock<HashMap<String, StationEntry>>,
+    generations: std::sync::atomic::AtomicU64,
+}
+
+impl Registry {
+    /// A registry holding the stations loaded from the store.
+    pub fn with_stations(stations: Vec<StationState>) -> Self {
+        let map = stations
+            .into_iter()
+            .map(|s| (s.id.clone(), StationEntry { state: Arc::new(Mutex::new(s)), session: None }))
+            .collect();
+        Self { stations: RwLock::new(map), generations: Default::default() }
+    }
+
+    /// A snapshot of one station's entry.
+    pub fn get(&self, id: &str) -> Option<StationEntry> {
+        self.stations.read().ok()?.get(id).cloned()
+    }
+
+    /// Every station's entry, sorted by id.
+    pub fn all(&self) -> Vec<(String, StationEntry)> {
+        let mut all: Vec<_> = self.stations.read().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Registers a new connection, replacing (and cancelling) any earlier one of the same
+    /// station. Returns the shared state and the new session's generation.
+    pub fn connect(
+        &self,
+        id: &str,
+        protocol: ProtocolVersion,
+        calls: mpsc::UnboundedSender<CallRequest>,
+        cancel: CancellationToken,
+    ) -> (Arc<Mutex<StationState>>, u64) {
+        let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let handle = SessionHandle { protocol, generation, calls, cancel };
+        let Ok(mut map) = self.stations.write() else {
+            return (Arc::new(Mutex::new(StationState::new(id))), generation);
+        };
+        let entry = map
+            .entry(id.to_owned())
+            .or_insert_with(|| StationEntry { state: Arc::new(Mutex::new(StationState::new(id))), session: None });
+        if let Some(old) = entry.session.replace(handle) {
+            old.cancel.cancel();
+        }
+        (Arc::clone(&entry.state), generation)
+    }
+
+    /// Forgets a session when its connection ends, unless a newer one already replaced it.
+    pub fn disconnect(&self, id: &str, generation: u64) {
+        if let Ok(mut map) = self.stations.write() {
+            if let Some(entry) = map.get_mut(id) {
+                if entry.session.as_ref().is_some_and(|s| s.generation == generation) {
+                    entry.session = None;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Assembles the router and runs the server until shutdown.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use ocpulse_core::Store;
+use ocpulse_store::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::ServerConfig;
+use crate::{api, ws};
+
+/// The whole HTTP surface: the station endpoint and the API.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/ocpp/{station_id}", get(ws::upgrade))
+        .merge(api::router())
+        .fallback(api::not_found)
+        .with_state(app)
+}
+
+/// Opens the store, binds the listener and serves until `shutdown` resolves.
+pub async fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
+    let app = Arc::new(App::new(config, store)?);
+    tracing::info!(addr = %listener.local_addr()?, schemas = app.schemas.len(), "ocpulse listening");
+    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,359 @@
+//! One station connection: the only code that reads and writes its socket.
+//!
+//! The two directions are independent. Station CALLs are validated, answered and
+//! committed in order, each CALLRESULT written only after its CALL is durable; while a
+//! commit runs the loop keeps reading, so an answer to a CSMS CALL (a TriggerMessage
+//! response) never waits behind it. CSMS CALLs go through the sans-IO `Outbox`: one in
+//! flight, the rest queued, each with a timeout.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::FuturesOrdered;
+use futures_util::{SinkExt, StreamExt};
+use ocpp_rpc::outbox::{Answer as OutboxAnswer, Outbox};
+use ocpp_rpc::schema::SchemaError;
+use ocpp_rpc::{ErrorCode, Frame, PayloadKind, ProtocolVersion};
+use ocpulse_core::answers::{self, Answer, AnswerContext};
+use ocpulse_core::journal::MALFORMED;
+use ocpulse_core::store::{StoreError, WriteBatch};
+use ocpulse_core::{Direction, JournalEntry, Millis, StationState, ValidationMode};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::now_ms;
+use crate::registry::{CallOutcome, CallRequest, StationMessage};
+
+/// What the outbox carries for each CSMS CALL.
+struct Token {
+    reply: oneshot::Sender<CallOutcome>,
+    watch: Option<(&'static str, mpsc::UnboundedSender<StationMessage>)>,
+}
+
+/// A station CALL whose commit is running; becomes its CALLRESULT when done.
+struct PendingAck {
+    id: String,
+    action: String,
+    request: Value,
+    response: Value,
+    received_at: Millis,
+    committed: Result<(), StoreError>,
+}
+
+type AckFuture = Pin<Box<dyn Future<Output = PendingAck> + Send>>;
+
+struct Session {
+    app: Arc<App>,
+    station_id: String,
+    protocol: ProtocolVersion,
+    state: Arc<Mutex<StationState>>,
+    outbox: Outbox<Token>,
+    watchers: Vec<(&'static str, mpsc::UnboundedSender<StationMessage>)>,
+    in_progress: HashSet<String>,
+    acks: FuturesOrdered<AckFuture>,
+}
+
+/// Runs a station connection until it closes or a newer connection replaces it.
+pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, socket: WebSocket) {
+    let (calls_tx, mut calls) = mpsc::unbounded_channel::<CallRequest>();
+    let cancel = CancellationToken::new();
+    let (state, generation) = app.stations.connect(&station_id, protocol, calls_tx, cancel.clone());
+    tracing::info!(station = %station_id, %protocol, generation, "station connected");
+    let prefix = uuid::Uuid::new_v4().simple().to_string();
+    let mut session = Session {
+        app: Arc::clone(&app),
+        station_id: station_id.clone(),
+        protocol,
+        state,
+        outbox: Outbox::new(&prefix[..12]),
+        watchers: Vec::new(),
+        in_progress: HashSet::new(),
+        acks: FuturesOrdered::new(),
+    };
+    session.on_connect();
+    let (mut sink, mut stream) = socket.split();
+    let mut close_reason = None;
+    'conn: loop {
+        for frame in session.transmit_ready() {
+            if sink.send(Message::Text(frame.into())).await.is_err() {
+                break 'conn;
+            }
+        }
+        let deadline = session.outbox.next_deadline();
+        let outgoing: Vec<String> = tokio::select! {
+            () = cancel.cancelled() => {
+                close_reason = Some("replaced by a newer connection of the same station");
+                break 'conn;
+            }
+            message = stream.next() => match message {
+                Some(Ok(Message::Text(text))) => session.on_text(text.as_str()),
+                Some(Ok(Message::Binary(_))) => session.on_binary(),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                    session.touch();
+                    Vec::new()
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break 'conn,
+            },
+            Some(call) = calls.recv() => {
+                session.outbox.push(call.action, call.payload, call.timeout, Token { reply: call.reply, watch: call.watch });
+                Vec::new()
+            }
+            Some(ack) = session.acks.next(), if !session.acks.is_empty() => session.on_committed(ack),
+            () = sleep_until(deadline), if deadline.is_some() => {
+                session.expire();
+                Vec::new()
+            }
+        };
+        for text in outgoing {
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                break 'conn;
+            }
+        }
+    }
+    if let Some(reason) = close_reason {
+        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: reason.into() }))).await;
+    }
+    for token in session.outbox.drain() {
+        let _ = token.reply.send(CallOutcome::Disconnected);
+    }
+    app.stations.disconnect(&station_id, generation);
+    tracing::info!(station = %station_id, generation, "station disconnected");
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    fn entry(&self, direction: Direction, frame: &Frame, action: Option<&str>, at: Millis) -> JournalEntry {
+        let payload = match frame {
+            Frame::Call { payload, .. } | Frame::CallResult { payload, .. } => payload.to_string(),
+            Frame::CallError { code, description, details, .. } => {
+                serde_json::json!({"errorCode": code, "errorDescription": description, "errorDetails": details}).to_string()
+            }
+        };
+        JournalEntry {
+            seq: 0,
+            station_id: self.station_id.clone(),
+            direction,
+            frame_type: frame.type_name(),
+            message_id: Some(frame.id().to_owned()),
+            action: action.map(str::to_owned),
+            payload,
+            at,
+            violation: None,
+        }
+    }
+
+    /// Journals without waiting: only a station CALL's commit gates its answer.
+    fn journal(&self, entries: Vec<JournalEntry>) {
+        drop(self.app.store.commit(WriteBatch { entries, station: None }));
+    }
+
+    fn validation_mode(&self) -> ValidationMode {
+        self.state.lock().ok().and_then(|s| s.validation_mode).unwrap_or(self.app.config.validation)
+    }
+
+    fn touch(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.last_seen = Some(now_ms());
+        }
+    }
+
+    fn on_connect(&self) {
+        let snapshot = self.state.lock().ok().map(|mut s| {
+            s.protocol = Some(self.protocol.subprotocol().to_owned());
+            s.last_seen = Some(now_ms());
+            s.clone()
+        });
+        drop(self.app.store.commit(WriteBatch { entries: Vec::new(), station: snapshot }));
+    }
+
+    /// Writes the next queued CSMS CALL if none is in flight.
+    fn transmit_ready(&mut self) -> Vec<String> {
+        let Some(t) = self.outbox.poll_transmit(Instant::now(), |tok| !tok.reply.is_closed()) else { return Vec::new() };
+        if let Some(watch) = self.outbox.in_flight_token().and_then(|tok| tok.watch.clone()) {
+            self.watchers.push(watch);
+        }
+        self.journal(vec![self.entry(Direction::Out, &t.frame, Some(&t.action), now_ms())]);
+        vec![t.frame.to_text()]
+    }
+
+    fn expire(&mut self) {
+        while let Some(expired) = self.outbox.poll_timeout(Instant::now()) {
+            tracing::warn!(station = %self.station_id, action = %expired.action, id = %expired.id, "CALL timed out");
+            let _ = expired.token.reply.send(CallOutcome::Timeout);
+        }
+    }
+
+    fn on_binary(&mut self) -> Vec<String> {
+        let now = now_ms();
+        self.touch();
+        let reply = Frame::call_error("-1", ErrorCode::FormatViolation, self.protocol, "OCPP-J messages are WebSocket text frames; a binary frame was received");
+        self.journal(vec![
+            JournalEntry { seq: 0, station_id: self.station_id.clone(), direction: Direction::In, frame_type: MALFORMED, message_id: None, action: None, payload: "<binary frame>".into(), at: now, violation: None },
+            self.entry(Direction::Out, &reply, None, now),
+        ]);
+        vec![reply.to_text()]
+    }
+
+    fn on_text(&mut self, text: &str) -> Vec<String> {
+        let now = now_ms();
+        self.touch();
+        match Frame::parse(text) {
+            Err(error) => {
+                let reply = error.to_call_error(self.protocol);
+                tracing::warn!(station = %self.station_id, error = %error.message, "malformed frame");
+                self.journal(vec![
+                    JournalEntry {
+                        seq: 0,
+                        station_id: self.station_id.clone(),
+                        direction: Direction::In,
+                        frame_type: MALFORMED,
+                        message_id: error.id.clone(),
+                        action: None,
+                        payload: text.to_owned(),
+                        at: now,
+                        violation: Some(error.message.clone()),
+                    },
+                    self.entry(Direction::Out, &reply, None, now),
+                ]);
+                vec![reply.to_text()]
+            }
+            Ok(Frame::Call { id, action, payload }) => self.on_call(id, action, payload, now),
+            Ok(frame @ (Frame::CallResult { .. } | Frame::CallError { .. })) => {
+                self.on_answer(frame, now);
+                Vec::new()
+            }
+        }
+    }
+
+    fn reject(&self, call: &Frame, action: &str, code: ErrorCode, description: &str, now: Millis) -> Vec<String> {
+        let reply = Frame::call_error(call.id(), code, self.protocol, description);
+        self.journal(vec![self.entry(Direction::In, call, Some(action), now), self.entry(Direction::Out, &reply, Some(action), now)]);
+        vec![reply.to_text()]
+    }
+
+    fn on_call(&mut self, id: String, action: String, payload: Value, now: Millis) -> Vec<String> {
+        let call = Frame::Call { id: id.clone(), action: action.clone(), payload };
+        if self.in_progress.contains(&id) {
+            return self.reject(&call, &action, ErrorCode::RpcFrameworkError, "a CALL with this message id is being handled already", now);
+        }
+        let Frame::Call { payload, .. } = &call else { return Vec::new() };
+        let mut violation = None;
+        match self.app.schemas.validate(self.protocol, &action, PayloadKind::Request, payload) {
+            Ok(()) => {}
+            Err(SchemaError::UnknownAction { .. }) => {
+                let msg = format!("action {action:?} is not defined in {}", self.protocol);
+                return self.reject(&call, &action, ErrorCode::NotImplemented, &msg, now);
+            }
+            Err(SchemaError::Invalid(v)) => match self.validation_mode() {
+                ValidationMode::Strict => return self.reject(&call, &action, v.code, &v.description, now),
+                ValidationMode::Lenient => {
+                    tracing::info!(station = %self.station_id, %action, violation = %v.description, "accepted a non-conforming payload (lenient)");
+                    violation = Some(v.description);
+                }
+            },
+        }
+        let transaction_id =
+            if answers::needs_transaction_id(self.protocol, &action) { self.app.allocate_transaction_id() } else { None };
+        let ctx = AnswerContext {
+            now: ocpulse_core::rfc3339(now),
+            heartbeat_interval: self.app.config.heartbeat_interval,
+            transaction_id,
+        };
+        let response = match answers::answer(self.protocol, &action, &ctx) {
+            Answer::Result(r) => r,
+            Answer::Error { code, description } => return self.reject(&call, &action, code, &description, now),
+        };
+        if let Err(e) = self.app.schemas.validate(self.protocol, &action, PayloadKind::Response, &response) {
+            tracing::error!(station = %self.station_id, %action, error = %e, "our own answer violates its schema");
+            return self.reject(&call, &action, ErrorCode::InternalError, "the CSMS could not build a valid answer", now);
+        }
+        let snapshot = self.state.lock().ok().map(|mut s| {
+            s.apply(&action, payload, &response, now);
+            if let Some(v) = &violation {
+                s.record_violation(&action, v, now);
+            }
+            s.clone()
+        });
+        let mut entry = self.entry(Direction::In, &call, Some(&action), now);
+        entry.violation = violation;
+        let commit = self.app.store.commit(WriteBatch { entries: vec![entry], station: snapshot });
+        self.in_progress.insert(id.clone());
+        let request = payload.clone();
+        self.acks.push_back(Box::pin(async move {
+            let committed = commit.await;
+            PendingAck { id, action, request, response, received_at: now, committed }
+        }));
+        Vec::new()
+    }
+
+    /// The CALL is durable: acknowledge it, then hand it to any trigger waiting for it.
+    fn on_committed(&mut self, ack: PendingAck) -> Vec<String> {
+        self.in_progress.remove(&ack.id);
+        let now = now_ms();
+        let reply = match &ack.committed {
+            Ok(()) => Frame::CallResult { id: ack.id.clone(), payload: ack.response },
+            Err(e) => {
+                tracing::error!(station = %self.station_id, error = %e, "could not commit a station CALL; answering InternalError so it retries");
+                Frame::call_error(&ack.id, ErrorCode::InternalError, self.protocol, "the CSMS could not store the message; please retry")
+            }
+        };
+        self.journal(vec![self.entry(Direction::Out, &reply, Some(&ack.action), now)]);
+        if ack.committed.is_ok() {
+            self.watchers.retain(|(_, tx)| !tx.is_closed());
+            for (action, tx) in &self.watchers {
+                if *action == ack.action {
+                    let _ = tx.send(StationMessage {
+                        message_id: ack.id.clone(),
+                        action: ack.action.clone(),
+                        payload: ack.request.clone(),
+                        received_at: ack.received_at,
+                    });
+                }
+            }
+        }
+        vec![reply.to_text()]
+    }
+
+    fn on_answer(&mut self, frame: Frame, now: Millis) {
+        let action = self.outbox.action_of(frame.id()).map(str::to_owned);
+        let mut entry = self.entry(Direction::In, &frame, action.as_deref(), now);
+        let outcome_token = match self.outbox.on_answer(frame.id()) {
+            OutboxAnswer::Matched { action, token } => Some((action, token)),
+            OutboxAnswer::Unmatched => {
+                tracing::warn!(station = %self.station_id, id = %frame.id(), "answer to no CALL in flight (late or unknown); ignored");
+                entry.violation = Some("no CALL with this message id is in flight (late or unknown answer); ignored".into());
+                None
+            }
+        };
+        if let Some((action, token)) = outcome_token {
+            let outcome = match frame {
+                Frame::CallResult { payload, .. } => match self.app.schemas.validate(self.protocol, &action, PayloadKind::Response, &payload) {
+                    Err(SchemaError::Invalid(v)) => {
+                        entry.violation = Some(v.description.clone());
+                        match self.validation_mode() {
+                            ValidationMode::Strict => CallOutcome::InvalidResponse { payload, violation: v.description },
+                            ValidationMode::Lenient => CallOutcome::Result(payload),
+                        }
+                    }
+                    _ => CallOutcome::Result(payload),
+                },
+                Frame::CallError { code, description, details, .. } => CallOutcome::Error { code, description, details },
+                Frame::Call { .. } => CallOutcome::Disconnected,
+            };
+            let _ = token.reply.send(outcome);
+        }
+        self.journal(vec![entry]);
+    }
+}
