@@ -69,7 +69,9 @@ impl ErrorCode {
             "SecurityError" => SecurityError,
             "FormationViolation" | "FormatViolation" => FormatViolation,
             "PropertyConstraintViolation" => PropertyConstraintViolation,
-            "OccurenceConstraintViolation" | "OccurrenceConstraintViolation" => OccurrenceConstraintViolation,
+            "OccurenceConstraintViolation" | "OccurrenceConstraintViolation" => {
+                OccurrenceConstraintViolation
+            }
             "TypeConstraintViolation" => TypeConstraintViolation,
             "GenericError" => GenericError,
             "MessageTypeNotSupported" => MessageTypeNotSupported,
@@ -87,22 +89,37 @@ mod tests {
     #[test]
     fn v16_keeps_the_specs_typo_spellings_on_the_wire() {
         assert_eq!(ErrorCode::FormatViolation.wire(V16), "FormationViolation");
-        assert_eq!(ErrorCode::OccurrenceConstraintViolation.wire(V16), "OccurenceConstraintViolation");
+        assert_eq!(
+            ErrorCode::OccurrenceConstraintViolation.wire(V16),
+            "OccurenceConstraintViolation"
+        );
         assert_eq!(ErrorCode::FormatViolation.wire(V201), "FormatViolation");
-        assert_eq!(ErrorCode::OccurrenceConstraintViolation.wire(V201), "OccurrenceConstraintViolation");
+        assert_eq!(
+            ErrorCode::OccurrenceConstraintViolation.wire(V201),
+            "OccurrenceConstraintViolation"
+        );
     }
 
     #[test]
     fn v201_only_codes_are_never_sent_to_a_16_station() {
         assert_eq!(ErrorCode::RpcFrameworkError.wire(V16), "FormationViolation");
-        assert_eq!(ErrorCode::MessageTypeNotSupported.wire(V16), "FormationViolation");
+        assert_eq!(
+            ErrorCode::MessageTypeNotSupported.wire(V16),
+            "FormationViolation"
+        );
         assert_eq!(ErrorCode::RpcFrameworkError.wire(V201), "RpcFrameworkError");
     }
 
     #[test]
     fn both_spellings_are_accepted_when_receiving() {
-        assert_eq!(ErrorCode::parse("FormationViolation"), Some(ErrorCode::FormatViolation));
-        assert_eq!(ErrorCode::parse("OccurrenceConstraintViolation"), Some(ErrorCode::OccurrenceConstraintViolation));
+        assert_eq!(
+            ErrorCode::parse("FormationViolation"),
+            Some(ErrorCode::FormatViolation)
+        );
+        assert_eq!(
+            ErrorCode::parse("OccurrenceConstraintViolation"),
+            Some(ErrorCode::OccurrenceConstraintViolation)
+        );
         assert_eq!(ErrorCode::parse("Whatever"), None);
     }
 }

@@ -64,7 +64,12 @@ pub struct FrameError {
 
 impl FrameError {
     fn new(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { id, code, message: message.into(), message_type: None }
+        Self {
+            id,
+            code,
+            message: message.into(),
+            message_type: None,
+        }
     }
 
     /// The id the CALLERROR must carry: the frame's own, or `"-1"` when unreadable.
@@ -82,7 +87,11 @@ impl Frame {
     /// Parses one WebSocket text message.
     pub fn parse(text: &str) -> Result<Frame, FrameError> {
         let value: Value = serde_json::from_str(text).map_err(|e| {
-            FrameError::new(None, ErrorCode::FormatViolation, format!("frame is not valid JSON: {e}"))
+            FrameError::new(
+                None,
+                ErrorCode::FormatViolation,
+                format!("frame is not valid JSON: {e}"),
+            )
         })?;
         let Value::Array(items) = value else {
             return Err(FrameError::new(
@@ -96,17 +105,32 @@ impl Frame {
             Some(Value::String(id)) => Some(id.clone()),
             _ => None,
         };
-        let err = |code, message: String| FrameError { id: id.clone(), code, message, message_type };
+        let err = |code, message: String| FrameError {
+            id: id.clone(),
+            code,
+            message,
+            message_type,
+        };
         let Some(message_type) = message_type else {
-            return Err(err(ErrorCode::RpcFrameworkError, "first element must be the messageTypeId 2, 3 or 4".into()));
+            return Err(err(
+                ErrorCode::RpcFrameworkError,
+                "first element must be the messageTypeId 2, 3 or 4".into(),
+            ));
         };
         let Some(id) = id.clone() else {
-            return Err(err(ErrorCode::RpcFrameworkError, "second element must be the messageId string".into()));
+            return Err(err(
+                ErrorCode::RpcFrameworkError,
+                "second element must be the messageId string".into(),
+            ));
         };
         if id.is_empty() || id.chars().count() > message_id::MAX_LEN {
             return Err(err(
                 ErrorCode::RpcFrameworkError,
-                format!("messageId must have 1 to {} characters, got {}", message_id::MAX_LEN, id.chars().count()),
+                format!(
+                    "messageId must have 1 to {} characters, got {}",
+                    message_id::MAX_LEN,
+                    id.chars().count()
+                ),
             ));
         }
         let payload_at = |index: usize| -> Result<Value, FrameError> {
@@ -114,7 +138,10 @@ impl Frame {
                 Some(Value::Object(map)) => Ok(Value::Object(map.clone())),
                 Some(other) => Err(err(
                     ErrorCode::FormatViolation,
-                    format!("payload must be a JSON object (use {{}} when empty), got {}", json_kind(other)),
+                    format!(
+                        "payload must be a JSON object (use {{}} when empty), got {}",
+                        json_kind(other)
+                    ),
                 )),
                 None => Err(err(ErrorCode::FormatViolation, "payload is missing".into())),
             }
@@ -122,7 +149,10 @@ impl Frame {
         let arity = |expected: &str| {
             err(
                 ErrorCode::RpcFrameworkError,
-                format!("a message of type {message_type} has {expected} elements, got {}", items.len()),
+                format!(
+                    "a message of type {message_type} has {expected} elements, got {}",
+                    items.len()
+                ),
             )
         };
         match message_type {
@@ -131,15 +161,25 @@ impl Frame {
                     return Err(arity("4"));
                 }
                 let Some(action) = items[2].as_str().filter(|a| !a.is_empty()) else {
-                    return Err(err(ErrorCode::FormatViolation, "third element must be the Action name".into()));
+                    return Err(err(
+                        ErrorCode::FormatViolation,
+                        "third element must be the Action name".into(),
+                    ));
                 };
-                Ok(Frame::Call { id, action: action.to_owned(), payload: payload_at(3)? })
+                Ok(Frame::Call {
+                    id,
+                    action: action.to_owned(),
+                    payload: payload_at(3)?,
+                })
             }
             3 => {
                 if items.len() != 3 {
                     return Err(arity("3"));
                 }
-                Ok(Frame::CallResult { id, payload: payload_at(2)? })
+                Ok(Frame::CallResult {
+                    id,
+                    payload: payload_at(2)?,
+                })
             }
             4 => {
                 // Be liberal: some stations omit errorDetails.
@@ -152,18 +192,34 @@ impl Frame {
                         "errorCode and errorDescription must be strings".into(),
                     ));
                 };
-                let details = if items.len() == 5 { payload_at(4)? } else { Value::Object(Map::new()) };
-                Ok(Frame::CallError { id, code: code.to_owned(), description: description.to_owned(), details })
+                let details = if items.len() == 5 {
+                    payload_at(4)?
+                } else {
+                    Value::Object(Map::new())
+                };
+                Ok(Frame::CallError {
+                    id,
+                    code: code.to_owned(),
+                    description: description.to_owned(),
+                    details,
+                })
             }
             other => Err(err(
                 ErrorCode::MessageTypeNotSupported,
-                format!("messageTypeId {other} is not supported (2=CALL, 3=CALLRESULT, 4=CALLERROR)"),
+                format!(
+                    "messageTypeId {other} is not supported (2=CALL, 3=CALLRESULT, 4=CALLERROR)"
+                ),
             )),
         }
     }
 
     /// A CALLERROR spelled for `version`, its description cut to the 255 characters 2.x allows.
-    pub fn call_error(id: &str, code: ErrorCode, version: ProtocolVersion, description: &str) -> Frame {
+    pub fn call_error(
+        id: &str,
+        code: ErrorCode,
+        version: ProtocolVersion,
+        description: &str,
+    ) -> Frame {
         let description: String = description.chars().take(MAX_DESCRIPTION).collect();
         Frame::CallError {
             id: id.to_owned(),
@@ -176,7 +232,9 @@ impl Frame {
     /// The frame's message id.
     pub fn id(&self) -> &str {
         match self {
-            Frame::Call { id, .. } | Frame::CallResult { id, .. } | Frame::CallError { id, .. } => id,
+            Frame::Call { id, .. } | Frame::CallResult { id, .. } | Frame::CallError { id, .. } => {
+                id
+            }
         }
     }
 
@@ -192,9 +250,25 @@ impl Frame {
     /// The wire text of the frame.
     pub fn to_text(&self) -> String {
         let value = match self {
-            Frame::Call { id, action, payload } => Value::Array(vec![2.into(), id.as_str().into(), action.as_str().into(), payload.clone()]),
-            Frame::CallResult { id, payload } => Value::Array(vec![3.into(), id.as_str().into(), payload.clone()]),
-            Frame::CallError { id, code, description, details } => Value::Array(vec![
+            Frame::Call {
+                id,
+                action,
+                payload,
+            } => Value::Array(vec![
+                2.into(),
+                id.as_str().into(),
+                action.as_str().into(),
+                payload.clone(),
+            ]),
+            Frame::CallResult { id, payload } => {
+                Value::Array(vec![3.into(), id.as_str().into(), payload.clone()])
+            }
+            Frame::CallError {
+                id,
+                code,
+                description,
+                details,
+            } => Value::Array(vec![
                 4.into(),
                 id.as_str().into(),
                 code.as_str().into(),
@@ -242,16 +316,24 @@ mod tests {
         let err = Frame::parse("[2, \"abc\", ").expect_err("not json");
         assert_eq!(err.reply_id(), "-1");
         assert_eq!(err.code, ErrorCode::FormatViolation);
-        let Frame::CallError { id, code, .. } = err.to_call_error(ProtocolVersion::V16) else { panic!() };
+        let Frame::CallError { id, code, .. } = err.to_call_error(ProtocolVersion::V16) else {
+            panic!()
+        };
         assert_eq!((id.as_str(), code.as_str()), ("-1", "FormationViolation"));
     }
 
     #[test]
     fn unreadable_message_id_answers_with_minus_one_rpc_framework_error() {
         let err = Frame::parse(r#"[2, 17, "Heartbeat", {}]"#).expect_err("numeric id");
-        assert_eq!((err.reply_id(), err.code), ("-1", ErrorCode::RpcFrameworkError));
+        assert_eq!(
+            (err.reply_id(), err.code),
+            ("-1", ErrorCode::RpcFrameworkError)
+        );
         let err = Frame::parse(r#"{"id": "x"}"#).expect_err("object");
-        assert_eq!((err.reply_id(), err.code), ("-1", ErrorCode::RpcFrameworkError));
+        assert_eq!(
+            (err.reply_id(), err.code),
+            ("-1", ErrorCode::RpcFrameworkError)
+        );
     }
 
     #[test]
@@ -259,9 +341,15 @@ mod tests {
         let err = Frame::parse(r#"[2, "m1", "Heartbeat"]"#).expect_err("missing payload");
         assert_eq!(err.reply_id(), "m1");
         let err = Frame::parse(r#"[2, "m2", "Heartbeat", null]"#).expect_err("null payload");
-        assert_eq!((err.reply_id(), err.code), ("m2", ErrorCode::FormatViolation));
+        assert_eq!(
+            (err.reply_id(), err.code),
+            ("m2", ErrorCode::FormatViolation)
+        );
         let err = Frame::parse(r#"[7, "m3", "Heartbeat", {}]"#).expect_err("unknown type");
-        assert_eq!((err.reply_id(), err.code), ("m3", ErrorCode::MessageTypeNotSupported));
+        assert_eq!(
+            (err.reply_id(), err.code),
+            ("m3", ErrorCode::MessageTypeNotSupported)
+        );
     }
 
     #[test]
@@ -275,14 +363,25 @@ mod tests {
     #[test]
     fn call_error_without_details_is_accepted_when_receiving() {
         let frame = Frame::parse(r#"[4,"a","GenericError","boom"]"#).expect("liberal");
-        assert_eq!(frame, Frame::CallError { id: "a".into(), code: "GenericError".into(), description: "boom".into(), details: json!({}) });
+        assert_eq!(
+            frame,
+            Frame::CallError {
+                id: "a".into(),
+                code: "GenericError".into(),
+                description: "boom".into(),
+                details: json!({})
+            }
+        );
     }
 
     #[test]
     fn call_error_description_is_cut_to_255_characters() {
-        let Frame::CallError { description, .. } =
-            Frame::call_error("a", ErrorCode::GenericError, ProtocolVersion::V201, &"é".repeat(400))
-        else {
+        let Frame::CallError { description, .. } = Frame::call_error(
+            "a",
+            ErrorCode::GenericError,
+            ProtocolVersion::V201,
+            &"é".repeat(400),
+        ) else {
             panic!()
         };
         assert_eq!(description.chars().count(), 255);

@@ -13,7 +13,9 @@ pub enum IdentityError {
     #[error("the station identity has {0} characters; OCPP 2.0.1 allows at most 48")]
     TooLong(usize),
     /// 2.0.1 forbids `:` because it separates user and password in Basic auth.
-    #[error("the station identity contains ':', which OCPP 2.0.1 forbids (it is the Basic-auth separator)")]
+    #[error(
+        "the station identity contains ':', which OCPP 2.0.1 forbids (it is the Basic-auth separator)"
+    )]
     Colon,
     /// Control characters cannot be printed, logged or used in an API path safely.
     #[error("the station identity contains control characters")]
@@ -47,15 +49,27 @@ mod tests {
     #[test]
     fn v201_identity_is_limited_to_48_characters_without_colon() {
         assert!(validate(&"a".repeat(48), ProtocolVersion::V201).is_ok());
-        assert_eq!(validate(&"a".repeat(49), ProtocolVersion::V201), Err(IdentityError::TooLong(49)));
-        assert_eq!(validate("RDAM:1", ProtocolVersion::V201), Err(IdentityError::Colon));
+        assert_eq!(
+            validate(&"a".repeat(49), ProtocolVersion::V201),
+            Err(IdentityError::TooLong(49))
+        );
+        assert_eq!(
+            validate("RDAM:1", ProtocolVersion::V201),
+            Err(IdentityError::Colon)
+        );
     }
 
     #[test]
     fn v16_identity_has_no_length_limit_but_must_not_be_empty() {
         assert!(validate(&"a".repeat(200), ProtocolVersion::V16).is_ok());
         assert!(validate("RDAM 123", ProtocolVersion::V16).is_ok());
-        assert_eq!(validate("", ProtocolVersion::V16), Err(IdentityError::Empty));
-        assert_eq!(validate("a\nb", ProtocolVersion::V16), Err(IdentityError::Control));
+        assert_eq!(
+            validate("", ProtocolVersion::V16),
+            Err(IdentityError::Empty)
+        );
+        assert_eq!(
+            validate("a\nb", ProtocolVersion::V16),
+            Err(IdentityError::Control)
+        );
     }
 }

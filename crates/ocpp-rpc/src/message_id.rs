@@ -15,7 +15,11 @@ pub struct IdGenerator {
 impl IdGenerator {
     /// A generator whose ids start with `prefix` (at most 12 alphanumerics, so ids stay within 36 chars).
     pub fn new(prefix: &str) -> Self {
-        let prefix: String = prefix.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
+        let prefix: String = prefix
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .collect();
         Self { prefix, counter: 0 }
     }
 
@@ -39,7 +43,10 @@ mod tests {
             assert!(id.len() <= MAX_LEN, "{id}");
             assert!(seen.insert(id));
         }
-        let mut big = IdGenerator { prefix: "f".repeat(12), counter: u64::MAX - 1 };
+        let mut big = IdGenerator {
+            prefix: "f".repeat(12),
+            counter: u64::MAX - 1,
+        };
         assert!(big.next_id().len() <= MAX_LEN);
     }
 }

@@ -79,17 +79,30 @@ pub struct Outbox<T> {
 impl<T> Outbox<T> {
     /// An empty outbox whose CALL ids start with `id_prefix`.
     pub fn new(id_prefix: &str) -> Self {
-        Self { queue: VecDeque::new(), in_flight: None, ids: IdGenerator::new(id_prefix) }
+        Self {
+            queue: VecDeque::new(),
+            in_flight: None,
+            ids: IdGenerator::new(id_prefix),
+        }
     }
 
     /// Queues a CALL behind the ones already waiting.
     pub fn push(&mut self, action: impl Into<String>, payload: Value, timeout: Duration, token: T) {
-        self.queue.push_back(Queued { action: action.into(), payload, timeout, token });
+        self.queue.push_back(Queued {
+            action: action.into(),
+            payload,
+            timeout,
+            token,
+        });
     }
 
     /// The next CALL to write, if none is in flight. Queued CALLs whose token `is_live`
     /// rejects (their caller gave up) are dropped without being sent.
-    pub fn poll_transmit(&mut self, now: Instant, is_live: impl Fn(&T) -> bool) -> Option<Transmit> {
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        is_live: impl Fn(&T) -> bool,
+    ) -> Option<Transmit> {
         if self.in_flight.is_some() {
             return None;
         }
@@ -98,14 +111,22 @@ impl<T> Outbox<T> {
                 continue;
             }
             let id = self.ids.next_id();
-            let frame = Frame::Call { id: id.clone(), action: next.action.clone(), payload: next.payload };
+            let frame = Frame::Call {
+                id: id.clone(),
+                action: next.action.clone(),
+                payload: next.payload,
+            };
             self.in_flight = Some(InFlight {
                 id: id.clone(),
                 action: next.action.clone(),
                 deadline: now + next.timeout,
                 token: next.token,
             });
-            return Some(Transmit { id, action: next.action, frame });
+            return Some(Transmit {
+                id,
+                action: next.action,
+                frame,
+            });
         }
         None
     }
@@ -113,7 +134,10 @@ impl<T> Outbox<T> {
     /// Matches a received CALLRESULT/CALLERROR id against the CALL in flight.
     pub fn on_answer(&mut self, id: &str) -> Answer<T> {
         match self.in_flight.take() {
-            Some(f) if f.id == id => Answer::Matched { action: f.action, token: f.token },
+            Some(f) if f.id == id => Answer::Matched {
+                action: f.action,
+                token: f.token,
+            },
             other => {
                 self.in_flight = other;
                 Answer::Unmatched
@@ -128,13 +152,20 @@ impl<T> Outbox<T> {
 
     /// The action of the CALL in flight with this id, to name an answer in the journal.
     pub fn action_of(&self, id: &str) -> Option<&str> {
-        self.in_flight.as_ref().filter(|f| f.id == id).map(|f| f.action.as_str())
+        self.in_flight
+            .as_ref()
+            .filter(|f| f.id == id)
+            .map(|f| f.action.as_str())
     }
 
     /// Expires the CALL in flight if its deadline has passed, freeing the slot.
     pub fn poll_timeout(&mut self, now: Instant) -> Option<Expired<T>> {
         if self.in_flight.as_ref().is_some_and(|f| f.deadline <= now) {
-            return self.in_flight.take().map(|f| Expired { id: f.id, action: f.action, token: f.token });
+            return self.in_flight.take().map(|f| Expired {
+                id: f.id,
+                action: f.action,
+                token: f.token,
+            });
         }
         None
     }
@@ -157,7 +188,12 @@ impl<T> Outbox<T> {
     /// Empties the outbox when the connection ends, returning every token so each caller
     /// can be told.
     pub fn drain(&mut self) -> Vec<T> {
-        self.in_flight.take().map(|f| f.token).into_iter().chain(self.queue.drain(..).map(|q| q.token)).collect()
+        self.in_flight
+            .take()
+            .map(|f| f.token)
+            .into_iter()
+            .chain(self.queue.drain(..).map(|q| q.token))
+            .collect()
     }
 }
 
@@ -172,14 +208,35 @@ mod tests {
     fn only_one_call_is_in_flight_and_the_rest_go_in_order() {
         let now = Instant::now();
         let mut outbox = Outbox::new("p");
-        outbox.push("TriggerMessage", json!({"requestedMessage": "Heartbeat"}), T, 1);
-        outbox.push("TriggerMessage", json!({"requestedMessage": "BootNotification"}), T, 2);
+        outbox.push(
+            "TriggerMessage",
+            json!({"requestedMessage": "Heartbeat"}),
+            T,
+            1,
+        );
+        outbox.push(
+            "TriggerMessage",
+            json!({"requestedMessage": "BootNotification"}),
+            T,
+            2,
+        );
         let first = outbox.poll_transmit(now, |_| true).expect("first goes out");
-        assert!(outbox.poll_transmit(now, |_| true).is_none(), "second waits for the first");
-        assert!(matches!(outbox.on_answer(&first.id), Answer::Matched { token: 1, .. }));
-        let second = outbox.poll_transmit(now, |_| true).expect("then the second");
+        assert!(
+            outbox.poll_transmit(now, |_| true).is_none(),
+            "second waits for the first"
+        );
+        assert!(matches!(
+            outbox.on_answer(&first.id),
+            Answer::Matched { token: 1, .. }
+        ));
+        let second = outbox
+            .poll_transmit(now, |_| true)
+            .expect("then the second");
         assert_ne!(first.id, second.id);
-        assert!(matches!(outbox.on_answer(&second.id), Answer::Matched { token: 2, .. }));
+        assert!(matches!(
+            outbox.on_answer(&second.id),
+            Answer::Matched { token: 2, .. }
+        ));
         assert!(outbox.is_empty());
     }
 
@@ -191,10 +248,21 @@ mod tests {
         outbox.push("TriggerMessage", json!({}), T, "b");
         let first = outbox.poll_transmit(now, |_| true).expect("sent");
         let expired = outbox.poll_timeout(now + T).expect("timed out");
-        assert_eq!((expired.id.as_str(), expired.token), (first.id.as_str(), "a"));
-        let second = outbox.poll_transmit(now + T, |_| true).expect("next goes out after the timeout");
-        assert!(matches!(outbox.on_answer(&first.id), Answer::Unmatched), "late answer to the first");
-        assert!(matches!(outbox.on_answer(&second.id), Answer::Matched { token: "b", .. }));
+        assert_eq!(
+            (expired.id.as_str(), expired.token),
+            (first.id.as_str(), "a")
+        );
+        let second = outbox
+            .poll_transmit(now + T, |_| true)
+            .expect("next goes out after the timeout");
+        assert!(
+            matches!(outbox.on_answer(&first.id), Answer::Unmatched),
+            "late answer to the first"
+        );
+        assert!(matches!(
+            outbox.on_answer(&second.id),
+            Answer::Matched { token: "b", .. }
+        ));
     }
 
     #[test]
@@ -204,7 +272,11 @@ mod tests {
         outbox.push("Reset", json!({}), T, ());
         outbox.poll_transmit(now, |_| true).expect("sent");
         assert_eq!(outbox.next_deadline(), Some(now + T));
-        assert!(outbox.poll_timeout(now + T - Duration::from_millis(1)).is_none());
+        assert!(
+            outbox
+                .poll_timeout(now + T - Duration::from_millis(1))
+                .is_none()
+        );
         assert!(outbox.poll_timeout(now + T).is_some());
     }
 

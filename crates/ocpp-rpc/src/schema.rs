@@ -54,7 +54,9 @@ pub struct SchemaRegistry {
 
 impl std::fmt::Debug for SchemaRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SchemaRegistry").field("schemas", &self.len()).finish()
+        f.debug_struct("SchemaRegistry")
+            .field("schemas", &self.len())
+            .finish()
     }
 }
 
@@ -68,12 +70,16 @@ impl SchemaRegistry {
                 _ => ProtocolVersion::V201,
             };
             let (action, kind) = split_stem(version, stem);
-            let schema: Value = serde_json::from_str(text).map_err(|e| format!("{dir}/{stem}.json: {e}"))?;
+            let schema: Value =
+                serde_json::from_str(text).map_err(|e| format!("{dir}/{stem}.json: {e}"))?;
             let validator = jsonschema::options()
                 .should_validate_formats(true)
                 .build(&schema)
                 .map_err(|e| format!("{dir}/{stem}.json: {e}"))?;
-            validators.entry((version, kind)).or_default().insert(action.to_owned(), validator);
+            validators
+                .entry((version, kind))
+                .or_default()
+                .insert(action.to_owned(), validator);
         }
         Ok(Self { validators })
     }
@@ -90,7 +96,9 @@ impl SchemaRegistry {
 
     /// Whether `version` defines `action` at all.
     pub fn knows(&self, version: ProtocolVersion, action: &str) -> bool {
-        self.validators.get(&(version, PayloadKind::Request)).is_some_and(|m| m.contains_key(action))
+        self.validators
+            .get(&(version, PayloadKind::Request))
+            .is_some_and(|m| m.contains_key(action))
     }
 
     /// Checks `payload` against the schema of `action`'s request or response.
@@ -105,17 +113,28 @@ impl SchemaRegistry {
             .validators
             .get(&(version, kind))
             .and_then(|m| m.get(action))
-            .ok_or_else(|| SchemaError::UnknownAction { version, action: action.to_owned() })?;
+            .ok_or_else(|| SchemaError::UnknownAction {
+                version,
+                action: action.to_owned(),
+            })?;
         let mut errors = validator.iter_errors(payload);
-        let Some(first) = errors.next() else { return Ok(()) };
+        let Some(first) = errors.next() else {
+            return Ok(());
+        };
         let more = errors.count();
         let path = first.instance_path().to_string();
-        let mut description =
-            format!("{}: {}", if path.is_empty() { "/" } else { path.as_str() }, first);
+        let mut description = format!(
+            "{}: {}",
+            if path.is_empty() { "/" } else { path.as_str() },
+            first
+        );
         if more > 0 {
             description.push_str(&format!(" (and {more} more)"));
         }
-        Err(SchemaError::Invalid(Violation { code: code_for(first.kind()), description }))
+        Err(SchemaError::Invalid(Violation {
+            code: code_for(first.kind()),
+            description,
+        }))
     }
 }
 
@@ -125,7 +144,10 @@ fn split_stem(version: ProtocolVersion, stem: &str) -> (&str, PayloadKind) {
     }
     match version {
         ProtocolVersion::V16 => (stem, PayloadKind::Request),
-        ProtocolVersion::V201 => (stem.strip_suffix("Request").unwrap_or(stem), PayloadKind::Request),
+        ProtocolVersion::V201 => (
+            stem.strip_suffix("Request").unwrap_or(stem),
+            PayloadKind::Request,
+        ),
     }
 }
 
@@ -133,11 +155,15 @@ fn split_stem(version: ProtocolVersion, stem: &str) -> (&str, PayloadKind) {
 fn code_for(kind: &ValidationErrorKind) -> ErrorCode {
     use ValidationErrorKind as K;
     match kind {
-        K::Required { .. } | K::MinItems { .. } | K::MaxItems { .. } | K::MinProperties { .. } | K::MaxProperties { .. } => {
-            ErrorCode::OccurrenceConstraintViolation
-        }
+        K::Required { .. }
+        | K::MinItems { .. }
+        | K::MaxItems { .. }
+        | K::MinProperties { .. }
+        | K::MaxProperties { .. } => ErrorCode::OccurrenceConstraintViolation,
         K::Type { .. } => ErrorCode::TypeConstraintViolation,
-        K::AdditionalProperties { .. } | K::AdditionalItems { .. } | K::FalseSchema => ErrorCode::FormatViolation,
+        K::AdditionalProperties { .. } | K::AdditionalItems { .. } | K::FalseSchema => {
+            ErrorCode::FormatViolation
+        }
         K::Enum { .. }
         | K::Constant { .. }
         | K::MaxLength { .. }
@@ -156,9 +182,9 @@ fn code_for(kind: &ValidationErrorKind) -> ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ProtocolVersion::*;
     use serde_json::json;
     use std::sync::OnceLock;
-    use ProtocolVersion::*;
 
     fn registry() -> &'static SchemaRegistry {
         static R: OnceLock<SchemaRegistry> = OnceLock::new();
@@ -183,26 +209,48 @@ mod tests {
 
     #[test]
     fn valid_payloads_of_both_versions_pass() {
-        assert_eq!(code(V16, "BootNotification", json!({"chargePointVendor": "V", "chargePointModel": "M"})), None);
         assert_eq!(
-            code(V201, "BootNotification", json!({"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}})),
+            code(
+                V16,
+                "BootNotification",
+                json!({"chargePointVendor": "V", "chargePointModel": "M"})
+            ),
             None
         );
         assert_eq!(
-            code(V201, "StatusNotification", json!({"timestamp": "2025-01-01T12:00:00Z", "connectorStatus": "Available", "evseId": 1, "connectorId": 1})),
+            code(
+                V201,
+                "BootNotification",
+                json!({"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}})
+            ),
+            None
+        );
+        assert_eq!(
+            code(
+                V201,
+                "StatusNotification",
+                json!({"timestamp": "2025-01-01T12:00:00Z", "connectorStatus": "Available", "evseId": 1, "connectorId": 1})
+            ),
             None
         );
     }
 
     #[test]
     fn missing_required_field_is_an_occurrence_violation() {
-        assert_eq!(code(V16, "BootNotification", json!({"chargePointVendor": "V"})), Some(ErrorCode::OccurrenceConstraintViolation));
+        assert_eq!(
+            code(V16, "BootNotification", json!({"chargePointVendor": "V"})),
+            Some(ErrorCode::OccurrenceConstraintViolation)
+        );
     }
 
     #[test]
     fn wrong_type_is_a_type_violation() {
         assert_eq!(
-            code(V16, "StatusNotification", json!({"connectorId": "1", "errorCode": "NoError", "status": "Available"})),
+            code(
+                V16,
+                "StatusNotification",
+                json!({"connectorId": "1", "errorCode": "NoError", "status": "Available"})
+            ),
             Some(ErrorCode::TypeConstraintViolation)
         );
     }
@@ -210,11 +258,19 @@ mod tests {
     #[test]
     fn over_long_string_and_unknown_enum_are_property_violations() {
         assert_eq!(
-            code(V16, "BootNotification", json!({"chargePointVendor": "V", "chargePointModel": "M", "chargePointSerialNumber": "x".repeat(26)})),
+            code(
+                V16,
+                "BootNotification",
+                json!({"chargePointVendor": "V", "chargePointModel": "M", "chargePointSerialNumber": "x".repeat(26)})
+            ),
             Some(ErrorCode::PropertyConstraintViolation)
         );
         assert_eq!(
-            code(V16, "StatusNotification", json!({"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"})),
+            code(
+                V16,
+                "StatusNotification",
+                json!({"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"})
+            ),
             Some(ErrorCode::PropertyConstraintViolation)
         );
     }
@@ -222,14 +278,21 @@ mod tests {
     #[test]
     fn bad_date_time_is_a_property_violation() {
         assert_eq!(
-            code(V201, "StatusNotification", json!({"timestamp": "yesterday", "connectorStatus": "Available", "evseId": 1, "connectorId": 1})),
+            code(
+                V201,
+                "StatusNotification",
+                json!({"timestamp": "yesterday", "connectorStatus": "Available", "evseId": 1, "connectorId": 1})
+            ),
             Some(ErrorCode::PropertyConstraintViolation)
         );
     }
 
     #[test]
     fn unknown_field_is_a_format_violation() {
-        assert_eq!(code(V16, "Heartbeat", json!({"extra": 1})), Some(ErrorCode::FormatViolation));
+        assert_eq!(
+            code(V16, "Heartbeat", json!({"extra": 1})),
+            Some(ErrorCode::FormatViolation)
+        );
     }
 
     #[test]
@@ -243,7 +306,23 @@ mod tests {
     #[test]
     fn responses_are_validated_too() {
         let r = registry();
-        assert!(r.validate(V16, "TriggerMessage", PayloadKind::Response, &json!({"status": "Accepted"})).is_ok());
-        assert!(r.validate(V16, "TriggerMessage", PayloadKind::Response, &json!({"status": "Maybe"})).is_err());
+        assert!(
+            r.validate(
+                V16,
+                "TriggerMessage",
+                PayloadKind::Response,
+                &json!({"status": "Accepted"})
+            )
+            .is_ok()
+        );
+        assert!(
+            r.validate(
+                V16,
+                "TriggerMessage",
+                PayloadKind::Response,
+                &json!({"status": "Maybe"})
+            )
+            .is_err()
+        );
     }
 }

@@ -26,12 +26,18 @@ pub struct TargetKey {
 impl TargetKey {
     /// A 1.6 connector, or a 2.0.1 EVSE as a whole.
     pub fn of(id: i64) -> Self {
-        Self { id, connector: None }
+        Self {
+            id,
+            connector: None,
+        }
     }
 
     /// A 2.0.1 connector of an EVSE.
     pub fn evse_connector(id: i64, connector: i64) -> Self {
-        Self { id, connector: Some(connector) }
+        Self {
+            id,
+            connector: Some(connector),
+        }
     }
 
     /// Whether a message about `self` satisfies a request for `wanted`.
@@ -44,12 +50,18 @@ impl TargetKey {
 pub fn target_of(version: ProtocolVersion, action: &str, payload: &Value) -> Option<TargetKey> {
     let int = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64);
     match (version, action) {
-        (ProtocolVersion::V16, "StatusNotification" | "MeterValues") => int(payload, "connectorId").map(TargetKey::of),
-        (ProtocolVersion::V201, "StatusNotification") => {
-            Some(TargetKey { id: int(payload, "evseId")?, connector: int(payload, "connectorId") })
+        (ProtocolVersion::V16, "StatusNotification" | "MeterValues") => {
+            int(payload, "connectorId").map(TargetKey::of)
         }
+        (ProtocolVersion::V201, "StatusNotification") => Some(TargetKey {
+            id: int(payload, "evseId")?,
+            connector: int(payload, "connectorId"),
+        }),
         (ProtocolVersion::V201, "MeterValues") => int(payload, "evseId").map(TargetKey::of),
-        (ProtocolVersion::V201, "TransactionEvent") => payload.get("evse").and_then(|e| int(e, "id")).map(TargetKey::of),
+        (ProtocolVersion::V201, "TransactionEvent") => payload
+            .get("evse")
+            .and_then(|e| int(e, "id"))
+            .map(TargetKey::of),
         _ => None,
     }
 }
@@ -92,7 +104,13 @@ impl Collector {
     /// A collector for `expectation`; `quiet` is how long an open-ended `All` waits for
     /// another message before it counts as complete.
     pub fn new(expectation: Expectation, quiet: Duration) -> Self {
-        Self { expectation, quiet, matched: 0, seen: BTreeSet::new(), last_match: None }
+        Self {
+            expectation,
+            quiet,
+            matched: 0,
+            seen: BTreeSet::new(),
+            last_match: None,
+        }
     }
 
     /// The expectation being collected.
@@ -112,10 +130,8 @@ impl Collector {
             // told apart, so it is taken as the answer.
             Scope::Target(wanted) => target.is_none_or(|t| t.satisfies(*wanted)),
             Scope::All(expected) => {
-                if let Some(t) = target {
-                    if let Some(e) = expected.iter().find(|e| t.satisfies(**e)) {
-                        self.seen.insert(*e);
-                    }
+                if let Some(e) = target.and_then(|t| expected.iter().find(|e| t.satisfies(**e))) {
+                    self.seen.insert(*e);
                 }
                 true
             }
@@ -141,7 +157,9 @@ impl Collector {
     /// When an open-ended collector becomes complete if nothing else arrives.
     pub fn wake_at(&self) -> Option<Instant> {
         match &self.expectation.scope {
-            Scope::All(expected) if expected.is_empty() => self.last_match.map(|at| at + self.quiet),
+            Scope::All(expected) if expected.is_empty() => {
+                self.last_match.map(|at| at + self.quiet)
+            }
             _ => None,
         }
     }
@@ -155,49 +173,97 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use ProtocolVersion::*;
+    use serde_json::json;
 
     const Q: Duration = Duration::from_millis(500);
 
     #[test]
     fn targets_are_read_from_the_fields_each_version_uses() {
-        assert_eq!(target_of(V16, "StatusNotification", &json!({"connectorId": 2})), Some(TargetKey::of(2)));
         assert_eq!(
-            target_of(V201, "StatusNotification", &json!({"evseId": 1, "connectorId": 2})),
+            target_of(V16, "StatusNotification", &json!({"connectorId": 2})),
+            Some(TargetKey::of(2))
+        );
+        assert_eq!(
+            target_of(
+                V201,
+                "StatusNotification",
+                &json!({"evseId": 1, "connectorId": 2})
+            ),
             Some(TargetKey::evse_connector(1, 2))
         );
-        assert_eq!(target_of(V201, "MeterValues", &json!({"evseId": 3})), Some(TargetKey::of(3)));
-        assert_eq!(target_of(V201, "TransactionEvent", &json!({"evse": {"id": 4}})), Some(TargetKey::of(4)));
+        assert_eq!(
+            target_of(V201, "MeterValues", &json!({"evseId": 3})),
+            Some(TargetKey::of(3))
+        );
+        assert_eq!(
+            target_of(V201, "TransactionEvent", &json!({"evse": {"id": 4}})),
+            Some(TargetKey::of(4))
+        );
         assert_eq!(target_of(V16, "Heartbeat", &json!({})), None);
     }
 
     #[test]
     fn targeted_trigger_takes_only_the_matching_connector() {
         let now = Instant::now();
-        let mut c = Collector::new(Expectation { action: "StatusNotification", scope: Scope::Target(TargetKey::of(1)) }, Q);
-        assert!(!c.offer("StatusNotification", Some(TargetKey::of(2)), now), "wrong connector");
-        assert!(!c.offer("MeterValues", Some(TargetKey::of(1)), now), "wrong action");
+        let mut c = Collector::new(
+            Expectation {
+                action: "StatusNotification",
+                scope: Scope::Target(TargetKey::of(1)),
+            },
+            Q,
+        );
+        assert!(
+            !c.offer("StatusNotification", Some(TargetKey::of(2)), now),
+            "wrong connector"
+        );
+        assert!(
+            !c.offer("MeterValues", Some(TargetKey::of(1)), now),
+            "wrong action"
+        );
         assert!(!c.is_complete(now));
         assert!(c.offer("StatusNotification", Some(TargetKey::of(1)), now));
         assert!(c.is_complete(now));
-        assert!(!c.offer("StatusNotification", Some(TargetKey::of(1)), now), "complete takes nothing more");
+        assert!(
+            !c.offer("StatusNotification", Some(TargetKey::of(1)), now),
+            "complete takes nothing more"
+        );
     }
 
     #[test]
     fn v201_status_trigger_requires_the_same_evse_and_connector_f06_fr_13() {
         let now = Instant::now();
         let wanted = TargetKey::evse_connector(1, 2);
-        let mut c = Collector::new(Expectation { action: "StatusNotification", scope: Scope::Target(wanted) }, Q);
-        assert!(!c.offer("StatusNotification", Some(TargetKey::evse_connector(1, 1)), now));
-        assert!(c.offer("StatusNotification", Some(TargetKey::evse_connector(1, 2)), now));
+        let mut c = Collector::new(
+            Expectation {
+                action: "StatusNotification",
+                scope: Scope::Target(wanted),
+            },
+            Q,
+        );
+        assert!(!c.offer(
+            "StatusNotification",
+            Some(TargetKey::evse_connector(1, 1)),
+            now
+        ));
+        assert!(c.offer(
+            "StatusNotification",
+            Some(TargetKey::evse_connector(1, 2)),
+            now
+        ));
     }
 
     #[test]
     fn untargeted_trigger_waits_for_every_known_connector_16_5_17() {
         let now = Instant::now();
         let expected: BTreeSet<_> = [0, 1, 2].into_iter().map(TargetKey::of).collect();
-        let mut c = Collector::new(Expectation { action: "StatusNotification", scope: Scope::All(expected) }, Q);
+        let mut c = Collector::new(
+            Expectation {
+                action: "StatusNotification",
+                scope: Scope::All(expected),
+            },
+            Q,
+        );
         for id in [0, 1] {
             assert!(c.offer("StatusNotification", Some(TargetKey::of(id)), now));
             assert!(!c.is_complete(now));
@@ -210,7 +276,13 @@ mod tests {
     #[test]
     fn untargeted_trigger_with_unknown_layout_completes_after_a_quiet_period() {
         let now = Instant::now();
-        let mut c = Collector::new(Expectation { action: "MeterValues", scope: Scope::All(BTreeSet::new()) }, Q);
+        let mut c = Collector::new(
+            Expectation {
+                action: "MeterValues",
+                scope: Scope::All(BTreeSet::new()),
+            },
+            Q,
+        );
         assert!(!c.is_complete(now + Q * 10), "nothing arrived yet");
         assert!(c.offer("MeterValues", Some(TargetKey::of(1)), now));
         assert_eq!(c.wake_at(), Some(now + Q));
@@ -223,7 +295,13 @@ mod tests {
     #[test]
     fn target_is_irrelevant_for_messages_without_one_16_5_17() {
         let now = Instant::now();
-        let mut c = Collector::new(Expectation { action: "Heartbeat", scope: Scope::One }, Q);
+        let mut c = Collector::new(
+            Expectation {
+                action: "Heartbeat",
+                scope: Scope::One,
+            },
+            Q,
+        );
         assert!(c.offer("Heartbeat", None, now));
         assert!(c.is_complete(now));
     }

@@ -60,7 +60,10 @@ mod tests {
 
     #[test]
     fn negotiation_follows_the_stations_preference_order() {
-        assert_eq!(negotiate("ocpp2.1, ocpp2.0.1, ocpp1.6"), Some(ProtocolVersion::V201));
+        assert_eq!(
+            negotiate("ocpp2.1, ocpp2.0.1, ocpp1.6"),
+            Some(ProtocolVersion::V201)
+        );
         assert_eq!(negotiate("ocpp1.6,ocpp2.0.1"), Some(ProtocolVersion::V16));
         assert_eq!(negotiate(" ocpp1.6 "), Some(ProtocolVersion::V16));
     }
@@ -69,6 +72,10 @@ mod tests {
     fn negotiation_refuses_offers_without_a_supported_version() {
         assert_eq!(negotiate("ocpp1.5, ocpp2.1"), None);
         assert_eq!(negotiate(""), None);
-        assert_eq!(negotiate("OCPP1.6"), None, "subprotocol tokens are case-sensitive");
+        assert_eq!(
+            negotiate("OCPP1.6"),
+            None,
+            "subprotocol tokens are case-sensitive"
+        );
     }
 }

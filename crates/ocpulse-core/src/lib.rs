@@ -24,13 +24,16 @@ pub type Millis = i64;
 pub fn rfc3339(ms: Millis) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     at.format(&f).unwrap_or_default()
 }
 
 /// Parses an RFC 3339 timestamp into milliseconds.
 pub fn parse_rfc3339(text: &str) -> Option<Millis> {
-    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
@@ -41,6 +44,9 @@ mod tests {
         let ms = 1_735_732_800_123;
         assert_eq!(super::rfc3339(ms), "2025-01-01T12:00:00.123Z");
         assert_eq!(super::parse_rfc3339(&super::rfc3339(ms)), Some(ms));
-        assert_eq!(super::parse_rfc3339("2025-01-01T13:00:00+01:00"), Some(1_735_732_800_000));
+        assert_eq!(
+            super::parse_rfc3339("2025-01-01T13:00:00+01:00"),
+            Some(1_735_732_800_000)
+        );
     }
 }

@@ -169,7 +169,10 @@ fn id_text(v: &Value, key: &str) -> Option<String> {
 impl StationState {
     /// A station seen for the first time.
     pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into(), ..Self::default() }
+        Self {
+            id: id.into(),
+            ..Self::default()
+        }
     }
 
     /// Applies an acknowledged station CALL and the answer ocpulse gave it.
@@ -181,7 +184,11 @@ impl StationState {
             "StatusNotification" => self.apply_status(request, now),
             "MeterValues" => {
                 let evse = int(request, "evseId");
-                let connector = if evse.is_none() { int(request, "connectorId") } else { None };
+                let connector = if evse.is_none() {
+                    int(request, "connectorId")
+                } else {
+                    None
+                };
                 let tx = id_text(request, "transactionId");
                 self.apply_meter(evse, connector, tx, request.get("meterValue"), now);
             }
@@ -205,14 +212,26 @@ impl StationState {
                 }
             }
             "TransactionEvent" => self.apply_transaction_event(request, now),
-            "FirmwareStatusNotification" | "SignedFirmwareStatusNotification" | "PublishFirmwareStatusNotification" => {
+            "FirmwareStatusNotification"
+            | "SignedFirmwareStatusNotification"
+            | "PublishFirmwareStatusNotification" => {
                 if let Some(status) = text(request, "status") {
-                    self.firmware = Some(ActivityStatus { status, request_id: int(request, "requestId"), action: action.into(), received_at: now });
+                    self.firmware = Some(ActivityStatus {
+                        status,
+                        request_id: int(request, "requestId"),
+                        action: action.into(),
+                        received_at: now,
+                    });
                 }
             }
             "DiagnosticsStatusNotification" | "LogStatusNotification" => {
                 if let Some(status) = text(request, "status") {
-                    self.log = Some(ActivityStatus { status, request_id: int(request, "requestId"), action: action.into(), received_at: now });
+                    self.log = Some(ActivityStatus {
+                        status,
+                        request_id: int(request, "requestId"),
+                        action: action.into(),
+                        received_at: now,
+                    });
                 }
             }
             _ => {}
@@ -222,19 +241,31 @@ impl StationState {
     /// Records a schema violation accepted under the lenient policy.
     pub fn record_violation(&mut self, action: &str, description: &str, now: Millis) {
         self.violations += 1;
-        self.last_violation = Some(RecordedViolation { action: action.into(), description: description.into(), at: now });
+        self.last_violation = Some(RecordedViolation {
+            action: action.into(),
+            description: description.into(),
+            at: now,
+        });
     }
 
     /// The 1.6 connector ids (0 included when reported) or 2.0.1 EVSE ids the station reported.
     pub fn known_targets(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self.connectors.iter().map(|c| c.evse_id.unwrap_or(c.connector_id)).collect();
+        let mut ids: Vec<i64> = self
+            .connectors
+            .iter()
+            .map(|c| c.evse_id.unwrap_or(c.connector_id))
+            .collect();
         ids.dedup();
         ids
     }
 
     /// The 2.0.1 connector ids reported for one EVSE.
     pub fn connectors_of_evse(&self, evse_id: i64) -> Vec<i64> {
-        self.connectors.iter().filter(|c| c.evse_id == Some(evse_id)).map(|c| c.connector_id).collect()
+        self.connectors
+            .iter()
+            .filter(|c| c.evse_id == Some(evse_id))
+            .map(|c| c.connector_id)
+            .collect()
     }
 
     fn apply_boot(&mut self, request: &Value, response: &Value, now: Millis) {
@@ -252,7 +283,8 @@ impl StationState {
             None => BootInfo {
                 vendor: text(request, "chargePointVendor"),
                 model: text(request, "chargePointModel"),
-                serial_number: text(request, "chargePointSerialNumber").or_else(|| text(request, "chargeBoxSerialNumber")),
+                serial_number: text(request, "chargePointSerialNumber")
+                    .or_else(|| text(request, "chargeBoxSerialNumber")),
                 firmware_version: text(request, "firmwareVersion"),
                 reason: None,
                 payload: request.clone(),
@@ -265,8 +297,13 @@ impl StationState {
 
     fn apply_status(&mut self, request: &Value, now: Millis) {
         let evse_id = int(request, "evseId");
-        let Some(connector_id) = int(request, "connectorId") else { return };
-        let Some(status) = text(request, "status").or_else(|| text(request, "connectorStatus")) else { return };
+        let Some(connector_id) = int(request, "connectorId") else {
+            return;
+        };
+        let Some(status) = text(request, "status").or_else(|| text(request, "connectorStatus"))
+        else {
+            return;
+        };
         let entry = ConnectorStatus {
             evse_id,
             connector_id,
@@ -284,9 +321,18 @@ impl StationState {
         }
     }
 
-    fn apply_meter(&mut self, evse_id: Option<i64>, connector_id: Option<i64>, tx: Option<String>, meter_value: Option<&Value>, now: Millis) {
+    fn apply_meter(
+        &mut self,
+        evse_id: Option<i64>,
+        connector_id: Option<i64>,
+        tx: Option<String>,
+        meter_value: Option<&Value>,
+        now: Millis,
+    ) {
         // The newest sample is the last element (samples are sent oldest first).
-        let Some(latest) = meter_value.and_then(Value::as_array).and_then(|a| a.last()) else { return };
+        let Some(latest) = meter_value.and_then(Value::as_array).and_then(|a| a.last()) else {
+            return;
+        };
         let reading = MeterReading {
             evse_id,
             connector_id,
@@ -303,18 +349,30 @@ impl StationState {
     }
 
     fn apply_transaction_event(&mut self, request: &Value, now: Millis) {
-        let Some(info) = request.get("transactionInfo") else { return };
-        let Some(id) = text(info, "transactionId") else { return };
+        let Some(info) = request.get("transactionInfo") else {
+            return;
+        };
+        let Some(id) = text(info, "transactionId") else {
+            return;
+        };
         let evse_id = request.get("evse").and_then(|e| int(e, "id"));
         if request.get("meterValue").is_some() {
-            let evse = evse_id.or_else(|| self.transactions.iter().find(|t| t.transaction_id == id).and_then(|t| t.evse_id));
+            let evse = evse_id.or_else(|| {
+                self.transactions
+                    .iter()
+                    .find(|t| t.transaction_id == id)
+                    .and_then(|t| t.evse_id)
+            });
             self.apply_meter(evse, None, Some(id.clone()), request.get("meterValue"), now);
         }
         if text(request, "eventType").as_deref() == Some("Ended") {
             self.transactions.retain(|t| t.transaction_id != id);
             return;
         }
-        let existing = self.transactions.iter_mut().find(|t| t.transaction_id == id);
+        let existing = self
+            .transactions
+            .iter_mut()
+            .find(|t| t.transaction_id == id);
         match existing {
             Some(t) => {
                 t.evse_id = evse_id.or(t.evse_id);
@@ -335,7 +393,8 @@ impl StationState {
     }
 
     fn open_transaction(&mut self, tx: Transaction) {
-        self.transactions.retain(|t| t.transaction_id != tx.transaction_id);
+        self.transactions
+            .retain(|t| t.transaction_id != tx.transaction_id);
         self.transactions.push(tx);
     }
 }
@@ -348,26 +407,57 @@ mod tests {
     #[test]
     fn boot_of_both_versions_fills_boot_info() {
         let mut s = StationState::new("CP1");
-        s.apply("BootNotification", &json!({"chargePointVendor": "V", "chargePointModel": "M", "firmwareVersion": "1.2"}), &json!({"status": "Accepted"}), 5);
+        s.apply(
+            "BootNotification",
+            &json!({"chargePointVendor": "V", "chargePointModel": "M", "firmwareVersion": "1.2"}),
+            &json!({"status": "Accepted"}),
+            5,
+        );
         let boot = s.boot.clone().expect("boot");
-        assert_eq!((boot.vendor.as_deref(), boot.model.as_deref(), boot.firmware_version.as_deref()), (Some("V"), Some("M"), Some("1.2")));
+        assert_eq!(
+            (
+                boot.vendor.as_deref(),
+                boot.model.as_deref(),
+                boot.firmware_version.as_deref()
+            ),
+            (Some("V"), Some("M"), Some("1.2"))
+        );
         assert_eq!(s.registration_status.as_deref(), Some("Accepted"));
         s.apply("BootNotification", &json!({"reason": "Triggered", "chargingStation": {"vendorName": "W", "model": "N", "serialNumber": "S"}}), &json!({"status": "Accepted"}), 6);
         let boot = s.boot.expect("boot");
-        assert_eq!((boot.vendor.as_deref(), boot.serial_number.as_deref(), boot.reason.as_deref()), (Some("W"), Some("S"), Some("Triggered")));
+        assert_eq!(
+            (
+                boot.vendor.as_deref(),
+                boot.serial_number.as_deref(),
+                boot.reason.as_deref()
+            ),
+            (Some("W"), Some("S"), Some("Triggered"))
+        );
         assert_eq!(s.last_seen, Some(6));
     }
 
     #[test]
     fn status_is_kept_per_connector_with_its_timestamp() {
         let mut s = StationState::new("CP1");
-        for (c, st) in [(2, "Available"), (0, "Available"), (1, "Charging"), (2, "Faulted")] {
+        for (c, st) in [
+            (2, "Available"),
+            (0, "Available"),
+            (1, "Charging"),
+            (2, "Faulted"),
+        ] {
             s.apply("StatusNotification", &json!({"connectorId": c, "errorCode": "NoError", "status": st, "timestamp": "2025-01-01T00:00:00Z"}), &json!({}), 1);
         }
-        let got: Vec<_> = s.connectors.iter().map(|c| (c.connector_id, c.status.as_str())).collect();
+        let got: Vec<_> = s
+            .connectors
+            .iter()
+            .map(|c| (c.connector_id, c.status.as_str()))
+            .collect();
         assert_eq!(got, vec![(0, "Available"), (1, "Charging"), (2, "Faulted")]);
         assert_eq!(s.known_targets(), vec![0, 1, 2]);
-        assert_eq!(s.connectors[0].timestamp.as_deref(), Some("2025-01-01T00:00:00Z"));
+        assert_eq!(
+            s.connectors[0].timestamp.as_deref(),
+            Some("2025-01-01T00:00:00Z")
+        );
     }
 
     #[test]
@@ -383,10 +473,18 @@ mod tests {
     #[test]
     fn meter_values_keep_the_newest_sample() {
         let mut s = StationState::new("CP1");
-        s.apply("MeterValues", &json!({"connectorId": 1, "meterValue": [
+        s.apply(
+            "MeterValues",
+            &json!({"connectorId": 1, "meterValue": [
             {"timestamp": "2025-01-01T00:00:00Z", "sampledValue": [{"value": "1"}]},
-            {"timestamp": "2025-01-01T00:01:00Z", "sampledValue": [{"value": "2"}]}]}), &json!({}), 1);
-        assert_eq!(s.meter_values[0].timestamp.as_deref(), Some("2025-01-01T00:01:00Z"));
+            {"timestamp": "2025-01-01T00:01:00Z", "sampledValue": [{"value": "2"}]}]}),
+            &json!({}),
+            1,
+        );
+        assert_eq!(
+            s.meter_values[0].timestamp.as_deref(),
+            Some("2025-01-01T00:01:00Z")
+        );
         assert_eq!(s.meter_values[0].sampled_value, json!([{"value": "2"}]));
     }
 
@@ -395,11 +493,22 @@ mod tests {
         let mut s = StationState::new("CP1");
         s.apply("StartTransaction", &json!({"connectorId": 1, "idTag": "T", "meterStart": 10, "timestamp": "2025-01-01T00:00:00Z"}), &json!({"transactionId": 42, "idTagInfo": {"status": "Accepted"}}), 1);
         assert_eq!(s.transactions[0].transaction_id, "42");
-        s.apply("StopTransaction", &json!({"transactionId": 42, "meterStop": 20, "timestamp": "2025-01-01T00:00:00Z"}), &json!({}), 2);
+        s.apply(
+            "StopTransaction",
+            &json!({"transactionId": 42, "meterStop": 20, "timestamp": "2025-01-01T00:00:00Z"}),
+            &json!({}),
+            2,
+        );
         assert!(s.transactions.is_empty());
         let tx = |kind: &str| json!({"eventType": kind, "timestamp": "2025-01-01T00:00:00Z", "triggerReason": "Authorized", "seqNo": 0, "transactionInfo": {"transactionId": "abc", "chargingState": "Charging"}, "evse": {"id": 1, "connectorId": 1}});
         s.apply("TransactionEvent", &tx("Started"), &json!({}), 3);
-        assert_eq!((s.transactions[0].evse_id, s.transactions[0].charging_state.as_deref()), (Some(1), Some("Charging")));
+        assert_eq!(
+            (
+                s.transactions[0].evse_id,
+                s.transactions[0].charging_state.as_deref()
+            ),
+            (Some(1), Some("Charging"))
+        );
         s.apply("TransactionEvent", &tx("Ended"), &json!({}), 4);
         assert!(s.transactions.is_empty());
     }
@@ -407,17 +516,40 @@ mod tests {
     #[test]
     fn firmware_and_log_status_are_tracked() {
         let mut s = StationState::new("CP1");
-        s.apply("FirmwareStatusNotification", &json!({"status": "Idle"}), &json!({}), 1);
-        s.apply("LogStatusNotification", &json!({"status": "Uploading", "requestId": 7}), &json!({}), 2);
+        s.apply(
+            "FirmwareStatusNotification",
+            &json!({"status": "Idle"}),
+            &json!({}),
+            1,
+        );
+        s.apply(
+            "LogStatusNotification",
+            &json!({"status": "Uploading", "requestId": 7}),
+            &json!({}),
+            2,
+        );
         assert_eq!(s.firmware.as_ref().map(|f| f.status.as_str()), Some("Idle"));
-        assert_eq!(s.log.as_ref().map(|l| (l.status.as_str(), l.request_id)), Some(("Uploading", Some(7))));
+        assert_eq!(
+            s.log.as_ref().map(|l| (l.status.as_str(), l.request_id)),
+            Some(("Uploading", Some(7)))
+        );
     }
 
     #[test]
     fn odd_payloads_under_the_lenient_policy_do_not_break_state() {
         let mut s = StationState::new("CP1");
-        s.apply("StatusNotification", &json!({"connectorId": "one"}), &json!({}), 1);
-        s.apply("MeterValues", &json!({"connectorId": 1, "meterValue": "nope"}), &json!({}), 1);
+        s.apply(
+            "StatusNotification",
+            &json!({"connectorId": "one"}),
+            &json!({}),
+            1,
+        );
+        s.apply(
+            "MeterValues",
+            &json!({"connectorId": 1, "meterValue": "nope"}),
+            &json!({}),
+            1,
+        );
         assert!(s.connectors.is_empty() && s.meter_values.is_empty());
         assert_eq!(s.last_seen, Some(1));
     }

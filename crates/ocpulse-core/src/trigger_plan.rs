@@ -57,7 +57,10 @@ pub struct PlanError {
 }
 
 fn bad(code: &'static str, message: impl Into<String>) -> PlanError {
-    PlanError { code, message: message.into() }
+    PlanError {
+        code,
+        message: message.into(),
+    }
 }
 
 /// How long an open-ended "every connector" trigger waits after the last message when the
@@ -68,7 +71,10 @@ pub const QUIET_PERIOD: Duration = Duration::from_millis(750);
 pub fn valid_messages(version: ProtocolVersion) -> Vec<&'static str> {
     match version {
         ProtocolVersion::V16 => {
-            let mut all: Vec<&str> = v16::MessageTrigger::ALL.iter().map(|m| m.as_str()).collect();
+            let mut all: Vec<&str> = v16::MessageTrigger::ALL
+                .iter()
+                .map(|m| m.as_str())
+                .collect();
             for m in v16::MessageTriggerEnumType::ALL {
                 if !all.contains(&m.as_str()) {
                     all.push(m.as_str());
@@ -76,7 +82,10 @@ pub fn valid_messages(version: ProtocolVersion) -> Vec<&'static str> {
             }
             all
         }
-        ProtocolVersion::V201 => v201::MessageTriggerEnumType::ALL.iter().map(|m| m.as_str()).collect(),
+        ProtocolVersion::V201 => v201::MessageTriggerEnumType::ALL
+            .iter()
+            .map(|m| m.as_str())
+            .collect(),
     }
 }
 
@@ -89,18 +98,31 @@ fn to_i32(n: i64, what: &str) -> Result<i32, PlanError> {
 }
 
 /// Plans `request` for a station of `version` whose known state is `station`.
-pub fn plan(version: ProtocolVersion, request: &TriggerRequest, station: &StationState) -> Result<TriggerPlan, PlanError> {
-    if let Some(c) = request.connector_id {
-        if c < 0 {
-            return Err(bad("invalid_target", format!("connectorId must be 0 or more, got {c}")));
-        }
+pub fn plan(
+    version: ProtocolVersion,
+    request: &TriggerRequest,
+    station: &StationState,
+) -> Result<TriggerPlan, PlanError> {
+    if let Some(c) = request.connector_id
+        && c < 0
+    {
+        return Err(bad(
+            "invalid_target",
+            format!("connectorId must be 0 or more, got {c}"),
+        ));
     }
     if let Some(e) = request.evse {
         if e.id <= 0 {
-            return Err(bad("invalid_target", format!("evse.id must be greater than 0, got {}", e.id)));
+            return Err(bad(
+                "invalid_target",
+                format!("evse.id must be greater than 0, got {}", e.id),
+            ));
         }
         if e.connector_id.is_some_and(|c| c <= 0) {
-            return Err(bad("invalid_target", "evse.connectorId must be greater than 0"));
+            return Err(bad(
+                "invalid_target",
+                "evse.connectorId must be greater than 0",
+            ));
         }
     }
     match version {
@@ -123,11 +145,19 @@ fn unknown_message(version: ProtocolVersion, name: &str) -> PlanError {
 fn v16_connector(request: &TriggerRequest) -> Result<Option<i64>, PlanError> {
     let from_evse = match request.evse {
         None => None,
-        Some(EvseTarget { id, connector_id: None | Some(1) }) => Some(id),
-        Some(EvseTarget { id, connector_id: Some(c) }) => {
+        Some(EvseTarget {
+            id,
+            connector_id: None | Some(1),
+        }) => Some(id),
+        Some(EvseTarget {
+            id,
+            connector_id: Some(c),
+        }) => {
             return Err(bad(
                 "untranslatable_target",
-                format!("this station speaks OCPP 1.6, which has no EVSEs with several connectors; evse {{id: {id}, connectorId: {c}}} has no 1.6 equivalent: send \"connectorId\" with the station's connector number instead"),
+                format!(
+                    "this station speaks OCPP 1.6, which has no EVSEs with several connectors; evse {{id: {id}, connectorId: {c}}} has no 1.6 equivalent: send \"connectorId\" with the station's connector number instead"
+                ),
             ));
         }
     };
@@ -144,40 +174,75 @@ fn plan_v16(request: &TriggerRequest, station: &StationState) -> Result<TriggerP
     let name = request.requested_message.as_str();
     let connector = v16_connector(request)?;
     let connector_i32 = connector.map(|c| to_i32(c, "connectorId")).transpose()?;
-    let (action, payload, expected_action) = if let Some(m) = parse_enum::<v16::MessageTrigger>(name) {
-        let payload = serde_json::to_value(v16::TriggerMessageRequest { requested_message: m, connector_id: connector_i32 });
-        ("TriggerMessage", payload, m.as_str())
-    } else if let Some(m) = parse_enum::<v16::MessageTriggerEnumType>(name) {
-        if connector == Some(0) {
-            return Err(bad("invalid_target", "ExtendedTriggerMessage needs connectorId > 0 (or none)"));
-        }
-        let payload = serde_json::to_value(v16::ExtendedTriggerMessageRequest { requested_message: m, connector_id: connector_i32 });
-        let expected = match m {
-            v16::MessageTriggerEnumType::FirmwareStatusNotification => "SignedFirmwareStatusNotification",
-            v16::MessageTriggerEnumType::SignChargePointCertificate => "SignCertificate",
-            other => other.as_str(),
+    let (action, payload, expected_action) =
+        if let Some(m) = parse_enum::<v16::MessageTrigger>(name) {
+            let payload = serde_json::to_value(v16::TriggerMessageRequest {
+                requested_message: m,
+                connector_id: connector_i32,
+            });
+            ("TriggerMessage", payload, m.as_str())
+        } else if let Some(m) = parse_enum::<v16::MessageTriggerEnumType>(name) {
+            if connector == Some(0) {
+                return Err(bad(
+                    "invalid_target",
+                    "ExtendedTriggerMessage needs connectorId > 0 (or none)",
+                ));
+            }
+            let payload = serde_json::to_value(v16::ExtendedTriggerMessageRequest {
+                requested_message: m,
+                connector_id: connector_i32,
+            });
+            let expected = match m {
+                v16::MessageTriggerEnumType::FirmwareStatusNotification => {
+                    "SignedFirmwareStatusNotification"
+                }
+                v16::MessageTriggerEnumType::SignChargePointCertificate => "SignCertificate",
+                other => other.as_str(),
+            };
+            ("ExtendedTriggerMessage", payload, expected)
+        } else {
+            return Err(unknown_message(ProtocolVersion::V16, name));
         };
-        ("ExtendedTriggerMessage", payload, expected)
-    } else {
-        return Err(unknown_message(ProtocolVersion::V16, name));
-    };
     let payload = payload.map_err(|e| bad("internal", e.to_string()))?;
     let scope = match (expected_action, connector) {
         ("StatusNotification" | "MeterValues", Some(c)) => Scope::Target(TargetKey::of(c)),
         // 1.6 §5.17: no connectorId means "for all allowed connectorId values"; for
         // StatusNotification that includes connector 0, the Charge Point itself.
-        ("StatusNotification", None) => Scope::All(station.known_targets().into_iter().map(TargetKey::of).collect()),
-        ("MeterValues", None) => Scope::All(station.known_targets().into_iter().filter(|c| *c > 0).map(TargetKey::of).collect()),
+        ("StatusNotification", None) => Scope::All(
+            station
+                .known_targets()
+                .into_iter()
+                .map(TargetKey::of)
+                .collect(),
+        ),
+        ("MeterValues", None) => Scope::All(
+            station
+                .known_targets()
+                .into_iter()
+                .filter(|c| *c > 0)
+                .map(TargetKey::of)
+                .collect(),
+        ),
         _ => Scope::One,
     };
-    Ok(TriggerPlan { action, payload, expectation: Expectation { action: expected_action, scope } })
+    Ok(TriggerPlan {
+        action,
+        payload,
+        expectation: Expectation {
+            action: expected_action,
+            scope,
+        },
+    })
 }
 
 fn layout(station: &StationState) -> String {
     let pairs: Vec<String> = station
         .connectors
         .iter()
-        .filter_map(|c| c.evse_id.map(|e| format!("{{\"id\": {e}, \"connectorId\": {}}}", c.connector_id)))
+        .filter_map(|c| {
+            c.evse_id
+                .map(|e| format!("{{\"id\": {e}, \"connectorId\": {}}}", c.connector_id))
+        })
         .collect();
     if pairs.is_empty() {
         "the station has not reported any connector yet".into()
@@ -192,10 +257,19 @@ fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<Trigger
         return Err(unknown_message(ProtocolVersion::V201, name));
     };
     use v201::MessageTriggerEnumType as M;
-    let targeted = matches!(message, M::StatusNotification | M::MeterValues | M::TransactionEvent);
+    let targeted = matches!(
+        message,
+        M::StatusNotification | M::MeterValues | M::TransactionEvent
+    );
     let mut evse = match (request.evse, request.connector_id) {
         (Some(e), Some(c)) if c != e.id => {
-            return Err(bad("conflicting_target", format!("connectorId {c} and evse.id {} name different EVSEs; send one of them", e.id)));
+            return Err(bad(
+                "conflicting_target",
+                format!(
+                    "connectorId {c} and evse.id {} name different EVSEs; send one of them",
+                    e.id
+                ),
+            ));
         }
         (Some(e), _) => Some(e),
         (None, Some(0)) if targeted => {
@@ -206,31 +280,58 @@ fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<Trigger
         }
         (None, Some(0)) => None,
         // A 1.6 connector is an EVSE of one connector.
-        (None, Some(c)) => Some(EvseTarget { id: c, connector_id: None }),
+        (None, Some(c)) => Some(EvseTarget {
+            id: c,
+            connector_id: None,
+        }),
         (None, None) => None,
     };
     if message == M::StatusNotification {
         // F06.FR.13: the CSMS SHALL include evse with connectorId; fill it in where the
         // known layout leaves exactly one choice.
         evse = Some(match evse {
-            Some(e @ EvseTarget { connector_id: Some(_), .. }) => e,
-            Some(EvseTarget { id, connector_id: None }) => match station.connectors_of_evse(id).as_slice() {
-                [only] => EvseTarget { id, connector_id: Some(*only) },
+            Some(
+                e @ EvseTarget {
+                    connector_id: Some(_),
+                    ..
+                },
+            ) => e,
+            Some(EvseTarget {
+                id,
+                connector_id: None,
+            }) => match station.connectors_of_evse(id).as_slice() {
+                [only] => EvseTarget {
+                    id,
+                    connector_id: Some(*only),
+                },
                 _ => {
                     return Err(bad(
                         "missing_connector_id",
-                        format!("a 2.0.1 StatusNotification trigger must name the connector (F06.FR.13): add \"evse\": {{\"id\": {id}, \"connectorId\": N}}; {}", layout(station)),
+                        format!(
+                            "a 2.0.1 StatusNotification trigger must name the connector (F06.FR.13): add \"evse\": {{\"id\": {id}, \"connectorId\": N}}; {}",
+                            layout(station)
+                        ),
                     ));
                 }
             },
             None => {
-                let all: Vec<_> = station.connectors.iter().filter_map(|c| Some((c.evse_id?, c.connector_id))).collect();
+                let all: Vec<_> = station
+                    .connectors
+                    .iter()
+                    .filter_map(|c| Some((c.evse_id?, c.connector_id)))
+                    .collect();
                 match all.as_slice() {
-                    [(id, c)] => EvseTarget { id: *id, connector_id: Some(*c) },
+                    [(id, c)] => EvseTarget {
+                        id: *id,
+                        connector_id: Some(*c),
+                    },
                     _ => {
                         return Err(bad(
                             "missing_evse",
-                            format!("a 2.0.1 StatusNotification trigger must name one connector (F06.FR.13): add \"evse\": {{\"id\": N, \"connectorId\": M}}; {}", layout(station)),
+                            format!(
+                                "a 2.0.1 StatusNotification trigger must name one connector (F06.FR.13): add \"evse\": {{\"id\": N, \"connectorId\": M}}; {}",
+                                layout(station)
+                            ),
                         ));
                     }
                 }
@@ -239,43 +340,86 @@ fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<Trigger
     }
     let evse_type = evse
         .map(|e| -> Result<_, PlanError> {
-            Ok(v201::EVSEType { custom_data: None, id: to_i32(e.id, "evse.id")?, connector_id: e.connector_id.map(|c| to_i32(c, "evse.connectorId")).transpose()? })
+            Ok(v201::EVSEType {
+                custom_data: None,
+                id: to_i32(e.id, "evse.id")?,
+                connector_id: e
+                    .connector_id
+                    .map(|c| to_i32(c, "evse.connectorId"))
+                    .transpose()?,
+            })
         })
         .transpose()?;
-    let payload = serde_json::to_value(v201::TriggerMessageRequest { custom_data: None, evse: evse_type, requested_message: message })
-        .map_err(|e| bad("internal", e.to_string()))?;
+    let payload = serde_json::to_value(v201::TriggerMessageRequest {
+        custom_data: None,
+        evse: evse_type,
+        requested_message: message,
+    })
+    .map_err(|e| bad("internal", e.to_string()))?;
     let expected_action = match message {
-        M::SignChargingStationCertificate | M::SignV2GCertificate | M::SignCombinedCertificate => "SignCertificate",
+        M::SignChargingStationCertificate | M::SignV2GCertificate | M::SignCombinedCertificate => {
+            "SignCertificate"
+        }
         other => other.as_str(),
     };
     let scope = match (message, evse) {
-        (M::StatusNotification, Some(e)) => Scope::Target(TargetKey { id: e.id, connector: e.connector_id }),
+        (M::StatusNotification, Some(e)) => Scope::Target(TargetKey {
+            id: e.id,
+            connector: e.connector_id,
+        }),
         (M::MeterValues | M::TransactionEvent, Some(e)) => Scope::Target(TargetKey::of(e.id)),
-        (M::MeterValues, None) => Scope::All(station.known_targets().into_iter().filter(|e| *e > 0).map(TargetKey::of).collect()),
+        (M::MeterValues, None) => Scope::All(
+            station
+                .known_targets()
+                .into_iter()
+                .filter(|e| *e > 0)
+                .map(TargetKey::of)
+                .collect(),
+        ),
         (M::TransactionEvent, None) => {
-            let evses: BTreeSet<_> = station.transactions.iter().filter_map(|t| t.evse_id).map(TargetKey::of).collect();
+            let evses: BTreeSet<_> = station
+                .transactions
+                .iter()
+                .filter_map(|t| t.evse_id)
+                .map(TargetKey::of)
+                .collect();
             Scope::All(evses)
         }
         _ => Scope::One,
     };
-    Ok(TriggerPlan { action: "TriggerMessage", payload, expectation: Expectation { action: expected_action, scope } })
+    Ok(TriggerPlan {
+        action: "TriggerMessage",
+        payload,
+        expectation: Expectation {
+            action: expected_action,
+            scope,
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ProtocolVersion::*;
     use ocpp_rpc::{PayloadKind, SchemaRegistry};
     use serde_json::json;
-    use ProtocolVersion::*;
 
     fn req(m: &str) -> TriggerRequest {
-        TriggerRequest { requested_message: m.into(), ..TriggerRequest::default() }
+        TriggerRequest {
+            requested_message: m.into(),
+            ..TriggerRequest::default()
+        }
     }
 
     fn station_16() -> StationState {
         let mut s = StationState::new("CP");
         for c in [0, 1, 2] {
-            s.apply("StatusNotification", &json!({"connectorId": c, "errorCode": "NoError", "status": "Available"}), &json!({}), 1);
+            s.apply(
+                "StatusNotification",
+                &json!({"connectorId": c, "errorCode": "NoError", "status": "Available"}),
+                &json!({}),
+                1,
+            );
         }
         s
     }
@@ -293,9 +437,16 @@ mod tests {
         let registry = SchemaRegistry::load().expect("schemas");
         for version in [V16, V201] {
             for m in valid_messages(version) {
-                let station = if version == V16 { station_16() } else { station_201(&[(1, 1)]) };
-                let plan = plan(version, &req(m), &station).unwrap_or_else(|e| panic!("{version} {m}: {e}"));
-                registry.validate(version, plan.action, PayloadKind::Request, &plan.payload).unwrap_or_else(|e| panic!("{version} {m}: {e}"));
+                let station = if version == V16 {
+                    station_16()
+                } else {
+                    station_201(&[(1, 1)])
+                };
+                let plan = plan(version, &req(m), &station)
+                    .unwrap_or_else(|e| panic!("{version} {m}: {e}"));
+                registry
+                    .validate(version, plan.action, PayloadKind::Request, &plan.payload)
+                    .unwrap_or_else(|e| panic!("{version} {m}: {e}"));
             }
         }
     }
@@ -304,8 +455,16 @@ mod tests {
     fn unknown_message_is_refused_with_the_valid_list() {
         let err = plan(V16, &req("TransactionEvent"), &station_16()).expect_err("not in 1.6");
         assert_eq!(err.code, "unknown_requested_message");
-        assert!(err.message.contains("DiagnosticsStatusNotification") && err.message.contains("SignChargePointCertificate"));
-        let err = plan(V201, &req("DiagnosticsStatusNotification"), &station_201(&[])).expect_err("not in 2.0.1");
+        assert!(
+            err.message.contains("DiagnosticsStatusNotification")
+                && err.message.contains("SignChargePointCertificate")
+        );
+        let err = plan(
+            V201,
+            &req("DiagnosticsStatusNotification"),
+            &station_201(&[]),
+        )
+        .expect_err("not in 2.0.1");
         assert!(err.message.contains("LogStatusNotification"));
     }
 
@@ -313,54 +472,117 @@ mod tests {
     fn v16_status_without_connector_waits_for_connector_0_and_every_connector_5_17() {
         let p = plan(V16, &req("StatusNotification"), &station_16()).expect("plan");
         assert_eq!(p.payload, json!({"requestedMessage": "StatusNotification"}));
-        assert_eq!(p.expectation.scope, Scope::All([0, 1, 2].into_iter().map(TargetKey::of).collect()));
+        assert_eq!(
+            p.expectation.scope,
+            Scope::All([0, 1, 2].into_iter().map(TargetKey::of).collect())
+        );
         let p = plan(V16, &req("MeterValues"), &station_16()).expect("plan");
-        assert_eq!(p.expectation.scope, Scope::All([1, 2].into_iter().map(TargetKey::of).collect()));
+        assert_eq!(
+            p.expectation.scope,
+            Scope::All([1, 2].into_iter().map(TargetKey::of).collect())
+        );
     }
 
     #[test]
     fn v16_security_extension_messages_use_extended_trigger_message() {
         let p = plan(V16, &req("LogStatusNotification"), &station_16()).expect("plan");
-        assert_eq!((p.action, p.expectation.action), ("ExtendedTriggerMessage", "LogStatusNotification"));
+        assert_eq!(
+            (p.action, p.expectation.action),
+            ("ExtendedTriggerMessage", "LogStatusNotification")
+        );
         let p = plan(V16, &req("SignChargePointCertificate"), &station_16()).expect("plan");
         assert_eq!(p.expectation.action, "SignCertificate");
         let p = plan(V16, &req("FirmwareStatusNotification"), &station_16()).expect("plan");
-        assert_eq!(p.action, "TriggerMessage", "the core message wins where both have it");
+        assert_eq!(
+            p.action, "TriggerMessage",
+            "the core message wins where both have it"
+        );
     }
 
     #[test]
     fn evse_target_translates_to_a_16_connector_where_meaningful() {
         let mut r = req("StatusNotification");
-        r.evse = Some(EvseTarget { id: 2, connector_id: None });
+        r.evse = Some(EvseTarget {
+            id: 2,
+            connector_id: None,
+        });
         let p = plan(V16, &r, &station_16()).expect("plan");
-        assert_eq!(p.payload, json!({"requestedMessage": "StatusNotification", "connectorId": 2}));
-        r.evse = Some(EvseTarget { id: 2, connector_id: Some(2) });
-        assert_eq!(plan(V16, &r, &station_16()).expect_err("no 1.6 equivalent").code, "untranslatable_target");
-        r.evse = Some(EvseTarget { id: 2, connector_id: None });
+        assert_eq!(
+            p.payload,
+            json!({"requestedMessage": "StatusNotification", "connectorId": 2})
+        );
+        r.evse = Some(EvseTarget {
+            id: 2,
+            connector_id: Some(2),
+        });
+        assert_eq!(
+            plan(V16, &r, &station_16())
+                .expect_err("no 1.6 equivalent")
+                .code,
+            "untranslatable_target"
+        );
+        r.evse = Some(EvseTarget {
+            id: 2,
+            connector_id: None,
+        });
         r.connector_id = Some(1);
-        assert_eq!(plan(V16, &r, &station_16()).expect_err("conflict").code, "conflicting_target");
+        assert_eq!(
+            plan(V16, &r, &station_16()).expect_err("conflict").code,
+            "conflicting_target"
+        );
     }
 
     #[test]
     fn v201_status_fills_the_connector_when_unambiguous_f06_fr_13() {
-        let p = plan(V201, &req("StatusNotification"), &station_201(&[(1, 1)])).expect("single connector");
-        assert_eq!(p.payload, json!({"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}}));
+        let p = plan(V201, &req("StatusNotification"), &station_201(&[(1, 1)]))
+            .expect("single connector");
+        assert_eq!(
+            p.payload,
+            json!({"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}})
+        );
         let mut r = req("StatusNotification");
         r.connector_id = Some(2);
         let p = plan(V201, &r, &station_201(&[(1, 1), (2, 1)])).expect("1.6-style target");
         assert_eq!(p.payload["evse"], json!({"id": 2, "connectorId": 1}));
-        let err = plan(V201, &req("StatusNotification"), &station_201(&[(1, 1), (2, 1)])).expect_err("ambiguous");
+        let err = plan(
+            V201,
+            &req("StatusNotification"),
+            &station_201(&[(1, 1), (2, 1)]),
+        )
+        .expect_err("ambiguous");
         assert_eq!(err.code, "missing_evse");
-        assert!(err.message.contains("\"connectorId\": 1"), "{}", err.message);
+        assert!(
+            err.message.contains("\"connectorId\": 1"),
+            "{}",
+            err.message
+        );
         let mut r = req("StatusNotification");
-        r.evse = Some(EvseTarget { id: 1, connector_id: None });
-        assert_eq!(plan(V201, &r, &station_201(&[(1, 1), (1, 2)])).expect_err("two connectors").code, "missing_connector_id");
+        r.evse = Some(EvseTarget {
+            id: 1,
+            connector_id: None,
+        });
+        assert_eq!(
+            plan(V201, &r, &station_201(&[(1, 1), (1, 2)]))
+                .expect_err("two connectors")
+                .code,
+            "missing_connector_id"
+        );
     }
 
     #[test]
     fn v201_certificate_triggers_expect_sign_certificate() {
-        for m in ["SignChargingStationCertificate", "SignV2GCertificate", "SignCombinedCertificate"] {
-            assert_eq!(plan(V201, &req(m), &station_201(&[])).expect("plan").expectation.action, "SignCertificate");
+        for m in [
+            "SignChargingStationCertificate",
+            "SignV2GCertificate",
+            "SignCombinedCertificate",
+        ] {
+            assert_eq!(
+                plan(V201, &req(m), &station_201(&[]))
+                    .expect("plan")
+                    .expectation
+                    .action,
+                "SignCertificate"
+            );
         }
     }
 
@@ -368,12 +590,28 @@ mod tests {
     fn negative_or_zero_targets_are_refused() {
         let mut r = req("MeterValues");
         r.connector_id = Some(-1);
-        assert_eq!(plan(V16, &r, &station_16()).expect_err("negative").code, "invalid_target");
+        assert_eq!(
+            plan(V16, &r, &station_16()).expect_err("negative").code,
+            "invalid_target"
+        );
         let mut r = req("MeterValues");
-        r.evse = Some(EvseTarget { id: 0, connector_id: None });
-        assert_eq!(plan(V201, &r, &station_201(&[])).expect_err("zero evse").code, "invalid_target");
+        r.evse = Some(EvseTarget {
+            id: 0,
+            connector_id: None,
+        });
+        assert_eq!(
+            plan(V201, &r, &station_201(&[]))
+                .expect_err("zero evse")
+                .code,
+            "invalid_target"
+        );
         let mut r = req("MeterValues");
         r.connector_id = Some(0);
-        assert_eq!(plan(V201, &r, &station_201(&[])).expect_err("no 2.0.1 equivalent").code, "untranslatable_target");
+        assert_eq!(
+            plan(V201, &r, &station_201(&[]))
+                .expect_err("no 2.0.1 equivalent")
+                .code,
+            "untranslatable_target"
+        );
     }
 }

@@ -22,7 +22,9 @@ impl FromStr for ValidationMode {
         match s {
             "strict" => Ok(Self::Strict),
             "lenient" => Ok(Self::Lenient),
-            other => Err(format!("unknown validation mode {other:?}; use \"strict\" or \"lenient\"")),
+            other => Err(format!(
+                "unknown validation mode {other:?}; use \"strict\" or \"lenient\""
+            )),
         }
     }
 }

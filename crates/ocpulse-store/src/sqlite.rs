@@ -56,7 +56,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -72,12 +74,19 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+    let done: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
     let done = usize::try_from(done).unwrap_or(0);
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction().map_err(err)?;
         tx.execute_batch(sql).map_err(err)?;
-        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX)).map_err(err)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)?;
     }
     Ok(())
@@ -86,7 +95,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 impl SqliteStore {
     /// Opens (creating if needed) `ocpulse.sqlite3` in `data_dir` and starts the writer.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| err(format!("cannot create {}: {e}", data_dir.display())))?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| err(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join("ocpulse.sqlite3");
         let mut writer = open(&path)?;
         migrate(&mut writer)?;
@@ -96,7 +106,11 @@ impl SqliteStore {
             .name("ocpulse-sqlite-writer".into())
             .spawn(move || write_loop(writer, rx))
             .map_err(err)?;
-        Ok(Self { jobs, reader: Arc::new(Mutex::new(reader)), path })
+        Ok(Self {
+            jobs,
+            reader: Arc::new(Mutex::new(reader)),
+            path,
+        })
     }
 }
 
@@ -130,10 +144,20 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> rusqlite::Result<()> {
         )?;
         for (batch, _) in group {
             for e in &batch.entries {
-                insert.execute(params![e.station_id, e.direction.as_str(), e.frame_type, e.message_id, e.action, e.payload, e.at, e.violation])?;
+                insert.execute(params![
+                    e.station_id,
+                    e.direction.as_str(),
+                    e.frame_type,
+                    e.message_id,
+                    e.action,
+                    e.payload,
+                    e.at,
+                    e.violation
+                ])?;
             }
             if let Some(station) = &batch.station {
-                let json = serde_json::to_string(station).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                let json = serde_json::to_string(station)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
                 upsert.execute(params![station.id, json, station.last_seen.unwrap_or(0)])?;
             }
         }
@@ -157,21 +181,24 @@ fn read_journal(conn: &Connection, q: &JournalQuery) -> rusqlite::Result<Vec<Jou
          ORDER BY seq DESC LIMIT ?5",
     )?;
     let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![q.station_id, q.action, q.before_seq, q.before_at, limit], |r| {
-        let direction: String = r.get(2)?;
-        let ty: String = r.get(3)?;
-        Ok(JournalEntry {
-            seq: r.get(0)?,
-            station_id: r.get(1)?,
-            direction: Direction::parse(&direction).unwrap_or(Direction::In),
-            frame_type: frame_type(&ty),
-            message_id: r.get(4)?,
-            action: r.get(5)?,
-            payload: r.get(6)?,
-            at: r.get(7)?,
-            violation: r.get(8)?,
-        })
-    })?;
+    let rows = stmt.query_map(
+        params![q.station_id, q.action, q.before_seq, q.before_at, limit],
+        |r| {
+            let direction: String = r.get(2)?;
+            let ty: String = r.get(3)?;
+            Ok(JournalEntry {
+                seq: r.get(0)?,
+                station_id: r.get(1)?,
+                direction: Direction::parse(&direction).unwrap_or(Direction::In),
+                frame_type: frame_type(&ty),
+                message_id: r.get(4)?,
+                action: r.get(5)?,
+                payload: r.get(6)?,
+                at: r.get(7)?,
+                violation: r.get(8)?,
+            })
+        },
+    )?;
     rows.collect()
 }
 
@@ -181,7 +208,8 @@ impl Store for SqliteStore {
         let sent = self.jobs.send((batch, ack));
         Box::pin(async move {
             sent.map_err(|_| err("the journal writer has stopped"))?;
-            done.await.map_err(|_| err("the journal writer has stopped"))?
+            done.await
+                .map_err(|_| err("the journal writer has stopped"))?
         })
     }
 
@@ -198,8 +226,13 @@ impl Store for SqliteStore {
     }
 
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
-        let conn = self.reader.lock().map_err(|_| err("reader lock poisoned"))?;
-        let mut stmt = conn.prepare("SELECT id, state FROM stations ORDER BY id").map_err(err)?;
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| err("reader lock poisoned"))?;
+        let mut stmt = conn
+            .prepare("SELECT id, state FROM stations ORDER BY id")
+            .map_err(err)?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .map_err(err)?
@@ -219,10 +252,19 @@ impl Store for SqliteStore {
     }
 
     fn reserve_transaction_ids(&self, count: i64) -> Result<i64, StoreError> {
-        let mut conn = self.reader.lock().map_err(|_| err("reader lock poisoned"))?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        let mut conn = self
+            .reader
+            .lock()
+            .map_err(|_| err("reader lock poisoned"))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
         let last: i64 = tx
-            .query_row("SELECT value FROM meta WHERE key = 'last_transaction_id'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'last_transaction_id'",
+                [],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(err)?
             .unwrap_or(0);
@@ -261,48 +303,124 @@ mod tests {
             let store = SqliteStore::open(dir.path()).expect("open");
             let mut state = StationState::new("CP1");
             state.last_seen = Some(3);
-            store.commit(WriteBatch { entries: vec![entry("CP1", "Heartbeat", 1), entry("CP1", "MeterValues", 2)], station: Some(state) }).await.expect("commit");
+            store
+                .commit(WriteBatch {
+                    entries: vec![entry("CP1", "Heartbeat", 1), entry("CP1", "MeterValues", 2)],
+                    station: Some(state),
+                })
+                .await
+                .expect("commit");
         }
         let store = SqliteStore::open(dir.path()).expect("reopen");
         let stations = store.load_stations().expect("load");
         assert_eq!(stations.len(), 1);
         assert_eq!(stations[0].last_seen, Some(3));
-        let all = store.journal(JournalQuery { station_id: "CP1".into(), limit: 10, ..Default::default() }).await.expect("read");
-        assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), vec![2, 1], "newest first");
+        let all = store
+            .journal(JournalQuery {
+                station_id: "CP1".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("read");
+        assert_eq!(
+            all.iter().map(|e| e.at).collect::<Vec<_>>(),
+            vec![2, 1],
+            "newest first"
+        );
     }
 
     #[tokio::test]
     async fn journal_filters_by_action_and_pages_by_seq() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(dir.path()).expect("open");
-        let entries = (0..10).map(|i| entry("CP1", if i % 2 == 0 { "Heartbeat" } else { "MeterValues" }, i)).collect();
-        store.commit(WriteBatch { entries, station: None }).await.expect("commit");
-        store.commit(WriteBatch { entries: vec![entry("CP2", "Heartbeat", 99)], station: None }).await.expect("commit");
-        let q = |action: Option<&str>, before_seq, limit| JournalQuery { station_id: "CP1".into(), action: action.map(Into::into), before_seq, before_at: None, limit };
-        let beats = store.journal(q(Some("Heartbeat"), None, 100)).await.expect("read");
+        let entries = (0..10)
+            .map(|i| {
+                entry(
+                    "CP1",
+                    if i % 2 == 0 {
+                        "Heartbeat"
+                    } else {
+                        "MeterValues"
+                    },
+                    i,
+                )
+            })
+            .collect();
+        store
+            .commit(WriteBatch {
+                entries,
+                station: None,
+            })
+            .await
+            .expect("commit");
+        store
+            .commit(WriteBatch {
+                entries: vec![entry("CP2", "Heartbeat", 99)],
+                station: None,
+            })
+            .await
+            .expect("commit");
+        let q = |action: Option<&str>, before_seq, limit| JournalQuery {
+            station_id: "CP1".into(),
+            action: action.map(Into::into),
+            before_seq,
+            before_at: None,
+            limit,
+        };
+        let beats = store
+            .journal(q(Some("Heartbeat"), None, 100))
+            .await
+            .expect("read");
         assert_eq!(beats.len(), 5);
         let page1 = store.journal(q(None, None, 3)).await.expect("read");
-        let page2 = store.journal(q(None, Some(page1[2].seq), 3)).await.expect("read");
-        assert_eq!(page1.iter().chain(&page2).map(|e| e.at).collect::<Vec<_>>(), vec![9, 8, 7, 6, 5, 4]);
+        let page2 = store
+            .journal(q(None, Some(page1[2].seq), 3))
+            .await
+            .expect("read");
+        assert_eq!(
+            page1.iter().chain(&page2).map(|e| e.at).collect::<Vec<_>>(),
+            vec![9, 8, 7, 6, 5, 4]
+        );
     }
 
     #[tokio::test]
     async fn concurrent_commits_are_grouped_and_all_acknowledged() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(SqliteStore::open(dir.path()).expect("open"));
-        let futures: Vec<_> = (0..500).map(|i| store.commit(WriteBatch { entries: vec![entry("CP1", "MeterValues", i)], station: None })).collect();
+        let futures: Vec<_> = (0..500)
+            .map(|i| {
+                store.commit(WriteBatch {
+                    entries: vec![entry("CP1", "MeterValues", i)],
+                    station: None,
+                })
+            })
+            .collect();
         for f in futures {
             f.await.expect("acknowledged");
         }
-        let all = store.journal(JournalQuery { station_id: "CP1".into(), limit: 1000, ..Default::default() }).await.expect("read");
+        let all = store
+            .journal(JournalQuery {
+                station_id: "CP1".into(),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("read");
         assert_eq!(all.len(), 500);
     }
 
     #[test]
     fn transaction_ids_never_repeat_across_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let first = SqliteStore::open(dir.path()).expect("open").reserve_transaction_ids(100).expect("reserve");
-        let second = SqliteStore::open(dir.path()).expect("open").reserve_transaction_ids(100).expect("reserve");
+        let first = SqliteStore::open(dir.path())
+            .expect("open")
+            .reserve_transaction_ids(100)
+            .expect("reserve");
+        let second = SqliteStore::open(dir.path())
+            .expect("open")
+            .reserve_transaction_ids(100)
+            .expect("reserve");
         assert_eq!((first, second), (1, 101));
     }
 }

@@ -29,7 +29,13 @@ impl App {
     pub fn new(config: ServerConfig, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let schemas = SchemaRegistry::load().map_err(anyhow::Error::msg)?;
         let stations = Registry::with_stations(store.load_stations()?);
-        Ok(Self { config, store, schemas, stations, tx_ids: Mutex::new((0, 0)) })
+        Ok(Self {
+            config,
+            store,
+            schemas,
+            stations,
+            tx_ids: Mutex::new((0, 0)),
+        })
     }
 
     /// A 1.6 transaction id never handed out before, even across restarts.

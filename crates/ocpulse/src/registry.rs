@@ -101,9 +101,20 @@ impl Registry {
     pub fn with_stations(stations: Vec<StationState>) -> Self {
         let map = stations
             .into_iter()
-            .map(|s| (s.id.clone(), StationEntry { state: Arc::new(Mutex::new(s)), session: None }))
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    StationEntry {
+                        state: Arc::new(Mutex::new(s)),
+                        session: None,
+                    },
+                )
+            })
             .collect();
-        Self { stations: RwLock::new(map), generations: Default::default() }
+        Self {
+            stations: RwLock::new(map),
+            generations: Default::default(),
+        }
     }
 
     /// A snapshot of one station's entry.
@@ -113,7 +124,11 @@ impl Registry {
 
     /// Every station's entry, sorted by id.
     pub fn all(&self) -> Vec<(String, StationEntry)> {
-        let mut all: Vec<_> = self.stations.read().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        let mut all: Vec<_> = self
+            .stations
+            .read()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
@@ -127,14 +142,23 @@ impl Registry {
         calls: mpsc::UnboundedSender<CallRequest>,
         cancel: CancellationToken,
     ) -> (Arc<Mutex<StationState>>, u64) {
-        let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        let handle = SessionHandle { protocol, generation, calls, cancel };
+        let generation = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let handle = SessionHandle {
+            protocol,
+            generation,
+            calls,
+            cancel,
+        };
         let Ok(mut map) = self.stations.write() else {
             return (Arc::new(Mutex::new(StationState::new(id))), generation);
         };
-        let entry = map
-            .entry(id.to_owned())
-            .or_insert_with(|| StationEntry { state: Arc::new(Mutex::new(StationState::new(id))), session: None });
+        let entry = map.entry(id.to_owned()).or_insert_with(|| StationEntry {
+            state: Arc::new(Mutex::new(StationState::new(id))),
+            session: None,
+        });
         if let Some(old) = entry.session.replace(handle) {
             old.cancel.cancel();
         }
@@ -143,12 +167,14 @@ impl Registry {
 
     /// Forgets a session when its connection ends, unless a newer one already replaced it.
     pub fn disconnect(&self, id: &str, generation: u64) {
-        if let Ok(mut map) = self.stations.write() {
-            if let Some(entry) = map.get_mut(id) {
-                if entry.session.as_ref().is_some_and(|s| s.generation == generation) {
-                    entry.session = None;
-                }
-            }
+        if let Ok(mut map) = self.stations.write()
+            && let Some(entry) = map.get_mut(id)
+            && entry
+                .session
+                .as_ref()
+                .is_some_and(|s| s.generation == generation)
+        {
+            entry.session = None;
         }
     }
 }

@@ -30,6 +30,8 @@ pub async fn serve(
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
     let app = Arc::new(App::new(config, store)?);
     tracing::info!(addr = %listener.local_addr()?, schemas = app.schemas.len(), "ocpulse listening");
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }

@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 fn assert_error(code: u16, body: &Value, want_code: u16, want_error: &str) {
     assert_eq!(code, want_code, "{body}");
     assert_eq!(body["error"], want_error, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| m.len() > 10), "a helpful message: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.len() > 10),
+        "a helpful message: {body}"
+    );
 }
 
 #[tokio::test]
@@ -20,7 +23,9 @@ async fn station_list_is_an_empty_array_when_nobody_connected() {
 #[tokio::test]
 async fn unknown_station_is_404() {
     let server = Server::start().await;
-    let (code, body) = server.trigger("NOPE", json!({"requestedMessage": "Heartbeat"})).await;
+    let (code, body) = server
+        .trigger("NOPE", json!({"requestedMessage": "Heartbeat"}))
+        .await;
     assert_error(code, &body, 404, "station_not_found");
     let (code, body) = server.get("/api/v1/stations/NOPE").await;
     assert_error(code, &body, 404, "station_not_found");
@@ -37,7 +42,9 @@ async fn known_but_disconnected_station_is_409() {
     wait_connected(&server, "GONE", true).await;
     drop(st);
     wait_connected(&server, "GONE", false).await;
-    let (code, body) = server.trigger("GONE", json!({"requestedMessage": "Heartbeat"})).await;
+    let (code, body) = server
+        .trigger("GONE", json!({"requestedMessage": "Heartbeat"}))
+        .await;
     assert_error(code, &body, 409, "station_not_connected");
 }
 
@@ -50,12 +57,27 @@ async fn bad_bodies_are_400_and_nothing_is_sent() {
         ("", "invalid_body"),
         ("{not json", "invalid_body"),
         (r#"{"requestedMessage": 5}"#, "invalid_body"),
-        (r#"{"requestedMessage": "Heartbeat", "colour": "red"}"#, "invalid_body"),
+        (
+            r#"{"requestedMessage": "Heartbeat", "colour": "red"}"#,
+            "invalid_body",
+        ),
         (r#"{"connectorId": 1}"#, "missing_requested_message"),
-        (r#"{"requestedMessage": "Heartbeat", "timeoutMs": 0}"#, "invalid_timeout"),
-        (r#"{"requestedMessage": "MeterValues", "connectorId": -1}"#, "invalid_target"),
-        (r#"{"requestedMessage": "MeterValues", "evse": {"id": 1, "connectorId": 2}}"#, "untranslatable_target"),
-        (r#"{"requestedMessage": "MeterValues", "evse": {"id": 1}, "connectorId": 2}"#, "conflicting_target"),
+        (
+            r#"{"requestedMessage": "Heartbeat", "timeoutMs": 0}"#,
+            "invalid_timeout",
+        ),
+        (
+            r#"{"requestedMessage": "MeterValues", "connectorId": -1}"#,
+            "invalid_target",
+        ),
+        (
+            r#"{"requestedMessage": "MeterValues", "evse": {"id": 1, "connectorId": 2}}"#,
+            "untranslatable_target",
+        ),
+        (
+            r#"{"requestedMessage": "MeterValues", "evse": {"id": 1}, "connectorId": 2}"#,
+            "conflicting_target",
+        ),
     ] {
         let (code, resp) = server.post("/api/v1/stations/B16/trigger", body).await;
         assert_error(code, &resp, 400, error);
@@ -69,14 +91,31 @@ async fn requested_message_of_another_version_is_400_listing_the_valid_ones() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "V16", "ocpp1.6").await;
     st.boot16().await;
-    let (code, body) = server.trigger("V16", json!({"requestedMessage": "TransactionEvent"})).await;
+    let (code, body) = server
+        .trigger("V16", json!({"requestedMessage": "TransactionEvent"}))
+        .await;
     assert_error(code, &body, 400, "unknown_requested_message");
-    assert!(body["validValues"].as_array().is_some_and(|v| v.contains(&json!("DiagnosticsStatusNotification"))), "{body}");
+    assert!(
+        body["validValues"]
+            .as_array()
+            .is_some_and(|v| v.contains(&json!("DiagnosticsStatusNotification"))),
+        "{body}"
+    );
     let mut st2 = Station::connect(&server, "V201", "ocpp2.0.1").await;
     st2.boot201().await;
-    let (code, body) = server.trigger("V201", json!({"requestedMessage": "DiagnosticsStatusNotification"})).await;
+    let (code, body) = server
+        .trigger(
+            "V201",
+            json!({"requestedMessage": "DiagnosticsStatusNotification"}),
+        )
+        .await;
     assert_error(code, &body, 400, "unknown_requested_message");
-    assert!(body["message"].as_str().is_some_and(|m| m.contains("LogStatusNotification")), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("LogStatusNotification")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -86,9 +125,16 @@ async fn ambiguous_v201_status_trigger_is_400_saying_what_to_add() {
     st.boot201().await;
     st.status201(1, 1, "Available").await;
     st.status201(2, 1, "Available").await;
-    let (code, body) = server.trigger("AMB", json!({"requestedMessage": "StatusNotification"})).await;
+    let (code, body) = server
+        .trigger("AMB", json!({"requestedMessage": "StatusNotification"}))
+        .await;
     assert_error(code, &body, 400, "missing_evse");
-    assert!(body["message"].as_str().is_some_and(|m| m.contains("F06.FR.13") && m.contains("\"id\": 2")), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("F06.FR.13") && m.contains("\"id\": 2")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -96,7 +142,11 @@ async fn silent_station_is_504() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "MUTE", "ocpp1.6").await;
     st.boot16().await;
-    let http = spawn_trigger(&server, "MUTE", json!({"requestedMessage": "Heartbeat", "timeoutMs": 300}));
+    let http = spawn_trigger(
+        &server,
+        "MUTE",
+        json!({"requestedMessage": "Heartbeat", "timeoutMs": 300}),
+    );
     let (_, action, _) = st.next_call().await;
     assert_eq!(action, "TriggerMessage");
     let (code, body) = http.await.expect("join");
@@ -108,7 +158,11 @@ async fn accepted_but_never_sent_is_504_with_the_status() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "LIAR", "ocpp1.6").await;
     st.boot16().await;
-    let http = spawn_trigger(&server, "LIAR", json!({"requestedMessage": "Heartbeat", "timeoutMs": 400}));
+    let http = spawn_trigger(
+        &server,
+        "LIAR",
+        json!({"requestedMessage": "Heartbeat", "timeoutMs": 400}),
+    );
     let (id, _, _) = st.next_call().await;
     st.reply(&id, json!({"status": "Accepted"})).await;
     let (code, body) = http.await.expect("join");
@@ -123,7 +177,17 @@ async fn call_error_answer_is_502_and_included() {
     st.boot16().await;
     let http = spawn_trigger(&server, "ERR", json!({"requestedMessage": "Heartbeat"}));
     let (id, _, _) = st.next_call().await;
-    st.send_text(&json!([4, id, "NotSupported", "RemoteTrigger profile not supported", {}]).to_string()).await;
+    st.send_text(
+        &json!([
+            4,
+            id,
+            "NotSupported",
+            "RemoteTrigger profile not supported",
+            {}
+        ])
+        .to_string(),
+    )
+    .await;
     let (code, body) = http.await.expect("join");
     assert_error(code, &body, 502, "station_call_error");
     assert_eq!(body["callError"]["errorCode"], "NotSupported");
@@ -146,8 +210,15 @@ async fn journal_query_errors_are_400() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "JQ", "ocpp1.6").await;
     st.boot16().await;
-    for (query, error) in [("limit=0", "invalid_limit"), ("limit=abc", "invalid_limit"), ("before=yesterday", "invalid_before"), ("colour=red", "invalid_query")] {
-        let (code, body) = server.get(&format!("/api/v1/stations/JQ/messages?{query}")).await;
+    for (query, error) in [
+        ("limit=0", "invalid_limit"),
+        ("limit=abc", "invalid_limit"),
+        ("before=yesterday", "invalid_before"),
+        ("colour=red", "invalid_query"),
+    ] {
+        let (code, body) = server
+            .get(&format!("/api/v1/stations/JQ/messages?{query}"))
+            .await;
         assert_error(code, &body, 400, error);
     }
 }

@@ -13,7 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn negotiation_picks_the_stations_preferred_supported_version() {
     let server = Server::start().await;
-    let (_ws, protocol) = connect_raw(&server.ws_url("PREF"), Some("ocpp2.1, ocpp2.0.1, ocpp1.6")).await;
+    let (_ws, protocol) =
+        connect_raw(&server.ws_url("PREF"), Some("ocpp2.1, ocpp2.0.1, ocpp1.6")).await;
     assert_eq!(protocol.as_deref(), Some("ocpp2.0.1"));
 }
 
@@ -23,7 +24,9 @@ async fn unsupported_subprotocol_completes_the_handshake_without_header_then_clo
     // A raw handshake: client libraries refuse an answer without the subprotocol they asked for.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     for offer in ["Sec-WebSocket-Protocol: ocpp1.5, ocpp2.1\r\n", ""] {
-        let mut tcp = tokio::net::TcpStream::connect(server.addr).await.expect("tcp");
+        let mut tcp = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("tcp");
         let request = format!(
             "GET /ocpp/OLD HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{offer}\r\n",
             server.addr
@@ -42,10 +45,24 @@ async fn unsupported_subprotocol_completes_the_handshake_without_header_then_clo
         .await;
         assert!(read.is_ok(), "server closed the connection");
         let text = String::from_utf8_lossy(&received).to_lowercase();
-        assert!(text.starts_with("http/1.1 101"), "handshake completed: {text}");
-        assert!(!text.contains("sec-websocket-protocol"), "no subprotocol header (OCPP-J §3.2): {text}");
-        let head_end = received.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers") + 4;
-        assert_eq!(received.get(head_end).map(|b| b & 0x0f), Some(0x8), "then a close frame");
+        assert!(
+            text.starts_with("http/1.1 101"),
+            "handshake completed: {text}"
+        );
+        assert!(
+            !text.contains("sec-websocket-protocol"),
+            "no subprotocol header (OCPP-J §3.2): {text}"
+        );
+        let head_end = received
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("end of headers")
+            + 4;
+        assert_eq!(
+            received.get(head_end).map(|b| b & 0x0f),
+            Some(0x8),
+            "then a close frame"
+        );
     }
 }
 
@@ -53,9 +70,18 @@ async fn unsupported_subprotocol_completes_the_handshake_without_header_then_clo
 async fn v201_identity_rules_are_enforced_and_16_identities_are_percent_decoded() {
     let server = Server::start().await;
     let too_long = "x".repeat(49);
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(server.ws_url(&too_long)).expect("req");
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "ocpp2.0.1".parse().expect("hv"));
-    assert!(tokio_tungstenite::connect_async(request).await.is_err(), "49-character identity refused");
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            server.ws_url(&too_long),
+        )
+        .expect("req");
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp2.0.1".parse().expect("hv"));
+    assert!(
+        tokio_tungstenite::connect_async(request).await.is_err(),
+        "49-character identity refused"
+    );
     let mut st = Station::connect(&server, "RDAM%20123", "ocpp1.6").await;
     st.boot16().await;
     let (code, body) = server.get("/api/v1/stations/RDAM%20123").await;
@@ -68,18 +94,33 @@ async fn malformed_frames_get_the_right_callerror_and_the_connection_lives_on() 
     let mut st16 = Station::connect(&server, "MAL16", "ocpp1.6").await;
     st16.send_text("this is not json").await;
     let r = st16.recv().await;
-    assert_eq!((r[0].clone(), r[1].clone(), r[2].clone()), (json!(4), json!("-1"), json!("FormationViolation")));
+    assert_eq!(
+        (r[0].clone(), r[1].clone(), r[2].clone()),
+        (json!(4), json!("-1"), json!("FormationViolation"))
+    );
     st16.send_text(r#"[2, 42, "Heartbeat", {}]"#).await;
     let r = st16.recv().await;
-    assert_eq!((r[1].clone(), r[2].clone()), (json!("-1"), json!("FormationViolation")));
+    assert_eq!(
+        (r[1].clone(), r[2].clone()),
+        (json!("-1"), json!("FormationViolation"))
+    );
     st16.send_text(r#"[2, "a1", "Heartbeat", null]"#).await;
     assert_eq!(st16.recv().await[1], "a1");
     st16.send_text(r#"[2, "a2", "Teleport", {}]"#).await;
     let r = st16.recv().await;
-    assert_eq!((r[1].clone(), r[2].clone()), (json!("a2"), json!("NotImplemented")));
-    st16.send_text(r#"[2, "a3", "BootNotification", {"chargePointVendor": "V"}]"#).await;
-    assert_eq!(st16.recv().await[2], "OccurenceConstraintViolation", "1.6 spelling");
-    st16.send_text(r#"[2, "a4", "Reset", {"type": "Hard"}]"#).await;
+    assert_eq!(
+        (r[1].clone(), r[2].clone()),
+        (json!("a2"), json!("NotImplemented"))
+    );
+    st16.send_text(r#"[2, "a3", "BootNotification", {"chargePointVendor": "V"}]"#)
+        .await;
+    assert_eq!(
+        st16.recv().await[2],
+        "OccurenceConstraintViolation",
+        "1.6 spelling"
+    );
+    st16.send_text(r#"[2, "a4", "Reset", {"type": "Hard"}]"#)
+        .await;
     assert_eq!(st16.recv().await[2], "NotSupported");
     // Still alive:
     let r = st16.call("Heartbeat", json!({})).await;
@@ -88,16 +129,34 @@ async fn malformed_frames_get_the_right_callerror_and_the_connection_lives_on() 
     let mut st201 = Station::connect(&server, "MAL201", "ocpp2.0.1").await;
     st201.send_text(r#"{"x": 1}"#).await;
     let r = st201.recv().await;
-    assert_eq!((r[1].clone(), r[2].clone()), (json!("-1"), json!("RpcFrameworkError")));
-    st201.send_text(r#"[2, "b1", "BootNotification", {"reason": "PowerUp"}]"#).await;
-    assert_eq!(st201.recv().await[2], "OccurrenceConstraintViolation", "2.0.1 spelling");
-    st201.send_text(r#"[2, "b2", "Heartbeat", {"extra": true}]"#).await;
+    assert_eq!(
+        (r[1].clone(), r[2].clone()),
+        (json!("-1"), json!("RpcFrameworkError"))
+    );
+    st201
+        .send_text(r#"[2, "b1", "BootNotification", {"reason": "PowerUp"}]"#)
+        .await;
+    assert_eq!(
+        st201.recv().await[2],
+        "OccurrenceConstraintViolation",
+        "2.0.1 spelling"
+    );
+    st201
+        .send_text(r#"[2, "b2", "Heartbeat", {"extra": true}]"#)
+        .await;
     assert_eq!(st201.recv().await[2], "FormatViolation");
-    st201.send_text(r#"[6, "b3", "NotifyPeriodicEventStream", {}]"#).await;
+    st201
+        .send_text(r#"[6, "b3", "NotifyPeriodicEventStream", {}]"#)
+        .await;
     assert_eq!(st201.recv().await[2], "MessageTypeNotSupported");
     assert_eq!(st201.call("Heartbeat", json!({})).await[0], 3);
     let (_, journal) = server.get("/api/v1/stations/MAL201/messages").await;
-    assert!(journal.as_array().is_some_and(|j| j.iter().any(|e| e["type"] == "MALFORMED")), "malformed input is journaled");
+    assert!(
+        journal
+            .as_array()
+            .is_some_and(|j| j.iter().any(|e| e["type"] == "MALFORMED")),
+        "malformed input is journaled"
+    );
 }
 
 #[tokio::test]
@@ -110,8 +169,15 @@ async fn lenient_policy_accepts_quirks_and_records_them() {
     let (_, station) = server.get("/api/v1/stations/QUIRK").await;
     assert_eq!(station["validation"]["violations"], 1);
     assert_eq!(station["boot"]["serialNumber"], json!(long_serial));
-    let (_, journal) = server.get("/api/v1/stations/QUIRK/messages?action=BootNotification").await;
-    assert!(journal[1]["violation"].as_str().is_some_and(|v| v.contains("chargePointSerialNumber")), "{journal}");
+    let (_, journal) = server
+        .get("/api/v1/stations/QUIRK/messages?action=BootNotification")
+        .await;
+    assert!(
+        journal[1]["violation"]
+            .as_str()
+            .is_some_and(|v| v.contains("chargePointSerialNumber")),
+        "{journal}"
+    );
 }
 
 #[tokio::test]
@@ -119,11 +185,25 @@ async fn per_station_policy_overrides_the_default() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "PER", "ocpp1.6").await;
     let quirky = json!({"chargePointVendor": "V", "chargePointModel": "M", "chargePointSerialNumber": "S".repeat(40)});
-    assert_eq!(st.call("BootNotification", quirky.clone()).await[2], "PropertyConstraintViolation", "strict by default");
-    let r = reqwest::Client::new().put(server.url("/api/v1/stations/PER/validation")).body(r#"{"mode": "lenient"}"#).send().await.expect("PUT");
+    assert_eq!(
+        st.call("BootNotification", quirky.clone()).await[2],
+        "PropertyConstraintViolation",
+        "strict by default"
+    );
+    let r = reqwest::Client::new()
+        .put(server.url("/api/v1/stations/PER/validation"))
+        .body(r#"{"mode": "lenient"}"#)
+        .send()
+        .await
+        .expect("PUT");
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(st.call("BootNotification", quirky).await[0], 3);
-    let r = reqwest::Client::new().put(server.url("/api/v1/stations/PER/validation")).body(r#"{"mode": "loose"}"#).send().await.expect("PUT");
+    let r = reqwest::Client::new()
+        .put(server.url("/api/v1/stations/PER/validation"))
+        .body(r#"{"mode": "loose"}"#)
+        .send()
+        .await
+        .expect("PUT");
     assert_eq!(r.status().as_u16(), 400);
 }
 
@@ -136,11 +216,21 @@ async fn station_state_and_journal_reflect_what_the_station_sent() {
     let start = st.call("StartTransaction", json!({"connectorId": 1, "idTag": "TAG1", "meterStart": 100, "timestamp": "2025-01-01T12:00:00Z"})).await;
     let tx = start[2]["transactionId"].as_i64().expect("transaction id");
     st.call("MeterValues", json!({"connectorId": 1, "transactionId": tx, "meterValue": [{"timestamp": "2025-01-01T12:01:00Z", "sampledValue": [{"value": "150", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]})).await;
-    st.call("FirmwareStatusNotification", json!({"status": "Downloading"})).await;
+    st.call(
+        "FirmwareStatusNotification",
+        json!({"status": "Downloading"}),
+    )
+    .await;
     let (code, s) = server.get("/api/v1/stations/STATE").await;
     assert_eq!(code, 200);
-    assert_eq!((s["connected"].clone(), s["protocol"].clone()), (json!(true), json!("ocpp1.6")));
-    assert_eq!((s["boot"]["vendor"].clone(), s["boot"]["model"].clone()), (json!("Acme"), json!("Fast-1")));
+    assert_eq!(
+        (s["connected"].clone(), s["protocol"].clone()),
+        (json!(true), json!("ocpp1.6"))
+    );
+    assert_eq!(
+        (s["boot"]["vendor"].clone(), s["boot"]["model"].clone()),
+        (json!("Acme"), json!("Fast-1"))
+    );
     assert_eq!(s["connectors"][0]["status"], "Preparing");
     assert_eq!(s["transactions"][0]["transactionId"], json!(tx.to_string()));
     assert_eq!(s["meterValues"][0]["sampledValue"][0]["value"], "150");
@@ -149,9 +239,28 @@ async fn station_state_and_journal_reflect_what_the_station_sent() {
     let (_, journal) = server.get("/api/v1/stations/STATE/messages?limit=2").await;
     let j = journal.as_array().expect("array");
     assert_eq!(j.len(), 2);
-    assert_eq!((j[0]["direction"].clone(), j[0]["type"].clone(), j[0]["action"].clone()), (json!("out"), json!("CALLRESULT"), json!("FirmwareStatusNotification")));
-    assert_eq!((j[1]["direction"].clone(), j[1]["type"].clone()), (json!("in"), json!("CALL")));
-    let (_, older) = server.get(&format!("/api/v1/stations/STATE/messages?limit=2&before={}", j[1]["seq"])).await;
+    assert_eq!(
+        (
+            j[0]["direction"].clone(),
+            j[0]["type"].clone(),
+            j[0]["action"].clone()
+        ),
+        (
+            json!("out"),
+            json!("CALLRESULT"),
+            json!("FirmwareStatusNotification")
+        )
+    );
+    assert_eq!(
+        (j[1]["direction"].clone(), j[1]["type"].clone()),
+        (json!("in"), json!("CALL"))
+    );
+    let (_, older) = server
+        .get(&format!(
+            "/api/v1/stations/STATE/messages?limit=2&before={}",
+            j[1]["seq"]
+        ))
+        .await;
     assert_eq!(older[0]["action"], "MeterValues");
 }
 
@@ -175,7 +284,15 @@ async fn a_reconnect_with_the_same_id_replaces_the_old_session() {
     wait_connected(&server, "TWICE", true).await;
     let (_, s) = server.get("/api/v1/stations/TWICE").await;
     assert_eq!(s["protocol"], "ocpp2.0.1");
-    assert_eq!(server.get("/api/v1/stations").await.1.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        server
+            .get("/api/v1/stations")
+            .await
+            .1
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 }
 
 #[tokio::test]
@@ -186,15 +303,26 @@ async fn station_state_survives_a_restart() {
     st.boot16().await;
     st.status16(2, "Faulted").await;
     drop(st);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let config = ocpulse::config::ServerConfig { listen: addr, data_dir: dir, ..Default::default() };
+    let config = ocpulse::config::ServerConfig {
+        listen: addr,
+        data_dir: dir,
+        ..Default::default()
+    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let _dir = server.stop().await;
     let handle = tokio::spawn(ocpulse::server::serve(config, listener, async {
         let _ = rx.await;
     }));
-    let body: serde_json::Value = reqwest::get(format!("http://{addr}/api/v1/stations/PERSIST")).await.expect("GET").json().await.expect("json");
+    let body: serde_json::Value = reqwest::get(format!("http://{addr}/api/v1/stations/PERSIST"))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(body["connected"], false);
     assert_eq!(body["connectors"][0]["status"], "Faulted");
     assert_eq!(body["boot"]["vendor"], "Acme");

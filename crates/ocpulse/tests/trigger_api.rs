@@ -11,10 +11,17 @@ async fn v16_targeted_status_trigger_returns_the_message_the_station_sent() {
     let mut st = Station::connect(&server, "CP16", "ocpp1.6").await;
     st.boot16().await;
     st.status16(1, "Available").await;
-    let http = spawn_trigger(&server, "CP16", json!({"requestedMessage": "StatusNotification", "connectorId": 1}));
+    let http = spawn_trigger(
+        &server,
+        "CP16",
+        json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
+    );
     let (id, action, payload) = st.next_call().await;
     assert_eq!(action, "TriggerMessage");
-    assert_eq!(payload, json!({"requestedMessage": "StatusNotification", "connectorId": 1}));
+    assert_eq!(
+        payload,
+        json!({"requestedMessage": "StatusNotification", "connectorId": 1})
+    );
     st.reply(&id, json!({"status": "Accepted"})).await;
     // 1.6 §5.17: the triggered message is a new CALL with the station's own id.
     let answer = st.status16(1, "Charging").await;
@@ -41,7 +48,11 @@ async fn v16_untargeted_status_trigger_collects_every_known_connector_including_
     for c in 0..=2 {
         st.status16(c, "Available").await;
     }
-    let http = spawn_trigger(&server, "CPALL", json!({"requestedMessage": "StatusNotification"}));
+    let http = spawn_trigger(
+        &server,
+        "CPALL",
+        json!({"requestedMessage": "StatusNotification"}),
+    );
     let (id, _, payload) = st.next_call().await;
     assert_eq!(payload, json!({"requestedMessage": "StatusNotification"}));
     st.reply(&id, json!({"status": "Accepted"})).await;
@@ -50,7 +61,12 @@ async fn v16_untargeted_status_trigger_collects_every_known_connector_including_
     }
     let (code, body) = http.await.expect("join");
     assert_eq!(code, 200, "{body}");
-    let connectors: Vec<_> = body["messages"].as_array().expect("messages").iter().map(|m| m["payload"]["connectorId"].clone()).collect();
+    let connectors: Vec<_> = body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["payload"]["connectorId"].clone())
+        .collect();
     assert_eq!(connectors, vec![json!(0), json!(1), json!(2)]);
 }
 
@@ -59,7 +75,11 @@ async fn v16_wrong_connector_does_not_satisfy_a_targeted_trigger() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "CPW", "ocpp1.6").await;
     st.boot16().await;
-    let http = spawn_trigger(&server, "CPW", json!({"requestedMessage": "MeterValues", "connectorId": 2, "timeoutMs": 3000}));
+    let http = spawn_trigger(
+        &server,
+        "CPW",
+        json!({"requestedMessage": "MeterValues", "connectorId": 2, "timeoutMs": 3000}),
+    );
     let (id, _, _) = st.next_call().await;
     st.reply(&id, json!({"status": "Accepted"})).await;
     let meter = |c: i64, v: &str| json!({"connectorId": c, "meterValue": [{"timestamp": "2025-01-01T12:00:00Z", "sampledValue": [{"value": v, "context": "Trigger"}]}]});
@@ -68,7 +88,10 @@ async fn v16_wrong_connector_does_not_satisfy_a_targeted_trigger() {
     let (code, body) = http.await.expect("join");
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["messages"].as_array().expect("messages").len(), 1);
-    assert_eq!(body["messages"][0]["payload"]["meterValue"][0]["sampledValue"][0]["value"], "222");
+    assert_eq!(
+        body["messages"][0]["payload"]["meterValue"][0]["sampledValue"][0]["value"],
+        "222"
+    );
 }
 
 #[tokio::test]
@@ -77,16 +100,26 @@ async fn v201_status_trigger_fills_in_the_only_connector_f06_fr_13() {
     let mut st = Station::connect(&server, "CS201", "ocpp2.0.1").await;
     st.boot201().await;
     st.status201(1, 1, "Available").await;
-    let http = spawn_trigger(&server, "CS201", json!({"requestedMessage": "StatusNotification"}));
+    let http = spawn_trigger(
+        &server,
+        "CS201",
+        json!({"requestedMessage": "StatusNotification"}),
+    );
     let (id, action, payload) = st.next_call().await;
     assert_eq!(action, "TriggerMessage");
-    assert_eq!(payload, json!({"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}}));
+    assert_eq!(
+        payload,
+        json!({"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}})
+    );
     st.reply(&id, json!({"status": "Accepted"})).await;
     st.status201(1, 1, "Occupied").await;
     let (code, body) = http.await.expect("join");
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["protocol"], "ocpp2.0.1");
-    assert_eq!(body["messages"][0]["payload"]["connectorStatus"], "Occupied");
+    assert_eq!(
+        body["messages"][0]["payload"]["connectorStatus"],
+        "Occupied"
+    );
 }
 
 #[tokio::test]
@@ -110,11 +143,18 @@ async fn rejected_trigger_returns_the_status_and_no_messages() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "CPREJ", "ocpp1.6").await;
     st.boot16().await;
-    let http = spawn_trigger(&server, "CPREJ", json!({"requestedMessage": "BootNotification"}));
+    let http = spawn_trigger(
+        &server,
+        "CPREJ",
+        json!({"requestedMessage": "BootNotification"}),
+    );
     let (id, _, _) = st.next_call().await;
     st.reply(&id, json!({"status": "Rejected"})).await;
     let (code, body) = http.await.expect("join");
-    assert_eq!((code, body["status"].clone(), body["messages"].clone()), (200, json!("Rejected"), json!([])));
+    assert_eq!(
+        (code, body["status"].clone(), body["messages"].clone()),
+        (200, json!("Rejected"), json!([]))
+    );
 }
 
 #[tokio::test]
@@ -136,11 +176,18 @@ async fn wait_false_returns_just_the_status() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "CPNW", "ocpp1.6").await;
     st.boot16().await;
-    let http = spawn_trigger(&server, "CPNW", json!({"requestedMessage": "Heartbeat", "wait": false}));
+    let http = spawn_trigger(
+        &server,
+        "CPNW",
+        json!({"requestedMessage": "Heartbeat", "wait": false}),
+    );
     let (id, _, _) = st.next_call().await;
     st.reply(&id, json!({"status": "Accepted"})).await;
     let (code, body) = http.await.expect("join");
-    assert_eq!((code, body["status"].clone(), body["messages"].clone()), (200, json!("Accepted"), json!([])));
+    assert_eq!(
+        (code, body["status"].clone(), body["messages"].clone()),
+        (200, json!("Accepted"), json!([]))
+    );
 }
 
 #[tokio::test]
@@ -148,14 +195,25 @@ async fn triggers_to_one_station_are_sent_one_at_a_time_in_order() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "CPQ", "ocpp1.6").await;
     st.boot16().await;
-    let first = spawn_trigger(&server, "CPQ", json!({"requestedMessage": "Heartbeat", "wait": false}));
+    let first = spawn_trigger(
+        &server,
+        "CPQ",
+        json!({"requestedMessage": "Heartbeat", "wait": false}),
+    );
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let second = spawn_trigger(&server, "CPQ", json!({"requestedMessage": "BootNotification", "wait": false}));
+    let second = spawn_trigger(
+        &server,
+        "CPQ",
+        json!({"requestedMessage": "BootNotification", "wait": false}),
+    );
     let (id1, _, p1) = st.next_call().await;
     assert_eq!(p1["requestedMessage"], "Heartbeat");
     // Nothing else may arrive while the first is unanswered (OCPP-J §4.1.1).
     let early = tokio::time::timeout(std::time::Duration::from_millis(300), st.recv()).await;
-    assert!(early.is_err(), "second CALL sent while the first was in flight: {early:?}");
+    assert!(
+        early.is_err(),
+        "second CALL sent while the first was in flight: {early:?}"
+    );
     st.reply(&id1, json!({"status": "Accepted"})).await;
     let (id2, _, p2) = st.next_call().await;
     assert_eq!(p2["requestedMessage"], "BootNotification");
@@ -173,7 +231,12 @@ async fn a_station_call_in_flight_does_not_block_the_trigger_answer() {
     st.boot16().await;
     let http = spawn_trigger(&server, "CPX", json!({"requestedMessage": "Heartbeat"}));
     let (id, _, _) = st.next_call().await;
-    let answer = st.call("StatusNotification", json!({"connectorId": 1, "errorCode": "NoError", "status": "Available"})).await;
+    let answer = st
+        .call(
+            "StatusNotification",
+            json!({"connectorId": 1, "errorCode": "NoError", "status": "Available"}),
+        )
+        .await;
     assert_eq!(answer[0], 3);
     st.reply(&id, json!({"status": "Accepted"})).await;
     st.call("Heartbeat", json!({})).await;

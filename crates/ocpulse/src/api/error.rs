@@ -18,7 +18,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status, a stable code and a helpful message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), extra: Map::new() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            extra: Map::new(),
+        }
     }
 
     /// 400: the request itself is wrong.
@@ -31,7 +36,9 @@ impl ApiError {
         Self::new(
             StatusCode::NOT_FOUND,
             "station_not_found",
-            format!("no station with id {id:?} has ever connected; GET /api/v1/stations lists the known ones"),
+            format!(
+                "no station with id {id:?} has ever connected; GET /api/v1/stations lists the known ones"
+            ),
         )
     }
 

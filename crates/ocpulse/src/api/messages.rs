@@ -17,7 +17,8 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
 fn entry_json(e: &JournalEntry) -> Value {
-    let payload = serde_json::from_str::<Value>(&e.payload).unwrap_or_else(|_| Value::String(e.payload.clone()));
+    let payload = serde_json::from_str::<Value>(&e.payload)
+        .unwrap_or_else(|_| Value::String(e.payload.clone()));
     let mut v = json!({
         "seq": e.seq,
         "direction": e.direction.as_str(),
@@ -42,14 +43,25 @@ pub async fn list(
     if app.stations.get(&id).is_none() {
         return Err(ApiError::station_not_found(&id));
     }
-    if let Some(unknown) = params.keys().find(|k| !matches!(k.as_str(), "action" | "limit" | "before")) {
-        return Err(ApiError::bad_request("invalid_query", format!("unknown query parameter {unknown:?}; use action, limit and before")));
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !matches!(k.as_str(), "action" | "limit" | "before"))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("unknown query parameter {unknown:?}; use action, limit and before"),
+        ));
     }
     let limit = match params.get("limit") {
         None => DEFAULT_LIMIT,
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {l:?}"))),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {l:?}"),
+                ));
+            }
         },
     };
     let (mut before_seq, mut before_at) = (None, None);
@@ -61,15 +73,29 @@ pub async fn list(
         } else {
             return Err(ApiError::bad_request(
                 "invalid_before",
-                format!("before must be an entry's seq (e.g. before=1234, to page) or an RFC 3339 time (e.g. before=2025-01-01T12:00:00Z), got {b:?}"),
+                format!(
+                    "before must be an entry's seq (e.g. before=1234, to page) or an RFC 3339 time (e.g. before=2025-01-01T12:00:00Z), got {b:?}"
+                ),
             ));
         }
     }
     let action = params.get("action").filter(|a| !a.is_empty()).cloned();
     let entries = app
         .store
-        .journal(JournalQuery { station_id: id, action, before_seq, before_at, limit })
+        .journal(JournalQuery {
+            station_id: id,
+            action,
+            before_seq,
+            before_at,
+            limit,
+        })
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_error", e.to_string()))?;
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_error",
+                e.to_string(),
+            )
+        })?;
     Ok(Json(Value::Array(entries.iter().map(entry_json).collect())))
 }

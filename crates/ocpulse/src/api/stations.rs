@@ -23,7 +23,11 @@ fn connector(c: &ConnectorStatus) -> Value {
     if let Some(e) = c.evse_id {
         v["evseId"] = json!(e);
     }
-    for (k, f) in [("errorCode", &c.error_code), ("info", &c.info), ("vendorErrorCode", &c.vendor_error_code)] {
+    for (k, f) in [
+        ("errorCode", &c.error_code),
+        ("info", &c.info),
+        ("vendorErrorCode", &c.vendor_error_code),
+    ] {
         if let Some(x) = f {
             v[k] = json!(x);
         }
@@ -87,19 +91,36 @@ pub(crate) fn station_json(s: &StationState, connected: bool, app: &App) -> Valu
 }
 
 fn view(entry: &StationEntry, app: &App) -> Result<Value, ApiError> {
-    let state = entry.state.lock().map_err(|_| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "station state lock poisoned"))?;
+    let state = entry.state.lock().map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "station state lock poisoned",
+        )
+    })?;
     Ok(station_json(&state, entry.session.is_some(), app))
 }
 
 /// Lists every known station.
 pub async fn list(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
-    let all = app.stations.all().iter().map(|(_, e)| view(e, &app)).collect::<Result<Vec<_>, _>>()?;
+    let all = app
+        .stations
+        .all()
+        .iter()
+        .map(|(_, e)| view(e, &app))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(Value::Array(all)))
 }
 
 /// One station.
-pub async fn one(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let entry = app.stations.get(&id).ok_or_else(|| ApiError::station_not_found(&id))?;
+pub async fn one(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let entry = app
+        .stations
+        .get(&id)
+        .ok_or_else(|| ApiError::station_not_found(&id))?;
     Ok(Json(view(&entry, &app)?))
 }
 
@@ -110,22 +131,47 @@ struct ValidationBody {
 }
 
 /// Sets or clears a station's own validation policy.
-pub async fn set_validation(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let entry = app.stations.get(&id).ok_or_else(|| ApiError::station_not_found(&id))?;
-    let body: ValidationBody = parse_body(&body, r#"{"mode": "lenient"} (or "strict", or null to use the server default)"#)?;
+pub async fn set_validation(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let entry = app
+        .stations
+        .get(&id)
+        .ok_or_else(|| ApiError::station_not_found(&id))?;
+    let body: ValidationBody = parse_body(
+        &body,
+        r#"{"mode": "lenient"} (or "strict", or null to use the server default)"#,
+    )?;
     let mode = body
         .mode
         .map(|m| m.parse::<ValidationMode>())
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_validation_mode", e))?;
     let snapshot = {
-        let mut state = entry.state.lock().map_err(|_| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "lock poisoned"))?;
+        let mut state = entry.state.lock().map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "lock poisoned",
+            )
+        })?;
         state.validation_mode = mode;
         state.clone()
     };
     app.store
-        .commit(WriteBatch { entries: Vec::new(), station: Some(snapshot) })
+        .commit(WriteBatch {
+            entries: Vec::new(),
+            station: Some(snapshot),
+        })
         .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "storage_error", e.to_string()))?;
+        .map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_error",
+                e.to_string(),
+            )
+        })?;
     Ok(Json(view(&entry, &app)?))
 }

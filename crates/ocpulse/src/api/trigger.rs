@@ -18,8 +18,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ocpp_rpc::PayloadKind;
 use ocpp_rpc::trigger::{Collector, target_of};
-use ocpulse_core::trigger_plan::{self, EvseTarget, QUIET_PERIOD, TriggerRequest};
 use ocpulse_core::rfc3339;
+use ocpulse_core::trigger_plan::{self, EvseTarget, QUIET_PERIOD, TriggerRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -54,43 +54,88 @@ fn message_json(m: &StationMessage) -> Value {
 }
 
 /// Triggers a message and, by default, waits for it.
-pub async fn trigger(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn trigger(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
     let body: Body = parse_body(&body, EXAMPLE)?;
     let Some(requested_message) = body.requested_message else {
-        return Err(ApiError::bad_request("missing_requested_message", format!("requestedMessage is required, e.g. {EXAMPLE}")));
+        return Err(ApiError::bad_request(
+            "missing_requested_message",
+            format!("requestedMessage is required, e.g. {EXAMPLE}"),
+        ));
     };
-    let timeout_ms = body.timeout_ms.unwrap_or(u64::try_from(app.config.default_trigger_timeout.as_millis()).unwrap_or(10_000));
+    let timeout_ms = body
+        .timeout_ms
+        .unwrap_or(u64::try_from(app.config.default_trigger_timeout.as_millis()).unwrap_or(10_000));
     if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
-        return Err(ApiError::bad_request("invalid_timeout", format!("timeoutMs must be from 1 to {MAX_TIMEOUT_MS}, got {timeout_ms}")));
+        return Err(ApiError::bad_request(
+            "invalid_timeout",
+            format!("timeoutMs must be from 1 to {MAX_TIMEOUT_MS}, got {timeout_ms}"),
+        ));
     }
     let wait = body.wait.unwrap_or(true);
     let timeout = Duration::from_millis(timeout_ms);
     let deadline = started + timeout;
 
-    let entry = app.stations.get(&id).ok_or_else(|| ApiError::station_not_found(&id))?;
+    let entry = app
+        .stations
+        .get(&id)
+        .ok_or_else(|| ApiError::station_not_found(&id))?;
     let Some(session) = entry.session.clone() else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "station_not_connected", format!("station {id:?} is known but not connected now; retry when it reconnects (see lastSeen on GET /api/v1/stations/{id})")));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "station_not_connected",
+            format!(
+                "station {id:?} is known but not connected now; retry when it reconnects (see lastSeen on GET /api/v1/stations/{id})"
+            ),
+        ));
     };
     let request = TriggerRequest {
         requested_message,
-        evse: body.evse.map(|e| EvseTarget { id: e.id, connector_id: e.connector_id }),
+        evse: body.evse.map(|e| EvseTarget {
+            id: e.id,
+            connector_id: e.connector_id,
+        }),
         connector_id: body.connector_id,
     };
     let plan = {
-        let state = entry.state.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "lock poisoned"))?;
+        let state = entry.state.lock().map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "lock poisoned",
+            )
+        })?;
         trigger_plan::plan(session.protocol, &request, &state)
     }
     .map_err(|e| {
-        let mut err = ApiError::bad_request(e.code, e.message).with("protocol", json!(session.protocol.subprotocol()));
+        let mut err = ApiError::bad_request(e.code, e.message)
+            .with("protocol", json!(session.protocol.subprotocol()));
         if e.code == "unknown_requested_message" {
-            err = err.with("validValues", json!(trigger_plan::valid_messages(session.protocol)));
+            err = err.with(
+                "validValues",
+                json!(trigger_plan::valid_messages(session.protocol)),
+            );
         }
         err
     })?;
     app.schemas
-        .validate(session.protocol, plan.action, PayloadKind::Request, &plan.payload)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("planned payload violates its schema: {e}")))?;
+        .validate(
+            session.protocol,
+            plan.action,
+            PayloadKind::Request,
+            &plan.payload,
+        )
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("planned payload violates its schema: {e}"),
+            )
+        })?;
 
     let (reply_tx, reply_rx) = oneshot::channel();
     let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();
@@ -102,12 +147,14 @@ pub async fn trigger(State(app): State<Arc<App>>, Path(id): Path<String>, body: 
         watch: wait.then_some((plan.expectation.action, watch_tx)),
     };
     if session.calls.send(call).is_err() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "station_disconnected", format!("station {id:?} disconnected before the trigger could be sent")));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "station_disconnected",
+            format!("station {id:?} disconnected before the trigger could be sent"),
+        ));
     }
     let sent = json!({"action": plan.action, "payload": plan.payload});
-    let base = |status: &Value| {
-        json!({"stationId": id, "protocol": session.protocol.subprotocol(), "sent": sent, "status": status})
-    };
+    let base = |status: &Value| json!({"stationId": id, "protocol": session.protocol.subprotocol(), "sent": sent, "status": status});
     let outcome = match tokio::time::timeout_at(deadline, reply_rx).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(_)) => CallOutcome::Disconnected,
@@ -119,9 +166,21 @@ pub async fn trigger(State(app): State<Arc<App>>, Path(id): Path<String>, body: 
             return Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "station_timeout", format!("station {id:?} did not answer {} within {timeout_ms} ms; raise timeoutMs or check the station", plan.action)).with("sent", sent));
         }
         CallOutcome::Disconnected => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "station_disconnected", format!("station {id:?} disconnected before answering {}", plan.action)).with("sent", sent));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "station_disconnected",
+                format!(
+                    "station {id:?} disconnected before answering {}",
+                    plan.action
+                ),
+            )
+            .with("sent", sent));
         }
-        CallOutcome::Error { code, description, details } => {
+        CallOutcome::Error {
+            code,
+            description,
+            details,
+        } => {
             return Err(ApiError::new(StatusCode::BAD_GATEWAY, "station_call_error", format!("station {id:?} answered {} with CALLERROR {code}: {description}", plan.action))
                 .with("callError", json!({"errorCode": code, "errorDescription": description, "errorDetails": details}))
                 .with("sent", sent));
@@ -146,7 +205,10 @@ pub async fn trigger(State(app): State<Arc<App>>, Path(id): Path<String>, body: 
     let mut collector = Collector::new(plan.expectation.clone(), QUIET_PERIOD);
     let mut messages = Vec::new();
     while !collector.is_complete(std::time::Instant::now()) {
-        let wake = collector.wake_at().map(Instant::from_std).map_or(deadline, |w| w.min(deadline));
+        let wake = collector
+            .wake_at()
+            .map(Instant::from_std)
+            .map_or(deadline, |w| w.min(deadline));
         tokio::select! {
             received = watch_rx.recv() => match received {
                 Some(m) => {
@@ -169,7 +231,10 @@ pub async fn trigger(State(app): State<Arc<App>>, Path(id): Path<String>, body: 
         return Err(ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
             "message_timeout",
-            format!("station {id:?} accepted the trigger but sent no {} within {timeout_ms} ms", plan.expectation.action),
+            format!(
+                "station {id:?} accepted the trigger but sent no {} within {timeout_ms} ms",
+                plan.expectation.action
+            ),
         )
         .with("status", status)
         .with("sent", sent));

@@ -26,19 +26,36 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let offer: Vec<&str> = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok()).collect();
+    let offer: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     let offer = offer.join(",");
-    let ws = ws.read_buffer_size(READ_BUFFER).write_buffer_size(0).max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE);
+    let ws = ws
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE);
     let Some(protocol) = version::negotiate(&offer) else {
         // OCPP-J 1.6 §3.2: complete the handshake without Sec-WebSocket-Protocol, then close.
         tracing::warn!(station = %station_id, offer = %offer, "no supported OCPP subprotocol offered; closing");
         return ws.on_upgrade(|mut socket| async move {
             let reason = "no supported subprotocol: offer ocpp1.6 or ocpp2.0.1";
-            let _ = socket.send(Message::Close(Some(CloseFrame { code: 1002, reason: reason.into() }))).await;
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: 1002,
+                    reason: reason.into(),
+                })))
+                .await;
         });
     };
     if let Err(e) = identity::validate(&station_id, protocol) {
-        return (StatusCode::BAD_REQUEST, format!("invalid station identity: {e}")).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("invalid station identity: {e}"),
+        )
+            .into_response();
     }
     ws.protocols([protocol.subprotocol()])
         .on_upgrade(move |socket| session::run(app, station_id, protocol, socket))

@@ -63,7 +63,9 @@ struct Session {
 pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, socket: WebSocket) {
     let (calls_tx, mut calls) = mpsc::unbounded_channel::<CallRequest>();
     let cancel = CancellationToken::new();
-    let (state, generation) = app.stations.connect(&station_id, protocol, calls_tx, cancel.clone());
+    let (state, generation) = app
+        .stations
+        .connect(&station_id, protocol, calls_tx, cancel.clone());
     tracing::info!(station = %station_id, %protocol, generation, "station connected");
     let prefix = uuid::Uuid::new_v4().simple().to_string();
     let mut session = Session {
@@ -117,7 +119,12 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         }
     }
     if let Some(reason) = close_reason {
-        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: reason.into() }))).await;
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: reason.into(),
+            })))
+            .await;
     }
     for token in session.outbox.drain() {
         let _ = token.reply.send(CallOutcome::Disconnected);
@@ -134,7 +141,13 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 impl Session {
-    fn entry(&self, direction: Direction, frame: &Frame, action: Option<&str>, at: Millis) -> JournalEntry {
+    fn entry(
+        &self,
+        direction: Direction,
+        frame: &Frame,
+        action: Option<&str>,
+        at: Millis,
+    ) -> JournalEntry {
         let payload = match frame {
             Frame::Call { payload, .. } | Frame::CallResult { payload, .. } => payload.to_string(),
             Frame::CallError { code, description, details, .. } => {
@@ -156,11 +169,18 @@ impl Session {
 
     /// Journals without waiting: only a station CALL's commit gates its answer.
     fn journal(&self, entries: Vec<JournalEntry>) {
-        drop(self.app.store.commit(WriteBatch { entries, station: None }));
+        drop(self.app.store.commit(WriteBatch {
+            entries,
+            station: None,
+        }));
     }
 
     fn validation_mode(&self) -> ValidationMode {
-        self.state.lock().ok().and_then(|s| s.validation_mode).unwrap_or(self.app.config.validation)
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| s.validation_mode)
+            .unwrap_or(self.app.config.validation)
     }
 
     fn touch(&self) {
@@ -175,16 +195,33 @@ impl Session {
             s.last_seen = Some(now_ms());
             s.clone()
         });
-        drop(self.app.store.commit(WriteBatch { entries: Vec::new(), station: snapshot }));
+        drop(self.app.store.commit(WriteBatch {
+            entries: Vec::new(),
+            station: snapshot,
+        }));
     }
 
     /// Writes the next queued CSMS CALL if none is in flight.
     fn transmit_ready(&mut self) -> Vec<String> {
-        let Some(t) = self.outbox.poll_transmit(Instant::now(), |tok| !tok.reply.is_closed()) else { return Vec::new() };
-        if let Some(watch) = self.outbox.in_flight_token().and_then(|tok| tok.watch.clone()) {
+        let Some(t) = self
+            .outbox
+            .poll_transmit(Instant::now(), |tok| !tok.reply.is_closed())
+        else {
+            return Vec::new();
+        };
+        if let Some(watch) = self
+            .outbox
+            .in_flight_token()
+            .and_then(|tok| tok.watch.clone())
+        {
             self.watchers.push(watch);
         }
-        self.journal(vec![self.entry(Direction::Out, &t.frame, Some(&t.action), now_ms())]);
+        self.journal(vec![self.entry(
+            Direction::Out,
+            &t.frame,
+            Some(&t.action),
+            now_ms(),
+        )]);
         vec![t.frame.to_text()]
     }
 
@@ -198,9 +235,24 @@ impl Session {
     fn on_binary(&mut self) -> Vec<String> {
         let now = now_ms();
         self.touch();
-        let reply = Frame::call_error("-1", ErrorCode::FormatViolation, self.protocol, "OCPP-J messages are WebSocket text frames; a binary frame was received");
+        let reply = Frame::call_error(
+            "-1",
+            ErrorCode::FormatViolation,
+            self.protocol,
+            "OCPP-J messages are WebSocket text frames; a binary frame was received",
+        );
         self.journal(vec![
-            JournalEntry { seq: 0, station_id: self.station_id.clone(), direction: Direction::In, frame_type: MALFORMED, message_id: None, action: None, payload: "<binary frame>".into(), at: now, violation: None },
+            JournalEntry {
+                seq: 0,
+                station_id: self.station_id.clone(),
+                direction: Direction::In,
+                frame_type: MALFORMED,
+                message_id: None,
+                action: None,
+                payload: "<binary frame>".into(),
+                at: now,
+                violation: None,
+            },
             self.entry(Direction::Out, &reply, None, now),
         ]);
         vec![reply.to_text()]
@@ -229,7 +281,11 @@ impl Session {
                 ]);
                 vec![reply.to_text()]
             }
-            Ok(Frame::Call { id, action, payload }) => self.on_call(id, action, payload, now),
+            Ok(Frame::Call {
+                id,
+                action,
+                payload,
+            }) => self.on_call(id, action, payload, now),
             Ok(frame @ (Frame::CallResult { .. } | Frame::CallError { .. })) => {
                 self.on_answer(frame, now);
                 Vec::new()
@@ -237,35 +293,66 @@ impl Session {
         }
     }
 
-    fn reject(&self, call: &Frame, action: &str, code: ErrorCode, description: &str, now: Millis) -> Vec<String> {
+    fn reject(
+        &self,
+        call: &Frame,
+        action: &str,
+        code: ErrorCode,
+        description: &str,
+        now: Millis,
+    ) -> Vec<String> {
         let reply = Frame::call_error(call.id(), code, self.protocol, description);
-        self.journal(vec![self.entry(Direction::In, call, Some(action), now), self.entry(Direction::Out, &reply, Some(action), now)]);
+        self.journal(vec![
+            self.entry(Direction::In, call, Some(action), now),
+            self.entry(Direction::Out, &reply, Some(action), now),
+        ]);
         vec![reply.to_text()]
     }
 
     fn on_call(&mut self, id: String, action: String, payload: Value, now: Millis) -> Vec<String> {
-        let call = Frame::Call { id: id.clone(), action: action.clone(), payload };
+        let call = Frame::Call {
+            id: id.clone(),
+            action: action.clone(),
+            payload,
+        };
         if self.in_progress.contains(&id) {
-            return self.reject(&call, &action, ErrorCode::RpcFrameworkError, "a CALL with this message id is being handled already", now);
+            return self.reject(
+                &call,
+                &action,
+                ErrorCode::RpcFrameworkError,
+                "a CALL with this message id is being handled already",
+                now,
+            );
         }
-        let Frame::Call { payload, .. } = &call else { return Vec::new() };
+        let Frame::Call { payload, .. } = &call else {
+            return Vec::new();
+        };
         let mut violation = None;
-        match self.app.schemas.validate(self.protocol, &action, PayloadKind::Request, payload) {
+        match self
+            .app
+            .schemas
+            .validate(self.protocol, &action, PayloadKind::Request, payload)
+        {
             Ok(()) => {}
             Err(SchemaError::UnknownAction { .. }) => {
                 let msg = format!("action {action:?} is not defined in {}", self.protocol);
                 return self.reject(&call, &action, ErrorCode::NotImplemented, &msg, now);
             }
             Err(SchemaError::Invalid(v)) => match self.validation_mode() {
-                ValidationMode::Strict => return self.reject(&call, &action, v.code, &v.description, now),
+                ValidationMode::Strict => {
+                    return self.reject(&call, &action, v.code, &v.description, now);
+                }
                 ValidationMode::Lenient => {
                     tracing::info!(station = %self.station_id, %action, violation = %v.description, "accepted a non-conforming payload (lenient)");
                     violation = Some(v.description);
                 }
             },
         }
-        let transaction_id =
-            if answers::needs_transaction_id(self.protocol, &action) { self.app.allocate_transaction_id() } else { None };
+        let transaction_id = if answers::needs_transaction_id(self.protocol, &action) {
+            self.app.allocate_transaction_id()
+        } else {
+            None
+        };
         let ctx = AnswerContext {
             now: ocpulse_core::rfc3339(now),
             heartbeat_interval: self.app.config.heartbeat_interval,
@@ -273,11 +360,23 @@ impl Session {
         };
         let response = match answers::answer(self.protocol, &action, &ctx) {
             Answer::Result(r) => r,
-            Answer::Error { code, description } => return self.reject(&call, &action, code, &description, now),
+            Answer::Error { code, description } => {
+                return self.reject(&call, &action, code, &description, now);
+            }
         };
-        if let Err(e) = self.app.schemas.validate(self.protocol, &action, PayloadKind::Response, &response) {
+        if let Err(e) =
+            self.app
+                .schemas
+                .validate(self.protocol, &action, PayloadKind::Response, &response)
+        {
             tracing::error!(station = %self.station_id, %action, error = %e, "our own answer violates its schema");
-            return self.reject(&call, &action, ErrorCode::InternalError, "the CSMS could not build a valid answer", now);
+            return self.reject(
+                &call,
+                &action,
+                ErrorCode::InternalError,
+                "the CSMS could not build a valid answer",
+                now,
+            );
         }
         let snapshot = self.state.lock().ok().map(|mut s| {
             s.apply(&action, payload, &response, now);
@@ -288,12 +387,22 @@ impl Session {
         });
         let mut entry = self.entry(Direction::In, &call, Some(&action), now);
         entry.violation = violation;
-        let commit = self.app.store.commit(WriteBatch { entries: vec![entry], station: snapshot });
+        let commit = self.app.store.commit(WriteBatch {
+            entries: vec![entry],
+            station: snapshot,
+        });
         self.in_progress.insert(id.clone());
         let request = payload.clone();
         self.acks.push_back(Box::pin(async move {
             let committed = commit.await;
-            PendingAck { id, action, request, response, received_at: now, committed }
+            PendingAck {
+                id,
+                action,
+                request,
+                response,
+                received_at: now,
+                committed,
+            }
         }));
         Vec::new()
     }
@@ -303,13 +412,26 @@ impl Session {
         self.in_progress.remove(&ack.id);
         let now = now_ms();
         let reply = match &ack.committed {
-            Ok(()) => Frame::CallResult { id: ack.id.clone(), payload: ack.response },
+            Ok(()) => Frame::CallResult {
+                id: ack.id.clone(),
+                payload: ack.response,
+            },
             Err(e) => {
                 tracing::error!(station = %self.station_id, error = %e, "could not commit a station CALL; answering InternalError so it retries");
-                Frame::call_error(&ack.id, ErrorCode::InternalError, self.protocol, "the CSMS could not store the message; please retry")
+                Frame::call_error(
+                    &ack.id,
+                    ErrorCode::InternalError,
+                    self.protocol,
+                    "the CSMS could not store the message; please retry",
+                )
             }
         };
-        self.journal(vec![self.entry(Direction::Out, &reply, Some(&ack.action), now)]);
+        self.journal(vec![self.entry(
+            Direction::Out,
+            &reply,
+            Some(&ack.action),
+            now,
+        )]);
         if ack.committed.is_ok() {
             self.watchers.retain(|(_, tx)| !tx.is_closed());
             for (action, tx) in &self.watchers {
@@ -333,23 +455,43 @@ impl Session {
             OutboxAnswer::Matched { action, token } => Some((action, token)),
             OutboxAnswer::Unmatched => {
                 tracing::warn!(station = %self.station_id, id = %frame.id(), "answer to no CALL in flight (late or unknown); ignored");
-                entry.violation = Some("no CALL with this message id is in flight (late or unknown answer); ignored".into());
+                entry.violation = Some(
+                    "no CALL with this message id is in flight (late or unknown answer); ignored"
+                        .into(),
+                );
                 None
             }
         };
         if let Some((action, token)) = outcome_token {
             let outcome = match frame {
-                Frame::CallResult { payload, .. } => match self.app.schemas.validate(self.protocol, &action, PayloadKind::Response, &payload) {
+                Frame::CallResult { payload, .. } => match self.app.schemas.validate(
+                    self.protocol,
+                    &action,
+                    PayloadKind::Response,
+                    &payload,
+                ) {
                     Err(SchemaError::Invalid(v)) => {
                         entry.violation = Some(v.description.clone());
                         match self.validation_mode() {
-                            ValidationMode::Strict => CallOutcome::InvalidResponse { payload, violation: v.description },
+                            ValidationMode::Strict => CallOutcome::InvalidResponse {
+                                payload,
+                                violation: v.description,
+                            },
                             ValidationMode::Lenient => CallOutcome::Result(payload),
                         }
                     }
                     _ => CallOutcome::Result(payload),
                 },
-                Frame::CallError { code, description, details, .. } => CallOutcome::Error { code, description, details },
+                Frame::CallError {
+                    code,
+                    description,
+                    details,
+                    ..
+                } => CallOutcome::Error {
+                    code,
+                    description,
+                    details,
+                },
                 Frame::Call { .. } => CallOutcome::Disconnected,
             };
             let _ = token.reply.send(outcome);

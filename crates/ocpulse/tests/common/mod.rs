@@ -9,9 +9,9 @@ use futures_util::{SinkExt, StreamExt};
 use ocpulse::config::ServerConfig;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub struct Server {
@@ -28,9 +28,15 @@ impl Server {
 
     pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let mut config = ServerConfig { listen: addr, data_dir: dir.path().to_path_buf(), ..ServerConfig::default() };
+        let mut config = ServerConfig {
+            listen: addr,
+            data_dir: dir.path().to_path_buf(),
+            ..ServerConfig::default()
+        };
         tweak(&mut config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
@@ -40,7 +46,12 @@ impl Server {
             .await
             .expect("server runs");
         });
-        Self { addr, dir, shutdown: Some(tx), handle }
+        Self {
+            addr,
+            dir,
+            shutdown: Some(tx),
+            handle,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -70,7 +81,11 @@ impl Server {
     }
 
     pub async fn trigger(&self, station: &str, body: Value) -> (u16, Value) {
-        self.post(&format!("/api/v1/stations/{station}/trigger"), &body.to_string()).await
+        self.post(
+            &format!("/api/v1/stations/{station}/trigger"),
+            &body.to_string(),
+        )
+        .await
     }
 
     /// Stops the server, handing back its data directory (still on disk).
@@ -97,28 +112,53 @@ pub struct Station {
 pub async fn connect_raw(url: &str, offer: Option<&str>) -> (Ws, Option<String>) {
     let mut request = url.into_client_request().expect("request");
     if let Some(offer) = offer {
-        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(offer).expect("header"));
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_str(offer).expect("header"),
+        );
     }
-    let (ws, response) = tokio_tungstenite::connect_async(request).await.expect("connect");
-    let protocol = response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (ws, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    let protocol = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     (ws, protocol)
 }
 
 impl Station {
     pub async fn connect(server: &Server, id: &str, protocol: &str) -> Self {
         let (ws, negotiated) = connect_raw(&server.ws_url(id), Some(protocol)).await;
-        assert_eq!(negotiated.as_deref(), Some(protocol), "subprotocol negotiated");
-        Self { ws, protocol: negotiated, next_id: 0, pending_calls: Vec::new() }
+        assert_eq!(
+            negotiated.as_deref(),
+            Some(protocol),
+            "subprotocol negotiated"
+        );
+        Self {
+            ws,
+            protocol: negotiated,
+            next_id: 0,
+            pending_calls: Vec::new(),
+        }
     }
 
     pub async fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::Text(text.into())).await.expect("send");
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
     }
 
     /// Next text frame as JSON (panics after 10 s).
     pub async fn recv(&mut self) -> Value {
         loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("frame within 10 s").expect("open").expect("ok");
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("frame within 10 s")
+                .expect("open")
+                .expect("ok");
             match msg {
                 Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json frame"),
                 Message::Close(_) => panic!("connection closed"),
@@ -131,11 +171,16 @@ impl Station {
     pub async fn call(&mut self, action: &str, payload: Value) -> Value {
         self.next_id += 1;
         let id = format!("st-{}", self.next_id);
-        self.send_text(&json!([2, id, action, payload]).to_string()).await;
+        self.send_text(&json!([2, id, action, payload]).to_string())
+            .await;
         loop {
             let frame = self.recv().await;
             if frame[0] == 2 {
-                self.pending_calls.push((frame[1].as_str().unwrap_or_default().into(), frame[2].as_str().unwrap_or_default().into(), frame[3].clone()));
+                self.pending_calls.push((
+                    frame[1].as_str().unwrap_or_default().into(),
+                    frame[2].as_str().unwrap_or_default().into(),
+                    frame[3].clone(),
+                ));
                 continue;
             }
             assert_eq!(frame[1], json!(id), "answer to our CALL: {frame}");
@@ -151,7 +196,11 @@ impl Station {
         loop {
             let frame = self.recv().await;
             if frame[0] == 2 {
-                return (frame[1].as_str().unwrap_or_default().into(), frame[2].as_str().unwrap_or_default().into(), frame[3].clone());
+                return (
+                    frame[1].as_str().unwrap_or_default().into(),
+                    frame[2].as_str().unwrap_or_default().into(),
+                    frame[3].clone(),
+                );
             }
         }
     }
@@ -192,10 +241,19 @@ pub async fn wait_connected(server: &Server, id: &str, connected: bool) {
 }
 
 /// POSTs in the background, so the test can play the station meanwhile.
-pub fn spawn_trigger(server: &Server, station: &str, body: Value) -> tokio::task::JoinHandle<(u16, Value)> {
+pub fn spawn_trigger(
+    server: &Server,
+    station: &str,
+    body: Value,
+) -> tokio::task::JoinHandle<(u16, Value)> {
     let url = server.url(&format!("/api/v1/stations/{station}/trigger"));
     tokio::spawn(async move {
-        let r = reqwest::Client::new().post(url).json(&body).send().await.expect("POST");
+        let r = reqwest::Client::new()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     })

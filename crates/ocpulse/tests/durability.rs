@@ -1,0 +1,161 @@
+//! The durability rule under `kill -9`: every MeterValues a station saw acknowledged is in
+//! the journal after the server is SIGKILLed mid-stream and restarted.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn start(port: u16, dir: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ocpulse"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ocpulse")
+}
+
+async fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if reqwest::get(format!("http://127.0.0.1:{port}/api/v1/health"))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+/// Streams MeterValues until the connection breaks; reports each acknowledged message id.
+async fn stream_meter_values(
+    port: u16,
+    station: String,
+    acked: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    let mut request = format!("ws://127.0.0.1:{port}/ocpp/{station}")
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().expect("header"));
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(request).await else {
+        return;
+    };
+    for n in 0u64..100_000 {
+        let id = format!("{station}-{n}");
+        let frame = json!([2, id, "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": "2025-01-01T12:00:00Z", "sampledValue": [{"value": n.to_string()}]}]}]);
+        if ws
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("json");
+                    if v[0] == 3 && v[1] == json!(id) {
+                        let _ = acked.send(id);
+                        break;
+                    }
+                }
+                Ok(Some(Ok(_))) => continue,
+                _ => return,
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_message_survives_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut server = start(port, dir.path());
+    wait_ready(port).await;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stations: Vec<_> = (0..4)
+        .map(|i| tokio::spawn(stream_meter_values(port, format!("DUR{i}"), tx.clone())))
+        .collect();
+    drop(tx);
+    let mut acked = HashSet::new();
+    let started = Instant::now();
+    while acked.len() < 400 {
+        let id = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("acks keep coming")
+            .expect("streams alive");
+        acked.insert(id);
+    }
+    let rate = acked.len() as f64 / started.elapsed().as_secs_f64();
+    server.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
+    let _ = server.wait();
+    for s in stations {
+        let _ = s.await;
+    }
+    while let Ok(id) = rx.try_recv() {
+        acked.insert(id);
+    }
+    println!(
+        "acknowledged {} MeterValues from 4 stations before SIGKILL ({rate:.0}/s, debug build)",
+        acked.len()
+    );
+
+    let port = free_port();
+    let mut server = start(port, dir.path());
+    wait_ready(port).await;
+    let mut journaled = HashSet::new();
+    for i in 0..4 {
+        let mut before: Option<i64> = None;
+        loop {
+            let cursor = before.map(|b| format!("&before={b}")).unwrap_or_default();
+            let page: Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/stations/DUR{i}/messages?action=MeterValues&limit=1000{cursor}"))
+                .await
+                .expect("GET")
+                .json()
+                .await
+                .expect("json");
+            let entries = page.as_array().expect("array");
+            for e in entries {
+                if e["direction"] == "in" && e["type"] == "CALL" {
+                    journaled.insert(e["messageId"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            match entries.last() {
+                Some(last) if entries.len() == 1000 => before = last["seq"].as_i64(),
+                _ => break,
+            }
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let lost: Vec<_> = acked.difference(&journaled).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged messages lost, e.g. {:?}",
+        lost.len(),
+        lost.iter().take(5).collect::<Vec<_>>()
+    );
+}
