@@ -22,21 +22,34 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-zA-Z]{1,12}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+            prop::collection::btree_map("[a-zA-Z]{1,12}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
         ]
     })
 }
 
 fn payload() -> impl Strategy<Value = Value> {
-    prop::collection::btree_map("[a-zA-Z]{1,12}", json_value(), 0..5).prop_map(|m| Value::Object(m.into_iter().collect()))
+    prop::collection::btree_map("[a-zA-Z]{1,12}", json_value(), 0..5)
+        .prop_map(|m| Value::Object(m.into_iter().collect()))
 }
 
 fn frame() -> impl Strategy<Value = Frame> {
     let id = "[!-~]{1,36}";
     prop_oneof![
-        (id, "[A-Za-z]{1,30}", payload()).prop_map(|(id, action, payload)| Frame::Call { id, action, payload }),
+        (id, "[A-Za-z]{1,30}", payload()).prop_map(|(id, action, payload)| Frame::Call {
+            id,
+            action,
+            payload
+        }),
         (id, payload()).prop_map(|(id, payload)| Frame::CallResult { id, payload }),
-        (id, "[A-Za-z]{1,30}", "[ -~]{0,60}", payload()).prop_map(|(id, code, description, details)| Frame::CallError { id, code, description, details }),
+        (id, "[A-Za-z]{1,30}", "[ -~]{0,60}", payload()).prop_map(
+            |(id, code, description, details)| Frame::CallError {
+                id,
+                code,
+                description,
+                details
+            }
+        ),
     ]
 }
 

@@ -21,6 +21,8 @@ pub struct App {
     pub schemas: SchemaRegistry,
     /// Known stations and their sessions.
     pub stations: Registry,
+    /// Cancelled at shutdown so every session closes its socket and the server can exit.
+    pub shutdown: tokio_util::sync::CancellationToken,
     tx_ids: Mutex<(i64, i64)>,
 }
 
@@ -34,6 +36,7 @@ impl App {
             store,
             schemas,
             stations,
+            shutdown: Default::default(),
             tx_ids: Mutex::new((0, 0)),
         })
     }

@@ -30,8 +30,15 @@ pub async fn serve(
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
     let app = Arc::new(App::new(config, store)?);
     tracing::info!(addr = %listener.local_addr()?, schemas = app.schemas.len(), "ocpulse listening");
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
+    // Station sockets never end by themselves: at shutdown every session is told to close,
+    // so the graceful shutdown can finish.
+    let token = app.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        token.cancel();
+    });
+    axum::serve(listener, router(Arc::clone(&app)))
+        .with_graceful_shutdown(app.shutdown.clone().cancelled_owned())
         .await?;
     Ok(())
 }

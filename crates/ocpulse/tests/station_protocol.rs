@@ -329,3 +329,18 @@ async fn station_state_survives_a_restart() {
     let _ = tx.send(());
     let _ = handle.await;
 }
+
+#[tokio::test]
+async fn shutdown_closes_station_sockets_and_the_server_exits() {
+    let server = Server::start().await;
+    let mut st = Station::connect(&server, "BYE", "ocpp1.6").await;
+    st.boot16().await;
+    let _dir = server.stop().await; // asserts the server exits within 5 s
+    let closed = tokio::time::timeout(Duration::from_secs(5), st.ws.next())
+        .await
+        .expect("socket closed promptly");
+    assert!(
+        matches!(closed, Some(Ok(Message::Close(_))) | None | Some(Err(_))),
+        "{closed:?}"
+    );
+}

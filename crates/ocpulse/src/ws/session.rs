@@ -93,6 +93,10 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
                 close_reason = Some("replaced by a newer connection of the same station");
                 break 'conn;
             }
+            () = app.shutdown.cancelled() => {
+                close_reason = Some("the CSMS is shutting down");
+                break 'conn;
+            }
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => session.on_text(text.as_str()),
                 Some(Ok(Message::Binary(_))) => session.on_binary(),

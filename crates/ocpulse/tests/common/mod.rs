@@ -93,7 +93,10 @@ impl Server {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.handle).await;
+        tokio::time::timeout(Duration::from_secs(5), &mut self.handle)
+            .await
+            .expect("server exits within 5 s of shutdown")
+            .expect("server task");
         self.dir
     }
 }
