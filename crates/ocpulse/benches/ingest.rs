@@ -32,6 +32,7 @@ fn start(port: u16, dir: &std::path::Path) -> Child {
 }
 
 async fn connect(port: u16, id: &str) -> Ws {
+    // Stations, like the server, send small frames that must not wait for Nagle.
     let mut request = format!("ws://127.0.0.1:{port}/ocpp/{id}")
         .into_client_request()
         .expect("request");
@@ -39,7 +40,9 @@ async fn connect(port: u16, id: &str) -> Ws {
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().expect("header"));
     for _ in 0..200 {
-        if let Ok((ws, _)) = tokio_tungstenite::connect_async(request.clone()).await {
+        if let Ok((ws, _)) =
+            tokio_tungstenite::connect_async_with_config(request.clone(), None, true).await
+        {
             return ws;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ocpp_rpc::ProtocolVersion;
+use ocpp_rpc::trigger::Collector;
 use ocpulse_core::StationState;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -62,9 +63,10 @@ pub struct CallRequest {
     pub timeout: Duration,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<CallOutcome>,
-    /// If set, every station CALL of this action acknowledged from the moment this CALL
-    /// is sent is copied here (trigger correlation happens at the receiver).
-    pub watch: Option<(&'static str, mpsc::UnboundedSender<StationMessage>)>,
+    /// If set, from the moment this CALL is sent, every acknowledged station CALL that the
+    /// collector accepts is sent here. A message goes to the oldest trigger that accepts
+    /// it and to no other, so two concurrent triggers never return the same message.
+    pub watch: Option<(Collector, mpsc::UnboundedSender<StationMessage>)>,
 }
 
 /// The handle the API uses to talk to a connected station's session.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use ocpulse_core::Store;
 use ocpulse_store::SqliteStore;
 use tokio::net::TcpListener;
@@ -36,6 +37,12 @@ pub async fn serve(
     tokio::spawn(async move {
         shutdown.await;
         token.cancel();
+    });
+    // OCPP frames are small and latency-bound: never let Nagle hold one back.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
     });
     axum::serve(listener, router(Arc::clone(&app)))
         .with_graceful_shutdown(app.shutdown.clone().cancelled_owned())

@@ -242,3 +242,29 @@ async fn a_station_call_in_flight_does_not_block_the_trigger_answer() {
     st.call("Heartbeat", json!({})).await;
     assert_eq!(http.await.expect("join").0, 200);
 }
+
+#[tokio::test]
+async fn concurrent_triggers_each_get_their_own_message() {
+    let server = Server::start().await;
+    let mut st = Station::connect(&server, "CPC", "ocpp1.6").await;
+    st.boot16().await;
+    let first = spawn_trigger(&server, "CPC", json!({"requestedMessage": "Heartbeat"}));
+    let (id1, _, _) = st.next_call().await;
+    let second = spawn_trigger(&server, "CPC", json!({"requestedMessage": "Heartbeat"}));
+    st.reply(&id1, json!({"status": "Accepted"})).await;
+    let (id2, _, _) = st.next_call().await;
+    st.reply(&id2, json!({"status": "Accepted"})).await;
+    let beat1 = st.call("Heartbeat", json!({})).await;
+    let beat2 = st.call("Heartbeat", json!({})).await;
+    let (c1, b1) = first.await.expect("join");
+    let (c2, b2) = second.await.expect("join");
+    assert_eq!((c1, c2), (200, 200), "{b1} {b2}");
+    assert_eq!(
+        b1["messages"][0]["messageId"], beat1[1],
+        "the older trigger gets the first message"
+    );
+    assert_eq!(
+        b2["messages"][0]["messageId"], beat2[1],
+        "the newer one gets the second"
+    );
+}

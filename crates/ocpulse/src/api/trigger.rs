@@ -3,7 +3,8 @@
 //!
 //! Correlation rule (also in ARCHITECTURE.md): from the moment the TriggerMessage is
 //! written to the socket until the deadline, every station CALL of the expected action
-//! that ocpulse acknowledges is offered to a `Collector`: a targeted trigger takes the
+//! that ocpulse acknowledges is offered to the waiting triggers' `Collector`s, oldest
+//! first; the first that accepts it claims it. A targeted trigger takes the
 //! first one about that connector/EVSE; an untargeted StatusNotification/MeterValues
 //! takes one per connector/EVSE the station has reported (or, with nothing reported yet,
 //! whatever arrives until 750 ms pass without another); any other trigger takes the
@@ -139,12 +140,15 @@ pub async fn trigger(
 
     let (reply_tx, reply_rx) = oneshot::channel();
     let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();
+    // The session claims messages with its copy of the collector; this one sees exactly the
+    // claimed messages, so both agree on completion (and this one also runs the quiet timer).
+    let mut collector = Collector::new(plan.expectation.clone(), QUIET_PERIOD);
     let call = CallRequest {
         action: plan.action.to_owned(),
         payload: plan.payload.clone(),
         timeout,
         reply: reply_tx,
-        watch: wait.then_some((plan.expectation.action, watch_tx)),
+        watch: wait.then(|| (collector.clone(), watch_tx)),
     };
     if session.calls.send(call).is_err() {
         return Err(ApiError::new(
@@ -202,7 +206,6 @@ pub async fn trigger(
         return Ok(Json(body));
     }
 
-    let mut collector = Collector::new(plan.expectation.clone(), QUIET_PERIOD);
     let mut messages = Vec::new();
     while !collector.is_complete(std::time::Instant::now()) {
         let wake = collector

@@ -17,6 +17,7 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{SinkExt, StreamExt};
 use ocpp_rpc::outbox::{Answer as OutboxAnswer, Outbox};
 use ocpp_rpc::schema::SchemaError;
+use ocpp_rpc::trigger::{Collector, target_of};
 use ocpp_rpc::{ErrorCode, Frame, PayloadKind, ProtocolVersion};
 use ocpulse_core::answers::{self, Answer, AnswerContext};
 use ocpulse_core::journal::MALFORMED;
@@ -33,7 +34,7 @@ use crate::registry::{CallOutcome, CallRequest, StationMessage};
 /// What the outbox carries for each CSMS CALL.
 struct Token {
     reply: oneshot::Sender<CallOutcome>,
-    watch: Option<(&'static str, mpsc::UnboundedSender<StationMessage>)>,
+    watch: Option<(Collector, mpsc::UnboundedSender<StationMessage>)>,
 }
 
 /// A station CALL whose commit is running; becomes its CALLRESULT when done.
@@ -54,7 +55,8 @@ struct Session {
     protocol: ProtocolVersion,
     state: Arc<Mutex<StationState>>,
     outbox: Outbox<Token>,
-    watchers: Vec<(&'static str, mpsc::UnboundedSender<StationMessage>)>,
+    /// Triggers waiting for station messages, oldest first.
+    watchers: Vec<(Collector, mpsc::UnboundedSender<StationMessage>)>,
     in_progress: HashSet<String>,
     acks: FuturesOrdered<AckFuture>,
 }
@@ -437,16 +439,22 @@ impl Session {
             now,
         )]);
         if ack.committed.is_ok() {
-            self.watchers.retain(|(_, tx)| !tx.is_closed());
-            for (action, tx) in &self.watchers {
-                if *action == ack.action {
-                    let _ = tx.send(StationMessage {
-                        message_id: ack.id.clone(),
-                        action: ack.action.clone(),
-                        payload: ack.request.clone(),
-                        received_at: ack.received_at,
-                    });
-                }
+            let now = Instant::now();
+            self.watchers
+                .retain(|(c, tx)| !tx.is_closed() && !c.is_complete(now));
+            let target = target_of(self.protocol, &ack.action, &ack.request);
+            // The oldest waiting trigger that accepts the message claims it.
+            if let Some(tx) = self
+                .watchers
+                .iter_mut()
+                .find_map(|(c, tx)| c.offer(&ack.action, target, now).then_some(tx))
+            {
+                let _ = tx.send(StationMessage {
+                    message_id: ack.id.clone(),
+                    action: ack.action.clone(),
+                    payload: ack.request,
+                    received_at: ack.received_at,
+                });
             }
         }
         vec![reply.to_text()]

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Interop tests: ocpulse against charging stations built on the Python `ocpp` library.
+#
+#   bash interop/run.sh                 # builds ocpulse (release) and runs every test
+#   OCPULSE_BIN=path/to/ocpulse bash interop/run.sh [-k NAME]   # use a given binary
+#
+# Creates interop/.venv on first use and installs the pinned interop/requirements.txt
+# (the only network access: PyPI through pip). Ends with "N passed, M failed" and exits
+# non-zero if any test failed. The server and every station live only as long as this
+# script: the trap below stops them whatever way it ends.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+VENV="$HERE/.venv"
+# The whole run's scratch space: server data dirs, its log, the pid list for the trap.
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ocpulse-interop.XXXXXX")"
+TEST_PID=""
+
+stop_pid() { # pid: TERM, up to 5 s of grace, then KILL
+  local pid="$1"
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "$TEST_PID" ]]; then
+    stop_pid "$TEST_PID"
+  fi
+  # Servers the test script started (it stops them itself; this is the backstop). Only
+  # a process whose command line names this run's scratch dir is ours to stop.
+  if [[ -f "$WORK/pids" ]]; then
+    while read -r pid; do
+      [[ "$pid" =~ ^[0-9]+$ ]] || continue
+      if { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$WORK/"; then
+        stop_pid "$pid"
+      fi
+    done <"$WORK/pids"
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- Python environment -------------------------------------------------------------
+if ! python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+  echo "interop: python3 >= 3.11 is required (the ocpp package needs it); found $(python3 --version 2>&1)" >&2
+  exit 2
+fi
+if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+fi
+STAMP="$VENV/.requirements.sha256"
+WANT="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
+if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]]; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+  echo "$WANT" >"$STAMP"
+fi
+
+# --- The server under test ------------------------------------------------------------
+if [[ -n "${OCPULSE_BIN:-}" ]]; then
+  BIN="$OCPULSE_BIN"
+else
+  (cd "$REPO" && cargo build --release -p ocpulse)
+  TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
+  [[ "$TARGET" = /* ]] || TARGET="$REPO/$TARGET"
+  BIN="$TARGET/release/ocpulse"
+fi
+if [[ ! -x "$BIN" ]]; then
+  echo "interop: no executable ocpulse binary at $BIN" >&2
+  exit 2
+fi
+
+# --- Tests (a hard ceiling on top of the per-test timeouts inside) ---------------------
+set +e
+timeout --kill-after=15 900 "$VENV/bin/python" -u "$HERE/test_python_ocpp.py" \
+  --bin "$BIN" --work-dir "$WORK" --pid-file "$WORK/pids" "$@" &
+TEST_PID=$!
+wait "$TEST_PID"
+RC=$?
+set -e
+TEST_PID=""
+if [[ ! -s "$WORK/summary" ]]; then
+  # The script died before printing its own summary (killed, crashed on import, ...).
+  echo "interop: the test script ended (exit $RC) without a summary" >&2
+  echo "0 passed, 1 failed"
+  [[ $RC -ne 0 ]] || RC=1
+fi
+exit "$RC"
