@@ -239,26 +239,39 @@ impl Session {
     }
 
     fn on_binary(&mut self) -> Vec<String> {
-        let now = now_ms();
+        let error = ocpp_rpc::FrameError {
+            id: None,
+            code: ErrorCode::FormatViolation,
+            message: "OCPP-J messages are WebSocket text frames; a binary frame was received"
+                .into(),
+            message_type: None,
+        };
+        self.on_malformed("<binary frame>", &error, now_ms())
+    }
+
+    /// Journals unreadable input and answers it with the CALLERROR its error names.
+    fn on_malformed(
+        &mut self,
+        text: &str,
+        error: &ocpp_rpc::FrameError,
+        now: Millis,
+    ) -> Vec<String> {
         self.touch();
-        let reply = Frame::call_error(
-            "-1",
-            ErrorCode::FormatViolation,
-            self.protocol,
-            "OCPP-J messages are WebSocket text frames; a binary frame was received",
-        );
+        let reply = error.to_call_error(self.protocol);
+        tracing::warn!(station = %self.station_id, error = %error.message, "malformed frame");
+        let received = JournalEntry {
+            seq: 0,
+            station_id: self.station_id.clone(),
+            direction: Direction::In,
+            frame_type: MALFORMED,
+            message_id: error.id.clone(),
+            action: None,
+            payload: text.to_owned(),
+            at: now,
+            violation: Some(error.message.clone()),
+        };
         self.journal(vec![
-            JournalEntry {
-                seq: 0,
-                station_id: self.station_id.clone(),
-                direction: Direction::In,
-                frame_type: MALFORMED,
-                message_id: None,
-                action: None,
-                payload: "<binary frame>".into(),
-                at: now,
-                violation: None,
-            },
+            received,
             self.entry(Direction::Out, &reply, None, now),
         ]);
         vec![reply.to_text()]
@@ -268,25 +281,7 @@ impl Session {
         let now = now_ms();
         self.touch();
         match Frame::parse(text) {
-            Err(error) => {
-                let reply = error.to_call_error(self.protocol);
-                tracing::warn!(station = %self.station_id, error = %error.message, "malformed frame");
-                self.journal(vec![
-                    JournalEntry {
-                        seq: 0,
-                        station_id: self.station_id.clone(),
-                        direction: Direction::In,
-                        frame_type: MALFORMED,
-                        message_id: error.id.clone(),
-                        action: None,
-                        payload: text.to_owned(),
-                        at: now,
-                        violation: Some(error.message.clone()),
-                    },
-                    self.entry(Direction::Out, &reply, None, now),
-                ]);
-                vec![reply.to_text()]
-            }
+            Err(error) => self.on_malformed(text, &error, now),
             Ok(Frame::Call {
                 id,
                 action,
@@ -393,8 +388,15 @@ impl Session {
         });
         let mut entry = self.entry(Direction::In, &call, Some(&action), now);
         entry.violation = violation;
+        // The CALL and its CALLRESULT are committed together, before the CALLRESULT is sent:
+        // whoever sees the answer also finds both in the journal.
+        let result = Frame::CallResult {
+            id: id.clone(),
+            payload: response.clone(),
+        };
+        let answered = self.entry(Direction::Out, &result, Some(&action), now);
         let commit = self.app.store.commit(WriteBatch {
-            entries: vec![entry],
+            entries: vec![entry, answered],
             station: snapshot,
         });
         self.in_progress.insert(id.clone());
@@ -416,28 +418,29 @@ impl Session {
     /// The CALL is durable: acknowledge it, then hand it to any trigger waiting for it.
     fn on_committed(&mut self, ack: PendingAck) -> Vec<String> {
         self.in_progress.remove(&ack.id);
-        let now = now_ms();
         let reply = match &ack.committed {
+            // Journaled together with the CALL (see `on_call`).
             Ok(()) => Frame::CallResult {
                 id: ack.id.clone(),
                 payload: ack.response,
             },
             Err(e) => {
                 tracing::error!(station = %self.station_id, error = %e, "could not commit a station CALL; answering InternalError so it retries");
-                Frame::call_error(
+                let reply = Frame::call_error(
                     &ack.id,
                     ErrorCode::InternalError,
                     self.protocol,
                     "the CSMS could not store the message; please retry",
-                )
+                );
+                self.journal(vec![self.entry(
+                    Direction::Out,
+                    &reply,
+                    Some(&ack.action),
+                    now_ms(),
+                )]);
+                reply
             }
         };
-        self.journal(vec![self.entry(
-            Direction::Out,
-            &reply,
-            Some(&ack.action),
-            now,
-        )]);
         if ack.committed.is_ok() {
             let now = Instant::now();
             self.watchers
