@@ -1,0 +1,453 @@
+//! TriggerMessage (1.6 §5.17, 2.0.1 F06) and the 1.6 security extension's
+//! ExtendedTriggerMessage, every value of both versions, and the faults that bend them.
+//!
+//! Rules followed (SPEC_BRIEF §2b, §2c):
+//! - the response goes out before the requested message, which is a new CALL with a new id
+//!   (1.6 §5.17, F06.FR.04);
+//! - the requested message carries the station's *current* state (1.6 §5.17 "not intended
+//!   to retrieve historic data"), MeterValues with context `Trigger`;
+//! - 1.6: a connectorId that is irrelevant is ignored; one that is absent where relevant
+//!   means "all allowed values", for StatusNotification connector 0 included (§5.17);
+//! - 2.0.1: StatusNotification needs evse.id and evse.connectorId (F06.FR.12);
+//!   BootNotification is Rejected once registration is Accepted (F06.FR.17); TransactionEvent
+//!   exists only while a transaction runs; MeterValues/TransactionEvent without evse mean
+//!   every EVSE (F06.FR.06, F06.FR.11);
+//! - a targeted EVSE/connector that does not exist is Rejected.
+
+use std::time::Duration;
+
+use ocpp_rpc::{ErrorCode, Frame, ProtocolVersion};
+use serde_json::{Value, json};
+
+use crate::clock::Now;
+use crate::faults::TriggerFault;
+use crate::messages;
+use crate::station::{Deferred, Output, Pending, Purpose, Registration, Station};
+
+/// How long a crossing-CALLs station holds its TriggerMessage response.
+const CROSSING_HOLD: Duration = Duration::from_millis(300);
+
+/// What the spec says to do with a trigger.
+#[derive(Debug)]
+pub(crate) struct Decision {
+    status: &'static str,
+    reason: Option<&'static str>,
+    messages: Vec<Pending>,
+}
+
+fn rejected(reason: &'static str) -> Decision {
+    Decision {
+        status: "Rejected",
+        reason: Some(reason),
+        messages: Vec::new(),
+    }
+}
+
+fn accepted(messages: Vec<Pending>) -> Decision {
+    Decision {
+        status: "Accepted",
+        reason: None,
+        messages,
+    }
+}
+
+fn msg(action: &'static str, payload: Value) -> Pending {
+    Pending {
+        action,
+        payload,
+        purpose: Purpose::Other,
+    }
+}
+
+impl Station {
+    pub(crate) fn on_trigger(
+        &mut self,
+        id: &str,
+        action: &str,
+        payload: &Value,
+        now: Now,
+    ) -> Vec<Output> {
+        let requested = payload
+            .get("requestedMessage")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let decision = match (self.version(), action) {
+            (ProtocolVersion::V16, _) => {
+                let connector = payload.get("connectorId").and_then(Value::as_i64);
+                self.decide_v16(
+                    &requested,
+                    connector,
+                    action == "ExtendedTriggerMessage",
+                    now,
+                )
+            }
+            (ProtocolVersion::V201, _) => {
+                let evse = payload.get("evse").map(|e| {
+                    (
+                        e.get("id").and_then(Value::as_i64).unwrap_or(0),
+                        e.get("connectorId").and_then(Value::as_i64),
+                    )
+                });
+                self.decide_v201(&requested, evse, now)
+            }
+        };
+        self.apply_fault(id, &requested, decision, now)
+    }
+
+    fn response(&self, id: &str, status: &str, reason: Option<&str>) -> String {
+        let mut payload = json!({"status": status});
+        if let (ProtocolVersion::V201, Some(reason)) = (self.version(), reason) {
+            payload["statusInfo"] = json!({"reasonCode": reason});
+        }
+        Frame::CallResult {
+            id: id.to_owned(),
+            payload,
+        }
+        .to_text()
+    }
+
+    fn apply_fault(
+        &mut self,
+        id: &str,
+        requested: &str,
+        mut decision: Decision,
+        now: Now,
+    ) -> Vec<Output> {
+        let fault = self.cfg.faults.for_trigger(requested).clone();
+        let answer = |s: &Self, d: &Decision| Output::Send(s.response(id, d.status, d.reason));
+        let mut out = Vec::new();
+        match fault {
+            TriggerFault::Reject => return vec![Output::Send(self.response(id, "Rejected", None))],
+            TriggerFault::NotImplemented => {
+                return vec![Output::Send(self.response(id, "NotImplemented", None))];
+            }
+            TriggerFault::CallError(code) => {
+                let code = ErrorCode::parse(&code).unwrap_or(ErrorCode::InternalError);
+                return vec![Output::Send(
+                    Frame::call_error(id, code, self.version(), "injected fault").to_text(),
+                )];
+            }
+            TriggerFault::NoAnswer => return Vec::new(),
+            TriggerFault::AcceptNeverSend => {
+                decision.messages.clear();
+            }
+            _ => {}
+        }
+        if decision.status == "Accepted" {
+            self.counters.triggers_accepted += 1;
+        }
+        match fault {
+            TriggerFault::Delay(d) => {
+                out.push(answer(self, &decision));
+                self.deferred
+                    .push((now.mono + d, Deferred::Enqueue(decision.messages)));
+            }
+            TriggerFault::BeforeResponse => {
+                for m in &decision.messages {
+                    let frame = self.raw_call(m.action, &m.payload);
+                    out.push(Output::Send(frame));
+                }
+                out.push(answer(self, &decision));
+            }
+            TriggerFault::Crossing => {
+                let own = self.raw_call("Heartbeat", &json!({}));
+                out.push(Output::Send(own));
+                let frame = self.response(id, decision.status, decision.reason);
+                self.deferred.push((
+                    now.mono + CROSSING_HOLD,
+                    Deferred::Respond(frame, decision.messages),
+                ));
+            }
+            other => {
+                out.push(answer(self, &decision));
+                let twice = other == TriggerFault::Twice;
+                if other == TriggerFault::WrongTarget {
+                    let count = self.evses.len();
+                    decision
+                        .messages
+                        .iter_mut()
+                        .for_each(|m| retarget(m, count));
+                }
+                let copies = if twice {
+                    decision.messages.clone()
+                } else {
+                    Vec::new()
+                };
+                for m in decision.messages.into_iter().chain(copies) {
+                    self.send_triggered(m);
+                }
+            }
+        }
+        out
+    }
+
+    fn csr_message(&mut self, certificate_type: Option<&str>) -> Option<Pending> {
+        let (csr, _key) = crate::csr::generate(&self.cfg.id, "ocpulse-sim").ok()?;
+        Some(msg(
+            "SignCertificate",
+            messages::sign_certificate(&csr, certificate_type),
+        ))
+    }
+
+    fn meter_message(&self, index: usize, now: Now) -> Pending {
+        let e = &self.evses[index];
+        msg(
+            "MeterValues",
+            messages::meter_values(
+                self.version(),
+                e.id,
+                &e.meter,
+                self.cfg.dc,
+                "Trigger",
+                e.tx.as_ref(),
+                now,
+            ),
+        )
+    }
+
+    fn decide_v16(
+        &mut self,
+        requested: &str,
+        connector: Option<i64>,
+        extended: bool,
+        now: Now,
+    ) -> Decision {
+        let count = self.evses.len();
+        let index = match connector {
+            Some(c) if c < 0 || usize::try_from(c).is_ok_and(|c| c > count) => {
+                return rejected("UnknownConnector");
+            }
+            Some(c) => usize::try_from(c).ok().filter(|c| *c > 0).map(|c| c - 1),
+            None => None,
+        };
+        match (requested, extended) {
+            ("BootNotification", _) => {
+                let payload = messages::boot(&self.cfg, "Triggered");
+                accepted(vec![Pending {
+                    action: "BootNotification",
+                    payload,
+                    purpose: Purpose::Boot,
+                }])
+            }
+            ("Heartbeat", _) => accepted(vec![msg("Heartbeat", json!({}))]),
+            ("DiagnosticsStatusNotification", false) => accepted(vec![msg(
+                "DiagnosticsStatusNotification",
+                json!({"status": self.log_status}),
+            )]),
+            ("FirmwareStatusNotification", false) => accepted(vec![msg(
+                "FirmwareStatusNotification",
+                json!({"status": self.firmware_status}),
+            )]),
+            // §6.16: the extension's FirmwareStatusNotification means the secure update's
+            // status; L01.FR.28: after Installed, report Idle.
+            ("FirmwareStatusNotification", true) => {
+                let status = if self.firmware_status == "Installed" {
+                    "Idle"
+                } else {
+                    self.firmware_status
+                };
+                accepted(vec![msg(
+                    "SignedFirmwareStatusNotification",
+                    messages::activity_status(status, None),
+                )])
+            }
+            ("LogStatusNotification", true) => accepted(vec![msg(
+                "LogStatusNotification",
+                messages::activity_status(self.log_status, None),
+            )]),
+            ("SignChargePointCertificate", true) => match self.csr_message(None) {
+                Some(m) => accepted(vec![m]),
+                None => rejected("CsrFailed"),
+            },
+            ("MeterValues", _) => match (connector, index) {
+                (Some(0), _) => {
+                    let main = messages::main_meter(&self.evses);
+                    accepted(vec![msg(
+                        "MeterValues",
+                        messages::meter_values(
+                            ProtocolVersion::V16,
+                            0,
+                            &main,
+                            self.cfg.dc,
+                            "Trigger",
+                            None,
+                            now,
+                        ),
+                    )])
+                }
+                (_, Some(i)) => accepted(vec![self.meter_message(i, now)]),
+                _ => accepted((0..count).map(|i| self.meter_message(i, now)).collect()),
+            },
+            ("StatusNotification", _) => {
+                let status = |s: &Self, i: usize| {
+                    msg(
+                        "StatusNotification",
+                        messages::status_v16(s.evses[i].id, s.evses[i].state(), now),
+                    )
+                };
+                let charge_point = || {
+                    let cp = if self
+                        .evses
+                        .iter()
+                        .all(|e| e.state() == crate::model::ConnState::Faulted)
+                        && count > 0
+                    {
+                        crate::model::ConnState::Faulted
+                    } else {
+                        crate::model::ConnState::Available
+                    };
+                    msg("StatusNotification", messages::status_v16(0, cp, now))
+                };
+                match (connector, index) {
+                    (Some(0), _) => accepted(vec![charge_point()]),
+                    (_, Some(i)) => accepted(vec![status(self, i)]),
+                    // §5.17: "the notification for the Charge Point itself and a notification for each of its connectors".
+                    _ => {
+                        let mut all = vec![charge_point()];
+                        all.extend((0..count).map(|i| status(self, i)));
+                        accepted(all)
+                    }
+                }
+            }
+            _ => Decision {
+                status: "NotImplemented",
+                reason: None,
+                messages: Vec::new(),
+            },
+        }
+    }
+
+    fn decide_v201(
+        &mut self,
+        requested: &str,
+        evse: Option<(i64, Option<i64>)>,
+        now: Now,
+    ) -> Decision {
+        let index = match evse {
+            None => None,
+            Some((id, _))
+                if id < 1 || usize::try_from(id).is_ok_and(|id| id > self.evses.len()) =>
+            {
+                return rejected("UnknownEvse");
+            }
+            Some((id, connector)) => {
+                let i = usize::try_from(id - 1).unwrap_or(0);
+                if connector.is_some_and(|c| {
+                    c < 1 || usize::try_from(c).is_ok_and(|c| c > self.evses[i].connectors.len())
+                }) {
+                    return rejected("UnknownConnector");
+                }
+                Some(i)
+            }
+        };
+        let connector = evse.and_then(|(_, c)| c);
+        let dc = self.cfg.dc;
+        match requested {
+            // F06.FR.17: a BootNotification trigger is for Pending/Rejected stations.
+            "BootNotification" if self.registration == Registration::Accepted => {
+                rejected("AlreadyAccepted")
+            }
+            "BootNotification" => {
+                self.boot_reason = "Triggered";
+                let payload = messages::boot(&self.cfg, "Triggered");
+                accepted(vec![Pending {
+                    action: "BootNotification",
+                    payload,
+                    purpose: Purpose::Boot,
+                }])
+            }
+            "Heartbeat" => accepted(vec![msg("Heartbeat", json!({}))]),
+            "LogStatusNotification" => accepted(vec![msg(
+                "LogStatusNotification",
+                messages::activity_status(self.log_status, None),
+            )]),
+            "FirmwareStatusNotification" => accepted(vec![msg(
+                "FirmwareStatusNotification",
+                messages::activity_status(self.firmware_status, None),
+            )]),
+            "PublishFirmwareStatusNotification" => accepted(vec![msg(
+                "PublishFirmwareStatusNotification",
+                messages::activity_status("Idle", None),
+            )]),
+            "SignChargingStationCertificate" | "SignV2GCertificate" | "SignCombinedCertificate" => {
+                let kind = match requested {
+                    "SignChargingStationCertificate" => Some("ChargingStationCertificate"),
+                    "SignV2GCertificate" => Some("V2GCertificate"),
+                    _ => None,
+                };
+                match self.csr_message(kind) {
+                    Some(m) => accepted(vec![m]),
+                    None => rejected("CsrFailed"),
+                }
+            }
+            "MeterValues" => match index {
+                Some(i) => accepted(vec![self.meter_message(i, now)]),
+                None => accepted(
+                    (0..self.evses.len())
+                        .map(|i| self.meter_message(i, now))
+                        .collect(),
+                ),
+            },
+            // F06.FR.12: StatusNotification only at connector level.
+            "StatusNotification" => match (index, connector) {
+                (Some(i), Some(c)) => {
+                    let state = self.evses[i].connectors[usize::try_from(c - 1).unwrap_or(0)];
+                    let id = self.evses[i].id;
+                    accepted(vec![msg(
+                        "StatusNotification",
+                        messages::status_v201(id, u32::try_from(c).unwrap_or(1), state, now),
+                    )])
+                }
+                _ => rejected("MissingConnectorId"),
+            },
+            "TransactionEvent" => {
+                let targets: Vec<usize> = match index {
+                    Some(i) => vec![i],
+                    None => (0..self.evses.len()).collect(),
+                };
+                let mut out = Vec::new();
+                for i in targets {
+                    let Some(tx) = self.evses[i].tx.clone() else {
+                        continue;
+                    };
+                    let payload = messages::transaction_event(
+                        "Updated",
+                        "Trigger",
+                        &tx,
+                        &self.evses[i],
+                        dc,
+                        Some("Trigger"),
+                        "Charging",
+                        now,
+                    );
+                    self.bump_seq(i);
+                    out.push(msg("TransactionEvent", payload));
+                }
+                if out.is_empty() {
+                    rejected("NoTransaction")
+                } else {
+                    accepted(out)
+                }
+            }
+            _ => Decision {
+                status: "NotImplemented",
+                reason: None,
+                messages: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Points a triggered message at another connector/EVSE (the `wrong-target` fault).
+fn retarget(m: &mut Pending, count: usize) {
+    let count = i64::try_from(count).unwrap_or(1);
+    for key in ["connectorId", "evseId"] {
+        if key == "connectorId" && m.payload.get("evseId").is_some() {
+            continue;
+        }
+        if let Some(v) = m.payload.get(key).and_then(Value::as_i64) {
+            m.payload[key] = json!(if count > 1 { v % count + 1 } else { v + 1 });
+        }
+    }
+}
