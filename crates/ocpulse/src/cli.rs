@@ -1,4 +1,4 @@
-//! The command line: `ocpulse serve` (more subcommands follow).
+//! The command line: `ocpulse serve` and `ocpulse sim`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the CSMS: stations connect to ws://ADDR/ocpp/{stationId}, the API is under http://ADDR/api/v1.
     Serve(ServeArgs),
+    /// Run simulated charging stations (1.6J or 2.0.1) against a CSMS until interrupted.
+    Sim(crate::sim_cmd::SimArgs),
 }
 
 /// Options of `ocpulse serve`.

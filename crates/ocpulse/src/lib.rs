@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod registry;
 pub mod server;
+pub mod sim_cmd;
 pub mod ws;
 
 /// The current wall-clock time in milliseconds since the Unix epoch.

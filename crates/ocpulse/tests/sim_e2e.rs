@@ -1,0 +1,316 @@
+//! The simulator against `ocpulse serve`, end to end through the HTTP trigger API: every
+//! requestedMessage of both versions, and a load smoke test.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::Server;
+use ocpp_rpc::ProtocolVersion;
+use ocpulse_core::trigger_plan::valid_messages;
+use ocpulse_sim::fleet::{FleetOptions, run_fleet};
+use ocpulse_sim::runner::{FleetStats, RunOptions, run_station};
+use ocpulse_sim::{Station, StationConfig};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+fn run_options(server: &Server) -> Arc<RunOptions> {
+    Arc::new(RunOptions {
+        url: format!("ws://{}/ocpp", server.addr),
+        reconnect_min: Duration::from_millis(50),
+        ..RunOptions::default()
+    })
+}
+
+async fn wait_for(server: &Server, id: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..300 {
+        let (code, body) = server.get(&format!("/api/v1/stations/{id}")).await;
+        if code == 200 && ready(&body) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("station {id} never became ready");
+}
+
+/// The action a requestedMessage produces.
+fn produced(version: ProtocolVersion, requested: &str) -> &'static str {
+    match (version, requested) {
+        (
+            _,
+            "SignChargePointCertificate"
+            | "SignChargingStationCertificate"
+            | "SignV2GCertificate"
+            | "SignCombinedCertificate",
+        ) => "SignCertificate",
+        (_, other) => match other {
+            "BootNotification" => "BootNotification",
+            "Heartbeat" => "Heartbeat",
+            "StatusNotification" => "StatusNotification",
+            "MeterValues" => "MeterValues",
+            "DiagnosticsStatusNotification" => "DiagnosticsStatusNotification",
+            "FirmwareStatusNotification" => "FirmwareStatusNotification",
+            "LogStatusNotification" => "LogStatusNotification",
+            "TransactionEvent" => "TransactionEvent",
+            "PublishFirmwareStatusNotification" => "PublishFirmwareStatusNotification",
+            _ => "?",
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_v16_requested_message_returns_the_simulators_message() {
+    let server = Server::start().await;
+    let mut cfg = StationConfig::new("SIM16", ProtocolVersion::V16);
+    cfg.evses = 2;
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_station(
+        Station::new(cfg, None),
+        run_options(&server),
+        Arc::default(),
+        stop.clone(),
+        true,
+    ));
+    let station = wait_for(&server, "SIM16", |s| {
+        s["connectors"].as_array().is_some_and(|c| c.len() == 3)
+    })
+    .await;
+    assert_eq!(station["registrationStatus"], "Accepted");
+    for requested in valid_messages(ProtocolVersion::V16) {
+        let (code, body) = server
+            .trigger("SIM16", json!({"requestedMessage": requested}))
+            .await;
+        assert_eq!(code, 200, "{requested}: {body}");
+        assert_eq!(body["status"], "Accepted", "{requested}: {body}");
+        let messages = body["messages"].as_array().expect("messages");
+        assert!(!messages.is_empty(), "{requested}: {body}");
+        assert!(
+            messages
+                .iter()
+                .all(|m| m["action"] == produced(ProtocolVersion::V16, requested)),
+            "{requested}: {body}"
+        );
+        let sent_action = if matches!(
+            requested,
+            "LogStatusNotification" | "SignChargePointCertificate"
+        ) {
+            "ExtendedTriggerMessage"
+        } else {
+            "TriggerMessage"
+        };
+        assert_eq!(body["sent"]["action"], sent_action);
+    }
+    // Field by field against the station's state as the CSMS recorded it.
+    let (_, body) = server
+        .trigger("SIM16", json!({"requestedMessage": "StatusNotification"}))
+        .await;
+    let ids: Vec<_> = body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["payload"]["connectorId"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![json!(0), json!(1), json!(2)],
+        "1.6 §5.17: connector 0 and every connector"
+    );
+    let state = wait_for(&server, "SIM16", |_| true).await;
+    for m in body["messages"].as_array().expect("messages") {
+        let c = m["payload"]["connectorId"].clone();
+        let known = state["connectors"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|x| x["connectorId"] == c))
+            .expect("known connector");
+        assert_eq!(known["status"], m["payload"]["status"]);
+    }
+    let (_, body) = server
+        .trigger(
+            "SIM16",
+            json!({"requestedMessage": "MeterValues", "connectorId": 2}),
+        )
+        .await;
+    let sampled = &body["messages"][0]["payload"]["meterValue"][0]["sampledValue"];
+    assert!(
+        sampled
+            .as_array()
+            .is_some_and(|s| s.iter().all(|v| v["context"] == "Trigger")),
+        "{body}"
+    );
+    let (_, body) = server
+        .trigger(
+            "SIM16",
+            json!({"requestedMessage": "SignChargePointCertificate"}),
+        )
+        .await;
+    assert!(
+        body["messages"][0]["payload"]["csr"]
+            .as_str()
+            .is_some_and(|c| c.contains("CERTIFICATE REQUEST"))
+    );
+    stop.cancel();
+    let _ = task.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_v201_requested_message_returns_the_simulators_message() {
+    let server = Server::start().await;
+    let mut cfg = StationConfig::new("SIM201", ProtocolVersion::V201);
+    cfg.evses = 2;
+    cfg.auto_transactions = true;
+    cfg.idle_time = Duration::from_millis(1);
+    cfg.session_time = Duration::from_secs(3600);
+    cfg.meter_interval = Duration::from_secs(3600);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_station(
+        Station::new(cfg, None),
+        run_options(&server),
+        Arc::default(),
+        stop.clone(),
+        true,
+    ));
+    wait_for(&server, "SIM201", |s| {
+        s["transactions"].as_array().is_some_and(|t| t.len() == 2)
+    })
+    .await;
+    for requested in valid_messages(ProtocolVersion::V201) {
+        let body = if requested == "StatusNotification" {
+            json!({"requestedMessage": requested, "evse": {"id": 2, "connectorId": 1}})
+        } else {
+            json!({"requestedMessage": requested})
+        };
+        let (code, body) = server.trigger("SIM201", body).await;
+        assert_eq!(code, 200, "{requested}: {body}");
+        if requested == "BootNotification" {
+            assert_eq!(body["status"], "Rejected", "F06.FR.17: already Accepted");
+            continue;
+        }
+        assert_eq!(body["status"], "Accepted", "{requested}: {body}");
+        let messages = body["messages"].as_array().expect("messages");
+        assert!(
+            !messages.is_empty()
+                && messages
+                    .iter()
+                    .all(|m| m["action"] == produced(ProtocolVersion::V201, requested)),
+            "{requested}: {body}"
+        );
+    }
+    let (_, body) = server
+        .trigger("SIM201", json!({"requestedMessage": "TransactionEvent"}))
+        .await;
+    let events = body["messages"].as_array().expect("messages");
+    assert_eq!(events.len(), 2, "one per EVSE with a transaction: {body}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["payload"]["triggerReason"] == "Trigger"
+                && e["payload"]["eventType"] == "Updated")
+    );
+    let (_, body) = server
+        .trigger("SIM201", json!({"requestedMessage": "SignV2GCertificate"}))
+        .await;
+    assert_eq!(
+        body["messages"][0]["payload"]["certificateType"],
+        "V2GCertificate"
+    );
+    let (_, body) = server
+        .trigger(
+            "SIM201",
+            json!({"requestedMessage": "MeterValues", "evse": {"id": 2}}),
+        )
+        .await;
+    assert_eq!(body["messages"].as_array().map(Vec::len), Some(1));
+    assert_eq!(body["messages"][0]["payload"]["evseId"], 2);
+    let power = body["messages"][0]["payload"]["meterValue"][0]["sampledValue"][1]["value"]
+        .as_f64()
+        .expect("power");
+    assert!(power > 0.0, "charging EVSE reports power: {body}");
+    stop.cancel();
+    let _ = task.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_exits_with_an_error_when_the_url_is_wrong() {
+    let server = Server::start().await;
+    let mut opts = (*run_options(&server)).clone();
+    opts.url = format!("ws://{}/not-ocpp", server.addr);
+    let result = run_fleet(
+        FleetOptions {
+            stations: vec![StationConfig::new("X", ProtocolVersion::V16)],
+            run: opts,
+            ramp_per_sec: 0.0,
+            summary_every: None,
+        },
+        Arc::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(result.is_err(), "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_smoke_500_stations_boot_and_answer_a_trigger() {
+    let server = Server::start().await;
+    let stations: Vec<_> = (1..=500)
+        .map(|i| {
+            StationConfig::new(
+                format!("LOAD{i:04}"),
+                if i % 2 == 0 {
+                    ProtocolVersion::V16
+                } else {
+                    ProtocolVersion::V201
+                },
+            )
+        })
+        .collect();
+    let stats = Arc::new(FleetStats::default());
+    let stop = CancellationToken::new();
+    let fleet = tokio::spawn(run_fleet(
+        FleetOptions {
+            stations,
+            run: (*run_options(&server)).clone(),
+            ramp_per_sec: 0.0,
+            summary_every: None,
+        },
+        Arc::clone(&stats),
+        stop.clone(),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while stats.booted.load(Ordering::Relaxed) < 500 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of 500 booted",
+            stats.booted.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = server.url("");
+    let client = reqwest::Client::new();
+    let mut ok = 0;
+    for chunk in (1..=500).collect::<Vec<_>>().chunks(50) {
+        let calls = chunk.iter().map(|i| {
+            let client = client.clone();
+            let url = format!("{url}/api/v1/stations/LOAD{i:04}/trigger");
+            async move {
+                client
+                    .post(url)
+                    .body(r#"{"requestedMessage": "Heartbeat"}"#)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            }
+        });
+        ok += futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .filter(|r| matches!(r, Ok(200)))
+            .count();
+    }
+    assert_eq!(ok, 500);
+    assert!(stats.triggers_accepted.load(Ordering::Relaxed) >= 500);
+    stop.cancel();
+    let report = fleet.await.expect("join").expect("fleet ran");
+    assert_eq!(report["booted"], 500);
+}
