@@ -76,8 +76,9 @@ pub struct SessionHandle {
     pub protocol: ProtocolVersion,
     /// Distinguishes this connection from an earlier or later one of the same station.
     pub generation: u64,
-    /// Where CALL requests go.
-    pub calls: mpsc::UnboundedSender<CallRequest>,
+    /// Where CALL requests go (boxed: an idle channel preallocates a block of slots per
+    /// station, so slots must be pointer-sized).
+    pub calls: mpsc::UnboundedSender<Box<CallRequest>>,
     /// Cancelled when a newer connection replaces this one.
     pub cancel: CancellationToken,
 }
@@ -141,7 +142,7 @@ impl Registry {
         &self,
         id: &str,
         protocol: ProtocolVersion,
-        calls: mpsc::UnboundedSender<CallRequest>,
+        calls: mpsc::UnboundedSender<Box<CallRequest>>,
         cancel: CancellationToken,
     ) -> (Arc<Mutex<StationState>>, u64) {
         let generation = self

@@ -143,13 +143,13 @@ pub async fn trigger(
     // The session claims messages with its copy of the collector; this one sees exactly the
     // claimed messages, so both agree on completion (and this one also runs the quiet timer).
     let mut collector = Collector::new(plan.expectation.clone(), QUIET_PERIOD);
-    let call = CallRequest {
+    let call = Box::new(CallRequest {
         action: plan.action.to_owned(),
         payload: plan.payload.clone(),
         timeout,
         reply: reply_tx,
         watch: wait.then(|| (collector.clone(), watch_tx)),
-    };
+    });
     if session.calls.send(call).is_err() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

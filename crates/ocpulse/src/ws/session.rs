@@ -63,7 +63,7 @@ struct Session {
 
 /// Runs a station connection until it closes or a newer connection replaces it.
 pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, socket: WebSocket) {
-    let (calls_tx, mut calls) = mpsc::unbounded_channel::<CallRequest>();
+    let (calls_tx, mut calls) = mpsc::unbounded_channel::<Box<CallRequest>>();
     let cancel = CancellationToken::new();
     let (state, generation) = app
         .stations
