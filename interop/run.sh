@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Interop tests: ocpulse against charging stations built on the Python `ocpp` library.
+# Interop tests against the Python `ocpp` library, in two suites:
+#   test_python_ocpp.py     `ocpulse serve` vs. charging stations built on the library;
+#   test_sim_python_csms.py `ocpulse sim` vs. a CSMS built on the library.
 #
 #   bash interop/run.sh                 # builds ocpulse (release) and runs every test
 #   OCPULSE_BIN=path/to/ocpulse bash interop/run.sh [-k NAME]   # use a given binary
 #
-# Creates interop/.venv on first use and installs the pinned interop/requirements.txt
-# (the only network access: PyPI through pip). Ends with "N passed, M failed" and exits
-# non-zero if any test failed. The server and every station live only as long as this
-# script: the trap below stops them whatever way it ends.
+# -k NAME runs only the tests whose name contains NAME (a suite with no such test is
+# skipped). Creates interop/.venv on first use and installs the pinned
+# interop/requirements.txt (the only network access: PyPI through pip). Ends with ONE
+# combined "N passed, M failed" line and exits non-zero if any test failed. The server,
+# the simulators and every station live only as long as this script: the trap below
+# stops them whatever way it ends.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -51,6 +55,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# --- Arguments ---------------------------------------------------------------------------
+SELECT=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -k)
+      [[ $# -ge 2 ]] || { echo "interop: -k needs a NAME" >&2; exit 2; }
+      SELECT="$2"
+      shift 2
+      ;;
+    *)
+      echo "usage: [OCPULSE_BIN=path] bash interop/run.sh [-k NAME]" >&2
+      exit 2
+      ;;
+  esac
+done
+
 # --- Python environment -------------------------------------------------------------
 if ! python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
   echo "interop: python3 >= 3.11 is required (the ocpp package needs it); found $(python3 --version 2>&1)" >&2
@@ -82,18 +102,50 @@ if [[ ! -x "$BIN" ]]; then
 fi
 
 # --- Tests (a hard ceiling on top of the per-test timeouts inside) ---------------------
-set +e
-timeout --kill-after=15 900 "$VENV/bin/python" -u "$HERE/test_python_ocpp.py" \
-  --bin "$BIN" --work-dir "$WORK" --pid-file "$WORK/pids" "$@" &
-TEST_PID=$!
-wait "$TEST_PID"
-RC=$?
-set -e
-TEST_PID=""
-if [[ ! -s "$WORK/summary" ]]; then
-  # The script died before printing its own summary (killed, crashed on import, ...).
-  echo "interop: the test script ended (exit $RC) without a summary" >&2
-  echo "0 passed, 1 failed"
-  [[ $RC -ne 0 ]] || RC=1
+SUITES=(test_python_ocpp.py test_sim_python_csms.py)
+if [[ -n "$SELECT" ]]; then
+  # Only the suites that have a test whose name contains NAME (all of them if none has:
+  # each then reports "no test matched").
+  MATCHING=()
+  for suite in "${SUITES[@]}"; do
+    if grep -oE '^async def test_[A-Za-z0-9_]+' "$HERE/$suite" | grep -qF -- "$SELECT"; then
+      MATCHING+=("$suite")
+    fi
+  done
+  [[ ${#MATCHING[@]} -eq 0 ]] || SUITES=("${MATCHING[@]}")
 fi
+
+PASSED=0
+FAILED=0
+RC=0
+for suite in "${SUITES[@]}"; do
+  name="${suite%.py}"
+  mkdir -p "$WORK/$name"
+  echo "=== $suite"
+  set +e
+  timeout --kill-after=15 900 "$VENV/bin/python" -u "$HERE/$suite" \
+    --bin "$BIN" --work-dir "$WORK/$name" --pid-file "$WORK/pids" ${SELECT:+-k "$SELECT"} &
+  TEST_PID=$!
+  wait "$TEST_PID"
+  suite_rc=$?
+  set -e
+  TEST_PID=""
+  summary="$(cat "$WORK/$name/summary" 2>/dev/null || true)"
+  if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    PASSED=$((PASSED + BASH_REMATCH[1]))
+    FAILED=$((FAILED + BASH_REMATCH[2]))
+    if [[ $suite_rc -ne 0 && ${BASH_REMATCH[2]} -eq 0 ]]; then
+      # A clean summary but a failing exit: count it, never hide it.
+      echo "interop: $suite exited $suite_rc after reporting no failure" >&2
+      FAILED=$((FAILED + 1))
+    fi
+  else
+    # The script died before printing its own summary (killed, crashed on import, ...).
+    echo "interop: $suite ended (exit $suite_rc) without a summary" >&2
+    FAILED=$((FAILED + 1))
+  fi
+  [[ $suite_rc -eq 0 ]] || RC=$suite_rc
+done
+[[ $FAILED -eq 0 || $RC -ne 0 ]] || RC=1
+echo "$PASSED passed, $FAILED failed"
 exit "$RC"

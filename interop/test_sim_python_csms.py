@@ -36,7 +36,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, List, Optional
-from urllib.parse import unquote
 
 import websockets
 from ocpp.routing import on
@@ -352,6 +351,8 @@ class Connection:
     cp: Optional[Recorder] = None
     refused: bool = False
     problems: List[str] = field(default_factory=list)
+    # Where check_healthy stopped: (len(cp.sent), len(cp.received), problem count).
+    checked: tuple = (0, 0, 0)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -359,7 +360,7 @@ class Connection:
         return self.cp is not None and bool(self.cp.calls("BootNotification"))
 
     def close_state(self) -> str:
-        rcvd, sent = self.ws.close_rcvd, self.ws.close_sent
+        rcvd, sent = self.ws.protocol.close_rcvd, self.ws.protocol.close_sent
         return (f"close frame received: {rcvd.code if rcvd else None}, "
                 f"sent: {sent.code if sent else None}")
 
@@ -400,8 +401,10 @@ class Csms:
                 await asyncio.wait_for(self.server.wait_closed(), 5)
 
     async def on_connect(self, websocket) -> None:
+        # The identity is the last path segment, taken as it comes (no percent-decoding),
+        # like the ocpp README's `websocket.request.path.strip("/")`.
         path = websocket.request.path
-        station_id = unquote(path.rstrip("/").rsplit("/", 1)[-1])
+        station_id = path.rstrip("/").rsplit("/", 1)[-1]
         conn = Connection(station_id=station_id, path=path,
                           offered=websocket.request.headers.get("Sec-WebSocket-Protocol"),
                           subprotocol=websocket.subprotocol, ws=websocket)
@@ -631,15 +634,20 @@ class Context:
 
 def check_healthy(conn: Connection, answered_upto: Optional[int] = None) -> None:
     """No CALLERROR from the CSMS (the library accepted every frame), every station CALL
-    (among the first `answered_upto` frames received) answered, nothing odd recorded."""
+    (among the first `answered_upto` frames received) answered, nothing odd recorded.
+    Each finding is reported once: the next check starts where this one ended, so one
+    bad frame fails one test, not every later test on the same connection."""
     cp = conn.cp
-    errors = cp.call_errors()
+    sent_from, received_from, problems_from = conn.checked
+    received_upto = len(cp.received) if answered_upto is None else answered_upto
+    conn.checked = (len(cp.sent), received_upto, len(cp.problems) + len(conn.problems))
+    errors = [f for f in cp.sent[sent_from:] if isinstance(f, list) and f and f[0] == 4]
     check(not errors, f"the ocpp library answered {conn.station_id} with CALLERROR (it rejected "
                       f"a frame the simulator sent): {dumps(errors)[:2000]}")
-    received = cp.received if answered_upto is None else cp.received[:answered_upto]
-    unanswered = [f for f in received if is_call(f) and cp.answered(f[1]) is None]
+    unanswered = [f for f in cp.received[received_from:received_upto]
+                  if is_call(f) and cp.answered(f[1]) is None]
     check(not unanswered, f"CALLs the CSMS library never answered: {dumps(unanswered)[:1000]}")
-    problems = cp.problems + conn.problems
+    problems = (cp.problems + conn.problems)[problems_from:]
     check(not problems, f"{conn.station_id}: {problems}")
 
 
@@ -730,14 +738,16 @@ async def check_sigint_report(ctx: Context, session: Session, busy: bool = False
     with open(sim.report_path) as f:
         check(json.load(f) == report, "the --report file differs from the report on stdout")
     await bounded(conn.closed.wait(), f"the CSMS seeing {conn.station_id}'s connection close", 5)
-    check(conn.ws.close_rcvd is not None,
+    check(conn.ws.protocol.close_rcvd is not None,
           f"the simulator dropped the connection without a close frame ({conn.close_state()})")
     check_healthy(conn, at_signal if busy else None)
     # The report's counters against the CSMS's own view of this connection.
     station_calls = len(cp.calls())
-    answered = len([f for f in cp.calls() if cp.answered(f[1]) is not None])
+    answers = [cp.answered(f[1]) for f in cp.calls()]
+    answered = len([a for a in answers if a is not None and a[0] == 3])
+    call_errors = len([a for a in answers if a is not None and a[0] == 4])
     csms_calls = len([f for f in cp.sent if is_call(f)])
-    expected = {"errors": 0, "callsSent": station_calls, "results": answered,
+    expected = {"errors": call_errors, "callsSent": station_calls, "results": answered,
                 "csmsCalls": csms_calls, "triggersAccepted": session.accepted_triggers}
     got = {k: report.get(k) for k in expected}
     if busy and got["results"] == answered - 1:
@@ -796,8 +806,8 @@ async def test_csms_library_schema_validation_is_on_for_both_versions(ctx: Conte
 
 @test
 async def test_v16_sim_boots_and_reports_connectors_0_1_2(ctx: Context):
-    sim = ctx.sim("sim16", sim_args(ctx.csms.url(), "S16-", "1.6", "--evses", "2"))
-    conn = await ctx.csms.wait_booted(sim, "S16-0001")
+    sim = ctx.sim("sim16", sim_args(ctx.csms.url(), "SIXA", "1.6", "--evses", "2"))
+    conn = await ctx.csms.wait_booted(sim, "SIXA0001")
     ctx.touched_conns.append(conn)
     check(conn.subprotocol == V16, f"selected subprotocol {conn.subprotocol!r}")
     check(conn.offered == V16, f"the simulator offered {conn.offered!r}, expected {V16!r}")
@@ -981,6 +991,45 @@ async def test_v16_extended_trigger_status_notification(ctx: Context):
 
 
 @test
+async def test_checks_catch_the_simulators_injected_trigger_faults(ctx: Context):
+    """Negative control against the real binary: the simulator's own fault injection
+    breaks the rules trigger() checks (response first, exactly the asked-for messages,
+    no CALLERROR, the right status), and trigger() must notice every time."""
+    sim = ctx.sim("faults16", sim_args(
+        ctx.csms.url(), "FAULTY", "1.6", "--evses", "2",
+        "--fault", "Heartbeat=before-response", "--fault", "StatusNotification=twice",
+        "--fault", "DiagnosticsStatusNotification=callerror:GenericError",
+        "--fault", "FirmwareStatusNotification=not-implemented"))
+    conn = await ctx.csms.wait_booted(sim, "FAULTY0001")
+    ctx.touched_conns.append(conn)
+    conn.cp.logger = QUIET  # the library logs the injected CALLERROR at WARNING
+    await conn.cp.wait_calls("StatusNotification", 3, what="connectors 0, 1, 2 after boot")
+    await settle(conn)
+    session = Session(sim, conn)
+    M = enums16.MessageTrigger
+    cases = [
+        (call16.TriggerMessage(requested_message=M.heartbeat), "Heartbeat",
+         "arrived before the TriggerMessage CALLRESULT"),
+        (call16.TriggerMessage(requested_message=M.status_notification, connector_id=1),
+         "StatusNotification", "2 StatusNotification CALL(s)"),
+        (call16.TriggerMessage(requested_message=M.diagnostics_status_notification),
+         "DiagnosticsStatusNotification", "GenericError"),
+        (call16.TriggerMessage(requested_message=M.firmware_status_notification),
+         "FirmwareStatusNotification", "expected status Accepted"),
+    ]
+    for request, action, needle in cases:
+        try:
+            await trigger(session, request, action, 1)
+        except TestFailure as e:
+            check(needle in str(e), f"{request}: caught, but not for the injected fault "
+                                    f"(expected {needle!r} in the failure): {e}")
+        else:
+            raise TestFailure(f"trigger() passed despite the fault injected for {request}")
+    rc = await sim.signal_and_wait(signal.SIGINT)
+    check(rc == 0, f"{sim.name} exited with code {rc} after SIGINT:\n{sim.stderr_tail()}")
+
+
+@test
 async def test_v16_sim_stops_on_sigint_with_a_report_matching_the_csms_view(ctx: Context):
     s = ctx.require("v16")
     ctx.v16 = None
@@ -993,9 +1042,9 @@ async def test_v16_sim_stops_on_sigint_with_a_report_matching_the_csms_view(ctx:
 @test
 async def test_v201_sim_boots_reports_connectors_and_starts_transactions(ctx: Context):
     sim = ctx.sim("sim201", sim_args(
-        ctx.csms.url(), "S201-", "2.0.1", "--evses", "2", "--transactions", "--idle-secs", "0",
+        ctx.csms.url(), "TWOA", "2.0.1", "--evses", "2", "--transactions", "--idle-secs", "0",
         "--session-secs", "3600", "--meter-interval-secs", "3600"))
-    conn = await ctx.csms.wait_booted(sim, "S201-0001")
+    conn = await ctx.csms.wait_booted(sim, "TWOA0001")
     ctx.touched_conns.append(conn)
     check(conn.subprotocol == V201 and conn.offered == V201,
           f"offered {conn.offered!r}, selected {conn.subprotocol!r}")
@@ -1201,9 +1250,9 @@ async def test_v201_sim_stops_on_sigint_with_a_report_matching_the_csms_view(ctx
 @test
 async def test_v16_sim_transactions_start_sample_and_stop(ctx: Context):
     sim = ctx.sim("tx16", sim_args(
-        ctx.csms.url(), "T16-", "1.6", "--evses", "2", "--transactions", "--idle-secs", "0",
+        ctx.csms.url(), "TXSIX", "1.6", "--evses", "2", "--transactions", "--idle-secs", "0",
         "--session-secs", "2", "--meter-interval-secs", "1"))
-    conn = await ctx.csms.wait_booted(sim, "T16-0001")
+    conn = await ctx.csms.wait_booted(sim, "TXSIX0001")
     ctx.touched_conns.append(conn)
     cp = conn.cp
     stops = await cp.wait_calls("StopTransaction", 2, what="both connectors' first session")
@@ -1233,9 +1282,9 @@ async def test_v16_sim_transactions_start_sample_and_stop(ctx: Context):
 @test
 async def test_v201_sim_transactions_started_updated_ended(ctx: Context):
     sim = ctx.sim("tx201", sim_args(
-        ctx.csms.url(), "T201-", "2.0.1", "--evses", "2", "--transactions", "--idle-secs", "0",
+        ctx.csms.url(), "TXTWO", "2.0.1", "--evses", "2", "--transactions", "--idle-secs", "0",
         "--session-secs", "2", "--meter-interval-secs", "1"))
-    conn = await ctx.csms.wait_booted(sim, "T201-0001")
+    conn = await ctx.csms.wait_booted(sim, "TXTWO0001")
     ctx.touched_conns.append(conn)
     cp = conn.cp
     await cp.wait_calls("TransactionEvent", 2, what="both EVSEs' first session ending",
@@ -1281,8 +1330,8 @@ async def check_refused(sim: Sim, *needles: str) -> str:
 @test
 async def test_sim_exits_nonzero_with_a_clear_message_on_a_closed_port(ctx: Context):
     port = free_port()
-    sim = ctx.sim("closed-port", sim_args(f"ws://127.0.0.1:{port}/ocpp", "CP-", "1.6"))
-    await check_refused(sim, f"ws://127.0.0.1:{port}/ocpp/CP-0001", "cannot connect", "refused")
+    sim = ctx.sim("closed-port", sim_args(f"ws://127.0.0.1:{port}/ocpp", "CLOSED", "1.6"))
+    await check_refused(sim, f"ws://127.0.0.1:{port}/ocpp/CLOSED0001", "cannot connect", "refused")
 
 
 @test
@@ -1290,14 +1339,14 @@ async def test_sim_exits_nonzero_when_the_csms_path_refuses_its_subprotocol(ctx:
     """The Python CSMS at /ocpp201/{id} speaks 2.0.1 only: for a 1.6 station it completes
     the handshake without Sec-WebSocket-Protocol and closes (OCPP 2.0.1 Part 4 §3.1.2)."""
     url = ctx.csms.url(ONLY_201_PATH)
-    sim = ctx.sim("refused-path-16", sim_args(url, "R16-", "1.6"))
-    await check_refused(sim, f"{url}/R16-0001", "subprotocol", V16)
-    conns = ctx.csms.of("R16-0001")
+    sim = ctx.sim("refused-path-16", sim_args(url, "REFSIX", "1.6"))
+    await check_refused(sim, f"{url}/REFSIX0001", "subprotocol", V16)
+    conns = ctx.csms.of("REFSIX0001")
     check(conns and all(c.refused and c.cp is None for c in conns),
-          f"the CSMS did not refuse R16-0001: {ctx.csms.describe('R16-0001')}")
+          f"the CSMS did not refuse REFSIX0001: {ctx.csms.describe('REFSIX0001')}")
     # Control: the same path takes a 2.0.1 station, which boots and stops after --duration.
-    sim = ctx.sim("path-201", sim_args(url, "R201-", "2.0.1", "--duration", "2"))
-    conn = await ctx.csms.wait_booted(sim, "R201-0001")
+    sim = ctx.sim("path-201", sim_args(url, "REFTWO", "2.0.1", "--duration", "2"))
+    conn = await ctx.csms.wait_booted(sim, "REFTWO0001")
     ctx.touched_conns.append(conn)
     rc = await sim.wait_exit(EXIT_TIMEOUT + 2)
     check(rc == 0, f"the 2.0.1 sim exited with code {rc} after --duration:\n{sim.stderr_tail()}")
@@ -1320,8 +1369,8 @@ async def test_sim_exits_nonzero_when_a_websockets_server_refuses_its_subprotoco
     try:
         port = server.sockets[0].getsockname()[1]
         url = f"ws://127.0.0.1:{port}/ocpp"
-        sim = ctx.sim("refused-201-only", sim_args(url, "W16-", "1.6"))
-        await check_refused(sim, f"{url}/W16-0001", "subprotocol")
+        sim = ctx.sim("refused-201-only", sim_args(url, "WSSIX", "1.6"))
+        await check_refused(sim, f"{url}/WSSIX0001", "subprotocol")
         check(not handled, f"the 2.0.1-only server accepted the 1.6 station: {handled}")
     finally:
         server.close()
@@ -1330,9 +1379,28 @@ async def test_sim_exits_nonzero_when_a_websockets_server_refuses_its_subprotoco
 
 
 @test
+async def test_sim_does_not_percent_encode_unreserved_characters_of_its_id(ctx: Context):
+    """RFC 3986 §2.3: "-", ".", "_" and "~" are unreserved; a URI producer should not
+    percent-encode them. A CSMS that takes the identity from the raw path (the ocpp
+    README does) must see the station id as configured."""
+    prefix = "ID-A_B.C"
+    sim = ctx.sim("id-encoding", sim_args(ctx.csms.url(), prefix, "1.6"))
+    deadline = time.monotonic() + STEP
+    while not [c for c in ctx.csms.connections if c.path.startswith("/ocpp/ID")]:
+        check(sim.process.poll() is None,
+              f"{sim.name} exited with code {sim.process.returncode}:\n{sim.stderr_tail()}")
+        check(time.monotonic() < deadline, f"no connection from {sim.name} within {STEP:.0f}s")
+        await asyncio.sleep(0.05)
+    paths = sorted({c.path for c in ctx.csms.connections if c.path.startswith("/ocpp/ID")})
+    check(paths == [f"/ocpp/{prefix}0001"],
+          f"request path(s) {paths}, expected /ocpp/{prefix}0001 (unreserved characters "
+          "percent-encoded: a CSMS reading the raw path sees another identity)")
+
+
+@test
 async def test_sim_stops_on_sigterm_with_a_report(ctx: Context):
-    sim = ctx.sim("sigterm", sim_args(ctx.csms.url(), "TERM-", "1.6"))
-    conn = await ctx.csms.wait_booted(sim, "TERM-0001")
+    sim = ctx.sim("sigterm", sim_args(ctx.csms.url(), "TERM", "1.6"))
+    conn = await ctx.csms.wait_booted(sim, "TERM0001")
     ctx.touched_conns.append(conn)
     await conn.cp.wait_calls("StatusNotification", 2, what="connectors 0 and 1")
     await settle(conn)

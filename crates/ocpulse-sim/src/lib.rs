@@ -14,6 +14,7 @@ pub mod faults;
 pub mod fleet;
 pub mod messages;
 pub mod model;
+pub mod operations;
 pub mod runner;
 pub mod station;
 pub mod triggers;

@@ -64,6 +64,53 @@ pub(crate) enum Deferred {
     Enqueue(Vec<Pending>),
     /// Send this frame, then queue these CALLs (a delayed trigger response).
     Respond(String, Vec<Pending>),
+    /// A firmware update or log upload moves on: set the status, report it.
+    Progress(ActivityKind, &'static str),
+    /// A reset completes: register again.
+    Reboot,
+}
+
+/// Which long-running activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ActivityKind {
+    /// UpdateFirmware / SignedUpdateFirmware.
+    Firmware,
+    /// GetDiagnostics / GetLog.
+    Log,
+}
+
+/// The state of a firmware update or log upload, as a triggered status reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Activity {
+    /// The last status reported.
+    pub(crate) status: &'static str,
+    /// The CSMS's requestId of the running activity.
+    pub(crate) request_id: Option<i64>,
+    /// The action that reports progress (differs between 1.6 core and the security extension).
+    pub(crate) action: &'static str,
+    /// Whether it still runs.
+    pub(crate) running: bool,
+}
+
+impl Activity {
+    fn idle() -> Self {
+        Self {
+            status: "Idle",
+            request_id: None,
+            action: "",
+            running: false,
+        }
+    }
+
+    /// The status a *triggered* notification reports: `Idle` (without requestId) when
+    /// nothing runs (L01.FR.28, N01.FR.12), else the current status with its requestId.
+    pub(crate) fn triggered(&self) -> (&'static str, Option<i64>) {
+        if self.running {
+            (self.status, self.request_id)
+        } else {
+            ("Idle", None)
+        }
+    }
 }
 
 /// Counters a load run aggregates.
@@ -86,17 +133,18 @@ pub struct Station {
     pub(crate) cfg: StationConfig,
     pub(crate) evses: Vec<Evse>,
     pub(crate) registration: Registration,
-    heartbeat_interval: Duration,
-    next_boot: Option<Instant>,
-    next_heartbeat: Option<Instant>,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) next_boot: Option<Instant>,
+    pub(crate) next_heartbeat: Option<Instant>,
     outbox: Outbox<Pending>,
     connected: bool,
     offline: VecDeque<Pending>,
     next_flush: Option<Instant>,
     pub(crate) deferred: Vec<(Instant, Deferred)>,
     pub(crate) raw_ids: IdGenerator,
-    pub(crate) firmware_status: &'static str,
-    pub(crate) log_status: &'static str,
+    pub(crate) firmware: Activity,
+    pub(crate) log: Activity,
+    pub(crate) config_keys: crate::operations::ConfigKeys,
     pub(crate) boot_reason: &'static str,
     last_tick: Option<Instant>,
     schemas: Option<Arc<SchemaRegistry>>,
@@ -157,8 +205,9 @@ impl Station {
             next_flush: None,
             deferred: Vec::new(),
             raw_ids: IdGenerator::new(&format!("r{prefix}")),
-            firmware_status: "Idle",
-            log_status: "Idle",
+            firmware: Activity::idle(),
+            log: Activity::idle(),
+            config_keys: crate::operations::ConfigKeys::default(),
             boot_reason: "PowerUp",
             last_tick: None,
             schemas,
@@ -415,13 +464,14 @@ impl Station {
         if self.cfg.faults.ignore_csms_calls || self.registration == Registration::Rejected {
             return Vec::new();
         }
+        let version = self.version();
         let error = |code: ErrorCode, text: &str| {
             vec![Output::Send(
-                Frame::call_error(id, code, self.version(), text).to_text(),
+                Frame::call_error(id, code, version, text).to_text(),
             )]
         };
         if let Some(schemas) = &self.schemas {
-            match schemas.validate(self.version(), action, PayloadKind::Request, payload) {
+            match schemas.validate(version, action, PayloadKind::Request, payload) {
                 Ok(()) => {}
                 Err(SchemaError::UnknownAction { .. }) => {
                     return error(ErrorCode::NotImplemented, "unknown action");
@@ -442,11 +492,13 @@ impl Station {
             "TriggerMessage" | "ExtendedTriggerMessage" => {
                 self.on_trigger(id, action, payload, now)
             }
-            "CertificateSigned" => result(json!({"status": "Accepted"})),
-            _ => error(
-                ErrorCode::NotSupported,
-                &format!("the simulator does not implement {action}"),
-            ),
+            _ => match self.on_operation(action, payload, now) {
+                Some(answer) => result(answer),
+                None => error(
+                    ErrorCode::NotSupported,
+                    &format!("the simulator does not implement {action}"),
+                ),
+            },
         }
     }
 
@@ -476,6 +528,12 @@ impl Station {
                 Deferred::Respond(frame, messages) => {
                     out.push(Output::Send(frame));
                     messages.into_iter().for_each(|m| self.send_triggered(m));
+                }
+                Deferred::Progress(kind, status) => self.progress(kind, status),
+                Deferred::Reboot => {
+                    self.registration = Registration::Unknown;
+                    self.boot_reason = "RemoteReset";
+                    self.next_boot = Some(now.mono);
                 }
             }
         }

@@ -231,31 +231,33 @@ impl Station {
                 }])
             }
             ("Heartbeat", _) => accepted(vec![msg("Heartbeat", json!({}))]),
+            // 1.6 core status notifications carry no requestId; `Idle` only when triggered
+            // and nothing runs (§6.20, §6.38).
             ("DiagnosticsStatusNotification", false) => accepted(vec![msg(
                 "DiagnosticsStatusNotification",
-                json!({"status": self.log_status}),
+                json!({"status": self.log.triggered().0}),
             )]),
             ("FirmwareStatusNotification", false) => accepted(vec![msg(
                 "FirmwareStatusNotification",
-                json!({"status": self.firmware_status}),
+                json!({"status": self.firmware.triggered().0}),
             )]),
             // §6.16: the extension's FirmwareStatusNotification means the secure update's
-            // status; L01.FR.28: after Installed, report Idle.
+            // status; L01.FR.28/29: Idle once nothing runs, else the last status.
             ("FirmwareStatusNotification", true) => {
-                let status = if self.firmware_status == "Installed" {
-                    "Idle"
-                } else {
-                    self.firmware_status
-                };
+                let (status, request_id) = self.firmware.triggered();
                 accepted(vec![msg(
                     "SignedFirmwareStatusNotification",
-                    messages::activity_status(status, None),
+                    messages::activity_status(status, request_id),
                 )])
             }
-            ("LogStatusNotification", true) => accepted(vec![msg(
-                "LogStatusNotification",
-                messages::activity_status(self.log_status, None),
-            )]),
+            // N01.FR.12: requestId only while an upload runs.
+            ("LogStatusNotification", true) => {
+                let (status, request_id) = self.log.triggered();
+                accepted(vec![msg(
+                    "LogStatusNotification",
+                    messages::activity_status(status, request_id),
+                )])
+            }
             ("SignChargePointCertificate", true) => match self.csr_message(None) {
                 Some(m) => accepted(vec![m]),
                 None => rejected("CsrFailed"),
@@ -358,14 +360,20 @@ impl Station {
                 }])
             }
             "Heartbeat" => accepted(vec![msg("Heartbeat", json!({}))]),
-            "LogStatusNotification" => accepted(vec![msg(
-                "LogStatusNotification",
-                messages::activity_status(self.log_status, None),
-            )]),
-            "FirmwareStatusNotification" => accepted(vec![msg(
-                "FirmwareStatusNotification",
-                messages::activity_status(self.firmware_status, None),
-            )]),
+            "LogStatusNotification" => {
+                let (status, request_id) = self.log.triggered();
+                accepted(vec![msg(
+                    "LogStatusNotification",
+                    messages::activity_status(status, request_id),
+                )])
+            }
+            "FirmwareStatusNotification" => {
+                let (status, request_id) = self.firmware.triggered();
+                accepted(vec![msg(
+                    "FirmwareStatusNotification",
+                    messages::activity_status(status, request_id),
+                )])
+            }
             "PublishFirmwareStatusNotification" => accepted(vec![msg(
                 "PublishFirmwareStatusNotification",
                 messages::activity_status("Idle", None),

@@ -700,3 +700,208 @@ fn automatic_transactions_run_their_whole_life_in_both_versions() {
         }
     }
 }
+
+fn calls_of<'a>(frames: &'a [Frame], wanted: &str) -> Vec<&'a Value> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Call {
+                action, payload, ..
+            } if action == wanted => Some(payload),
+            _ => None,
+        })
+        .collect()
+}
+
+fn result_of(frames: &[Frame]) -> Value {
+    frames
+        .iter()
+        .find_map(|f| match f {
+            Frame::CallResult { payload, .. } => Some(payload.clone()),
+            _ => None,
+        })
+        .expect("a CALLRESULT")
+}
+
+#[test]
+fn v16_configuration_can_be_read_and_changed() {
+    let mut csms = booted(Csms::v16());
+    let frames = csms.call(
+        "GetConfiguration",
+        json!({"key": ["HeartbeatInterval", "Nope"]}),
+    );
+    let answer = result_of(&frames);
+    assert_eq!(answer["configurationKey"][0]["key"], "HeartbeatInterval");
+    assert_eq!(answer["unknownKey"], json!(["Nope"]));
+    let frames = csms.call(
+        "ChangeConfiguration",
+        json!({"key": "HeartbeatInterval", "value": "10"}),
+    );
+    assert_eq!(result_of(&frames)["status"], "Accepted");
+    assert_eq!(
+        result_of(&csms.call(
+            "ChangeConfiguration",
+            json!({"key": "SupportedFeatureProfiles", "value": "x"})
+        ))["status"],
+        "Rejected"
+    );
+    assert_eq!(
+        result_of(&csms.call("ChangeConfiguration", json!({"key": "Nope", "value": "x"})))["status"],
+        "NotSupported"
+    );
+    let before = csms.sent.len();
+    csms.advance(Duration::from_secs(10));
+    assert_eq!(
+        calls_of(&csms.sent[before..], "Heartbeat").len(),
+        1,
+        "the new interval applies"
+    );
+}
+
+#[test]
+fn v201_variables_can_be_read_and_set() {
+    let mut csms = booted(Csms::v201());
+    let frames = csms.call(
+        "GetVariables",
+        json!({"getVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "Nope"}},
+        {"component": {"name": "Nope"}, "variable": {"name": "X"}}]}),
+    );
+    let statuses: Vec<_> = result_of(&frames)["getVariableResult"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["attributeStatus"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            json!("Accepted"),
+            json!("UnknownVariable"),
+            json!("UnknownComponent")
+        ]
+    );
+    let frames = csms.call("SetVariables", json!({"setVariableData": [{"attributeValue": "15", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}));
+    assert_eq!(
+        result_of(&frames)["setVariableResult"][0]["attributeStatus"],
+        "Accepted"
+    );
+}
+
+#[test]
+fn remote_start_and_stop_run_a_transaction() {
+    let mut csms = booted(Csms::v16());
+    let frames = csms.call(
+        "RemoteStartTransaction",
+        json!({"connectorId": 2, "idTag": "REMOTE1"}),
+    );
+    assert_eq!(result_of(&frames)["status"], "Accepted");
+    assert_eq!(calls_of(&frames, "StartTransaction")[0]["connectorId"], 2);
+    let frames = csms.call("RemoteStopTransaction", json!({"transactionId": 77}));
+    assert_eq!(result_of(&frames)["status"], "Accepted");
+    assert_eq!(calls_of(&frames, "StopTransaction").len(), 1);
+    assert_eq!(
+        result_of(&csms.call("RemoteStopTransaction", json!({"transactionId": 5})))["status"],
+        "Rejected"
+    );
+    let mut v201 = booted(Csms::v201());
+    let frames = v201.call(
+        "RequestStartTransaction",
+        json!({"idToken": {"idToken": "T", "type": "ISO14443"}, "remoteStartId": 1, "evseId": 1}),
+    );
+    let answer = result_of(&frames);
+    assert_eq!(answer["status"], "Accepted");
+    let tx = answer["transactionId"].clone();
+    assert_eq!(
+        calls_of(&frames, "TransactionEvent")[0]["eventType"],
+        "Started"
+    );
+    let frames = v201.call("RequestStopTransaction", json!({"transactionId": tx}));
+    assert_eq!(result_of(&frames)["status"], "Accepted");
+}
+
+#[test]
+fn a_firmware_update_runs_through_its_statuses_and_a_trigger_reports_the_current_one() {
+    let mut csms = booted(Csms::v201());
+    let frames = csms.call("UpdateFirmware", json!({"requestId": 42, "firmware": {"location": "https://example.invalid/fw.bin", "retrieveDateTime": "2025-01-01T00:00:00Z"}}));
+    assert_eq!(result_of(&frames)["status"], "Accepted");
+    csms.advance(Duration::from_millis(600));
+    let (_, calls) = csms.trigger(json!({"requestedMessage": "FirmwareStatusNotification"}));
+    assert_eq!(
+        (
+            calls[0].1["status"].clone(),
+            calls[0].1["requestId"].clone()
+        ),
+        (json!("Downloading"), json!(42)),
+        "the current status, with its requestId"
+    );
+    for _ in 0..6 {
+        csms.advance(Duration::from_secs(1));
+    }
+    let statuses: Vec<_> = calls_of(&csms.sent, "FirmwareStatusNotification")
+        .iter()
+        .map(|p| p["status"].clone())
+        .collect();
+    assert!(
+        statuses.ends_with(&[
+            json!("Downloading"),
+            json!("Downloaded"),
+            json!("SignatureVerified"),
+            json!("Installing"),
+            json!("Installed")
+        ]),
+        "{statuses:?}"
+    );
+    let (_, calls) = csms.trigger(json!({"requestedMessage": "FirmwareStatusNotification"}));
+    assert_eq!(
+        calls[0].1,
+        json!({"status": "Idle"}),
+        "Idle without requestId once nothing runs"
+    );
+}
+
+#[test]
+fn a_log_upload_is_reported_live_to_a_triggered_status_in_both_versions() {
+    let mut csms = booted(Csms::v16());
+    let frames = csms.call(
+        "GetDiagnostics",
+        json!({"location": "ftp://example.invalid/"}),
+    );
+    assert!(result_of(&frames)["fileName"].is_string());
+    csms.advance(Duration::from_millis(600));
+    let (_, calls) = csms.trigger(json!({"requestedMessage": "DiagnosticsStatusNotification"}));
+    assert_eq!(calls[0].1["status"], "Uploading");
+    let mut v201 = booted(Csms::v201());
+    v201.call("GetLog", json!({"logType": "DiagnosticsLog", "requestId": 9, "log": {"remoteLocation": "https://example.invalid/"}}));
+    v201.advance(Duration::from_millis(600));
+    let (_, calls) = v201.trigger(json!({"requestedMessage": "LogStatusNotification"}));
+    assert_eq!(
+        (
+            calls[0].1["status"].clone(),
+            calls[0].1["requestId"].clone()
+        ),
+        (json!("Uploading"), json!(9))
+    );
+}
+
+#[test]
+fn reset_reboots_with_a_new_boot_notification() {
+    let mut csms = booted(Csms::v201());
+    assert_eq!(
+        result_of(&csms.call("Reset", json!({"type": "Immediate"})))["status"],
+        "Accepted"
+    );
+    let before = csms.sent.len();
+    csms.advance(Duration::from_secs(1));
+    let boots = calls_of(&csms.sent[before..], "BootNotification");
+    assert_eq!(boots.len(), 1);
+    assert_eq!(boots[0]["reason"], "RemoteReset");
+}
+
+#[test]
+fn unsupported_operations_get_not_supported() {
+    let mut csms = booted(Csms::v16());
+    let frames = csms.call("ReserveNow", json!({"connectorId": 1, "expiryDate": "2025-01-01T00:00:00Z", "idTag": "T", "reservationId": 1}));
+    assert!(matches!(&frames[0], Frame::CallError { code, .. } if code == "NotSupported"));
+}

@@ -1,0 +1,383 @@
+//! The CSMS operations a real station supports besides TriggerMessage: configuration,
+//! reset, remote start/stop, availability, firmware updates and log uploads (which run
+//! through their statuses over a few seconds, so a triggered status reports them live).
+
+use std::time::Duration;
+
+use ocpp_rpc::ProtocolVersion;
+use serde_json::{Value, json};
+
+use crate::clock::Now;
+use crate::model::ConnState;
+use crate::station::{Activity, ActivityKind, Deferred, Purpose, Station};
+
+/// Configuration keys (1.6) / variables (2.0.1 `Component.Variable`) the station exposes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigKeys {
+    entries: Vec<(String, String, bool)>,
+}
+
+impl Default for ConfigKeys {
+    fn default() -> Self {
+        let e = |k: &str, v: &str, ro: bool| (k.to_owned(), v.to_owned(), ro);
+        Self {
+            entries: vec![
+                e("HeartbeatInterval", "300", false),
+                e("MeterValueSampleInterval", "30", false),
+                e(
+                    "MeterValuesSampledData",
+                    "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage",
+                    false,
+                ),
+                e("WebSocketPingInterval", "0", false),
+                e("ConnectionTimeOut", "60", false),
+                e(
+                    "SupportedFeatureProfiles",
+                    "Core,FirmwareManagement,RemoteTrigger",
+                    true,
+                ),
+                e("OCPPCommCtrlr.HeartbeatInterval", "300", false),
+                e("SampledDataCtrlr.TxUpdatedInterval", "30", false),
+                e(
+                    "AlignedDataCtrlr.Measurands",
+                    "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage",
+                    false,
+                ),
+                e("DeviceDataCtrlr.ItemsPerMessage", "20", true),
+            ],
+        }
+    }
+}
+
+impl ConfigKeys {
+    fn get(&self, key: &str) -> Option<&(String, String, bool)> {
+        self.entries.iter().find(|(k, _, _)| k == key)
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> &'static str {
+        match self.entries.iter_mut().find(|(k, _, _)| k == key) {
+            Some((_, _, true)) => "Rejected",
+            Some((_, v, false)) => {
+                *v = value.to_owned();
+                "Accepted"
+            }
+            None => "NotSupported",
+        }
+    }
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+impl Station {
+    /// Answers a CSMS operation other than TriggerMessage; `None` if not supported.
+    pub(crate) fn on_operation(&mut self, action: &str, p: &Value, now: Now) -> Option<Value> {
+        let v16 = self.version() == ProtocolVersion::V16;
+        Some(match action {
+            "GetConfiguration" if v16 => {
+                let wanted: Option<Vec<&str>> = p
+                    .get("key")
+                    .and_then(Value::as_array)
+                    .map(|k| k.iter().filter_map(Value::as_str).collect());
+                let keys: Vec<_> = self
+                    .config_keys
+                    .entries
+                    .iter()
+                    .filter(|(k, _, _)| !k.contains('.'))
+                    .collect();
+                let found: Vec<Value> = keys
+                    .iter()
+                    .filter(|(k, _, _)| wanted.as_ref().is_none_or(|w| w.contains(&k.as_str())))
+                    .map(|(k, v, ro)| json!({"key": k, "readonly": ro, "value": v}))
+                    .collect();
+                let mut answer = json!({"configurationKey": found});
+                let unknown: Vec<&str> = wanted
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|w| !keys.iter().any(|(k, _, _)| k == w))
+                    .collect();
+                if !unknown.is_empty() {
+                    answer["unknownKey"] = json!(unknown);
+                }
+                answer
+            }
+            "ChangeConfiguration" if v16 => {
+                let (key, value) = (text(p, "key")?, text(p, "value")?);
+                let status = self.config_keys.set(key, value);
+                if status == "Accepted" && key == "HeartbeatInterval" {
+                    self.apply_heartbeat(value, now);
+                }
+                json!({"status": status})
+            }
+            "GetVariables" if !v16 => {
+                let results: Vec<Value> = p
+                    .get("getVariableData")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|d| {
+                        let (c, var) = (
+                            d["component"]["name"].as_str().unwrap_or_default(),
+                            d["variable"]["name"].as_str().unwrap_or_default(),
+                        );
+                        let mut r = json!({"component": d["component"], "variable": d["variable"]});
+                        match self.config_keys.get(&format!("{c}.{var}")) {
+                            Some((_, value, _)) => {
+                                r["attributeStatus"] = json!("Accepted");
+                                r["attributeValue"] = json!(value);
+                            }
+                            None if self
+                                .config_keys
+                                .entries
+                                .iter()
+                                .any(|(k, _, _)| k.starts_with(&format!("{c}."))) =>
+                            {
+                                r["attributeStatus"] = json!("UnknownVariable")
+                            }
+                            None => r["attributeStatus"] = json!("UnknownComponent"),
+                        }
+                        r
+                    })
+                    .collect();
+                json!({"getVariableResult": results})
+            }
+            "SetVariables" if !v16 => {
+                let mut results = Vec::new();
+                for d in p
+                    .get("setVariableData")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let (c, var) = (
+                        d["component"]["name"].as_str().unwrap_or_default(),
+                        d["variable"]["name"].as_str().unwrap_or_default(),
+                    );
+                    let value = d["attributeValue"].as_str().unwrap_or_default();
+                    let key = format!("{c}.{var}");
+                    let status = match self.config_keys.set(&key, value) {
+                        "NotSupported" => "UnknownVariable",
+                        other => other,
+                    };
+                    if status == "Accepted" && key == "OCPPCommCtrlr.HeartbeatInterval" {
+                        self.apply_heartbeat(value, now);
+                    }
+                    results.push(json!({"attributeStatus": status, "component": d["component"], "variable": d["variable"]}));
+                }
+                json!({"setVariableResult": results})
+            }
+            "Reset" => {
+                self.deferred
+                    .push((now.mono + Duration::from_secs(1), Deferred::Reboot));
+                json!({"status": "Accepted"})
+            }
+            "RemoteStartTransaction" | "RequestStartTransaction" => {
+                let wanted = if v16 {
+                    p.get("connectorId")
+                } else {
+                    p.get("evseId")
+                }
+                .and_then(Value::as_i64);
+                let tag = if v16 {
+                    text(p, "idTag")
+                } else {
+                    p.get("idToken").and_then(|t| text(t, "idToken"))
+                }
+                .unwrap_or("REMOTE")
+                .to_owned();
+                let index = match wanted {
+                    Some(n) => usize::try_from(n - 1).ok().filter(|i| {
+                        self.evses
+                            .get(*i)
+                            .is_some_and(|e| e.tx.is_none() && e.state() == ConnState::Available)
+                    }),
+                    None => self
+                        .evses
+                        .iter()
+                        .position(|e| e.tx.is_none() && e.state() == ConnState::Available),
+                };
+                match index {
+                    Some(i) => {
+                        self.start_transaction(i, &tag, now);
+                        let mut answer = json!({"status": "Accepted"});
+                        if let (false, Some(id)) =
+                            (v16, self.evses[i].tx.as_ref().and_then(|t| t.id.clone()))
+                        {
+                            answer["transactionId"] = json!(id);
+                        }
+                        answer
+                    }
+                    None => json!({"status": "Rejected"}),
+                }
+            }
+            "RemoteStopTransaction" | "RequestStopTransaction" => {
+                let wanted = match p.get("transactionId") {
+                    Some(Value::Number(n)) => n.to_string(),
+                    Some(Value::String(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                match self.evses.iter().position(|e| {
+                    e.tx.as_ref().and_then(|t| t.id.as_deref()) == Some(wanted.as_str())
+                }) {
+                    Some(i) => {
+                        self.stop_transaction(i, now);
+                        json!({"status": "Accepted"})
+                    }
+                    None => json!({"status": "Rejected"}),
+                }
+            }
+            "ChangeAvailability" => {
+                let operative = matches!(
+                    text(p, "type").or_else(|| text(p, "operationalStatus")),
+                    Some("Operative")
+                );
+                let target = if v16 {
+                    p.get("connectorId")
+                        .and_then(Value::as_i64)
+                        .filter(|c| *c > 0)
+                } else {
+                    p.get("evse")
+                        .and_then(|e| e.get("id"))
+                        .and_then(Value::as_i64)
+                };
+                let state = if operative {
+                    ConnState::Available
+                } else {
+                    ConnState::Unavailable
+                };
+                for i in 0..self.evses.len() {
+                    let id = i64::from(self.evses[i].id);
+                    if target.is_none_or(|t| t == id) && self.evses[i].tx.is_none() {
+                        for c in 0..self.evses[i].connectors.len() {
+                            self.set_state(i, c, state, now);
+                        }
+                    }
+                }
+                json!({"status": "Accepted"})
+            }
+            "UnlockConnector" => json!({"status": "Unlocked"}),
+            "ClearCache" => json!({"status": "Accepted"}),
+            "DataTransfer" => json!({"status": "UnknownVendorId"}),
+            "GetTransactionStatus" if !v16 => json!({"messagesInQueue": false}),
+            "CertificateSigned" => json!({"status": "Accepted"}),
+            "GetDiagnostics" if v16 => {
+                self.start_activity(
+                    ActivityKind::Log,
+                    "DiagnosticsStatusNotification",
+                    None,
+                    &["Uploading", "Uploaded"],
+                    now,
+                );
+                json!({"fileName": format!("diagnostics-{}.log", self.cfg.id)})
+            }
+            "GetLog" => {
+                let request = p.get("requestId").and_then(Value::as_i64);
+                self.start_activity(
+                    ActivityKind::Log,
+                    "LogStatusNotification",
+                    request,
+                    &["Uploading", "Uploaded"],
+                    now,
+                );
+                json!({"status": "Accepted", "filename": format!("log-{}.log", self.cfg.id)})
+            }
+            "UpdateFirmware" if v16 => {
+                self.start_activity(
+                    ActivityKind::Firmware,
+                    "FirmwareStatusNotification",
+                    None,
+                    &["Downloading", "Downloaded", "Installing", "Installed"],
+                    now,
+                );
+                json!({})
+            }
+            "UpdateFirmware" | "SignedUpdateFirmware" => {
+                let request = p.get("requestId").and_then(Value::as_i64);
+                let action = if v16 {
+                    "SignedFirmwareStatusNotification"
+                } else {
+                    "FirmwareStatusNotification"
+                };
+                self.start_activity(
+                    ActivityKind::Firmware,
+                    action,
+                    request,
+                    &[
+                        "Downloading",
+                        "Downloaded",
+                        "SignatureVerified",
+                        "Installing",
+                        "Installed",
+                    ],
+                    now,
+                );
+                json!({"status": "Accepted"})
+            }
+            _ => return None,
+        })
+    }
+
+    fn apply_heartbeat(&mut self, value: &str, now: Now) {
+        if let Ok(secs) = value.parse::<u64>()
+            && secs > 0
+        {
+            self.heartbeat_interval = Duration::from_secs(secs);
+            if self.next_heartbeat.is_some() {
+                self.next_heartbeat = Some(now.mono + self.heartbeat_interval);
+            }
+        }
+    }
+
+    fn start_activity(
+        &mut self,
+        kind: ActivityKind,
+        action: &'static str,
+        request_id: Option<i64>,
+        steps: &[&'static str],
+        now: Now,
+    ) {
+        let activity = Activity {
+            status: "Idle",
+            request_id,
+            action,
+            running: true,
+        };
+        match kind {
+            ActivityKind::Firmware => self.firmware = activity,
+            ActivityKind::Log => self.log = activity,
+        }
+        for (n, status) in steps.iter().enumerate() {
+            let at = now.mono + Duration::from_millis(500 + 1000 * u64::try_from(n).unwrap_or(0));
+            self.deferred.push((at, Deferred::Progress(kind, status)));
+        }
+    }
+
+    /// An activity reached `status`: record it and report it.
+    pub(crate) fn progress(&mut self, kind: ActivityKind, status: &'static str) {
+        let activity = match kind {
+            ActivityKind::Firmware => &mut self.firmware,
+            ActivityKind::Log => &mut self.log,
+        };
+        activity.status = status;
+        activity.running = !matches!(
+            status,
+            "Installed"
+                | "Uploaded"
+                | "UploadFailed"
+                | "UploadFailure"
+                | "DownloadFailed"
+                | "InstallationFailed"
+        );
+        let (action, request_id) = (activity.action, activity.request_id);
+        // 1.6 core notifications have no requestId.
+        let payload = match action {
+            "DiagnosticsStatusNotification" => json!({"status": status}),
+            "FirmwareStatusNotification" if self.version() == ProtocolVersion::V16 => {
+                json!({"status": status})
+            }
+            _ => crate::messages::activity_status(status, request_id),
+        };
+        self.send(action, payload, Purpose::Other);
+    }
+}
