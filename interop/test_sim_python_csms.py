@@ -661,8 +661,8 @@ async def trigger(session: Session, request, action: Optional[str], count: int =
                   status: str = "Accepted") -> List[list]:
     """Sends a TriggerMessage/ExtendedTriggerMessage with the library's call() and checks
     the spec's order: the station's CALLRESULT (with `status`) first, then exactly `count`
-    new CALLs of `action` (none when the trigger is not Accepted), each with a new
-    messageId, each answered by the library without CALLERROR. Returns those CALLs."""
+    new CALLs of `action` and nothing else (none when the trigger is not Accepted), each
+    with a new messageId, each answered by the library without CALLERROR. Returns them."""
     cp = session.cp
     mark = len(cp.received)
     unique_id, response = await cp.request(request)
@@ -675,6 +675,10 @@ async def trigger(session: Session, request, action: Optional[str], count: int =
     frames = cp.calls(action, since=mark) if action else []
     check(len(frames) == count,
           f"{len(frames)} {action} CALL(s) after {request}, expected {count}: {dumps(frames)[:2000]}")
+    # The sessions are quiet (heartbeat every 300 s, no periodic meter reports), so
+    # anything else the station sent now came from the trigger, unasked for.
+    others = [f for f in cp.calls(since=mark) if f[2] != action]
+    check(not others, f"CALLs other than {action} after {request}: {dumps(others)[:1000]}")
     result_at = cp.index_of(3, unique_id)
     for f in frames:
         at = cp.index_of(2, f[1])
@@ -1263,10 +1267,9 @@ async def test_v16_sim_transactions_start_sample_and_stop(ctx: Context):
         by_connector.setdefault(f[3]["connectorId"], f)
     check(sorted(by_connector) == [1, 2], f"StartTransaction connectorIds {sorted(by_connector)}")
     assigned = {tid: info["connector_id"] for tid, info in cp.transactions.items()}
-    for f in stops[:2]:
-        tid = f[3].get("transactionId")
-        check(tid in assigned, f"StopTransaction transactionId {tid!r} was never assigned "
-                               f"(assigned: {assigned})")
+    stopped = [f[3].get("transactionId") for f in stops[:2]]
+    check(all(tid in assigned for tid in stopped) and len(set(stopped)) == 2,
+          f"StopTransaction transactionIds {stopped}; the CSMS assigned {assigned}")
     sampled = [f for f in cp.calls("MeterValues")
                if any(s.get("context") == "Sample.Periodic"
                       for mv in f[3]["meterValue"] for s in mv["sampledValue"])]
@@ -1392,6 +1395,8 @@ async def test_sim_does_not_percent_encode_unreserved_characters_of_its_id(ctx: 
         check(time.monotonic() < deadline, f"no connection from {sim.name} within {STEP:.0f}s")
         await asyncio.sleep(0.05)
     paths = sorted({c.path for c in ctx.csms.connections if c.path.startswith("/ocpp/ID")})
+    rc = await sim.signal_and_wait(signal.SIGINT)
+    check(rc == 0, f"{sim.name} exited with code {rc} after SIGINT:\n{sim.stderr_tail()}")
     check(paths == [f"/ocpp/{prefix}0001"],
           f"request path(s) {paths}, expected /ocpp/{prefix}0001 (unreserved characters "
           "percent-encoded: a CSMS reading the raw path sees another identity)")

@@ -40,21 +40,33 @@ pub async fn run_fleet(
     let Some(first) = configs.next() else {
         return Ok(report(&stats, 0, started));
     };
-    // Probe with the first station: a wrong URL or subprotocol fails the whole run at once.
-    let probe = Station::new(first.clone(), schemas.clone());
-    crate::runner::connect(&probe, &run).await?;
-    let mut tasks = Vec::with_capacity(total);
-    let spawn = |cfg: StationConfig| {
+    let spawn = |cfg: StationConfig, fail_fast: bool| {
         let station = Station::new(cfg, schemas.clone());
         tokio::spawn(run_station(
             station,
             Arc::clone(&run),
             Arc::clone(&stats),
             stop.clone(),
-            false,
+            fail_fast,
         ))
     };
-    tasks.push(spawn(first));
+    // The first station goes alone and fails fast: a wrong URL or a refused subprotocol
+    // ends the whole run with its error before thousands of stations retry it.
+    let first = spawn(first, true);
+    loop {
+        if first.is_finished() {
+            match first.await {
+                Ok(Err(e)) => return Err(e),
+                _ => return Ok(report(&stats, total, started)),
+            }
+        }
+        if stats.connected.load(Ordering::Relaxed) > 0 || stop.is_cancelled() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut tasks = Vec::with_capacity(total);
+    tasks.push(first);
     let summary = opts.summary_every.map(|every| {
         let stats = Arc::clone(&stats);
         let stop = stop.clone();
@@ -90,7 +102,7 @@ pub async fn run_fleet(
         if stop.is_cancelled() {
             break;
         }
-        tasks.push(spawn(cfg));
+        tasks.push(spawn(cfg, false));
         if !gap.is_zero() {
             tokio::time::sleep(gap).await;
         }

@@ -10,7 +10,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 
@@ -117,11 +119,17 @@ fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(1 << 20))
 }
 
+/// Path-segment encoding: RFC 3986 §2.3 unreserved characters stay as they are.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Opens the station's WebSocket.
 pub async fn connect(station: &Station, opts: &RunOptions) -> Result<Ws, RunError> {
     let id = &station.config().id;
-    let encoded =
-        percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let encoded = percent_encoding::utf8_percent_encode(id, PATH_SEGMENT).to_string();
     let url = format!("{}/{encoded}", opts.url.trim_end_matches('/'));
     let offered = station.config().protocol.subprotocol();
     let unreachable = |reason: String| RunError::Unreachable {
@@ -159,6 +167,32 @@ pub async fn connect(station: &Station, opts: &RunOptions) -> Result<Ws, RunErro
         }
         Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(_))) => {
             Err(RunError::SubprotocolRefused { url, offered })
+        }
+        // Some servers (Python `websockets`, for one) refuse an unsupported subprotocol with
+        // HTTP 400 instead of completing the handshake without it.
+        Err(WsError::Http(response)) => {
+            let raw = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            // One line: operators grep for "error:".
+            let body: String = raw
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(200)
+                .collect();
+            Err(unreachable(format!(
+                "the server refused the WebSocket handshake with HTTP {}{}; check the URL, and whether it accepts subprotocol {offered}",
+                response.status(),
+                if body.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({body})")
+                }
+            )))
         }
         Err(e) => Err(unreachable(e.to_string())),
     }
@@ -226,7 +260,7 @@ pub async fn run_station(
         while alive {
             let outputs = tokio::select! {
                 () = stop.cancelled() => {
-                    let _ = ws.close(None).await;
+                    let _ = ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "simulator stopping".into() })).await;
                     stats.connected.fetch_sub(1, Ordering::Relaxed);
                     stats.add(station.counters, before);
                     return Ok(station);

@@ -341,10 +341,16 @@ impl Station {
         let Some(slot) = evse.connectors.get_mut(connector) else {
             return;
         };
-        if *slot == state {
+        let before = *slot;
+        *slot = state;
+        // Report only what changes on the wire (2.0.1 maps Preparing and Charging both to Occupied).
+        let wire = |s: ConnState| match self.cfg.protocol {
+            ProtocolVersion::V16 => s.v16(),
+            ProtocolVersion::V201 => s.v201(),
+        };
+        if wire(before) == wire(state) {
             return;
         }
-        *slot = state;
         let id = evse.id;
         let connector_id = u32::try_from(connector + 1).unwrap_or(1);
         let payload = match self.version() {

@@ -1,4 +1,4 @@
-//! The command line: `ocpulse serve` and `ocpulse sim`.
+//! The command line: `ocpulse serve`, `ocpulse sim` and `ocpulse bench`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +25,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run simulated charging stations (1.6J or 2.0.1) against a CSMS until interrupted.
     Sim(crate::sim_cmd::SimArgs),
+    /// Benchmark ocpulse against peer CSMSs and a null server under the same load.
+    Bench(crate::bench_cmd::BenchArgs),
+    /// The benchmark's null server (answers every frame with the cheapest valid reply).
+    #[command(hide = true)]
+    BenchNullServer(crate::bench_cmd::NullServerArgs),
 }
 
 /// Options of `ocpulse serve`.

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod app;
+pub mod bench_cmd;
 pub mod cli;
 pub mod config;
 pub mod registry;
@@ -16,4 +17,24 @@ pub mod ws;
 pub fn now_ms() -> ocpulse_core::Millis {
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Resolves on Ctrl-C or SIGTERM: how `serve` and `sim` learn to stop cleanly.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
 }

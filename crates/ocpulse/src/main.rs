@@ -24,6 +24,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr) // stdout is for results (the sim's and bench's reports)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -34,25 +35,10 @@ async fn run() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-            ocpulse::server::serve(config, listener, shutdown_signal()).await
+            ocpulse::server::serve(config, listener, ocpulse::shutdown_signal()).await
         }
         Command::Sim(args) => ocpulse::sim_cmd::run(args).await,
+        Command::Bench(args) => ocpulse::bench_cmd::bench(args).await,
+        Command::BenchNullServer(args) => ocpulse::bench_cmd::null_server(args).await,
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
-    tracing::info!("shutting down");
 }

@@ -174,7 +174,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            () = crate::shutdown_signal() => {}
             () = limit => {}
         }
         stopper.cancel();
