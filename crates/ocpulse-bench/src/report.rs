@@ -1,0 +1,119 @@
+//! Results: one JSON line per figure as it is measured, and a markdown table with every
+//! figure per target and the ratio of ocpulse to each other target.
+
+use serde_json::json;
+
+/// One measured figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// Which server.
+    pub target: &'static str,
+    /// What was measured, e.g. `connect+boot 1000 (s)`.
+    pub metric: String,
+    /// The value.
+    pub value: f64,
+}
+
+/// Every figure of a run, in order.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The figures.
+    pub figures: Vec<Figure>,
+}
+
+impl Report {
+    /// Records a figure and prints it as a JSON line.
+    pub fn add(&mut self, target: &'static str, metric: impl Into<String>, value: f64) {
+        let metric = metric.into();
+        println!(
+            "{}",
+            json!({"target": target, "metric": metric, "value": (value * 1000.0).round() / 1000.0})
+        );
+        self.figures.push(Figure {
+            target,
+            metric,
+            value,
+        });
+    }
+
+    fn value(&self, target: &str, metric: &str) -> Option<f64> {
+        self.figures
+            .iter()
+            .find(|f| f.target == target && f.metric == metric)
+            .map(|f| f.value)
+    }
+
+    /// The markdown table: a row per metric, a column per target, then ocpulse ÷ each other.
+    pub fn markdown(&self, header: &str) -> String {
+        let mut targets: Vec<&str> = Vec::new();
+        let mut metrics: Vec<&str> = Vec::new();
+        for f in &self.figures {
+            if !targets.contains(&f.target) {
+                targets.push(f.target);
+            }
+            if !metrics.contains(&f.metric.as_str()) {
+                metrics.push(&f.metric);
+            }
+        }
+        let others: Vec<&str> = targets
+            .iter()
+            .copied()
+            .filter(|t| *t != "ocpulse")
+            .collect();
+        let mut out = format!("{header}\n\n| metric | {} |", targets.join(" | "));
+        for o in &others {
+            out.push_str(&format!(" ocpulse ÷ {o} |"));
+        }
+        out.push_str(&format!(
+            "\n|---|{}\n",
+            "---|".repeat(targets.len() + others.len())
+        ));
+        for m in metrics {
+            out.push_str(&format!("| {m} |"));
+            for t in &targets {
+                match self.value(t, m) {
+                    Some(v) => out.push_str(&format!(" {} |", fmt(v))),
+                    None => out.push_str(" – |"),
+                }
+            }
+            for o in &others {
+                match (self.value("ocpulse", m), self.value(o, m)) {
+                    (Some(a), Some(b)) if b != 0.0 => out.push_str(&format!(" {:.2}× |", a / b)),
+                    _ => out.push_str(" – |"),
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn fmt(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_a_column_per_target_and_ratios_to_ocpulse() {
+        let mut r = Report::default();
+        r.add("ocpulse", "triggers/s", 1000.0);
+        r.add("null", "triggers/s", 2000.0);
+        r.add("null", "KB per station", 8.0);
+        let t = r.markdown("# run");
+        assert!(
+            t.contains("| metric | ocpulse | null | ocpulse ÷ null |"),
+            "{t}"
+        );
+        assert!(t.contains("| triggers/s | 1000 | 2000 | 0.50× |"), "{t}");
+        assert!(t.contains("| KB per station | – | 8.00 | – |"), "{t}");
+    }
+}

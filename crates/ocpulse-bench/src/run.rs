@@ -1,0 +1,197 @@
+//! One benchmark run: every target in turn under the same scenarios.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::procstat::{cpu_secs, rss_kib};
+use crate::report::Report;
+use crate::scenarios::{Fleet, fleet_trigger, ingest, trigger_closed_loop, trigger_open_loop};
+use crate::targets::{Target, start};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Under a minute: N = 1,000 and short phases (for CI).
+    pub quick: bool,
+    /// The servers to measure, in order.
+    pub targets: Vec<Target>,
+    /// The `ocpulse` executable (serves ocpulse and the null server).
+    pub exe: PathBuf,
+    /// The repository root (for `bench/peers`).
+    pub repo: PathBuf,
+    /// The most stations to try for ocpulse alone (0 = skip).
+    pub max_stations: usize,
+}
+
+/// Pins this process (all threads) to core 1, servers go to core 0.
+pub fn pin_driver() -> bool {
+    std::process::Command::new("/usr/bin/taskset")
+        .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs every scenario against every target.
+pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let pinned = pin_driver();
+    let small = 1_000;
+    let big = if opts.quick { 0 } else { 10_000 };
+    let phase = if opts.quick {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(5)
+    };
+    let me = std::process::id();
+    eprintln!(
+        "bench: driver pinned to core 1: {pinned}; phases of {phase:?}; targets: {:?}",
+        opts.targets
+    );
+    for &target in &opts.targets {
+        let name = target.name();
+        let server = match start(target, &opts.exe, &opts.repo, pinned.then_some(0)).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bench: skipping {name}: {e:#}");
+                continue;
+            }
+        };
+        let pid = server.pid();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let rss_empty = rss_kib(pid);
+
+        // Connect + boot, idle memory.
+        let (fleet, took, failed) =
+            Fleet::connect(&server.ws(), small, "B", Duration::from_secs(120)).await;
+        report.add(
+            name,
+            format!("connect+boot {small} (s)"),
+            took.as_secs_f64(),
+        );
+        report.add(
+            name,
+            format!("connect+boot {small} failures"),
+            failed as f64,
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        report.add(
+            name,
+            format!("KB RSS per idle station ({small})"),
+            (rss_kib(pid).saturating_sub(rss_empty)) as f64 / small as f64,
+        );
+
+        // Trigger-and-await, closed loop, 32 concurrent callers on 32 stations.
+        let (cpu0, me0) = (cpu_secs(pid), cpu_secs(me));
+        let (rate, lat, failures) =
+            trigger_closed_loop(&server.http(), &fleet.stations, 32, phase).await;
+        let count = rate * phase.as_secs_f64();
+        report.add(name, "triggers/s (32 concurrent)", rate);
+        report.add(name, "trigger p99 ms (32 concurrent)", lat.p99);
+        report.add(
+            name,
+            "server CPU µs per trigger",
+            (cpu_secs(pid) - cpu0) * 1e6 / count.max(1.0),
+        );
+        report.add(
+            name,
+            "driver CPU % during triggers",
+            (cpu_secs(me) - me0) * 100.0 / phase.as_secs_f64(),
+        );
+        report.add(name, "trigger failures (32 concurrent)", failures as f64);
+
+        // Open loop at 1,000/s: latency without coordinated omission.
+        let (lat, failures, _) = trigger_open_loop(
+            &server.http(),
+            &fleet.stations[..32.min(fleet.stations.len())],
+            1000.0,
+            phase,
+        )
+        .await;
+        report.add(name, "trigger p50 ms @1000/s", lat.p50);
+        report.add(name, "trigger p99 ms @1000/s", lat.p99);
+        report.add(name, "trigger max ms @1000/s", lat.max);
+        report.add(name, "trigger failures @1000/s", failures as f64);
+
+        // Fleet trigger.
+        let (secs, failures) = fleet_trigger(&server.http(), &fleet.stations, 256).await;
+        report.add(name, format!("fleet trigger {small} (s)"), secs);
+        report.add(
+            name,
+            format!("fleet trigger {small} failures"),
+            failures as f64,
+        );
+
+        // Reconnect storm: everyone drops, everyone comes back at once.
+        fleet.stop().await;
+        let (fleet, took, failed) =
+            Fleet::connect(&server.ws(), small, "B", Duration::from_secs(120)).await;
+        report.add(
+            name,
+            format!("reconnect storm {small} (s)"),
+            took.as_secs_f64(),
+        );
+        report.add(
+            name,
+            format!("reconnect storm {small} failures"),
+            failed as f64,
+        );
+        fleet.stop().await;
+
+        // Ingest with acknowledgements.
+        let (rate, lat) = ingest(&server.ws(), 100, phase, "I").await;
+        report.add(name, "MeterValues acked/s (100 stations)", rate);
+        report.add(name, "MeterValues ack p99 ms", lat.p99);
+
+        if big > 0 {
+            let rss_before = rss_kib(pid);
+            let (fleet, took, failed) =
+                Fleet::connect(&server.ws(), big, "T", Duration::from_secs(180)).await;
+            report.add(name, format!("connect+boot {big} (s)"), took.as_secs_f64());
+            report.add(name, format!("connect+boot {big} failures"), failed as f64);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            report.add(
+                name,
+                format!("KB RSS per idle station ({big})"),
+                (rss_kib(pid).saturating_sub(rss_before)) as f64 / big as f64,
+            );
+            let (secs, failures) = fleet_trigger(&server.http(), &fleet.stations, 512).await;
+            report.add(name, format!("fleet trigger {big} (s)"), secs);
+            report.add(
+                name,
+                format!("fleet trigger {big} failures"),
+                failures as f64,
+            );
+            fleet.stop().await;
+        }
+        if target == Target::Ocpulse && opts.max_stations > 0 && !opts.quick {
+            let started = Instant::now();
+            let (fleet, took, failed) = Fleet::connect(
+                &server.ws(),
+                opts.max_stations,
+                "M",
+                Duration::from_secs(240),
+            )
+            .await;
+            report.add(
+                name,
+                format!("connect+boot {} (s)", opts.max_stations),
+                took.as_secs_f64(),
+            );
+            report.add(
+                name,
+                format!("connect+boot {} failures", opts.max_stations),
+                failed as f64,
+            );
+            report.add(
+                name,
+                "server RSS MB at max stations",
+                rss_kib(pid) as f64 / 1024.0,
+            );
+            fleet.stop().await;
+            eprintln!("bench: max-stations phase took {:?}", started.elapsed());
+        }
+        drop(server);
+    }
+    Ok(report)
+}

@@ -1,0 +1,313 @@
+//! The load scenarios. Every loop is bounded in count and time; everything stays on
+//! 127.0.0.1.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use ocpp_rpc::ProtocolVersion;
+use ocpulse_sim::StationConfig;
+use ocpulse_sim::fleet::{FleetOptions, run_fleet};
+use ocpulse_sim::runner::{FleetStats, RunOptions};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_util::sync::CancellationToken;
+
+/// Latency summary in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+impl Latency {
+    /// Summarises samples (any order).
+    pub fn of(mut samples: Vec<Duration>) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        samples.sort();
+        let at =
+            |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+        Self {
+            p50: at(0.5),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+/// Station `i` of a benchmark fleet: half 1.6, half 2.0.1.
+pub fn station(i: usize, prefix: &str) -> StationConfig {
+    let protocol = if i.is_multiple_of(2) {
+        ProtocolVersion::V16
+    } else {
+        ProtocolVersion::V201
+    };
+    StationConfig::new(format!("{prefix}{i:05}"), protocol)
+}
+
+/// The trigger body for a station in its own version's form.
+pub fn trigger_body(cfg: &StationConfig) -> String {
+    match cfg.protocol {
+        ProtocolVersion::V16 => {
+            r#"{"requestedMessage":"StatusNotification","connectorId":1}"#.into()
+        }
+        ProtocolVersion::V201 => {
+            r#"{"requestedMessage":"StatusNotification","evse":{"id":1,"connectorId":1}}"#.into()
+        }
+    }
+}
+
+/// A running fleet of simulated stations.
+pub struct Fleet {
+    /// Their configs.
+    pub stations: Vec<StationConfig>,
+    /// Shared counters.
+    pub stats: Arc<FleetStats>,
+    stop: CancellationToken,
+    task: JoinHandle<Result<Value, ocpulse_sim::runner::RunError>>,
+}
+
+impl Fleet {
+    /// Connects `n` stations to `ws` and waits (at most `limit`) until all booted.
+    /// Returns the fleet and the time it took, or the time of the limit.
+    pub async fn connect(
+        ws: &str,
+        n: usize,
+        prefix: &str,
+        limit: Duration,
+    ) -> (Self, Duration, usize) {
+        let stations: Vec<_> = (0..n).map(|i| station(i, prefix)).collect();
+        let stats = Arc::new(FleetStats::default());
+        let stop = CancellationToken::new();
+        let run = RunOptions {
+            url: ws.to_owned(),
+            reconnect_min: Duration::from_millis(200),
+            reconnect_max: Duration::from_secs(2),
+            ..RunOptions::default()
+        };
+        let started = Instant::now();
+        let task = tokio::spawn(run_fleet(
+            FleetOptions {
+                stations: stations.clone(),
+                run,
+                ramp_per_sec: 0.0,
+                summary_every: None,
+            },
+            Arc::clone(&stats),
+            stop.clone(),
+        ));
+        while stats.booted.load(Ordering::Relaxed) < n as u64 && started.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let booted = usize::try_from(stats.booted.load(Ordering::Relaxed)).unwrap_or(0);
+        (
+            Self {
+                stations,
+                stats,
+                stop,
+                task,
+            },
+            started.elapsed(),
+            n.saturating_sub(booted),
+        )
+    }
+
+    /// Disconnects every station.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: String) -> bool {
+    match client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let ok = r.status().is_success();
+            let _ = r.bytes().await;
+            ok
+        }
+        Err(_) => false,
+    }
+}
+
+/// Closed loop: `concurrency` callers, each triggering its own station back to back.
+/// Returns (triggers per second, latency, failures).
+pub async fn trigger_closed_loop(
+    http: &str,
+    stations: &[StationConfig],
+    concurrency: usize,
+    duration: Duration,
+) -> (f64, Latency, usize) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let workers: Vec<_> = stations
+        .iter()
+        .take(concurrency)
+        .map(|cfg| {
+            let client = client.clone();
+            let url = format!("{http}/api/v1/stations/{}/trigger", cfg.id);
+            let body = trigger_body(cfg);
+            tokio::spawn(async move {
+                let (mut samples, mut failures) = (Vec::new(), 0usize);
+                while started.elapsed() < duration && samples.len() < 1_000_000 {
+                    let t = Instant::now();
+                    if post(&client, &url, body.clone()).await {
+                        samples.push(t.elapsed());
+                    } else {
+                        failures += 1;
+                    }
+                }
+                (samples, failures)
+            })
+        })
+        .collect();
+    let (mut all, mut failures) = (Vec::new(), 0);
+    for w in workers {
+        if let Ok((s, f)) = w.await {
+            all.extend(s);
+            failures += f;
+        }
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    (rate, Latency::of(all), failures)
+}
+
+/// Open loop at a fixed rate over the given stations (round robin); latency counts from
+/// each request's scheduled time, so a slow server cannot hide queueing (no coordinated
+/// omission). Returns (latency, failures, sent).
+pub async fn trigger_open_loop(
+    http: &str,
+    stations: &[StationConfig],
+    rate: f64,
+    duration: Duration,
+) -> (Latency, usize, usize) {
+    let client = reqwest::Client::new();
+    let started = tokio::time::Instant::now();
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    let total = (duration.as_secs_f64() * rate) as usize;
+    let mut tasks = Vec::with_capacity(total);
+    for k in 0..total {
+        let due = started + gap * u32::try_from(k).unwrap_or(u32::MAX);
+        tokio::time::sleep_until(due).await;
+        let cfg = &stations[k % stations.len()];
+        let (client, url, body) = (
+            client.clone(),
+            format!("{http}/api/v1/stations/{}/trigger", cfg.id),
+            trigger_body(cfg),
+        );
+        tasks.push(tokio::spawn(async move {
+            let ok = post(&client, &url, body).await;
+            (ok, due.elapsed())
+        }));
+    }
+    let (mut samples, mut failures) = (Vec::new(), 0);
+    for t in tasks {
+        match t.await {
+            Ok((true, d)) => samples.push(d),
+            _ => failures += 1,
+        }
+    }
+    (Latency::of(samples), failures, total)
+}
+
+/// Triggers StatusNotification on every station at once (at most `in_flight` HTTP calls
+/// open); returns (seconds until all answered, failures).
+pub async fn fleet_trigger(
+    http: &str,
+    stations: &[StationConfig],
+    in_flight: usize,
+) -> (f64, usize) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let stations: Arc<Vec<StationConfig>> = Arc::new(stations.to_vec());
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..in_flight.min(stations.len()))
+        .map(|_| {
+            let (client, stations, next, http) = (
+                client.clone(),
+                Arc::clone(&stations),
+                Arc::clone(&next),
+                http.to_owned(),
+            );
+            tokio::spawn(async move {
+                let mut failures = 0;
+                while let Some(cfg) = stations.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if !post(
+                        &client,
+                        &format!("{http}/api/v1/stations/{}/trigger", cfg.id),
+                        trigger_body(cfg),
+                    )
+                    .await
+                    {
+                        failures += 1;
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut failures = 0;
+    for w in workers {
+        failures += w.await.unwrap_or(0);
+    }
+    (started.elapsed().as_secs_f64(), failures)
+}
+
+/// `stations` 1.6 stations each stream MeterValues back to back (each waits for its
+/// acknowledgement) for `duration`. Returns (acknowledged per second, latency).
+pub async fn ingest(ws: &str, stations: usize, duration: Duration, prefix: &str) -> (f64, Latency) {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..stations)
+        .map(|i| {
+            let url = format!("{ws}/{prefix}{i:05}");
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                let Ok(mut request) = url.into_client_request() else { return samples };
+                request.headers_mut().insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().expect("static header"));
+                let Ok((mut socket, _)) = tokio_tungstenite::connect_async_with_config(request, None, true).await else { return samples };
+                let boot = json!([2, "b", "BootNotification", {"chargePointVendor": "bench", "chargePointModel": "ingest"}]).to_string();
+                if socket.send(Message::Text(boot.into())).await.is_err() || socket.next().await.is_none() {
+                    return samples;
+                }
+                let mut n = 0u64;
+                while started.elapsed() < duration {
+                    n += 1;
+                    let frame = json!([2, format!("m{n}"), "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": "2025-01-01T12:00:00Z", "sampledValue": [{"value": n.to_string(), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]}]);
+                    let t = Instant::now();
+                    if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
+                        break;
+                    }
+                    match socket.next().await {
+                        Some(Ok(Message::Text(_))) => samples.push(t.elapsed()),
+                        _ => break,
+                    }
+                }
+                let _ = socket.close(None).await;
+                samples
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_default());
+    }
+    (
+        all.len() as f64 / started.elapsed().as_secs_f64(),
+        Latency::of(all),
+    )
+}

@@ -1,0 +1,174 @@
+//! The servers under test, each started as its own process (pinned to core 0 when
+//! `taskset` exists, so the driver on core 1 never competes with it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A server the benchmark can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// ocpulse itself, release build, SQLite journal with the durability rule.
+    Ocpulse,
+    /// The null server (the machine's ceiling).
+    Null,
+    /// A CSMS on PyPI `ocpp` 2.1.0 + aiohttp (`bench/peers/python`).
+    Python,
+    /// A CSMS on npm `ocpp-rpc` 2.2.1 (`bench/peers/node`).
+    Node,
+}
+
+impl Target {
+    /// Its name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Ocpulse => "ocpulse",
+            Target::Null => "null",
+            Target::Python => "python-ocpp",
+            Target::Node => "node-ocpp-rpc",
+        }
+    }
+
+    /// Parses a name from `--targets`.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Target::Ocpulse, Target::Null, Target::Python, Target::Node]
+            .into_iter()
+            .find(|t| {
+                t.name() == name
+                    || (name == "python" && *t == Target::Python)
+                    || (name == "node" && *t == Target::Node)
+            })
+    }
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    /// Which one.
+    pub target: Target,
+    /// Its process.
+    pub child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    _data: Option<tempfile::TempDir>,
+}
+
+impl Running {
+    /// Its pid, for RSS and CPU readings.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn http(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `ws://127.0.0.1:PORT/ocpp`.
+    pub fn ws(&self) -> String {
+        format!("ws://127.0.0.1:{}/ocpp", self.port)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn pinned(core: Option<usize>, program: &Path) -> Command {
+    match core {
+        Some(core) if Path::new("/usr/bin/taskset").exists() => {
+            let mut c = Command::new("/usr/bin/taskset");
+            c.arg("-c").arg(core.to_string()).arg(program);
+            c
+        }
+        _ => Command::new(program),
+    }
+}
+
+/// Starts `target` and waits until its HTTP API answers.
+pub async fn start(
+    target: Target,
+    exe: &Path,
+    repo: &Path,
+    core: Option<usize>,
+) -> anyhow::Result<Running> {
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let mut data = None;
+    let mut cmd = match target {
+        Target::Ocpulse => {
+            let dir = tempfile::tempdir()?;
+            let mut c = pinned(core, exe);
+            c.args(["serve", "--listen", &listen, "--data-dir"])
+                .arg(dir.path());
+            data = Some(dir);
+            c
+        }
+        Target::Null => {
+            let mut c = pinned(core, exe);
+            c.args(["bench-null-server", "--listen", &listen]);
+            c
+        }
+        Target::Python => {
+            let python: PathBuf = repo.join("bench/peers/python/.venv/bin/python");
+            if !python.exists() {
+                bail!(
+                    "{} is missing: run bench/peers/install.sh",
+                    python.display()
+                );
+            }
+            let mut c = pinned(core, &python);
+            c.arg(repo.join("bench/peers/python/peer.py"))
+                .args(["--port", &port.to_string()]);
+            c
+        }
+        Target::Node => {
+            let script = repo.join("bench/peers/node/peer.js");
+            if !repo.join("bench/peers/node/node_modules").exists() {
+                bail!("bench/peers/node/node_modules is missing: run bench/peers/install.sh");
+            }
+            let mut c = pinned(core, Path::new("/usr/bin/env"));
+            c.arg("node")
+                .arg(script)
+                .args(["--port", &port.to_string()]);
+            c
+        }
+    };
+    cmd.env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", target.name()))?;
+    let running = Running {
+        target,
+        child,
+        port,
+        _data: data,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = reqwest::Client::new();
+    while Instant::now() < deadline {
+        if let Ok(r) = client
+            .get(format!("{}/api/v1/stations", running.http()))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return Ok(running);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{} did not start within 30 s", target.name())
+}
