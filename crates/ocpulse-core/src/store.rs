@@ -31,6 +31,16 @@ pub trait Store: Send + Sync + 'static {
     /// resolves when it is durably committed.
     fn commit(&self, batch: WriteBatch) -> BoxFuture<Result<(), StoreError>>;
 
+    /// Journals entries without waiting (frames whose loss would break no promise, such as
+    /// CSMS CALLs and answers to them). They are written in order with everything else, and
+    /// a backend may hold them briefly to share a transaction with the next commit.
+    fn record(&self, entries: Vec<JournalEntry>) {
+        drop(self.commit(WriteBatch {
+            entries,
+            station: None,
+        }));
+    }
+
     /// Reads journal entries, newest first.
     fn journal(&self, query: JournalQuery) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>>;
 

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, MALFORMED};
 use ocpulse_core::state::StationState;
@@ -45,7 +46,11 @@ CREATE TABLE meta (
 );
 "#];
 
-type Job = (WriteBatch, oneshot::Sender<Result<(), StoreError>>);
+/// A batch and, when someone waits for its durability, where to say it is done.
+type Job = (WriteBatch, Option<oneshot::Sender<Result<(), StoreError>>>);
+
+/// How long entries nobody waits for may wait for company before they are committed.
+const LINGER: Duration = Duration::from_millis(10);
 
 /// SQLite-backed `Store`.
 pub struct SqliteStore {
@@ -117,8 +122,20 @@ impl SqliteStore {
 fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
+        let deadline = Instant::now() + LINGER;
+        loop {
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            // Commit at once when someone waits; otherwise linger so that fire-and-forget
+            // entries share the next waited-for commit (one transaction, one fsync).
+            if group.len() >= MAX_GROUP || group.iter().any(|(_, ack)| ack.is_some()) {
+                break;
+            }
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
@@ -128,7 +145,9 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             tracing::error!(error = %e, batches = group.len(), "journal commit failed");
         }
         for (_, ack) in group {
-            let _ = ack.send(result.clone());
+            if let Some(ack) = ack {
+                let _ = ack.send(result.clone());
+            }
         }
     }
 }
@@ -205,12 +224,22 @@ fn read_journal(conn: &Connection, q: &JournalQuery) -> rusqlite::Result<Vec<Jou
 impl Store for SqliteStore {
     fn commit(&self, batch: WriteBatch) -> BoxFuture<Result<(), StoreError>> {
         let (ack, done) = oneshot::channel();
-        let sent = self.jobs.send((batch, ack));
+        let sent = self.jobs.send((batch, Some(ack)));
         Box::pin(async move {
             sent.map_err(|_| err("the journal writer has stopped"))?;
             done.await
                 .map_err(|_| err("the journal writer has stopped"))?
         })
+    }
+
+    fn record(&self, entries: Vec<JournalEntry>) {
+        let _ = self.jobs.send((
+            WriteBatch {
+                entries,
+                station: None,
+            },
+            None,
+        ));
     }
 
     fn journal(&self, query: JournalQuery) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>> {

@@ -61,8 +61,8 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let header = format!(
         "# ocpulse bench{} — {when}\n\nMachine: {} cores, {}; servers pinned to core 0, the driver to core 1; half the stations OCPP 1.6, half 2.0.1; trigger = StatusNotification through each server's HTTP trigger endpoint.",
         if args.quick { " --quick" } else { "" },
-        std::thread::available_parallelism()
-            .map(|n| n.get())
+        std::fs::read_to_string("/proc/cpuinfo")
+            .map(|c| c.lines().filter(|l| l.starts_with("processor")).count())
             .unwrap_or(0),
         std::fs::read_to_string("/proc/meminfo")
             .ok()
@@ -80,8 +80,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Runs the null server.
 pub async fn null_server(args: NullServerArgs) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listener = crate::server::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     ocpulse_bench::null_server::serve(listener).await
 }

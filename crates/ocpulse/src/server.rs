@@ -22,7 +22,20 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Opens the store, binds the listener and serves until `shutdown` resolves.
+/// Binds the listener with a deep accept queue: when thousands of stations reconnect at
+/// once, a short queue drops SYNs and each dropped station waits a full second to retry.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(8192)
+}
+
+/// Opens the store and serves on `listener` until `shutdown` resolves.
 pub async fn serve(
     config: ServerConfig,
     listener: TcpListener,

@@ -175,10 +175,7 @@ impl Session {
 
     /// Journals without waiting: only a station CALL's commit gates its answer.
     fn journal(&self, entries: Vec<JournalEntry>) {
-        drop(self.app.store.commit(WriteBatch {
-            entries,
-            station: None,
-        }));
+        self.app.store.record(entries);
     }
 
     fn validation_mode(&self) -> ValidationMode {
