@@ -57,6 +57,8 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     reader: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// The checkpoint thread runs while this lives.
+    _alive: Arc<()>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -105,17 +107,46 @@ impl SqliteStore {
         let path = data_dir.join("ocpulse.sqlite3");
         let mut writer = open(&path)?;
         migrate(&mut writer)?;
+        // Checkpoints run on their own thread (below), never inside a commit: an automatic
+        // checkpoint in the writer stalls every waiting station for its duration.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(err)?;
         let reader = open(&path)?;
+        let checkpointer = open(&path)?;
         let (jobs, rx) = mpsc::channel::<Job>();
+        let alive = Arc::new(());
+        let watch = Arc::downgrade(&alive);
         thread::Builder::new()
             .name("ocpulse-sqlite-writer".into())
             .spawn(move || write_loop(writer, rx))
+            .map_err(err)?;
+        thread::Builder::new()
+            .name("ocpulse-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, watch))
             .map_err(err)?;
         Ok(Self {
             jobs,
             reader: Arc::new(Mutex::new(reader)),
             path,
+            _alive: alive,
         })
+    }
+}
+
+/// How often the WAL is copied back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>) {
+    loop {
+        thread::sleep(CHECKPOINT_EVERY);
+        if alive.upgrade().is_none() {
+            return;
+        }
+        // PASSIVE never blocks the writer; it copies what no reader still needs.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }
 
