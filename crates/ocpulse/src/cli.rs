@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Inbound schema validation for stations without their own policy: strict or lenient.
     #[arg(long, default_value = "strict")]
     pub validation: ValidationMode,
+    /// Seconds of silence before a station is pinged; three intervals without any frame or
+    /// pong close the connection (0 = never ping).
+    #[arg(long, default_value_t = 60)]
+    pub ws_ping_interval: u64,
 }
 
 impl ServeArgs {
@@ -61,6 +65,7 @@ impl ServeArgs {
             heartbeat_interval: self.heartbeat_interval,
             call_timeout: Duration::from_secs(self.call_timeout),
             validation: self.validation,
+            ws_ping_interval: Duration::from_secs(self.ws_ping_interval),
             ..ServerConfig::default()
         }
     }

@@ -21,6 +21,8 @@ pub struct ServerConfig {
     pub validation: ValidationMode,
     /// The trigger API's wait when the caller gives no `timeoutMs`.
     pub default_trigger_timeout: Duration,
+    /// Ping a station quiet for this long; close it after three intervals of silence (0 = never).
+    pub ws_ping_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +34,7 @@ impl Default for ServerConfig {
             call_timeout: Duration::from_secs(30),
             validation: ValidationMode::Strict,
             default_trigger_timeout: Duration::from_secs(10),
+            ws_ping_interval: Duration::from_secs(60),
         }
     }
 }

@@ -222,3 +222,23 @@ async fn journal_query_errors_are_400() {
         assert_error(code, &body, 400, error);
     }
 }
+
+#[tokio::test]
+async fn framework_errors_also_have_the_json_error_shape() {
+    let server = Server::start().await;
+    let r = reqwest::Client::new()
+        .get(server.url("/api/v1/stations/X/trigger"))
+        .send()
+        .await
+        .expect("GET");
+    let code = r.status().as_u16();
+    let body: Value = r.json().await.expect("json body");
+    assert_error(code, &body, 405, "method_not_allowed");
+    let r = reqwest::get(server.url("/api/v1/stations/%FF%FE"))
+        .await
+        .expect("GET");
+    let code = r.status().as_u16();
+    let body: Value = r.json().await.expect("json body");
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+}

@@ -344,3 +344,41 @@ async fn shutdown_closes_station_sockets_and_the_server_exits() {
         "{closed:?}"
     );
 }
+
+#[tokio::test]
+async fn a_station_that_answers_no_ping_is_disconnected() {
+    let server = Server::start_with(|c| c.ws_ping_interval = Duration::from_millis(100)).await;
+    let mut st = Station::connect(&server, "GHOST", "ocpp1.6").await;
+    st.boot16().await;
+    // From now on the client never reads, so it never answers a ping: a vanished station.
+    wait_connected(&server, "GHOST", true).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, body) = server.get("/api/v1/stations/GHOST").await;
+    assert_eq!(
+        body["connected"], false,
+        "closed after three silent intervals: {body}"
+    );
+    drop(st);
+}
+
+#[tokio::test]
+async fn a_quiet_station_that_answers_pings_stays_connected() {
+    let server = Server::start_with(|c| c.ws_ping_interval = Duration::from_millis(100)).await;
+    let mut st = Station::connect(&server, "QUIET", "ocpp1.6").await;
+    st.boot16().await;
+    // Reading answers pings automatically (tungstenite replies with a pong).
+    let mut pings = 0;
+    let until = tokio::time::Instant::now() + Duration::from_millis(600);
+    while let Ok(frame) = tokio::time::timeout_at(until, st.ws.next()).await {
+        match frame {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            other => panic!("only pings were expected, got {other:?}"),
+        }
+    }
+    assert!(
+        pings >= 2,
+        "a quiet station is pinged every interval: {pings}"
+    );
+    let (_, body) = server.get("/api/v1/stations/QUIET").await;
+    assert_eq!(body["connected"], true, "{body}");
+}

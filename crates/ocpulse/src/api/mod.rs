@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 
 pub use error::ApiError;
@@ -30,6 +31,7 @@ pub fn router() -> Router<Arc<App>> {
             "/api/v1/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
+        .layer(axum::middleware::map_response(json_errors))
 }
 
 /// Answers any unknown path with the JSON error shape.
@@ -67,4 +69,42 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
             format!("the request body {what}: {e}; send a JSON object like {expected}"),
         )
     })
+}
+
+/// Gives framework-made errors (wrong method, oversized body, undecodable path) the API's
+/// JSON error shape, so every 4xx a client sees says what was wrong in the same form.
+async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let hint = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "; triggers are POST, everything else GET (validation policy: PUT)"
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "; request bodies are small JSON objects",
+        _ => "",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    ApiError::new(status, code, format!("{message}{hint}")).into_response()
 }

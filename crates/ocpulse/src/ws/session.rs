@@ -82,6 +82,9 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
     };
     session.on_connect();
     let (mut sink, mut stream) = socket.split();
+    let ping_every = Some(app.config.ws_ping_interval).filter(|d| !d.is_zero());
+    let mut last_heard = Instant::now();
+    let mut next_ping = ping_every.map(|every| last_heard + every);
     let mut close_reason = None;
     'conn: loop {
         for frame in session.transmit_ready() {
@@ -91,6 +94,21 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         }
         let deadline = session.outbox.next_deadline();
         let outgoing: Vec<String> = tokio::select! {
+            // A socket can stay open after the station is gone (a cut cable sends no FIN):
+            // ping a quiet station, and give up when even pings go unanswered.
+            () = sleep_until(next_ping), if next_ping.is_some() => {
+                let every = ping_every.unwrap_or_default();
+                if last_heard.elapsed() >= every * 3 {
+                    tracing::warn!(station = %station_id, "no frame or pong for {:?}; closing a dead connection", every * 3);
+                    close_reason = Some("no answer to pings");
+                    break 'conn;
+                }
+                if last_heard.elapsed() >= every && sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break 'conn;
+                }
+                next_ping = Some(Instant::now() + every);
+                Vec::new()
+            }
             () = cancel.cancelled() => {
                 close_reason = Some("replaced by a newer connection of the same station");
                 break 'conn;
@@ -99,7 +117,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
                 close_reason = Some("the CSMS is shutting down");
                 break 'conn;
             }
-            message = stream.next() => match message {
+            message = stream.next() => match message.inspect(|_| last_heard = Instant::now()) {
                 Some(Ok(Message::Text(text))) => session.on_text(text.as_str()),
                 Some(Ok(Message::Binary(_))) => session.on_binary(),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
