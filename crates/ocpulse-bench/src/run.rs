@@ -21,6 +21,18 @@ pub struct BenchOptions {
     pub repo: PathBuf,
     /// The most stations to try for ocpulse alone (0 = skip).
     pub max_stations: usize,
+    /// Scenarios to run (empty = all): trigger, latency, fleet, storm, ingest, big, max.
+    /// The 1,000-station connect always runs, since the others stand on it. For profiling
+    /// one path without the rest.
+    pub only: Vec<String>,
+    /// Stations streaming MeterValues in the ingest scenario.
+    pub ingest_stations: usize,
+}
+
+impl BenchOptions {
+    fn wants(&self, scenario: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+    }
 }
 
 /// Pins this process (all threads) to core 1, servers go to core 0.
@@ -82,68 +94,86 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
         );
 
         // Trigger-and-await, closed loop, 32 concurrent callers on 32 stations.
-        let (cpu0, me0) = (cpu_secs(pid), cpu_secs(me));
-        let (rate, lat, failures) =
-            trigger_closed_loop(&server.http(), &fleet.stations, 32, phase).await;
-        let count = rate * phase.as_secs_f64();
-        report.add(name, "triggers/s (32 concurrent)", rate);
-        report.add(name, "trigger p99 ms (32 concurrent)", lat.p99);
-        report.add(
-            name,
-            "server CPU µs per trigger",
-            (cpu_secs(pid) - cpu0) * 1e6 / count.max(1.0),
-        );
-        report.add(
-            name,
-            "driver CPU % during triggers",
-            (cpu_secs(me) - me0) * 100.0 / phase.as_secs_f64(),
-        );
-        report.add(name, "trigger failures (32 concurrent)", failures as f64);
+        if opts.wants("trigger") {
+            let (cpu0, me0) = (cpu_secs(pid), cpu_secs(me));
+            let (rate, lat, failures) =
+                trigger_closed_loop(&server.http(), &fleet.stations, 32, phase).await;
+            let count = rate * phase.as_secs_f64();
+            report.add(name, "triggers/s (32 concurrent)", rate);
+            report.add(name, "trigger p99 ms (32 concurrent)", lat.p99);
+            report.add(
+                name,
+                "server CPU µs per trigger",
+                (cpu_secs(pid) - cpu0) * 1e6 / count.max(1.0),
+            );
+            report.add(
+                name,
+                "driver CPU % during triggers",
+                (cpu_secs(me) - me0) * 100.0 / phase.as_secs_f64(),
+            );
+            report.add(name, "trigger failures (32 concurrent)", failures as f64);
+        }
 
         // Open loop at 1,000/s: latency without coordinated omission.
-        let (lat, failures, _) = trigger_open_loop(
-            &server.http(),
-            &fleet.stations[..32.min(fleet.stations.len())],
-            1000.0,
-            phase,
-        )
-        .await;
-        report.add(name, "trigger p50 ms @1000/s", lat.p50);
-        report.add(name, "trigger p99 ms @1000/s", lat.p99);
-        report.add(name, "trigger max ms @1000/s", lat.max);
-        report.add(name, "trigger failures @1000/s", failures as f64);
+        if opts.wants("latency") {
+            let (lat, failures, _) = trigger_open_loop(
+                &server.http(),
+                &fleet.stations[..32.min(fleet.stations.len())],
+                1000.0,
+                phase,
+            )
+            .await;
+            report.add(name, "trigger p50 ms @1000/s", lat.p50);
+            report.add(name, "trigger p99 ms @1000/s", lat.p99);
+            report.add(name, "trigger max ms @1000/s", lat.max);
+            report.add(name, "trigger failures @1000/s", failures as f64);
+        }
 
         // Fleet trigger.
-        let (secs, failures) = fleet_trigger(&server.http(), &fleet.stations, 256).await;
-        report.add(name, format!("fleet trigger {small} (s)"), secs);
-        report.add(
-            name,
-            format!("fleet trigger {small} failures"),
-            failures as f64,
-        );
+        if opts.wants("fleet") {
+            let (secs, failures) = fleet_trigger(&server.http(), &fleet.stations, 256).await;
+            report.add(name, format!("fleet trigger {small} (s)"), secs);
+            report.add(
+                name,
+                format!("fleet trigger {small} failures"),
+                failures as f64,
+            );
+        }
 
         // Reconnect storm: everyone drops, everyone comes back at once.
         fleet.stop().await;
-        let (fleet, took, failed) =
-            Fleet::connect(&server.ws(), small, "B", Duration::from_secs(120)).await;
-        report.add(
-            name,
-            format!("reconnect storm {small} (s)"),
-            took.as_secs_f64(),
-        );
-        report.add(
-            name,
-            format!("reconnect storm {small} failures"),
-            failed as f64,
-        );
-        fleet.stop().await;
+        if opts.wants("storm") {
+            let (fleet, took, failed) =
+                Fleet::connect(&server.ws(), small, "B", Duration::from_secs(120)).await;
+            report.add(
+                name,
+                format!("reconnect storm {small} (s)"),
+                took.as_secs_f64(),
+            );
+            report.add(
+                name,
+                format!("reconnect storm {small} failures"),
+                failed as f64,
+            );
+            fleet.stop().await;
+        }
 
         // Ingest with acknowledgements.
-        let (rate, lat) = ingest(&server.ws(), 100, phase, "I").await;
-        report.add(name, "MeterValues acked/s (100 stations)", rate);
-        report.add(name, "MeterValues ack p99 ms", lat.p99);
+        if opts.wants("ingest") {
+            let n = opts.ingest_stations;
+            let cpu0 = cpu_secs(pid);
+            let (rate, lat) = ingest(&server.ws(), n, phase, "I").await;
+            let cpu = cpu_secs(pid) - cpu0;
+            report.add(name, format!("MeterValues acked/s ({n} stations)"), rate);
+            report.add(name, "MeterValues ack p99 ms", lat.p99);
+            report.add(
+                name,
+                "server CPU µs per MeterValues",
+                cpu * 1e6 / (rate * phase.as_secs_f64()).max(1.0),
+            );
+        }
 
-        if big > 0 {
+        if big > 0 && opts.wants("big") {
             let rss_before = rss_kib(pid);
             let (fleet, took, failed) =
                 Fleet::connect(&server.ws(), big, "T", Duration::from_secs(180)).await;
@@ -164,7 +194,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
             );
             fleet.stop().await;
         }
-        if target == Target::Ocpulse && opts.max_stations > 0 && !opts.quick {
+        if target == Target::Ocpulse && opts.max_stations > 0 && !opts.quick && opts.wants("max") {
             let started = Instant::now();
             let (fleet, took, failed) = Fleet::connect(
                 &server.ws(),

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use crate::journal::{JournalEntry, JournalQuery};
 use crate::state::StationState;
@@ -16,13 +17,20 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 #[error("storage error: {0}")]
 pub struct StoreError(pub String);
 
+/// A station's live state, shared by its session, the API and the store.
+///
+/// The store takes the handle rather than a copy: it serializes the state when it writes,
+/// so a station sending many messages in one group commit costs one snapshot, not one per
+/// message, and what is written is never older than the entries it commits.
+pub type SharedStation = Arc<Mutex<StationState>>;
+
 /// Writes that must become durable together.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     /// Journal entries to append, in order.
     pub entries: Vec<JournalEntry>,
-    /// The station's state after these entries, to upsert.
-    pub station: Option<StationState>,
+    /// The station whose state these entries changed, to upsert as it is at commit time.
+    pub station: Option<SharedStation>,
 }
 
 /// Where journal and station state live.

@@ -26,6 +26,14 @@ pub struct BenchArgs {
     /// The repository root (where `bench/peers` lives).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
+    /// Run only these scenarios, comma-separated (trigger, latency, fleet, storm, ingest,
+    /// big, max); the 1,000-station connect always runs. For profiling one path.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Stations streaming MeterValues (each with one CALL in flight, as OCPP allows) in the
+    /// ingest scenario.
+    #[arg(long, default_value_t = 100)]
+    pub ingest_stations: usize,
     /// Also write the markdown table here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -55,6 +63,8 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         exe: std::env::current_exe().context("cannot find the ocpulse executable")?,
         repo: args.repo.clone(),
         max_stations: args.max_stations,
+        only: args.only.clone(),
+        ingest_stations: args.ingest_stations,
     };
     let report = run(&opts).await?;
     let when = time::OffsetDateTime::now_utc().date();

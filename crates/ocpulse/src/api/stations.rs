@@ -149,7 +149,7 @@ pub async fn set_validation(
         .map(|m| m.parse::<ValidationMode>())
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_validation_mode", e))?;
-    let snapshot = {
+    {
         let mut state = entry.state.lock().map_err(|_| {
             ApiError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -158,12 +158,11 @@ pub async fn set_validation(
             )
         })?;
         state.validation_mode = mode;
-        state.clone()
-    };
+    }
     app.store
         .commit(WriteBatch {
             entries: Vec::new(),
-            station: Some(snapshot),
+            station: Some(Arc::clone(&entry.state)),
         })
         .await
         .map_err(|e| {

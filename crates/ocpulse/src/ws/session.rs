@@ -211,14 +211,13 @@ impl Session {
     }
 
     fn on_connect(&self) {
-        let snapshot = self.state.lock().ok().map(|mut s| {
+        if let Ok(mut s) = self.state.lock() {
             s.protocol = Some(self.protocol.subprotocol().to_owned());
             s.last_seen = Some(now_ms());
-            s.clone()
-        });
+        }
         drop(self.app.store.commit(WriteBatch {
             entries: Vec::new(),
-            station: snapshot,
+            station: Some(Arc::clone(&self.state)),
         }));
     }
 
@@ -394,13 +393,12 @@ impl Session {
                 now,
             );
         }
-        let snapshot = self.state.lock().ok().map(|mut s| {
+        if let Ok(mut s) = self.state.lock() {
             s.apply(&action, payload, &response, now);
             if let Some(v) = &violation {
                 s.record_violation(&action, v, now);
             }
-            s.clone()
-        });
+        }
         let mut entry = self.entry(Direction::In, &call, Some(&action), now);
         entry.violation = violation;
         // The CALL and its CALLRESULT are committed together, before the CALLRESULT is sent:
@@ -412,7 +410,7 @@ impl Session {
         let answered = self.entry(Direction::Out, &result, Some(&action), now);
         let commit = self.app.store.commit(WriteBatch {
             entries: vec![entry, answered],
-            station: snapshot,
+            station: Some(Arc::clone(&self.state)),
         });
         self.in_progress.insert(id.clone());
         let request = payload.clone();
