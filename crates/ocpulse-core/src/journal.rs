@@ -34,6 +34,13 @@ impl Direction {
 /// The frame type name used for text that is not a readable OCPP-J frame.
 pub const MALFORMED: &str = "MALFORMED";
 
+/// The frame type of an entry that records something other than a frame (a station
+/// connecting or disconnecting, a trigger starting or ending); its `action` names the
+/// event (`StationConnected`, `StationDisconnected`, `TriggerStarted`, `TriggerAnswered`,
+/// `TriggerCompleted`). Keeping them in the journal gives every live event a durable,
+/// ordered id (its `seq`), so a client that reconnects can be replayed what it missed.
+pub const EVENT: &str = "EVENT";
+
 /// One journaled frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalEntry {
@@ -43,7 +50,7 @@ pub struct JournalEntry {
     pub station_id: String,
     /// Which way it went.
     pub direction: Direction,
-    /// `CALL`, `CALLRESULT`, `CALLERROR`, or `MALFORMED` for unreadable text.
+    /// `CALL`, `CALLRESULT`, `CALLERROR`, `MALFORMED` for unreadable text, or `EVENT`.
     pub frame_type: &'static str,
     /// The message id, when readable.
     pub message_id: Option<String>,
@@ -55,6 +62,9 @@ pub struct JournalEntry {
     pub at: Millis,
     /// A schema violation accepted under the lenient policy.
     pub violation: Option<String>,
+    /// The trigger this entry belongs to: its TriggerMessage and answer, the messages it
+    /// claimed, its events.
+    pub trigger_id: Option<String>,
 }
 
 /// What to read back from the journal, newest first.

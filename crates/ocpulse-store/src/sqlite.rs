@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, MALFORMED};
+use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, MALFORMED};
 use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, SharedStation, Store, StoreError, WriteBatch};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -49,6 +49,7 @@ CREATE TABLE meta (
     // Every index is one more page written per commit; filtering one station's entries by
     // action walks (station_id, seq) backwards just as well.
     "DROP INDEX IF EXISTS journal_by_station_action;",
+    "ALTER TABLE journal ADD COLUMN trigger_id TEXT;",
 ];
 
 /// A batch and, when someone waits for its durability, where to say it is done.
@@ -215,7 +216,7 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO journal (station_id, direction, frame_type, message_id, action, payload, at, violation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO journal (station_id, direction, frame_type, message_id, action, payload, at, violation, trigger_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         let mut upsert = tx.prepare_cached(
             "INSERT INTO stations (id, state, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
@@ -239,7 +240,8 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> rusqlite::Result<()> {
                     e.action,
                     e.payload,
                     e.at,
-                    e.violation
+                    e.violation,
+                    e.trigger_id
                 ])?;
             }
         }
@@ -261,13 +263,14 @@ fn frame_type(stored: &str) -> &'static str {
         "CALL" => "CALL",
         "CALLRESULT" => "CALLRESULT",
         "CALLERROR" => "CALLERROR",
+        EVENT => EVENT,
         _ => MALFORMED,
     }
 }
 
 fn read_journal(conn: &Connection, q: &JournalQuery) -> rusqlite::Result<Vec<JournalEntry>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, station_id, direction, frame_type, message_id, action, payload, at, violation FROM journal
+        "SELECT seq, station_id, direction, frame_type, message_id, action, payload, at, violation, trigger_id FROM journal
          WHERE station_id = ?1 AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR seq < ?3) AND (?4 IS NULL OR at < ?4)
          ORDER BY seq DESC LIMIT ?5",
     )?;
@@ -287,6 +290,7 @@ fn read_journal(conn: &Connection, q: &JournalQuery) -> rusqlite::Result<Vec<Jou
                 payload: r.get(6)?,
                 at: r.get(7)?,
                 violation: r.get(8)?,
+                trigger_id: r.get(9)?,
             })
         },
     )?;
@@ -394,6 +398,7 @@ mod tests {
             payload: "{}".into(),
             at,
             violation: None,
+            trigger_id: None,
         }
     }
 

@@ -16,7 +16,8 @@ use crate::app::App;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-fn entry_json(e: &JournalEntry) -> Value {
+/// The API form of a journal entry (shared with the event stream).
+pub(crate) fn entry_json(e: &JournalEntry) -> Value {
     let payload = serde_json::from_str::<Value>(&e.payload)
         .unwrap_or_else(|_| Value::String(e.payload.clone()));
     let mut v = json!({
@@ -30,6 +31,9 @@ fn entry_json(e: &JournalEntry) -> Value {
     });
     if let Some(violation) = &e.violation {
         v["violation"] = json!(violation);
+    }
+    if let Some(trigger) = &e.trigger_id {
+        v["triggerId"] = json!(trigger);
     }
     v
 }

@@ -188,6 +188,7 @@ impl Session {
             payload,
             at,
             violation: None,
+            trigger_id: None,
         }
     }
 
@@ -283,6 +284,7 @@ impl Session {
             payload: text.to_owned(),
             at: now,
             violation: Some(error.message.clone()),
+            trigger_id: None,
         };
         self.journal(vec![
             received,
