@@ -5,10 +5,12 @@
 //! OCPP calls, and storage is a port (`Store`) implemented elsewhere. Time is an argument.
 
 pub mod answers;
+pub mod capability;
 pub mod journal;
 pub mod state;
 pub mod store;
 pub mod trigger_plan;
+pub mod trigger_record;
 pub mod validation;
 
 pub use journal::{Direction, JournalEntry};

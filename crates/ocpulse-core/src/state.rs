@@ -148,6 +148,9 @@ pub struct StationState {
     pub violations: u64,
     /// The latest of them.
     pub last_violation: Option<RecordedViolation>,
+    /// What the station did with each requestedMessage so far.
+    #[serde(default)]
+    pub capabilities: std::collections::BTreeMap<String, crate::capability::Capability>,
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::journal::{JournalEntry, JournalQuery};
 use crate::state::StationState;
+use crate::trigger_record::{TriggerQuery, TriggerRecord};
 
 /// A boxed, sendable future, so `Store` stays object-safe.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -31,6 +32,8 @@ pub struct WriteBatch {
     pub entries: Vec<JournalEntry>,
     /// The station whose state these entries changed, to upsert as it is at commit time.
     pub station: Option<SharedStation>,
+    /// Trigger records to insert or replace (by id).
+    pub triggers: Vec<TriggerRecord>,
 }
 
 /// Where journal and station state live.
@@ -45,9 +48,18 @@ pub trait Store: Send + Sync + 'static {
     fn record(&self, entries: Vec<JournalEntry>) {
         drop(self.commit(WriteBatch {
             entries,
-            station: None,
+            ..WriteBatch::default()
         }));
     }
+
+    /// Reads one trigger record.
+    fn trigger(&self, id: String) -> BoxFuture<Result<Option<TriggerRecord>, StoreError>>;
+
+    /// Lists trigger records, newest first, each with its position for paging.
+    fn triggers(
+        &self,
+        query: TriggerQuery,
+    ) -> BoxFuture<Result<Vec<(i64, TriggerRecord)>, StoreError>>;
 
     /// Reads journal entries, newest first.
     fn journal(&self, query: JournalQuery) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>>;

@@ -35,6 +35,76 @@ pub struct EvseTarget {
     pub connector_id: Option<i64>,
 }
 
+/// Names of the same message in the two versions: (OCPP 1.6 name, OCPP 2.0.1 name).
+/// A caller may use either name with a station of either version.
+pub const VOCABULARY: &[(&str, &str)] = &[
+    ("DiagnosticsStatusNotification", "LogStatusNotification"),
+    (
+        "SignChargePointCertificate",
+        "SignChargingStationCertificate",
+    ),
+];
+
+/// 2.0.1 messages that 1.6 (even with the security extension) has no equivalent for, and
+/// what a caller can do instead.
+pub const NO_V16_EQUIVALENT: &[(&str, &str)] = &[
+    (
+        "TransactionEvent",
+        "OCPP 1.6 has no transaction snapshot message; trigger MeterValues with the transaction's connectorId for its meter values",
+    ),
+    (
+        "SignV2GCertificate",
+        "OCPP 1.6 has no ISO 15118 (V2G) certificates; only SignChargePointCertificate exists",
+    ),
+    (
+        "SignCombinedCertificate",
+        "OCPP 1.6 has no ISO 15118 (V2G) certificates; only SignChargePointCertificate exists",
+    ),
+    (
+        "PublishFirmwareStatusNotification",
+        "OCPP 1.6 has no local firmware publishing (that is a 2.0.1 local controller feature)",
+    ),
+];
+
+/// The name a station of `version` knows for `requested`, and a note when it differs;
+/// or why there is none.
+pub fn translate(
+    version: ProtocolVersion,
+    requested: &str,
+) -> Result<(&str, Option<String>), PlanError> {
+    let native = valid_messages(version).contains(&requested);
+    if native {
+        return Ok((requested, None));
+    }
+    let other = match version {
+        ProtocolVersion::V16 => VOCABULARY
+            .iter()
+            .find(|(_, v201)| *v201 == requested)
+            .map(|(v16, _)| *v16),
+        ProtocolVersion::V201 => VOCABULARY
+            .iter()
+            .find(|(v16, _)| *v16 == requested)
+            .map(|(_, v201)| *v201),
+    };
+    if let Some(name) = other {
+        return Ok((
+            name,
+            Some(format!(
+                "{requested} is called {name} in {version}; sent as {name}"
+            )),
+        ));
+    }
+    if version == ProtocolVersion::V16
+        && let Some((_, why)) = NO_V16_EQUIVALENT.iter().find(|(m, _)| *m == requested)
+    {
+        return Err(bad(
+            "no_equivalent",
+            format!("requestedMessage {requested:?} has no OCPP 1.6 equivalent: {why}"),
+        ));
+    }
+    Ok((requested, None))
+}
+
 /// What to send and what to wait for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TriggerPlan {
@@ -44,6 +114,8 @@ pub struct TriggerPlan {
     pub payload: Value,
     /// The station CALL(s) that answer it.
     pub expectation: Expectation,
+    /// Set when the caller's name or target was translated for the station's version.
+    pub note: Option<String>,
 }
 
 /// Why a trigger request cannot be sent; becomes a 400 whose message says what would be right.
@@ -97,12 +169,64 @@ fn to_i32(n: i64, what: &str) -> Result<i32, PlanError> {
     i32::try_from(n).map_err(|_| bad("invalid_target", format!("{what} {n} is out of range")))
 }
 
+/// Plans `request` as the OCPP calls it needs, sent one after another: one, except for a
+/// 2.0.1 StatusNotification without a target on a station with several connectors, which
+/// F06.FR.13 makes one TriggerMessage per connector.
+pub fn plan_all(
+    version: ProtocolVersion,
+    request: &TriggerRequest,
+    station: &StationState,
+) -> Result<Vec<TriggerPlan>, PlanError> {
+    let (name, _) = translate(version, &request.requested_message)?;
+    let untargeted = request.evse.is_none() && request.connector_id.is_none();
+    if version == ProtocolVersion::V201 && name == "StatusNotification" && untargeted {
+        let layout: Vec<(i64, i64)> = station
+            .connectors
+            .iter()
+            .filter_map(|c| Some((c.evse_id?, c.connector_id)))
+            .filter(|(e, _)| *e > 0)
+            .collect();
+        if layout.len() > 1 {
+            return layout
+                .into_iter()
+                .map(|(id, connector)| {
+                    let one = TriggerRequest {
+                        evse: Some(EvseTarget {
+                            id,
+                            connector_id: Some(connector),
+                        }),
+                        ..request.clone()
+                    };
+                    plan(version, &one, station).map(|mut p| {
+                        p.note = Some(format!(
+                            "OCPP 2.0.1 triggers StatusNotification per connector (F06.FR.13): one TriggerMessage for each known connector, this one for EVSE {id} connector {connector}"
+                        ));
+                        p
+                    })
+                })
+                .collect();
+        }
+    }
+    plan(version, request, station).map(|p| vec![p])
+}
+
 /// Plans `request` for a station of `version` whose known state is `station`.
 pub fn plan(
     version: ProtocolVersion,
     request: &TriggerRequest,
     station: &StationState,
 ) -> Result<TriggerPlan, PlanError> {
+    let (name, note) = translate(version, &request.requested_message)?;
+    let translated;
+    let request = if note.is_some() {
+        translated = TriggerRequest {
+            requested_message: name.to_owned(),
+            ..request.clone()
+        };
+        &translated
+    } else {
+        request
+    };
     if let Some(c) = request.connector_id
         && c < 0
     {
@@ -125,10 +249,14 @@ pub fn plan(
             ));
         }
     }
-    match version {
+    let planned = match version {
         ProtocolVersion::V16 => plan_v16(request, station),
         ProtocolVersion::V201 => plan_v201(request, station),
-    }
+    };
+    planned.map(|mut p| {
+        p.note = note;
+        p
+    })
 }
 
 fn unknown_message(version: ProtocolVersion, name: &str) -> PlanError {
@@ -232,6 +360,7 @@ fn plan_v16(request: &TriggerRequest, station: &StationState) -> Result<TriggerP
             action: expected_action,
             scope,
         },
+        note: None,
     })
 }
 
@@ -394,6 +523,7 @@ fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<Trigger
             action: expected_action,
             scope,
         },
+        note: None,
     })
 }
 
@@ -453,19 +583,91 @@ mod tests {
 
     #[test]
     fn unknown_message_is_refused_with_the_valid_list() {
-        let err = plan(V16, &req("TransactionEvent"), &station_16()).expect_err("not in 1.6");
+        let err = plan(V16, &req("StatusReport"), &station_16()).expect_err("not in 1.6");
         assert_eq!(err.code, "unknown_requested_message");
         assert!(
             err.message.contains("DiagnosticsStatusNotification")
                 && err.message.contains("SignChargePointCertificate")
         );
-        let err = plan(
+        let err = plan(V201, &req("StatusReport"), &station_201(&[])).expect_err("not in 2.0.1");
+        assert!(err.message.contains("LogStatusNotification"));
+    }
+
+    #[test]
+    fn either_versions_name_works_where_the_meaning_is_the_same() {
+        let p = plan(
             V201,
             &req("DiagnosticsStatusNotification"),
             &station_201(&[]),
         )
-        .expect_err("not in 2.0.1");
-        assert!(err.message.contains("LogStatusNotification"));
+        .expect("translated");
+        assert_eq!(
+            p.payload,
+            json!({"requestedMessage": "LogStatusNotification"})
+        );
+        assert!(
+            p.note
+                .as_deref()
+                .is_some_and(|n| n.contains("LogStatusNotification"))
+        );
+        let p =
+            plan(V16, &req("SignChargingStationCertificate"), &station_16()).expect("translated");
+        assert_eq!(p.action, "ExtendedTriggerMessage");
+        assert_eq!(
+            p.payload,
+            json!({"requestedMessage": "SignChargePointCertificate"})
+        );
+        assert_eq!(p.expectation.action, "SignCertificate");
+        let p =
+            plan(V201, &req("SignChargePointCertificate"), &station_201(&[])).expect("translated");
+        assert_eq!(
+            p.payload,
+            json!({"requestedMessage": "SignChargingStationCertificate"})
+        );
+        let p = plan(V16, &req("Heartbeat"), &station_16()).expect("native");
+        assert_eq!(p.note, None);
+    }
+
+    #[test]
+    fn messages_without_a_16_equivalent_are_refused_with_the_reason() {
+        for m in [
+            "TransactionEvent",
+            "SignV2GCertificate",
+            "SignCombinedCertificate",
+            "PublishFirmwareStatusNotification",
+        ] {
+            let err = plan(V16, &req(m), &station_16()).expect_err(m);
+            assert_eq!(err.code, "no_equivalent", "{m}");
+            assert!(err.message.contains("1.6"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn v201_status_for_every_connector_fans_out_one_trigger_per_connector_f06_fr_13() {
+        let station = station_201(&[(1, 1), (2, 1), (2, 2)]);
+        let plans = plan_all(V201, &req("StatusNotification"), &station).expect("fan-out");
+        let evses: Vec<Value> = plans.iter().map(|p| p.payload["evse"].clone()).collect();
+        assert_eq!(
+            evses,
+            vec![
+                json!({"id": 1, "connectorId": 1}),
+                json!({"id": 2, "connectorId": 1}),
+                json!({"id": 2, "connectorId": 2})
+            ]
+        );
+        assert!(
+            plans
+                .iter()
+                .all(|p| matches!(p.expectation.scope, Scope::Target(_)))
+        );
+        let one = plan_all(V201, &req("StatusNotification"), &station_201(&[(1, 1)])).expect("one");
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            plan_all(V16, &req("StatusNotification"), &station_16())
+                .expect("1.6 has the all-connectors form")
+                .len(),
+            1
+        );
     }
 
     #[test]

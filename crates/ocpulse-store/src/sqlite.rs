@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, MALFORMED};
 use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, SharedStation, Store, StoreError, WriteBatch};
+use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
@@ -50,6 +51,17 @@ CREATE TABLE meta (
     // action walks (station_id, seq) backwards just as well.
     "DROP INDEX IF EXISTS journal_by_station_action;",
     "ALTER TABLE journal ADD COLUMN trigger_id TEXT;",
+    r#"
+CREATE TABLE triggers (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL UNIQUE,
+    station_id TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    record     TEXT NOT NULL
+);
+CREATE INDEX triggers_by_station ON triggers (station_id, seq);
+CREATE INDEX triggers_by_outcome ON triggers (outcome, seq);
+"#,
 ];
 
 /// A batch and, when someone waits for its durability, where to say it is done.
@@ -113,6 +125,13 @@ impl SqliteStore {
         let path = data_dir.join("ocpulse.sqlite3");
         let mut writer = open(&path)?;
         migrate(&mut writer)?;
+        // A trigger still running when the process stopped will never finish.
+        writer
+            .execute(
+                "UPDATE triggers SET outcome = 'Interrupted', record = json_set(record, '$.outcome', 'Interrupted', '$.detail', 'ocpulse stopped while the trigger ran') WHERE outcome = 'Running'",
+                [],
+            )
+            .map_err(err)?;
         // Checkpoints run on their own thread (below), never inside a commit: an automatic
         // checkpoint in the writer stalls every waiting station for its duration.
         writer
@@ -245,6 +264,16 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> rusqlite::Result<()> {
                 ])?;
             }
         }
+        let mut save_trigger = tx.prepare_cached(
+            "INSERT INTO triggers (id, station_id, outcome, record) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET outcome = excluded.outcome, record = excluded.record",
+        )?;
+        for (batch, _) in group {
+            for t in &batch.triggers {
+                let json = serde_json::to_string(t)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                save_trigger.execute(params![t.id, t.station_id, t.outcome.as_str(), json])?;
+            }
+        }
         for station in stations {
             let (id, json, seen) = {
                 let state = station.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
@@ -312,10 +341,60 @@ impl Store for SqliteStore {
         let _ = self.jobs.send((
             WriteBatch {
                 entries,
-                station: None,
+                ..WriteBatch::default()
             },
             None,
         ));
+    }
+
+    fn trigger(&self, id: String) -> BoxFuture<Result<Option<TriggerRecord>, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                let json: Option<String> = conn
+                    .query_row("SELECT record FROM triggers WHERE id = ?1", [&id], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(err)?;
+                json.map(|j| serde_json::from_str(&j).map_err(err))
+                    .transpose()
+            })
+            .await
+            .map_err(err)?
+        })
+    }
+
+    fn triggers(
+        &self,
+        q: TriggerQuery,
+    ) -> BoxFuture<Result<Vec<(i64, TriggerRecord)>, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT seq, record FROM triggers WHERE (?1 IS NULL OR station_id = ?1) AND (?2 IS NULL OR outcome = ?2) AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4",
+                    )
+                    .map_err(err)?;
+                let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+                let rows = stmt
+                    .query_map(
+                        params![q.station_id, q.outcome.map(|o| o.as_str()), q.before_seq, limit],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+                    )
+                    .map_err(err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(err)?;
+                rows.into_iter()
+                    .map(|(seq, j)| Ok((seq, serde_json::from_str(&j).map_err(err)?)))
+                    .collect()
+            })
+            .await
+            .map_err(err)?
+        })
     }
 
     fn journal(&self, query: JournalQuery) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>> {
@@ -386,6 +465,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ocpulse_core::trigger_record::Outcome;
 
     fn entry(station: &str, action: &str, at: i64) -> JournalEntry {
         JournalEntry {
@@ -413,6 +493,7 @@ mod tests {
                 .commit(WriteBatch {
                     entries: vec![entry("CP1", "Heartbeat", 1), entry("CP1", "MeterValues", 2)],
                     station: Some(Arc::new(Mutex::new(state))),
+                    ..WriteBatch::default()
                 })
                 .await
                 .expect("commit");
@@ -456,14 +537,14 @@ mod tests {
         store
             .commit(WriteBatch {
                 entries,
-                station: None,
+                ..WriteBatch::default()
             })
             .await
             .expect("commit");
         store
             .commit(WriteBatch {
                 entries: vec![entry("CP2", "Heartbeat", 99)],
-                station: None,
+                ..WriteBatch::default()
             })
             .await
             .expect("commit");
@@ -498,7 +579,7 @@ mod tests {
             .map(|i| {
                 store.commit(WriteBatch {
                     entries: vec![entry("CP1", "MeterValues", i)],
-                    station: None,
+                    ..WriteBatch::default()
                 })
             })
             .collect();
@@ -528,7 +609,7 @@ mod tests {
             store
                 .commit(WriteBatch {
                     entries: vec![e],
-                    station: None,
+                    ..WriteBatch::default()
                 })
                 .await
                 .expect("commit");
@@ -538,6 +619,84 @@ mod tests {
             wal <= WAL_LIMIT + 2 * 1024 * 1024,
             "WAL grew to {wal} bytes, limit {WAL_LIMIT}"
         );
+    }
+
+    fn record(id: &str, station: &str, outcome: Outcome) -> TriggerRecord {
+        TriggerRecord {
+            id: id.into(),
+            station_id: station.into(),
+            protocol: "ocpp1.6".into(),
+            requested_by: "test".into(),
+            request: serde_json::json!({"requestedMessage": "Heartbeat"}),
+            created_at: "2025-01-01T00:00:00Z".into(),
+            calls: Vec::new(),
+            messages: Vec::new(),
+            unmatched: Vec::new(),
+            outcome,
+            detail: None,
+            complete: false,
+            completed_at: None,
+            elapsed_ms: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn trigger_records_are_replaced_by_id_filtered_and_interrupted_by_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = SqliteStore::open(dir.path()).expect("open");
+            let save = |r: TriggerRecord| {
+                store.commit(WriteBatch {
+                    triggers: vec![r],
+                    ..WriteBatch::default()
+                })
+            };
+            save(record("t1", "CP1", Outcome::Running))
+                .await
+                .expect("save");
+            save(record("t1", "CP1", Outcome::Completed))
+                .await
+                .expect("save");
+            save(record("t2", "CP2", Outcome::Rejected))
+                .await
+                .expect("save");
+            save(record("t3", "CP1", Outcome::Running))
+                .await
+                .expect("save");
+            let t1 = store.trigger("t1".into()).await.expect("read");
+            assert_eq!(t1.map(|r| r.outcome), Some(Outcome::Completed));
+            let cp1 = store
+                .triggers(TriggerQuery {
+                    station_id: Some("CP1".into()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .expect("list");
+            assert_eq!(
+                cp1.iter().map(|(_, r)| r.id.as_str()).collect::<Vec<_>>(),
+                vec!["t3", "t1"],
+                "newest first, one row per id"
+            );
+            let rejected = store
+                .triggers(TriggerQuery {
+                    outcome: Some(Outcome::Rejected),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .expect("list");
+            assert_eq!(rejected.len(), 1);
+            assert_eq!(store.trigger("nope".into()).await.expect("read"), None);
+        }
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        let t3 = store
+            .trigger("t3".into())
+            .await
+            .expect("read")
+            .expect("kept");
+        assert_eq!(t3.outcome, Outcome::Interrupted);
+        assert!(t3.detail.is_some_and(|d| d.contains("stopped")));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The state every handler shares.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use ocpp_rpc::SchemaRegistry;
 use ocpulse_core::Store;
+use ocpulse_core::trigger_record::TriggerRecord;
 
 use crate::config::ServerConfig;
 use crate::registry::Registry;
@@ -23,6 +25,9 @@ pub struct App {
     pub stations: Registry,
     /// Cancelled at shutdown so every session closes its socket and the server can exit.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Triggers still running, by id: their latest record, for `GET /api/v1/triggers/{id}`
+    /// before the final one is stored.
+    pub running: Mutex<HashMap<String, TriggerRecord>>,
     tx_ids: Mutex<(i64, i64)>,
 }
 
@@ -37,6 +42,7 @@ impl App {
             schemas,
             stations,
             shutdown: Default::default(),
+            running: Mutex::default(),
             tx_ids: Mutex::new((0, 0)),
         })
     }

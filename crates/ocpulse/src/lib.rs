@@ -11,6 +11,7 @@ pub mod config;
 pub mod registry;
 pub mod server;
 pub mod sim_cmd;
+pub mod trigger_run;
 pub mod ws;
 
 /// The current wall-clock time in milliseconds since the Unix epoch.

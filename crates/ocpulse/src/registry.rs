@@ -23,6 +23,20 @@ pub struct StationMessage {
     pub payload: Value,
     /// When it arrived.
     pub received_at: ocpulse_core::Millis,
+    /// False for a message of the expected action that no trigger claimed because it was
+    /// about another connector/EVSE: shown to the trigger as a near miss.
+    pub claimed: bool,
+}
+
+/// A trigger's interest in the station's next messages.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// Decides which messages the trigger takes.
+    pub collector: Collector,
+    /// Where claimed messages (and near misses) go.
+    pub tx: mpsc::UnboundedSender<StationMessage>,
+    /// The trigger, so claimed messages are journaled with its id.
+    pub trigger_id: Option<String>,
 }
 
 /// How a CSMS CALL ended.
@@ -66,7 +80,9 @@ pub struct CallRequest {
     /// If set, from the moment this CALL is sent, every acknowledged station CALL that the
     /// collector accepts is sent here. A message goes to the oldest trigger that accepts
     /// it and to no other, so two concurrent triggers never return the same message.
-    pub watch: Option<(Collector, mpsc::UnboundedSender<StationMessage>)>,
+    pub watch: Option<Watch>,
+    /// The trigger this call belongs to, journaled with the call and its answer.
+    pub trigger_id: Option<String>,
 }
 
 /// The handle the API uses to talk to a connected station's session.

@@ -172,22 +172,26 @@ async fn message_sent_before_the_response_still_counts() {
 }
 
 #[tokio::test]
-async fn wait_false_returns_just_the_status() {
+async fn wait_false_returns_202_and_the_record_id_at_once() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "CPNW", "ocpp1.6").await;
     st.boot16().await;
-    let http = spawn_trigger(
-        &server,
-        "CPNW",
-        json!({"requestedMessage": "Heartbeat", "wait": false}),
-    );
-    let (id, _, _) = st.next_call().await;
-    st.reply(&id, json!({"status": "Accepted"})).await;
-    let (code, body) = http.await.expect("join");
+    // The station has not even seen the TriggerMessage when the caller gets its answer.
+    let (code, body) = server
+        .trigger(
+            "CPNW",
+            json!({"requestedMessage": "Heartbeat", "wait": false}),
+        )
+        .await;
     assert_eq!(
-        (code, body["status"].clone(), body["messages"].clone()),
-        (200, json!("Accepted"), json!([]))
+        (code, body["outcome"].as_str()),
+        (202, Some("Running")),
+        "{body}"
     );
+    assert!(body["triggerId"].as_str().is_some_and(|t| !t.is_empty()));
+    let (id, action, _) = st.next_call().await;
+    assert_eq!(action, "TriggerMessage");
+    st.reply(&id, json!({"status": "Accepted"})).await;
 }
 
 #[tokio::test]
@@ -195,16 +199,12 @@ async fn triggers_to_one_station_are_sent_one_at_a_time_in_order() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "CPQ", "ocpp1.6").await;
     st.boot16().await;
-    let first = spawn_trigger(
-        &server,
-        "CPQ",
-        json!({"requestedMessage": "Heartbeat", "wait": false}),
-    );
+    let first = spawn_trigger(&server, "CPQ", json!({"requestedMessage": "Heartbeat"}));
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let second = spawn_trigger(
         &server,
         "CPQ",
-        json!({"requestedMessage": "BootNotification", "wait": false}),
+        json!({"requestedMessage": "BootNotification"}),
     );
     let (id1, _, p1) = st.next_call().await;
     assert_eq!(p1["requestedMessage"], "Heartbeat");
@@ -215,6 +215,7 @@ async fn triggers_to_one_station_are_sent_one_at_a_time_in_order() {
         "second CALL sent while the first was in flight: {early:?}"
     );
     st.reply(&id1, json!({"status": "Accepted"})).await;
+    st.call("Heartbeat", json!({})).await;
     let (id2, _, p2) = st.next_call().await;
     assert_eq!(p2["requestedMessage"], "BootNotification");
     st.reply(&id2, json!({"status": "Rejected"})).await;

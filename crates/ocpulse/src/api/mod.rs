@@ -4,6 +4,7 @@ mod error;
 mod messages;
 mod stations;
 mod trigger;
+mod triggers;
 
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub fn router() -> Router<Arc<App>> {
         )
         .route("/api/v1/stations/{id}/trigger", post(trigger::trigger))
         .route("/api/v1/stations/{id}/messages", get(messages::list))
+        .route("/api/v1/triggers", get(triggers::list))
+        .route("/api/v1/triggers/{id}", get(triggers::one))
         .route(
             "/api/v1/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
@@ -40,7 +43,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

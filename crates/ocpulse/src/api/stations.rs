@@ -81,6 +81,13 @@ pub(crate) fn station_json(s: &StationState, connected: bool, app: &App) -> Valu
         "transactions": s.transactions.iter().map(transaction).collect::<Vec<_>>(),
         "lastSeen": time(s.last_seen),
         "lastHeartbeat": time(s.last_heartbeat),
+        "capabilities": s.capabilities.iter().map(|(name, c)| (name.clone(), json!({
+            "accepted": c.accepted, "rejected": c.rejected, "notImplemented": c.not_implemented,
+            "errors": c.errors, "timeouts": c.timeouts, "delivered": c.delivered,
+            "deliveryRate": c.delivery_rate(), "meanLatencyMs": c.mean_latency_ms(),
+            "worksWith": c.works_with, "knownUnsupported": c.known_unsupported(),
+            "lastOutcome": c.last_outcome.map(|o| o.as_str()), "lastAt": rfc3339(c.last_at),
+        }))).collect::<serde_json::Map<String, Value>>(),
         "validation": {
             "mode": s.validation_mode.unwrap_or(app.config.validation).to_string(),
             "stationOverride": s.validation_mode.map(|m| m.to_string()),
@@ -163,6 +170,7 @@ pub async fn set_validation(
         .commit(WriteBatch {
             entries: Vec::new(),
             station: Some(Arc::clone(&entry.state)),
+            ..WriteBatch::default()
         })
         .await
         .map_err(|e| {

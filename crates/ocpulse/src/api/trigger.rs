@@ -1,5 +1,5 @@
 //! `POST /api/v1/stations/{id}/trigger`: send TriggerMessage in the station's version and
-//! return the message(s) it produced.
+//! return the message(s) it produced, or with `"wait": false` a 202 and the record id.
 //!
 //! Correlation rule (also in ARCHITECTURE.md): from the moment the TriggerMessage is
 //! written to the socket until the deadline, every station CALL of the expected action
@@ -8,7 +8,8 @@
 //! first one about that connector/EVSE; an untargeted StatusNotification/MeterValues
 //! takes one per connector/EVSE the station has reported (or, with nothing reported yet,
 //! whatever arrives until 750 ms pass without another); any other trigger takes the
-//! first message of its action.
+//! first message of its action. A message of the expected action about another target is
+//! a near miss, recorded as `unmatched`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,21 +17,23 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use ocpp_rpc::PayloadKind;
-use ocpp_rpc::trigger::{Collector, target_of};
 use ocpulse_core::rfc3339;
-use ocpulse_core::trigger_plan::{self, EvseTarget, QUIET_PERIOD, TriggerRequest};
+use ocpulse_core::trigger_plan::{self, EvseTarget, TriggerRequest};
+use ocpulse_core::trigger_record::{Outcome, TriggerRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::{ApiError, parse_body};
 use crate::app::App;
-use crate::registry::{CallOutcome, CallRequest, StationMessage};
+use crate::now_ms;
+use crate::trigger_run::{self, TriggerRun};
 
 const MAX_TIMEOUT_MS: u64 = 300_000;
+const MAX_REQUESTED_BY: usize = 128;
 const EXAMPLE: &str = r#"{"requestedMessage": "StatusNotification", "connectorId": 1} or {"requestedMessage": "MeterValues", "evse": {"id": 1}, "wait": true, "timeoutMs": 10000}"#;
 
 #[derive(Deserialize)]
@@ -50,18 +53,37 @@ struct EvseBody {
     connector_id: Option<i64>,
 }
 
-fn message_json(m: &StationMessage) -> Value {
-    json!({"action": m.action, "messageId": m.message_id, "payload": m.payload, "receivedAt": rfc3339(m.received_at)})
+fn internal(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+}
+
+/// Who asked: the `X-Requested-By` header (an operator, a system), else `api`.
+fn requested_by(headers: &HeaderMap) -> Result<String, ApiError> {
+    match headers.get("x-requested-by") {
+        None => Ok("api".into()),
+        Some(v) => match v.to_str() {
+            Ok(s) if !s.trim().is_empty() && s.len() <= MAX_REQUESTED_BY => Ok(s.trim().to_owned()),
+            _ => Err(ApiError::bad_request(
+                "invalid_requested_by",
+                format!(
+                    "X-Requested-By must be visible ASCII text of 1 to {MAX_REQUESTED_BY} characters naming who asks, e.g. \"billing-job\""
+                ),
+            )),
+        },
+    }
 }
 
 /// Triggers a message and, by default, waits for it.
 pub async fn trigger(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let body: Body = parse_body(&body, EXAMPLE)?;
+    let requested_by = requested_by(&headers)?;
+    let request_json: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let body: Body = parse_body(&raw, EXAMPLE)?;
     let Some(requested_message) = body.requested_message else {
         return Err(ApiError::bad_request(
             "missing_requested_message",
@@ -78,8 +100,6 @@ pub async fn trigger(
         ));
     }
     let wait = body.wait.unwrap_or(true);
-    let timeout = Duration::from_millis(timeout_ms);
-    let deadline = started + timeout;
 
     let entry = app
         .stations
@@ -102,20 +122,14 @@ pub async fn trigger(
         }),
         connector_id: body.connector_id,
     };
-    let plan = {
-        let state = entry.state.lock().map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "lock poisoned",
-            )
-        })?;
-        trigger_plan::plan(session.protocol, &request, &state)
+    let plans = {
+        let state = entry.state.lock().map_err(|_| internal("lock poisoned"))?;
+        trigger_plan::plan_all(session.protocol, &request, &state)
     }
     .map_err(|e| {
         let mut err = ApiError::bad_request(e.code, e.message)
             .with("protocol", json!(session.protocol.subprotocol()));
-        if e.code == "unknown_requested_message" {
+        if e.code == "unknown_requested_message" || e.code == "no_equivalent" {
             err = err.with(
                 "validValues",
                 json!(trigger_plan::valid_messages(session.protocol)),
@@ -123,127 +137,178 @@ pub async fn trigger(
         }
         err
     })?;
-    app.schemas
-        .validate(
-            session.protocol,
-            plan.action,
-            PayloadKind::Request,
-            &plan.payload,
-        )
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("planned payload violates its schema: {e}"),
+    for plan in &plans {
+        app.schemas
+            .validate(
+                session.protocol,
+                plan.action,
+                PayloadKind::Request,
+                &plan.payload,
             )
-        })?;
-
-    let (reply_tx, reply_rx) = oneshot::channel();
-    let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();
-    // The session claims messages with its copy of the collector; this one sees exactly the
-    // claimed messages, so both agree on completion (and this one also runs the quiet timer).
-    let mut collector = Collector::new(plan.expectation.clone(), QUIET_PERIOD);
-    let call = Box::new(CallRequest {
-        action: plan.action.to_owned(),
-        payload: plan.payload.clone(),
-        timeout,
-        reply: reply_tx,
-        watch: wait.then(|| (collector.clone(), watch_tx)),
-    });
-    if session.calls.send(call).is_err() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "station_disconnected",
-            format!("station {id:?} disconnected before the trigger could be sent"),
-        ));
+            .map_err(|e| internal(format!("planned payload violates its schema: {e}")))?;
     }
-    let sent = json!({"action": plan.action, "payload": plan.payload});
-    let base = |status: &Value| json!({"stationId": id, "protocol": session.protocol.subprotocol(), "sent": sent, "status": status});
-    let outcome = match tokio::time::timeout_at(deadline, reply_rx).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(_)) => CallOutcome::Disconnected,
-        Err(_) => CallOutcome::Timeout,
+    let record = TriggerRecord {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        station_id: id.clone(),
+        protocol: session.protocol.subprotocol().to_owned(),
+        requested_by,
+        request: request_json,
+        created_at: rfc3339(now_ms()),
+        calls: Vec::new(),
+        messages: Vec::new(),
+        unmatched: Vec::new(),
+        outcome: Outcome::Running,
+        detail: None,
+        complete: false,
+        completed_at: None,
+        elapsed_ms: None,
     };
-    let response = match outcome {
-        CallOutcome::Result(payload) => payload,
-        CallOutcome::Timeout => {
-            return Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "station_timeout", format!("station {id:?} did not answer {} within {timeout_ms} ms; raise timeoutMs or check the station", plan.action)).with("sent", sent));
+    let run = TriggerRun {
+        record,
+        plans,
+        session,
+        state: Arc::clone(&entry.state),
+        timeout: Duration::from_millis(timeout_ms),
+        started,
+    };
+    if !wait {
+        let trigger_id = run.record.id.clone();
+        let pending = json!({
+            "triggerId": trigger_id,
+            "stationId": id,
+            "outcome": Outcome::Running.as_str(),
+            "record": format!("/api/v1/triggers/{trigger_id}"),
+        });
+        // The record is visible (as running) before the caller hears of it.
+        if let Ok(mut running) = app.running.lock() {
+            running.insert(trigger_id, run.record.clone());
         }
-        CallOutcome::Disconnected => {
-            return Err(ApiError::new(
+        tokio::spawn(trigger_run::run(Arc::clone(&app), run));
+        return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
+    }
+    let record = trigger_run::run(Arc::clone(&app), run).await;
+    respond(&record, timeout_ms)
+}
+
+fn message_json(m: &ocpulse_core::trigger_record::CorrelatedMessage) -> Value {
+    json!({"action": m.action, "messageId": m.message_id, "payload": m.payload, "receivedAt": m.received_at})
+}
+
+/// The answer of a waited-for trigger: 200 with the messages, or the error that says what
+/// happened; every shape carries the record id.
+fn respond(r: &TriggerRecord, timeout_ms: u64) -> Result<Response, ApiError> {
+    let id = &r.station_id;
+    let first = r.calls.first();
+    let last = r.calls.last();
+    let sent = last.map_or(
+        Value::Null,
+        |c| json!({"action": c.action, "payload": c.payload}),
+    );
+    let status = last
+        .and_then(|c| c.status.clone())
+        .map_or(Value::Null, Value::String);
+    let with_record = |e: ApiError| {
+        e.with("triggerId", json!(r.id))
+            .with("outcome", json!(r.outcome.as_str()))
+            .with("sent", sent.clone())
+    };
+    let action = last.map_or("TriggerMessage", |c| c.action.as_str());
+    match r.outcome {
+        Outcome::StationTimeout => {
+            return Err(with_record(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "station_timeout",
+                format!(
+                    "station {id:?} did not answer {action} within {timeout_ms} ms; raise timeoutMs or check the station"
+                ),
+            )));
+        }
+        Outcome::Disconnected => {
+            return Err(with_record(ApiError::new(
                 StatusCode::CONFLICT,
                 "station_disconnected",
+                format!("station {id:?} disconnected before the trigger ended"),
+            ))
+            .with(
+                "messages",
+                json!(r.messages.iter().map(message_json).collect::<Vec<_>>()),
+            ));
+        }
+        Outcome::CallError => {
+            let error = last.and_then(|c| c.error.clone()).unwrap_or(Value::Null);
+            return Err(with_record(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "station_call_error",
                 format!(
-                    "station {id:?} disconnected before answering {}",
-                    plan.action
+                    "station {id:?} answered {action} with CALLERROR {}: {}",
+                    error["errorCode"].as_str().unwrap_or("?"),
+                    error["errorDescription"].as_str().unwrap_or("")
                 ),
-            )
-            .with("sent", sent));
+            ))
+            .with("callError", error));
         }
-        CallOutcome::Error {
-            code,
-            description,
-            details,
-        } => {
-            return Err(ApiError::new(StatusCode::BAD_GATEWAY, "station_call_error", format!("station {id:?} answered {} with CALLERROR {code}: {description}", plan.action))
-                .with("callError", json!({"errorCode": code, "errorDescription": description, "errorDetails": details}))
-                .with("sent", sent));
+        Outcome::InvalidResponse => {
+            let error = last.and_then(|c| c.error.clone()).unwrap_or(Value::Null);
+            return Err(with_record(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "invalid_station_response",
+                format!(
+                    "station {id:?} answered {action} with a payload that violates the schema: {}",
+                    error["violation"].as_str().unwrap_or("")
+                ),
+            ))
+            .with("response", error["payload"].clone()));
         }
-        CallOutcome::InvalidResponse { payload, violation } => {
-            return Err(ApiError::new(StatusCode::BAD_GATEWAY, "invalid_station_response", format!("station {id:?} answered {} with a payload that violates the schema: {violation}", plan.action))
-                .with("response", payload)
-                .with("sent", sent));
+        Outcome::MessageTimeout => {
+            return Err(with_record(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "message_timeout",
+                format!(
+                    "station {id:?} accepted the trigger but sent no {} within {timeout_ms} ms",
+                    r.request["requestedMessage"].as_str().unwrap_or("message")
+                ),
+            ))
+            .with("status", status));
         }
-    };
-    let status = response.get("status").cloned().unwrap_or(Value::Null);
-    let mut body = base(&status);
-    if let Some(info) = response.get("statusInfo") {
-        body["statusInfo"] = info.clone();
-    }
-    if !wait || status != "Accepted" {
-        body["messages"] = json!([]);
-        body["elapsedMs"] = json!(started.elapsed().as_millis());
-        return Ok(Json(body));
-    }
-
-    let mut messages = Vec::new();
-    while !collector.is_complete(std::time::Instant::now()) {
-        let wake = collector
-            .wake_at()
-            .map(Instant::from_std)
-            .map_or(deadline, |w| w.min(deadline));
-        tokio::select! {
-            received = watch_rx.recv() => match received {
-                Some(m) => {
-                    let target = target_of(session.protocol, &m.action, &m.payload);
-                    if collector.offer(&m.action, target, std::time::Instant::now()) {
-                        messages.push(m);
-                    }
-                }
-                None => break,
-            },
-            () = tokio::time::sleep_until(wake) => {
-                if Instant::now() >= deadline {
-                    break;
-                }
-            }
+        Outcome::WrongTarget => {
+            return Err(with_record(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "wrong_target",
+                r.detail.clone().unwrap_or_default(),
+            ))
+            .with("status", status)
+            .with(
+                "unmatched",
+                json!(r.unmatched.iter().map(message_json).collect::<Vec<_>>()),
+            ));
         }
+        Outcome::Running | Outcome::Interrupted => {
+            return Err(internal("the trigger ended without an outcome"));
+        }
+        Outcome::Completed | Outcome::Partial | Outcome::Rejected | Outcome::NotImplemented => {}
     }
-    let complete = collector.is_complete(std::time::Instant::now());
-    if messages.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "message_timeout",
-            format!(
-                "station {id:?} accepted the trigger but sent no {} within {timeout_ms} ms",
-                plan.expectation.action
-            ),
-        )
-        .with("status", status)
-        .with("sent", sent));
+    let mut body = json!({
+        "triggerId": r.id,
+        "stationId": r.station_id,
+        "protocol": r.protocol,
+        "sent": sent,
+        "status": status,
+        "outcome": r.outcome.as_str(),
+        "messages": r.messages.iter().map(message_json).collect::<Vec<_>>(),
+        "complete": r.complete,
+        "elapsedMs": r.elapsed_ms,
+    });
+    if let Some(info) = last.and_then(|c| c.status_info.clone()) {
+        body["statusInfo"] = info;
     }
-    body["messages"] = Value::Array(messages.iter().map(message_json).collect());
-    body["complete"] = json!(complete);
-    body["elapsedMs"] = json!(started.elapsed().as_millis());
-    Ok(Json(body))
+    if r.calls.len() > 1 {
+        body["calls"] = json!(r.calls);
+    }
+    if let Some(note) = first.and_then(|c| c.note.clone()) {
+        body["note"] = json!(note);
+    }
+    if let Some(detail) = &r.detail {
+        body["detail"] = json!(detail);
+    }
+    Ok(Json(body).into_response())
 }

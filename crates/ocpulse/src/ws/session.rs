@@ -17,7 +17,7 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{SinkExt, StreamExt};
 use ocpp_rpc::outbox::{Answer as OutboxAnswer, Outbox};
 use ocpp_rpc::schema::SchemaError;
-use ocpp_rpc::trigger::{Collector, target_of};
+use ocpp_rpc::trigger::target_of;
 use ocpp_rpc::{ErrorCode, Frame, PayloadKind, ProtocolVersion};
 use ocpulse_core::answers::{self, Answer, AnswerContext};
 use ocpulse_core::journal::MALFORMED;
@@ -29,12 +29,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::now_ms;
-use crate::registry::{CallOutcome, CallRequest, StationMessage};
+use crate::registry::{CallOutcome, CallRequest, StationMessage, Watch};
 
 /// What the outbox carries for each CSMS CALL.
 struct Token {
     reply: oneshot::Sender<CallOutcome>,
-    watch: Option<(Collector, mpsc::UnboundedSender<StationMessage>)>,
+    watch: Option<Watch>,
+    trigger_id: Option<String>,
 }
 
 /// A station CALL whose commit is running; becomes its CALLRESULT when done.
@@ -45,6 +46,8 @@ struct PendingAck {
     response: Value,
     received_at: Millis,
     committed: Result<(), StoreError>,
+    /// The trigger that claimed it (true) or saw it as a near miss (false).
+    claim: Option<(mpsc::UnboundedSender<StationMessage>, bool)>,
 }
 
 type AckFuture = Pin<Box<dyn Future<Output = PendingAck> + Send>>;
@@ -56,7 +59,7 @@ struct Session {
     state: Arc<Mutex<StationState>>,
     outbox: Outbox<Token>,
     /// Triggers waiting for station messages, oldest first.
-    watchers: Vec<(Collector, mpsc::UnboundedSender<StationMessage>)>,
+    watchers: Vec<Watch>,
     in_progress: HashSet<String>,
     acks: FuturesOrdered<AckFuture>,
 }
@@ -127,7 +130,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break 'conn,
             },
             Some(call) = calls.recv() => {
-                session.outbox.push(call.action, call.payload, call.timeout, Token { reply: call.reply, watch: call.watch });
+                session.outbox.push(call.action, call.payload, call.timeout, Token { reply: call.reply, watch: call.watch, trigger_id: call.trigger_id });
                 Vec::new()
             }
             Some(ack) = session.acks.next(), if !session.acks.is_empty() => session.on_committed(ack),
@@ -219,6 +222,7 @@ impl Session {
         drop(self.app.store.commit(WriteBatch {
             entries: Vec::new(),
             station: Some(Arc::clone(&self.state)),
+            ..WriteBatch::default()
         }));
     }
 
@@ -230,19 +234,14 @@ impl Session {
         else {
             return Vec::new();
         };
-        if let Some(watch) = self
-            .outbox
-            .in_flight_token()
-            .and_then(|tok| tok.watch.clone())
-        {
+        let token = self.outbox.in_flight_token();
+        let trigger_id = token.and_then(|tok| tok.trigger_id.clone());
+        if let Some(watch) = token.and_then(|tok| tok.watch.clone()) {
             self.watchers.push(watch);
         }
-        self.journal(vec![self.entry(
-            Direction::Out,
-            &t.frame,
-            Some(&t.action),
-            now_ms(),
-        )]);
+        let mut entry = self.entry(Direction::Out, &t.frame, Some(&t.action), now_ms());
+        entry.trigger_id = trigger_id;
+        self.journal(vec![entry]);
         vec![t.frame.to_text()]
     }
 
@@ -403,6 +402,25 @@ impl Session {
         }
         let mut entry = self.entry(Direction::In, &call, Some(&action), now);
         entry.violation = violation;
+        // The oldest waiting trigger that accepts the message claims it now, so its journal
+        // entry carries the trigger's id; it is handed over once committed.
+        let instant = Instant::now();
+        self.watchers
+            .retain(|w| !w.tx.is_closed() && !w.collector.is_complete(instant));
+        let target = target_of(self.protocol, &action, payload);
+        let claim = if let Some(w) = self
+            .watchers
+            .iter_mut()
+            .find_map(|w| w.collector.offer(&action, target, instant).then_some(w))
+        {
+            entry.trigger_id.clone_from(&w.trigger_id);
+            Some((w.tx.clone(), true))
+        } else {
+            self.watchers
+                .iter()
+                .find(|w| w.collector.expectation().action == action)
+                .map(|w| (w.tx.clone(), false))
+        };
         // The CALL and its CALLRESULT are committed together, before the CALLRESULT is sent:
         // whoever sees the answer also finds both in the journal.
         let result = Frame::CallResult {
@@ -413,6 +431,7 @@ impl Session {
         let commit = self.app.store.commit(WriteBatch {
             entries: vec![entry, answered],
             station: Some(Arc::clone(&self.state)),
+            ..WriteBatch::default()
         });
         self.in_progress.insert(id.clone());
         let request = payload.clone();
@@ -425,6 +444,7 @@ impl Session {
                 response,
                 received_at: now,
                 committed,
+                claim,
             }
         }));
         Vec::new()
@@ -456,24 +476,16 @@ impl Session {
                 reply
             }
         };
-        if ack.committed.is_ok() {
-            let now = Instant::now();
-            self.watchers
-                .retain(|(c, tx)| !tx.is_closed() && !c.is_complete(now));
-            let target = target_of(self.protocol, &ack.action, &ack.request);
-            // The oldest waiting trigger that accepts the message claims it.
-            if let Some(tx) = self
-                .watchers
-                .iter_mut()
-                .find_map(|(c, tx)| c.offer(&ack.action, target, now).then_some(tx))
-            {
-                let _ = tx.send(StationMessage {
-                    message_id: ack.id.clone(),
-                    action: ack.action.clone(),
-                    payload: ack.request,
-                    received_at: ack.received_at,
-                });
-            }
+        if ack.committed.is_ok()
+            && let Some((tx, claimed)) = ack.claim
+        {
+            let _ = tx.send(StationMessage {
+                message_id: ack.id.clone(),
+                action: ack.action.clone(),
+                payload: ack.request,
+                received_at: ack.received_at,
+                claimed,
+            });
         }
         vec![reply.to_text()]
     }
@@ -482,7 +494,10 @@ impl Session {
         let action = self.outbox.action_of(frame.id()).map(str::to_owned);
         let mut entry = self.entry(Direction::In, &frame, action.as_deref(), now);
         let outcome_token = match self.outbox.on_answer(frame.id()) {
-            OutboxAnswer::Matched { action, token } => Some((action, token)),
+            OutboxAnswer::Matched { action, token } => {
+                entry.trigger_id.clone_from(&token.trigger_id);
+                Some((action, token))
+            }
             OutboxAnswer::Unmatched => {
                 tracing::warn!(station = %self.station_id, id = %frame.id(), "answer to no CALL in flight (late or unknown); ignored");
                 entry.violation = Some(

@@ -1,0 +1,190 @@
+//! The record of one trigger: what the caller asked, what was sent, how the station
+//! answered, which of its messages answered the trigger, and how it ended. Records are
+//! stored, so a caller that did not wait (`"wait": false`) or lost its connection can
+//! still learn the result, and operators can audit who asked what.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How a trigger ended; each one tells the caller what to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Still running.
+    Running,
+    /// Accepted, and every expected message arrived.
+    Completed,
+    /// Accepted, and some but not all expected messages arrived before the deadline.
+    Partial,
+    /// The station answered Rejected.
+    Rejected,
+    /// The station answered NotImplemented (also after the ExtendedTriggerMessage retry).
+    NotImplemented,
+    /// The station answered with a CALLERROR.
+    CallError,
+    /// The station's answer violates the response schema (strict validation).
+    InvalidResponse,
+    /// No answer to the TriggerMessage in time (a late answer is journaled and ignored).
+    StationTimeout,
+    /// Accepted, but no matching message arrived in time.
+    MessageTimeout,
+    /// Accepted, but the messages that arrived were about another connector/EVSE.
+    WrongTarget,
+    /// The station disconnected before the trigger ended.
+    Disconnected,
+    /// ocpulse stopped while the trigger ran.
+    Interrupted,
+}
+
+impl Outcome {
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Running => "Running",
+            Outcome::Completed => "Completed",
+            Outcome::Partial => "Partial",
+            Outcome::Rejected => "Rejected",
+            Outcome::NotImplemented => "NotImplemented",
+            Outcome::CallError => "CallError",
+            Outcome::InvalidResponse => "InvalidResponse",
+            Outcome::StationTimeout => "StationTimeout",
+            Outcome::MessageTimeout => "MessageTimeout",
+            Outcome::WrongTarget => "WrongTarget",
+            Outcome::Disconnected => "Disconnected",
+            Outcome::Interrupted => "Interrupted",
+        }
+    }
+
+    /// Every outcome, for query validation and documentation.
+    pub const ALL: [Outcome; 12] = [
+        Outcome::Running,
+        Outcome::Completed,
+        Outcome::Partial,
+        Outcome::Rejected,
+        Outcome::NotImplemented,
+        Outcome::CallError,
+        Outcome::InvalidResponse,
+        Outcome::StationTimeout,
+        Outcome::MessageTimeout,
+        Outcome::WrongTarget,
+        Outcome::Disconnected,
+        Outcome::Interrupted,
+    ];
+
+    /// Reads a name as shown.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+}
+
+/// One OCPP call a trigger sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentCall {
+    /// `TriggerMessage` or `ExtendedTriggerMessage`.
+    pub action: String,
+    /// The payload as sent.
+    pub payload: Value,
+    /// Why this call differs from what the caller wrote (translation, fan-out, retry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The station's status (Accepted, Rejected, NotImplemented), once answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The station's statusInfo (2.0.1), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_info: Option<Value>,
+    /// The CALLERROR or invalid payload, if the answer was not a usable CALLRESULT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    /// Milliseconds from the call's submission to its answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_ms: Option<u64>,
+}
+
+/// A station message correlated with the trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CorrelatedMessage {
+    /// Its action.
+    pub action: String,
+    /// The station's message id.
+    pub message_id: String,
+    /// Its payload.
+    pub payload: Value,
+    /// When it arrived (RFC 3339).
+    pub received_at: String,
+    /// Milliseconds after the trigger started.
+    pub after_ms: u64,
+    /// True when it arrived before the station's answer to the TriggerMessage (allowed,
+    /// and correlated all the same).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub before_answer: bool,
+}
+
+/// A stored trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerRecord {
+    /// Its id (also the `triggerId` of its journal entries).
+    pub id: String,
+    /// The station.
+    pub station_id: String,
+    /// The station's subprotocol when triggered.
+    pub protocol: String,
+    /// Who asked (the `X-Requested-By` header, else `api`).
+    pub requested_by: String,
+    /// What the caller asked for, as written.
+    pub request: Value,
+    /// When it started (RFC 3339).
+    pub created_at: String,
+    /// Every OCPP call sent for it, in order.
+    pub calls: Vec<SentCall>,
+    /// The station messages that answered it.
+    pub messages: Vec<CorrelatedMessage>,
+    /// Messages of the expected action that were about another target (not claimed).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub unmatched: Vec<CorrelatedMessage>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// A sentence saying why, for the outcomes that need one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Whether every expected message arrived.
+    pub complete: bool,
+    /// When it ended (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    /// Milliseconds from start to end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TriggerQuery {
+    /// Only this station.
+    pub station_id: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<Outcome>,
+    /// Only records created before this record's position (paging), newest first.
+    pub before_seq: Option<i64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_round_trip_by_name() {
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+            assert_eq!(
+                serde_json::to_value(o).expect("serialize"),
+                Value::String(o.as_str().into())
+            );
+        }
+        assert_eq!(Outcome::parse("completed"), None);
+    }
+}

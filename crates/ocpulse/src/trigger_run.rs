@@ -1,0 +1,397 @@
+//! Runs one trigger from start to record: sends each planned call (one at a time), retries
+//! a 1.6 NotImplemented with ExtendedTriggerMessage where the extension has the message,
+//! collects the station messages that answer it, names the outcome, learns the station's
+//! capability, and stores the record. The HTTP API awaits it (`"wait": true`) or spawns it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ocpp_rpc::ProtocolVersion;
+use ocpp_rpc::trigger::{Collector, target_of};
+use ocpulse_core::journal::EVENT;
+use ocpulse_core::store::WriteBatch;
+use ocpulse_core::trigger_plan::{QUIET_PERIOD, TriggerPlan};
+use ocpulse_core::trigger_record::{CorrelatedMessage, Outcome, SentCall, TriggerRecord};
+use ocpulse_core::{Direction, JournalEntry, rfc3339};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::app::App;
+use crate::now_ms;
+use crate::registry::{CallOutcome, CallRequest, SessionHandle, StationMessage, Watch};
+
+/// A trigger ready to run.
+pub struct TriggerRun {
+    /// The record so far (outcome Running).
+    pub record: TriggerRecord,
+    /// The calls to send, in order.
+    pub plans: Vec<TriggerPlan>,
+    /// The station's live session.
+    pub session: SessionHandle,
+    /// The station's state, to learn its capability.
+    pub state: ocpulse_core::store::SharedStation,
+    /// How long the whole trigger may take.
+    pub timeout: Duration,
+    /// When the caller asked.
+    pub started: Instant,
+}
+
+fn event(record: &TriggerRecord, name: &str, payload: Value) -> JournalEntry {
+    JournalEntry {
+        seq: 0,
+        station_id: record.station_id.clone(),
+        direction: Direction::Out,
+        frame_type: EVENT,
+        message_id: Some(record.id.clone()),
+        action: Some(name.to_owned()),
+        payload: payload.to_string(),
+        at: now_ms(),
+        violation: None,
+        trigger_id: Some(record.id.clone()),
+    }
+}
+
+fn publish(app: &App, record: &TriggerRecord) {
+    if let Ok(mut running) = app.running.lock() {
+        if record.outcome == Outcome::Running {
+            running.insert(record.id.clone(), record.clone());
+        } else {
+            running.remove(&record.id);
+        }
+    }
+}
+
+/// What one call ended with.
+struct CallEnd {
+    outcome: Outcome,
+    complete: bool,
+}
+
+/// Runs the trigger to its end and returns the final record (also stored).
+pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
+    let TriggerRun {
+        mut record,
+        plans,
+        session,
+        state,
+        timeout,
+        started,
+    } = run;
+    let deadline = started + timeout;
+    publish(&app, &record);
+    drop(app.store.commit(WriteBatch {
+        entries: vec![event(
+            &record,
+            "TriggerStarted",
+            json!({"request": record.request, "requestedBy": record.requested_by, "calls": plans.len()}),
+        )],
+        triggers: vec![record.clone()],
+        ..WriteBatch::default()
+    }));
+    let mut ends = Vec::new();
+    let mut accepted_by = None;
+    for plan in &plans {
+        let end = run_call(
+            &app,
+            &session,
+            &mut record,
+            plan,
+            deadline,
+            started,
+            &mut accepted_by,
+        )
+        .await;
+        let stop = matches!(end.outcome, Outcome::Disconnected);
+        ends.push(end);
+        publish(&app, &record);
+        if stop || Instant::now() >= deadline {
+            break;
+        }
+    }
+    let (outcome, complete) = overall(&ends, plans.len(), !record.messages.is_empty());
+    record.outcome = outcome;
+    record.complete = complete;
+    if record.detail.is_none() || outcome == Outcome::Partial {
+        record.detail = detail(&record, outcome);
+    }
+    let now = now_ms();
+    record.completed_at = Some(rfc3339(now));
+    record.elapsed_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+    let first_ms = record.messages.first().map(|m| m.after_ms);
+    if let Ok(mut s) = state.lock() {
+        let name = plans.first().map_or_else(String::new, requested_name);
+        s.capabilities.entry(name).or_default().record(
+            outcome,
+            accepted_by.as_deref(),
+            first_ms,
+            now,
+        );
+    }
+    let stored = app.store.commit(WriteBatch {
+        entries: vec![event(
+            &record,
+            "TriggerCompleted",
+            json!({"outcome": outcome.as_str(), "complete": complete, "messages": record.messages.len(), "elapsedMs": record.elapsed_ms}),
+        )],
+        station: Some(state),
+        triggers: vec![record.clone()],
+    });
+    // The final record stays readable from memory until the store has it, so a caller that
+    // asks for it right after the answer always finds it; the answer does not wait.
+    if let Ok(mut running) = app.running.lock() {
+        running.insert(record.id.clone(), record.clone());
+    }
+    let id = record.id.clone();
+    let app_ = Arc::clone(&app);
+    tokio::spawn(async move {
+        if let Err(e) = stored.await {
+            tracing::error!(trigger = %id, error = %e, "could not store a trigger record");
+        }
+        if let Ok(mut running) = app_.running.lock() {
+            running.remove(&id);
+        }
+    });
+    record
+}
+
+fn requested_name(plan: &TriggerPlan) -> String {
+    plan.payload
+        .get("requestedMessage")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn overall(ends: &[CallEnd], planned: usize, any_message: bool) -> (Outcome, bool) {
+    let all_complete = ends.len() == planned && ends.iter().all(|e| e.complete);
+    if any_message {
+        return if all_complete {
+            (Outcome::Completed, true)
+        } else {
+            (Outcome::Partial, false)
+        };
+    }
+    let first_failure = ends
+        .iter()
+        .map(|e| e.outcome)
+        .find(|o| *o != Outcome::Completed)
+        .unwrap_or(Outcome::MessageTimeout);
+    (first_failure, false)
+}
+
+fn detail(record: &TriggerRecord, outcome: Outcome) -> Option<String> {
+    let wanted = record
+        .request
+        .get("requestedMessage")
+        .and_then(Value::as_str)
+        .unwrap_or("the message");
+    Some(match outcome {
+        Outcome::Completed => return None,
+        Outcome::Partial => format!(
+            "{} of the expected messages arrived before the deadline; the station may not have every connector/EVSE ocpulse knows of",
+            record.messages.len()
+        ),
+        Outcome::Rejected => format!("the station rejected the trigger of {wanted}"),
+        Outcome::NotImplemented => format!(
+            "the station does not implement triggering {wanted}; see the station's capabilities"
+        ),
+        Outcome::MessageTimeout => {
+            format!("the station accepted the trigger but sent no {wanted} before the deadline")
+        }
+        Outcome::WrongTarget => format!(
+            "the station sent {wanted} only for other connectors/EVSEs than the one asked (see unmatched)"
+        ),
+        Outcome::StationTimeout => "the station did not answer the trigger in time".into(),
+        Outcome::Disconnected => "the station disconnected before the trigger ended".into(),
+        Outcome::CallError => "the station answered the trigger with a CALLERROR".into(),
+        Outcome::InvalidResponse => "the station's answer violates the response schema".into(),
+        Outcome::Running | Outcome::Interrupted => return None,
+    })
+}
+
+/// 1.6 core messages that the security extension's ExtendedTriggerMessage also has with
+/// the same meaning: a station that says NotImplemented to one may support the other.
+fn extended_equivalent(version: ProtocolVersion, plan: &TriggerPlan) -> Option<TriggerPlan> {
+    if version != ProtocolVersion::V16 || plan.action != "TriggerMessage" {
+        return None;
+    }
+    let name = requested_name(plan);
+    let same = [
+        "BootNotification",
+        "Heartbeat",
+        "MeterValues",
+        "StatusNotification",
+    ];
+    same.contains(&name.as_str()).then_some(())?;
+    Some(TriggerPlan {
+        action: "ExtendedTriggerMessage",
+        payload: plan.payload.clone(),
+        expectation: plan.expectation.clone(),
+        note: Some(
+            "the station answered NotImplemented to TriggerMessage; retried with the security extension's ExtendedTriggerMessage".into(),
+        ),
+    })
+}
+
+async fn run_call(
+    app: &Arc<App>,
+    session: &SessionHandle,
+    record: &mut TriggerRecord,
+    plan: &TriggerPlan,
+    deadline: Instant,
+    started: Instant,
+    accepted_by: &mut Option<String>,
+) -> CallEnd {
+    let mut end =
+        send_and_collect(app, session, record, plan, deadline, started, accepted_by).await;
+    if end.outcome == Outcome::NotImplemented
+        && let Some(retry) = extended_equivalent(session.protocol, plan)
+        && Instant::now() < deadline
+    {
+        end = send_and_collect(app, session, record, &retry, deadline, started, accepted_by).await;
+    }
+    end
+}
+
+fn correlated(m: &StationMessage, started: Instant, answered_at: Option<i64>) -> CorrelatedMessage {
+    let received_ms = m.received_at;
+    CorrelatedMessage {
+        action: m.action.clone(),
+        message_id: m.message_id.clone(),
+        payload: m.payload.clone(),
+        received_at: rfc3339(m.received_at),
+        after_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        before_answer: answered_at.is_none_or(|a| received_ms < a),
+    }
+}
+
+async fn send_and_collect(
+    app: &Arc<App>,
+    session: &SessionHandle,
+    record: &mut TriggerRecord,
+    plan: &TriggerPlan,
+    deadline: Instant,
+    started: Instant,
+    accepted_by: &mut Option<String>,
+) -> CallEnd {
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();
+    // The session claims messages with its copy of the collector; this one sees exactly the
+    // claimed messages, so both agree on completion (and this one also runs the quiet timer).
+    let mut collector = Collector::new(plan.expectation.clone(), QUIET_PERIOD);
+    let sent_at = Instant::now();
+    let call = Box::new(CallRequest {
+        action: plan.action.to_owned(),
+        payload: plan.payload.clone(),
+        timeout: deadline.saturating_duration_since(sent_at),
+        reply: reply_tx,
+        watch: Some(Watch {
+            collector: collector.clone(),
+            tx: watch_tx,
+            trigger_id: Some(record.id.clone()),
+        }),
+        trigger_id: Some(record.id.clone()),
+    });
+    record.calls.push(SentCall {
+        action: plan.action.to_owned(),
+        payload: plan.payload.clone(),
+        note: plan.note.clone(),
+        status: None,
+        status_info: None,
+        error: None,
+        answer_ms: None,
+    });
+    let index = record.calls.len() - 1;
+    if session.calls.send(call).is_err() {
+        return CallEnd {
+            outcome: Outcome::Disconnected,
+            complete: false,
+        };
+    }
+    let outcome = match tokio::time::timeout_at(deadline, reply_rx).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => CallOutcome::Disconnected,
+        Err(_) => CallOutcome::Timeout,
+    };
+    let answered_at = now_ms();
+    let call = &mut record.calls[index];
+    call.answer_ms = Some(u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX));
+    let fail = |outcome| CallEnd {
+        outcome,
+        complete: false,
+    };
+    let response = match outcome {
+        CallOutcome::Result(payload) => payload,
+        CallOutcome::Timeout => return fail(Outcome::StationTimeout),
+        CallOutcome::Disconnected => return fail(Outcome::Disconnected),
+        CallOutcome::Error {
+            code,
+            description,
+            details,
+        } => {
+            call.error = Some(
+                json!({"errorCode": code, "errorDescription": description, "errorDetails": details}),
+            );
+            return fail(Outcome::CallError);
+        }
+        CallOutcome::InvalidResponse { payload, violation } => {
+            call.error = Some(json!({"payload": payload, "violation": violation}));
+            return fail(Outcome::InvalidResponse);
+        }
+    };
+    let status = response
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    call.status = Some(status.clone());
+    call.status_info = response.get("statusInfo").cloned();
+    drop(app.store.commit(WriteBatch {
+        entries: vec![event(
+            record,
+            "TriggerAnswered",
+            json!({"action": plan.action, "status": status}),
+        )],
+        ..WriteBatch::default()
+    }));
+    match status.as_str() {
+        "Accepted" => {}
+        "NotImplemented" => return fail(Outcome::NotImplemented),
+        _ => return fail(Outcome::Rejected),
+    }
+    *accepted_by = Some(plan.action.to_owned());
+    let before = record.messages.len();
+    while !collector.is_complete(std::time::Instant::now()) {
+        let wake = collector
+            .wake_at()
+            .map(Instant::from_std)
+            .map_or(deadline, |w| w.min(deadline));
+        tokio::select! {
+            received = watch_rx.recv() => match received {
+                Some(m) if m.claimed => {
+                    let target = target_of(session.protocol, &m.action, &m.payload);
+                    if collector.offer(&m.action, target, std::time::Instant::now()) {
+                        record.messages.push(correlated(&m, started, Some(answered_at)));
+                    }
+                }
+                Some(m) => record.unmatched.push(correlated(&m, started, Some(answered_at))),
+                None => return CallEnd { outcome: Outcome::Disconnected, complete: false },
+            },
+            () = tokio::time::sleep_until(wake) => {
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
+        }
+    }
+    let complete = collector.is_complete(std::time::Instant::now());
+    let outcome = if record.messages.len() > before {
+        Outcome::Completed
+    } else if !record.unmatched.is_empty() {
+        Outcome::WrongTarget
+    } else {
+        Outcome::MessageTimeout
+    };
+    CallEnd { outcome, complete }
+}
