@@ -41,6 +41,13 @@ pub const MALFORMED: &str = "MALFORMED";
 /// ordered id (its `seq`), so a client that reconnects can be replayed what it missed.
 pub const EVENT: &str = "EVENT";
 
+/// The `EVENT` action journaled when a station's session starts, so the live event stream
+/// (and the journal) shows connections in order with the frames around them.
+pub const STATION_CONNECTED: &str = "StationConnected";
+
+/// The `EVENT` action journaled when a station's session ends, with the reason.
+pub const STATION_DISCONNECTED: &str = "StationDisconnected";
+
 /// One journaled frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalEntry {

@@ -6,6 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::broadcast;
+
 use crate::journal::{JournalEntry, JournalQuery};
 use crate::state::StationState;
 use crate::trigger_record::{TriggerQuery, TriggerRecord};
@@ -63,6 +65,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads journal entries, newest first.
     fn journal(&self, query: JournalQuery) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>>;
+
+    /// Reads up to `limit` entries of every station with `seq > after_seq`, oldest first:
+    /// how a live tail replays what a client missed (reconnecting, or lagging behind).
+    fn journal_after(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>>;
+
+    /// The highest `seq` committed so far (0 for an empty journal). A tail that subscribes
+    /// first and then reads this knows where "live" began, so if it lags before receiving
+    /// anything it can still replay exactly what it missed.
+    fn journal_head(&self) -> BoxFuture<Result<i64, StoreError>>;
+
+    /// Every entry committed from now on, with its `seq`, in `seq` order, published only
+    /// after its transaction is durable (so a client never sees an entry that could vanish).
+    ///
+    /// The channel is bounded: a receiver that falls behind gets `RecvError::Lagged` instead
+    /// of slowing the writer (and so the stations); it recovers with `journal_after`.
+    /// Entries committed before `subscribe` returns may or may not be delivered.
+    fn subscribe(&self) -> broadcast::Receiver<Arc<JournalEntry>>;
 
     /// Every station ever seen, as last committed; read once at start.
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError>;

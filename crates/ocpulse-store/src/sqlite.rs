@@ -16,7 +16,7 @@ use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 /// The most batches one group commit takes, so a flood cannot make one commit unbounded.
 const MAX_GROUP: usize = 4096;
@@ -70,10 +70,16 @@ type Job = (WriteBatch, Option<oneshot::Sender<Result<(), StoreError>>>);
 /// How long entries nobody waits for may wait for company before they are committed.
 const LINGER: Duration = Duration::from_millis(10);
 
+/// How many committed entries a live subscriber may fall behind before it is told it
+/// lagged (and replays from the journal): the bound that keeps a slow client from holding
+/// memory or slowing the writer.
+const EVENTS_CAPACITY: usize = 4096;
+
 /// SQLite-backed `Store`.
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     reader: Arc<Mutex<Connection>>,
+    events: broadcast::Sender<Arc<JournalEntry>>,
     path: PathBuf,
     /// The checkpoint thread runs while this lives.
     _alive: Arc<()>,
@@ -147,9 +153,11 @@ impl SqliteStore {
         let wal = data_dir.join("ocpulse.sqlite3-wal");
         let alive = Arc::new(());
         let watch = Arc::downgrade(&alive);
+        let (events, _) = broadcast::channel(EVENTS_CAPACITY);
+        let publish = events.clone();
         thread::Builder::new()
             .name("ocpulse-sqlite-writer".into())
-            .spawn(move || write_loop(writer, rx, wal))
+            .spawn(move || write_loop(writer, rx, wal, publish))
             .map_err(err)?;
         thread::Builder::new()
             .name("ocpulse-sqlite-checkpoint".into())
@@ -158,6 +166,7 @@ impl SqliteStore {
         Ok(Self {
             jobs,
             reader: Arc::new(Mutex::new(reader)),
+            events,
             path,
             _alive: alive,
         })
@@ -193,7 +202,13 @@ fn wal_bytes(wal: &Path) -> u64 {
     std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
 }
 
-fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, wal: PathBuf) {
+fn write_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    wal: PathBuf,
+    events: broadcast::Sender<Arc<JournalEntry>>,
+) {
+    let mut assigned = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         let deadline = Instant::now() + LINGER;
@@ -214,13 +229,27 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, wal: PathBuf) {
                 Err(_) => break,
             }
         }
-        let result = write_group(&mut conn, &group).map_err(err);
+        assigned.clear();
+        let result = write_group(&mut conn, &group, &mut assigned).map_err(err);
         if let Err(e) = &result {
             tracing::error!(error = %e, batches = group.len(), "journal commit failed");
         }
-        for (_, ack) in group {
+        // Published only after the commit, so a subscriber never sees an entry that could
+        // still vanish, and only when someone listens. Receivers are counted after the
+        // commit, not before the write: one subscribing meanwhile either receives the
+        // entries here or finds them committed when it replays from the journal.
+        let publish = result.is_ok() && events.receiver_count() > 0;
+        let mut seqs = assigned.iter();
+        for (batch, ack) in group {
             if let Some(ack) = ack {
                 let _ = ack.send(result.clone());
+            }
+            if publish {
+                for (mut entry, seq) in batch.entries.into_iter().zip(seqs.by_ref()) {
+                    entry.seq = *seq;
+                    // Err only when every receiver left meanwhile: nobody to tell.
+                    let _ = events.send(Arc::new(entry));
+                }
             }
         }
         if wal_bytes(&wal) > WAL_LIMIT
@@ -231,7 +260,9 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, wal: PathBuf) {
     }
 }
 
-fn write_group(conn: &mut Connection, group: &[Job]) -> rusqlite::Result<()> {
+/// Writes a group in one transaction, pushing each entry's assigned `seq` onto `seqs` in
+/// order (a push per entry is all the hot path pays for the live event stream).
+fn write_group(conn: &mut Connection, group: &[Job], seqs: &mut Vec<i64>) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(
@@ -262,6 +293,7 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> rusqlite::Result<()> {
                     e.violation,
                     e.trigger_id
                 ])?;
+                seqs.push(tx.last_insert_rowid());
             }
         }
         let mut save_trigger = tx.prepare_cached(
@@ -306,24 +338,42 @@ fn read_journal(conn: &Connection, q: &JournalQuery) -> rusqlite::Result<Vec<Jou
     let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
     let rows = stmt.query_map(
         params![q.station_id, q.action, q.before_seq, q.before_at, limit],
-        |r| {
-            let direction: String = r.get(2)?;
-            let ty: String = r.get(3)?;
-            Ok(JournalEntry {
-                seq: r.get(0)?,
-                station_id: r.get(1)?,
-                direction: Direction::parse(&direction).unwrap_or(Direction::In),
-                frame_type: frame_type(&ty),
-                message_id: r.get(4)?,
-                action: r.get(5)?,
-                payload: r.get(6)?,
-                at: r.get(7)?,
-                violation: r.get(8)?,
-                trigger_id: r.get(9)?,
-            })
-        },
+        entry_row,
     )?;
     rows.collect()
+}
+
+fn read_after(
+    conn: &Connection,
+    after_seq: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<JournalEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, station_id, direction, frame_type, message_id, action, payload, at, violation, trigger_id FROM journal
+         WHERE seq > ?1 ORDER BY seq ASC LIMIT ?2",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![after_seq, limit], entry_row)?;
+    rows.collect()
+}
+
+/// Maps a row selected as `seq, station_id, direction, frame_type, message_id, action,
+/// payload, at, violation, trigger_id`.
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
+    let direction: String = r.get(2)?;
+    let ty: String = r.get(3)?;
+    Ok(JournalEntry {
+        seq: r.get(0)?,
+        station_id: r.get(1)?,
+        direction: Direction::parse(&direction).unwrap_or(Direction::In),
+        frame_type: frame_type(&ty),
+        message_id: r.get(4)?,
+        action: r.get(5)?,
+        payload: r.get(6)?,
+        at: r.get(7)?,
+        violation: r.get(8)?,
+        trigger_id: r.get(9)?,
+    })
 }
 
 impl Store for SqliteStore {
@@ -407,6 +457,41 @@ impl Store for SqliteStore {
             .await
             .map_err(err)?
         })
+    }
+
+    fn journal_after(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                read_after(&conn, after_seq, limit).map_err(err)
+            })
+            .await
+            .map_err(err)?
+        })
+    }
+
+    fn journal_head(&self) -> BoxFuture<Result<i64, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
+                    r.get(0)
+                })
+                .map_err(err)
+            })
+            .await
+            .map_err(err)?
+        })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<JournalEntry>> {
+        self.events.subscribe()
     }
 
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
@@ -697,6 +782,80 @@ mod tests {
             .expect("kept");
         assert_eq!(t3.outcome, Outcome::Interrupted);
         assert!(t3.detail.is_some_and(|d| d.contains("stopped")));
+    }
+
+    #[tokio::test]
+    async fn journal_after_reads_every_station_oldest_first_in_pages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        assert_eq!(store.journal_head().await.expect("head"), 0);
+        let entries = (0..7)
+            .map(|i| entry(if i % 2 == 0 { "CP1" } else { "CP2" }, "Heartbeat", i))
+            .collect();
+        store
+            .commit(WriteBatch {
+                entries,
+                station: None,
+            })
+            .await
+            .expect("commit");
+        let mut read = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store.journal_after(after, 3).await.expect("read");
+            assert!(page.len() <= 3);
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            read.extend(page);
+        }
+        assert_eq!(
+            read.iter().map(|e| e.at).collect::<Vec<_>>(),
+            (0..7).collect::<Vec<_>>(),
+            "both stations, oldest first, nothing skipped across pages"
+        );
+        assert!(read.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(read[1].station_id, "CP2");
+        assert_eq!(store.journal_head().await.expect("head"), after);
+        let tail = store.journal_after(read[4].seq, 100).await.expect("read");
+        assert_eq!(tail.iter().map(|e| e.at).collect::<Vec<_>>(), vec![5, 6]);
+    }
+
+    #[tokio::test]
+    async fn committed_entries_are_published_with_the_seq_the_journal_gave_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        store
+            .commit(WriteBatch {
+                entries: vec![entry("CP1", "BootNotification", 0)],
+                station: None,
+            })
+            .await
+            .expect("commit before anyone listens");
+        let mut events = store.subscribe();
+        store.record(vec![entry("CP2", "Heartbeat", 1)]);
+        store
+            .commit(WriteBatch {
+                entries: vec![entry("CP1", "Heartbeat", 2), entry("CP1", "MeterValues", 3)],
+                station: None,
+            })
+            .await
+            .expect("commit");
+        let mut live = Vec::new();
+        for _ in 0..3 {
+            let e = tokio::time::timeout(Duration::from_secs(5), events.recv())
+                .await
+                .expect("published within 5 s")
+                .expect("not lagged");
+            live.push((*e).clone());
+        }
+        let stored = store.journal_after(0, 100).await.expect("read");
+        assert_eq!(stored.len(), 4);
+        assert_eq!(
+            live,
+            stored[1..],
+            "every entry committed after subscribing, in order, with its journal seq"
+        );
+        assert!(events.try_recv().is_err(), "nothing published twice");
     }
 
     #[test]

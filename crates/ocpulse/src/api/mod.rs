@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`: the only place with API request/response shapes.
 
 mod error;
+mod events;
 mod messages;
 mod stations;
 mod trigger;
@@ -30,6 +31,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/api/v1/stations/{id}/messages", get(messages::list))
         .route("/api/v1/triggers", get(triggers::list))
         .route("/api/v1/triggers/{id}", get(triggers::one))
+        .route("/api/v1/events", get(events::stream))
         .route(
             "/api/v1/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
@@ -43,7 +45,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, events) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

@@ -20,7 +20,7 @@ use ocpp_rpc::schema::SchemaError;
 use ocpp_rpc::trigger::target_of;
 use ocpp_rpc::{ErrorCode, Frame, PayloadKind, ProtocolVersion};
 use ocpulse_core::answers::{self, Answer, AnswerContext};
-use ocpulse_core::journal::MALFORMED;
+use ocpulse_core::journal::{EVENT, MALFORMED, STATION_CONNECTED, STATION_DISCONNECTED};
 use ocpulse_core::store::{StoreError, WriteBatch};
 use ocpulse_core::{Direction, JournalEntry, Millis, StationState, ValidationMode};
 use serde_json::Value;
@@ -84,6 +84,10 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         acks: FuturesOrdered::new(),
     };
     session.on_connect();
+    session.journal(vec![session.event(
+        STATION_CONNECTED,
+        &serde_json::json!({"protocol": protocol.subprotocol(), "generation": generation}),
+    )]);
     let (mut sink, mut stream) = socket.split();
     let ping_every = Some(app.config.ws_ping_interval).filter(|d| !d.is_zero());
     let mut last_heard = Instant::now();
@@ -156,6 +160,10 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
     for token in session.outbox.drain() {
         let _ = token.reply.send(CallOutcome::Disconnected);
     }
+    session.journal(vec![session.event(
+        STATION_DISCONNECTED,
+        &serde_json::json!({"generation": generation, "reason": close_reason.unwrap_or("connection closed")}),
+    )]);
     app.stations.disconnect(&station_id, generation);
     tracing::info!(station = %station_id, generation, "station disconnected");
 }
@@ -190,6 +198,23 @@ impl Session {
             action: action.map(str::to_owned),
             payload,
             at,
+            violation: None,
+            trigger_id: None,
+        }
+    }
+
+    /// An `EVENT` entry about this station (its frames' neighbour in the journal and the
+    /// live event stream).
+    fn event(&self, action: &str, payload: &Value) -> JournalEntry {
+        JournalEntry {
+            seq: 0,
+            station_id: self.station_id.clone(),
+            direction: Direction::In,
+            frame_type: EVENT,
+            message_id: None,
+            action: Some(action.to_owned()),
+            payload: payload.to_string(),
+            at: now_ms(),
             violation: None,
             trigger_id: None,
         }

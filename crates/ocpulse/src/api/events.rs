@@ -1,0 +1,342 @@
+//! `GET /api/v1/events?station=&action=&kind=&trigger=&after=`: live events as
+//! Server-Sent Events, a tail of the journal.
+//!
+//! Every event is a journal entry and its SSE `id` is the entry's `seq`, so the journal is
+//! both the source and the replay buffer: a client that reconnects with `Last-Event-ID`
+//! (or `after`) is first replayed what it missed, then continues live, each id once and in
+//! order. The live feed is the store's bounded broadcast of committed entries; a client
+//! too slow for it is told so (`event: lag`) and caught up from the journal instead, so a
+//! slow reader never slows a station and never loses an entry.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use ocpulse_core::JournalEntry;
+use ocpulse_core::journal::{EVENT, STATION_CONNECTED, STATION_DISCONNECTED};
+use serde_json::json;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::ApiError;
+use super::messages::entry_json;
+use crate::app::App;
+
+/// Entries read per journal page while replaying.
+const PAGE: usize = 500;
+
+/// A comment this often keeps proxies and load balancers from closing a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The values of `kind`, in the order error messages list them.
+const KINDS: [&str; 3] = ["frame", "station", "trigger"];
+
+const PARAMS: &str = "station, action, kind, trigger and after";
+
+/// What an entry is, as the stream's `kind` field and filter name it: `frame` (CALL,
+/// CALLRESULT, CALLERROR, MALFORMED), `station` (connected, disconnected), `trigger`
+/// (the Trigger* events), `event` for any other event.
+fn kind_of(e: &JournalEntry) -> &'static str {
+    if e.frame_type != EVENT {
+        return "frame";
+    }
+    match e.action.as_deref() {
+        Some(STATION_CONNECTED | STATION_DISCONNECTED) => "station",
+        Some(a) if a.starts_with("Trigger") => "trigger",
+        _ => "event",
+    }
+}
+
+/// Which entries a client asked for; every given condition must hold.
+#[derive(Debug, Default)]
+struct Filter {
+    station: Option<String>,
+    actions: Option<Vec<String>>,
+    kinds: Option<Vec<&'static str>>,
+    trigger: Option<String>,
+}
+
+impl Filter {
+    fn matches(&self, e: &JournalEntry) -> bool {
+        self.station.as_ref().is_none_or(|s| *s == e.station_id)
+            && self
+                .actions
+                .as_ref()
+                .is_none_or(|list| e.action.as_ref().is_some_and(|a| list.contains(a)))
+            && self
+                .kinds
+                .as_ref()
+                .is_none_or(|list| list.contains(&kind_of(e)))
+            && self
+                .trigger
+                .as_ref()
+                .is_none_or(|t| e.trigger_id.as_ref() == Some(t))
+    }
+}
+
+/// A comma-separated list, blanks dropped; `None` when nothing is left (no filter).
+fn list(value: Option<&String>) -> Option<Vec<String>> {
+    let items: Vec<String> = value?
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!items.is_empty()).then_some(items)
+}
+
+fn parse_filter(params: &HashMap<String, String>) -> Result<Filter, ApiError> {
+    if let Some(unknown) = params.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "station" | "action" | "kind" | "trigger" | "after"
+        )
+    }) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("unknown query parameter {unknown:?}; use {PARAMS}"),
+        ));
+    }
+    let kinds = match list(params.get("kind")) {
+        None => None,
+        Some(given) => {
+            let mut kinds = Vec::with_capacity(given.len());
+            for k in given {
+                let Some(known) = KINDS.iter().find(|known| **known == k) else {
+                    return Err(ApiError::bad_request(
+                        "invalid_kind",
+                        format!(
+                            "kind {k:?} does not exist; valid kinds are {} (comma-separated for several)",
+                            KINDS.join(", ")
+                        ),
+                    )
+                    .with("validValues", json!(KINDS)));
+                };
+                kinds.push(*known);
+            }
+            Some(kinds)
+        }
+    };
+    let text = |key: &str| params.get(key).filter(|v| !v.is_empty()).cloned();
+    Ok(Filter {
+        station: text("station"),
+        actions: list(params.get("action")),
+        kinds,
+        trigger: text("trigger"),
+    })
+}
+
+/// Where to resume: `Last-Event-ID` (what an `EventSource` sends when it reconnects, so it
+/// wins over the URL's `after`), else `after`, else nowhere (start live).
+fn parse_resume(
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<Option<i64>, ApiError> {
+    let header = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").trim())
+        .filter(|v| !v.is_empty());
+    if let Some(h) = header {
+        return match h.parse::<i64>() {
+            Ok(seq) if seq >= 0 => Ok(Some(seq)),
+            _ => Err(ApiError::bad_request(
+                "invalid_last_event_id",
+                format!(
+                    "Last-Event-ID must be the id of an event this stream sent (a whole number), got {h:?}"
+                ),
+            )),
+        };
+    }
+    match params
+        .get("after")
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+    {
+        None => Ok(None),
+        Some(a) => match a.parse::<i64>() {
+            Ok(seq) if seq >= 0 => Ok(Some(seq)),
+            _ => Err(ApiError::bad_request(
+                "invalid_after",
+                format!(
+                    "after must be an event id (a whole number, e.g. after=1234) to replay what followed it, got {a:?}"
+                ),
+            )),
+        },
+    }
+}
+
+fn storage_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "storage_error",
+        e.to_string(),
+    )
+}
+
+/// Streams journal entries as they are committed (see the module doc).
+pub async fn stream(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let filter = parse_filter(&params)?;
+    let resume = parse_resume(&headers, &params)?;
+    // Subscribe before looking at the journal: whatever is committed from here on is
+    // either received live or read by the replay (duplicates are dropped by seq).
+    let live = app.store.subscribe();
+    let head = app.store.journal_head().await.map_err(storage_error)?;
+    // An id beyond the head comes from another database (or a guess): continue from now.
+    let cursor = resume.map_or(head, |seq| seq.min(head));
+    let tail = Tail {
+        app,
+        live,
+        filter,
+        cursor,
+        replaying: resume.is_some(),
+        ready: VecDeque::new(),
+    };
+    let events = futures_util::stream::unfold(tail, Tail::next);
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+/// One client's position in the journal.
+struct Tail {
+    app: Arc<App>,
+    live: Receiver<Arc<JournalEntry>>,
+    filter: Filter,
+    /// The highest seq handled (sent, or skipped by the filter); nothing at or below it is
+    /// sent again.
+    cursor: i64,
+    /// Reading the journal (resuming, or catching up after a lag) rather than the feed.
+    replaying: bool,
+    ready: VecDeque<Event>,
+}
+
+impl Tail {
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some((Ok(event), self));
+            }
+            if self.replaying {
+                let page = tokio::select! {
+                    () = self.app.shutdown.cancelled() => return None,
+                    page = self.app.store.journal_after(self.cursor, PAGE) => page,
+                };
+                let page = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        // Ending the stream lets the client reconnect with its last id.
+                        tracing::warn!(error = %e, "event stream: journal replay failed; closing the stream");
+                        return None;
+                    }
+                };
+                // A short page means the replay reached what was committed when it was
+                // read; anything later is (or will be) in the live feed.
+                self.replaying = page.len() == PAGE;
+                for entry in &page {
+                    self.offer(entry);
+                }
+                continue;
+            }
+            let received = tokio::select! {
+                () = self.app.shutdown.cancelled() => return None,
+                received = self.live.recv() => received,
+            };
+            match received {
+                Ok(entry) => self.offer(&entry),
+                Err(RecvError::Lagged(missed)) => {
+                    self.ready.push_back(
+                        Event::default().event("lag").data(
+                            json!({"missed": missed, "recovery": "replaying from the journal"})
+                                .to_string(),
+                        ),
+                    );
+                    self.replaying = true;
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Queues the entry if it is new to this client and matches its filter.
+    fn offer(&mut self, entry: &JournalEntry) {
+        if entry.seq <= self.cursor {
+            return;
+        }
+        self.cursor = entry.seq;
+        if self.filter.matches(entry) {
+            let mut data = entry_json(entry);
+            data["stationId"] = json!(entry.station_id);
+            data["kind"] = json!(kind_of(entry));
+            self.ready.push_back(
+                Event::default()
+                    .id(entry.seq.to_string())
+                    .data(data.to_string()),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ocpulse_core::Direction;
+
+    fn entry(frame_type: &'static str, action: &str, trigger: Option<&str>) -> JournalEntry {
+        JournalEntry {
+            seq: 1,
+            station_id: "CP1".into(),
+            direction: Direction::In,
+            frame_type,
+            message_id: None,
+            action: Some(action.into()),
+            payload: "{}".into(),
+            at: 0,
+            violation: None,
+            trigger_id: trigger.map(Into::into),
+        }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn kinds_and_trigger_ids_filter_entries() {
+        let started = entry(EVENT, "TriggerStarted", Some("t1"));
+        let other = entry(EVENT, "TriggerStarted", Some("t2"));
+        let call = entry("CALL", "Heartbeat", Some("t1"));
+        let connected = entry(EVENT, STATION_CONNECTED, None);
+        assert_eq!(
+            [&started, &call, &connected].map(kind_of),
+            ["trigger", "frame", "station"]
+        );
+        let f = parse_filter(&params(&[("trigger", "t1")])).expect("valid");
+        assert!(f.matches(&started) && f.matches(&call));
+        assert!(!f.matches(&other) && !f.matches(&connected));
+        let f = parse_filter(&params(&[("kind", "trigger, station")])).expect("valid");
+        assert!(f.matches(&started) && f.matches(&connected) && !f.matches(&call));
+    }
+
+    #[test]
+    fn last_event_id_wins_over_after_and_junk_is_refused() {
+        let mut headers = HeaderMap::new();
+        let p = params(&[("after", "5")]);
+        assert_eq!(parse_resume(&headers, &p).expect("valid"), Some(5));
+        headers.insert("last-event-id", axum::http::HeaderValue::from_static("9"));
+        assert_eq!(parse_resume(&headers, &p).expect("valid"), Some(9));
+        assert!(parse_resume(&HeaderMap::new(), &params(&[("after", "x")])).is_err());
+        assert!(parse_filter(&params(&[("kind", "frame,nope")])).is_err());
+    }
+}
