@@ -452,7 +452,8 @@ impl Session {
             id: id.clone(),
             payload: response.clone(),
         };
-        let answered = self.entry(Direction::Out, &result, Some(&action), now);
+        let mut answered = self.entry(Direction::Out, &result, Some(&action), now);
+        answered.trigger_id.clone_from(&entry.trigger_id);
         let commit = self.app.store.commit(WriteBatch {
             entries: vec![entry, answered],
             station: Some(Arc::clone(&self.state)),
