@@ -1,5 +1,6 @@
 //! The HTTP API under `/api/v1`: the only place with API request/response shapes.
 
+mod ca;
 mod error;
 mod messages;
 mod stations;
@@ -27,6 +28,7 @@ pub fn router() -> Router<Arc<App>> {
         )
         .route("/api/v1/stations/{id}/trigger", post(trigger::trigger))
         .route("/api/v1/stations/{id}/messages", get(messages::list))
+        .route("/api/v1/ca", get(ca::certificate))
         .route(
             "/api/v1/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
@@ -40,7 +42,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, ca) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )
