@@ -1,5 +1,7 @@
 //! How the CSMS answers each CALL a station may send, per version (SPEC_BRIEF §2e).
 //! Pure: the clock, the heartbeat interval and any allocated transaction id are inputs.
+//! SignCertificate is answered from a [`CsrVerdict`] the caller reaches first (checking a
+//! CSR needs the CA, which lives outside the domain); `answer` alone gives the no-CA answer.
 
 use ocpp_rpc::{ErrorCode, ProtocolVersion};
 use ocpp_types::{v16, v201};
@@ -92,9 +94,9 @@ fn answer_v16(action: &str, ctx: &AnswerContext) -> Answer {
         | "LogStatusNotification"
         | "SecurityEventNotification"
         | "SignedFirmwareStatusNotification" => Answer::Result(json!({})),
-        // No CA is configured yet, so no certificate can be issued: say so rather than
-        // leave the station waiting for a CertificateSigned that never comes.
-        "SignCertificate" => Answer::Result(json!({"status": "Rejected"})),
+        // Without a CSR check (see `sign_certificate`) nothing can be issued: say so rather
+        // than leave the station waiting for a CertificateSigned that never comes.
+        "SignCertificate" => sign_certificate(ProtocolVersion::V16, &CsrVerdict::NoCa),
         "DataTransfer" => Answer::Result(json!({"status": "UnknownVendorId"})),
         _ => not_from_station(action),
     }
@@ -131,9 +133,7 @@ fn answer_v201(action: &str, ctx: &AnswerContext) -> Answer {
         | "ReportChargingProfiles"
         | "ReservationStatusUpdate"
         | "PublishFirmwareStatusNotification" => Answer::Result(json!({})),
-        "SignCertificate" => Answer::Result(
-            json!({"status": "Rejected", "statusInfo": {"reasonCode": "NoCA", "additionalInfo": "no certificate authority is configured on this CSMS"}}),
-        ),
+        "SignCertificate" => sign_certificate(ProtocolVersion::V201, &CsrVerdict::NoCa),
         "DataTransfer" => Answer::Result(json!({"status": "UnknownVendorId"})),
         "NotifyEVChargingNeeds" => Answer::Result(json!({"status": "Rejected"})),
         "NotifyEVChargingSchedule" => Answer::Result(json!({"status": "Accepted"})),
@@ -141,6 +141,71 @@ fn answer_v201(action: &str, ctx: &AnswerContext) -> Answer {
         "Get15118EVCertificate" => Answer::Result(json!({"status": "Failed", "exiResponse": ""})),
         _ => not_from_station(action),
     }
+}
+
+/// What the CSMS concluded about a station's CSR. It is decided *before* SignCertificate is
+/// answered, so `Accepted` is a promise the CSMS can keep (the certificate already exists and
+/// only has to be delivered in CertificateSigned), never a hope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CsrVerdict {
+    /// A CA is configured, the CSR verified and a certificate was issued for it.
+    Accepted,
+    /// No CA is configured, so nothing can be signed whatever the CSR.
+    NoCa,
+    /// The CSR cannot be signed: it is missing, unreadable, its self-signature does not
+    /// verify, or its subject or key cannot be put in a certificate. Says what was wrong.
+    InvalidCsr(String),
+    /// The CSR is fine but the CA could not issue (e.g. the CA expired, or the chain does not
+    /// fit in CertificateSigned). Says what was wrong.
+    CaFailure(String),
+}
+
+/// The longest 2.0.1 `statusInfo.additionalInfo` (StatusInfoType, maxLength 512).
+pub const ADDITIONAL_INFO_MAX: usize = 512;
+
+impl CsrVerdict {
+    /// The 2.0.1 `statusInfo.reasonCode` of a rejection (at most 20 characters), `None` when
+    /// accepted. Stations and operators filter on it, so it is a short stable code.
+    pub fn reason_code(&self) -> Option<&'static str> {
+        match self {
+            Self::Accepted => None,
+            Self::NoCa => Some("NoCA"),
+            Self::InvalidCsr(_) => Some("InvalidCSR"),
+            Self::CaFailure(_) => Some("CAError"),
+        }
+    }
+
+    /// Why the CSR was rejected, in words an operator can act on; `None` when accepted.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Self::Accepted => None,
+            Self::NoCa => Some("no certificate authority is configured on this CSMS".into()),
+            Self::InvalidCsr(why) | Self::CaFailure(why) => Some(why.clone()),
+        }
+    }
+}
+
+/// The answer to SignCertificate once the CSR has been checked. 1.6 (security extension)
+/// has only the status; 2.0.1 also says why in `statusInfo`, cut to 512 characters so the
+/// answer always passes its own schema.
+pub fn sign_certificate(version: ProtocolVersion, verdict: &CsrVerdict) -> Answer {
+    let (Some(code), Some(reason)) = (verdict.reason_code(), verdict.reason()) else {
+        return Answer::Result(json!({"status": "Accepted"}));
+    };
+    match version {
+        ProtocolVersion::V16 => Answer::Result(json!({"status": "Rejected"})),
+        ProtocolVersion::V201 => Answer::Result(json!({
+            "status": "Rejected",
+            "statusInfo": {"reasonCode": code, "additionalInfo": truncate_chars(&reason, ADDITIONAL_INFO_MAX)},
+        })),
+    }
+}
+
+/// `text` cut to at most `max` characters (JSON schema lengths count characters, not bytes).
+fn truncate_chars(text: &str, max: usize) -> &str {
+    text.char_indices()
+        .nth(max)
+        .map_or(text, |(cut, _)| &text[..cut])
 }
 
 fn not_from_station(action: &str) -> Answer {
@@ -212,6 +277,49 @@ mod tests {
             panic!()
         };
         assert_eq!(p["transactionId"], 7);
+    }
+
+    #[test]
+    fn sign_certificate_answers_follow_the_csr_verdict_and_pass_their_schema() {
+        let long = "é".repeat(600);
+        for version in [ProtocolVersion::V16, ProtocolVersion::V201] {
+            for verdict in [
+                CsrVerdict::Accepted,
+                CsrVerdict::NoCa,
+                CsrVerdict::InvalidCsr(long.clone()),
+                CsrVerdict::CaFailure("the CA certificate expired".into()),
+            ] {
+                let Answer::Result(p) = sign_certificate(version, &verdict) else {
+                    panic!("{version} {verdict:?} has no answer")
+                };
+                registry()
+                    .validate(version, "SignCertificate", PayloadKind::Response, &p)
+                    .unwrap_or_else(|e| panic!("{version} {verdict:?}: {e}"));
+                let expected = if verdict == CsrVerdict::Accepted {
+                    "Accepted"
+                } else {
+                    "Rejected"
+                };
+                assert_eq!(p["status"], expected, "{version} {verdict:?}");
+                if version == ProtocolVersion::V16 {
+                    assert!(p.get("statusInfo").is_none(), "1.6 has no statusInfo");
+                } else if expected == "Rejected" {
+                    assert_eq!(p["statusInfo"]["reasonCode"], json!(verdict.reason_code()));
+                }
+            }
+        }
+        let Answer::Result(p) =
+            sign_certificate(ProtocolVersion::V201, &CsrVerdict::InvalidCsr(long.clone()))
+        else {
+            panic!()
+        };
+        let info = p["statusInfo"]["additionalInfo"].as_str().expect("info");
+        assert_eq!(info.chars().count(), ADDITIONAL_INFO_MAX);
+        assert_eq!(
+            answer(ProtocolVersion::V201, "SignCertificate", &ctx()),
+            sign_certificate(ProtocolVersion::V201, &CsrVerdict::NoCa),
+            "without a CSR check the default answer is NoCA"
+        );
     }
 
     #[test]

@@ -116,6 +116,43 @@ pub struct RecordedViolation {
     pub at: Millis,
 }
 
+/// How a station's certificate request ended, as far as the CSMS decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CertificateRequestStatus {
+    /// The CSR verified and a certificate was issued; it goes out in CertificateSigned.
+    Signed,
+    /// SignCertificate was answered Rejected (no CA, invalid CSR, or the CA could not issue).
+    Rejected,
+}
+
+/// The station's latest SignCertificate and what came of it, so an operator can see whether
+/// a station holds a certificate from this CSMS without reading the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateRequest {
+    /// When the SignCertificate arrived.
+    pub requested_at: Millis,
+    /// The 2.0.1 `certificateType` as requested (absent: the combined certificate; 1.6 has none).
+    pub certificate_type: Option<String>,
+    /// The CSR's subject (e.g. `CN=CP0001, O=Example CPO`), when the CSR could be read.
+    pub csr_subject: Option<String>,
+    /// Whether a certificate was issued.
+    pub status: CertificateRequestStatus,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+    /// The issued certificate's serial, lowercase hex: ties the CertificateSigned answer to
+    /// this request and finds the certificate for revocation.
+    pub serial: Option<String>,
+    /// The issued certificate's end of validity, RFC 3339, for planning renewal.
+    pub not_after: Option<String>,
+    /// How the station answered CertificateSigned: its status (`Accepted`, `Rejected`), or
+    /// `CallError`, `InvalidResponse`, `Timeout`, `Disconnected`, or `NotSent` when the
+    /// SignCertificate could not be stored (the station was told to retry); `None` while pending.
+    pub certificate_signed_status: Option<String>,
+    /// When CertificateSigned ended (answered, timed out or cut off).
+    pub answered_at: Option<Millis>,
+}
+
 /// Everything ocpulse knows about one station; persisted after every acknowledged CALL.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -151,6 +188,10 @@ pub struct StationState {
     /// What the station did with each requestedMessage so far.
     #[serde(default)]
     pub capabilities: std::collections::BTreeMap<String, crate::capability::Capability>,
+    /// The latest certificate request (SignCertificate) and its outcome. Defaulted so
+    /// states stored before certificates existed still load.
+    #[serde(default)]
+    pub certificate: Option<CertificateRequest>,
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -249,6 +290,26 @@ impl StationState {
             description: description.into(),
             at: now,
         });
+    }
+
+    /// Records a SignCertificate's outcome, replacing the previous request's: only the
+    /// latest request matters to an operator.
+    pub fn record_certificate_request(&mut self, request: CertificateRequest) {
+        self.certificate = Some(request);
+    }
+
+    /// Records the station's answer to the CertificateSigned that delivered certificate
+    /// `serial`. Ignored (returns false) when a newer request has replaced that one, so a late
+    /// outcome never lands on another certificate.
+    pub fn record_certificate_signed(&mut self, serial: &str, status: &str, now: Millis) -> bool {
+        match &mut self.certificate {
+            Some(c) if c.serial.as_deref() == Some(serial) => {
+                c.certificate_signed_status = Some(status.to_owned());
+                c.answered_at = Some(now);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The 1.6 connector ids (0 included when reported) or 2.0.1 EVSE ids the station reported.
@@ -536,6 +597,51 @@ mod tests {
             s.log.as_ref().map(|l| (l.status.as_str(), l.request_id)),
             Some(("Uploading", Some(7)))
         );
+    }
+
+    #[test]
+    fn certificate_signed_outcome_lands_only_on_its_own_request() {
+        let mut s = StationState::new("CP1");
+        let request = |serial: &str| CertificateRequest {
+            requested_at: 1,
+            certificate_type: Some("ChargingStationCertificate".into()),
+            csr_subject: Some("CN=CP1".into()),
+            status: CertificateRequestStatus::Signed,
+            reason: None,
+            serial: Some(serial.into()),
+            not_after: Some("2026-01-01T00:00:00Z".into()),
+            certificate_signed_status: None,
+            answered_at: None,
+        };
+        s.record_certificate_request(request("aa"));
+        s.record_certificate_request(request("bb"));
+        assert!(
+            !s.record_certificate_signed("aa", "Accepted", 2),
+            "stale serial"
+        );
+        assert_eq!(
+            s.certificate
+                .as_ref()
+                .and_then(|c| c.certificate_signed_status.clone()),
+            None
+        );
+        assert!(s.record_certificate_signed("bb", "Accepted", 3));
+        let c = s.certificate.clone().expect("certificate");
+        assert_eq!(
+            (c.certificate_signed_status.as_deref(), c.answered_at),
+            (Some("Accepted"), Some(3))
+        );
+        let stored = serde_json::to_value(&s).expect("serialize");
+        assert_eq!(stored["certificate"]["status"], "Signed");
+        assert_eq!(stored["certificate"]["certificateSignedStatus"], "Accepted");
+    }
+
+    #[test]
+    fn states_stored_before_certificates_still_load() {
+        let mut old = serde_json::to_value(StationState::new("CP1")).expect("serialize");
+        old.as_object_mut().expect("object").remove("certificate");
+        let loaded: StationState = serde_json::from_value(old).expect("old state loads");
+        assert_eq!(loaded.certificate, None);
     }
 
     #[test]

@@ -157,6 +157,11 @@ pub struct TriggerRecord {
     /// Milliseconds from start to end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elapsed_ms: Option<u64>,
+    /// For a certificate trigger: the station's certificate request as it ended (the CSR's
+    /// subject, whether it was signed, the serial, and the station's answer to
+    /// CertificateSigned).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub certificate: Option<Value>,
 }
 
 /// What to list.

@@ -722,6 +722,7 @@ mod tests {
             complete: false,
             completed_at: None,
             elapsed_ms: None,
+            certificate: None,
         }
     }
 
@@ -795,7 +796,7 @@ mod tests {
         store
             .commit(WriteBatch {
                 entries,
-                station: None,
+                ..WriteBatch::default()
             })
             .await
             .expect("commit");
@@ -827,7 +828,7 @@ mod tests {
         store
             .commit(WriteBatch {
                 entries: vec![entry("CP1", "BootNotification", 0)],
-                station: None,
+                ..WriteBatch::default()
             })
             .await
             .expect("commit before anyone listens");
@@ -836,7 +837,7 @@ mod tests {
         store
             .commit(WriteBatch {
                 entries: vec![entry("CP1", "Heartbeat", 2), entry("CP1", "MeterValues", 3)],
-                station: None,
+                ..WriteBatch::default()
             })
             .await
             .expect("commit");

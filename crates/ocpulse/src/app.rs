@@ -3,11 +3,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use anyhow::Context as _;
 use ocpp_rpc::SchemaRegistry;
+use ocpulse_ca::CertificateAuthority;
 use ocpulse_core::Store;
 use ocpulse_core::trigger_record::TriggerRecord;
 
-use crate::config::ServerConfig;
+use crate::config::{CaSource, DEV_CA_DIR, ServerConfig};
 use crate::registry::Registry;
 
 /// How many 1.6 transaction ids are reserved from the store at a time.
@@ -28,6 +30,9 @@ pub struct App {
     /// Triggers still running, by id: their latest record, for `GET /api/v1/triggers/{id}`
     /// before the final one is stored.
     pub running: Mutex<HashMap<String, TriggerRecord>>,
+    /// The CA that signs station CSRs (SignCertificate); `None` with `--no-ca`, and then
+    /// every SignCertificate is answered Rejected.
+    pub ca: Option<Arc<CertificateAuthority>>,
     tx_ids: Mutex<(i64, i64)>,
 }
 
@@ -36,6 +41,7 @@ impl App {
     pub fn new(config: ServerConfig, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let schemas = SchemaRegistry::load().map_err(anyhow::Error::msg)?;
         let stations = Registry::with_stations(store.load_stations()?);
+        let ca = load_ca(&config)?.map(Arc::new);
         Ok(Self {
             config,
             store,
@@ -43,6 +49,7 @@ impl App {
             stations,
             shutdown: Default::default(),
             running: Mutex::default(),
+            ca,
             tx_ids: Mutex::new((0, 0)),
         })
     }
@@ -57,5 +64,41 @@ impl App {
         let id = block.0;
         block.0 += 1;
         Some(id)
+    }
+}
+
+/// Loads the CA the configuration names. A broken CA is a startup error rather than a
+/// server that silently rejects every SignCertificate.
+fn load_ca(config: &ServerConfig) -> anyhow::Result<Option<CertificateAuthority>> {
+    match &config.ca {
+        CaSource::Disabled => {
+            tracing::info!("no CA (--no-ca): SignCertificate requests will be rejected");
+            Ok(None)
+        }
+        CaSource::Development => {
+            let dir = config.data_dir.join(DEV_CA_DIR);
+            let ca = CertificateAuthority::load_or_generate(&dir).with_context(|| {
+                format!("cannot set up the development CA in {}", dir.display())
+            })?;
+            tracing::warn!(
+                dir = %dir.display(),
+                ca = ?ca,
+                "signing station certificates with a DEVELOPMENT CA (key stored unencrypted in the data directory); use --ca-cert/--ca-key for production, or --no-ca"
+            );
+            Ok(Some(ca))
+        }
+        CaSource::Files { cert, key } => {
+            let read = |path: &std::path::Path, what: &str| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the {what} {}", path.display()))
+            };
+            let ca =
+                CertificateAuthority::load(&read(cert, "CA certificate")?, &read(key, "CA key")?)
+                    .with_context(|| {
+                    format!("cannot use the CA {} / {}", cert.display(), key.display())
+                })?;
+            tracing::info!(cert = %cert.display(), ca = ?ca, "signing station certificates with the configured CA");
+            Ok(Some(ca))
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use ocpulse_core::ValidationMode;
 
-use crate::config::ServerConfig;
+use crate::config::{CaSource, ServerConfig};
 
 /// ocpulse: an OCPP central system that makes TriggerMessage a first-class API.
 #[derive(Debug, Parser)]
@@ -54,19 +54,44 @@ pub struct ServeArgs {
     /// pong close the connection (0 = never ping).
     #[arg(long, default_value_t = 60)]
     pub ws_ping_interval: u64,
+    /// CA certificate (PEM, optionally followed by its chain) that signs station certificates
+    /// (SignCertificate). Needs --ca-key. Without both, a development CA is generated once in
+    /// DATA_DIR/ca/.
+    #[arg(long, value_name = "PATH", requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+    /// The CA's private key (PKCS#8 PEM). Needs --ca-cert.
+    #[arg(long, value_name = "PATH", requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+    /// Sign no station certificates: SignCertificate is answered Rejected.
+    #[arg(long, conflicts_with_all = ["ca_cert", "ca_key"])]
+    pub no_ca: bool,
 }
 
 impl ServeArgs {
-    /// The server settings these options describe.
-    pub fn config(&self) -> ServerConfig {
-        ServerConfig {
+    /// The server settings these options describe. Fails when only one of `--ca-cert` and
+    /// `--ca-key` is given (clap already refuses that; this keeps the rule when the
+    /// struct is built another way).
+    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        let ca = match (&self.ca_cert, &self.ca_key, self.no_ca) {
+            (None, None, true) => CaSource::Disabled,
+            (None, None, false) => CaSource::Development,
+            (Some(cert), Some(key), false) => CaSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            (_, _, true) => anyhow::bail!("--no-ca cannot be combined with --ca-cert/--ca-key"),
+            (Some(_), None, _) => anyhow::bail!("--ca-cert needs --ca-key (the CA's private key)"),
+            (None, Some(_), _) => anyhow::bail!("--ca-key needs --ca-cert (the CA certificate)"),
+        };
+        Ok(ServerConfig {
             listen: self.listen,
             data_dir: self.data_dir.clone(),
             heartbeat_interval: self.heartbeat_interval,
             call_timeout: Duration::from_secs(self.call_timeout),
             validation: self.validation,
             ws_ping_interval: Duration::from_secs(self.ws_ping_interval),
+            ca,
             ..ServerConfig::default()
-        }
+        })
     }
 }

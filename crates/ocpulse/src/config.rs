@@ -23,7 +23,34 @@ pub struct ServerConfig {
     pub default_trigger_timeout: Duration,
     /// Ping a station quiet for this long; close it after three intervals of silence (0 = never).
     pub ws_ping_interval: Duration,
+    /// Which CA answers SignCertificate.
+    pub ca: CaSource,
 }
+
+/// Where the CA that signs station certificates comes from.
+///
+/// The default is a development CA so that the certificate flow works out of the box (and in
+/// tests), while production operators point at their own CA or switch signing off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CaSource {
+    /// A development CA generated on first start and kept in `<data-dir>/ca/`, so restarts
+    /// keep the CA that stations already trust.
+    #[default]
+    Development,
+    /// The operator's CA: a PEM certificate (optionally followed by its chain) and its PKCS#8
+    /// PEM private key.
+    Files {
+        /// The CA certificate file.
+        cert: PathBuf,
+        /// The CA private key file.
+        key: PathBuf,
+    },
+    /// No CA: every SignCertificate is answered Rejected (NoCA).
+    Disabled,
+}
+
+/// Subdirectory of the data directory that holds the development CA.
+pub const DEV_CA_DIR: &str = "ca";
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -35,6 +62,7 @@ impl Default for ServerConfig {
             validation: ValidationMode::Strict,
             default_trigger_timeout: Duration::from_secs(10),
             ws_ping_interval: Duration::from_secs(60),
+            ca: CaSource::Development,
         }
     }
 }

@@ -36,7 +36,7 @@ async fn run() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
-            let config = args.config();
+            let config = args.config()?;
             let listener = ocpulse::server::bind(config.listen)
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
             ocpulse::server::serve(config, listener, ocpulse::shutdown_signal()).await

@@ -110,6 +110,13 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         }
     }
     let (outcome, complete) = overall(&ends, plans.len(), !record.messages.is_empty());
+    if outcome == Outcome::Completed
+        && plans
+            .iter()
+            .any(|p| p.expectation.action == "SignCertificate")
+    {
+        record.certificate = certificate_outcome(&state, deadline).await;
+    }
     record.outcome = outcome;
     record.complete = complete;
     if record.detail.is_none() || outcome == Outcome::Partial {
@@ -153,6 +160,25 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         }
     });
     record
+}
+
+/// The station's certificate request once CertificateSigned has ended (or at the deadline):
+/// the SignCertificate was claimed when committed, CertificateSigned goes out right after.
+async fn certificate_outcome(
+    state: &ocpulse_core::store::SharedStation,
+    deadline: Instant,
+) -> Option<Value> {
+    loop {
+        let current = state.lock().ok().and_then(|s| s.certificate.clone());
+        let settled = current.as_ref().is_some_and(|c| {
+            c.certificate_signed_status.is_some()
+                || c.status != ocpulse_core::state::CertificateRequestStatus::Signed
+        });
+        if settled || Instant::now() >= deadline {
+            return current.and_then(|c| serde_json::to_value(c).ok());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn requested_name(plan: &TriggerPlan) -> String {

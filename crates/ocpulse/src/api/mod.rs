@@ -1,5 +1,6 @@
 //! The HTTP API under `/api/v1`: the only place with API request/response shapes.
 
+mod ca;
 mod error;
 mod events;
 mod messages;
@@ -32,6 +33,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/api/v1/triggers", get(triggers::list))
         .route("/api/v1/triggers/{id}", get(triggers::one))
         .route("/api/v1/events", get(events::stream))
+        .route("/api/v1/ca", get(ca::certificate))
         .route(
             "/api/v1/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
@@ -45,7 +47,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, events) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, events, ca) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use ocpulse_core::state::{ActivityStatus, ConnectorStatus, MeterReading, Transaction};
+use ocpulse_core::state::{
+    ActivityStatus, CertificateRequest, ConnectorStatus, MeterReading, Transaction,
+};
 use ocpulse_core::store::WriteBatch;
 use ocpulse_core::{StationState, ValidationMode, rfc3339};
 use serde_json::{Value, json};
@@ -60,6 +62,14 @@ fn transaction(t: &Transaction) -> Value {
     })
 }
 
+fn certificate(c: &CertificateRequest) -> Value {
+    json!({
+        "requestedAt": rfc3339(c.requested_at), "certificateType": c.certificate_type, "csrSubject": c.csr_subject,
+        "status": c.status, "reason": c.reason, "serial": c.serial, "notAfter": c.not_after,
+        "certificateSignedStatus": c.certificate_signed_status, "answeredAt": time(c.answered_at),
+    })
+}
+
 /// The API view of a station.
 pub(crate) fn station_json(s: &StationState, connected: bool, app: &App) -> Value {
     let boot = s.boot.as_ref().map_or(Value::Null, |b| {
@@ -88,6 +98,7 @@ pub(crate) fn station_json(s: &StationState, connected: bool, app: &App) -> Valu
             "worksWith": c.works_with, "knownUnsupported": c.known_unsupported(),
             "lastOutcome": c.last_outcome.map(|o| o.as_str()), "lastAt": rfc3339(c.last_at),
         }))).collect::<serde_json::Map<String, Value>>(),
+        "certificate": s.certificate.as_ref().map_or(Value::Null, certificate),
         "validation": {
             "mode": s.validation_mode.unwrap_or(app.config.validation).to_string(),
             "stationOverride": s.validation_mode.map(|m| m.to_string()),

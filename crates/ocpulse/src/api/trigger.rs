@@ -162,6 +162,7 @@ pub async fn trigger(
         complete: false,
         completed_at: None,
         elapsed_ms: None,
+        certificate: None,
     };
     let run = TriggerRun {
         record,
@@ -309,6 +310,9 @@ fn respond(r: &TriggerRecord, timeout_ms: u64) -> Result<Response, ApiError> {
     }
     if let Some(detail) = &r.detail {
         body["detail"] = json!(detail);
+    }
+    if let Some(certificate) = &r.certificate {
+        body["certificate"] = certificate.clone();
     }
     Ok(Json(body).into_response())
 }

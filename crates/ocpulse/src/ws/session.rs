@@ -5,6 +5,10 @@
 //! commit runs the loop keeps reading, so an answer to a CSMS CALL (a TriggerMessage
 //! response) never waits behind it. CSMS CALLs go through the sans-IO `Outbox`: one in
 //! flight, the rest queued, each with a timeout.
+//!
+//! SignCertificate is the one station CALL with a CSMS CALL of its own as a consequence: its
+//! CSR is checked and signed before it is answered, and once the Accepted CALLRESULT is out,
+//! the certificate goes to the station in CertificateSigned through the same outbox.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -19,8 +23,9 @@ use ocpp_rpc::outbox::{Answer as OutboxAnswer, Outbox};
 use ocpp_rpc::schema::SchemaError;
 use ocpp_rpc::trigger::target_of;
 use ocpp_rpc::{ErrorCode, Frame, PayloadKind, ProtocolVersion};
-use ocpulse_core::answers::{self, Answer, AnswerContext};
+use ocpulse_core::answers::{self, Answer, AnswerContext, CsrVerdict};
 use ocpulse_core::journal::{EVENT, MALFORMED, STATION_CONNECTED, STATION_DISCONNECTED};
+use ocpulse_core::state::{CertificateRequest, CertificateRequestStatus};
 use ocpulse_core::store::{StoreError, WriteBatch};
 use ocpulse_core::{Direction, JournalEntry, Millis, StationState, ValidationMode};
 use serde_json::Value;
@@ -31,11 +36,47 @@ use crate::app::App;
 use crate::now_ms;
 use crate::registry::{CallOutcome, CallRequest, StationMessage, Watch};
 
+/// Validity of the station certificates ocpulse issues. A year: long enough that renewal is
+/// rare, short enough that a lost key does not stay trusted for long.
+const CERTIFICATE_VALIDITY_DAYS: u32 = 365;
+
+/// Who is waiting for a CSMS CALL's outcome.
+enum Origin {
+    /// An API caller (trigger).
+    Api(oneshot::Sender<CallOutcome>),
+    /// The session itself: the CertificateSigned delivering the certificate with this serial.
+    Certificate { serial: String },
+}
+
 /// What the outbox carries for each CSMS CALL.
 struct Token {
-    reply: oneshot::Sender<CallOutcome>,
+    origin: Origin,
     watch: Option<Watch>,
     trigger_id: Option<String>,
+}
+
+impl Token {
+    /// Whether anyone still wants the CALL sent (an API caller may have given up).
+    fn wanted(&self) -> bool {
+        match &self.origin {
+            Origin::Api(reply) => !reply.is_closed(),
+            Origin::Certificate { .. } => true,
+        }
+    }
+}
+
+/// A CSMS CALL to queue once a station CALL's CALLRESULT has been sent.
+struct FollowUp {
+    action: &'static str,
+    payload: Value,
+    serial: String,
+}
+
+/// The outcome of checking a SignCertificate before answering it.
+struct CsrCheck {
+    verdict: CsrVerdict,
+    record: CertificateRequest,
+    follow_up: Option<FollowUp>,
 }
 
 /// A station CALL whose commit is running; becomes its CALLRESULT when done.
@@ -48,6 +89,7 @@ struct PendingAck {
     committed: Result<(), StoreError>,
     /// The trigger that claimed it (true) or saw it as a near miss (false).
     claim: Option<(mpsc::UnboundedSender<StationMessage>, bool)>,
+    follow_up: Option<FollowUp>,
 }
 
 type AckFuture = Pin<Box<dyn Future<Output = PendingAck> + Send>>;
@@ -134,7 +176,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break 'conn,
             },
             Some(call) = calls.recv() => {
-                session.outbox.push(call.action, call.payload, call.timeout, Token { reply: call.reply, watch: call.watch, trigger_id: call.trigger_id });
+                session.outbox.push(call.action, call.payload, call.timeout, Token { origin: Origin::Api(call.reply), watch: call.watch, trigger_id: call.trigger_id });
                 Vec::new()
             }
             Some(ack) = session.acks.next(), if !session.acks.is_empty() => session.on_committed(ack),
@@ -158,7 +200,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
             .await;
     }
     for token in session.outbox.drain() {
-        let _ = token.reply.send(CallOutcome::Disconnected);
+        session.settle(token, CallOutcome::Disconnected);
     }
     session.journal(vec![session.event(
         STATION_DISCONNECTED,
@@ -253,10 +295,7 @@ impl Session {
 
     /// Writes the next queued CSMS CALL if none is in flight.
     fn transmit_ready(&mut self) -> Vec<String> {
-        let Some(t) = self
-            .outbox
-            .poll_transmit(Instant::now(), |tok| !tok.reply.is_closed())
-        else {
+        let Some(t) = self.outbox.poll_transmit(Instant::now(), Token::wanted) else {
             return Vec::new();
         };
         let token = self.outbox.in_flight_token();
@@ -273,7 +312,7 @@ impl Session {
     fn expire(&mut self) {
         while let Some(expired) = self.outbox.poll_timeout(Instant::now()) {
             tracing::warn!(station = %self.station_id, action = %expired.action, id = %expired.id, "CALL timed out");
-            let _ = expired.token.reply.send(CallOutcome::Timeout);
+            self.settle(expired.token, CallOutcome::Timeout);
         }
     }
 
@@ -399,7 +438,12 @@ impl Session {
             heartbeat_interval: self.app.config.heartbeat_interval,
             transaction_id,
         };
-        let response = match answers::answer(self.protocol, &action, &ctx) {
+        let csr_check = (action == "SignCertificate").then(|| self.check_csr(payload, now));
+        let answer = match &csr_check {
+            Some(check) => answers::sign_certificate(self.protocol, &check.verdict),
+            None => answers::answer(self.protocol, &action, &ctx),
+        };
+        let response = match answer {
             Answer::Result(r) => r,
             Answer::Error { code, description } => {
                 return self.reject(&call, &action, code, &description, now);
@@ -425,6 +469,12 @@ impl Session {
                 s.record_violation(&action, v, now);
             }
         }
+        let follow_up = csr_check.and_then(|check| {
+            if let Ok(mut s) = self.state.lock() {
+                s.record_certificate_request(check.record);
+            }
+            check.follow_up
+        });
         let mut entry = self.entry(Direction::In, &call, Some(&action), now);
         entry.violation = violation;
         // The oldest waiting trigger that accepts the message claims it now, so its journal
@@ -471,6 +521,7 @@ impl Session {
                 received_at: now,
                 committed,
                 claim,
+                follow_up,
             }
         }));
         Vec::new()
@@ -499,21 +550,164 @@ impl Session {
                     Some(&ack.action),
                     now_ms(),
                 )]);
+                // The station will retry SignCertificate; this certificate is never delivered.
+                if let Some(follow) = &ack.follow_up
+                    && let Ok(mut s) = self.state.lock()
+                {
+                    s.record_certificate_signed(&follow.serial, "NotSent", now_ms());
+                }
                 reply
             }
         };
-        if ack.committed.is_ok()
-            && let Some((tx, claimed)) = ack.claim
-        {
-            let _ = tx.send(StationMessage {
-                message_id: ack.id.clone(),
-                action: ack.action.clone(),
-                payload: ack.request,
-                received_at: ack.received_at,
-                claimed,
-            });
+        if ack.committed.is_ok() {
+            // Queued now, written after this CALLRESULT (the loop sends `outgoing` first), so
+            // the station always sees Accepted before the certificate.
+            if let Some(follow) = ack.follow_up {
+                tracing::info!(station = %self.station_id, serial = %follow.serial, "sending the issued certificate in {}", follow.action);
+                self.outbox.push(
+                    follow.action,
+                    follow.payload,
+                    self.app.config.call_timeout,
+                    Token {
+                        origin: Origin::Certificate {
+                            serial: follow.serial,
+                        },
+                        watch: None,
+                        trigger_id: None,
+                    },
+                );
+            }
+            if let Some((tx, claimed)) = ack.claim {
+                let _ = tx.send(StationMessage {
+                    message_id: ack.id.clone(),
+                    action: ack.action.clone(),
+                    payload: ack.request,
+                    received_at: ack.received_at,
+                    claimed,
+                });
+            }
         }
         vec![reply.to_text()]
+    }
+
+    /// Hands a CSMS CALL's outcome to whoever waits for it.
+    fn settle(&self, token: Token, outcome: CallOutcome) {
+        match token.origin {
+            Origin::Api(reply) => {
+                let _ = reply.send(outcome);
+            }
+            Origin::Certificate { serial } => {
+                let status = match &outcome {
+                    CallOutcome::Result(payload) => payload
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .unwrap_or("Unknown")
+                        .to_owned(),
+                    CallOutcome::Error { .. } => "CallError".into(),
+                    CallOutcome::InvalidResponse { .. } => "InvalidResponse".into(),
+                    CallOutcome::Timeout => "Timeout".into(),
+                    CallOutcome::Disconnected => "Disconnected".into(),
+                };
+                tracing::info!(station = %self.station_id, %serial, %status, "CertificateSigned ended");
+                let recorded = self
+                    .state
+                    .lock()
+                    .is_ok_and(|mut s| s.record_certificate_signed(&serial, &status, now_ms()));
+                if recorded {
+                    // Not awaited: nothing is acknowledged on the strength of this write.
+                    drop(self.app.store.commit(WriteBatch {
+                        station: Some(Arc::clone(&self.state)),
+                        ..WriteBatch::default()
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Checks a SignCertificate's CSR and, when it verifies, issues the certificate at once:
+    /// the station is told Accepted only if a certificate really exists, and CertificateSigned
+    /// can follow without anything left to fail.
+    fn check_csr(&self, payload: &Value, now: Millis) -> CsrCheck {
+        let csr = payload.get("csr").and_then(Value::as_str);
+        let certificate_type = payload
+            .get("certificateType")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut record = CertificateRequest {
+            requested_at: now,
+            certificate_type: certificate_type.clone(),
+            csr_subject: csr.and_then(|c| ocpulse_ca::csr_subject(c).ok()),
+            status: CertificateRequestStatus::Rejected,
+            reason: None,
+            serial: None,
+            not_after: None,
+            certificate_signed_status: None,
+            answered_at: None,
+        };
+        let (verdict, follow_up) = match (self.app.ca.as_deref(), csr) {
+            (None, _) => (CsrVerdict::NoCa, None),
+            (Some(_), None) => (
+                CsrVerdict::InvalidCsr("the request has no csr string".into()),
+                None,
+            ),
+            (Some(ca), Some(csr)) => match ca.sign_csr(csr, CERTIFICATE_VALIDITY_DAYS) {
+                Err(e) => {
+                    let verdict = match e {
+                        ocpulse_ca::CaError::CaExpired(_)
+                        | ocpulse_ca::CaError::Random
+                        | ocpulse_ca::CaError::Generate(_)
+                        | ocpulse_ca::CaError::InvalidValidity { .. } => {
+                            tracing::error!(station = %self.station_id, error = %e, "the CA could not issue a certificate");
+                            CsrVerdict::CaFailure(e.to_string())
+                        }
+                        _ => CsrVerdict::InvalidCsr(e.to_string()),
+                    };
+                    (verdict, None)
+                }
+                Ok(signed) => {
+                    let mut request = serde_json::json!({"certificateChain": signed.chain_pem});
+                    if self.protocol == ProtocolVersion::V201
+                        && let Some(t) = &certificate_type
+                    {
+                        // Echoed as requested; absent stays absent (the combined certificate).
+                        request["certificateType"] = Value::from(t.as_str());
+                    }
+                    match self.app.schemas.validate(
+                        self.protocol,
+                        "CertificateSigned",
+                        PayloadKind::Request,
+                        &request,
+                    ) {
+                        Err(e) => (
+                            CsrVerdict::CaFailure(format!(
+                                "the issued chain cannot be sent in CertificateSigned: {e}"
+                            )),
+                            None,
+                        ),
+                        Ok(()) => {
+                            record.status = CertificateRequestStatus::Signed;
+                            record.serial = Some(signed.serial_hex.clone());
+                            record.not_after = Some(signed.not_after);
+                            let follow_up = FollowUp {
+                                action: "CertificateSigned",
+                                payload: request,
+                                serial: signed.serial_hex,
+                            };
+                            (CsrVerdict::Accepted, Some(follow_up))
+                        }
+                    }
+                }
+            },
+        };
+        record.reason = verdict.reason();
+        if let Some(reason) = &record.reason {
+            tracing::info!(station = %self.station_id, subject = ?record.csr_subject, %reason, "SignCertificate rejected");
+        }
+        CsrCheck {
+            verdict,
+            record,
+            follow_up,
+        }
     }
 
     fn on_answer(&mut self, frame: Frame, now: Millis) {
@@ -565,7 +759,7 @@ impl Session {
                 },
                 Frame::Call { .. } => CallOutcome::Disconnected,
             };
-            let _ = token.reply.send(outcome);
+            self.settle(token, outcome);
         }
         self.journal(vec![entry]);
     }
