@@ -47,6 +47,88 @@ fn produced(requested: &str) -> &str {
     }
 }
 
+/// The CSMS's view of the station, read after a triggered message, holds that message field
+/// by field: what the trigger API returned is what the station state was built from.
+fn assert_reflected(m: &Value, s: &Value) {
+    let p = &m["payload"];
+    let action = m["action"].as_str().unwrap_or_default();
+    match action {
+        "BootNotification" => assert_eq!(s["boot"]["payload"], *p, "{s}"),
+        "Heartbeat" => assert_eq!(s["lastHeartbeat"], m["receivedAt"], "{s}"),
+        "StatusNotification" => {
+            let known = s["connectors"]
+                .as_array()
+                .and_then(|cs| {
+                    cs.iter().find(|c| {
+                        c["connectorId"] == p["connectorId"]
+                            && (p["evseId"].is_null() || c["evseId"] == p["evseId"])
+                    })
+                })
+                .unwrap_or_else(|| panic!("connector of {p} unknown: {s}"));
+            let status = if p["status"].is_null() {
+                &p["connectorStatus"]
+            } else {
+                &p["status"]
+            };
+            assert_eq!(&known["status"], status, "{p} vs {known}");
+            assert_eq!(known["timestamp"], p["timestamp"], "{p} vs {known}");
+        }
+        "FirmwareStatusNotification"
+        | "SignedFirmwareStatusNotification"
+        | "PublishFirmwareStatusNotification" => {
+            assert_eq!(s["firmwareStatus"]["status"], p["status"], "{s}");
+            assert_eq!(s["firmwareStatus"]["reportedBy"], action, "{s}");
+        }
+        "DiagnosticsStatusNotification" | "LogStatusNotification" => {
+            assert_eq!(s["logStatus"]["status"], p["status"], "{s}");
+            assert_eq!(s["logStatus"]["reportedBy"], action, "{s}");
+        }
+        "MeterValues" => {
+            let last = p["meterValue"]
+                .as_array()
+                .and_then(|v| v.last())
+                .expect("a meter value");
+            let target = if p["evseId"].is_null() {
+                ("connectorId", &p["connectorId"])
+            } else {
+                ("evseId", &p["evseId"])
+            };
+            let known = s["meterValues"]
+                .as_array()
+                .and_then(|ms| ms.iter().find(|r| r[target.0] == *target.1))
+                .unwrap_or_else(|| panic!("no reading for {target:?}: {s}"));
+            assert_eq!(
+                known["sampledValue"], last["sampledValue"],
+                "{p} vs {known}"
+            );
+            assert_eq!(known["timestamp"], last["timestamp"], "{p} vs {known}");
+        }
+        "SignCertificate" => {
+            assert!(
+                p["csr"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("CERTIFICATE REQUEST"))
+            );
+            assert!(s["certificate"]["csrSubject"].is_string(), "{s}");
+            assert_eq!(
+                s["certificate"]["certificateType"],
+                p.get("certificateType").cloned().unwrap_or(Value::Null),
+                "{s}"
+            );
+        }
+        "TransactionEvent" => {
+            let tx = &p["transactionInfo"]["transactionId"];
+            assert!(
+                s["transactions"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|x| x["transactionId"] == *tx)),
+                "transaction {tx} unknown: {s}"
+            );
+        }
+        other => panic!("no state check for {other}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_v16_requested_message_returns_the_simulators_message() {
     let server = Server::start().await;
@@ -86,6 +168,8 @@ async fn every_v16_requested_message_returns_the_simulators_message() {
             "TriggerMessage"
         };
         assert_eq!(body["sent"]["action"], sent_action);
+        let state = wait_for(&server, "SIM16", |_| true).await;
+        assert_reflected(messages.last().expect("a message"), &state);
     }
     // Field by field against the station's state as the CSMS recorded it.
     let (_, body) = server
@@ -178,6 +262,8 @@ async fn every_v201_requested_message_returns_the_simulators_message() {
             !messages.is_empty() && messages.iter().all(|m| m["action"] == produced(requested)),
             "{requested}: {body}"
         );
+        let state = wait_for(&server, "SIM201", |_| true).await;
+        assert_reflected(messages.last().expect("a message"), &state);
     }
     let (_, body) = server
         .trigger("SIM201", json!({"requestedMessage": "TransactionEvent"}))
