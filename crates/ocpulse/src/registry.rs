@@ -26,6 +26,9 @@ pub struct StationMessage {
     /// False for a message of the expected action that no trigger claimed because it was
     /// about another connector/EVSE: shown to the trigger as a near miss.
     pub claimed: bool,
+    /// It arrived while the trigger's TriggerMessage was still unanswered (allowed; shown
+    /// in the record).
+    pub before_answer: bool,
 }
 
 /// A trigger's interest in the station's next messages.

@@ -280,15 +280,14 @@ async fn run_call(
     end
 }
 
-fn correlated(m: &StationMessage, started: Instant, answered_at: Option<i64>) -> CorrelatedMessage {
-    let received_ms = m.received_at;
+fn correlated(m: &StationMessage, started: Instant) -> CorrelatedMessage {
     CorrelatedMessage {
         action: m.action.clone(),
         message_id: m.message_id.clone(),
         payload: m.payload.clone(),
         received_at: rfc3339(m.received_at),
         after_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        before_answer: answered_at.is_none_or(|a| received_ms < a),
+        before_answer: m.before_answer,
     }
 }
 
@@ -340,7 +339,6 @@ async fn send_and_collect(
         Ok(Err(_)) => CallOutcome::Disconnected,
         Err(_) => CallOutcome::Timeout,
     };
-    let answered_at = now_ms();
     let call = &mut record.calls[index];
     call.answer_ms = Some(u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX));
     let fail = |outcome| CallEnd {
@@ -398,10 +396,10 @@ async fn send_and_collect(
                 Some(m) if m.claimed => {
                     let target = target_of(session.protocol, &m.action, &m.payload);
                     if collector.offer(&m.action, target, std::time::Instant::now()) {
-                        record.messages.push(correlated(&m, started, Some(answered_at)));
+                        record.messages.push(correlated(&m, started));
                     }
                 }
-                Some(m) => record.unmatched.push(correlated(&m, started, Some(answered_at))),
+                Some(m) => record.unmatched.push(correlated(&m, started)),
                 None => return CallEnd { outcome: Outcome::Disconnected, complete: false },
             },
             () = tokio::time::sleep_until(wake) => {

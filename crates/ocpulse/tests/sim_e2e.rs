@@ -382,3 +382,110 @@ async fn load_smoke_500_stations_boot_and_answer_a_trigger() {
     let report = fleet.await.expect("join").expect("fleet ran");
     assert_eq!(report["booted"], 500);
 }
+
+/// Every failure a station can cause, played by the simulator's own fault injection: each
+/// ends the trigger with an outcome a caller can act on, and the record says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_simulated_fault_ends_with_its_named_outcome() {
+    let server = Server::start().await;
+    let mut cfg = StationConfig::new("FAULTY", ProtocolVersion::V16);
+    cfg.evses = 2;
+    for flag in [
+        "Heartbeat=callerror:NotSupported",
+        "BootNotification=no-answer",
+        "FirmwareStatusNotification=accept-never-send",
+        "StatusNotification=wrong-target",
+        "MeterValues=before-response",
+        "DiagnosticsStatusNotification=delay:3000",
+    ] {
+        cfg.faults.add_flag(flag).expect("fault flag");
+    }
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_station(
+        Station::new(cfg, None),
+        run_options(&server),
+        Arc::default(),
+        stop.clone(),
+        true,
+    ));
+    wait_for(&server, "FAULTY", |s| {
+        s["connectors"].as_array().is_some_and(|c| c.len() == 3)
+    })
+    .await;
+    let cases = [
+        (
+            json!({"requestedMessage": "Heartbeat"}),
+            502,
+            Some("station_call_error"),
+            "CallError",
+        ),
+        (
+            json!({"requestedMessage": "BootNotification", "timeoutMs": 500}),
+            504,
+            Some("station_timeout"),
+            "StationTimeout",
+        ),
+        (
+            json!({"requestedMessage": "FirmwareStatusNotification", "timeoutMs": 500}),
+            504,
+            Some("message_timeout"),
+            "MessageTimeout",
+        ),
+        (
+            json!({"requestedMessage": "StatusNotification", "connectorId": 1, "timeoutMs": 800}),
+            502,
+            Some("wrong_target"),
+            "WrongTarget",
+        ),
+        (
+            json!({"requestedMessage": "MeterValues", "connectorId": 1}),
+            200,
+            None,
+            "Completed",
+        ),
+        (
+            json!({"requestedMessage": "DiagnosticsStatusNotification", "timeoutMs": 500}),
+            504,
+            Some("message_timeout"),
+            "MessageTimeout",
+        ),
+    ];
+    for (request, want_code, want_error, want_outcome) in cases {
+        let (code, body) = server.trigger("FAULTY", request.clone()).await;
+        assert_eq!(code, want_code, "{request}: {body}");
+        assert_eq!(body["error"].as_str(), want_error, "{request}: {body}");
+        assert_eq!(body["outcome"], want_outcome, "{request}: {body}");
+        let (_, record) = server
+            .get(&format!(
+                "/api/v1/triggers/{}",
+                body["triggerId"].as_str().expect("id")
+            ))
+            .await;
+        assert_eq!(record["outcome"], want_outcome, "{record}");
+        if want_outcome == "Completed" {
+            assert_eq!(record["messages"][0]["beforeAnswer"], true, "{record}");
+        }
+    }
+    // Disconnect mid-trigger: the station accepts, then goes away.
+    let http = tokio::spawn({
+        let url = server.url("/api/v1/stations/FAULTY/trigger");
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&json!({"requestedMessage": "FirmwareStatusNotification", "timeoutMs": 5000}))
+                .send()
+                .await
+                .expect("POST");
+            (r.status().as_u16(), r.json::<Value>().await.expect("json"))
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    let _ = task.await;
+    let (code, body) = http.await.expect("join");
+    assert_eq!(
+        (code, body["outcome"].as_str()),
+        (409, Some("Disconnected")),
+        "{body}"
+    );
+}

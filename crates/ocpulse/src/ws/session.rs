@@ -87,8 +87,9 @@ struct PendingAck {
     response: Value,
     received_at: Millis,
     committed: Result<(), StoreError>,
-    /// The trigger that claimed it (true) or saw it as a near miss (false).
-    claim: Option<(mpsc::UnboundedSender<StationMessage>, bool)>,
+    /// The trigger that claimed it (true) or saw it as a near miss (false), and whether
+    /// that trigger's TriggerMessage was still unanswered when it arrived.
+    claim: Option<(mpsc::UnboundedSender<StationMessage>, bool, bool)>,
     follow_up: Option<FollowUp>,
 }
 
@@ -483,18 +484,23 @@ impl Session {
         self.watchers
             .retain(|w| !w.tx.is_closed() && !w.collector.is_complete(instant));
         let target = target_of(self.protocol, &action, payload);
+        let unanswered = self
+            .outbox
+            .in_flight_token()
+            .and_then(|t| t.trigger_id.clone());
         let claim = if let Some(w) = self
             .watchers
             .iter_mut()
             .find_map(|w| w.collector.offer(&action, target, instant).then_some(w))
         {
             entry.trigger_id.clone_from(&w.trigger_id);
-            Some((w.tx.clone(), true))
+            let early = w.trigger_id.is_some() && w.trigger_id == unanswered;
+            Some((w.tx.clone(), true, early))
         } else {
             self.watchers
                 .iter()
                 .find(|w| w.collector.expectation().action == action)
-                .map(|w| (w.tx.clone(), false))
+                .map(|w| (w.tx.clone(), false, false))
         };
         // The CALL and its CALLRESULT are committed together, before the CALLRESULT is sent:
         // whoever sees the answer also finds both in the journal.
@@ -577,13 +583,14 @@ impl Session {
                     },
                 );
             }
-            if let Some((tx, claimed)) = ack.claim {
+            if let Some((tx, claimed, before_answer)) = ack.claim {
                 let _ = tx.send(StationMessage {
                     message_id: ack.id.clone(),
                     action: ack.action.clone(),
                     payload: ack.request,
                     received_at: ack.received_at,
                     claimed,
+                    before_answer,
                 });
             }
         }
