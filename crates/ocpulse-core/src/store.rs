@@ -48,10 +48,16 @@ pub trait Store: Send + Sync + 'static {
     /// CSMS CALLs and answers to them). They are written in order with everything else, and
     /// a backend may hold them briefly to share a transaction with the next commit.
     fn record(&self, entries: Vec<JournalEntry>) {
-        drop(self.commit(WriteBatch {
+        self.enqueue(WriteBatch {
             entries,
             ..WriteBatch::default()
-        }));
+        });
+    }
+
+    /// Queues any batch without waiting, like `record`: for writes that no answer to a
+    /// station depends on (trigger records and events). Never forces a commit of its own.
+    fn enqueue(&self, batch: WriteBatch) {
+        drop(self.commit(batch));
     }
 
     /// Reads one trigger record.

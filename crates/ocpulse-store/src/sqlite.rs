@@ -60,7 +60,6 @@ CREATE TABLE triggers (
     record     TEXT NOT NULL
 );
 CREATE INDEX triggers_by_station ON triggers (station_id, seq);
-CREATE INDEX triggers_by_outcome ON triggers (outcome, seq);
 "#,
 ];
 
@@ -387,14 +386,8 @@ impl Store for SqliteStore {
         })
     }
 
-    fn record(&self, entries: Vec<JournalEntry>) {
-        let _ = self.jobs.send((
-            WriteBatch {
-                entries,
-                ..WriteBatch::default()
-            },
-            None,
-        ));
+    fn enqueue(&self, batch: WriteBatch) {
+        let _ = self.jobs.send((batch, None));
     }
 
     fn trigger(&self, id: String) -> BoxFuture<Result<Option<TriggerRecord>, StoreError>> {

@@ -12,6 +12,45 @@ use ocpulse_core::trigger_record::TriggerRecord;
 use crate::config::{CaSource, DEV_CA_DIR, ServerConfig};
 use crate::registry::Registry;
 
+/// How long an ended trigger's record stays readable from memory: far longer than the
+/// store takes to write it (fire-and-forget writes linger at most 10 ms).
+const ENDED_KEPT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// At most this many ended records are held, whatever the rate (bounded memory).
+const ENDED_MAX: usize = 4096;
+
+/// Trigger records held in memory: running ones, and ended ones until the store surely has
+/// them, so `GET /api/v1/triggers/{id}` never misses a record its caller was just told of.
+#[derive(Debug, Default)]
+pub struct Running {
+    records: HashMap<String, TriggerRecord>,
+    ended: std::collections::VecDeque<(std::time::Instant, String)>,
+}
+
+impl Running {
+    /// Holds a record (replacing an earlier version); ended ones expire after a while.
+    pub fn put(&mut self, record: TriggerRecord) {
+        let now = std::time::Instant::now();
+        while let Some((at, _)) = self.ended.front() {
+            if now.duration_since(*at) < ENDED_KEPT && self.ended.len() < ENDED_MAX {
+                break;
+            }
+            if let Some((_, id)) = self.ended.pop_front() {
+                self.records.remove(&id);
+            }
+        }
+        if record.outcome != ocpulse_core::trigger_record::Outcome::Running {
+            self.ended.push_back((now, record.id.clone()));
+        }
+        self.records.insert(record.id.clone(), record);
+    }
+
+    /// The record, if held.
+    pub fn get(&self, id: &str) -> Option<&TriggerRecord> {
+        self.records.get(id)
+    }
+}
+
 /// How many 1.6 transaction ids are reserved from the store at a time.
 const TX_ID_BLOCK: i64 = 1000;
 
@@ -29,7 +68,7 @@ pub struct App {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Triggers still running, by id: their latest record, for `GET /api/v1/triggers/{id}`
     /// before the final one is stored.
-    pub running: Mutex<HashMap<String, TriggerRecord>>,
+    pub running: Mutex<Running>,
     /// The CA that signs station CSRs (SignCertificate); `None` with `--no-ca`, and then
     /// every SignCertificate is answered Rejected.
     pub ca: Option<Arc<CertificateAuthority>>,

@@ -35,6 +35,10 @@ pub struct TriggerRun {
     pub timeout: Duration,
     /// When the caller asked.
     pub started: Instant,
+    /// Store the record as it starts, not only as it ends: for a caller that did not wait,
+    /// so a restart marks it `Interrupted` instead of losing it. A waiting caller hears the
+    /// outcome itself, and the extra write costs every trigger.
+    pub store_start: bool,
 }
 
 fn event(record: &TriggerRecord, name: &str, payload: Value) -> JournalEntry {
@@ -54,11 +58,7 @@ fn event(record: &TriggerRecord, name: &str, payload: Value) -> JournalEntry {
 
 fn publish(app: &App, record: &TriggerRecord) {
     if let Ok(mut running) = app.running.lock() {
-        if record.outcome == Outcome::Running {
-            running.insert(record.id.clone(), record.clone());
-        } else {
-            running.remove(&record.id);
-        }
+        running.put(record.clone());
     }
 }
 
@@ -77,18 +77,23 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         state,
         timeout,
         started,
+        store_start,
     } = run;
     let deadline = started + timeout;
     publish(&app, &record);
-    drop(app.store.commit(WriteBatch {
+    app.store.enqueue(WriteBatch {
         entries: vec![event(
             &record,
             "TriggerStarted",
             json!({"request": record.request, "requestedBy": record.requested_by, "calls": plans.len()}),
         )],
-        triggers: vec![record.clone()],
+        triggers: if store_start {
+            vec![record.clone()]
+        } else {
+            Vec::new()
+        },
         ..WriteBatch::default()
-    }));
+    });
     let mut ends = Vec::new();
     let mut accepted_by = None;
     for plan in &plans {
@@ -104,7 +109,9 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         .await;
         let stop = matches!(end.outcome, Outcome::Disconnected);
         ends.push(end);
-        publish(&app, &record);
+        if plans.len() > 1 {
+            publish(&app, &record);
+        }
         if stop || Instant::now() >= deadline {
             break;
         }
@@ -135,7 +142,7 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
             now,
         );
     }
-    let stored = app.store.commit(WriteBatch {
+    app.store.enqueue(WriteBatch {
         entries: vec![event(
             &record,
             "TriggerCompleted",
@@ -144,21 +151,9 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         station: Some(state),
         triggers: vec![record.clone()],
     });
-    // The final record stays readable from memory until the store has it, so a caller that
-    // asks for it right after the answer always finds it; the answer does not wait.
-    if let Ok(mut running) = app.running.lock() {
-        running.insert(record.id.clone(), record.clone());
-    }
-    let id = record.id.clone();
-    let app_ = Arc::clone(&app);
-    tokio::spawn(async move {
-        if let Err(e) = stored.await {
-            tracing::error!(trigger = %id, error = %e, "could not store a trigger record");
-        }
-        if let Ok(mut running) = app_.running.lock() {
-            running.remove(&id);
-        }
-    });
+    // The final record stays readable from memory until the store surely has it, so a
+    // caller that asks for it right after the answer always finds it; nobody waits.
+    publish(&app, &record);
     record
 }
 
@@ -371,14 +366,14 @@ async fn send_and_collect(
         .to_owned();
     call.status = Some(status.clone());
     call.status_info = response.get("statusInfo").cloned();
-    drop(app.store.commit(WriteBatch {
+    app.store.enqueue(WriteBatch {
         entries: vec![event(
             record,
             "TriggerAnswered",
             json!({"action": plan.action, "status": status}),
         )],
         ..WriteBatch::default()
-    }));
+    });
     match status.as_str() {
         "Accepted" => {}
         "NotImplemented" => return fail(Outcome::NotImplemented),

@@ -148,7 +148,8 @@ pub async fn trigger(
             .map_err(|e| internal(format!("planned payload violates its schema: {e}")))?;
     }
     let record = TriggerRecord {
-        id: uuid::Uuid::new_v4().simple().to_string(),
+        // Time-ordered, so stored records append at the end of their index.
+        id: uuid::Uuid::now_v7().simple().to_string(),
         station_id: id.clone(),
         protocol: session.protocol.subprotocol().to_owned(),
         requested_by,
@@ -171,6 +172,7 @@ pub async fn trigger(
         state: Arc::clone(&entry.state),
         timeout: Duration::from_millis(timeout_ms),
         started,
+        store_start: !wait,
     };
     if !wait {
         let trigger_id = run.record.id.clone();
@@ -182,7 +184,7 @@ pub async fn trigger(
         });
         // The record is visible (as running) before the caller hears of it.
         if let Ok(mut running) = app.running.lock() {
-            running.insert(trigger_id, run.record.clone());
+            running.put(run.record.clone());
         }
         tokio::spawn(trigger_run::run(Arc::clone(&app), run));
         return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
