@@ -210,6 +210,37 @@ pub fn plan_all(
     plan(version, request, station).map(|p| vec![p])
 }
 
+/// The ExtendedTriggerMessage to try after a 1.6 station answered NotImplemented to
+/// `plan`, where the security extension has the same message with the same meaning
+/// (BootNotification, Heartbeat, MeterValues, StatusNotification) and the target is one it
+/// allows (connectorId > 0 or none): many stations implement only one of the two calls.
+pub fn extended_retry(version: ProtocolVersion, plan: &TriggerPlan) -> Option<TriggerPlan> {
+    use v16::MessageTriggerEnumType as E;
+    if version != ProtocolVersion::V16 || plan.action != "TriggerMessage" {
+        return None;
+    }
+    let name = plan.payload.get("requestedMessage")?.as_str()?;
+    let same = [
+        E::BootNotification,
+        E::Heartbeat,
+        E::MeterValues,
+        E::StatusNotification,
+    ];
+    if !same.iter().any(|m| m.as_str() == name)
+        || plan.payload.get("connectorId").and_then(Value::as_i64) == Some(0)
+    {
+        return None;
+    }
+    Some(TriggerPlan {
+        action: "ExtendedTriggerMessage",
+        payload: plan.payload.clone(),
+        expectation: plan.expectation.clone(),
+        note: Some(
+            "the station answered NotImplemented to TriggerMessage; retried with the security extension's ExtendedTriggerMessage".into(),
+        ),
+    })
+}
+
 /// Plans `request` for a station of `version` whose known state is `station`.
 pub fn plan(
     version: ProtocolVersion,
@@ -626,6 +657,29 @@ mod tests {
         );
         let p = plan(V16, &req("Heartbeat"), &station_16()).expect("native");
         assert_eq!(p.note, None);
+    }
+
+    #[test]
+    fn a_16_not_implemented_is_retried_as_extended_only_where_it_means_the_same() {
+        let registry = SchemaRegistry::load().expect("schemas");
+        let p = plan(V16, &req("Heartbeat"), &station_16()).expect("plan");
+        let retry = extended_retry(V16, &p).expect("the extension has Heartbeat");
+        assert_eq!(retry.action, "ExtendedTriggerMessage");
+        registry
+            .validate(V16, retry.action, PayloadKind::Request, &retry.payload)
+            .expect("a valid ExtendedTriggerMessage");
+        let mut r = req("StatusNotification");
+        r.connector_id = Some(0);
+        let p = plan(V16, &r, &station_16()).expect("plan");
+        assert_eq!(
+            extended_retry(V16, &p),
+            None,
+            "the extension has no connector 0"
+        );
+        let p = plan(V16, &req("DiagnosticsStatusNotification"), &station_16()).expect("plan");
+        assert_eq!(extended_retry(V16, &p), None, "not the same message there");
+        let p = plan(V201, &req("Heartbeat"), &station_201(&[])).expect("plan");
+        assert_eq!(extended_retry(V201, &p), None);
     }
 
     #[test]

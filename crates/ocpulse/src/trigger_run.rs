@@ -6,11 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ocpp_rpc::ProtocolVersion;
 use ocpp_rpc::trigger::{Collector, target_of};
 use ocpulse_core::journal::EVENT;
 use ocpulse_core::store::WriteBatch;
-use ocpulse_core::trigger_plan::{QUIET_PERIOD, TriggerPlan};
+use ocpulse_core::trigger_plan::{self, QUIET_PERIOD, TriggerPlan};
 use ocpulse_core::trigger_record::{CorrelatedMessage, Outcome, SentCall, TriggerRecord};
 use ocpulse_core::{Direction, JournalEntry, rfc3339};
 use serde_json::{Value, json};
@@ -231,30 +230,6 @@ fn detail(record: &TriggerRecord, outcome: Outcome) -> Option<String> {
     })
 }
 
-/// 1.6 core messages that the security extension's ExtendedTriggerMessage also has with
-/// the same meaning: a station that says NotImplemented to one may support the other.
-fn extended_equivalent(version: ProtocolVersion, plan: &TriggerPlan) -> Option<TriggerPlan> {
-    if version != ProtocolVersion::V16 || plan.action != "TriggerMessage" {
-        return None;
-    }
-    let name = requested_name(plan);
-    let same = [
-        "BootNotification",
-        "Heartbeat",
-        "MeterValues",
-        "StatusNotification",
-    ];
-    same.contains(&name.as_str()).then_some(())?;
-    Some(TriggerPlan {
-        action: "ExtendedTriggerMessage",
-        payload: plan.payload.clone(),
-        expectation: plan.expectation.clone(),
-        note: Some(
-            "the station answered NotImplemented to TriggerMessage; retried with the security extension's ExtendedTriggerMessage".into(),
-        ),
-    })
-}
-
 async fn run_call(
     app: &Arc<App>,
     session: &SessionHandle,
@@ -267,7 +242,7 @@ async fn run_call(
     let mut end =
         send_and_collect(app, session, record, plan, deadline, started, accepted_by).await;
     if end.outcome == Outcome::NotImplemented
-        && let Some(retry) = extended_equivalent(session.protocol, plan)
+        && let Some(retry) = trigger_plan::extended_retry(session.protocol, plan)
         && Instant::now() < deadline
     {
         end = send_and_collect(app, session, record, &retry, deadline, started, accepted_by).await;

@@ -47,6 +47,22 @@ fn produced(requested: &str) -> &str {
     }
 }
 
+/// Runs one simulated station against `server` until the token is cancelled.
+fn spawn_station(
+    server: &Server,
+    cfg: StationConfig,
+) -> (CancellationToken, tokio::task::JoinHandle<impl Sized>) {
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_station(
+        Station::new(cfg, None),
+        run_options(server),
+        Arc::default(),
+        stop.clone(),
+        true,
+    ));
+    (stop, task)
+}
+
 /// The CSMS's view of the station, read after a triggered message, holds that message field
 /// by field: what the trigger API returned is what the station state was built from.
 fn assert_reflected(m: &Value, s: &Value) {
@@ -134,14 +150,7 @@ async fn every_v16_requested_message_returns_the_simulators_message() {
     let server = Server::start().await;
     let mut cfg = StationConfig::new("SIM16", ProtocolVersion::V16);
     cfg.evses = 2;
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(run_station(
-        Station::new(cfg, None),
-        run_options(&server),
-        Arc::default(),
-        stop.clone(),
-        true,
-    ));
+    let (stop, task) = spawn_station(&server, cfg);
     let station = wait_for(&server, "SIM16", |s| {
         s["connectors"].as_array().is_some_and(|c| c.len() == 3)
     })
@@ -232,14 +241,7 @@ async fn every_v201_requested_message_returns_the_simulators_message() {
     cfg.idle_time = Duration::from_millis(1);
     cfg.session_time = Duration::from_secs(3600);
     cfg.meter_interval = Duration::from_secs(3600);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(run_station(
-        Station::new(cfg, None),
-        run_options(&server),
-        Arc::default(),
-        stop.clone(),
-        true,
-    ));
+    let (stop, task) = spawn_station(&server, cfg);
     wait_for(&server, "SIM201", |s| {
         s["transactions"].as_array().is_some_and(|t| t.len() == 2)
     })
@@ -400,14 +402,7 @@ async fn every_simulated_fault_ends_with_its_named_outcome() {
     ] {
         cfg.faults.add_flag(flag).expect("fault flag");
     }
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(run_station(
-        Station::new(cfg, None),
-        run_options(&server),
-        Arc::default(),
-        stop.clone(),
-        true,
-    ));
+    let (stop, task) = spawn_station(&server, cfg);
     wait_for(&server, "FAULTY", |s| {
         s["connectors"].as_array().is_some_and(|c| c.len() == 3)
     })

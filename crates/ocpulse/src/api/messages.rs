@@ -10,11 +10,8 @@ use ocpulse_core::journal::JournalQuery;
 use ocpulse_core::{JournalEntry, parse_rfc3339, rfc3339};
 use serde_json::{Value, json};
 
-use super::ApiError;
+use super::{ApiError, parse_limit};
 use crate::app::App;
-
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
 
 /// The API form of a journal entry (shared with the event stream).
 pub(crate) fn entry_json(e: &JournalEntry) -> Value {
@@ -56,18 +53,7 @@ pub async fn list(
             format!("unknown query parameter {unknown:?}; use action, limit and before"),
         ));
     }
-    let limit = match params.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {l:?}"),
-                ));
-            }
-        },
-    };
+    let limit = parse_limit(params.get("limit"))?;
     let (mut before_seq, mut before_at) = (None, None);
     if let Some(b) = params.get("before") {
         if let Ok(seq) = b.parse::<i64>() {

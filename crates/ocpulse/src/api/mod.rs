@@ -53,6 +53,25 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     )
 }
 
+/// Page size of list endpoints when the caller names none.
+const DEFAULT_LIMIT: usize = 100;
+/// The largest page a caller may ask for, so one request cannot read a whole table.
+const MAX_LIMIT: usize = 1000;
+
+/// Reads the `limit` query parameter of a list endpoint, with the same rule and error everywhere.
+pub(crate) fn parse_limit(limit: Option<&String>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {l:?}"),
+            )),
+        },
+    }
+}
+
 /// Reads a JSON body into `T`, turning every failure into a 400 that says what was wrong.
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
     body: &[u8],

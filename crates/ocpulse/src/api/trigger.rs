@@ -23,7 +23,7 @@ use ocpp_rpc::PayloadKind;
 use ocpulse_core::rfc3339;
 use ocpulse_core::trigger_plan::{self, EvseTarget, TriggerRequest};
 use ocpulse_core::trigger_record::{Outcome, TriggerRecord};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -36,20 +36,27 @@ const MAX_TIMEOUT_MS: u64 = 300_000;
 const MAX_REQUESTED_BY: usize = 128;
 const EXAMPLE: &str = r#"{"requestedMessage": "StatusNotification", "connectorId": 1} or {"requestedMessage": "MeterValues", "evse": {"id": 1}, "wait": true, "timeoutMs": 10000}"#;
 
-#[derive(Deserialize)]
+/// The request body; serialized back (only the fields given) as the record's `request`.
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Body {
+    #[serde(skip_serializing_if = "Option::is_none")]
     requested_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     evse: Option<EvseBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     connector_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     wait: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     timeout_ms: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct EvseBody {
     id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     connector_id: Option<i64>,
 }
 
@@ -82,8 +89,8 @@ pub async fn trigger(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let requested_by = requested_by(&headers)?;
-    let request_json: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let body: Body = parse_body(&raw, EXAMPLE)?;
+    let request_json = serde_json::to_value(&body).unwrap_or(Value::Null);
     let Some(requested_message) = body.requested_message else {
         return Err(ApiError::bad_request(
             "missing_requested_message",

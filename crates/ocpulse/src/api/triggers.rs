@@ -10,11 +10,8 @@ use axum::http::StatusCode;
 use ocpulse_core::trigger_record::{Outcome, TriggerQuery};
 use serde_json::{Value, json};
 
-use super::ApiError;
+use super::{ApiError, parse_limit};
 use crate::app::App;
-
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
 
 fn storage(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
@@ -73,18 +70,7 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let limit = match params.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {l:?}"),
-                ));
-            }
-        },
-    };
+    let limit = parse_limit(params.get("limit"))?;
     let before_seq = params
         .get("before")
         .map(|b| {
