@@ -7,6 +7,7 @@
 pub mod answers;
 pub mod capability;
 pub mod journal;
+pub mod selector;
 pub mod state;
 pub mod store;
 pub mod trigger_plan;
@@ -15,7 +16,7 @@ pub mod validation;
 
 pub use journal::{Direction, JournalEntry};
 pub use state::StationState;
-pub use store::Store;
+pub use store::{Doc, Store};
 pub use validation::ValidationMode;
 
 /// Milliseconds since the Unix epoch: the one time unit stored and compared in the domain.

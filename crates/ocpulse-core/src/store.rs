@@ -36,6 +36,43 @@ pub struct WriteBatch {
     pub station: Option<SharedStation>,
     /// Trigger records to insert or replace (by id).
     pub triggers: Vec<TriggerRecord>,
+    /// Fleet-operation documents to insert, replace or delete (by kind and id).
+    pub docs: Vec<Doc>,
+}
+
+/// A fleet-operation document (a trigger job, a schedule, an alert rule, an alert, a
+/// webhook, a delivery): JSON kept by kind and id. These are few, read whole and changed
+/// rarely next to the journal, so one keyed table serves them all and they share the
+/// journal's writer, transactions and durability instead of needing their own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    /// What it is (`"job"`, `"schedule"`, ...): the features' own namespace.
+    pub kind: &'static str,
+    /// Its id within the kind; listing orders by it, so time-ordered ids list by age.
+    pub id: String,
+    /// Its JSON text, or `None` to delete it.
+    pub body: Option<String>,
+}
+
+impl Doc {
+    /// A document to insert or replace, serialized now (so later changes to `value` are
+    /// not written by accident).
+    pub fn put<T: serde::Serialize>(kind: &'static str, id: impl Into<String>, value: &T) -> Self {
+        Self {
+            kind,
+            id: id.into(),
+            body: serde_json::to_string(value).ok(),
+        }
+    }
+
+    /// A deletion.
+    pub fn delete(kind: &'static str, id: impl Into<String>) -> Self {
+        Self {
+            kind,
+            id: id.into(),
+            body: None,
+        }
+    }
 }
 
 /// Where journal and station state live.
@@ -92,6 +129,9 @@ pub trait Store: Send + Sync + 'static {
     /// of slowing the writer (and so the stations); it recovers with `journal_after`.
     /// Entries committed before `subscribe` returns may or may not be delivered.
     fn subscribe(&self) -> broadcast::Receiver<Arc<JournalEntry>>;
+
+    /// Every document of `kind` as last committed, `(id, json)` ordered by id.
+    fn docs(&self, kind: &'static str) -> BoxFuture<Result<Vec<(String, String)>, StoreError>>;
 
     /// Every station ever seen, as last committed; read once at start.
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError>;

@@ -61,6 +61,14 @@ CREATE TABLE triggers (
 );
 CREATE INDEX triggers_by_station ON triggers (station_id, seq);
 "#,
+    r#"
+CREATE TABLE docs (
+    kind       TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// A batch and, when someone waits for its durability, where to say it is done.
@@ -305,6 +313,18 @@ fn write_group(conn: &mut Connection, group: &[Job], seqs: &mut Vec<i64>) -> rus
                 save_trigger.execute(params![t.id, t.station_id, t.outcome.as_str(), json])?;
             }
         }
+        let mut put_doc = tx.prepare_cached(
+            "INSERT INTO docs (kind, id, body) VALUES (?1, ?2, ?3) ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body",
+        )?;
+        let mut delete_doc = tx.prepare_cached("DELETE FROM docs WHERE kind = ?1 AND id = ?2")?;
+        for (batch, _) in group {
+            for d in &batch.docs {
+                match &d.body {
+                    Some(body) => put_doc.execute(params![d.kind, d.id, body])?,
+                    None => delete_doc.execute(params![d.kind, d.id])?,
+                };
+            }
+        }
         for station in stations {
             let (id, json, seen) = {
                 let state = station.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
@@ -485,6 +505,26 @@ impl Store for SqliteStore {
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<JournalEntry>> {
         self.events.subscribe()
+    }
+
+    fn docs(&self, kind: &'static str) -> BoxFuture<Result<Vec<(String, String)>, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                let mut stmt = conn
+                    .prepare_cached("SELECT id, body FROM docs WHERE kind = ?1 ORDER BY id")
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(err);
+                rows
+            })
+            .await
+            .map_err(err)?
+        })
     }
 
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
@@ -864,5 +904,48 @@ mod tests {
             .reserve_transaction_ids(100)
             .expect("reserve");
         assert_eq!((first, second), (1, 101));
+    }
+
+    #[tokio::test]
+    async fn docs_are_kept_by_kind_replaced_deleted_and_survive_reopening() {
+        use ocpulse_core::Doc;
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = SqliteStore::open(dir.path()).expect("open");
+            store
+                .commit(WriteBatch {
+                    docs: vec![
+                        Doc::put("job", "b", &serde_json::json!({"n": 1})),
+                        Doc::put("job", "a", &serde_json::json!({"n": 2})),
+                        Doc::put("alert", "a", &serde_json::json!({"n": 3})),
+                    ],
+                    ..WriteBatch::default()
+                })
+                .await
+                .expect("commit");
+            store
+                .commit(WriteBatch {
+                    docs: vec![
+                        Doc::put("job", "b", &serde_json::json!({"n": 4})),
+                        Doc::delete("alert", "a"),
+                    ],
+                    ..WriteBatch::default()
+                })
+                .await
+                .expect("commit");
+        }
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store.docs("job").await.expect("read"),
+            vec![
+                ("a".to_owned(), r#"{"n":2}"#.to_owned()),
+                ("b".to_owned(), r#"{"n":4}"#.to_owned())
+            ],
+            "ordered by id, the later write wins"
+        );
+        assert!(
+            store.docs("alert").await.expect("read").is_empty(),
+            "deleted"
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod registry;
 pub mod server;
 pub mod sim_cmd;
 pub mod trigger_run;
+pub mod trigger_service;
 pub mod ws;
 
 /// The current wall-clock time in milliseconds since the Unix epoch.

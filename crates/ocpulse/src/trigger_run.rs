@@ -149,6 +149,7 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         )],
         station: Some(state),
         triggers: vec![record.clone()],
+        ..WriteBatch::default()
     });
     // The final record stays readable from memory until the store surely has it, so a
     // caller that asks for it right after the answer always finds it; nobody waits.

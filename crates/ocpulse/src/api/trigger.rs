@@ -19,9 +19,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ocpp_rpc::PayloadKind;
-use ocpulse_core::rfc3339;
-use ocpulse_core::trigger_plan::{self, EvseTarget, TriggerRequest};
+use ocpulse_core::trigger_plan::{EvseTarget, TriggerRequest};
 use ocpulse_core::trigger_record::{Outcome, TriggerRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -29,8 +27,8 @@ use tokio::time::Instant;
 
 use super::{ApiError, parse_body};
 use crate::app::App;
-use crate::now_ms;
-use crate::trigger_run::{self, TriggerRun};
+use crate::trigger_run;
+use crate::trigger_service::{self, TriggerOptions, internal};
 
 const MAX_TIMEOUT_MS: u64 = 300_000;
 const MAX_REQUESTED_BY: usize = 128;
@@ -58,10 +56,6 @@ struct EvseBody {
     id: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     connector_id: Option<i64>,
-}
-
-fn internal(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
 }
 
 /// Who asked: the `X-Requested-By` header (an operator, a system), else `api`.
@@ -108,19 +102,6 @@ pub async fn trigger(
     }
     let wait = body.wait.unwrap_or(true);
 
-    let entry = app
-        .stations
-        .get(&id)
-        .ok_or_else(|| ApiError::station_not_found(&id))?;
-    let Some(session) = entry.session.clone() else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "station_not_connected",
-            format!(
-                "station {id:?} is known but not connected now; retry when it reconnects (see lastSeen on GET /api/v1/stations/{id})"
-            ),
-        ));
-    };
     let request = TriggerRequest {
         requested_message,
         evse: body.evse.map(|e| EvseTarget {
@@ -129,58 +110,18 @@ pub async fn trigger(
         }),
         connector_id: body.connector_id,
     };
-    let plans = {
-        let state = entry.state.lock().map_err(|_| internal("lock poisoned"))?;
-        trigger_plan::plan_all(session.protocol, &request, &state)
-    }
-    .map_err(|e| {
-        let mut err = ApiError::bad_request(e.code, e.message)
-            .with("protocol", json!(session.protocol.subprotocol()));
-        if e.code == "unknown_requested_message" || e.code == "no_equivalent" {
-            err = err.with(
-                "validValues",
-                json!(trigger_plan::valid_messages(session.protocol)),
-            );
-        }
-        err
-    })?;
-    for plan in &plans {
-        app.schemas
-            .validate(
-                session.protocol,
-                plan.action,
-                PayloadKind::Request,
-                &plan.payload,
-            )
-            .map_err(|e| internal(format!("planned payload violates its schema: {e}")))?;
-    }
-    let record = TriggerRecord {
-        // Time-ordered, so stored records append at the end of their index.
-        id: uuid::Uuid::now_v7().simple().to_string(),
-        station_id: id.clone(),
-        protocol: session.protocol.subprotocol().to_owned(),
-        requested_by,
-        request: request_json,
-        created_at: rfc3339(now_ms()),
-        calls: Vec::new(),
-        messages: Vec::new(),
-        unmatched: Vec::new(),
-        outcome: Outcome::Running,
-        detail: None,
-        complete: false,
-        completed_at: None,
-        elapsed_ms: None,
-        certificate: None,
-    };
-    let run = TriggerRun {
-        record,
-        plans,
-        session,
-        state: Arc::clone(&entry.state),
-        timeout: Duration::from_millis(timeout_ms),
+    let run = trigger_service::prepare(
+        &app,
+        &id,
+        request,
+        TriggerOptions {
+            requested_by,
+            request_json,
+            timeout: Duration::from_millis(timeout_ms),
+            store_start: !wait,
+        },
         started,
-        store_start: !wait,
-    };
+    )?;
     if !wait {
         let trigger_id = run.record.id.clone();
         let pending = json!({
