@@ -6,6 +6,7 @@
 
 pub mod answers;
 pub mod capability;
+pub mod fleet_job;
 pub mod journal;
 pub mod selector;
 pub mod state;

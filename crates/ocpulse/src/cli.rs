@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// Sign no station certificates: SignCertificate is answered Rejected.
     #[arg(long, conflicts_with_all = ["ca_cert", "ca_key"])]
     pub no_ca: bool,
+    /// Seconds after a start before trigger jobs (and schedules) that were running at the
+    /// stop resume: time for the fleet to reconnect first.
+    #[arg(long, default_value_t = 15)]
+    pub resume_delay: u64,
 }
 
 impl ServeArgs {
@@ -91,6 +95,7 @@ impl ServeArgs {
             validation: self.validation,
             ws_ping_interval: Duration::from_secs(self.ws_ping_interval),
             ca,
+            job_resume_delay: Duration::from_secs(self.resume_delay),
             ..ServerConfig::default()
         })
     }

@@ -25,6 +25,9 @@ pub struct ServerConfig {
     pub ws_ping_interval: Duration,
     /// Which CA answers SignCertificate.
     pub ca: CaSource,
+    /// How long after a start a job that was running at the stop resumes: time for the
+    /// fleet to reconnect, so its stations are not reported offline for being early.
+    pub job_resume_delay: Duration,
 }
 
 /// Where the CA that signs station certificates comes from.
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             default_trigger_timeout: Duration::from_secs(10),
             ws_ping_interval: Duration::from_secs(60),
             ca: CaSource::Development,
+            job_resume_delay: Duration::from_secs(15),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod app;
 pub mod bench_cmd;
 pub mod cli;
 pub mod config;
+pub mod jobs;
 pub mod registry;
 pub mod server;
 pub mod sim_cmd;

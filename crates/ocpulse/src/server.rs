@@ -43,6 +43,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
     let app = Arc::new(App::new(config, store)?);
+    crate::jobs::resume(&app, app.config.job_resume_delay).await?;
     tracing::info!(addr = %listener.local_addr()?, schemas = app.schemas.len(), "ocpulse listening");
     // Station sockets never end by themselves: at shutdown every session is told to close,
     // so the graceful shutdown can finish.
@@ -60,5 +61,6 @@ pub async fn serve(
     axum::serve(listener, router(Arc::clone(&app)))
         .with_graceful_shutdown(app.shutdown.clone().cancelled_owned())
         .await?;
+    crate::jobs::flush_all(&app).await;
     Ok(())
 }

@@ -42,6 +42,17 @@ impl ApiError {
         )
     }
 
+    /// The stable code, for callers that turn an API refusal into a result of their own
+    /// (a bulk job's per-station outcome).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Adds a field to the error body.
     pub fn with(mut self, key: &str, value: Value) -> Self {
         self.extra.insert(key.to_owned(), value);

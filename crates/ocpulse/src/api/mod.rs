@@ -3,6 +3,7 @@
 mod ca;
 mod error;
 mod events;
+mod jobs;
 mod messages;
 mod stations;
 mod trigger;
@@ -33,6 +34,10 @@ pub fn router() -> Router<Arc<App>> {
         .route("/api/v1/triggers", get(triggers::list))
         .route("/api/v1/triggers/{id}", get(triggers::one))
         .route("/api/v1/events", get(events::stream))
+        // Fleet operations: bulk trigger jobs.
+        .route("/api/v1/trigger-jobs", post(jobs::create).get(jobs::list))
+        .route("/api/v1/trigger-jobs/{id}", get(jobs::one))
+        .route("/api/v1/trigger-jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/v1/ca", get(ca::certificate))
         .route(
             "/api/v1/health",
@@ -47,7 +52,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, events, ca) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, events, ca) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

@@ -54,6 +54,44 @@ impl Server {
         }
     }
 
+    /// Stops the server and starts a new one on the same address and data directory, as
+    /// a process restart would (stations configured with the old URL reconnect to it).
+    pub async fn restart(self, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let addr = self.addr;
+        let dir = self.stop().await;
+        let mut config = ServerConfig {
+            listen: addr,
+            data_dir: dir.path().to_path_buf(),
+            ..ServerConfig::default()
+        };
+        tweak(&mut config);
+        let mut bound = None;
+        for _ in 0..100 {
+            match ocpulse::server::bind(addr) {
+                Ok(l) => {
+                    bound = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        let listener = bound.expect("rebind the same address");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            ocpulse::server::serve(config, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Self {
+            addr,
+            dir,
+            shutdown: Some(tx),
+            handle,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -1,0 +1,470 @@
+//! A bulk trigger job: one trigger request sent to every station a selector picks, with
+//! admission control (a concurrency budget, a start rate, per-station retries with backoff)
+//! and a per-station result. This module is the job's data and its rules, no I/O: what a
+//! valid job looks like, which outcomes are worth a retry, how long to back off, how a
+//! station's start is spread, and how results are counted. The runner in the binary
+//! applies them with real time and sockets.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+use crate::selector::Selector;
+use crate::trigger_plan::{EvseTarget, TriggerRequest};
+
+/// Default number of triggers of one job in flight at once.
+pub const DEFAULT_CONCURRENCY: u32 = 100;
+/// The largest concurrency a job may ask for.
+pub const MAX_CONCURRENCY: u32 = 10_000;
+/// Default number of retries per station for a retryable outcome.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// The most retries a job may ask for.
+pub const MAX_RETRIES: u32 = 10;
+/// Default backoff before the first retry (doubled for each further one).
+pub const DEFAULT_RETRY_BACKOFF_MS: u64 = 1_000;
+/// No backoff grows past this.
+pub const MAX_BACKOFF_MS: u64 = 300_000;
+/// The widest start spread a job may ask for (one hour).
+pub const MAX_SPREAD_MS: u64 = 3_600_000;
+/// Default time one station's trigger may take.
+pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+/// The longest one station's trigger may take.
+pub const MAX_TIMEOUT_MS: u64 = 300_000;
+
+/// The trigger a job sends to each station: the single-station API's body without `wait`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobTrigger {
+    /// The message wanted, in either version's name.
+    pub requested_message: String,
+    /// 1.6-style target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_id: Option<i64>,
+    /// 2.0.1-style target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evse: Option<JobEvse>,
+    /// How long each station's trigger may take (default 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A 2.0.1 EVSE target as written in a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobEvse {
+    /// EVSE id.
+    pub id: i64,
+    /// Connector within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_id: Option<i64>,
+}
+
+impl JobTrigger {
+    /// The request the trigger planner takes.
+    pub fn request(&self) -> TriggerRequest {
+        TriggerRequest {
+            requested_message: self.requested_message.clone(),
+            evse: self.evse.map(|e| EvseTarget {
+                id: e.id,
+                connector_id: e.connector_id,
+            }),
+            connector_id: self.connector_id,
+        }
+    }
+
+    /// The per-station timeout in milliseconds.
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)
+    }
+}
+
+/// How hard a job may push the fleet and the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobLimits {
+    /// Triggers of this job in flight at once.
+    pub concurrency: u32,
+    /// Station starts per second (none: as fast as the concurrency allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<f64>,
+    /// Retries per station after a retryable outcome.
+    pub retries: u32,
+    /// Backoff before the first retry, doubled for each further one (with jitter).
+    pub retry_backoff_ms: u64,
+    /// Each station's start is delayed by a stable offset in `[0, spreadMs)`, so a
+    /// schedule firing across a fleet does not hit every station in the same instant.
+    #[serde(default)]
+    pub spread_ms: u64,
+}
+
+impl Default for JobLimits {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+            rate_per_second: None,
+            retries: DEFAULT_RETRIES,
+            retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
+            spread_ms: 0,
+        }
+    }
+}
+
+/// What a caller asks for when creating a job (or a schedule fires).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    /// A label for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Which stations.
+    pub selector: Selector,
+    /// What to ask each of them.
+    pub trigger: JobTrigger,
+    /// Admission control.
+    pub limits: JobLimits,
+}
+
+/// A refused job: the API's 400 code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// Stable code.
+    pub code: &'static str,
+    /// What was wrong and what would be right.
+    pub message: String,
+}
+
+fn refuse(code: &'static str, message: String) -> Result<(), SpecError> {
+    Err(SpecError { code, message })
+}
+
+impl JobSpec {
+    /// Checks every bound, so a job that starts can run to its end.
+    pub fn check(&self) -> Result<(), SpecError> {
+        self.selector.check().map_err(|e| SpecError {
+            code: e.code,
+            message: e.message,
+        })?;
+        if self.trigger.requested_message.trim().is_empty() {
+            return refuse(
+                "missing_requested_message",
+                "trigger.requestedMessage is required, e.g. \"StatusNotification\"".into(),
+            );
+        }
+        let t = self.trigger.timeout_ms();
+        if !(1..=MAX_TIMEOUT_MS).contains(&t) {
+            return refuse(
+                "invalid_timeout",
+                format!("trigger.timeoutMs must be from 1 to {MAX_TIMEOUT_MS}, got {t}"),
+            );
+        }
+        let l = &self.limits;
+        if !(1..=MAX_CONCURRENCY).contains(&l.concurrency) {
+            return refuse(
+                "invalid_concurrency",
+                format!(
+                    "concurrency must be from 1 to {MAX_CONCURRENCY}, got {}",
+                    l.concurrency
+                ),
+            );
+        }
+        if let Some(r) = l.rate_per_second
+            && !(r.is_finite() && r > 0.0 && r <= 100_000.0)
+        {
+            return refuse(
+                "invalid_rate",
+                format!("ratePerSecond must be above 0 and at most 100000, got {r}"),
+            );
+        }
+        if l.retries > MAX_RETRIES {
+            return refuse(
+                "invalid_retries",
+                format!("retries must be from 0 to {MAX_RETRIES}, got {}", l.retries),
+            );
+        }
+        if !(1..=MAX_BACKOFF_MS).contains(&l.retry_backoff_ms) {
+            return refuse(
+                "invalid_retry_backoff",
+                format!(
+                    "retryBackoffMs must be from 1 to {MAX_BACKOFF_MS}, got {}",
+                    l.retry_backoff_ms
+                ),
+            );
+        }
+        if l.spread_ms > MAX_SPREAD_MS {
+            return refuse(
+                "invalid_spread",
+                format!(
+                    "spreadMs must be from 0 to {MAX_SPREAD_MS}, got {}",
+                    l.spread_ms
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobStatus {
+    /// Stations are still being triggered (also after a restart: the job resumes).
+    Running,
+    /// Every station has a final result.
+    Completed,
+    /// Cancelled: stations not started by then are `Cancelled`.
+    Cancelled,
+}
+
+/// Job-level results that are not a trigger outcome (those use the trigger record's names).
+pub mod job_outcome {
+    /// Known but not connected when its turn came: reported, not waited for.
+    pub const OFFLINE: &str = "Offline";
+    /// Listed by id but never seen by ocpulse.
+    pub const UNKNOWN_STATION: &str = "UnknownStation";
+    /// The request cannot be expressed for this station (e.g. a 2.0.1-only message on 1.6).
+    pub const NOT_APPLICABLE: &str = "NotApplicable";
+    /// The job was cancelled before the station's turn.
+    pub const CANCELLED: &str = "Cancelled";
+    /// Waiting for its turn (or for a retry).
+    pub const PENDING: &str = "Pending";
+    /// Its trigger is running.
+    pub const RUNNING: &str = "Running";
+}
+
+/// One station's part of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StationResult {
+    /// The station.
+    pub station_id: String,
+    /// `Pending`, `Running`, a trigger outcome (`Completed`, `Rejected`, ...) or a job
+    /// outcome (`Offline`, `UnknownStation`, `NotApplicable`, `Cancelled`).
+    pub outcome: String,
+    /// Triggers sent so far (retries included).
+    pub attempts: u32,
+    /// The latest trigger's record id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
+    /// Why it ended so, when it is not a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// How long the latest trigger took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+    /// When it reached its final result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Millis>,
+}
+
+impl StationResult {
+    /// A station waiting for its turn.
+    pub fn pending(station_id: impl Into<String>) -> Self {
+        Self {
+            station_id: station_id.into(),
+            outcome: job_outcome::PENDING.into(),
+            attempts: 0,
+            trigger_id: None,
+            detail: None,
+            elapsed_ms: None,
+            finished_at: None,
+        }
+    }
+
+    /// Whether it still needs work (a resumed job runs these again).
+    pub fn is_open(&self) -> bool {
+        self.outcome == job_outcome::PENDING || self.outcome == job_outcome::RUNNING
+    }
+}
+
+/// A job as stored: its request, its state and every station's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    /// Time-ordered id.
+    pub id: String,
+    /// What was asked.
+    pub spec: JobSpec,
+    /// Who asked (`X-Requested-By`, or `schedule:<id>`).
+    pub requested_by: String,
+    /// Where it stands.
+    pub status: JobStatus,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Millis>,
+    /// How many times it was resumed after a restart.
+    #[serde(default)]
+    pub resumed: u32,
+    /// One per selected station, in selection order.
+    pub results: Vec<StationResult>,
+}
+
+impl Job {
+    /// How many stations have each outcome (`Pending` and `Running` included).
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for r in &self.results {
+            *counts.entry(r.outcome.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Whether every station has a final result.
+    pub fn all_done(&self) -> bool {
+        self.results.iter().all(|r| !r.is_open())
+    }
+}
+
+/// Whether a trigger outcome may go better on another try: silence, a transient error or a
+/// dropped connection. A station's own answer (Rejected, NotImplemented), a delivered
+/// message, and an offline station are final.
+pub fn retryable(outcome: &str) -> bool {
+    matches!(
+        outcome,
+        "StationTimeout" | "MessageTimeout" | "CallError" | "Disconnected" | "Interrupted"
+    )
+}
+
+/// Whether an outcome counts as the job having got what it asked for.
+pub fn succeeded(outcome: &str) -> bool {
+    outcome == "Completed" || outcome == "Partial"
+}
+
+/// Backoff before retry number `retry` (1 for the first): `base · 2^(retry-1)`, capped, then
+/// scaled by a jitter factor in `[0.75, 1.25)` from `unit` (a number in `[0, 1)`), so
+/// stations that failed together do not retry together.
+pub fn backoff_ms(base_ms: u64, retry: u32, unit: f64) -> u64 {
+    let exp = retry.saturating_sub(1).min(20);
+    let raw = base_ms.saturating_mul(1u64 << exp).min(MAX_BACKOFF_MS);
+    let factor = 0.75 + 0.5 * unit.clamp(0.0, 0.999_999);
+    // The product is at most 1.25 × MAX_BACKOFF_MS, far inside u64.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let jittered = (raw as f64 * factor) as u64;
+    jittered.max(1)
+}
+
+/// A station's stable start offset within `[0, spread_ms)`: the same station of the same
+/// job (or schedule) always gets the same offset, and a fleet is spread evenly.
+pub fn spread_offset_ms(key: &str, station_id: &str, spread_ms: u64) -> u64 {
+    if spread_ms == 0 {
+        return 0;
+    }
+    // FNV-1a: tiny, stable across builds and platforms (unlike the std hasher).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes().chain([0]).chain(station_id.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h % spread_ms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> JobSpec {
+        serde_json::from_str(json).expect("spec")
+    }
+
+    const OK: &str = r#"{"selector": {"all": true}, "trigger": {"requestedMessage": "Heartbeat"}, "limits": {"concurrency": 10, "retries": 1, "retryBackoffMs": 100}}"#;
+
+    #[test]
+    fn a_job_outside_its_bounds_is_refused_with_the_bound() {
+        assert!(spec(OK).check().is_ok());
+        let mut s = spec(OK);
+        s.limits.concurrency = 0;
+        assert_eq!(s.check().map_err(|e| e.code), Err("invalid_concurrency"));
+        let mut s = spec(OK);
+        s.limits.rate_per_second = Some(f64::NAN);
+        assert_eq!(s.check().map_err(|e| e.code), Err("invalid_rate"));
+        let mut s = spec(OK);
+        s.limits.retries = 11;
+        assert_eq!(s.check().map_err(|e| e.code), Err("invalid_retries"));
+        let mut s = spec(OK);
+        s.trigger.timeout_ms = Some(0);
+        assert_eq!(s.check().map_err(|e| e.code), Err("invalid_timeout"));
+        let mut s = spec(OK);
+        s.selector = Selector::default();
+        assert_eq!(s.check().map_err(|e| e.code), Err("empty_selector"));
+        let mut s = spec(OK);
+        s.trigger.requested_message = " ".into();
+        assert_eq!(
+            s.check().map_err(|e| e.code),
+            Err("missing_requested_message")
+        );
+    }
+
+    #[test]
+    fn only_silence_errors_and_drops_are_retried() {
+        for o in [
+            "StationTimeout",
+            "MessageTimeout",
+            "CallError",
+            "Disconnected",
+        ] {
+            assert!(retryable(o), "{o}");
+        }
+        for o in [
+            "Completed",
+            "Partial",
+            "Rejected",
+            "NotImplemented",
+            "WrongTarget",
+            "InvalidResponse",
+            job_outcome::OFFLINE,
+            job_outcome::UNKNOWN_STATION,
+        ] {
+            assert!(!retryable(o), "{o}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered_within_a_quarter() {
+        assert_eq!(backoff_ms(1000, 1, 0.5), 1000);
+        assert_eq!(backoff_ms(1000, 2, 0.5), 2000);
+        assert_eq!(backoff_ms(1000, 3, 0.5), 4000);
+        assert_eq!(backoff_ms(1000, 1, 0.0), 750);
+        assert!(backoff_ms(1000, 1, 1.0) < 1250);
+        assert_eq!(backoff_ms(1000, 40, 0.5), MAX_BACKOFF_MS);
+    }
+
+    #[test]
+    fn spread_offsets_are_stable_bounded_and_spread() {
+        assert_eq!(spread_offset_ms("job", "CP1", 0), 0);
+        let a = spread_offset_ms("job", "CP1", 10_000);
+        assert_eq!(a, spread_offset_ms("job", "CP1", 10_000));
+        let offsets: Vec<u64> = (0..1000)
+            .map(|i| spread_offset_ms("sched-1", &format!("CP{i}"), 10_000))
+            .collect();
+        assert!(offsets.iter().all(|o| *o < 10_000));
+        let early = offsets.iter().filter(|o| **o < 5_000).count();
+        assert!(
+            (400..600).contains(&early),
+            "{early} of 1000 in the first half"
+        );
+    }
+
+    #[test]
+    fn counts_and_completion_follow_the_results() {
+        let mut job = Job {
+            id: "j".into(),
+            spec: spec(OK),
+            requested_by: "t".into(),
+            status: JobStatus::Running,
+            created_at: 0,
+            finished_at: None,
+            resumed: 0,
+            results: vec![StationResult::pending("A"), StationResult::pending("B")],
+        };
+        assert!(!job.all_done());
+        job.results[0].outcome = "Completed".into();
+        job.results[1].outcome = job_outcome::OFFLINE.into();
+        assert!(job.all_done());
+        assert_eq!(
+            job.counts(),
+            BTreeMap::from([("Completed".into(), 1), ("Offline".into(), 1)])
+        );
+    }
+}

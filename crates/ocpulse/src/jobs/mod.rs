@@ -1,0 +1,262 @@
+//! Bulk trigger jobs: the live side of `ocpulse_core::fleet_job`. `Jobs` holds every job
+//! (running ones with their cancel token), creates them from a spec and the registry,
+//! persists them as store documents, and resumes running ones after a restart; `runner`
+//! drives one job's stations under its admission control.
+
+mod runner;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ocpulse_core::StationState;
+use ocpulse_core::fleet_job::{Job, JobSpec, JobStatus, StationResult};
+use ocpulse_core::store::{Doc, StoreError, WriteBatch};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::now_ms;
+
+/// The store document kind of a job.
+pub const DOC_KIND: &str = "job";
+
+/// Job triggers in flight across every job at once: whatever jobs ask for, the server
+/// never runs more job triggers than this together (an operator's API calls are not
+/// counted, so they are never starved by a campaign).
+pub const SERVER_BUDGET: usize = 20_000;
+
+/// Finished jobs kept (in memory and in the store); older ones are forgotten first.
+pub const KEEP_FINISHED: usize = 1_000;
+
+/// One job and what its runner needs to share with the API.
+#[derive(Debug)]
+pub struct JobHandle {
+    /// The job as it stands.
+    pub job: Mutex<Job>,
+    /// Cancelled by `POST .../cancel` (and at shutdown, without marking the job).
+    pub cancel: CancellationToken,
+    /// Set when a result changed since the job was last written.
+    dirty: AtomicBool,
+    /// Woken when the job ends, for callers that wait.
+    pub finished: Notify,
+}
+
+impl JobHandle {
+    fn new(job: Job) -> Self {
+        Self {
+            job: Mutex::new(job),
+            cancel: CancellationToken::new(),
+            dirty: AtomicBool::new(false),
+            finished: Notify::new(),
+        }
+    }
+
+    /// A copy of the job now.
+    pub fn snapshot(&self) -> Option<Job> {
+        self.job.lock().ok().map(|j| j.clone())
+    }
+
+    /// Changes the job and marks it for the next write.
+    fn update(&self, change: impl FnOnce(&mut Job)) {
+        if let Ok(mut job) = self.job.lock() {
+            change(&mut job);
+            self.dirty.store(true, Ordering::Release);
+        }
+    }
+
+    /// The document to write if something changed since the last one.
+    fn take_dirty_doc(&self) -> Option<Doc> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        self.job
+            .lock()
+            .ok()
+            .map(|job| Doc::put(DOC_KIND, job.id.clone(), &*job))
+    }
+
+    /// Whether the job has ended.
+    pub fn is_finished(&self) -> bool {
+        self.job
+            .lock()
+            .map(|j| j.status != JobStatus::Running)
+            .unwrap_or(true)
+    }
+}
+
+/// Every job ocpulse knows.
+#[derive(Debug)]
+pub struct Jobs {
+    map: Mutex<BTreeMap<String, Arc<JobHandle>>>,
+    budget: Arc<Semaphore>,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Self {
+            map: Mutex::default(),
+            budget: Arc::new(Semaphore::new(SERVER_BUDGET)),
+        }
+    }
+}
+
+/// Why a job could not be cancelled.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CancelError {
+    /// No such job.
+    NotFound,
+    /// It had already ended.
+    Finished(JobStatus),
+}
+
+impl Jobs {
+    /// One job.
+    pub fn get(&self, id: &str) -> Option<Arc<JobHandle>> {
+        self.map.lock().ok()?.get(id).cloned()
+    }
+
+    /// Every job, newest first.
+    pub fn list(&self) -> Vec<Arc<JobHandle>> {
+        self.map
+            .lock()
+            .map(|m| m.values().rev().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Cancels a running job: stations not started yet end `Cancelled`; triggers already
+    /// sent run to their end (a TriggerMessage cannot be taken back).
+    pub fn cancel(&self, id: &str) -> Result<Arc<JobHandle>, CancelError> {
+        let handle = self.get(id).ok_or(CancelError::NotFound)?;
+        let status = handle
+            .job
+            .lock()
+            .map(|j| j.status)
+            .unwrap_or(JobStatus::Completed);
+        if status != JobStatus::Running {
+            return Err(CancelError::Finished(status));
+        }
+        handle.cancel.cancel();
+        Ok(handle)
+    }
+
+    fn insert(&self, handle: Arc<JobHandle>) -> Vec<Doc> {
+        let Ok(mut map) = self.map.lock() else {
+            return Vec::new();
+        };
+        if let Some(id) = handle.job.lock().ok().map(|j| j.id.clone()) {
+            map.insert(id, handle);
+        }
+        // Forget the oldest finished jobs past the bound.
+        let finished: Vec<String> = map
+            .iter()
+            .filter(|(_, h)| h.is_finished())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let excess = finished.len().saturating_sub(KEEP_FINISHED);
+        finished
+            .into_iter()
+            .take(excess)
+            .map(|id| {
+                map.remove(&id);
+                Doc::delete(DOC_KIND, id)
+            })
+            .collect()
+    }
+}
+
+/// Selects the stations, stores the job, and starts it. The job is durable before this
+/// returns, so a caller told of it can always find it, even across a restart.
+pub async fn create(
+    app: &Arc<App>,
+    spec: JobSpec,
+    requested_by: String,
+) -> Result<Arc<JobHandle>, StoreError> {
+    let known: Vec<(StationState, bool)> = app
+        .stations
+        .all()
+        .into_iter()
+        .filter_map(|(_, e)| Some((e.state.lock().ok()?.clone(), e.session.is_some())))
+        .collect();
+    let ids = spec.selector.pick(known.iter().map(|(s, c)| (s, *c)));
+    let job = Job {
+        id: uuid::Uuid::now_v7().simple().to_string(),
+        spec,
+        requested_by,
+        status: JobStatus::Running,
+        created_at: now_ms(),
+        finished_at: None,
+        resumed: 0,
+        results: ids.into_iter().map(StationResult::pending).collect(),
+    };
+    let handle = Arc::new(JobHandle::new(job.clone()));
+    let mut docs = app.jobs.insert(Arc::clone(&handle));
+    docs.push(Doc::put(DOC_KIND, job.id.clone(), &job));
+    app.store
+        .commit(WriteBatch {
+            docs,
+            ..WriteBatch::default()
+        })
+        .await?;
+    tokio::spawn(runner::run(Arc::clone(app), Arc::clone(&handle), None));
+    Ok(handle)
+}
+
+/// Loads every stored job and resumes the running ones after `delay` (time for stations
+/// to reconnect after a restart, so they are not reported offline just for being early).
+pub async fn resume(app: &Arc<App>, delay: Duration) -> Result<usize, StoreError> {
+    let docs = app.store.docs(DOC_KIND).await?;
+    let mut resumed = 0;
+    for (id, body) in docs {
+        let mut job: Job = match serde_json::from_str(&body) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "stored job unreadable; skipped");
+                continue;
+            }
+        };
+        let running = job.status == JobStatus::Running;
+        if running {
+            job.resumed += 1;
+        }
+        let handle = Arc::new(JobHandle::new(job));
+        app.jobs.insert(Arc::clone(&handle));
+        if running {
+            resumed += 1;
+            tokio::spawn(runner::run(Arc::clone(app), handle, Some(delay)));
+        }
+    }
+    if resumed > 0 {
+        tracing::info!(
+            jobs = resumed,
+            delay_ms = delay.as_millis(),
+            "resuming trigger jobs"
+        );
+    }
+    Ok(resumed)
+}
+
+/// Writes every job whose progress is not stored yet: at shutdown, so a resumed job does
+/// not trigger again the stations that finished in its last moments.
+pub async fn flush_all(app: &App) {
+    let docs: Vec<Doc> = app
+        .jobs
+        .list()
+        .iter()
+        .filter_map(|h| h.take_dirty_doc())
+        .collect();
+    if docs.is_empty() {
+        return;
+    }
+    if let Err(e) = app
+        .store
+        .commit(WriteBatch {
+            docs,
+            ..WriteBatch::default()
+        })
+        .await
+    {
+        tracing::error!(error = %e, "could not store trigger jobs at shutdown");
+    }
+}

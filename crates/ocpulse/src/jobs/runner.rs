@@ -1,0 +1,293 @@
+//! Drives one job: starts each open station's trigger under the job's concurrency budget,
+//! start rate and the server-wide budget, retries retryable outcomes with backoff, and
+//! writes the job's progress at most every `FLUSH_EVERY`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ocpulse_core::fleet_job::{
+    self, JobSpec, JobStatus, StationResult, backoff_ms, job_outcome, retryable, spread_offset_ms,
+};
+use ocpulse_core::store::WriteBatch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::JobHandle;
+use crate::app::App;
+use crate::now_ms;
+use crate::trigger_run;
+use crate::trigger_service::{self, TriggerOptions};
+
+/// How often a running job's progress is written (each write is the whole job document).
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// A number in `[0, 1)` for jitter; uniqueness, not cryptography, is what matters.
+fn random_unit() -> f64 {
+    let bits = uuid::Uuid::new_v4().as_u128() >> 75; // 53 random bits
+    #[allow(clippy::cast_precision_loss)]
+    let unit = bits as f64 / (1u64 << 53) as f64;
+    unit
+}
+
+/// Runs the job to its end (or its cancellation). `delay` postpones the start (a resumed
+/// job gives stations time to reconnect).
+pub(super) async fn run(app: Arc<App>, handle: Arc<JobHandle>, delay: Option<Duration>) {
+    let Some(job) = handle.snapshot() else {
+        return;
+    };
+    let spec = Arc::new(job.spec.clone());
+    let job_id = job.id.clone();
+    // Stations whose trigger was running when the process stopped are run again.
+    let open: Vec<usize> = job
+        .results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_open())
+        .map(|(i, _)| i)
+        .collect();
+    handle.update(|j| {
+        for &i in &open {
+            j.results[i].outcome = job_outcome::PENDING.into();
+        }
+    });
+    let flusher = tokio::spawn(flush_loop(Arc::clone(&app), Arc::clone(&handle)));
+    if let Some(delay) = delay {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = handle.cancel.cancelled() => {}
+            () = app.shutdown.cancelled() => {}
+        }
+    }
+    let local = Arc::new(Semaphore::new(spec.limits.concurrency as usize));
+    let interval = spec
+        .limits
+        .rate_per_second
+        .map(|r| Duration::from_secs_f64(1.0 / r));
+    let mut next_start = Instant::now();
+    let mut tasks = JoinSet::new();
+    for index in open {
+        if stopping(&app, &handle) {
+            break;
+        }
+        if let Some(interval) = interval {
+            tokio::select! {
+                () = tokio::time::sleep_until(next_start) => {}
+                () = handle.cancel.cancelled() => break,
+                () = app.shutdown.cancelled() => break,
+            }
+            // A stall (e.g. waiting for the budget) does not earn a burst afterwards.
+            next_start = next_start.max(Instant::now() - interval) + interval;
+        }
+        let permits = tokio::select! {
+            p = acquire(&local, &app.jobs.budget) => p,
+            () = handle.cancel.cancelled() => break,
+            () = app.shutdown.cancelled() => break,
+        };
+        let Some(permits) = permits else {
+            break;
+        };
+        tasks.spawn(station(
+            Arc::clone(&app),
+            Arc::clone(&handle),
+            Arc::clone(&spec),
+            job_id.clone(),
+            index,
+            permits,
+        ));
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    if app.shutdown.is_cancelled() {
+        // Stopping, not cancelled: the job stays Running and resumes at the next start.
+        flusher.abort();
+        if let Some(doc) = handle.take_dirty_doc() {
+            let _ = app
+                .store
+                .commit(WriteBatch {
+                    docs: vec![doc],
+                    ..WriteBatch::default()
+                })
+                .await;
+        }
+        return;
+    }
+    let cancelled = handle.cancel.is_cancelled();
+    handle.update(|j| {
+        for r in &mut j.results {
+            if r.is_open() {
+                r.outcome = job_outcome::CANCELLED.into();
+                r.finished_at = Some(now_ms());
+            }
+        }
+        j.status = if cancelled {
+            JobStatus::Cancelled
+        } else {
+            JobStatus::Completed
+        };
+        j.finished_at = Some(now_ms());
+    });
+    flusher.abort();
+    if let Some(doc) = handle.take_dirty_doc()
+        && let Err(e) = app
+            .store
+            .commit(WriteBatch {
+                docs: vec![doc],
+                ..WriteBatch::default()
+            })
+            .await
+    {
+        tracing::error!(job = %job_id, error = %e, "could not store the finished job");
+    }
+    handle.finished.notify_waiters();
+    let counts = handle.snapshot().map(|j| j.counts()).unwrap_or_default();
+    tracing::info!(job = %job_id, cancelled, ?counts, "trigger job ended");
+}
+
+fn stopping(app: &App, handle: &JobHandle) -> bool {
+    handle.cancel.is_cancelled() || app.shutdown.is_cancelled()
+}
+
+/// Both the job's and the server's permit; `None` if a semaphore closed.
+async fn acquire(
+    local: &Arc<Semaphore>,
+    global: &Arc<Semaphore>,
+) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+    let a = Arc::clone(local).acquire_owned().await.ok()?;
+    let b = Arc::clone(global).acquire_owned().await.ok()?;
+    Some((a, b))
+}
+
+async fn flush_loop(app: Arc<App>, handle: Arc<JobHandle>) {
+    loop {
+        tokio::time::sleep(FLUSH_EVERY).await;
+        if let Some(doc) = handle.take_dirty_doc() {
+            app.store.enqueue(WriteBatch {
+                docs: vec![doc],
+                ..WriteBatch::default()
+            });
+        }
+    }
+}
+
+/// One station's part: spread offset, trigger, retries.
+async fn station(
+    app: Arc<App>,
+    handle: Arc<JobHandle>,
+    spec: Arc<JobSpec>,
+    job_id: String,
+    index: usize,
+    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+) {
+    let Some((station_id, done_before)) = handle.job.lock().ok().map(|j| {
+        (
+            j.results[index].station_id.clone(),
+            j.results[index].attempts,
+        )
+    }) else {
+        return;
+    };
+    let offset = spread_offset_ms(&job_id, &station_id, spec.limits.spread_ms);
+    if offset > 0 {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(offset)) => {}
+            () = handle.cancel.cancelled() => return,
+            () = app.shutdown.cancelled() => return,
+        }
+    }
+    // A resumed station gets at least one more try whatever it used before.
+    let allowed = (spec.limits.retries + 1).max(done_before + 1);
+    let mut attempts = done_before;
+    loop {
+        attempts += 1;
+        handle.update(|j| {
+            let r = &mut j.results[index];
+            r.outcome = job_outcome::RUNNING.into();
+            r.attempts = attempts;
+        });
+        let result = attempt(&app, &spec, &job_id, &station_id).await;
+        let again = retryable(&result.outcome)
+            && attempts < allowed
+            && !handle.cancel.is_cancelled()
+            && !app.shutdown.is_cancelled();
+        if !again {
+            if app.shutdown.is_cancelled() && retryable(&result.outcome) {
+                // The process is stopping mid-trigger: leave it open for the resume.
+                return;
+            }
+            handle.update(|j| {
+                let r = &mut j.results[index];
+                *r = StationResult {
+                    attempts,
+                    finished_at: Some(now_ms()),
+                    ..result
+                };
+            });
+            return;
+        }
+        let wait = backoff_ms(
+            spec.limits.retry_backoff_ms,
+            attempts - done_before,
+            random_unit(),
+        );
+        handle.update(|j| {
+            let r = &mut j.results[index];
+            r.outcome = job_outcome::PENDING.into();
+            r.trigger_id.clone_from(&result.trigger_id);
+            r.detail = Some(format!(
+                "attempt {attempts} ended {}; retrying in {wait} ms",
+                result.outcome
+            ));
+        });
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(wait)) => {}
+            () = handle.cancel.cancelled() => {
+                handle.update(|j| {
+                    let r = &mut j.results[index];
+                    *r = StationResult { attempts, finished_at: Some(now_ms()), ..result };
+                });
+                return;
+            }
+            () = app.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// One trigger of one station, as a result (attempts and time filled in by the caller).
+async fn attempt(app: &Arc<App>, spec: &JobSpec, job_id: &str, station_id: &str) -> StationResult {
+    let options = TriggerOptions {
+        requested_by: format!("job:{job_id}"),
+        request_json: serde_json::to_value(&spec.trigger).unwrap_or_default(),
+        timeout: Duration::from_millis(spec.trigger.timeout_ms()),
+        store_start: false,
+    };
+    let mut result = StationResult::pending(station_id);
+    match trigger_service::prepare(
+        app,
+        station_id,
+        spec.trigger.request(),
+        options,
+        Instant::now(),
+    ) {
+        Err(e) => {
+            result.outcome = match e.code() {
+                "station_not_found" => job_outcome::UNKNOWN_STATION,
+                "station_not_connected" => job_outcome::OFFLINE,
+                _ => job_outcome::NOT_APPLICABLE,
+            }
+            .into();
+            result.detail = Some(format!("{}: {}", e.code(), e.message()));
+        }
+        Ok(run) => {
+            let record = trigger_run::run(Arc::clone(app), run).await;
+            result.outcome = record.outcome.as_str().into();
+            result.trigger_id = Some(record.id);
+            result.detail = record.detail;
+            result.elapsed_ms = record.elapsed_ms;
+        }
+    }
+    if fleet_job::succeeded(&result.outcome) {
+        result.detail = None;
+    }
+    result
+}
