@@ -7,7 +7,9 @@
 pub mod answers;
 pub mod capability;
 pub mod fleet_job;
+pub mod freshness;
 pub mod journal;
+pub mod schedule;
 pub mod selector;
 pub mod state;
 pub mod store;

@@ -74,6 +74,10 @@ pub struct App {
     pub ca: Option<Arc<CertificateAuthority>>,
     /// Bulk trigger jobs, running and finished.
     pub jobs: crate::jobs::Jobs,
+    /// Recurring trigger plans.
+    pub schedules: crate::schedules::Schedules,
+    /// Freshness targets and the liveness probe's view of each station.
+    pub freshness: crate::freshness::Freshness,
     tx_ids: Mutex<(i64, i64)>,
 }
 
@@ -92,6 +96,8 @@ impl App {
             running: Mutex::default(),
             ca,
             jobs: crate::jobs::Jobs::default(),
+            schedules: crate::schedules::Schedules::default(),
+            freshness: crate::freshness::Freshness::default(),
             tx_ids: Mutex::new((0, 0)),
         })
     }

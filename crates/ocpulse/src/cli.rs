@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// stop resume: time for the fleet to reconnect first.
     #[arg(long, default_value_t = 15)]
     pub resume_delay: u64,
+    /// Seconds a connected station may stay silent before it is probed with a triggered
+    /// Heartbeat; a failed probe declares it unresponsive (0 = never probe). Keep it above
+    /// the heartbeat interval.
+    #[arg(long, default_value_t = 600)]
+    pub probe_after: u64,
 }
 
 impl ServeArgs {
@@ -96,6 +101,7 @@ impl ServeArgs {
             ws_ping_interval: Duration::from_secs(self.ws_ping_interval),
             ca,
             job_resume_delay: Duration::from_secs(self.resume_delay),
+            probe_after: Duration::from_secs(self.probe_after),
             ..ServerConfig::default()
         })
     }

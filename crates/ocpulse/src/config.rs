@@ -28,6 +28,9 @@ pub struct ServerConfig {
     /// How long after a start a job that was running at the stop resumes: time for the
     /// fleet to reconnect, so its stations are not reported offline for being early.
     pub job_resume_delay: Duration,
+    /// A connected station silent this long is probed with a triggered Heartbeat before it
+    /// is declared unresponsive (zero: never probe).
+    pub probe_after: Duration,
 }
 
 /// Where the CA that signs station certificates comes from.
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             ws_ping_interval: Duration::from_secs(60),
             ca: CaSource::Development,
             job_resume_delay: Duration::from_secs(15),
+            probe_after: Duration::from_secs(600),
         }
     }
 }

@@ -43,7 +43,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
     let app = Arc::new(App::new(config, store)?);
-    crate::jobs::resume(&app, app.config.job_resume_delay).await?;
+    let delay = app.config.job_resume_delay;
+    crate::jobs::resume(&app, delay).await?;
+    crate::schedules::start(&app, delay).await?;
+    crate::freshness::start(&app, delay).await?;
     tracing::info!(addr = %listener.local_addr()?, schemas = app.schemas.len(), "ocpulse listening");
     // Station sockets never end by themselves: at shutdown every session is told to close,
     // so the graceful shutdown can finish.

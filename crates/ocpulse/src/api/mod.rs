@@ -5,6 +5,7 @@ mod error;
 mod events;
 mod jobs;
 mod messages;
+mod schedules;
 mod stations;
 mod trigger;
 mod triggers;
@@ -38,6 +39,24 @@ pub fn router() -> Router<Arc<App>> {
         .route("/api/v1/trigger-jobs", post(jobs::create).get(jobs::list))
         .route("/api/v1/trigger-jobs/{id}", get(jobs::one))
         .route("/api/v1/trigger-jobs/{id}/cancel", post(jobs::cancel))
+        .route(
+            "/api/v1/schedules",
+            post(schedules::create).get(schedules::list),
+        )
+        .route(
+            "/api/v1/schedules/{id}",
+            get(schedules::one)
+                .put(schedules::replace)
+                .delete(schedules::delete),
+        )
+        .route(
+            "/api/v1/freshness",
+            post(schedules::create_target).get(schedules::list_targets),
+        )
+        .route(
+            "/api/v1/freshness/{id}",
+            get(schedules::one_target).delete(schedules::delete_target),
+        )
         .route("/api/v1/ca", get(ca::certificate))
         .route(
             "/api/v1/health",
@@ -52,7 +71,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, events, ca) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, events, ca) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

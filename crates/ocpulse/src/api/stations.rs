@@ -70,6 +70,21 @@ fn certificate(c: &CertificateRequest) -> Value {
     })
 }
 
+/// Whether the station answers: `responsive`, `probing` (quiet, a Heartbeat probe is out)
+/// or `unresponsive` (its socket is open but the probe failed); `null` when not connected.
+fn liveness(s: &StationState, connected: bool, app: &App) -> Value {
+    if !connected {
+        return Value::Null;
+    }
+    match app.freshness.liveness(&s.id) {
+        None => json!({"status": "responsive"}),
+        Some(l) => json!({
+            "status": l.status, "since": rfc3339(l.since),
+            "probeOutcome": l.probe_outcome, "probeTriggerId": l.trigger_id,
+        }),
+    }
+}
+
 /// The API view of a station.
 pub(crate) fn station_json(s: &StationState, connected: bool, app: &App) -> Value {
     let boot = s.boot.as_ref().map_or(Value::Null, |b| {
@@ -99,6 +114,7 @@ pub(crate) fn station_json(s: &StationState, connected: bool, app: &App) -> Valu
             "lastOutcome": c.last_outcome.map(|o| o.as_str()), "lastAt": rfc3339(c.last_at),
         }))).collect::<serde_json::Map<String, Value>>(),
         "certificate": s.certificate.as_ref().map_or(Value::Null, certificate),
+        "liveness": liveness(s, connected, app),
         "validation": {
             "mode": s.validation_mode.unwrap_or(app.config.validation).to_string(),
             "stationOverride": s.validation_mode.map(|m| m.to_string()),

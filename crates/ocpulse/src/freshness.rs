@@ -1,0 +1,448 @@
+//! Freshness targets and the liveness probe, live. Once a second every connected station
+//! is checked: data a target watches that has gone stale is refreshed with a trigger
+//! (never two refreshes of one station for one target at once, and a failed refresh is
+//! not repeated before the target's max age has passed again); a station quiet for
+//! `--probe-after` is probed with a triggered Heartbeat, and declared unresponsive (a
+//! `StationUnresponsive` journal event) only when the probe fails.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ocpulse_core::freshness::{FreshnessTarget, needs_probe};
+use ocpulse_core::journal::EVENT;
+use ocpulse_core::store::{Doc, StoreError, WriteBatch};
+use ocpulse_core::trigger_plan::TriggerRequest;
+use ocpulse_core::trigger_record::Outcome;
+use ocpulse_core::{Direction, JournalEntry, Millis, StationState};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::app::App;
+use crate::now_ms;
+use crate::trigger_run;
+use crate::trigger_service::{self, TriggerOptions};
+
+/// The store document kind of a freshness target.
+pub const DOC_KIND: &str = "freshness";
+
+/// How often stations are checked.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Refreshes and probes in flight at once, across every target.
+const BUDGET: usize = 256;
+
+/// What one target has done.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetStats {
+    /// Refresh triggers started.
+    pub refreshes: u64,
+    /// Of those, how many brought the data.
+    pub succeeded: u64,
+    /// And how many did not.
+    pub failed: u64,
+    /// Each station's latest refresh: outcome, when, trigger record.
+    pub stations: BTreeMap<String, LastRefresh>,
+}
+
+/// A station's latest refresh under a target.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastRefresh {
+    /// The trigger's outcome.
+    pub outcome: String,
+    /// When it ended.
+    pub at: Millis,
+    /// Its record.
+    pub trigger_id: String,
+}
+
+#[derive(Debug)]
+struct Live {
+    target: FreshnessTarget,
+    stats: TargetStats,
+    /// Stations not to refresh again before this instant (after a failed refresh).
+    cooling: HashMap<String, Instant>,
+}
+
+/// Where a station stands for the liveness probe.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Liveness {
+    /// `probing` or `unresponsive` (a station with no entry is responsive).
+    pub status: &'static str,
+    /// Since when.
+    pub since: Millis,
+    /// The failed probe's outcome, when unresponsive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_outcome: Option<String>,
+    /// The failed probe's record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_id: Option<String>,
+}
+
+/// Freshness targets and liveness state.
+#[derive(Debug)]
+pub struct Freshness {
+    targets: Mutex<BTreeMap<String, Live>>,
+    inflight: Mutex<HashSet<(String, String)>>,
+    liveness: Mutex<HashMap<String, Liveness>>,
+    /// When each station's current connection was first seen (by session generation), and
+    /// when it was last probed: silence is counted from the later of the two.
+    sessions: Mutex<HashMap<String, (u64, Millis)>>,
+    budget: Arc<Semaphore>,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Self {
+            targets: Mutex::default(),
+            inflight: Mutex::default(),
+            liveness: Mutex::default(),
+            sessions: Mutex::default(),
+            budget: Arc::new(Semaphore::new(BUDGET)),
+        }
+    }
+}
+
+/// The key of the liveness probe in the in-flight set (targets use their ids).
+const PROBE: &str = "probe";
+
+impl Freshness {
+    /// Every target with what it has done.
+    pub fn list(&self) -> Vec<(FreshnessTarget, TargetStats)> {
+        self.targets
+            .lock()
+            .map(|m| {
+                m.values()
+                    .map(|l| (l.target.clone(), l.stats.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// One target with what it has done.
+    pub fn get(&self, id: &str) -> Option<(FreshnessTarget, TargetStats)> {
+        let map = self.targets.lock().ok()?;
+        map.get(id).map(|l| (l.target.clone(), l.stats.clone()))
+    }
+
+    /// A station's liveness, `None` when responsive.
+    pub fn liveness(&self, station: &str) -> Option<Liveness> {
+        self.liveness.lock().ok()?.get(station).cloned()
+    }
+
+    fn insert(&self, target: FreshnessTarget) {
+        if let Ok(mut map) = self.targets.lock() {
+            map.insert(
+                target.id.clone(),
+                Live {
+                    target,
+                    stats: TargetStats::default(),
+                    cooling: HashMap::new(),
+                },
+            );
+        }
+    }
+
+    /// Marks a (target, station) refresh as running; false if one already is.
+    fn claim(&self, key: &str, station: &str) -> bool {
+        self.inflight
+            .lock()
+            .map(|mut s| s.insert((key.to_owned(), station.to_owned())))
+            .unwrap_or(false)
+    }
+
+    fn release(&self, key: &str, station: &str) {
+        if let Ok(mut s) = self.inflight.lock() {
+            s.remove(&(key.to_owned(), station.to_owned()));
+        }
+    }
+}
+
+/// Stores a new target durably and starts watching it.
+pub async fn put(app: &App, target: FreshnessTarget) -> Result<(), StoreError> {
+    app.store
+        .commit(WriteBatch {
+            docs: vec![Doc::put(DOC_KIND, target.id.clone(), &target)],
+            ..WriteBatch::default()
+        })
+        .await?;
+    app.freshness.insert(target);
+    Ok(())
+}
+
+/// Deletes a target; `false` if there was none.
+pub async fn delete(app: &App, id: &str) -> Result<bool, StoreError> {
+    let existed = app
+        .freshness
+        .targets
+        .lock()
+        .map(|mut m| m.remove(id).is_some())
+        .unwrap_or(false);
+    if existed {
+        app.store
+            .commit(WriteBatch {
+                docs: vec![Doc::delete(DOC_KIND, id.to_owned())],
+                ..WriteBatch::default()
+            })
+            .await?;
+    }
+    Ok(existed)
+}
+
+/// Loads the stored targets and starts checking after `delay`.
+pub async fn start(app: &Arc<App>, delay: Duration) -> Result<usize, StoreError> {
+    let docs = app.store.docs(DOC_KIND).await?;
+    let n = docs.len();
+    for (id, body) in docs {
+        match serde_json::from_str::<FreshnessTarget>(&body) {
+            Ok(t) => app.freshness.insert(t),
+            Err(e) => {
+                tracing::warn!(target_id = %id, error = %e, "stored freshness target unreadable; skipped")
+            }
+        }
+    }
+    tokio::spawn(run(Arc::clone(app), delay));
+    Ok(n)
+}
+
+async fn run(app: Arc<App>, delay: Duration) {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {}
+        () = app.shutdown.cancelled() => return,
+    }
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(TICK) => {}
+            () = app.shutdown.cancelled() => return,
+        }
+        check(&app);
+    }
+}
+
+/// One pass over every connected station.
+fn check(app: &Arc<App>) {
+    let now = now_ms();
+    let instant = Instant::now();
+    let probe_ms = i64::try_from(app.config.probe_after.as_millis()).unwrap_or(i64::MAX);
+    let connected: Vec<(String, u64, StationState)> = app
+        .stations
+        .all()
+        .into_iter()
+        .filter_map(|(id, e)| {
+            let generation = e.session.as_ref()?.generation;
+            let state = e.state.lock().ok()?.clone();
+            Some((id, generation, state))
+        })
+        .collect();
+    // Forget connections that ended.
+    if let Ok(mut sessions) = app.freshness.sessions.lock() {
+        let live: HashMap<&str, u64> = connected
+            .iter()
+            .map(|(id, g, _)| (id.as_str(), *g))
+            .collect();
+        sessions.retain(|id, (g, _)| live.get(id.as_str()) == Some(g));
+        for (id, g, _) in &connected {
+            sessions.entry(id.clone()).or_insert((*g, now));
+        }
+    }
+    let mut work: Vec<(String, String, TriggerRequest)> = Vec::new();
+    if let Ok(mut targets) = app.freshness.targets.lock() {
+        for live in targets.values_mut() {
+            live.cooling.retain(|_, until| *until > instant);
+            for (id, _, state) in &connected {
+                if !live.target.selector.pick([(state, true)]).contains(id)
+                    || live.cooling.contains_key(id)
+                {
+                    continue;
+                }
+                if let Some(request) = live.target.stale(state, now) {
+                    work.push((live.target.id.clone(), id.clone(), request));
+                }
+            }
+        }
+    }
+    for (target_id, station, request) in work {
+        if app.freshness.claim(&target_id, &station) {
+            tokio::spawn(refresh(Arc::clone(app), target_id, station, request));
+        }
+    }
+    if probe_ms > 0 {
+        for (id, _, state) in &connected {
+            update_recovered(app, id, state);
+            let since = app
+                .freshness
+                .sessions
+                .lock()
+                .ok()
+                .and_then(|s| s.get(id).map(|x| x.1))
+                .unwrap_or(now);
+            let unresponsive = app.freshness.liveness(id).is_some();
+            if !unresponsive
+                && needs_probe(state.last_seen, since, probe_ms, now)
+                && app.freshness.claim(PROBE, id)
+            {
+                tokio::spawn(probe(Arc::clone(app), id.clone()));
+            }
+        }
+    }
+}
+
+/// Starts a trigger on behalf of ocpulse itself and waits for its record.
+async fn own_trigger(
+    app: &Arc<App>,
+    station: &str,
+    request: TriggerRequest,
+    requested_by: String,
+) -> Option<ocpulse_core::trigger_record::TriggerRecord> {
+    let _permit = Arc::clone(&app.freshness.budget)
+        .acquire_owned()
+        .await
+        .ok()?;
+    let options = TriggerOptions {
+        requested_by,
+        request_json: json!({"requestedMessage": request.requested_message}),
+        // A station has as long as for any CSMS call (`--call-timeout`).
+        timeout: app.config.call_timeout,
+        store_start: false,
+    };
+    let run = trigger_service::prepare(app, station, request, options, Instant::now()).ok()?;
+    Some(trigger_run::run(Arc::clone(app), run).await)
+}
+
+async fn refresh(app: Arc<App>, target_id: String, station: String, request: TriggerRequest) {
+    let record = own_trigger(&app, &station, request, format!("freshness:{target_id}")).await;
+    if let Ok(mut targets) = app.freshness.targets.lock()
+        && let Some(live) = targets.get_mut(&target_id)
+    {
+        live.stats.refreshes += 1;
+        let ok = record
+            .as_ref()
+            .is_some_and(|r| matches!(r.outcome, Outcome::Completed | Outcome::Partial));
+        if ok {
+            live.stats.succeeded += 1;
+        } else {
+            live.stats.failed += 1;
+            // Do not hammer a station that cannot refresh: wait a max age before again.
+            let wait = Duration::from_secs(live.target.max_age_seconds);
+            live.cooling.insert(station.clone(), Instant::now() + wait);
+        }
+        if let Some(r) = &record {
+            live.stats.stations.insert(
+                station.clone(),
+                LastRefresh {
+                    outcome: r.outcome.as_str().into(),
+                    at: now_ms(),
+                    trigger_id: r.id.clone(),
+                },
+            );
+        }
+    }
+    app.freshness.release(&target_id, &station);
+}
+
+fn event(station: &str, name: &str, payload: serde_json::Value) -> JournalEntry {
+    JournalEntry {
+        seq: 0,
+        station_id: station.to_owned(),
+        direction: Direction::Out,
+        frame_type: EVENT,
+        message_id: None,
+        action: Some(name.to_owned()),
+        payload: payload.to_string(),
+        at: now_ms(),
+        violation: None,
+        trigger_id: None,
+    }
+}
+
+/// Probes a quiet station with a triggered Heartbeat.
+async fn probe(app: Arc<App>, station: String) {
+    let started = now_ms();
+    if let Ok(mut l) = app.freshness.liveness.lock() {
+        l.insert(
+            station.clone(),
+            Liveness {
+                status: "probing",
+                since: started,
+                probe_outcome: None,
+                trigger_id: None,
+            },
+        );
+    }
+    let request = TriggerRequest {
+        requested_message: "Heartbeat".into(),
+        evse: None,
+        connector_id: None,
+    };
+    let record = own_trigger(&app, &station, request, "probe".into()).await;
+    let outcome = record
+        .as_ref()
+        .map_or("NotStarted", |r| r.outcome.as_str())
+        .to_owned();
+    // The next probe counts silence from this one.
+    if let Ok(mut s) = app.freshness.sessions.lock()
+        && let Some(entry) = s.get_mut(&station)
+    {
+        entry.1 = now_ms();
+    }
+    if outcome == Outcome::Completed.as_str() {
+        if let Ok(mut l) = app.freshness.liveness.lock() {
+            l.remove(&station);
+        }
+    } else if outcome != Outcome::Disconnected.as_str() && outcome != "NotStarted" {
+        let trigger_id = record.map(|r| r.id);
+        tracing::warn!(station = %station, outcome = %outcome, "station unresponsive: its socket is open but it did not answer a Heartbeat probe");
+        // The verdict is in the journal (and on the event stream) before the API shows it.
+        let entry = event(
+            &station,
+            "StationUnresponsive",
+            json!({"probeOutcome": outcome, "triggerId": trigger_id, "quietSince": ocpulse_core::rfc3339(started)}),
+        );
+        if let Err(e) = app
+            .store
+            .commit(WriteBatch {
+                entries: vec![entry],
+                ..WriteBatch::default()
+            })
+            .await
+        {
+            tracing::error!(station = %station, error = %e, "could not journal StationUnresponsive");
+        }
+        let liveness = Liveness {
+            status: "unresponsive",
+            since: now_ms(),
+            probe_outcome: Some(outcome.clone()),
+            trigger_id,
+        };
+        if let Ok(mut l) = app.freshness.liveness.lock() {
+            l.insert(station.clone(), liveness);
+        }
+    } else if let Ok(mut l) = app.freshness.liveness.lock() {
+        l.remove(&station);
+    }
+    app.freshness.release(PROBE, &station);
+}
+
+/// An unresponsive station that has sent something since is responsive again.
+fn update_recovered(app: &App, id: &str, state: &StationState) {
+    let Ok(mut l) = app.freshness.liveness.lock() else {
+        return;
+    };
+    let recovered = l.get(id).is_some_and(|x| {
+        x.status == "unresponsive" && state.last_seen.is_some_and(|seen| seen > x.since)
+    });
+    if recovered {
+        l.remove(id);
+        drop(l);
+        app.store.record(vec![event(
+            id,
+            "StationResponsive",
+            json!({"lastSeen": state.last_seen.map(ocpulse_core::rfc3339)}),
+        )]);
+    }
+}
