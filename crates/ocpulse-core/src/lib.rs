@@ -6,7 +6,9 @@
 
 pub mod answers;
 pub mod capability;
+pub mod fleet_report;
 pub mod journal;
+pub mod meter_rows;
 pub mod selector;
 pub mod state;
 pub mod store;
