@@ -75,6 +75,35 @@ impl Capability {
         (self.delivered > 0).then(|| self.latency_ms_total as f64 / self.delivered as f64)
     }
 
+    /// Every trigger that ended with an answer or without one (a running or interrupted
+    /// trigger is not counted).
+    pub fn total(&self) -> u64 {
+        self.accepted + self.rejected + self.not_implemented + self.errors + self.timeouts
+    }
+
+    /// The share of all ended triggers whose message arrived: what a caller can expect
+    /// from asking, whatever went wrong (rejections and timeouts included).
+    pub fn success_rate(&self) -> Option<f64> {
+        let total = self.total();
+        (total > 0).then(|| self.delivered as f64 / total as f64)
+    }
+
+    /// The counts of several requestedMessages added up (a station's overall trigger
+    /// health); the last-outcome fields are left empty, as they belong to one message.
+    pub fn sum<'a>(all: impl IntoIterator<Item = &'a Capability>) -> Capability {
+        all.into_iter().fold(Capability::default(), |mut t, c| {
+            t.accepted += c.accepted;
+            t.rejected += c.rejected;
+            t.not_implemented += c.not_implemented;
+            t.errors += c.errors;
+            t.timeouts += c.timeouts;
+            t.delivered += c.delivered;
+            t.latency_ms_total += c.latency_ms_total;
+            t.last_at = t.last_at.max(c.last_at);
+            t
+        })
+    }
+
     /// Whether the station last said it does not implement this message.
     pub fn known_unsupported(&self) -> bool {
         self.last_outcome == Some(Outcome::NotImplemented)
@@ -103,5 +132,22 @@ mod tests {
         );
         assert!(!c.known_unsupported());
         assert_eq!(c.works_with.as_deref(), Some("ExtendedTriggerMessage"));
+    }
+
+    #[test]
+    fn totals_add_up_across_requested_messages() {
+        let mut a = Capability::default();
+        a.record(Outcome::Completed, Some("TriggerMessage"), Some(30), 1);
+        a.record(Outcome::StationTimeout, None, None, 2);
+        let mut b = Capability::default();
+        b.record(Outcome::Completed, Some("TriggerMessage"), Some(10), 3);
+        b.record(Outcome::Rejected, None, None, 5);
+        assert_eq!(a.total(), 2);
+        assert_eq!(a.success_rate(), Some(0.5));
+        let t = Capability::sum([&a, &b]);
+        assert_eq!((t.total(), t.delivered, t.last_at), (4, 2, 5));
+        assert_eq!(t.success_rate(), Some(0.5));
+        assert_eq!(t.mean_latency_ms(), Some(20.0));
+        assert_eq!(Capability::sum([]).success_rate(), None);
     }
 }

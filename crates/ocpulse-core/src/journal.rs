@@ -88,3 +88,28 @@ pub struct JournalQuery {
     /// At most this many.
     pub limit: usize,
 }
+
+/// What to read from the journal oldest first, one page at a time: exports and reports walk
+/// it with the `after_seq` cursor, so no read holds more than one page in memory however
+/// large the result. Every filter is optional (the default reads every entry).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JournalScan {
+    /// Only this station (all stations when `None`).
+    pub station_id: Option<String>,
+    /// Only these actions (any action when empty).
+    pub actions: Vec<String>,
+    /// Only CALLs the station sent (direction in, frame `CALL`): the messages it reported,
+    /// without the CSMS's own calls, answers and events.
+    pub station_calls_only: bool,
+    /// Only entries with a larger `seq`: the paging cursor (0 reads from the start).
+    pub after_seq: i64,
+    /// Only entries up to and including this `seq`, so a long read is a snapshot and ends
+    /// even while stations keep writing.
+    pub until_seq: Option<i64>,
+    /// Only entries at or after this time (received or sent).
+    pub from_at: Option<Millis>,
+    /// Only entries before this time.
+    pub to_at: Option<Millis>,
+    /// At most this many.
+    pub limit: usize,
+}

@@ -7,8 +7,10 @@
 pub mod answers;
 pub mod capability;
 pub mod fleet_job;
+pub mod fleet_report;
 pub mod freshness;
 pub mod journal;
+pub mod meter_rows;
 pub mod schedule;
 pub mod selector;
 pub mod state;

@@ -192,6 +192,10 @@ pub struct StationState {
     /// states stored before certificates existed still load.
     #[serde(default)]
     pub certificate: Option<CertificateRequest>,
+    /// When its current connection opened (`None` while disconnected): its uptime. Defaulted
+    /// so states stored before it existed still load.
+    #[serde(default)]
+    pub connected_since: Option<Millis>,
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {

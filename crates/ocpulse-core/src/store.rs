@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
-use crate::journal::{JournalEntry, JournalQuery};
+use crate::journal::{JournalEntry, JournalQuery, JournalScan};
 use crate::state::StationState;
 use crate::trigger_record::{TriggerQuery, TriggerRecord};
 
@@ -108,6 +108,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads journal entries, newest first.
     fn journal(&self, query: JournalQuery) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>>;
+
+    /// Reads one page of the journal oldest first (`JournalScan`): how exports and reports
+    /// walk a large, filtered part of it without loading it whole.
+    fn journal_scan(&self, scan: JournalScan) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>>;
 
     /// Reads up to `limit` entries of every station with `seq > after_seq`, oldest first:
     /// how a live tail replays what a client missed (reconnecting, or lagging behind).

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, MALFORMED};
+use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, JournalScan, MALFORMED};
 use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
@@ -376,6 +376,40 @@ fn read_after(
     rows.collect()
 }
 
+fn read_scan(conn: &Connection, q: &JournalScan) -> rusqlite::Result<Vec<JournalEntry>> {
+    // Two statements rather than `(?7 IS NULL OR station_id = ?7)`, so a one-station read
+    // walks the (station_id, seq) index instead of the whole journal.
+    let station = if q.station_id.is_some() {
+        "station_id = ?7"
+    } else {
+        "?7 IS NULL"
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT seq, station_id, direction, frame_type, message_id, action, payload, at, violation, trigger_id FROM journal
+         WHERE {station} AND seq > ?1 AND (?2 IS NULL OR seq <= ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+           AND (?5 IS NULL OR action IN (SELECT value FROM json_each(?5)))
+           AND (?6 = 0 OR (direction = 'in' AND frame_type = 'CALL'))
+         ORDER BY seq ASC LIMIT ?8"
+    ))?;
+    let actions = (!q.actions.is_empty())
+        .then(|| serde_json::to_string(&q.actions).unwrap_or_else(|_| "[]".into()));
+    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(
+        params![
+            q.after_seq,
+            q.until_seq,
+            q.from_at,
+            q.to_at,
+            actions,
+            q.station_calls_only,
+            q.station_id,
+            limit
+        ],
+        entry_row,
+    )?;
+    rows.collect()
+}
+
 /// Maps a row selected as `seq, station_id, direction, frame_type, message_id, action,
 /// payload, at, violation, trigger_id`.
 fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
@@ -466,6 +500,18 @@ impl Store for SqliteStore {
             tokio::task::spawn_blocking(move || {
                 let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
                 read_journal(&conn, &query).map_err(err)
+            })
+            .await
+            .map_err(err)?
+        })
+    }
+
+    fn journal_scan(&self, scan: JournalScan) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                read_scan(&conn, &scan).map_err(err)
             })
             .await
             .map_err(err)?
@@ -684,6 +730,104 @@ mod tests {
         assert_eq!(
             page1.iter().chain(&page2).map(|e| e.at).collect::<Vec<_>>(),
             vec![9, 8, 7, 6, 5, 4]
+        );
+    }
+
+    #[tokio::test]
+    async fn journal_scan_filters_by_station_actions_kind_and_time_and_pages_oldest_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let mut entries = Vec::new();
+        for i in 0..10 {
+            let station = if i % 2 == 0 { "CP1" } else { "CP2" };
+            let action = if i % 3 == 0 {
+                "MeterValues"
+            } else {
+                "Heartbeat"
+            };
+            entries.push(entry(station, action, i * 10));
+        }
+        let mut answer = entry("CP1", "MeterValues", 95);
+        answer.frame_type = "CALLRESULT";
+        answer.direction = Direction::Out;
+        entries.push(answer);
+        store
+            .commit(WriteBatch {
+                entries,
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("commit");
+        let ats = |v: Vec<JournalEntry>| v.iter().map(|e| e.at).collect::<Vec<_>>();
+        let all = store
+            .journal_scan(JournalScan {
+                limit: 100,
+                ..JournalScan::default()
+            })
+            .await
+            .expect("read");
+        assert_eq!(
+            ats(all.clone()),
+            vec![0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
+            "every station, oldest first"
+        );
+        let cp1 = store
+            .journal_scan(JournalScan {
+                station_id: Some("CP1".into()),
+                limit: 100,
+                ..JournalScan::default()
+            })
+            .await
+            .expect("read");
+        assert_eq!(ats(cp1), vec![0, 20, 40, 60, 80, 95]);
+        let meter_calls = store
+            .journal_scan(JournalScan {
+                actions: vec!["MeterValues".into(), "StopTransaction".into()],
+                station_calls_only: true,
+                limit: 100,
+                ..JournalScan::default()
+            })
+            .await
+            .expect("read");
+        assert_eq!(
+            ats(meter_calls),
+            vec![0, 30, 60, 90],
+            "the CALLRESULT is left out"
+        );
+        let window = store
+            .journal_scan(JournalScan {
+                from_at: Some(20),
+                to_at: Some(60),
+                limit: 100,
+                ..JournalScan::default()
+            })
+            .await
+            .expect("read");
+        assert_eq!(
+            ats(window),
+            vec![20, 30, 40, 50],
+            "from inclusive, to exclusive"
+        );
+        let mut pages = Vec::new();
+        let mut after_seq = 0;
+        loop {
+            let page = store
+                .journal_scan(JournalScan {
+                    after_seq,
+                    until_seq: Some(all[8].seq),
+                    limit: 4,
+                    ..JournalScan::default()
+                })
+                .await
+                .expect("read");
+            let Some(last) = page.last() else { break };
+            after_seq = last.seq;
+            pages.push(ats(page));
+        }
+        assert_eq!(
+            pages,
+            vec![vec![0, 10, 20, 30], vec![40, 50, 60, 70], vec![80]],
+            "pages by cursor, ending at until_seq"
         );
     }
 

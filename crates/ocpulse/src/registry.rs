@@ -123,7 +123,9 @@ impl Registry {
     pub fn with_stations(stations: Vec<StationState>) -> Self {
         let map = stations
             .into_iter()
-            .map(|s| {
+            .map(|mut s| {
+                // Stored by a server that stopped with the station connected: not connected now.
+                s.connected_since = None;
                 (
                     s.id.clone(),
                     StationEntry {
@@ -197,6 +199,10 @@ impl Registry {
                 .is_some_and(|s| s.generation == generation)
         {
             entry.session = None;
+            // Under the registry lock, so a newer connection's start is never cleared.
+            if let Ok(mut s) = entry.state.lock() {
+                s.connected_since = None;
+            }
         }
     }
 }

@@ -3,8 +3,12 @@
 mod ca;
 mod error;
 mod events;
+mod export;
 mod jobs;
 mod messages;
+mod meter_values;
+mod query;
+mod reports;
 mod schedules;
 mod stations;
 mod trigger;
@@ -58,6 +62,16 @@ pub fn router() -> Router<Arc<App>> {
             get(schedules::one_target).delete(schedules::delete_target),
         )
         .route("/api/v1/ca", get(ca::certificate))
+        // Reports and export.
+        .route("/api/v1/reports/fleet", get(reports::fleet))
+        .route("/api/v1/reports/health", get(reports::list))
+        .route("/api/v1/stations/{id}/health", get(reports::one))
+        .route(
+            "/api/v1/stations/{id}/meter-values",
+            get(meter_values::list),
+        )
+        .route("/api/v1/export/journal", get(export::journal))
+        .route("/api/v1/export/meter-values", get(export::meter_values))
         .route(
             "/api/v1/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
@@ -71,7 +85,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, events, ca) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, events, ca, reports/fleet, reports/health, export/journal, export/meter-values) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

@@ -51,7 +51,7 @@ fn meter(m: &MeterReading) -> Value {
     v
 }
 
-fn activity(a: &Option<ActivityStatus>) -> Value {
+pub(crate) fn activity(a: &Option<ActivityStatus>) -> Value {
     a.as_ref().map_or(Value::Null, |a| json!({"status": a.status, "requestId": a.request_id, "reportedBy": a.action, "receivedAt": rfc3339(a.received_at)}))
 }
 

@@ -286,6 +286,7 @@ impl Session {
         if let Ok(mut s) = self.state.lock() {
             s.protocol = Some(self.protocol.subprotocol().to_owned());
             s.last_seen = Some(now_ms());
+            s.connected_since = s.last_seen;
         }
         drop(self.app.store.commit(WriteBatch {
             entries: Vec::new(),

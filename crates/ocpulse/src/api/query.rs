@@ -1,0 +1,136 @@
+//! Query parameters shared by the report and export endpoints: one rule and one error
+//! message per parameter, wherever it appears.
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use ocpulse_core::Millis;
+use ocpulse_core::parse_rfc3339;
+use ocpulse_core::store::StoreError;
+
+use super::ApiError;
+
+/// The query string of an endpoint, as given.
+pub(crate) type Params = HashMap<String, String>;
+
+/// Refuses a parameter the endpoint does not know, as `messages` does: a typo (`statoin=`)
+/// must not silently widen an export to every station.
+pub(crate) fn only(params: &Params, allowed: &[&str]) -> Result<(), ApiError> {
+    let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) else {
+        return Ok(());
+    };
+    let hint = match allowed {
+        [] => "this endpoint takes no query parameters".to_owned(),
+        [one] => format!("use {one}"),
+        [init @ .., last] => format!("use {} and {last}", init.join(", ")),
+    };
+    Err(ApiError::bad_request(
+        "invalid_query",
+        format!("unknown query parameter {unknown:?}; {hint}"),
+    ))
+}
+
+/// A non-empty parameter's value (an empty one counts as absent, like `action=` in `messages`).
+pub(crate) fn text<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
+    params
+        .get(key)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+/// `from` (inclusive) and `to` (exclusive), RFC 3339, compared with when ocpulse received
+/// or sent each message.
+pub(crate) fn range(params: &Params) -> Result<(Option<Millis>, Option<Millis>), ApiError> {
+    let time = |key: &str| {
+        text(params, key)
+            .map(|v| {
+                parse_rfc3339(v).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_time",
+                        format!(
+                            "{key} must be an RFC 3339 time such as 2025-01-01T12:00:00Z or 2025-01-01T13:00:00+01:00, got {v:?}"
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let (from, to) = (time("from")?, time("to")?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            format!(
+                "from ({}) is later than to ({}); from is inclusive and to exclusive, so from must not be after to",
+                ocpulse_core::rfc3339(f),
+                ocpulse_core::rfc3339(t)
+            ),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// `evse`: a 2.0.1 EVSE id or a 1.6 connector id (0 = the main meter).
+pub(crate) fn evse(params: &Params) -> Result<Option<i64>, ApiError> {
+    text(params, "evse")
+        .map(|v| {
+            v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_evse",
+                    format!(
+                        "evse must be a whole number, 0 or more (a 2.0.1 EVSE id or a 1.6 connector id; 0 is the main meter), got {v:?}"
+                    ),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// How an export is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Comma-separated values with a header row (RFC 4180 quoting).
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl Format {
+    /// Reads `format` (default `csv`).
+    pub(crate) fn parse(params: &Params) -> Result<Self, ApiError> {
+        match text(params, "format") {
+            None | Some("csv") => Ok(Format::Csv),
+            Some("jsonl") => Ok(Format::Jsonl),
+            Some(other) => Err(ApiError::bad_request(
+                "invalid_format",
+                format!("format must be csv or jsonl, got {other:?}"),
+            )),
+        }
+    }
+
+    /// The response's content type.
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Jsonl => "application/x-ndjson",
+        }
+    }
+
+    /// The file extension.
+    pub(crate) fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+}
+
+/// A storage failure as the API reports it.
+pub(crate) fn storage(e: StoreError) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "storage_error",
+        e.to_string(),
+    )
+}
