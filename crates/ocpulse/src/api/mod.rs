@@ -4,6 +4,7 @@ mod ca;
 mod error;
 mod events;
 mod messages;
+pub mod openapi;
 mod stations;
 mod trigger;
 mod triggers;
@@ -13,32 +14,67 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 
 pub use error::ApiError;
+use openapi::ApiErrorBody;
 
 use crate::app::App;
 
+/// Declares every API route once: `router()` is built from this list and `ROUTES` is the
+/// same list, which `tests/openapi.rs` compares with the OpenAPI document, so a route
+/// without documentation (or documentation without a route) fails a test. Several methods
+/// on one path are separate lines. See `api/openapi.rs` for how to document a new route.
+macro_rules! api_routes {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        /// Every API route as (lower-case HTTP method, path in OpenAPI/axum form).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn routes() -> Router<Arc<App>> {
+            Router::new()$(.route($path, axum::routing::$method($handler)))*
+        }
+    };
+}
+
+api_routes! {
+    get "/api/v1/stations" => stations::list;
+    get "/api/v1/stations/{id}" => stations::one;
+    put "/api/v1/stations/{id}/validation" => stations::set_validation;
+    post "/api/v1/stations/{id}/trigger" => trigger::trigger;
+    get "/api/v1/stations/{id}/messages" => messages::list;
+    get "/api/v1/triggers" => triggers::list;
+    get "/api/v1/triggers/{id}" => triggers::one;
+    get "/api/v1/events" => events::stream;
+    get "/api/v1/ca" => ca::certificate;
+    get "/api/v1/health" => health;
+    get "/api/v1/openapi.json" => openapi::document;
+}
+
 /// The API routes.
 pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/stations", get(stations::list))
-        .route("/api/v1/stations/{id}", get(stations::one))
-        .route(
-            "/api/v1/stations/{id}/validation",
-            put(stations::set_validation),
-        )
-        .route("/api/v1/stations/{id}/trigger", post(trigger::trigger))
-        .route("/api/v1/stations/{id}/messages", get(messages::list))
-        .route("/api/v1/triggers", get(triggers::list))
-        .route("/api/v1/triggers/{id}", get(triggers::one))
-        .route("/api/v1/events", get(events::stream))
-        .route("/api/v1/ca", get(ca::certificate))
-        .route(
-            "/api/v1/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .layer(axum::middleware::map_response(json_errors))
+    routes().layer(axum::middleware::map_response(json_errors))
+}
+
+/// The answer of `GET /api/v1/health`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: `health` builds this shape
+pub(crate) struct Health {
+    /// Always `ok` while the server answers.
+    #[schema(example = "ok")]
+    status: String,
+}
+
+/// Liveness: the server answers HTTP.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The server is up", body = Health),
+        (status = "4XX", description = "Any client error the framework makes (e.g. 405 for another method)", body = ApiErrorBody),
+    )
+)]
+pub async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
 }
 
 /// Answers any unknown path with the JSON error shape.
@@ -47,7 +83,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, events, ca) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, events, ca, health, openapi.json) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )
