@@ -8,9 +8,19 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
+use super::openapi::ApiErrorBody;
 use crate::app::App;
 
 /// The CA certificate as PEM (`application/x-pem-file`), or 404 when signing is disabled.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ca",
+    tag = "stations",
+    responses(
+        (status = 200, description = "The CA certificate (PEM)", body = String, content_type = "application/x-pem-file"),
+        (status = 404, description = "The server runs without a CA (`no_ca`)", body = ApiErrorBody),
+    )
+)]
 pub async fn certificate(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let ca = app.ca.as_ref().ok_or_else(|| {
         ApiError::new(

@@ -25,6 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiError;
 use super::messages::entry_json;
+use super::openapi::ApiErrorBody;
 use crate::app::App;
 
 /// Entries read per journal page while replaying.
@@ -179,6 +180,25 @@ fn storage_error(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Streams journal entries as they are committed (see the module doc).
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    description = "Server-Sent Events, never ending: each event's `id` is the journal entry's `seq` and its `data` a JSON journal entry (see JournalEntryView) plus `stationId` and `kind`; `event: lag` tells a slow client it is being caught up from the journal. Resume with `Last-Event-ID` or `after`.",
+    params(
+        ("station" = Option<String>, Query, description = "Only this station's events", example = "CP0001"),
+        ("action" = Option<String>, Query, description = "Only these actions (comma-separated)"),
+        ("kind" = Option<String>, Query, description = "Only these kinds: frame, station, trigger (comma-separated)"),
+        ("trigger" = Option<String>, Query, description = "Only this trigger's events"),
+        ("after" = Option<i64>, Query, description = "Replay what followed this event id, then go live", minimum = 0),
+        ("Last-Event-ID" = Option<i64>, Header, description = "What an EventSource sends when it reconnects; wins over `after`", minimum = 0),
+    ),
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "An unknown parameter (`invalid_query`), `kind` (`invalid_kind`), `after` (`invalid_after`) or `Last-Event-ID` (`invalid_last_event_id`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error", body = ApiErrorBody),
+    )
+)]
 pub async fn stream(
     State(app): State<Arc<App>>,
     headers: HeaderMap,

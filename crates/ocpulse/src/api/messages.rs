@@ -10,8 +10,53 @@ use ocpulse_core::journal::JournalQuery;
 use ocpulse_core::{JournalEntry, parse_rfc3339, rfc3339};
 use serde_json::{Value, json};
 
+use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_limit};
 use crate::app::App;
+
+/// A journal entry as the API shows it (`entry_json` builds it).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only
+pub(crate) struct JournalEntryView {
+    /// Its position in the journal (also the event id of the event stream).
+    seq: i64,
+    /// `in` (from the station) or `out` (to it).
+    direction: String,
+    /// `CALL`, `CALLRESULT`, `CALLERROR`, `MALFORMED` or `EVENT`.
+    #[serde(rename = "type")]
+    frame_type: String,
+    /// The OCPP message id.
+    message_id: Option<String>,
+    /// The action (or event name).
+    action: Option<String>,
+    /// The payload (the raw text when it was not JSON).
+    payload: Value,
+    /// When it was journaled (RFC 3339).
+    at: String,
+    /// The schema violation accepted in lenient mode.
+    violation: Option<String>,
+    /// The trigger it belongs to.
+    trigger_id: Option<String>,
+}
+
+/// Where a journal page ends: an entry's `seq` (to page), or an RFC 3339 time.
+pub(crate) struct JournalBefore;
+
+impl utoipa::PartialSchema for JournalBefore {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))))
+            .item(ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))))
+            .description(Some("An entry's seq (entries before it), or an RFC 3339 time (entries journaled before it)"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for JournalBefore {}
 
 /// The API form of a journal entry (shared with the event stream).
 pub(crate) fn entry_json(e: &JournalEntry) -> Value {
@@ -35,7 +80,24 @@ pub(crate) fn entry_json(e: &JournalEntry) -> Value {
     v
 }
 
-/// Lists a station's journal.
+/// Lists a station's journal, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stations/{id}/messages",
+    tag = "stations",
+    params(
+        ("id" = String, Path, description = "The station id", example = "CP0001"),
+        ("action" = Option<String>, Query, description = "Only entries of this action"),
+        ("limit" = Option<u32>, Query, description = "Page size (default 100)", minimum = 1, maximum = 1000),
+        ("before" = Option<JournalBefore>, Query, description = "Entries before this seq (to page) or this RFC 3339 time", example = "2025-01-01T12:00:00Z"),
+    ),
+    responses(
+        (status = 200, description = "Journal entries, newest first", body = Vec<JournalEntryView>),
+        (status = 400, description = "A bad `limit` (`invalid_limit`), `before` (`invalid_before`), an unknown parameter (`invalid_query`) or an undecodable path/query", body = ApiErrorBody),
+        (status = 404, description = "No station with this id ever connected (`station_not_found`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error", body = ApiErrorBody),
+    )
+)]
 pub async fn list(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,

@@ -7,6 +7,7 @@ mod export;
 mod jobs;
 mod messages;
 mod meter_values;
+pub mod openapi;
 mod query;
 mod reports;
 mod schedules;
@@ -19,64 +20,88 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 
 pub use error::ApiError;
+use openapi::ApiErrorBody;
 
 use crate::app::App;
 
+/// Declares every API route once: `router()` is built from this list and `ROUTES` is the
+/// same list, which `tests/openapi.rs` compares with the OpenAPI document, so a route
+/// without documentation (or documentation without a route) fails a test. Several methods
+/// on one path are separate lines. See `api/openapi.rs` for how to document a new route.
+macro_rules! api_routes {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        /// Every API route as (lower-case HTTP method, path in OpenAPI/axum form).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn routes() -> Router<Arc<App>> {
+            Router::new()$(.route($path, axum::routing::$method($handler)))*
+        }
+    };
+}
+
+api_routes! {
+    get "/api/v1/stations" => stations::list;
+    get "/api/v1/stations/{id}" => stations::one;
+    put "/api/v1/stations/{id}/validation" => stations::set_validation;
+    post "/api/v1/stations/{id}/trigger" => trigger::trigger;
+    get "/api/v1/stations/{id}/messages" => messages::list;
+    get "/api/v1/triggers" => triggers::list;
+    get "/api/v1/triggers/{id}" => triggers::one;
+    get "/api/v1/events" => events::stream;
+    get "/api/v1/ca" => ca::certificate;
+    get "/api/v1/health" => health;
+    get "/api/v1/openapi.json" => openapi::document;
+    // Fleet operations: bulk trigger jobs, schedules, freshness targets.
+    post "/api/v1/trigger-jobs" => jobs::create;
+    get "/api/v1/trigger-jobs" => jobs::list;
+    get "/api/v1/trigger-jobs/{id}" => jobs::one;
+    post "/api/v1/trigger-jobs/{id}/cancel" => jobs::cancel;
+    post "/api/v1/schedules" => schedules::create;
+    get "/api/v1/schedules" => schedules::list;
+    get "/api/v1/schedules/{id}" => schedules::one;
+    put "/api/v1/schedules/{id}" => schedules::replace;
+    delete "/api/v1/schedules/{id}" => schedules::delete;
+    post "/api/v1/freshness" => schedules::create_target;
+    get "/api/v1/freshness" => schedules::list_targets;
+    get "/api/v1/freshness/{id}" => schedules::one_target;
+    delete "/api/v1/freshness/{id}" => schedules::delete_target;
+    // Reports and export.
+    get "/api/v1/reports/fleet" => reports::fleet;
+    get "/api/v1/reports/health" => reports::list;
+    get "/api/v1/stations/{id}/health" => reports::one;
+    get "/api/v1/stations/{id}/meter-values" => meter_values::list;
+    get "/api/v1/export/journal" => export::journal;
+    get "/api/v1/export/meter-values" => export::meter_values;
+}
+
 /// The API routes.
 pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/stations", get(stations::list))
-        .route("/api/v1/stations/{id}", get(stations::one))
-        .route(
-            "/api/v1/stations/{id}/validation",
-            put(stations::set_validation),
-        )
-        .route("/api/v1/stations/{id}/trigger", post(trigger::trigger))
-        .route("/api/v1/stations/{id}/messages", get(messages::list))
-        .route("/api/v1/triggers", get(triggers::list))
-        .route("/api/v1/triggers/{id}", get(triggers::one))
-        .route("/api/v1/events", get(events::stream))
-        // Fleet operations: bulk trigger jobs.
-        .route("/api/v1/trigger-jobs", post(jobs::create).get(jobs::list))
-        .route("/api/v1/trigger-jobs/{id}", get(jobs::one))
-        .route("/api/v1/trigger-jobs/{id}/cancel", post(jobs::cancel))
-        .route(
-            "/api/v1/schedules",
-            post(schedules::create).get(schedules::list),
-        )
-        .route(
-            "/api/v1/schedules/{id}",
-            get(schedules::one)
-                .put(schedules::replace)
-                .delete(schedules::delete),
-        )
-        .route(
-            "/api/v1/freshness",
-            post(schedules::create_target).get(schedules::list_targets),
-        )
-        .route(
-            "/api/v1/freshness/{id}",
-            get(schedules::one_target).delete(schedules::delete_target),
-        )
-        .route("/api/v1/ca", get(ca::certificate))
-        // Reports and export.
-        .route("/api/v1/reports/fleet", get(reports::fleet))
-        .route("/api/v1/reports/health", get(reports::list))
-        .route("/api/v1/stations/{id}/health", get(reports::one))
-        .route(
-            "/api/v1/stations/{id}/meter-values",
-            get(meter_values::list),
-        )
-        .route("/api/v1/export/journal", get(export::journal))
-        .route("/api/v1/export/meter-values", get(export::meter_values))
-        .route(
-            "/api/v1/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .layer(axum::middleware::map_response(json_errors))
+    routes().layer(axum::middleware::map_response(json_errors))
+}
+
+/// The answer of `GET /api/v1/health`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: `health` builds this shape
+pub(crate) struct Health {
+    /// Always `ok` while the server answers.
+    #[schema(example = "ok")]
+    status: String,
+}
+
+/// Liveness: the server answers HTTP.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The server is up", body = Health),
+        (status = "4XX", description = "Any client error the framework makes (e.g. 405 for another method)", body = ApiErrorBody),
+    )
+)]
+pub async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
 }
 
 /// Answers any unknown path with the JSON error shape.
@@ -85,7 +110,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, events, ca, reports/fleet, reports/health, export/journal, export/meter-values) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, events, ca, reports/fleet, reports/health, export/journal, export/meter-values, health, openapi.json) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

@@ -12,6 +12,7 @@ use ocpulse_core::store::WriteBatch;
 use ocpulse_core::{StationState, ValidationMode, rfc3339};
 use serde_json::{Value, json};
 
+use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::registry::StationEntry;
@@ -85,6 +86,86 @@ fn liveness(s: &StationState, connected: bool, app: &App) -> Value {
     }
 }
 
+/// A station as the API shows it (`station_json` builds it).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only
+pub(crate) struct StationView {
+    /// The identity the station connected with (`/ocpp/{id}`).
+    #[schema(example = "CP0001")]
+    id: String,
+    /// Whether it has a live connection now.
+    connected: bool,
+    /// The negotiated subprotocol, e.g. `ocpp1.6` or `ocpp2.0.1`.
+    protocol: Option<String>,
+    /// Its last BootNotification (vendor, model, serialNumber, firmwareVersion, reason, payload, receivedAt).
+    boot: Option<Value>,
+    /// The CSMS's answer to that BootNotification.
+    registration_status: Option<String>,
+    /// The last StatusNotification per connector.
+    connectors: Vec<ConnectorView>,
+    /// The last meter values per connector/EVSE (timestamp, sampledValue, receivedAt, ...).
+    meter_values: Vec<Value>,
+    /// Last firmware status (status, requestId, reportedBy, receivedAt), or null.
+    firmware_status: Option<Value>,
+    /// Last log/diagnostics upload status, or null.
+    log_status: Option<Value>,
+    /// Transactions in progress.
+    transactions: Vec<Value>,
+    /// When any frame was last received (RFC 3339).
+    last_seen: Option<String>,
+    /// When the last Heartbeat was received (RFC 3339).
+    last_heartbeat: Option<String>,
+    /// What the station did with each requestedMessage so far, by name (accepted, rejected,
+    /// notImplemented, errors, timeouts, delivered, deliveryRate, meanLatencyMs, ...).
+    capabilities: std::collections::BTreeMap<String, Value>,
+    /// The last SignCertificate request and its result, or null.
+    certificate: Option<Value>,
+    /// The schema validation policy that applies to it.
+    validation: ValidationView,
+    /// Whether it answers: `{"status": "responsive"}`, `probing` or `unresponsive` (with
+    /// since, probeOutcome, probeTriggerId); null when not connected.
+    liveness: Option<Value>,
+}
+
+/// A connector's last StatusNotification.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only
+pub(crate) struct ConnectorView {
+    /// The connector (1.6: station-wide number; 2.0.1: within its EVSE).
+    connector_id: i64,
+    /// 2.0.1 only: the EVSE.
+    evse_id: Option<i64>,
+    /// The status as the station reported it.
+    status: String,
+    /// The station's own timestamp.
+    timestamp: Option<String>,
+    /// When ocpulse received it (RFC 3339).
+    received_at: String,
+    /// 1.6 only.
+    error_code: Option<String>,
+    /// 1.6 only.
+    info: Option<String>,
+    /// 1.6 only.
+    vendor_error_code: Option<String>,
+}
+
+/// The validation policy of a station.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only
+pub(crate) struct ValidationView {
+    /// The policy in force: `strict` or `lenient`.
+    mode: String,
+    /// The station's own policy, or null when the server default applies.
+    station_override: Option<String>,
+    /// Schema violations accepted in lenient mode.
+    violations: u64,
+    /// The last of them (action, description, at), or null.
+    last_violation: Option<Value>,
+}
+
 /// The API view of a station.
 pub(crate) fn station_json(s: &StationState, connected: bool, app: &App) -> Value {
     let boot = s.boot.as_ref().map_or(Value::Null, |b| {
@@ -136,6 +217,16 @@ fn view(entry: &StationEntry, app: &App) -> Result<Value, ApiError> {
 }
 
 /// Lists every known station.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stations",
+    tag = "stations",
+    responses(
+        (status = 200, description = "Every station that ever connected", body = Vec<StationView>),
+        (status = "4XX", description = "Any client error the framework makes (e.g. 405 for another method)", body = ApiErrorBody),
+        (status = 500, description = "Internal error", body = ApiErrorBody),
+    )
+)]
 pub async fn list(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
     let all = app
         .stations
@@ -147,6 +238,18 @@ pub async fn list(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> 
 }
 
 /// One station.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stations/{id}",
+    tag = "stations",
+    params(("id" = String, Path, description = "The station id", example = "CP0001")),
+    responses(
+        (status = 200, description = "The station", body = StationView),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No station with this id ever connected (`station_not_found`)", body = ApiErrorBody),
+        (status = 500, description = "Internal error", body = ApiErrorBody),
+    )
+)]
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -158,13 +261,41 @@ pub async fn one(
     Ok(Json(view(&entry, &app)?))
 }
 
-#[derive(serde::Deserialize)]
+/// The body of `PUT /api/v1/stations/{id}/validation`.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ValidationBody {
+    /// `strict` or `lenient`; null (or absent) to use the server default (`--validation`).
+    #[schema(value_type = Option<ValidationModeName>)]
     mode: Option<String>,
 }
 
+/// A validation policy.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // documentation only: `ValidationMode` (core) parses these names
+enum ValidationModeName {
+    /// Schema failures are answered with CALLERROR.
+    Strict,
+    /// Schema failures are accepted, journaled and counted.
+    Lenient,
+}
+
 /// Sets or clears a station's own validation policy.
+#[utoipa::path(
+    put,
+    path = "/api/v1/stations/{id}/validation",
+    tag = "stations",
+    params(("id" = String, Path, description = "The station id", example = "CP0001")),
+    request_body(content = ValidationBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The station with its new policy", body = StationView),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), an unknown mode (`invalid_validation_mode`) or an undecodable path (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No station with this id ever connected (`station_not_found`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 500, description = "Internal or storage error", body = ApiErrorBody),
+    )
+)]
 pub async fn set_validation(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::trigger_run;
@@ -35,27 +36,113 @@ const MAX_REQUESTED_BY: usize = 128;
 const EXAMPLE: &str = r#"{"requestedMessage": "StatusNotification", "connectorId": 1} or {"requestedMessage": "MeterValues", "evse": {"id": 1}, "wait": true, "timeoutMs": 10000}"#;
 
 /// The request body; serialized back (only the fields given) as the record's `request`.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = TriggerBody, examples(
+    json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
+    json!({"requestedMessage": "MeterValues", "evse": {"id": 1}, "timeoutMs": 5000}),
+    json!({"requestedMessage": "Heartbeat", "wait": false})
+))]
 struct Body {
+    /// The message wanted, by its name in either version (`BootNotification`,
+    /// `Heartbeat`, `StatusNotification`, `MeterValues`, `FirmwareStatusNotification`,
+    /// `LogStatusNotification`, `DiagnosticsStatusNotification`, `SignChargingStationCertificate`,
+    /// ...); translated to the station's version. Required.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = true, examples("Heartbeat", "StatusNotification", "MeterValues"))]
     requested_message: Option<String>,
+    /// 2.0.1-style target: an EVSE (and a connector in it).
     #[serde(skip_serializing_if = "Option::is_none")]
     evse: Option<EvseBody>,
+    /// 1.6-style target: a connector (0 = the station itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     connector_id: Option<i64>,
+    /// Wait for the message (default) or answer 202 at once with the record id.
     #[serde(skip_serializing_if = "Option::is_none")]
     wait: Option<bool>,
+    /// How long the whole trigger may take, in ms (default: the server's, 10 s).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 300_000)]
     timeout_ms: Option<u64>,
 }
 
-#[derive(Deserialize, Serialize)]
+/// An EVSE target.
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = TriggerEvse)]
 struct EvseBody {
+    /// The EVSE id.
     id: i64,
+    /// A connector of that EVSE.
     #[serde(skip_serializing_if = "Option::is_none")]
     connector_id: Option<i64>,
+}
+
+/// The 200 answer of a trigger that was waited for.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only: `respond` builds this shape
+pub(crate) struct TriggerResult {
+    /// The record id (`GET /api/v1/triggers/{id}`).
+    trigger_id: String,
+    /// The station.
+    station_id: String,
+    /// The station's subprotocol.
+    protocol: String,
+    /// The last call sent (action and payload).
+    sent: Value,
+    /// The station's answer status (`Accepted`, `Rejected`, `NotImplemented`), or null.
+    status: Option<String>,
+    /// `Completed`, `Partial`, `Rejected` or `NotImplemented`.
+    #[schema(value_type = super::triggers::TriggerOutcome)]
+    outcome: String,
+    /// The messages the trigger produced.
+    messages: Vec<TriggeredMessage>,
+    /// False when the deadline cut a fan-out short.
+    complete: bool,
+    /// How long the trigger took.
+    elapsed_ms: Option<u64>,
+    /// 2.0.1 statusInfo of the answer, when given.
+    status_info: Option<Value>,
+    /// Every call, when the trigger needed more than one.
+    calls: Option<Vec<Value>>,
+    /// A note on how the request was translated.
+    note: Option<String>,
+    /// More about the outcome.
+    detail: Option<String>,
+    /// For certificate triggers: the certificate issued.
+    certificate: Option<Value>,
+}
+
+/// A station message a trigger produced.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only: `message_json` builds this shape
+pub(crate) struct TriggeredMessage {
+    /// Its OCPP action.
+    action: String,
+    /// Its OCPP message id.
+    message_id: String,
+    /// Its payload.
+    payload: Value,
+    /// When it was received (RFC 3339).
+    received_at: String,
+}
+
+/// The 202 answer of `"wait": false`.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only: `trigger` builds this shape
+pub(crate) struct TriggerAccepted {
+    /// The record id.
+    trigger_id: String,
+    /// The station.
+    station_id: String,
+    /// Always `Running`.
+    #[schema(value_type = super::triggers::TriggerOutcome)]
+    outcome: String,
+    /// Where to read the record.
+    record: String,
 }
 
 /// Who asked: the `X-Requested-By` header (an operator, a system), else `api`.
@@ -75,6 +162,27 @@ fn requested_by(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// Triggers a message and, by default, waits for it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/stations/{id}/trigger",
+    tag = "triggers",
+    params(
+        ("id" = String, Path, description = "The station id", example = "CP0001"),
+        ("X-Requested-By" = Option<String>, Header, description = "Who asks (1 to 128 visible ASCII characters), kept in the record; default `api`", max_length = 128, pattern = r"^[\t\x20-\x7E]*[\x21-\x7E][\t\x20-\x7E]*$", example = "billing-job"),
+    ),
+    request_body(content = Body, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The message(s) the station sent, or its Rejected/NotImplemented answer", body = TriggerResult),
+        (status = 202, description = "`wait: false`: the trigger runs; read its record later", body = TriggerAccepted),
+        (status = 400, description = "A malformed body (`invalid_body`, `missing_requested_message`, `invalid_timeout`), a request the station's version cannot express (`unknown_requested_message`, `no_equivalent`, `invalid_target`, ...), a bad `X-Requested-By` or an undecodable path", body = ApiErrorBody),
+        (status = 404, description = "No station with this id ever connected (`station_not_found`)", body = ApiErrorBody),
+        (status = 409, description = "The station is not connected (`station_not_connected`), or disconnected during the trigger (`station_disconnected`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 500, description = "Internal error", body = ApiErrorBody),
+        (status = 502, description = "The station answered with a CALLERROR (`station_call_error`), an invalid payload (`invalid_station_response`), or messages about another target (`wrong_target`)", body = ApiErrorBody),
+        (status = 504, description = "The station did not answer (`station_timeout`) or sent nothing after accepting (`message_timeout`)", body = ApiErrorBody),
+    )
+)]
 pub async fn trigger(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use ocpulse_core::trigger_record::{Outcome, TriggerQuery};
 use serde_json::{Value, json};
 
+use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_limit};
 use crate::app::App;
 
@@ -21,7 +22,84 @@ fn storage(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// A trigger record as the API shows it (the record as stored, or live while running).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only
+pub(crate) struct TriggerRecordView {
+    /// The record id.
+    id: String,
+    /// The station.
+    station_id: String,
+    /// The station's subprotocol.
+    protocol: String,
+    /// Who asked (`X-Requested-By`, `job:<id>`, ...).
+    requested_by: String,
+    /// The request as the caller gave it.
+    request: Value,
+    /// When the trigger started (RFC 3339).
+    created_at: String,
+    /// Each OCPP call sent (action, payload, note, status, statusInfo, error, answerMs).
+    calls: Vec<Value>,
+    /// The station messages correlated with the trigger (action, messageId, payload,
+    /// receivedAt, afterMs, beforeAnswer).
+    messages: Vec<Value>,
+    /// Messages of the expected action about another target.
+    unmatched: Option<Vec<Value>>,
+    /// How the trigger ended (or `Running`).
+    #[schema(value_type = TriggerOutcome)]
+    outcome: String,
+    /// More about the outcome.
+    detail: Option<String>,
+    /// False when the deadline cut a fan-out short.
+    complete: bool,
+    /// When it ended (RFC 3339).
+    completed_at: Option<String>,
+    /// How long it took.
+    elapsed_ms: Option<u64>,
+    /// For certificate triggers: the certificate issued.
+    certificate: Option<Value>,
+}
+
+/// The schema of a trigger outcome name: the names of `Outcome::ALL`, so the document
+/// lists exactly what the server accepts and writes.
+pub(crate) struct TriggerOutcome;
+
+impl utoipa::PartialSchema for TriggerOutcome {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("How a trigger ended (`Running` while it runs)"))
+            .enum_values(Some(Outcome::ALL.iter().map(|o| o.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TriggerOutcome {}
+
+/// A page of trigger records.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct TriggerPage {
+    /// Records, newest first.
+    triggers: Vec<TriggerRecordView>,
+    /// The `before` value of the next page, or null on the last one.
+    next: Option<i64>,
+}
+
 /// One trigger record.
+#[utoipa::path(
+    get,
+    path = "/api/v1/triggers/{id}",
+    tag = "triggers",
+    params(("id" = String, Path, description = "The trigger id")),
+    responses(
+        (status = 200, description = "The record", body = TriggerRecordView),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No trigger with this id (`trigger_not_found`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error", body = ApiErrorBody),
+    )
+)]
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -42,6 +120,22 @@ pub async fn one(
 }
 
 /// Trigger records, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/triggers",
+    tag = "triggers",
+    params(
+        ("station" = Option<String>, Query, description = "Only this station's triggers", example = "CP0001"),
+        ("outcome" = Option<TriggerOutcome>, Query, description = "Only triggers with this outcome", example = "Completed"),
+        ("limit" = Option<u32>, Query, description = "Page size (default 100)", minimum = 1, maximum = 1000),
+        ("before" = Option<i64>, Query, description = "The `next` value of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of records", body = TriggerPage),
+        (status = 400, description = "A bad `outcome` (`invalid_outcome`, with `validValues`), `limit` (`invalid_limit`), `before` (`invalid_before`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
+        (status = 500, description = "Storage error", body = ApiErrorBody),
+    )
+)]
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
