@@ -515,12 +515,10 @@ impl Store for SqliteStore {
                 let mut stmt = conn
                     .prepare_cached("SELECT id, body FROM docs WHERE kind = ?1 ORDER BY id")
                     .map_err(err)?;
-                let rows = stmt
-                    .query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))
+                stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))
                     .map_err(err)?
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(err);
-                rows
+                    .map_err(err)
             })
             .await
             .map_err(err)?
