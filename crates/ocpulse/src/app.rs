@@ -72,6 +72,8 @@ pub struct App {
     /// The CA that signs station CSRs (SignCertificate); `None` with `--no-ca`, and then
     /// every SignCertificate is answered Rejected.
     pub ca: Option<Arc<CertificateAuthority>>,
+    /// Alert rules, alerts and webhooks (loaded by `alerts::start` before serving).
+    pub alerts: crate::alerts::Alerts,
     tx_ids: Mutex<(i64, i64)>,
 }
 
@@ -89,6 +91,7 @@ impl App {
             shutdown: Default::default(),
             running: Mutex::default(),
             ca,
+            alerts: crate::alerts::Alerts::new(),
             tx_ids: Mutex::new((0, 0)),
         })
     }

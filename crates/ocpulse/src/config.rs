@@ -25,6 +25,13 @@ pub struct ServerConfig {
     pub ws_ping_interval: Duration,
     /// Which CA answers SignCertificate.
     pub ca: CaSource,
+    /// Webhook delivery: the wait before the first retry; each later retry waits twice as
+    /// long (0.5 s, 1 s, 2 s, ...). Tests shorten it.
+    pub webhook_retry_base: Duration,
+    /// Webhook delivery: how many attempts before a delivery is marked failed.
+    pub webhook_attempts: u32,
+    /// Webhook delivery: how long one attempt may take (connect, send, answer).
+    pub webhook_timeout: Duration,
 }
 
 /// Where the CA that signs station certificates comes from.
@@ -63,6 +70,9 @@ impl Default for ServerConfig {
             default_trigger_timeout: Duration::from_secs(10),
             ws_ping_interval: Duration::from_secs(60),
             ca: CaSource::Development,
+            webhook_retry_base: Duration::from_millis(500),
+            webhook_attempts: 6,
+            webhook_timeout: Duration::from_secs(5),
         }
     }
 }

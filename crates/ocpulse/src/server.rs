@@ -43,6 +43,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
     let app = Arc::new(App::new(config, store)?);
+    // Alerting follows the journal from before the first station can connect.
+    crate::alerts::start(&app).await?;
     tracing::info!(addr = %listener.local_addr()?, schemas = app.schemas.len(), "ocpulse listening");
     // Station sockets never end by themselves: at shutdown every session is told to close,
     // so the graceful shutdown can finish.

@@ -1,5 +1,7 @@
 //! The HTTP API under `/api/v1`: the only place with API request/response shapes.
 
+mod alert_rules;
+mod alerts;
 mod ca;
 mod error;
 mod events;
@@ -7,6 +9,7 @@ mod messages;
 mod stations;
 mod trigger;
 mod triggers;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -34,6 +37,32 @@ pub fn router() -> Router<Arc<App>> {
         .route("/api/v1/triggers/{id}", get(triggers::one))
         .route("/api/v1/events", get(events::stream))
         .route("/api/v1/ca", get(ca::certificate))
+        // Alerts and webhooks.
+        .route(
+            "/api/v1/alert-rules",
+            post(alert_rules::create).get(alert_rules::list),
+        )
+        .route(
+            "/api/v1/alert-rules/{id}",
+            get(alert_rules::one)
+                .put(alert_rules::replace)
+                .delete(alert_rules::delete),
+        )
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::one))
+        .route("/api/v1/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route(
+            "/api/v1/webhooks",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(webhooks::one).delete(webhooks::delete),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
         .route(
             "/api/v1/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
@@ -47,7 +76,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, events, ca) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, triggers, triggers/{{id}}, events, ca, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )
@@ -122,7 +151,7 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
     };
     let hint = match status {
         StatusCode::METHOD_NOT_ALLOWED => {
-            "; triggers are POST, everything else GET (validation policy: PUT)"
+            "; triggers are POST, everything else GET (validation policy: PUT; alert rules and webhooks: POST to create, PUT/DELETE by id; acknowledging an alert: POST)"
         }
         StatusCode::PAYLOAD_TOO_LARGE => "; request bodies are small JSON objects",
         _ => "",
