@@ -400,7 +400,7 @@ async fn heartbeat_trigger_meter_and_v201_rules_fire() {
     create(&server, "/api/v1/alert-rules", json!({"name": "Silent", "condition": {"kind": "heartbeatMissing", "minutes": 0.02}, "stations": ["CP-SILENT"]})).await;
     create(&server, "/api/v1/alert-rules", json!({"name": "Trigger refused", "condition": {"kind": "triggerOutcome", "outcomes": ["Rejected", "NotImplemented"]}})).await;
     create(&server, "/api/v1/alert-rules", json!({"name": "Voltage", "condition": {"kind": "meterOutOfRange", "measurand": "Voltage", "min": 207, "max": 253}, "severity": "info"})).await;
-    create(
+    let faulted = create(
         &server,
         "/api/v1/alert-rules",
         json!({"name": "Faulted", "condition": {"kind": "connectorFaulted"}}),
@@ -502,6 +502,28 @@ async fn heartbeat_trigger_meter_and_v201_rules_fire() {
         .collect();
     targets.sort_unstable();
     assert_eq!(targets, ["evse:2/connector:1", "firmware"]);
+
+    // A rule whose condition changes kind resolves the alerts nothing would clear now.
+    let put = reqwest::Client::new()
+        .put(server.url(&format!(
+            "/api/v1/alert-rules/{}",
+            faulted["id"].as_str().expect("id")
+        )))
+        .body(r#"{"name": "Faulted", "condition": {"kind": "firmwareFailed"}}"#)
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(put.status().as_u16(), 200);
+    let body: Value = put.json().await.expect("JSON");
+    assert_eq!(body["resolvedAlerts"], 1, "{body}");
+    let open = eventually(&server, "/api/v1/alerts?station=CP-2&status=open", |_| true).await;
+    let open: Vec<&str> = open["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter_map(|x| x["target"].as_str())
+        .collect();
+    assert_eq!(open, ["firmware"]);
     server.stop().await;
 }
 

@@ -276,18 +276,63 @@ pub async fn acknowledge(
     Ok(alert)
 }
 
-/// Stores a new or replaced rule and puts it in force.
-pub async fn put_rule(app: &Arc<App>, rule: AlertRule) -> Result<(), StoreError> {
+/// The active alerts of a rule, resolved with `reason` (not yet applied to `state`).
+fn resolve_all(
+    app: &App,
+    state: &AlertState,
+    rule_id: &str,
+    reason: &str,
+    changes: &mut Changes,
+) -> Vec<(AlertKey, Alert)> {
+    let now = now_ms();
+    let mut resolved = Vec::new();
+    for (key, alert_id) in state.active.iter().filter(|(k, _)| k.rule_id == rule_id) {
+        if let Some(alert) = state.alerts.get(alert_id) {
+            let mut alert = alert.clone();
+            alert.resolve(json!({ "reason": reason }), now);
+            changes.add(app, ALERT_RESOLVED, &alert, now);
+            resolved.push((key.clone(), alert));
+        }
+    }
+    resolved
+}
+
+/// Applies resolutions made by `resolve_all` once they are committed.
+fn forget_resolved(state: &mut AlertState, resolved: Vec<(AlertKey, Alert)>) {
+    for (key, alert) in resolved {
+        state.engine.forget(&key);
+        state.active.remove(&key);
+        state.alerts.insert(alert.id.clone(), alert);
+    }
+}
+
+/// Stores a new or replaced rule and puts it in force. Replacing a rule's condition with
+/// one of another kind resolves its active alerts: nothing would ever clear them.
+/// Returns how many alerts were resolved.
+pub async fn put_rule(app: &Arc<App>, rule: AlertRule) -> Result<usize, StoreError> {
     let mut state = app.alerts.state.lock().await;
-    app.store
-        .commit(WriteBatch {
-            docs: vec![Doc::put(RULE_DOC, &rule.id, &rule)],
-            ..WriteBatch::default()
-        })
-        .await?;
+    let mut changes = Changes::default();
+    changes.batch.docs.push(Doc::put(RULE_DOC, &rule.id, &rule));
+    let kind_changed = state.engine.rule(&rule.id).is_some_and(|old| {
+        std::mem::discriminant(&old.condition) != std::mem::discriminant(&rule.condition)
+    });
+    let resolved = if kind_changed {
+        resolve_all(
+            app,
+            &state,
+            &rule.id,
+            "the rule's condition changed",
+            &mut changes,
+        )
+    } else {
+        Vec::new()
+    };
+    changes.commit(app).await?;
     state.engine.put_rule(rule);
+    let count = resolved.len();
+    forget_resolved(&mut state, resolved);
     app.alerts.rules_changed.notify_one();
-    Ok(())
+    Ok(count)
 }
 
 /// Deletes a rule; its active alerts are resolved (their condition is no longer watched).
@@ -300,36 +345,13 @@ pub async fn delete_rule(
     let Some(rule) = state.engine.rule(id).cloned() else {
         return Ok(None);
     };
-    let now = now_ms();
     let mut changes = Changes::default();
     changes.batch.docs.push(Doc::delete(RULE_DOC, id));
-    let keys: Vec<AlertKey> = state
-        .active
-        .keys()
-        .filter(|k| k.rule_id == id)
-        .cloned()
-        .collect();
-    let mut resolved = Vec::new();
-    for key in &keys {
-        if let Some(alert_id) = state.active.get(key)
-            && let Some(alert) = state.alerts.get(alert_id)
-        {
-            let mut alert = alert.clone();
-            alert.resolve(json!({"reason": "the rule was deleted"}), now);
-            changes.add(app, ALERT_RESOLVED, &alert, now);
-            resolved.push(alert);
-        }
-    }
+    let resolved = resolve_all(app, &state, id, "the rule was deleted", &mut changes);
     changes.commit(app).await?;
     state.engine.remove_rule(id);
-    app.alerts.rules_changed.notify_one();
-    for key in &keys {
-        state.engine.forget(key);
-        state.active.remove(key);
-    }
     let count = resolved.len();
-    for alert in resolved {
-        state.alerts.insert(alert.id.clone(), alert);
-    }
+    forget_resolved(&mut state, resolved);
+    app.alerts.rules_changed.notify_one();
     Ok(Some((rule, count)))
 }

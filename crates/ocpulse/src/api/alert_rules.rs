@@ -80,7 +80,9 @@ pub async fn one(
     Ok(Json(view(rule)))
 }
 
-/// `PUT /api/v1/alert-rules/{id}`: replaces the rule's spec; its open alerts stay open.
+/// `PUT /api/v1/alert-rules/{id}`: replaces the rule's spec; its active alerts stay active
+/// unless the condition's kind changed (then they are resolved, and counted in
+/// `resolvedAlerts`).
 pub async fn replace(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -91,10 +93,12 @@ pub async fn replace(
     let rule = existing
         .ok_or_else(|| not_found(&id))?
         .replaced(spec, now_ms());
-    alerts::put_rule(&app, rule.clone())
+    let resolved = alerts::put_rule(&app, rule.clone())
         .await
         .map_err(storage)?;
-    Ok(Json(view(&rule)))
+    let mut body = view(&rule);
+    body["resolvedAlerts"] = json!(resolved);
+    Ok(Json(body))
 }
 
 /// `DELETE /api/v1/alert-rules/{id}`: its active alerts are resolved.
