@@ -4,6 +4,7 @@
 //! CSMS's answers are computed from plain values, API trigger requests are planned into
 //! OCPP calls, and storage is a port (`Store`) implemented elsewhere. Time is an argument.
 
+pub mod alert_rules;
 pub mod answers;
 pub mod capability;
 pub mod fleet_job;

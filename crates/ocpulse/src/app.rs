@@ -78,6 +78,8 @@ pub struct App {
     pub schedules: crate::schedules::Schedules,
     /// Freshness targets and the liveness probe's view of each station.
     pub freshness: crate::freshness::Freshness,
+    /// Alert rules, alerts and webhooks (loaded by `alerts::start` before serving).
+    pub alerts: crate::alerts::Alerts,
     tx_ids: Mutex<(i64, i64)>,
 }
 
@@ -98,6 +100,7 @@ impl App {
             jobs: crate::jobs::Jobs::default(),
             schedules: crate::schedules::Schedules::default(),
             freshness: crate::freshness::Freshness::default(),
+            alerts: crate::alerts::Alerts::new(),
             tx_ids: Mutex::new((0, 0)),
         })
     }

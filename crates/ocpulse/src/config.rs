@@ -31,6 +31,13 @@ pub struct ServerConfig {
     /// A connected station silent this long is probed with a triggered Heartbeat before it
     /// is declared unresponsive (zero: never probe).
     pub probe_after: Duration,
+    /// Webhook delivery: the wait before the first retry; each later retry waits twice as
+    /// long (0.5 s, 1 s, 2 s, ...). Tests shorten it.
+    pub webhook_retry_base: Duration,
+    /// Webhook delivery: how many attempts before a delivery is marked failed.
+    pub webhook_attempts: u32,
+    /// Webhook delivery: how long one attempt may take (connect, send, answer).
+    pub webhook_timeout: Duration,
 }
 
 /// Where the CA that signs station certificates comes from.
@@ -71,6 +78,9 @@ impl Default for ServerConfig {
             ca: CaSource::Development,
             job_resume_delay: Duration::from_secs(15),
             probe_after: Duration::from_secs(600),
+            webhook_retry_base: Duration::from_millis(500),
+            webhook_attempts: 6,
+            webhook_timeout: Duration::from_secs(5),
         }
     }
 }

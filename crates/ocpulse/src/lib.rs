@@ -3,6 +3,7 @@
 //! in `ocpp-rpc` and the domain in `ocpulse-core`; this crate wires them to sockets,
 //! clocks and the store.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod bench_cmd;

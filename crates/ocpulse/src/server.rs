@@ -47,6 +47,8 @@ pub async fn serve(
     crate::jobs::resume(&app, delay).await?;
     crate::schedules::start(&app, delay).await?;
     crate::freshness::start(&app, delay).await?;
+    // Alerting follows the journal from before the first station can connect.
+    crate::alerts::start(&app).await?;
     tracing::info!(addr = %listener.local_addr()?, schemas = app.schemas.len(), "ocpulse listening");
     // Station sockets never end by themselves: at shutdown every session is told to close,
     // so the graceful shutdown can finish.

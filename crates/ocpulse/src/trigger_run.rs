@@ -145,7 +145,7 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         entries: vec![event(
             &record,
             "TriggerCompleted",
-            json!({"outcome": outcome.as_str(), "complete": complete, "messages": record.messages.len(), "elapsedMs": record.elapsed_ms}),
+            json!({"outcome": outcome.as_str(), "requestedMessage": record.request.get("requestedMessage"), "complete": complete, "messages": record.messages.len(), "elapsedMs": record.elapsed_ms}),
         )],
         station: Some(state),
         triggers: vec![record.clone()],

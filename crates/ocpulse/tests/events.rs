@@ -259,7 +259,10 @@ async fn bad_kinds_and_unknown_parameters_are_400_json() {
     let (code, body) = server.get("/api/v1/events?kind=frame,frames").await;
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["error"], "invalid_kind");
-    assert_eq!(body["validValues"], json!(["frame", "station", "trigger"]));
+    assert_eq!(
+        body["validValues"],
+        json!(["frame", "station", "trigger", "alert"])
+    );
     assert!(
         body["message"]
             .as_str()

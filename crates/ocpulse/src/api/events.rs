@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use ocpulse_core::JournalEntry;
+use ocpulse_core::alert_rules::ALERT_EVENTS;
 use ocpulse_core::journal::{EVENT, STATION_CONNECTED, STATION_DISCONNECTED};
 use serde_json::json;
 use tokio::sync::broadcast::Receiver;
@@ -35,13 +36,14 @@ const PAGE: usize = 500;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The values of `kind`, in the order error messages list them.
-const KINDS: [&str; 3] = ["frame", "station", "trigger"];
+const KINDS: [&str; 4] = ["frame", "station", "trigger", "alert"];
 
 const PARAMS: &str = "station, action, kind, trigger and after";
 
 /// What an entry is, as the stream's `kind` field and filter name it: `frame` (CALL,
 /// CALLRESULT, CALLERROR, MALFORMED), `station` (connected, disconnected), `trigger`
-/// (the Trigger* events), `event` for any other event.
+/// (the Trigger* events), `alert` (AlertRaised, AlertAcknowledged, AlertResolved), `event`
+/// for any other event.
 fn kind_of(e: &JournalEntry) -> &'static str {
     if e.frame_type != EVENT {
         return "frame";
@@ -49,6 +51,7 @@ fn kind_of(e: &JournalEntry) -> &'static str {
     match e.action.as_deref() {
         Some(STATION_CONNECTED | STATION_DISCONNECTED) => "station",
         Some(a) if a.starts_with("Trigger") => "trigger",
+        Some(a) if ALERT_EVENTS.contains(&a) => "alert",
         _ => "event",
     }
 }

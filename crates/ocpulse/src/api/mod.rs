@@ -1,5 +1,7 @@
 //! The HTTP API under `/api/v1`: the only place with API request/response shapes.
 
+mod alert_rules;
+mod alerts;
 mod ca;
 mod error;
 mod events;
@@ -14,6 +16,7 @@ mod schedules;
 mod stations;
 mod trigger;
 mod triggers;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -74,6 +77,20 @@ api_routes! {
     get "/api/v1/stations/{id}/meter-values" => meter_values::list;
     get "/api/v1/export/journal" => export::journal;
     get "/api/v1/export/meter-values" => export::meter_values;
+    // Alerts and webhooks.
+    post "/api/v1/alert-rules" => alert_rules::create;
+    get "/api/v1/alert-rules" => alert_rules::list;
+    get "/api/v1/alert-rules/{id}" => alert_rules::one;
+    put "/api/v1/alert-rules/{id}" => alert_rules::replace;
+    delete "/api/v1/alert-rules/{id}" => alert_rules::delete;
+    get "/api/v1/alerts" => alerts::list;
+    get "/api/v1/alerts/{id}" => alerts::one;
+    post "/api/v1/alerts/{id}/acknowledge" => alerts::acknowledge;
+    post "/api/v1/webhooks" => webhooks::create;
+    get "/api/v1/webhooks" => webhooks::list;
+    get "/api/v1/webhooks/{id}" => webhooks::one;
+    delete "/api/v1/webhooks/{id}" => webhooks::delete;
+    get "/api/v1/webhooks/{id}/deliveries" => webhooks::deliveries;
 }
 
 /// The API routes.
@@ -110,7 +127,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, events, ca, reports/fleet, reports/health, export/journal, export/meter-values, health, openapi.json) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, events, ca, reports/fleet, reports/health, export/journal, export/meter-values, health, openapi.json) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )
@@ -185,7 +202,7 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
     };
     let hint = match status {
         StatusCode::METHOD_NOT_ALLOWED => {
-            "; triggers are POST, everything else GET (validation policy: PUT)"
+            "; triggers are POST, everything else GET (validation policy: PUT; alert rules and webhooks: POST to create, PUT/DELETE by id; acknowledging an alert: POST)"
         }
         StatusCode::PAYLOAD_TOO_LARGE => "; request bodies are small JSON objects",
         _ => "",

@@ -1,0 +1,214 @@
+//! What one message says about one condition: for each target it mentions, whether the
+//! condition fires there or is clear. Read tolerantly (a field that is missing or odd
+//! yields nothing rather than an error), for both OCPP versions; the shape tells them
+//! apart (1.6 `status` / string meter values, 2.0.1 `connectorStatus` / numbers).
+
+use serde_json::{Value, json};
+
+use super::{Condition, DEFAULT_MEASURAND, FIRMWARE_FAILURES};
+
+/// The condition fires (`firing`) or is clear on `target`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Verdict {
+    pub target: String,
+    pub firing: bool,
+    pub details: Value,
+}
+
+fn int(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_i64)
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// A station CALL the CSMS acknowledged.
+pub(super) fn on_call(condition: &Condition, action: &str, payload: &Value) -> Vec<Verdict> {
+    match (condition, action) {
+        (Condition::ConnectorFaulted {}, "StatusNotification") => {
+            status_notification(payload).into_iter().collect()
+        }
+        (
+            Condition::FirmwareFailed {},
+            "FirmwareStatusNotification" | "SignedFirmwareStatusNotification",
+        ) => firmware(action, payload).into_iter().collect(),
+        (Condition::HeartbeatMissing { .. }, "Heartbeat") => vec![Verdict {
+            target: "heartbeat".into(),
+            firing: false,
+            details: json!({"heartbeat": "received"}),
+        }],
+        (
+            Condition::MeterOutOfRange {
+                measurand,
+                min,
+                max,
+            },
+            "MeterValues" | "TransactionEvent",
+        ) => meter(payload, measurand, *min, *max).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn status_notification(p: &Value) -> Option<Verdict> {
+    if let Some(status) = text(p, "connectorStatus") {
+        // 2.0.1: a connector within an EVSE; no error code in this message.
+        let (evse, connector) = (int(p, "evseId")?, int(p, "connectorId")?);
+        return Some(Verdict {
+            target: format!("evse:{evse}/connector:{connector}"),
+            firing: status == "Faulted",
+            details: json!({"action": "StatusNotification", "evseId": evse, "connectorId": connector, "status": status}),
+        });
+    }
+    let connector = int(p, "connectorId")?;
+    let status = text(p, "status")?;
+    let error_code = text(p, "errorCode");
+    let firing = status == "Faulted" || error_code.is_some_and(|c| c != "NoError");
+    let mut details =
+        json!({"action": "StatusNotification", "connectorId": connector, "status": status});
+    for key in ["errorCode", "info", "vendorId", "vendorErrorCode"] {
+        if let Some(v) = text(p, key) {
+            details[key] = json!(v);
+        }
+    }
+    Some(Verdict {
+        target: format!("connector:{connector}"),
+        firing,
+        details,
+    })
+}
+
+fn firmware(action: &str, p: &Value) -> Option<Verdict> {
+    let status = text(p, "status")?;
+    let firing = if FIRMWARE_FAILURES.contains(&status) {
+        true
+    } else if status == "Installed" {
+        false
+    } else {
+        return None;
+    };
+    let mut details = json!({"action": action, "status": status});
+    if let Some(id) = int(p, "requestId") {
+        details["requestId"] = json!(id);
+    }
+    Some(Verdict {
+        target: "firmware".into(),
+        firing,
+        details,
+    })
+}
+
+/// The meter a MeterValues / TransactionEvent is about.
+fn meter_target(p: &Value) -> Option<String> {
+    if let Some(c) = int(p, "connectorId") {
+        return Some(format!("meter:connector:{c}"));
+    }
+    if let Some(e) = int(p, "evseId") {
+        return Some(format!("meter:evse:{e}"));
+    }
+    if let Some(e) = p.get("evse").and_then(|e| int(e, "id")) {
+        return Some(format!("meter:evse:{e}"));
+    }
+    // A TransactionEvent after the first may leave the EVSE out (E01.FR.16).
+    p.get("transactionInfo")
+        .and_then(|t| text(t, "transactionId"))
+        .map(|t| format!("meter:transaction:{t}"))
+}
+
+/// A sampled value as a number: 2.0.1 sends numbers, 1.6 decimal strings.
+fn number(sv: &Value) -> Option<f64> {
+    match sv.get("value")? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+        _ => None,
+    }
+}
+
+fn meter(p: &Value, measurand: &str, min: Option<f64>, max: Option<f64>) -> Option<Verdict> {
+    let target = meter_target(p)?;
+    let mut out_of_range = Vec::new();
+    let mut last_in_range = None;
+    for mv in p.get("meterValue")?.as_array()? {
+        let Some(samples) = mv.get("sampledValue").and_then(Value::as_array) else {
+            continue;
+        };
+        for sv in samples {
+            if text(sv, "measurand").unwrap_or(DEFAULT_MEASURAND) != measurand {
+                continue;
+            }
+            let Some(value) = number(sv) else { continue };
+            let unit =
+                text(sv, "unit").or_else(|| sv.get("unitOfMeasure").and_then(|u| text(u, "unit")));
+            let mut seen = json!({"value": value});
+            for (key, v) in [
+                ("unit", unit),
+                ("phase", text(sv, "phase")),
+                ("timestamp", text(mv, "timestamp")),
+            ] {
+                if let Some(v) = v {
+                    seen[key] = json!(v);
+                }
+            }
+            if min.is_some_and(|lo| value < lo) || max.is_some_and(|hi| value > hi) {
+                out_of_range.push(seen);
+            } else {
+                last_in_range = Some(seen);
+            }
+        }
+    }
+    let range = json!({"measurand": measurand, "min": min, "max": max});
+    if let Some(first) = out_of_range.first() {
+        let mut details = first.clone();
+        details["measurand"] = range["measurand"].clone();
+        details["min"] = range["min"].clone();
+        details["max"] = range["max"].clone();
+        details["outOfRange"] = json!(out_of_range.len());
+        return Some(Verdict {
+            target,
+            firing: true,
+            details,
+        });
+    }
+    let mut details = last_in_range?;
+    details["measurand"] = range["measurand"].clone();
+    Some(Verdict {
+        target,
+        firing: false,
+        details,
+    })
+}
+
+/// A `TriggerCompleted` event's payload (`outcome`, `requestedMessage`).
+pub(super) fn on_trigger_completed(
+    condition: &Condition,
+    trigger_id: Option<&str>,
+    payload: &Value,
+) -> Option<Verdict> {
+    let Condition::TriggerOutcome {
+        outcomes,
+        requested_message,
+    } = condition
+    else {
+        return None;
+    };
+    let outcome = text(payload, "outcome")?;
+    let requested = text(payload, "requestedMessage");
+    if requested_message
+        .as_deref()
+        .is_some_and(|wanted| Some(wanted) != requested)
+    {
+        return None;
+    }
+    let firing = if outcomes.iter().any(|o| o == outcome) {
+        true
+    } else if outcome == "Completed" {
+        false
+    } else {
+        return None;
+    };
+    Some(Verdict {
+        target: requested.map_or_else(|| "trigger".to_owned(), |m| format!("trigger:{m}")),
+        firing,
+        details: json!({"triggerId": trigger_id, "requestedMessage": requested, "outcome": outcome}),
+    })
+}

@@ -1,0 +1,279 @@
+//! Alert rules: declarative conditions on what stations send and how they behave, decided
+//! without I/O. A rule is plain data (checked when it is created); the [`AlertEngine`]
+//! reads journal entries and periodic ticks and answers with raise / repeat / resolve
+//! decisions, deduplicated by (rule, station, target) so an open alert is never raised
+//! twice. Storing alerts, the event stream and webhooks are the binary's job.
+
+mod alert;
+mod engine;
+mod eval;
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+
+pub use alert::{AckError, Alert, AlertStatus};
+pub use engine::{AlertEngine, AlertKey, Decision, Finding, StationSnapshot};
+
+use crate::Millis;
+use crate::trigger_record::Outcome;
+
+/// The `EVENT` action journaled when an alert is raised.
+pub const ALERT_RAISED: &str = "AlertRaised";
+/// The `EVENT` action journaled when an operator acknowledges an alert.
+pub const ALERT_ACKNOWLEDGED: &str = "AlertAcknowledged";
+/// The `EVENT` action journaled when an alert's condition clears.
+pub const ALERT_RESOLVED: &str = "AlertResolved";
+/// Every alert event, in lifecycle order (webhook `events` filters name these).
+pub const ALERT_EVENTS: [&str; 3] = [ALERT_RAISED, ALERT_ACKNOWLEDGED, ALERT_RESOLVED];
+
+/// The measurand OCPP assumes when a sampled value names none (1.6 §7.31, 2.0.1 MeasurandEnumType).
+pub const DEFAULT_MEASURAND: &str = "Energy.Active.Import.Register";
+
+/// Firmware statuses that mean an update failed (1.6, the 1.6 security extension's
+/// SignedFirmwareStatusNotification and 2.0.1 FirmwareStatusEnumType).
+pub const FIRMWARE_FAILURES: [&str; 4] = [
+    "DownloadFailed",
+    "InstallationFailed",
+    "InstallVerificationFailed",
+    "InvalidSignature",
+];
+
+/// How urgent an alert is; it only labels alerts (for people and webhook receivers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Needs a look (the default).
+    #[default]
+    Warning,
+    /// Needs action now.
+    Critical,
+}
+
+/// What a rule watches for. JSON: `{"kind": "connectorFaulted"}`,
+/// `{"kind": "heartbeatMissing", "minutes": 10}`, ...
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum Condition {
+    /// A StatusNotification with status Faulted (1.6 `status`, 2.0.1 `connectorStatus`) or
+    /// a 1.6 `errorCode` other than NoError; clears when that connector reports otherwise.
+    ConnectorFaulted {},
+    /// A (Signed)FirmwareStatusNotification with a failure status ([`FIRMWARE_FAILURES`]);
+    /// clears on Installed.
+    FirmwareFailed {},
+    /// A connected station sent no Heartbeat for `minutes` (fractions allowed); clears
+    /// when one arrives.
+    HeartbeatMissing {
+        /// How long a connected station may go without a Heartbeat.
+        minutes: f64,
+    },
+    /// A trigger ended with one of `outcomes`; clears when a later trigger of the same
+    /// requestedMessage on that station ends Completed.
+    TriggerOutcome {
+        /// Trigger outcomes that raise (e.g. `Rejected`, `NotImplemented`, `StationTimeout`).
+        outcomes: Vec<String>,
+        /// Only triggers of this requestedMessage (as the caller wrote it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_message: Option<String>,
+    },
+    /// A sampled value of `measurand` (MeterValues, 2.0.1 TransactionEvent) below `min` or
+    /// above `max`; clears when a value of that measurand on that target is in range.
+    MeterOutOfRange {
+        /// The measurand to watch.
+        #[serde(default = "default_measurand")]
+        measurand: String,
+        /// Values below this raise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<f64>,
+        /// Values above this raise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<f64>,
+    },
+}
+
+fn default_measurand() -> String {
+    DEFAULT_MEASURAND.to_owned()
+}
+
+impl Condition {
+    /// Whether the condition reads station CALLs of this action.
+    pub fn reads(&self, action: &str) -> bool {
+        match self {
+            Condition::ConnectorFaulted {} => action == "StatusNotification",
+            Condition::FirmwareFailed {} => matches!(
+                action,
+                "FirmwareStatusNotification" | "SignedFirmwareStatusNotification"
+            ),
+            Condition::HeartbeatMissing { .. } => action == "Heartbeat",
+            Condition::TriggerOutcome { .. } => false,
+            Condition::MeterOutOfRange { .. } => {
+                matches!(action, "MeterValues" | "TransactionEvent")
+            }
+        }
+    }
+}
+
+/// A rule as its author writes it (the API's create and replace body).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleSpec {
+    /// A name people recognise; copied into every alert it raises.
+    pub name: String,
+    /// What raises and clears its alerts.
+    pub condition: Condition,
+    /// How urgent its alerts are.
+    #[serde(default)]
+    pub severity: Severity,
+    /// Only these stations (ids); every station when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stations: Option<Vec<String>>,
+}
+
+/// Trigger outcomes a `triggerOutcome` rule may name: every ended outcome but Completed,
+/// which is what clears its alerts.
+pub fn alertable_outcomes() -> Vec<&'static str> {
+    Outcome::ALL
+        .iter()
+        .filter(|o| !matches!(o, Outcome::Running | Outcome::Completed))
+        .map(|o| o.as_str())
+        .collect()
+}
+
+impl RuleSpec {
+    /// Checks what serde cannot: a message saying what is wrong and what would be right.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            return Err("name must be 1 to 200 characters, e.g. \"Connector faulted\"".into());
+        }
+        if let Some(stations) = &self.stations
+            && (stations.is_empty() || stations.iter().any(|s| s.trim().is_empty()))
+        {
+            return Err(
+                "stations must be a non-empty list of station ids (leave it out for every station)"
+                    .into(),
+            );
+        }
+        match &self.condition {
+            Condition::ConnectorFaulted {} | Condition::FirmwareFailed {} => Ok(()),
+            Condition::HeartbeatMissing { minutes } => {
+                if minutes.is_finite() && *minutes > 0.0 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "condition.minutes must be a number greater than 0 (fractions allowed, e.g. 0.5), got {minutes}"
+                    ))
+                }
+            }
+            Condition::TriggerOutcome {
+                outcomes,
+                requested_message,
+            } => {
+                let valid = alertable_outcomes();
+                if outcomes.is_empty() {
+                    return Err(format!(
+                        "condition.outcomes must name at least one trigger outcome of {}",
+                        valid.join(", ")
+                    ));
+                }
+                if let Some(bad) = outcomes.iter().find(|o| !valid.contains(&o.as_str())) {
+                    return Err(format!(
+                        "condition.outcomes: {bad:?} is not an outcome that can raise an alert; use {}",
+                        valid.join(", ")
+                    ));
+                }
+                if requested_message
+                    .as_ref()
+                    .is_some_and(|m| m.trim().is_empty())
+                {
+                    return Err("condition.requestedMessage must not be empty (leave it out for every requestedMessage)".into());
+                }
+                Ok(())
+            }
+            Condition::MeterOutOfRange {
+                measurand,
+                min,
+                max,
+            } => {
+                if measurand.trim().is_empty() {
+                    return Err(format!(
+                        "condition.measurand must not be empty (default {DEFAULT_MEASURAND})"
+                    ));
+                }
+                if min.is_none() && max.is_none() {
+                    return Err(
+                        "condition needs min, max or both (the range a value must stay in)".into(),
+                    );
+                }
+                if min.is_some_and(|v| !v.is_finite()) || max.is_some_and(|v| !v.is_finite()) {
+                    return Err("condition.min and condition.max must be finite numbers".into());
+                }
+                if let (Some(lo), Some(hi)) = (min, max)
+                    && lo > hi
+                {
+                    return Err(format!(
+                        "condition.min ({lo}) must not be greater than condition.max ({hi})"
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A stored rule: its spec plus identity and times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertRule {
+    /// Its id (time-ordered, assigned on creation).
+    pub id: String,
+    /// A name people recognise.
+    pub name: String,
+    /// What raises and clears its alerts.
+    pub condition: Condition,
+    /// How urgent its alerts are.
+    pub severity: Severity,
+    /// Only these stations; every station when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stations: Option<Vec<String>>,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it was last replaced.
+    pub updated_at: Millis,
+}
+
+impl AlertRule {
+    /// A new rule from a validated spec.
+    pub fn new(id: impl Into<String>, spec: RuleSpec, now: Millis) -> Self {
+        Self {
+            id: id.into(),
+            name: spec.name,
+            condition: spec.condition,
+            severity: spec.severity,
+            stations: spec.stations,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The same rule with a new spec (its id and creation time kept).
+    pub fn replaced(&self, spec: RuleSpec, now: Millis) -> Self {
+        Self {
+            created_at: self.created_at,
+            ..Self::new(self.id.clone(), spec, now)
+        }
+    }
+
+    /// Whether the rule watches this station.
+    pub fn applies_to(&self, station: &str) -> bool {
+        self.stations
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|s| s == station))
+    }
+}

@@ -1,0 +1,248 @@
+//! Webhook deliveries: one POST per alert change and webhook, retried with exponential
+//! backoff, every attempt logged in the delivery's document.
+//!
+//! A delivery is stored as `pending` in the same commit as the alert change that caused
+//! it, and rewritten after every attempt, so a process that stops mid-way resumes it at
+//! the next start (a receiver may then see the same `deliveryId` twice: deliveries are at
+//! least once, and receivers deduplicate by that id).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ocpulse_core::alert_rules::Alert;
+use ocpulse_core::store::WriteBatch;
+use ocpulse_core::{Doc, Millis, rfc3339};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::webhooks::{Webhook, signature};
+use crate::app::App;
+use crate::now_ms;
+
+/// Document kind of deliveries.
+pub const DOC: &str = "delivery";
+
+/// Where a delivery is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeliveryStatus {
+    /// Not delivered yet; attempts remain.
+    Pending,
+    /// A 2xx answer came back.
+    Delivered,
+    /// Every attempt failed (or the webhook was deleted).
+    Failed,
+}
+
+/// One POST and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// When it was sent (RFC 3339).
+    pub at: String,
+    /// The receiver's HTTP status, if it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// Why it did not count as delivered (connection error, timeout, non-2xx status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// One alert change on its way to one webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// Its id (time-ordered), sent as `X-Ocpulse-Delivery` and `deliveryId`.
+    pub id: String,
+    /// The webhook.
+    pub webhook_id: String,
+    /// `AlertRaised`, `AlertAcknowledged` or `AlertResolved`.
+    pub event: String,
+    /// The alert.
+    pub alert_id: String,
+    /// The alert as it was when the event happened (what is sent).
+    pub alert: Value,
+    /// Where it is.
+    pub status: DeliveryStatus,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// Every attempt so far.
+    pub attempts: Vec<Attempt>,
+    /// When it ended (delivered or failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    /// Why it ended without attempts left (e.g. the webhook was deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Delivery {
+    /// A pending delivery of `event` about `alert`.
+    pub fn new(id: String, webhook_id: &str, event: &str, alert: &Alert, now: Millis) -> Self {
+        Self {
+            id,
+            webhook_id: webhook_id.to_owned(),
+            event: event.to_owned(),
+            alert_id: alert.id.clone(),
+            alert: json!(alert),
+            status: DeliveryStatus::Pending,
+            created_at: rfc3339(now),
+            attempts: Vec::new(),
+            completed_at: None,
+            note: None,
+        }
+    }
+}
+
+/// The wait before attempt `n` (0-based): none for the first, then base, 2×base, 4×base...
+fn backoff(base: Duration, n: usize) -> Duration {
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    let exp = u32::try_from(n - 1).unwrap_or(u32::MAX).min(16);
+    base.saturating_mul(1 << exp)
+}
+
+/// Delivers until a 2xx answer, the last attempt, or shutdown (then it stays pending and
+/// the next start resumes it).
+pub async fn run(app: Arc<App>, mut d: Delivery) {
+    let max = usize::try_from(app.config.webhook_attempts.max(1)).unwrap_or(1);
+    while d.status == DeliveryStatus::Pending {
+        if d.attempts.len() >= max {
+            finish(&mut d, DeliveryStatus::Failed, None);
+            break;
+        }
+        let wait = backoff(app.config.webhook_retry_base, d.attempts.len());
+        tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        let Some(hook) = app
+            .alerts
+            .webhook_list()
+            .into_iter()
+            .find(|h| h.id == d.webhook_id)
+        else {
+            finish(
+                &mut d,
+                DeliveryStatus::Failed,
+                Some("the webhook was deleted".into()),
+            );
+            break;
+        };
+        let attempt = tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            a = attempt(&app, &hook, &d) => a,
+        };
+        let delivered = attempt.error.is_none();
+        tracing::debug!(delivery = %d.id, webhook = %hook.id, status = ?attempt.status_code, error = ?attempt.error, "webhook attempt");
+        d.attempts.push(attempt);
+        if delivered {
+            finish(&mut d, DeliveryStatus::Delivered, None);
+        } else if d.attempts.len() >= max {
+            tracing::warn!(delivery = %d.id, webhook = %hook.id, attempts = d.attempts.len(), "webhook delivery failed");
+            finish(&mut d, DeliveryStatus::Failed, None);
+        }
+        store(&app, &d).await;
+        if d.status != DeliveryStatus::Pending {
+            return;
+        }
+    }
+    store(&app, &d).await;
+}
+
+fn finish(d: &mut Delivery, status: DeliveryStatus, note: Option<String>) {
+    d.status = status;
+    d.completed_at = Some(rfc3339(now_ms()));
+    d.note = note;
+}
+
+async fn store(app: &App, d: &Delivery) {
+    let batch = WriteBatch {
+        docs: vec![Doc::put(DOC, &d.id, d)],
+        ..WriteBatch::default()
+    };
+    if let Err(e) = app.store.commit(batch).await {
+        tracing::error!(delivery = %d.id, error = %e, "could not store a webhook delivery");
+    }
+}
+
+/// An error and its causes, e.g. "error sending request: connection refused".
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// One signed POST.
+async fn attempt(app: &App, hook: &Webhook, d: &Delivery) -> Attempt {
+    let now = now_ms();
+    let timestamp = now.div_euclid(1000);
+    let body = json!({
+        "event": d.event,
+        "alert": d.alert,
+        "deliveryId": d.id,
+        "sentAt": rfc3339(now),
+    })
+    .to_string();
+    let started = Instant::now();
+    let result = app
+        .alerts
+        .http
+        .post(&hook.url)
+        .timeout(app.config.webhook_timeout)
+        .header("content-type", "application/json")
+        .header("user-agent", concat!("ocpulse/", env!("CARGO_PKG_VERSION")))
+        .header("x-ocpulse-event", &d.event)
+        .header("x-ocpulse-delivery", &d.id)
+        .header("x-ocpulse-timestamp", timestamp.to_string())
+        .header(
+            "x-ocpulse-signature",
+            signature(&hook.secret, timestamp, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (status_code, error) = match result {
+        Ok(response) => {
+            let code = response.status();
+            let error = (!code.is_success()).then(|| format!("the receiver answered HTTP {code}"));
+            (Some(code.as_u16()), error)
+        }
+        Err(e) if e.is_timeout() => (
+            None,
+            Some(format!(
+                "no answer within {} ms",
+                app.config.webhook_timeout.as_millis()
+            )),
+        ),
+        Err(e) => (None, Some(describe(&e))),
+    };
+    Attempt {
+        at: rfc3339(now),
+        status_code,
+        error,
+        duration_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base() {
+        let base = Duration::from_millis(500);
+        let waits: Vec<u128> = (0..6).map(|n| backoff(base, n).as_millis()).collect();
+        assert_eq!(waits, [0, 500, 1000, 2000, 4000, 8000]);
+        assert!(backoff(base, 1000) >= backoff(base, 17));
+    }
+}
