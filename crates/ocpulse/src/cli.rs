@@ -1,4 +1,5 @@
-//! The command line: `ocpulse serve`, `ocpulse sim` and `ocpulse bench`.
+//! The command line: `ocpulse serve`, `ocpulse sim`, `ocpulse bench`, and the API client
+//! commands `ocpulse trigger`, `ocpulse stations`, `ocpulse jobs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +28,12 @@ pub enum Command {
     Sim(crate::sim_cmd::SimArgs),
     /// Benchmark ocpulse against peer CSMSs and a null server under the same load.
     Bench(crate::bench_cmd::BenchArgs),
+    /// Trigger a message on a running server's station and print what the station sent.
+    Trigger(crate::client_cmd::TriggerArgs),
+    /// List a running server's stations.
+    Stations(crate::client_cmd::StationsArgs),
+    /// List, show, create or cancel a running server's bulk trigger jobs.
+    Jobs(crate::client_cmd::JobsArgs),
     /// The benchmark's null server (answers every frame with the cheapest valid reply).
     #[command(hide = true)]
     BenchNullServer(crate::bench_cmd::NullServerArgs),

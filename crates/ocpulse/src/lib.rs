@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod bench_cmd;
 pub mod cli;
+pub mod client_cmd;
 pub mod config;
 pub mod freshness;
 pub mod jobs;

@@ -41,6 +41,9 @@ async fn run() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
             ocpulse::server::serve(config, listener, ocpulse::shutdown_signal()).await
         }
+        Command::Trigger(args) => ocpulse::client_cmd::trigger(args).await,
+        Command::Stations(args) => ocpulse::client_cmd::stations(args).await,
+        Command::Jobs(args) => ocpulse::client_cmd::jobs(args).await,
         Command::Sim(args) => ocpulse::sim_cmd::run(args).await,
         Command::Bench(args) => ocpulse::bench_cmd::bench(args).await,
         Command::BenchNullServer(args) => ocpulse::bench_cmd::null_server(args).await,
