@@ -27,8 +27,8 @@ pub const DEFAULT_RETRY_BACKOFF_MS: u64 = 1_000;
 pub const MAX_BACKOFF_MS: u64 = 300_000;
 /// The widest start spread a job may ask for (one hour).
 pub const MAX_SPREAD_MS: u64 = 3_600_000;
-/// Default time one station's trigger may take.
-pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+/// Default time one station's trigger may take (the single-station API's default too).
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// The longest one station's trigger may take.
 pub const MAX_TIMEOUT_MS: u64 = 300_000;
 
@@ -44,7 +44,7 @@ pub struct JobTrigger {
     /// 2.0.1-style target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evse: Option<JobEvse>,
-    /// How long each station's trigger may take (default 30 s).
+    /// How long each station's trigger may take (default 10 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
 }

@@ -106,6 +106,9 @@ pub enum JobsAction {
         /// Retries per station after silence or an error.
         #[arg(long)]
         retries: Option<u32>,
+        /// How long each station's trigger may take, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
         /// Do not wait: print the job id at once.
         #[arg(long)]
         no_wait: bool,
@@ -418,6 +421,7 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<()> {
             concurrency,
             rate,
             retries,
+            timeout_ms,
             no_wait,
         } => {
             let mut selector = json!({});
@@ -438,7 +442,7 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<()> {
             }
             let mut body = json!({
                 "selector": selector,
-                "trigger": {"requestedMessage": message},
+                "trigger": {"requestedMessage": message, "timeoutMs": timeout_ms},
                 "wait": !no_wait,
                 "waitTimeoutMs": 300_000,
             });

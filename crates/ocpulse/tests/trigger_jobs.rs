@@ -238,6 +238,25 @@ async fn a_bulk_job_over_hundreds_of_stations_reports_every_outcome() {
             ("OK001", "Completed")
         ]
     );
+    // The fleet's messages themselves, from each station's trigger record.
+    let (_, with) = server
+        .get(&format!(
+            "/api/v1/trigger-jobs/{}?include=messages",
+            job["jobId"].as_str().expect("id")
+        ))
+        .await;
+    let first = &with["results"][0];
+    assert_eq!(first["stationId"], "OK000", "{with}");
+    let messages = first["messages"].as_array().expect("messages");
+    assert!(!messages.is_empty(), "{first}");
+    assert!(
+        messages.iter().all(|m| m["action"] == "StatusNotification"),
+        "{first}"
+    );
+    assert!(
+        with["results"][1]["messages"].is_null(),
+        "no trigger, no messages"
+    );
     // A filter: only 2.0.1 stations that are connected.
     let (code, job) = post(
         &server,

@@ -42,6 +42,7 @@ pub(crate) struct CreateBody {
     spread_ms: Option<u64>,
     wait: Option<bool>,
     wait_timeout_ms: Option<u64>,
+    include_messages: Option<bool>,
 }
 
 /// Turns a create body into a checked spec; shared with schedules, which carry the same one.
@@ -143,6 +144,7 @@ pub async fn create(
         retry_backoff_ms: body.retry_backoff_ms.unwrap_or(defaults.retry_backoff_ms),
         spread_ms: body.spread_ms.unwrap_or(0),
     };
+    let body_include_messages = body.include_messages.unwrap_or(false);
     let spec = spec_from(body.name, body.selector, body.trigger, limits, EXAMPLE)?;
     let wait_ms = body.wait_timeout_ms.unwrap_or(60_000);
     if !(1..=MAX_WAIT_MS).contains(&wait_ms) {
@@ -171,12 +173,11 @@ pub async fn create(
         .snapshot()
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "job lock"))?;
     let location = format!("/api/v1/trigger-jobs/{}", job.id);
-    Ok((
-        status,
-        [(header::LOCATION, location)],
-        Json(view(&job, Results::All)),
-    )
-        .into_response())
+    let mut body = view(&job, Results::All);
+    if body_include_messages {
+        add_messages(&app, &mut body).await;
+    }
+    Ok((status, [(header::LOCATION, location)], Json(body)).into_response())
 }
 
 /// Which per-station results a view carries.
@@ -278,20 +279,59 @@ fn parse_results(value: Option<&String>) -> Result<Results, ApiError> {
     }
 }
 
-/// One job with its progress and per-station results (`?results=all|failed|none`).
+/// Adds each result's correlated messages (from its trigger record): what the fleet sent.
+async fn add_messages(app: &App, body: &mut Value) {
+    let Some(results) = body.get_mut("results").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for r in results {
+        let Some(id) = r["triggerId"].as_str().map(str::to_owned) else {
+            continue;
+        };
+        let held = app.running.lock().ok().and_then(|x| x.get(&id).cloned());
+        let record = match held {
+            Some(rec) => Some(rec),
+            None => app.store.trigger(id).await.ok().flatten(),
+        };
+        if let Some(rec) = record {
+            r["messages"] = rec
+                .messages
+                .iter()
+                .map(|m| json!({"action": m.action, "messageId": m.message_id, "payload": m.payload, "receivedAt": m.received_at}))
+                .collect();
+        }
+    }
+}
+
+/// One job with its progress and per-station results (`?results=all|failed|none`,
+/// `?include=messages` adds each station's messages).
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    check_params(&params, &["results"])?;
+    check_params(&params, &["results", "include"])?;
     let results = parse_results(params.get("results"))?;
+    let include_messages = match params.get("include").map(String::as_str) {
+        None => false,
+        Some("messages") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_include",
+                format!("include must be \"messages\", got {other:?}"),
+            ));
+        }
+    };
     let job = app
         .jobs
         .get(&id)
         .and_then(|h| h.snapshot())
         .ok_or_else(|| not_found(&id))?;
-    Ok(Json(view(&job, results)))
+    let mut body = view(&job, results);
+    if include_messages {
+        add_messages(&app, &mut body).await;
+    }
+    Ok(Json(body))
 }
 
 /// Jobs, newest first, without per-station results (`?status=&limit=`).
