@@ -286,7 +286,8 @@ fn check(app: &Arc<App>) {
                 && needs_probe(state.last_seen, since, probe_ms, now)
                 && app.freshness.claim(PROBE, id)
             {
-                tokio::spawn(probe(Arc::clone(app), id.clone()));
+                let quiet_since = state.last_seen.unwrap_or(since).max(since);
+                tokio::spawn(probe(Arc::clone(app), id.clone(), quiet_since));
             }
         }
     }
@@ -361,7 +362,7 @@ fn event(station: &str, name: &str, payload: serde_json::Value) -> JournalEntry 
 }
 
 /// Probes a quiet station with a triggered Heartbeat.
-async fn probe(app: Arc<App>, station: String) {
+async fn probe(app: Arc<App>, station: String, quiet_since: Millis) {
     let started = now_ms();
     if let Ok(mut l) = app.freshness.liveness.lock() {
         l.insert(
@@ -401,7 +402,7 @@ async fn probe(app: Arc<App>, station: String) {
         let entry = event(
             &station,
             "StationUnresponsive",
-            json!({"probeOutcome": outcome, "triggerId": trigger_id, "quietSince": ocpulse_core::rfc3339(started)}),
+            json!({"probeOutcome": outcome, "triggerId": trigger_id, "quietSince": ocpulse_core::rfc3339(quiet_since), "probedAt": ocpulse_core::rfc3339(started)}),
         );
         if let Err(e) = app
             .store
