@@ -98,6 +98,7 @@ async fn meter_stream(port: u16, station: String, count: usize) -> Vec<Duration>
 
 #[tokio::main]
 async fn main() {
+    ocpulse::install_tls_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -89,6 +89,7 @@ impl App {
         let schemas = SchemaRegistry::load().map_err(anyhow::Error::msg)?;
         let stations = Registry::with_stations(store.load_stations()?);
         let ca = load_ca(&config)?.map(Arc::new);
+        let config_webhook_ca = config.webhook_ca.clone();
         Ok(Self {
             config,
             store,
@@ -100,7 +101,9 @@ impl App {
             jobs: crate::jobs::Jobs::default(),
             schedules: crate::schedules::Schedules::default(),
             freshness: crate::freshness::Freshness::default(),
-            alerts: crate::alerts::Alerts::new(),
+            alerts: crate::alerts::Alerts::new(crate::alerts::http_client(
+                config_webhook_ca.as_deref(),
+            )?),
             tx_ids: Mutex::new((0, 0)),
         })
     }

@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// the heartbeat interval.
     #[arg(long, default_value_t = 600)]
     pub probe_after: u64,
+    /// Extra CA certificates (PEM) to trust for https webhook receivers, besides the OS
+    /// certificate store (for receivers behind a private CA).
+    #[arg(long, value_name = "PATH")]
+    pub webhook_ca: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -109,6 +113,7 @@ impl ServeArgs {
             ca,
             job_resume_delay: Duration::from_secs(self.resume_delay),
             probe_after: Duration::from_secs(self.probe_after),
+            webhook_ca: self.webhook_ca.clone(),
             ..ServerConfig::default()
         })
     }

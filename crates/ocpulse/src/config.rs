@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub webhook_attempts: u32,
     /// Webhook delivery: how long one attempt may take (connect, send, answer).
     pub webhook_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for https webhook receivers, besides the OS store.
+    pub webhook_ca: Option<PathBuf>,
 }
 
 /// Where the CA that signs station certificates comes from.
@@ -81,6 +83,7 @@ impl Default for ServerConfig {
             webhook_retry_base: Duration::from_millis(500),
             webhook_attempts: 6,
             webhook_timeout: Duration::from_secs(5),
+            webhook_ca: None,
         }
     }
 }

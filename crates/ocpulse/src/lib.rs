@@ -20,6 +20,19 @@ pub mod trigger_run;
 pub mod trigger_service;
 pub mod ws;
 
+/// Installs rustls's process-wide crypto provider (ring, which ocpulse-ca already builds).
+///
+/// Every HTTP client in the process (webhook deliveries, the CLI, the benchmark driver)
+/// is built on rustls without a compiled-in provider, and building one before a provider
+/// is installed panics, so every entry point calls this first. Idempotent.
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only when another provider was installed first, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The current wall-clock time in milliseconds since the Unix epoch.
 pub fn now_ms() -> ocpulse_core::Millis {
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();

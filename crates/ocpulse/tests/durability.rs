@@ -34,6 +34,7 @@ fn start(port: u16, dir: &std::path::Path) -> Child {
 }
 
 async fn wait_ready(port: u16) {
+    ocpulse::install_tls_provider();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if reqwest::get(format!("http://127.0.0.1:{port}/api/v1/health"))

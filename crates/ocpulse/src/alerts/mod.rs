@@ -66,17 +66,48 @@ pub struct Alerts {
 
 impl Default for Alerts {
     fn default() -> Self {
-        Self::new()
+        crate::install_tls_provider();
+        Self::new(reqwest::Client::new())
     }
 }
 
+/// The HTTP client webhook deliveries use: http and https, trusting the OS certificate store
+/// plus `extra_ca` (PEM, one or more certificates) for receivers behind a private CA.
+pub fn http_client(extra_ca: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+    crate::install_tls_provider();
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = extra_ca {
+        let pem = std::fs::read(path).map_err(|e| {
+            anyhow::anyhow!("cannot read the webhook CA file {}: {e}", path.display())
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            anyhow::anyhow!(
+                "the webhook CA file {} is not PEM certificates: {e}",
+                path.display()
+            )
+        })?;
+        if certs.is_empty() {
+            anyhow::bail!(
+                "the webhook CA file {} holds no certificate",
+                path.display()
+            );
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the webhook HTTP client: {e}"))
+}
+
 impl Alerts {
-    /// Empty until `start` loads what is stored.
-    pub fn new() -> Self {
+    /// Empty until `start` loads what is stored; deliveries go through `http`.
+    pub fn new(http: reqwest::Client) -> Self {
         Self {
             state: tokio::sync::Mutex::default(),
             webhooks: RwLock::default(),
-            http: reqwest::Client::new(),
+            http,
             rules_changed: tokio::sync::Notify::new(),
         }
     }

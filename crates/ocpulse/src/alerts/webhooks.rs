@@ -56,15 +56,10 @@ impl WebhookSpec {
             )
         })?;
         match url.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(
-                    "https webhook URLs are not supported yet (this build has no TLS client); use an http URL, e.g. to a local TLS-terminating proxy".into(),
-                );
-            }
+            "http" | "https" => {}
             other => {
                 return Err(format!(
-                    "url scheme {other:?} is not supported; webhooks are delivered over http"
+                    "url scheme {other:?} is not supported; webhooks are delivered over http or https"
                 ));
             }
         }

@@ -27,6 +27,8 @@ impl Server {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        // The test's own HTTP clients need rustls's provider before the server sets it.
+        ocpulse::install_tls_provider();
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
