@@ -97,6 +97,14 @@ pub trait Store: Send + Sync + 'static {
         drop(self.commit(batch));
     }
 
+    /// Commits fleet-operation documents (durable when it resolves).
+    fn save_docs(&self, docs: Vec<Doc>) -> BoxFuture<Result<(), StoreError>> {
+        self.commit(WriteBatch {
+            docs,
+            ..WriteBatch::default()
+        })
+    }
+
     /// Reads one trigger record.
     fn trigger(&self, id: String) -> BoxFuture<Result<Option<TriggerRecord>, StoreError>>;
 

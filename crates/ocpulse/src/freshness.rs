@@ -166,10 +166,7 @@ impl Freshness {
 /// Stores a new target durably and starts watching it.
 pub async fn put(app: &App, target: FreshnessTarget) -> Result<(), StoreError> {
     app.store
-        .commit(WriteBatch {
-            docs: vec![Doc::put(DOC_KIND, target.id.clone(), &target)],
-            ..WriteBatch::default()
-        })
+        .save_docs(vec![Doc::put(DOC_KIND, target.id.clone(), &target)])
         .await?;
     app.freshness.insert(target);
     Ok(())
@@ -185,10 +182,7 @@ pub async fn delete(app: &App, id: &str) -> Result<bool, StoreError> {
         .unwrap_or(false);
     if existed {
         app.store
-            .commit(WriteBatch {
-                docs: vec![Doc::delete(DOC_KIND, id.to_owned())],
-                ..WriteBatch::default()
-            })
+            .save_docs(vec![Doc::delete(DOC_KIND, id.to_owned())])
             .await?;
     }
     Ok(existed)

@@ -52,12 +52,7 @@ impl Schedules {
 /// Stores a new or replaced schedule (durably, before the caller is told of it).
 pub async fn put(app: &App, schedule: Schedule) -> Result<(), StoreError> {
     let doc = Doc::put(DOC_KIND, schedule.id.clone(), &schedule);
-    app.store
-        .commit(WriteBatch {
-            docs: vec![doc],
-            ..WriteBatch::default()
-        })
-        .await?;
+    app.store.save_docs(vec![doc]).await?;
     if let Ok(mut map) = app.schedules.map.lock() {
         map.insert(schedule.id.clone(), schedule);
     }
@@ -74,10 +69,7 @@ pub async fn delete(app: &App, id: &str) -> Result<bool, StoreError> {
         .unwrap_or(false);
     if existed {
         app.store
-            .commit(WriteBatch {
-                docs: vec![Doc::delete(DOC_KIND, id.to_owned())],
-                ..WriteBatch::default()
-            })
+            .save_docs(vec![Doc::delete(DOC_KIND, id.to_owned())])
             .await?;
     }
     Ok(existed)

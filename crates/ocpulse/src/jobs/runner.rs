@@ -102,13 +102,7 @@ pub(super) async fn run(app: Arc<App>, handle: Arc<JobHandle>, delay: Option<Dur
         // Stopping, not cancelled: the job stays Running and resumes at the next start.
         flusher.abort();
         if let Some(doc) = handle.take_dirty_doc() {
-            let _ = app
-                .store
-                .commit(WriteBatch {
-                    docs: vec![doc],
-                    ..WriteBatch::default()
-                })
-                .await;
+            let _ = app.store.save_docs(vec![doc]).await;
         }
         return;
     }
@@ -129,13 +123,7 @@ pub(super) async fn run(app: Arc<App>, handle: Arc<JobHandle>, delay: Option<Dur
     });
     flusher.abort();
     if let Some(doc) = handle.take_dirty_doc()
-        && let Err(e) = app
-            .store
-            .commit(WriteBatch {
-                docs: vec![doc],
-                ..WriteBatch::default()
-            })
-            .await
+        && let Err(e) = app.store.save_docs(vec![doc]).await
     {
         tracing::error!(job = %job_id, error = %e, "could not store the finished job");
     }
