@@ -147,6 +147,15 @@ impl Selector {
                 .is_none_or(|s| state.connectors.iter().any(|c| &c.status == s))
     }
 
+    /// Whether this one station is selected: listed (when ids are given) and passing every
+    /// filter. For per-station checks that must not allocate.
+    pub fn selects(&self, state: &StationState, connected: bool) -> bool {
+        self.station_ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&state.id))
+            && self.matches(state, connected)
+    }
+
     /// The ids this selector picks from `known` (each station's state and whether it is
     /// connected), in a stable order: the listed order for `stationIds` (duplicates
     /// dropped; unknown ids kept, so the caller can report them), otherwise by id.
@@ -274,6 +283,10 @@ mod tests {
         assert_eq!(
             parse(r#"{"stationIds": ["C", "B"], "connection": "connected"}"#).pick(fleet()),
             ["C"]
+        );
+        let by_ids = parse(r#"{"stationIds": ["C", "B"], "connection": "connected"}"#);
+        assert!(
+            by_ids.selects(&c, true) && !by_ids.selects(&b, false) && !by_ids.selects(&a, true)
         );
     }
 }

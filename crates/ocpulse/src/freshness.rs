@@ -14,7 +14,7 @@ use ocpulse_core::journal::EVENT;
 use ocpulse_core::store::{Doc, StoreError, WriteBatch};
 use ocpulse_core::trigger_plan::TriggerRequest;
 use ocpulse_core::trigger_record::Outcome;
-use ocpulse_core::{Direction, JournalEntry, Millis, StationState};
+use ocpulse_core::{Direction, JournalEntry, Millis};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -218,44 +218,78 @@ async fn run(app: Arc<App>, delay: Duration) {
     }
 }
 
-/// One pass over every connected station.
+/// One pass over every connected station. Station states are read in place under their
+/// own lock (never cloned: this runs every second over the whole fleet), and no freshness
+/// lock is held while a station's is taken that the API takes the other way round.
 fn check(app: &Arc<App>) {
+    let targets_empty = app
+        .freshness
+        .targets
+        .lock()
+        .map(|t| t.is_empty())
+        .unwrap_or(true);
+    let probe_ms = i64::try_from(app.config.probe_after.as_millis()).unwrap_or(i64::MAX);
+    if targets_empty && probe_ms == 0 {
+        return;
+    }
     let now = now_ms();
     let instant = Instant::now();
-    let probe_ms = i64::try_from(app.config.probe_after.as_millis()).unwrap_or(i64::MAX);
-    let connected: Vec<(String, u64, StationState)> = app
-        .stations
-        .all()
-        .into_iter()
-        .filter_map(|(id, e)| {
-            let generation = e.session.as_ref()?.generation;
-            let state = e.state.lock().ok()?.clone();
-            Some((id, generation, state))
-        })
-        .collect();
-    // Forget connections that ended.
-    if let Ok(mut sessions) = app.freshness.sessions.lock() {
-        let live: HashMap<&str, u64> = connected
-            .iter()
-            .map(|(id, g, _)| (id.as_str(), *g))
-            .collect();
-        sessions.retain(|id, (g, _)| live.get(id.as_str()) == Some(g));
-        for (id, g, _) in &connected {
-            sessions.entry(id.clone()).or_insert((*g, now));
-        }
-    }
+    let entries = app.stations.all();
+    // Liveness as it is now (the API locks it while holding a station's state).
+    let unresponsive: HashMap<String, Millis> = app
+        .freshness
+        .liveness
+        .lock()
+        .map(|l| l.iter().map(|(id, x)| (id.clone(), x.since)).collect())
+        .unwrap_or_default();
     let mut work: Vec<(String, String, TriggerRequest)> = Vec::new();
-    if let Ok(mut targets) = app.freshness.targets.lock() {
+    let mut probes: Vec<(String, Millis)> = Vec::new();
+    let mut recovered: Vec<(String, Option<Millis>)> = Vec::new();
+    {
+        let Ok(mut targets) = app.freshness.targets.lock() else {
+            return;
+        };
+        let Ok(mut sessions) = app.freshness.sessions.lock() else {
+            return;
+        };
         for live in targets.values_mut() {
             live.cooling.retain(|_, until| *until > instant);
-            for (id, _, state) in &connected {
-                if !live.target.selector.pick([(state, true)]).contains(id)
-                    || live.cooling.contains_key(id)
-                {
+        }
+        // Forget connections that ended; remember when new ones were first seen.
+        let generations: HashMap<&str, u64> = entries
+            .iter()
+            .filter_map(|(id, e)| Some((id.as_str(), e.session.as_ref()?.generation)))
+            .collect();
+        sessions.retain(|id, (g, _)| generations.get(id.as_str()) == Some(g));
+        for (id, e) in &entries {
+            let Some(session) = &e.session else {
+                continue;
+            };
+            let since = sessions
+                .entry(id.clone())
+                .or_insert((session.generation, now))
+                .1;
+            let Ok(state) = e.state.lock() else {
+                continue;
+            };
+            for live in targets.values() {
+                if live.cooling.contains_key(id) || !live.target.selector.selects(&state, true) {
                     continue;
                 }
-                if let Some(request) = live.target.stale(state, now) {
+                if let Some(request) = live.target.stale(&state, now) {
                     work.push((live.target.id.clone(), id.clone(), request));
+                }
+            }
+            if probe_ms > 0 {
+                match unresponsive.get(id) {
+                    Some(at) if state.last_seen.is_some_and(|seen| seen > *at) => {
+                        recovered.push((id.clone(), state.last_seen));
+                    }
+                    Some(_) => {}
+                    None if needs_probe(state.last_seen, since, probe_ms, now) => {
+                        probes.push((id.clone(), state.last_seen.unwrap_or(since).max(since)));
+                    }
+                    None => {}
                 }
             }
         }
@@ -265,25 +299,13 @@ fn check(app: &Arc<App>) {
             tokio::spawn(refresh(Arc::clone(app), target_id, station, request));
         }
     }
-    if probe_ms > 0 {
-        for (id, _, state) in &connected {
-            update_recovered(app, id, state);
-            let since = app
-                .freshness
-                .sessions
-                .lock()
-                .ok()
-                .and_then(|s| s.get(id).map(|x| x.1))
-                .unwrap_or(now);
-            let unresponsive = app.freshness.liveness(id).is_some();
-            if !unresponsive
-                && needs_probe(state.last_seen, since, probe_ms, now)
-                && app.freshness.claim(PROBE, id)
-            {
-                let quiet_since = state.last_seen.unwrap_or(since).max(since);
-                tokio::spawn(probe(Arc::clone(app), id.clone(), quiet_since));
-            }
+    for (station, quiet_since) in probes {
+        if app.freshness.claim(PROBE, &station) {
+            tokio::spawn(probe(Arc::clone(app), station, quiet_since));
         }
+    }
+    for (station, last_seen) in recovered {
+        mark_recovered(app, &station, last_seen);
     }
 }
 
@@ -424,20 +446,20 @@ async fn probe(app: Arc<App>, station: String, quiet_since: Millis) {
 }
 
 /// An unresponsive station that has sent something since is responsive again.
-fn update_recovered(app: &App, id: &str, state: &StationState) {
-    let Ok(mut l) = app.freshness.liveness.lock() else {
-        return;
-    };
-    let recovered = l.get(id).is_some_and(|x| {
-        x.status == "unresponsive" && state.last_seen.is_some_and(|seen| seen > x.since)
-    });
-    if recovered {
-        l.remove(id);
-        drop(l);
+fn mark_recovered(app: &App, id: &str, last_seen: Option<Millis>) {
+    let removed = app
+        .freshness
+        .liveness
+        .lock()
+        .map(|mut l| {
+            l.get(id).is_some_and(|x| x.status == "unresponsive") && l.remove(id).is_some()
+        })
+        .unwrap_or(false);
+    if removed {
         app.store.record(vec![event(
             id,
             "StationResponsive",
-            json!({"lastSeen": state.last_seen.map(ocpulse_core::rfc3339)}),
+            json!({"lastSeen": last_seen.map(ocpulse_core::rfc3339)}),
         )]);
     }
 }
