@@ -25,6 +25,12 @@ pub const MAX_RETRIES: u32 = 10;
 pub const DEFAULT_RETRY_BACKOFF_MS: u64 = 1_000;
 /// No backoff grows past this.
 pub const MAX_BACKOFF_MS: u64 = 300_000;
+/// The slowest start rate a job may ask for (one station start per 1000 s). A rate closer
+/// to zero would mean "never start the next station" (and its interval does not fit a
+/// `Duration`: `5e-324` per second made the runner panic and leave the job running forever).
+pub const MIN_RATE_PER_SECOND: f64 = 0.001;
+/// The fastest start rate a job may ask for.
+pub const MAX_RATE_PER_SECOND: f64 = 100_000.0;
 /// The widest start spread a job may ask for (one hour).
 pub const MAX_SPREAD_MS: u64 = 3_600_000;
 /// Default time one station's trigger may take (the single-station API's default too).
@@ -169,11 +175,13 @@ impl JobSpec {
             );
         }
         if let Some(r) = l.rate_per_second
-            && !(r.is_finite() && r > 0.0 && r <= 100_000.0)
+            && !(r.is_finite() && (MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&r))
         {
             return refuse(
                 "invalid_rate",
-                format!("ratePerSecond must be above 0 and at most 100000, got {r}"),
+                format!(
+                    "ratePerSecond must be from {MIN_RATE_PER_SECOND} to {MAX_RATE_PER_SECOND} (station starts per second), got {r}"
+                ),
             );
         }
         if l.retries > MAX_RETRIES {
@@ -379,6 +387,16 @@ mod tests {
         let mut s = spec(OK);
         s.limits.rate_per_second = Some(f64::NAN);
         assert_eq!(s.check().map_err(|e| e.code), Err("invalid_rate"));
+        // A rate so close to zero that its interval is no `Duration` (regression: the
+        // runner panicked on 5e-324 and the job never ended).
+        for tiny in [5e-324, 1e-12, 0.000_999] {
+            let mut s = spec(OK);
+            s.limits.rate_per_second = Some(tiny);
+            assert_eq!(s.check().map_err(|e| e.code), Err("invalid_rate"), "{tiny}");
+        }
+        let mut s = spec(OK);
+        s.limits.rate_per_second = Some(MIN_RATE_PER_SECOND);
+        assert!(s.check().is_ok());
         let mut s = spec(OK);
         s.limits.retries = 11;
         assert_eq!(s.check().map_err(|e| e.code), Err("invalid_retries"));

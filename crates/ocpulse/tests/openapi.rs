@@ -204,3 +204,30 @@ async fn every_reference_resolves() {
         );
     }
 }
+
+/// The report/export parameters where an empty value counts as absent say so
+/// (`allowEmptyValue`), so a fuzzer does not expect `evse=` or `format=` to be refused, and
+/// the server does accept them empty.
+#[tokio::test]
+async fn empty_means_absent_parameters_allow_empty_values() {
+    let server = Server::start().await;
+    let doc = document(&server).await;
+    let op = &doc["paths"]["/api/v1/export/meter-values"]["get"];
+    let params = op["parameters"].as_array().expect("parameters");
+    for name in ["station", "evse", "measurand", "from", "to", "format"] {
+        let p = params
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("parameter {name}"));
+        assert_eq!(p["allowEmptyValue"], Value::Bool(true), "{name}: {p}");
+    }
+    let r = reqwest::get(
+        server.url("/api/v1/export/meter-values?station=&evse=&measurand=&from=&to=&format="),
+    )
+    .await
+    .expect("export");
+    assert_eq!(r.status().as_u16(), 200);
+    // The acknowledge body may be left out.
+    let ack = &doc["paths"]["/api/v1/alerts/{id}/acknowledge"]["post"]["requestBody"];
+    assert_eq!(ack["required"], Value::Bool(false), "{ack}");
+}

@@ -404,6 +404,12 @@ async fn bad_job_requests_are_refused_with_what_would_be_right() {
             "invalid_rate",
         ),
         (
+            // Regression: a rate this close to zero passed the check and the runner panicked
+            // turning it into an interval, leaving the job running forever.
+            json!({"selector": {"all": true}, "trigger": {"requestedMessage": "Heartbeat"}, "ratePerSecond": 5e-324}),
+            "invalid_rate",
+        ),
+        (
             json!({"selector": {"all": true}, "trigger": {"requestedMessage": "Heartbeat"}, "retries": 99}),
             "invalid_retries",
         ),

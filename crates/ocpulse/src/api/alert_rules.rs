@@ -11,12 +11,160 @@ use ocpulse_core::alert_rules::{AlertRule, RuleSpec};
 use ocpulse_core::rfc3339;
 use serde_json::{Value, json};
 
+use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_body};
 use crate::alerts;
 use crate::app::App;
 use crate::now_ms;
 
 const EXAMPLE: &str = r#"{"name": "Connector faulted", "condition": {"kind": "connectorFaulted"}, "severity": "critical"} (condition kinds: connectorFaulted, firmwareFailed, heartbeatMissing {minutes}, triggerOutcome {outcomes, requestedMessage?}, meterOutOfRange {measurand?, min?, max?}; optional stations: ["CP1"])"#;
+
+/// An alert rule as its author writes it (`ocpulse_core::alert_rules::RuleSpec`): the
+/// create and replace body.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = AlertRuleBody, example = json!({"name": "Connector faulted", "condition": {"kind": "connectorFaulted"}, "severity": "critical"}))]
+#[allow(dead_code)] // documentation only: the core `RuleSpec` parses this shape
+struct RuleBody {
+    /// A name people recognise (1 to 200 characters, not blank); copied into its alerts.
+    #[schema(min_length = 1, max_length = 200)]
+    name: String,
+    /// What raises and clears its alerts.
+    condition: ConditionDoc,
+    /// How urgent its alerts are (default `warning`).
+    #[serde(default)]
+    severity: SeverityName,
+    /// Only these stations (non-blank ids); every station when absent or null.
+    #[schema(min_items = 1)]
+    stations: Option<Vec<String>>,
+}
+
+/// What a rule watches for, by `kind`.
+#[derive(utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[schema(as = AlertCondition)]
+#[allow(dead_code)] // documentation only: the core `Condition` parses this shape
+enum ConditionDoc {
+    /// A StatusNotification with status Faulted (or a 1.6 errorCode other than NoError);
+    /// clears when that connector reports otherwise.
+    ConnectorFaulted,
+    /// A firmware status notification with a failure status; clears on Installed.
+    FirmwareFailed,
+    /// A connected station sent no Heartbeat for `minutes`; clears when one arrives.
+    HeartbeatMissing {
+        /// How long a connected station may go without a Heartbeat (fractions allowed).
+        #[schema(exclusive_minimum = 0)]
+        minutes: f64,
+    },
+    /// A trigger ended with one of `outcomes`; clears when a later trigger of the same
+    /// requestedMessage on that station ends Completed.
+    TriggerOutcome {
+        /// Trigger outcomes that raise.
+        #[schema(min_items = 1)]
+        outcomes: Vec<AlertableOutcome>,
+        /// Only triggers of this requestedMessage (not blank).
+        #[serde(rename = "requestedMessage")]
+        #[schema(min_length = 1)]
+        requested_message: Option<String>,
+    },
+    /// A sampled value of `measurand` below `min` or above `max` (at least one of them;
+    /// `min` not above `max`); clears when a value is in range again.
+    MeterOutOfRange {
+        /// The measurand to watch (default `Energy.Active.Import.Register`; not blank).
+        #[serde(default)]
+        #[schema(min_length = 1)]
+        measurand: String,
+        /// Values below this raise.
+        min: Option<f64>,
+        /// Values above this raise.
+        max: Option<f64>,
+    },
+}
+
+/// A trigger outcome a `triggerOutcome` rule may name: every ended outcome but Completed
+/// (`ocpulse_core::alert_rules::alertable_outcomes`).
+pub(crate) struct AlertableOutcome;
+
+impl utoipa::PartialSchema for AlertableOutcome {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A trigger outcome that can raise an alert"))
+            .enum_values(Some(ocpulse_core::alert_rules::alertable_outcomes()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AlertableOutcome {}
+
+/// How urgent an alert is.
+#[derive(Default, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only: the core `Severity` parses these names
+pub(crate) enum SeverityName {
+    /// Worth knowing.
+    Info,
+    /// Needs a look (the default).
+    #[default]
+    Warning,
+    /// Needs action now.
+    Critical,
+}
+
+/// An alert rule as the API shows it (`view` builds it).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AlertRule)]
+#[allow(dead_code)] // documentation only
+struct RuleView {
+    /// The rule id.
+    id: String,
+    /// Its name.
+    name: String,
+    /// What raises and clears its alerts.
+    condition: ConditionDoc,
+    /// How urgent its alerts are.
+    severity: SeverityName,
+    /// Only these stations, or null for every station.
+    stations: Option<Vec<String>>,
+    /// When it was created (RFC 3339).
+    created_at: String,
+    /// When it was last replaced (RFC 3339).
+    updated_at: String,
+}
+
+/// The answer of `PUT /api/v1/alert-rules/{id}`.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AlertRuleReplaced)]
+#[allow(dead_code)] // documentation only
+struct RuleReplaced {
+    #[serde(flatten)]
+    rule: RuleView,
+    /// Active alerts resolved because the condition's kind changed.
+    resolved_alerts: u64,
+}
+
+/// The answer of `DELETE /api/v1/alert-rules/{id}`.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AlertRuleDeleted)]
+#[allow(dead_code)] // documentation only
+struct RuleDeleted {
+    /// The rule as it was.
+    deleted: RuleView,
+    /// Its active alerts, now resolved.
+    resolved_alerts: u64,
+}
+
+/// The answer of `GET /api/v1/alert-rules`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = AlertRuleList)]
+#[allow(dead_code)] // documentation only
+struct RuleList {
+    /// Every rule, oldest first.
+    rules: Vec<RuleView>,
+}
 
 pub(super) fn storage(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
@@ -54,6 +202,18 @@ fn spec(raw: &[u8]) -> Result<RuleSpec, ApiError> {
 }
 
 /// `POST /api/v1/alert-rules`: 201 with the rule.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alert-rules",
+    tag = "alerts",
+    request_body(content = RuleBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The rule", body = RuleView),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`) or a value out of range (`invalid_rule`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
+    )
+)]
 pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response, ApiError> {
     let rule = AlertRule::new(alerts::new_id(), spec(&raw)?, now_ms());
     alerts::put_rule(&app, rule.clone())
@@ -63,6 +223,15 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
 }
 
 /// `GET /api/v1/alert-rules`: every rule, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alert-rules",
+    tag = "alerts",
+    responses(
+        (status = 200, description = "Every rule, oldest first", body = RuleList),
+        (status = "4XX", description = "Any client error the framework makes (e.g. 405 for another method)", body = ApiErrorBody),
+    )
+)]
 pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
     let state = app.alerts.state.lock().await;
     let mut rules: Vec<&AlertRule> = state.engine.rules().iter().collect();
@@ -71,6 +240,17 @@ pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
 }
 
 /// `GET /api/v1/alert-rules/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alert-rules/{id}",
+    tag = "alerts",
+    params(("id" = String, Path, description = "The rule id")),
+    responses(
+        (status = 200, description = "The rule", body = RuleView),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No rule with this id (`alert_rule_not_found`)", body = ApiErrorBody),
+    )
+)]
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -83,6 +263,20 @@ pub async fn one(
 /// `PUT /api/v1/alert-rules/{id}`: replaces the rule's spec; its active alerts stay active
 /// unless the condition's kind changed (then they are resolved, and counted in
 /// `resolvedAlerts`).
+#[utoipa::path(
+    put,
+    path = "/api/v1/alert-rules/{id}",
+    tag = "alerts",
+    params(("id" = String, Path, description = "The rule id")),
+    request_body(content = RuleBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The rule as replaced, with `resolvedAlerts`", body = RuleReplaced),
+        (status = 400, description = "A body refused as on create (`invalid_body`, `invalid_rule`) or an undecodable path", body = ApiErrorBody),
+        (status = 404, description = "No rule with this id (`alert_rule_not_found`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
+    )
+)]
 pub async fn replace(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -102,6 +296,18 @@ pub async fn replace(
 }
 
 /// `DELETE /api/v1/alert-rules/{id}`: its active alerts are resolved.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/alert-rules/{id}",
+    tag = "alerts",
+    params(("id" = String, Path, description = "The rule id")),
+    responses(
+        (status = 200, description = "The deleted rule and how many alerts it resolved", body = RuleDeleted),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No rule with this id (`alert_rule_not_found`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
+    )
+)]
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,

@@ -11,7 +11,8 @@ use ocpulse_core::alert_rules::AlertStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::alert_rules::storage;
+use super::alert_rules::{SeverityName, storage};
+use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_body, parse_limit};
 use crate::alerts::{self, AcknowledgeError};
 use crate::app::App;
@@ -24,7 +25,90 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
+/// An alert as the API shows it (`ocpulse_core::alert_rules::Alert`).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Alert)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct AlertView {
+    /// The alert id.
+    id: String,
+    /// The rule that raised it.
+    rule_id: String,
+    /// The rule's name when raised.
+    rule_name: String,
+    /// The rule's severity when raised.
+    severity: SeverityName,
+    /// The station it is about.
+    station_id: String,
+    /// What on the station (`connector:1`, `evse:1/connector:2`, `firmware`, `heartbeat`,
+    /// `trigger:StatusNotification`, `meter:connector:1`).
+    target: String,
+    /// Where it is in its life.
+    status: AlertStatusName,
+    /// When it was raised (RFC 3339).
+    raised_at: String,
+    /// When its condition last fired (RFC 3339).
+    last_raised_at: String,
+    /// How many times the condition fired while it was active.
+    count: u64,
+    /// What the latest firing saw.
+    details: Value,
+    /// When it was acknowledged (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acknowledged_at: Option<String>,
+    /// Who acknowledged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acknowledged_by: Option<String>,
+    /// Their note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acknowledge_note: Option<String>,
+    /// When it was resolved (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved_at: Option<String>,
+    /// What cleared it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolution: Option<Value>,
+}
+
+/// Where an alert is in its life.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only: `AlertStatus` parses these names
+pub(crate) enum AlertStatusName {
+    /// Raised, nobody has acknowledged it yet.
+    Open,
+    /// Someone is on it; the condition still holds.
+    Acknowledged,
+    /// The condition cleared (or its rule was deleted).
+    Resolved,
+}
+
+/// The answer of `GET /api/v1/alerts`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = AlertList)]
+#[allow(dead_code)] // documentation only
+struct AlertList {
+    /// Alerts, newest first.
+    alerts: Vec<AlertView>,
+}
+
 /// `GET /api/v1/alerts?status=&station=&rule=&limit=`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    tag = "alerts",
+    params(
+        ("status" = Option<AlertStatusName>, Query, description = "Only alerts in this state"),
+        ("station" = Option<String>, Query, description = "Only this station's alerts", example = "CP0001"),
+        ("rule" = Option<String>, Query, description = "Only alerts of this rule id"),
+        ("limit" = Option<u32>, Query, description = "At most this many (default 100)", minimum = 1, maximum = 1000),
+    ),
+    responses(
+        (status = 200, description = "Alerts, newest first", body = AlertList),
+        (status = 400, description = "A bad `status` (`invalid_status`, with `validValues`), `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
+    )
+)]
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
@@ -68,6 +152,17 @@ pub async fn list(
 }
 
 /// `GET /api/v1/alerts/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/{id}",
+    tag = "alerts",
+    params(("id" = String, Path, description = "The alert id")),
+    responses(
+        (status = 200, description = "The alert", body = AlertView),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No alert with this id (`alert_not_found`)", body = ApiErrorBody),
+    )
+)]
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -78,14 +173,32 @@ pub async fn one(
 }
 
 /// The optional acknowledge body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AcknowledgeBody, example = json!({"by": "alice", "note": "replacing the contactor"}))]
 struct AckBody {
+    /// Who takes it on (default `api`; blank counts as absent).
     by: Option<String>,
+    /// A note for others.
     note: Option<String>,
 }
 
 /// `POST /api/v1/alerts/{id}/acknowledge` with an optional `{"by", "note"}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/{id}/acknowledge",
+    tag = "alerts",
+    params(("id" = String, Path, description = "The alert id")),
+    request_body(content = AckBody, content_type = "application/json", description = "Optional (`required: false`, see `api/openapi.rs`): an empty body acknowledges as `api`"),
+    responses(
+        (status = 200, description = "The acknowledged alert", body = AlertView),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`) or an undecodable path", body = ApiErrorBody),
+        (status = 404, description = "No alert with this id (`alert_not_found`)", body = ApiErrorBody),
+        (status = 409, description = "The alert is not open: already acknowledged or resolved (`alert_not_open`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
+    )
+)]
 pub async fn acknowledge(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,

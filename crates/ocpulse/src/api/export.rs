@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use super::ApiError;
 use super::messages::entry_json;
 use super::meter_values::{ROW_COLUMNS, RowFilter, SCAN_PAGE, meter_scan, row_json, row_record};
+use super::openapi::ApiErrorBody;
 use super::query::{Format, Params, only, range, storage, text};
 use crate::app::App;
 
@@ -147,6 +148,26 @@ async fn respond(
 /// Exports the journal: `station` (default every station), `action` (one, or several
 /// comma-separated), `from`/`to` (RFC 3339; from inclusive, to exclusive), `format`
 /// (`csv`, the default, or `jsonl`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/export/journal",
+    tag = "export",
+    params(
+        ("station" = Option<String>, Query, description = "Only this station (default every station)", example = "CP0001"),
+        ("action" = Option<String>, Query, description = "Only these actions, comma-separated", example = "StatusNotification,MeterValues"),
+        ("from" = Option<String>, Query, format = DateTime, description = "Only entries journaled at or after this RFC 3339 time"),
+        ("to" = Option<String>, Query, format = DateTime, description = "Only entries journaled before this RFC 3339 time"),
+        ("format" = Option<ExportFormat>, Query, description = "`csv` (default) or `jsonl`"),
+    ),
+    responses(
+        (status = 200, description = "The journal, oldest first, as an attachment: CSV with a header row (seq, at, stationId, direction, type, messageId, action, triggerId, violation, payload) or one JSON object per line (a journal entry plus `stationId`)",
+            content(("text/csv"), ("application/x-ndjson")),
+            headers(("Content-Disposition" = String, description = "attachment; filename=\"ocpulse-journal-<station or all>.<csv|jsonl>\""))),
+        (status = 400, description = "A bad `from`/`to` (`invalid_time`, `invalid_range`), `format` (`invalid_format`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
+        (status = 404, description = "`station` never connected (`station_not_found`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error", body = ApiErrorBody),
+    )
+)]
 pub async fn journal(
     State(app): State<Arc<App>>,
     Query(params): Query<Params>,
@@ -212,6 +233,27 @@ pub async fn journal(
 
 /// Exports meter rows (as `GET /api/v1/stations/{id}/meter-values` lists them): `station`
 /// (default every station), `evse`, `measurand`, `from`/`to`, `format`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/export/meter-values",
+    tag = "export",
+    params(
+        ("station" = Option<String>, Query, description = "Only this station (default every station)", example = "CP0001"),
+        ("evse" = Option<i64>, Query, minimum = 0, description = "Only this 2.0.1 EVSE or 1.6 connector (0 = main meter)"),
+        ("measurand" = Option<String>, Query, description = "Only this measurand", example = "Energy.Active.Import.Register"),
+        ("from" = Option<String>, Query, format = DateTime, description = "Only rows received at or after this RFC 3339 time"),
+        ("to" = Option<String>, Query, format = DateTime, description = "Only rows received before this RFC 3339 time"),
+        ("format" = Option<ExportFormat>, Query, description = "`csv` (default) or `jsonl`"),
+    ),
+    responses(
+        (status = 200, description = "Meter rows, oldest first, as an attachment: CSV with a header row (the `MeterRow` fields in order) or one `MeterRow` JSON object per line",
+            content(("text/csv"), ("application/x-ndjson")),
+            headers(("Content-Disposition" = String, description = "attachment; filename=\"ocpulse-meter-values-<station or all>.<csv|jsonl>\""))),
+        (status = 400, description = "A bad `from`/`to` (`invalid_time`, `invalid_range`), `evse` (`invalid_evse`), `format` (`invalid_format`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
+        (status = 404, description = "`station` never connected (`station_not_found`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error", body = ApiErrorBody),
+    )
+)]
 pub async fn meter_values(
     State(app): State<Arc<App>>,
     Query(params): Query<Params>,
@@ -244,6 +286,17 @@ pub async fn meter_values(
     };
     let name = file_name("meter-values", station.as_deref(), format);
     respond(app, scan, format, name, header, encode).await
+}
+
+/// How an export is written.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // documentation only: `query::Format` reads these names
+pub(crate) enum ExportFormat {
+    /// Comma-separated values with a header row (RFC 4180 quoting), `text/csv`.
+    Csv,
+    /// One JSON object per line, `application/x-ndjson`.
+    Jsonl,
 }
 
 fn storage_io(e: &std::io::Error) -> ApiError {

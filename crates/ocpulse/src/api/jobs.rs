@@ -18,6 +18,7 @@ use ocpulse_core::{StationState, rfc3339};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_body, parse_limit};
 use crate::app::App;
 use crate::jobs::{self, CancelError, JobHandle};
@@ -29,20 +30,232 @@ const EXAMPLE: &str = r#"{"selector": {"all": true} or {"stationIds": ["CP1", "C
 const MAX_WAIT_MS: u64 = 300_000;
 
 /// `POST /api/v1/trigger-jobs` body: the spec, flat, plus whether to wait.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = TriggerJobBody, example = json!({"name": "status sweep", "selector": {"all": true}, "trigger": {"requestedMessage": "StatusNotification"}, "concurrency": 100, "retries": 2}))]
 pub(crate) struct CreateBody {
+    /// A label for people (at most 200 bytes).
+    #[schema(max_length = 200)]
     name: Option<String>,
+    /// Which stations. Required.
+    #[schema(value_type = SelectorDoc, required = true)]
     selector: Option<Selector>,
+    /// What to ask each station. Required.
+    #[schema(value_type = JobTriggerDoc, required = true)]
     trigger: Option<JobTrigger>,
+    /// Triggers of this job in flight at once (default 100).
+    #[schema(minimum = 1, maximum = 10_000)]
     concurrency: Option<u32>,
+    /// Station starts per second, 0.001 to 100000 (default: as fast as the concurrency allows).
+    #[schema(minimum = 0.001, maximum = 100_000)]
     rate_per_second: Option<f64>,
+    /// Retries per station after a retryable outcome (default 2).
+    #[schema(minimum = 0, maximum = 10)]
     retries: Option<u32>,
+    /// Backoff before the first retry, doubled for each further one (default 1000).
+    #[schema(minimum = 1, maximum = 300_000)]
     retry_backoff_ms: Option<u64>,
+    /// Each station's start is delayed by a stable offset in `[0, spreadMs)` (default 0).
+    #[schema(minimum = 0, maximum = 3_600_000)]
     spread_ms: Option<u64>,
+    /// Answer when the job has ended (200) instead of at once (202); default false.
     wait: Option<bool>,
+    /// With `wait`: the longest to wait, in ms (default 60000); a 202 when it runs out.
+    #[schema(minimum = 1, maximum = 300_000)]
     wait_timeout_ms: Option<u64>,
+    /// Add each station's correlated messages (from its trigger record) to its result.
     include_messages: Option<bool>,
+}
+
+/// Which stations a job, schedule or freshness target is about (`ocpulse_core::selector::Selector`):
+/// `stationIds`, or `all: true`, or filters; filters also narrow `stationIds`. An empty
+/// selector, an empty id list, or `stationIds` with `all` are refused.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = Selector, examples(json!({"all": true}), json!({"stationIds": ["CP0001", "CS0001"]}), json!({"protocol": "ocpp1.6", "connection": "connected"})))]
+#[allow(dead_code)] // documentation only: the core `Selector` parses this shape
+pub(crate) struct SelectorDoc {
+    /// These stations only (non-blank ids).
+    #[schema(min_items = 1, max_items = 100_000)]
+    station_ids: Option<Vec<String>>,
+    /// Every known station (subject to the filters); required when nothing else is given.
+    #[serde(default)]
+    all: bool,
+    /// Only stations on this protocol.
+    #[schema(value_type = Option<ProtocolName>)]
+    protocol: Option<String>,
+    /// BootNotification vendor (exact).
+    vendor: Option<String>,
+    /// BootNotification model (exact).
+    model: Option<String>,
+    /// BootNotification firmware version (exact).
+    firmware_version: Option<String>,
+    /// Only connected (or disconnected) stations.
+    #[schema(value_type = Option<ConnectionName>)]
+    connection: Option<String>,
+    /// At least one connector reports this status (`Charging`, `Faulted`, `Available`, ...).
+    connector_status: Option<String>,
+}
+
+/// An OCPP subprotocol.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+pub(crate) enum ProtocolName {
+    /// OCPP 1.6.
+    #[serde(rename = "ocpp1.6")]
+    Ocpp16,
+    /// OCPP 2.0.1.
+    #[serde(rename = "ocpp2.0.1")]
+    Ocpp201,
+}
+
+/// Whether a station has a live connection.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only
+pub(crate) enum ConnectionName {
+    /// It has a live WebSocket now.
+    Connected,
+    /// It has none.
+    Disconnected,
+}
+
+/// The trigger a job sends to each station (`ocpulse_core::fleet_job::JobTrigger`): the
+/// single-station trigger body without `wait`.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = JobTrigger, example = json!({"requestedMessage": "StatusNotification"}))]
+#[allow(dead_code)] // documentation only: the core `JobTrigger` parses this shape
+pub(crate) struct JobTriggerDoc {
+    /// The message wanted, by its name in either version (`Heartbeat`, `StatusNotification`,
+    /// `MeterValues`, ...).
+    #[schema(examples("Heartbeat", "StatusNotification", "MeterValues"))]
+    requested_message: String,
+    /// 1.6-style target: a connector (0 = the station itself).
+    connector_id: Option<i64>,
+    /// 2.0.1-style target: an EVSE (and a connector in it).
+    evse: Option<JobEvseDoc>,
+    /// How long each station's trigger may take, in ms (default 10000).
+    #[schema(minimum = 1, maximum = 300_000)]
+    timeout_ms: Option<u64>,
+}
+
+/// An EVSE target of a job.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = JobEvse)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct JobEvseDoc {
+    /// The EVSE id.
+    id: i64,
+    /// A connector of that EVSE.
+    connector_id: Option<i64>,
+}
+
+/// A job's admission control as it runs (`limits` of a job or schedule).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = JobLimits)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct JobLimitsView {
+    /// Triggers in flight at once.
+    concurrency: u32,
+    /// Station starts per second; absent: as fast as the concurrency allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_per_second: Option<f64>,
+    /// Retries per station after a retryable outcome.
+    retries: u32,
+    /// Backoff before the first retry, in ms.
+    retry_backoff_ms: u64,
+    /// Start spread, in ms.
+    spread_ms: u64,
+}
+
+/// Where a job stands.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only
+pub(crate) enum JobStatusName {
+    /// Stations are still being triggered.
+    Running,
+    /// Every station has a final result.
+    Completed,
+    /// Cancelled: stations not started by then are `Cancelled`.
+    Cancelled,
+}
+
+/// A trigger job as the API shows it (`view` builds it).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = TriggerJob)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct JobView {
+    /// The job id.
+    job_id: String,
+    /// Its label, or null.
+    name: Option<String>,
+    /// Where it stands.
+    status: JobStatusName,
+    /// Who asked (`X-Requested-By`, `api`, or `schedule:<id>`).
+    requested_by: String,
+    /// Which stations (as given).
+    selector: SelectorDoc,
+    /// What each is asked.
+    trigger: JobTriggerDoc,
+    /// Admission control.
+    limits: JobLimitsView,
+    /// When it was created (RFC 3339).
+    created_at: String,
+    /// When it ended (RFC 3339), or null while running.
+    finished_at: Option<String>,
+    /// Time since creation (until the end, once ended).
+    elapsed_ms: i64,
+    /// How many times it was resumed after a restart.
+    resumed: u32,
+    /// Stations selected.
+    total: u64,
+    /// Stations that ended `Completed` or `Partial`.
+    succeeded: u64,
+    /// Stations that ended otherwise.
+    failed: u64,
+    /// Stations still `Pending` or `Running`.
+    open: u64,
+    /// Stations per outcome.
+    counts: std::collections::BTreeMap<String, u64>,
+    /// Per-station results (`results=all|failed`; absent with `none` and in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    results: Option<Vec<JobResultView>>,
+}
+
+/// One station's part of a job.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = TriggerJobResult)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct JobResultView {
+    /// The station.
+    station_id: String,
+    /// `Pending`, `Running`, a trigger outcome (`Completed`, `Rejected`, ...) or a job
+    /// outcome (`Offline`, `UnknownStation`, `NotApplicable`, `Cancelled`).
+    outcome: String,
+    /// Triggers sent so far (retries included).
+    attempts: u32,
+    /// The latest trigger's record id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trigger_id: Option<String>,
+    /// Why it ended so, when not a success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    /// How long the latest trigger took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_ms: Option<u64>,
+    /// When it reached its final result (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<String>,
+    /// With `include=messages` / `includeMessages`: what the station sent (action,
+    /// messageId, payload, receivedAt), from its trigger record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<Vec<Value>>,
 }
 
 /// Turns a create body into a checked spec; shared with schedules, which carry the same one.
@@ -129,6 +342,25 @@ fn requested_by(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// Creates and starts a job; with `"wait": true`, answers when it ends (or the wait ends).
+#[utoipa::path(
+    post,
+    path = "/api/v1/trigger-jobs",
+    tag = "jobs",
+    params(
+        ("X-Requested-By" = Option<String>, Header, description = "Who asks (1 to 128 visible ASCII characters), kept in the job; default `api`", max_length = 128, pattern = r"^[\t\x20-\x7E]*[\x21-\x7E][\t\x20-\x7E]*$", example = "billing-job"),
+    ),
+    request_body(content = CreateBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`wait: true` and the job ended within `waitTimeoutMs`: the job with every station's result", body = JobView,
+            headers(("Location" = String, description = "The job's URL"))),
+        (status = 202, description = "The job runs (not waited for, or the wait ran out): the job so far", body = JobView,
+            headers(("Location" = String, description = "The job's URL"))),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a missing `selector`/`trigger` (`missing_selector`, `missing_trigger`), a bad selector (`empty_selector`, `invalid_selector`), a bound out of range (`invalid_name`, `invalid_timeout`, `invalid_concurrency`, `invalid_rate`, `invalid_retries`, `invalid_retry_backoff`, `invalid_spread`, `invalid_wait_timeout`, `missing_requested_message`), a trigger no station could take (`unknown_requested_message` with `validValues`, `invalid_target`, `conflicting_target`) or a bad `X-Requested-By` (`invalid_requested_by`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 500, description = "Internal error", body = ApiErrorBody),
+        (status = 503, description = "The job could not be stored (`store_unavailable`)", body = ApiErrorBody),
+    )
+)]
 pub async fn create(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -159,7 +391,12 @@ pub async fn create(
     let status = if body.wait.unwrap_or(false) {
         let finished = handle.finished.notified();
         if !handle.is_finished() {
-            let _ = tokio::time::timeout(Duration::from_millis(wait_ms), finished).await;
+            // A stopping server does not wait for the job (it resumes after the restart).
+            tokio::select! {
+                () = finished => {}
+                () = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
+                () = app.shutdown.cancelled() => {}
+            }
         }
         if handle.is_finished() {
             StatusCode::OK
@@ -303,8 +540,46 @@ async fn add_messages(app: &App, body: &mut Value) {
     }
 }
 
+/// What `include` may add to a job view.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // documentation only: `one` reads this name
+pub(crate) enum IncludeName {
+    /// Each station's correlated messages.
+    Messages,
+}
+
+/// Which per-station results a job view carries.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // documentation only: `parse_results` reads these names
+pub(crate) enum ResultsName {
+    /// Every station's result.
+    All,
+    /// Only stations that ended without success.
+    Failed,
+    /// None.
+    #[serde(rename = "none")]
+    Nothing,
+}
+
 /// One job with its progress and per-station results (`?results=all|failed|none`,
 /// `?include=messages` adds each station's messages).
+#[utoipa::path(
+    get,
+    path = "/api/v1/trigger-jobs/{id}",
+    tag = "jobs",
+    params(
+        ("id" = String, Path, description = "The job id"),
+        ("results" = Option<ResultsName>, Query, description = "Which per-station results to include (default `all`)"),
+        ("include" = Option<IncludeName>, Query, description = "`messages`: add each station's correlated messages (from its trigger record) to its result"),
+    ),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 400, description = "A bad `results` (`invalid_results`) or `include` (`invalid_include`), an unknown parameter (`unknown_parameter`) or an undecodable path/query", body = ApiErrorBody),
+        (status = 404, description = "No job with this id (`job_not_found`)", body = ApiErrorBody),
+    )
+)]
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -335,6 +610,19 @@ pub async fn one(
 }
 
 /// Jobs, newest first, without per-station results (`?status=&limit=`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/trigger-jobs",
+    tag = "jobs",
+    params(
+        ("status" = Option<JobStatusName>, Query, description = "Only jobs in this state"),
+        ("limit" = Option<u32>, Query, description = "At most this many (default 100)", minimum = 1, maximum = 1000),
+    ),
+    responses(
+        (status = 200, description = "Jobs, newest first, without `results`", body = Vec<JobView>),
+        (status = 400, description = "A bad `status` (`invalid_status`), `limit` (`invalid_limit`), an unknown parameter (`unknown_parameter`) or an undecodable query", body = ApiErrorBody),
+    )
+)]
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
@@ -366,6 +654,19 @@ pub async fn list(
 }
 
 /// Cancels a running job; 409 if it already ended.
+#[utoipa::path(
+    post,
+    path = "/api/v1/trigger-jobs/{id}/cancel",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The cancelled job (stations not started are `Cancelled`), without `results`", body = JobView),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No job with this id (`job_not_found`)", body = ApiErrorBody),
+        (status = 409, description = "The job already ended (`job_finished`)", body = ApiErrorBody),
+        (status = 500, description = "Internal error", body = ApiErrorBody),
+    )
+)]
 pub async fn cancel(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,

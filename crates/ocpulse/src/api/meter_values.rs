@@ -11,6 +11,7 @@ use ocpulse_core::meter_rows::{METER_ACTIONS, MeterRow, meter_rows};
 use ocpulse_core::rfc3339;
 use serde_json::{Value, json};
 
+use super::openapi::ApiErrorBody;
 use super::query::{Params, evse, only, range, storage, text};
 use super::{ApiError, parse_limit};
 use crate::app::App;
@@ -36,6 +37,44 @@ pub(crate) const ROW_COLUMNS: [&str; 15] = [
     "multiplier",
     "value",
 ];
+
+/// A meter row: one sampled value (`row_json` builds it; the CSV export has the same columns).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = MeterRow)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct MeterRowView {
+    /// The journal entry it was read from (`after` pages by it).
+    seq: i64,
+    /// When ocpulse received the message (RFC 3339).
+    received_at: String,
+    /// The station.
+    station_id: String,
+    /// `MeterValues`, `StopTransaction` or `TransactionEvent`.
+    action: String,
+    /// The station's timestamp of the sample, as sent.
+    timestamp: Option<String>,
+    /// 2.0.1 EVSE id (0 = main meter).
+    evse_id: Option<i64>,
+    /// 1.6 connector id (0 = main meter), or a 2.0.1 TransactionEvent's `evse.connectorId`.
+    connector_id: Option<i64>,
+    /// The transaction, if the message names one.
+    transaction_id: Option<String>,
+    /// What was measured.
+    measurand: String,
+    /// The phase, if any.
+    phase: Option<String>,
+    /// Where it was measured.
+    location: String,
+    /// Why it was sampled.
+    context: String,
+    /// The unit, if known.
+    unit: Option<String>,
+    /// 2.0.1 `unitOfMeasure.multiplier` (a power of ten); null on 1.6.
+    multiplier: Option<i64>,
+    /// The value as a number; null when it is not one (1.6 `SignedData`).
+    value: Option<f64>,
+}
 
 /// The API form of a meter row (every column present, `null` when empty).
 pub(crate) fn row_json(r: &MeterRow) -> Value {
@@ -119,6 +158,26 @@ pub(crate) fn meter_scan(
 /// Lists a station's meter rows. A page never splits one message's rows, so `after=<the
 /// last row's seq>` continues exactly; it holds at most `limit` rows unless its first
 /// message alone has more.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stations/{id}/meter-values",
+    tag = "reports",
+    params(
+        ("id" = String, Path, description = "The station id", example = "CP0001"),
+        ("from" = Option<String>, Query, format = DateTime, description = "Only rows received at or after this RFC 3339 time"),
+        ("to" = Option<String>, Query, format = DateTime, description = "Only rows received before this RFC 3339 time"),
+        ("evse" = Option<i64>, Query, minimum = 0, description = "Only this 2.0.1 EVSE or 1.6 connector (0 = main meter)"),
+        ("measurand" = Option<String>, Query, description = "Only this measurand", example = "Energy.Active.Import.Register"),
+        ("limit" = Option<u32>, Query, description = "Rows per page (default 100; a message's rows are never split)", minimum = 1, maximum = 1000),
+        ("after" = Option<i64>, Query, description = "The last row's `seq` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Meter rows, oldest first", body = Vec<MeterRowView>),
+        (status = 400, description = "A bad `from`/`to` (`invalid_time`, `invalid_range`), `evse` (`invalid_evse`), `limit` (`invalid_limit`), `after` (`invalid_after`), an unknown parameter (`invalid_query`) or an undecodable path/query", body = ApiErrorBody),
+        (status = 404, description = "No station with this id ever connected (`station_not_found`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error", body = ApiErrorBody),
+    )
+)]
 pub async fn list(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,

@@ -28,6 +28,7 @@ use utoipa::{OpenApi, ToSchema};
         description = "OCPP central system: trigger a station's message with one HTTP call and get that message back. Every error (4xx and 5xx) is a JSON object with `error` (a stable code) and `message` (what was wrong), sometimes with more fields."
     ),
     servers((url = "/", description = "this server")),
+    modifiers(&EmptyMeansAbsent),
     paths(
         super::stations::list,
         super::stations::one,
@@ -40,20 +41,125 @@ use utoipa::{OpenApi, ToSchema};
         super::ca::certificate,
         super::health,
         document,
+        super::jobs::create,
+        super::jobs::list,
+        super::jobs::one,
+        super::jobs::cancel,
+        super::schedules::create,
+        super::schedules::list,
+        super::schedules::one,
+        super::schedules::replace,
+        super::schedules::delete,
+        super::schedules::create_target,
+        super::schedules::list_targets,
+        super::schedules::one_target,
+        super::schedules::delete_target,
+        super::reports::fleet,
+        super::reports::list,
+        super::reports::one,
+        super::meter_values::list,
+        super::export::journal,
+        super::export::meter_values,
+        super::alert_rules::create,
+        super::alert_rules::list,
+        super::alert_rules::one,
+        super::alert_rules::replace,
+        super::alert_rules::delete,
+        super::alerts::list,
+        super::alerts::one,
+        super::alerts::acknowledge,
+        super::webhooks::create,
+        super::webhooks::list,
+        super::webhooks::one,
+        super::webhooks::delete,
+        super::webhooks::deliveries,
     ),
     components(schemas(
         ApiErrorBody,
         super::triggers::TriggerOutcome,
-        super::messages::JournalBefore
+        super::messages::JournalBefore,
+        super::jobs::ResultsName,
+        super::jobs::IncludeName,
+        super::jobs::JobStatusName,
+        super::export::ExportFormat,
+        super::alerts::AlertStatusName,
     )),
     tags(
         (name = "stations", description = "What is known about each station"),
         (name = "triggers", description = "Ask a station for a message and get it back"),
         (name = "events", description = "Live events: a tail of the journal"),
+        (name = "jobs", description = "Bulk trigger jobs: one trigger sent to many stations"),
+        (name = "schedules", description = "Recurring trigger jobs"),
+        (name = "freshness", description = "Targets that make ocpulse refresh stale station data by itself"),
+        (name = "reports", description = "The fleet, each station's health and meter readings"),
+        (name = "export", description = "The journal and meter rows as CSV or JSON lines"),
+        (name = "alerts", description = "Alert rules and the alerts they raise"),
+        (name = "webhooks", description = "Where alert changes are POSTed"),
         (name = "meta", description = "The server itself"),
     )
 )]
 pub struct ApiDoc;
+
+/// Query parameters the report and export endpoints read with `query::text`, where an empty
+/// value (`evse=`) counts as absent: they get `allowEmptyValue: true`, which utoipa's
+/// `params(...)` cannot say.
+const EMPTY_MEANS_ABSENT: &[(&str, &[&str])] = &[
+    ("/api/v1/reports/health", &["after"]),
+    (
+        "/api/v1/stations/{id}/meter-values",
+        &["from", "to", "evse", "measurand", "after"],
+    ),
+    (
+        "/api/v1/export/journal",
+        &["station", "action", "from", "to", "format"],
+    ),
+    (
+        "/api/v1/export/meter-values",
+        &["station", "evse", "measurand", "from", "to", "format"],
+    ),
+];
+
+/// POST operations whose JSON body may be left out (utoipa marks every typed body required).
+const OPTIONAL_BODIES: &[&str] = &["/api/v1/alerts/{id}/acknowledge"];
+
+/// Sets `allowEmptyValue` on the parameters of [`EMPTY_MEANS_ABSENT`], and marks the bodies
+/// of [`OPTIONAL_BODIES`] optional.
+struct EmptyMeansAbsent;
+
+impl utoipa::Modify for EmptyMeansAbsent {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{RefOr, Required};
+        for path in OPTIONAL_BODIES {
+            if let Some(body) = openapi
+                .paths
+                .paths
+                .get_mut(*path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.request_body.as_mut())
+                && let RefOr::T(body) = body
+            {
+                body.required = Some(Required::False);
+            }
+        }
+        for (path, names) in EMPTY_MEANS_ABSENT {
+            let Some(item) = openapi.paths.paths.get_mut(*path) else {
+                continue;
+            };
+            let Some(op) = item.get.as_mut() else {
+                continue;
+            };
+            for p in op.parameters.iter_mut().flatten() {
+                let RefOr::T(p) = p else { continue };
+                if p.parameter_in == ParameterIn::Query && names.contains(&p.name.as_str()) {
+                    p.extensions
+                        .get_or_insert_with(Default::default)
+                        .insert("allowEmptyValue".into(), Value::Bool(true));
+                }
+            }
+        }
+    }
+}
 
 /// The one error shape of the API (`api::ApiError`): every 4xx and 5xx body.
 #[derive(ToSchema)]

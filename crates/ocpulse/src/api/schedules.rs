@@ -17,7 +17,8 @@ use ocpulse_core::selector::Selector;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::jobs::spec_from;
+use super::jobs::{JobLimitsView, JobTriggerDoc, SelectorDoc, spec_from};
+use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::freshness::TargetStats;
@@ -26,19 +27,119 @@ use crate::{freshness, now_ms, schedules};
 const EXAMPLE: &str = r#"{"name": "hourly heartbeat", "selector": {"all": true}, "trigger": {"requestedMessage": "Heartbeat"}, "everySeconds": 3600, "jitterSeconds": 60}"#;
 
 /// A schedule as created or replaced.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "hourly heartbeat", "selector": {"all": true}, "trigger": {"requestedMessage": "Heartbeat"}, "everySeconds": 3600, "jitterSeconds": 60}))]
 struct ScheduleBody {
+    /// A label for people (at most 200 bytes).
+    #[schema(max_length = 200)]
     name: Option<String>,
+    /// Which stations (chosen anew at each firing). Required.
+    #[schema(value_type = SelectorDoc, required = true)]
     selector: Option<Selector>,
+    /// What to ask each station. Required.
+    #[schema(value_type = JobTriggerDoc, required = true)]
     trigger: Option<JobTrigger>,
+    /// Seconds between firings (1 to 30 days). Required.
+    #[schema(value_type = u64, required = true, minimum = 1, maximum = 2_592_000)]
     every_seconds: Option<u64>,
+    /// Each firing's station starts are spread over this many seconds (default 0; at most
+    /// `everySeconds`).
+    #[schema(minimum = 0, maximum = 3600)]
     jitter_seconds: Option<u64>,
+    /// Paused schedules keep their record but do not fire (default true).
     enabled: Option<bool>,
+    /// Triggers of a firing in flight at once (default 100).
+    #[schema(minimum = 1, maximum = 10_000)]
     concurrency: Option<u32>,
+    /// Station starts per second, 0.001 to 100000 (default: as fast as the concurrency allows).
+    #[schema(minimum = 0.001, maximum = 100_000)]
     rate_per_second: Option<f64>,
+    /// Retries per station after a retryable outcome (default 2).
+    #[schema(minimum = 0, maximum = 10)]
     retries: Option<u32>,
+    /// Backoff before the first retry, in ms (default 1000).
+    #[schema(minimum = 1, maximum = 300_000)]
     retry_backoff_ms: Option<u64>,
+}
+
+/// A schedule as the API shows it (`schedule_view` builds it).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Schedule)]
+#[allow(dead_code)] // documentation only
+struct ScheduleView {
+    /// The schedule id.
+    schedule_id: String,
+    /// Its label, or null.
+    name: Option<String>,
+    /// Whether it fires.
+    enabled: bool,
+    /// Which stations.
+    selector: SelectorDoc,
+    /// What each is asked.
+    trigger: JobTriggerDoc,
+    /// Seconds between firings.
+    every_seconds: u64,
+    /// Start spread of each firing, in seconds.
+    jitter_seconds: u64,
+    /// Admission control of each firing's job.
+    limits: JobLimitsView,
+    /// When it was created (RFC 3339); firings are on a grid from it.
+    created_at: String,
+    /// When it fires next (RFC 3339).
+    next_run_at: String,
+    /// How many times it fired.
+    runs: u64,
+    /// Firings skipped because the previous run was still going.
+    skipped: u64,
+    /// The latest firing, or null.
+    last_run: Option<ScheduleRunView>,
+    /// Each station's latest result, by station id (absent in the list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stations: Option<std::collections::BTreeMap<String, ScheduleStationView>>,
+}
+
+/// A schedule's latest firing.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ScheduleRun)]
+#[allow(dead_code)] // documentation only
+struct ScheduleRunView {
+    /// The job it ran (`GET /api/v1/trigger-jobs/{id}`).
+    job_id: String,
+    /// When it started (RFC 3339).
+    started_at: String,
+    /// When its job ended (RFC 3339), or null.
+    finished_at: Option<String>,
+    /// Stations per outcome, once it ended.
+    counts: std::collections::BTreeMap<String, u64>,
+}
+
+/// A station's latest result under a schedule.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ScheduleStation)]
+#[allow(dead_code)] // documentation only
+struct ScheduleStationView {
+    /// The outcome.
+    outcome: String,
+    /// When it ended (RFC 3339).
+    at: String,
+    /// The job of that firing.
+    job_id: String,
+    /// The trigger record, or null when no trigger was sent.
+    trigger_id: Option<String>,
+    /// Consecutive firings that did not succeed for this station.
+    failures_in_a_row: u32,
+}
+
+/// The answer of a DELETE: the id of what was deleted.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+struct Deleted {
+    /// The id.
+    deleted: String,
 }
 
 fn store_error(e: ocpulse_core::store::StoreError) -> ApiError {
@@ -141,6 +242,18 @@ fn schedule_view(s: &Schedule, with_stations: bool) -> Value {
 }
 
 /// Creates a schedule (201); it first fires one interval from now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules",
+    tag = "schedules",
+    request_body(content = ScheduleBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The schedule", body = ScheduleView),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a missing `everySeconds` (`missing_interval`), an interval or jitter out of range (`invalid_interval`, `invalid_jitter`, `invalid_spread`), or a bad job spec (as for trigger jobs: `missing_selector`, `empty_selector`, `invalid_selector`, `missing_trigger`, `invalid_concurrency`, `unknown_requested_message`, ...)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 503, description = "The schedule could not be stored (`store_unavailable`)", body = ApiErrorBody),
+    )
+)]
 pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response, ApiError> {
     let s = schedule_from(&raw, None)?;
     schedules::put(&app, s.clone()).await.map_err(store_error)?;
@@ -148,6 +261,20 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
 }
 
 /// Replaces a schedule's plan, keeping its record (and its grid unless the interval changed).
+#[utoipa::path(
+    put,
+    path = "/api/v1/schedules/{id}",
+    tag = "schedules",
+    params(("id" = String, Path, description = "The schedule id")),
+    request_body(content = ScheduleBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The schedule as replaced", body = ScheduleView),
+        (status = 400, description = "A body refused as on create, or an undecodable path", body = ApiErrorBody),
+        (status = 404, description = "No schedule with this id (`schedule_not_found`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 503, description = "The schedule could not be stored (`store_unavailable`)", body = ApiErrorBody),
+    )
+)]
 pub async fn replace(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -163,6 +290,15 @@ pub async fn replace(
 }
 
 /// Every schedule, without per-station records.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules",
+    tag = "schedules",
+    responses(
+        (status = 200, description = "Every schedule, without `stations`", body = Vec<ScheduleView>),
+        (status = "4XX", description = "Any client error the framework makes (e.g. 405 for another method)", body = ApiErrorBody),
+    )
+)]
 pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
     Json(Value::Array(
         app.schedules
@@ -174,6 +310,17 @@ pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
 }
 
 /// One schedule with each station's latest result.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules/{id}",
+    tag = "schedules",
+    params(("id" = String, Path, description = "The schedule id")),
+    responses(
+        (status = 200, description = "The schedule with `stations`", body = ScheduleView),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No schedule with this id (`schedule_not_found`)", body = ApiErrorBody),
+    )
+)]
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -186,6 +333,18 @@ pub async fn one(
 }
 
 /// Deletes a schedule (a firing already running finishes).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/schedules/{id}",
+    tag = "schedules",
+    params(("id" = String, Path, description = "The schedule id")),
+    responses(
+        (status = 200, description = "The schedule was deleted", body = Deleted),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No schedule with this id (`schedule_not_found`)", body = ApiErrorBody),
+        (status = 503, description = "The deletion could not be stored (`store_unavailable`)", body = ApiErrorBody),
+    )
+)]
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -199,14 +358,81 @@ pub async fn delete(
 
 const FRESH_EXAMPLE: &str = r#"{"name": "status fresh", "selector": {"all": true}, "data": "connectorStatus", "maxAgeSeconds": 900} or {"selector": {"all": true}, "data": "meterValues", "maxAgeSeconds": 300, "onlyWhileCharging": true}"#;
 
-#[derive(Deserialize)]
+/// A freshness target as created.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"name": "status fresh", "selector": {"all": true}, "data": "connectorStatus", "maxAgeSeconds": 900}))]
 struct FreshnessBody {
+    /// A label for people.
     name: Option<String>,
+    /// Which stations. Required.
+    #[schema(value_type = SelectorDoc, required = true)]
     selector: Option<Selector>,
+    /// What must stay fresh. Required.
+    #[schema(value_type = FreshDataName, required = true)]
     data: Option<FreshData>,
+    /// How old it may get, in seconds (1 to 7 days). Required.
+    #[schema(value_type = u64, required = true, minimum = 1, maximum = 604_800)]
     max_age_seconds: Option<u64>,
+    /// Only while a connector is Charging or a transaction is open (default false).
     only_while_charging: Option<bool>,
+}
+
+/// What a freshness target keeps fresh.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only: the core `FreshData` parses these names
+enum FreshDataName {
+    /// Every known connector's status (refreshed with StatusNotification).
+    ConnectorStatus,
+    /// The latest meter reading (MeterValues).
+    MeterValues,
+    /// Any message at all (a Heartbeat is triggered when the station has been quiet).
+    Heartbeat,
+}
+
+/// A freshness target as the API shows it (`target_view` builds it).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = FreshnessTarget)]
+#[allow(dead_code)] // documentation only
+struct TargetView {
+    /// The target id.
+    target_id: String,
+    /// Its label, or null.
+    name: Option<String>,
+    /// Which stations.
+    selector: SelectorDoc,
+    /// What must stay fresh.
+    data: FreshDataName,
+    /// How old it may get, in seconds.
+    max_age_seconds: u64,
+    /// Only while charging.
+    only_while_charging: bool,
+    /// When it was created (RFC 3339).
+    created_at: String,
+    /// Refresh triggers started (since this server started).
+    refreshes: u64,
+    /// Of those, how many brought the data.
+    succeeded: u64,
+    /// And how many did not.
+    failed: u64,
+    /// Each station's latest refresh, by station id.
+    stations: std::collections::BTreeMap<String, TargetStationView>,
+}
+
+/// A station's latest refresh under a freshness target.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = FreshnessStation)]
+#[allow(dead_code)] // documentation only
+struct TargetStationView {
+    /// The trigger's outcome.
+    outcome: String,
+    /// When it ended (RFC 3339).
+    at: String,
+    /// Its trigger record.
+    trigger_id: String,
 }
 
 fn target_not_found(id: &str) -> ApiError {
@@ -236,6 +462,18 @@ fn target_view(t: &FreshnessTarget, stats: &TargetStats) -> Value {
 }
 
 /// Creates a freshness target (201).
+#[utoipa::path(
+    post,
+    path = "/api/v1/freshness",
+    tag = "freshness",
+    request_body(content = FreshnessBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The target", body = TargetView),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a missing field (`missing_field`), a bad selector (`empty_selector`, `invalid_selector`) or `maxAgeSeconds` out of range (`invalid_max_age`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 503, description = "The target could not be stored (`store_unavailable`)", body = ApiErrorBody),
+    )
+)]
 pub async fn create_target(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response, ApiError> {
     let body: FreshnessBody = parse_body(&raw, FRESH_EXAMPLE)?;
     let missing = |field: &str| {
@@ -271,6 +509,15 @@ pub async fn create_target(State(app): State<Arc<App>>, raw: Bytes) -> Result<Re
 }
 
 /// Every freshness target with its refresh counts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/freshness",
+    tag = "freshness",
+    responses(
+        (status = 200, description = "Every freshness target", body = Vec<TargetView>),
+        (status = 400, description = "Any query parameter (`unknown_parameter`: this endpoint takes none) or an undecodable query", body = ApiErrorBody),
+    )
+)]
 pub async fn list_targets(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
@@ -291,6 +538,17 @@ pub async fn list_targets(
 }
 
 /// One freshness target with each station's latest refresh.
+#[utoipa::path(
+    get,
+    path = "/api/v1/freshness/{id}",
+    tag = "freshness",
+    params(("id" = String, Path, description = "The target id")),
+    responses(
+        (status = 200, description = "The target", body = TargetView),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No target with this id (`freshness_target_not_found`)", body = ApiErrorBody),
+    )
+)]
 pub async fn one_target(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -303,6 +561,18 @@ pub async fn one_target(
 }
 
 /// Deletes a freshness target.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/freshness/{id}",
+    tag = "freshness",
+    params(("id" = String, Path, description = "The target id")),
+    responses(
+        (status = 200, description = "The target was deleted", body = Deleted),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No target with this id (`freshness_target_not_found`)", body = ApiErrorBody),
+        (status = 503, description = "The deletion could not be stored (`store_unavailable`)", body = ApiErrorBody),
+    )
+)]
 pub async fn delete_target(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,

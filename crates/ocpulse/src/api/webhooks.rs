@@ -13,6 +13,7 @@ use ocpulse_core::{Doc, rfc3339};
 use serde_json::{Value, json};
 
 use super::alert_rules::storage;
+use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_body, parse_limit};
 use crate::alerts::delivery::{self, Delivery};
 use crate::alerts::new_id;
@@ -21,6 +22,142 @@ use crate::app::App;
 use crate::now_ms;
 
 const EXAMPLE: &str = r#"{"url": "http://receiver.example:8080/hooks/ocpulse", "secret": "at least 16 characters", "events": ["AlertRaised", "AlertResolved"]} (events optional: every alert event)"#;
+
+/// The create body (`alerts::webhooks::WebhookSpec`).
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = WebhookBody, example = json!({"url": "http://receiver.example:8080/hooks/ocpulse", "secret": "at least 16 characters", "events": ["AlertRaised", "AlertResolved"]}))]
+#[allow(dead_code)] // documentation only: `WebhookSpec` parses this shape
+struct WebhookBody {
+    /// Where deliveries are POSTed: an `http` URL with a host (https is not supported yet).
+    #[schema(example = "http://receiver.example:8080/hooks/ocpulse")]
+    url: String,
+    /// The HMAC-SHA256 key of the `X-Ocpulse-Signature` header (at least 16 characters);
+    /// never shown again.
+    #[schema(min_length = 16)]
+    secret: String,
+    /// Only these events; every alert event when absent or null.
+    #[schema(min_items = 1)]
+    events: Option<Vec<AlertEventName>>,
+}
+
+/// An alert event a webhook can receive.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, clippy::enum_variant_names)] // documentation only: `ALERT_EVENTS`
+enum AlertEventName {
+    /// An alert was raised.
+    AlertRaised,
+    /// Someone acknowledged it.
+    AlertAcknowledged,
+    /// Its condition cleared.
+    AlertResolved,
+}
+
+/// A webhook as the API shows it (`Webhook::view`): the secret only as a hint.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Webhook)]
+#[allow(dead_code)] // documentation only
+struct WebhookView {
+    /// The webhook id.
+    id: String,
+    /// Where deliveries are POSTed.
+    url: String,
+    /// Only these events, or null for every alert event.
+    events: Option<Vec<AlertEventName>>,
+    /// `…` and the secret's last 4 characters.
+    secret_hint: String,
+    /// When it was registered (RFC 3339).
+    created_at: String,
+}
+
+/// The answer of `GET /api/v1/webhooks`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = WebhookList)]
+#[allow(dead_code)] // documentation only
+struct WebhookList {
+    /// Every webhook.
+    webhooks: Vec<WebhookView>,
+}
+
+/// The answer of `DELETE /api/v1/webhooks/{id}`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = WebhookDeleted)]
+#[allow(dead_code)] // documentation only
+struct WebhookDeleted {
+    /// The webhook as it was.
+    deleted: WebhookView,
+}
+
+/// One alert change on its way to one webhook (`alerts::delivery::Delivery`).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = WebhookDelivery)]
+#[allow(dead_code)] // documentation only
+struct DeliveryView {
+    /// The delivery id (`X-Ocpulse-Delivery`).
+    id: String,
+    /// The webhook.
+    webhook_id: String,
+    /// `AlertRaised`, `AlertAcknowledged` or `AlertResolved`.
+    event: String,
+    /// The alert.
+    alert_id: String,
+    /// The alert as it was when the event happened (what is sent).
+    alert: Value,
+    /// Where it is.
+    status: DeliveryStatusName,
+    /// When it was created (RFC 3339).
+    created_at: String,
+    /// Every attempt so far.
+    attempts: Vec<AttemptView>,
+    /// When it ended (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_at: Option<String>,
+    /// Why it ended without attempts left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+/// Where a delivery is.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation only
+enum DeliveryStatusName {
+    /// Not delivered yet; attempts remain.
+    Pending,
+    /// A 2xx answer came back.
+    Delivered,
+    /// Every attempt failed (or the webhook was deleted).
+    Failed,
+}
+
+/// One POST of a delivery.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = DeliveryAttempt)]
+#[allow(dead_code)] // documentation only
+struct AttemptView {
+    /// When it was sent (RFC 3339).
+    at: String,
+    /// The receiver's HTTP status, if it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_code: Option<u16>,
+    /// Why it did not count as delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// How long it took.
+    duration_ms: u64,
+}
+
+/// The answer of `GET /api/v1/webhooks/{id}/deliveries`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = DeliveryList)]
+#[allow(dead_code)] // documentation only
+struct DeliveryList {
+    /// Deliveries, newest first.
+    deliveries: Vec<DeliveryView>,
+}
 
 fn not_found(id: &str) -> ApiError {
     ApiError::new(
@@ -39,6 +176,18 @@ fn find(app: &App, id: &str) -> Result<Webhook, ApiError> {
 }
 
 /// `POST /api/v1/webhooks`: 201 with the webhook (the secret only as a hint).
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    request_body(content = WebhookBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The webhook", body = WebhookView),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`) or a bad url, secret or event list (`invalid_webhook`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
+    )
+)]
 pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response, ApiError> {
     let spec: WebhookSpec = parse_body(&raw, EXAMPLE)?;
     spec.validate()
@@ -64,6 +213,15 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
 }
 
 /// `GET /api/v1/webhooks`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    responses(
+        (status = 200, description = "Every webhook", body = WebhookList),
+        (status = "4XX", description = "Any client error the framework makes (e.g. 405 for another method)", body = ApiErrorBody),
+    )
+)]
 pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
     let hooks: Vec<Value> = app
         .alerts
@@ -75,6 +233,17 @@ pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
 }
 
 /// `GET /api/v1/webhooks/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id")),
+    responses(
+        (status = 200, description = "The webhook", body = WebhookView),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No webhook with this id (`webhook_not_found`)", body = ApiErrorBody),
+    )
+)]
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -83,6 +252,18 @@ pub async fn one(
 }
 
 /// `DELETE /api/v1/webhooks/{id}`: deliveries still pending for it end as failed.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The webhook id")),
+    responses(
+        (status = 200, description = "The deleted webhook", body = WebhookDeleted),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No webhook with this id (`webhook_not_found`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
+    )
+)]
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -102,6 +283,21 @@ pub async fn delete(
 }
 
 /// `GET /api/v1/webhooks/{id}/deliveries?limit=`: the delivery log, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "The webhook id"),
+        ("limit" = Option<u32>, Query, description = "At most this many (default 100)", minimum = 1, maximum = 1000),
+    ),
+    responses(
+        (status = 200, description = "The delivery log, newest first", body = DeliveryList),
+        (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable path/query", body = ApiErrorBody),
+        (status = 404, description = "No webhook with this id (`webhook_not_found`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
+    )
+)]
 pub async fn deliveries(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,

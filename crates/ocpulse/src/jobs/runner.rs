@@ -76,8 +76,13 @@ pub(super) async fn run(app: Arc<App>, handle: Arc<JobHandle>, delay: Option<Dur
                 () = handle.cancel.cancelled() => break,
                 () = app.shutdown.cancelled() => break,
             }
-            // A stall (e.g. waiting for the budget) does not earn a burst afterwards.
-            next_start = next_start.max(Instant::now() - interval) + interval;
+            // A stall (e.g. waiting for the budget) does not earn a burst afterwards. (An
+            // interval longer than the monotonic clock's age has no `now - interval`.)
+            let now = Instant::now();
+            next_start = now
+                .checked_sub(interval)
+                .map_or(next_start, |earliest| next_start.max(earliest))
+                + interval;
         }
         let permits = tokio::select! {
             p = acquire(&local, &app.jobs.budget) => p,
