@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::openapi::ApiErrorBody;
+use super::trigger::requested_by;
 use super::{ApiError, parse_body, parse_limit};
 use crate::app::App;
 use crate::jobs::{self, CancelError, JobHandle};
@@ -258,6 +259,25 @@ pub(crate) struct JobResultView {
     messages: Option<Vec<Value>>,
 }
 
+/// A job's admission control from the optional body fields, defaults filled in; shared
+/// with schedules, which take the same fields.
+pub(crate) fn limits_from(
+    concurrency: Option<u32>,
+    rate_per_second: Option<f64>,
+    retries: Option<u32>,
+    retry_backoff_ms: Option<u64>,
+    spread_ms: u64,
+) -> JobLimits {
+    let defaults = JobLimits::default();
+    JobLimits {
+        concurrency: concurrency.unwrap_or(defaults.concurrency),
+        rate_per_second,
+        retries: retries.unwrap_or(defaults.retries),
+        retry_backoff_ms: retry_backoff_ms.unwrap_or(defaults.retry_backoff_ms),
+        spread_ms,
+    }
+}
+
 /// Turns a create body into a checked spec; shared with schedules, which carry the same one.
 pub(crate) fn spec_from(
     name: Option<String>,
@@ -327,20 +347,6 @@ fn refuse_for_every_version(request: &TriggerRequest) -> Result<(), ApiError> {
     }
 }
 
-/// Who asked: `X-Requested-By`, else `api`.
-fn requested_by(headers: &HeaderMap) -> Result<String, ApiError> {
-    match headers.get("x-requested-by") {
-        None => Ok("api".into()),
-        Some(v) => match v.to_str() {
-            Ok(s) if !s.trim().is_empty() && s.len() <= 128 => Ok(s.trim().to_owned()),
-            _ => Err(ApiError::bad_request(
-                "invalid_requested_by",
-                "X-Requested-By must be visible ASCII text of 1 to 128 characters naming who asks",
-            )),
-        },
-    }
-}
-
 /// Creates and starts a job; with `"wait": true`, answers when it ends (or the wait ends).
 #[utoipa::path(
     post,
@@ -368,14 +374,13 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let by = requested_by(&headers)?;
     let body: CreateBody = parse_body(&raw, EXAMPLE)?;
-    let defaults = JobLimits::default();
-    let limits = JobLimits {
-        concurrency: body.concurrency.unwrap_or(defaults.concurrency),
-        rate_per_second: body.rate_per_second,
-        retries: body.retries.unwrap_or(defaults.retries),
-        retry_backoff_ms: body.retry_backoff_ms.unwrap_or(defaults.retry_backoff_ms),
-        spread_ms: body.spread_ms.unwrap_or(0),
-    };
+    let limits = limits_from(
+        body.concurrency,
+        body.rate_per_second,
+        body.retries,
+        body.retry_backoff_ms,
+        body.spread_ms.unwrap_or(0),
+    );
     let body_include_messages = body.include_messages.unwrap_or(false);
     let spec = spec_from(body.name, body.selector, body.trigger, limits, EXAMPLE)?;
     let wait_ms = body.wait_timeout_ms.unwrap_or(60_000);

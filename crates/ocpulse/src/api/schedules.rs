@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ocpulse_core::fleet_job::{JobLimits, JobTrigger};
+use ocpulse_core::fleet_job::JobTrigger;
 use ocpulse_core::freshness::{FreshData, FreshnessTarget};
 use ocpulse_core::rfc3339;
 use ocpulse_core::schedule::{self, Schedule};
@@ -17,7 +17,7 @@ use ocpulse_core::selector::Selector;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::jobs::{JobLimitsView, JobTriggerDoc, SelectorDoc, spec_from};
+use super::jobs::{JobLimitsView, JobTriggerDoc, SelectorDoc, limits_from, spec_from};
 use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_body};
 use crate::app::App;
@@ -163,14 +163,13 @@ fn schedule_from(raw: &[u8], existing: Option<Schedule>) -> Result<Schedule, Api
             format!("everySeconds is required, e.g. {EXAMPLE}"),
         )
     })?;
-    let defaults = JobLimits::default();
-    let limits = JobLimits {
-        concurrency: body.concurrency.unwrap_or(defaults.concurrency),
-        rate_per_second: body.rate_per_second,
-        retries: body.retries.unwrap_or(defaults.retries),
-        retry_backoff_ms: body.retry_backoff_ms.unwrap_or(defaults.retry_backoff_ms),
-        spread_ms: body.jitter_seconds.unwrap_or(0).saturating_mul(1000),
-    };
+    let limits = limits_from(
+        body.concurrency,
+        body.rate_per_second,
+        body.retries,
+        body.retry_backoff_ms,
+        body.jitter_seconds.unwrap_or(0).saturating_mul(1000),
+    );
     schedule::check(every, &limits).map_err(|e| ApiError::bad_request(e.code, e.message))?;
     let job = spec_from(body.name, body.selector, body.trigger, limits, EXAMPLE)?;
     let now = now_ms();

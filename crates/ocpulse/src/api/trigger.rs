@@ -146,7 +146,7 @@ pub(crate) struct TriggerAccepted {
 }
 
 /// Who asked: the `X-Requested-By` header (an operator, a system), else `api`.
-fn requested_by(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn requested_by(headers: &HeaderMap) -> Result<String, ApiError> {
     match headers.get("x-requested-by") {
         None => Ok("api".into()),
         Some(v) => match v.to_str() {
