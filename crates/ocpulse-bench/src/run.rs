@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::procstat::{cpu_secs, rss_kib};
 use crate::report::Report;
-use crate::scenarios::{Fleet, fleet_trigger, ingest, trigger_closed_loop, trigger_open_loop};
+use crate::scenarios::{
+    Fleet, fleet_job, fleet_trigger, ingest, trigger_closed_loop, trigger_open_loop,
+};
 use crate::targets::{Target, start};
 
 /// What to run.
@@ -21,10 +23,13 @@ pub struct BenchOptions {
     pub repo: PathBuf,
     /// The most stations to try for ocpulse alone (0 = skip).
     pub max_stations: usize,
-    /// Scenarios to run (empty = all): trigger, latency, fleet, storm, ingest, big, max.
-    /// The 1,000-station connect always runs, since the others stand on it. For profiling
-    /// one path without the rest.
+    /// Scenarios to run (empty = all): trigger, latency, fleet, job, storm, ingest, big,
+    /// max. The 1,000-station connect always runs, since the others stand on it; `job` also
+    /// connects the 10,000 (unless quick) without the rest of `big`. For profiling one path
+    /// without the rest.
     pub only: Vec<String>,
+    /// The bulk job's `concurrency` in the `job` scenario (`None`: the server's default).
+    pub job_concurrency: Option<u32>,
     /// Stations streaming MeterValues in the ingest scenario.
     pub ingest_stations: usize,
 }
@@ -140,6 +145,22 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
             );
         }
 
+        // The same fleet trigger as one bulk job (ocpulse only: the others have no bulk API).
+        if target == Target::Ocpulse && opts.wants("job") {
+            let (secs, failures) =
+                fleet_job(&server.http(), fleet.stations.len(), opts.job_concurrency).await;
+            report.add(
+                name,
+                format!("fleet trigger {small} via one bulk job (s)"),
+                secs,
+            );
+            report.add(
+                name,
+                format!("fleet trigger {small} via one bulk job failures"),
+                failures as f64,
+            );
+        }
+
         // Reconnect storm: everyone drops, everyone comes back at once.
         fleet.stop().await;
         if opts.wants("storm") {
@@ -173,7 +194,8 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
             );
         }
 
-        if big > 0 && opts.wants("big") {
+        let big_job = target == Target::Ocpulse && opts.wants("job");
+        if big > 0 && (opts.wants("big") || big_job) {
             let rss_before = rss_kib(pid);
             let (fleet, took, failed) =
                 Fleet::connect(&server.ws(), big, "T", Duration::from_secs(180)).await;
@@ -185,13 +207,29 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
                 format!("KB RSS per idle station ({big})"),
                 (rss_kib(pid).saturating_sub(rss_before)) as f64 / big as f64,
             );
-            let (secs, failures) = fleet_trigger(&server.http(), &fleet.stations, 512).await;
-            report.add(name, format!("fleet trigger {big} (s)"), secs);
-            report.add(
-                name,
-                format!("fleet trigger {big} failures"),
-                failures as f64,
-            );
+            if opts.wants("big") {
+                let (secs, failures) = fleet_trigger(&server.http(), &fleet.stations, 512).await;
+                report.add(name, format!("fleet trigger {big} (s)"), secs);
+                report.add(
+                    name,
+                    format!("fleet trigger {big} failures"),
+                    failures as f64,
+                );
+            }
+            if big_job {
+                let (secs, failures) =
+                    fleet_job(&server.http(), fleet.stations.len(), opts.job_concurrency).await;
+                report.add(
+                    name,
+                    format!("fleet trigger {big} via one bulk job (s)"),
+                    secs,
+                );
+                report.add(
+                    name,
+                    format!("fleet trigger {big} via one bulk job failures"),
+                    failures as f64,
+                );
+            }
             fleet.stop().await;
         }
         if target == Target::Ocpulse && opts.max_stations > 0 && !opts.quick && opts.wants("max") {

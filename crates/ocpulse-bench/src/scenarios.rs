@@ -268,6 +268,61 @@ pub async fn fleet_trigger(
     (started.elapsed().as_secs_f64(), failures)
 }
 
+/// The body of the bulk fleet trigger: every station, StatusNotification of connector 1
+/// (1.6 `connectorId` 1 is EVSE 1 on 2.0.1), so each station does the same work as in
+/// [`fleet_trigger`]; `wait` makes the one POST answer when the job has ended.
+pub fn fleet_job_body(concurrency: Option<u32>) -> String {
+    let mut body = json!({
+        "selector": {"all": true},
+        "trigger": {"requestedMessage": "StatusNotification", "connectorId": 1},
+        "retries": 0,
+        "wait": true,
+        "waitTimeoutMs": 120_000,
+    });
+    if let Some(c) = concurrency {
+        body["concurrency"] = json!(c);
+    }
+    body.to_string()
+}
+
+/// Triggers StatusNotification on every connected station through one bulk job
+/// (`POST /api/v1/trigger-jobs` with `wait: true`; ocpulse only). Returns (seconds from the
+/// POST until the job answered, stations of `expected` not `Completed`): a station counts
+/// only if the job ended `completed` and its own result is `Completed` — its message was
+/// committed to the journal and handed to the trigger.
+pub async fn fleet_job(http: &str, expected: usize, concurrency: Option<u32>) -> (f64, usize) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(150))
+        .build()
+        .unwrap_or_default();
+    let started = Instant::now();
+    let answer = client
+        .post(format!("{http}/api/v1/trigger-jobs"))
+        .header("content-type", "application/json")
+        .body(fleet_job_body(concurrency))
+        .send()
+        .await;
+    let body = match answer {
+        Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+        _ => None,
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let completed = body
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .filter(|job| job["status"] == "completed")
+        .map_or(0, |job| job_completed(&job));
+    (secs, expected.saturating_sub(completed))
+}
+
+/// How many stations of a job view ended `Completed` (agreeing counts and results).
+pub fn job_completed(job: &Value) -> usize {
+    let counted = job["counts"]["Completed"].as_u64().unwrap_or(0);
+    let listed = job["results"].as_array().map_or(0, |r| {
+        r.iter().filter(|r| r["outcome"] == "Completed").count()
+    });
+    usize::try_from(counted).map_or(0, |c| c.min(listed))
+}
+
 /// `stations` 1.6 stations each stream MeterValues back to back (each waits for its
 /// acknowledgement) for `duration`. Returns (acknowledged per second, latency).
 pub async fn ingest(ws: &str, stations: usize, duration: Duration, prefix: &str) -> (f64, Latency) {

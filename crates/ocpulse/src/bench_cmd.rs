@@ -26,10 +26,14 @@ pub struct BenchArgs {
     /// The repository root (where `bench/peers` lives).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
-    /// Run only these scenarios, comma-separated (trigger, latency, fleet, storm, ingest,
-    /// big, max); the 1,000-station connect always runs. For profiling one path.
+    /// Run only these scenarios, comma-separated (trigger, latency, fleet, job, storm,
+    /// ingest, big, max); the 1,000-station connect always runs (`job` also connects the
+    /// 10,000 unless --quick). For profiling one path.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// The bulk job's `concurrency` in the `job` scenario (default: the server's default).
+    #[arg(long)]
+    pub job_concurrency: Option<u32>,
     /// Stations streaming MeterValues (each with one CALL in flight, as OCPP allows) in the
     /// ingest scenario.
     #[arg(long, default_value_t = 100)]
@@ -64,6 +68,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         repo: args.repo.clone(),
         max_stations: args.max_stations,
         only: args.only.clone(),
+        job_concurrency: args.job_concurrency,
         ingest_stations: args.ingest_stations,
     };
     let report = run(&opts).await?;

@@ -173,13 +173,17 @@ pub async fn create(
     spec: JobSpec,
     requested_by: String,
 ) -> Result<Arc<JobHandle>, StoreError> {
-    let known: Vec<(StationState, bool)> = app
-        .stations
-        .all()
-        .into_iter()
-        .filter_map(|(_, e)| Some((e.state.lock().ok()?.clone(), e.session.is_some())))
-        .collect();
-    let ids = spec.selector.pick(known.iter().map(|(s, c)| (s, *c)));
+    // Each state is read under its own lock, not copied: cloning 10,000 station states
+    // just to pick "all" cost more than the rest of the job's start. Sessions only hold their
+    // own station's lock, briefly, so holding these for the pick cannot deadlock.
+    let ids = {
+        let entries = app.stations.all();
+        let known: Vec<(std::sync::MutexGuard<'_, StationState>, bool)> = entries
+            .iter()
+            .filter_map(|(_, e)| Some((e.state.lock().ok()?, e.session.is_some())))
+            .collect();
+        spec.selector.pick(known.iter().map(|(s, c)| (&**s, *c)))
+    };
     let job = Job {
         id: uuid::Uuid::now_v7().simple().to_string(),
         spec,
