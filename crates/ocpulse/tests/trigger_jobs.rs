@@ -448,7 +448,7 @@ async fn bad_job_requests_are_refused_with_what_would_be_right() {
     let (status, err) = server.get("/api/v1/trigger-jobs?colour=red").await;
     assert_eq!(
         (status, err["error"].as_str()),
-        (400, Some("unknown_parameter"))
+        (400, Some("invalid_query"))
     );
     // A selector that matches nothing is a finished job with no stations, not an error.
     let (status, job) = post(

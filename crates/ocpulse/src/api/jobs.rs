@@ -496,19 +496,6 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
-fn check_params(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
-    if let Some(k) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(
-            "unknown_parameter",
-            format!(
-                "unknown query parameter {k:?}; this endpoint takes {}",
-                allowed.join(", ")
-            ),
-        ));
-    }
-    Ok(())
-}
-
 fn parse_results(value: Option<&String>) -> Result<Results, ApiError> {
     match value.map(String::as_str) {
         None | Some("all") => Ok(Results::All),
@@ -581,7 +568,7 @@ pub(crate) enum ResultsName {
     ),
     responses(
         (status = 200, description = "The job", body = JobView),
-        (status = 400, description = "A bad `results` (`invalid_results`) or `include` (`invalid_include`), an unknown parameter (`unknown_parameter`) or an undecodable path/query", body = ApiErrorBody),
+        (status = 400, description = "A bad `results` (`invalid_results`) or `include` (`invalid_include`), an unknown parameter (`invalid_query`) or an undecodable path/query", body = ApiErrorBody),
         (status = 404, description = "No job with this id (`job_not_found`)", body = ApiErrorBody),
     )
 )]
@@ -590,7 +577,7 @@ pub async fn one(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    check_params(&params, &["results", "include"])?;
+    super::query::only(&params, &["results", "include"])?;
     let results = parse_results(params.get("results"))?;
     let include_messages = match params.get("include").map(String::as_str) {
         None => false,
@@ -625,14 +612,14 @@ pub async fn one(
     ),
     responses(
         (status = 200, description = "Jobs, newest first, without `results`", body = Vec<JobView>),
-        (status = 400, description = "A bad `status` (`invalid_status`), `limit` (`invalid_limit`), an unknown parameter (`unknown_parameter`) or an undecodable query", body = ApiErrorBody),
+        (status = 400, description = "A bad `status` (`invalid_status`), `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
     )
 )]
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    check_params(&params, &["status", "limit"])?;
+    super::query::only(&params, &["status", "limit"])?;
     let limit = parse_limit(params.get("limit"))?;
     let status = match params.get("status").map(String::as_str) {
         None => None,

@@ -514,19 +514,14 @@ pub async fn create_target(State(app): State<Arc<App>>, raw: Bytes) -> Result<Re
     tag = "freshness",
     responses(
         (status = 200, description = "Every freshness target", body = Vec<TargetView>),
-        (status = 400, description = "Any query parameter (`unknown_parameter`: this endpoint takes none) or an undecodable query", body = ApiErrorBody),
+        (status = 400, description = "Any query parameter (`invalid_query`: this endpoint takes none) or an undecodable query", body = ApiErrorBody),
     )
 )]
 pub async fn list_targets(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    if let Some(k) = params.keys().next() {
-        return Err(ApiError::bad_request(
-            "unknown_parameter",
-            format!("unknown query parameter {k:?}; this endpoint takes none"),
-        ));
-    }
+    super::query::only(&params, &[])?;
     Ok(Json(Value::Array(
         app.freshness
             .list()
