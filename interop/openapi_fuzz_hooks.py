@@ -7,17 +7,41 @@ with retries), so such a request would only run into the run's 20 s request time
 be reported as a failure (then shrunk, 20 s per try). The hook caps the wait the fuzzer
 asks for at MAX_WAIT_MS. It only lowers a valid (or absent/null) `waitTimeoutMs`, so a
 valid body stays valid and an invalid one stays invalid for the same reason.
+
+Schedules and freshness targets created by the fuzzer work in the background for the rest
+of the run: hundreds of them firing every second (`everySeconds: 1`, `maxAgeSeconds: 1`)
+keep the two simulated stations' outboxes full, so every later trigger the fuzzer sends
+waits in line into the 20 s request timeout (a run once stalled for ten minutes that way).
+The hook raises a valid interval below MIN_BACKGROUND_S to MIN_BACKGROUND_S, which is
+longer than the run, with the same rule: valid stays valid, invalid stays invalid.
 """
 
 import schemathesis
 
 MAX_WAIT_MS = 5_000
 SERVER_MAX_WAIT_MS = 300_000
+MIN_BACKGROUND_S = 600
+# (method, path, field) of the background intervals the hook raises.
+BACKGROUND = [
+    ("POST", "/api/v1/schedules", "everySeconds"),
+    ("PUT", "/api/v1/schedules/{id}", "everySeconds"),
+    ("POST", "/api/v1/freshness", "maxAgeSeconds"),
+]
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
-    if case.method.upper() != "POST" or case.operation.path != "/api/v1/trigger-jobs":
+    method, path, body = case.method.upper(), case.operation.path, case.body
+    for m, p, field in BACKGROUND:
+        if (method, path) == (m, p) and isinstance(body, dict):
+            value = body.get(field)
+            if _is_int(value) and 1 <= value < MIN_BACKGROUND_S:
+                body[field] = MIN_BACKGROUND_S
+    if method != "POST" or path != "/api/v1/trigger-jobs":
         return
     body = case.body
     if not isinstance(body, dict) or body.get("wait") is not True:
