@@ -208,7 +208,7 @@ mod tests {
                 serial_number: None,
                 firmware_version: Some("1.0".into()),
                 reason: None,
-                payload: serde_json::Value::Null,
+                payload: crate::state::RawJson::default(),
                 received_at: 0,
             }),
             connectors: vec![ConnectorStatus {

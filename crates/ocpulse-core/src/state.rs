@@ -23,9 +23,43 @@ pub struct BootInfo {
     /// 2.0.1 boot reason (e.g. `Triggered`).
     pub reason: Option<String>,
     /// The whole BootNotification payload, for fields not lifted above.
-    pub payload: Value,
+    pub payload: RawJson,
     /// When it arrived.
     pub received_at: Millis,
+}
+
+/// JSON kept as its text: for payloads that are only ever shown back, never inspected.
+///
+/// A `Value` object costs a B-tree node and an allocation per key and string; every
+/// connected station holds its boot payload for as long as it lives, so at tens of
+/// thousands of stations that was a measurable share of each idle station's memory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<serde_json::value::RawValue>);
+
+impl RawJson {
+    /// The compact JSON text of `value`.
+    pub fn from_value(value: &Value) -> Self {
+        // Serializing a `Value` cannot fail; the fallback only satisfies the types.
+        serde_json::value::to_raw_value(value).map_or_else(|_| Self::default(), Self)
+    }
+
+    /// The value, parsed again (for the rare reader that needs fields).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl Default for RawJson {
+    fn default() -> Self {
+        Self(serde_json::value::RawValue::NULL.to_owned())
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
 }
 
 /// The last reported status of one connector (1.6) or EVSE connector (2.0.1).
@@ -345,7 +379,7 @@ impl StationState {
                 serial_number: text(cs, "serialNumber"),
                 firmware_version: text(cs, "firmwareVersion"),
                 reason: text(request, "reason"),
-                payload: request.clone(),
+                payload: RawJson::from_value(request),
                 received_at: now,
             },
             None => BootInfo {
@@ -355,7 +389,7 @@ impl StationState {
                     .or_else(|| text(request, "chargeBoxSerialNumber")),
                 firmware_version: text(request, "firmwareVersion"),
                 reason: None,
-                payload: request.clone(),
+                payload: RawJson::from_value(request),
                 received_at: now,
             },
         };
@@ -638,6 +672,30 @@ mod tests {
         let stored = serde_json::to_value(&s).expect("serialize");
         assert_eq!(stored["certificate"]["status"], "Signed");
         assert_eq!(stored["certificate"]["certificateSignedStatus"], "Accepted");
+    }
+
+    #[test]
+    fn the_boot_payload_is_kept_whole_and_stored_as_the_same_json() {
+        let request = json!({"chargingStation": {"model": "M", "vendorName": "V", "modem": {"iccid": "8901"}}, "reason": "PowerUp"});
+        let mut s = StationState::new("CP1");
+        s.apply(
+            "BootNotification",
+            &request,
+            &json!({"status": "Accepted"}),
+            1,
+        );
+        let boot = s.boot.clone().expect("boot");
+        assert_eq!(boot.payload.to_value(), request);
+        let stored = serde_json::to_string(&s).expect("serialize");
+        assert_eq!(
+            serde_json::from_str::<Value>(&stored).expect("json")["boot"]["payload"],
+            request
+        );
+        let loaded: StationState = serde_json::from_str(&stored).expect("loads");
+        assert_eq!(loaded, s);
+        let via_value: StationState =
+            serde_json::from_value(serde_json::to_value(&s).expect("value")).expect("loads");
+        assert_eq!(via_value.boot.map(|b| b.payload.to_value()), Some(request));
     }
 
     #[test]
