@@ -30,7 +30,8 @@ pub async fn serve(listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app).await?;
+    // `into_make_service`: no per-connection rebuild of the route table (as in ocpulse).
+    axum::serve(listener, app.into_make_service()).await?;
     Ok(())
 }
 

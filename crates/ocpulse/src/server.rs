@@ -63,7 +63,10 @@ pub async fn serve(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(Arc::clone(&app)))
+    // `into_make_service`: serving a `Router` directly rebuilds its whole route table for
+    // every accepted connection (`Router::with_state(())` in axum's `Service<IncomingStream>`
+    // impl), 8% of the server's CPU while a fleet connects (perf); this clones an `Arc`.
+    axum::serve(listener, router(Arc::clone(&app)).into_make_service())
         .with_graceful_shutdown(app.shutdown.clone().cancelled_owned())
         .await?;
     crate::jobs::flush_all(&app).await;
