@@ -162,13 +162,15 @@ impl SqliteStore {
         let watch = Arc::downgrade(&alive);
         let (events, _) = broadcast::channel(EVENTS_CAPACITY);
         let publish = events.clone();
+        let checkpoints = Arc::new(Mutex::new(()));
+        let restarts = Arc::clone(&checkpoints);
         thread::Builder::new()
             .name("ocpulse-sqlite-writer".into())
-            .spawn(move || write_loop(writer, rx, wal, publish))
+            .spawn(move || write_loop(writer, rx, wal, publish, &restarts))
             .map_err(err)?;
         thread::Builder::new()
             .name("ocpulse-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, watch))
+            .spawn(move || checkpoint_loop(checkpointer, watch, &checkpoints))
             .map_err(err)?;
         Ok(Self {
             jobs,
@@ -183,13 +185,24 @@ impl SqliteStore {
 /// How often the WAL is copied back into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>) {
+/// One checkpoint at a time, whichever thread runs it.
+///
+/// SQLite gives its checkpoint lock to the first checkpointer and makes a second one fail at
+/// once (no busy handler for that lock). A writer's RESTART arriving while a PASSIVE pass
+/// copies a large log would fail, and the log would keep growing past [`WAL_LIMIT`] for as
+/// long as commits keep coming; waiting here for the pass to end lets the RESTART happen.
+type CheckpointLock = Mutex<()>;
+
+fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>, lock: &CheckpointLock) {
     loop {
         thread::sleep(CHECKPOINT_EVERY);
         if alive.upgrade().is_none() {
             return;
         }
         // PASSIVE never blocks the writer; it copies what no reader still needs.
+        let _one_at_a_time = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
@@ -214,6 +227,7 @@ fn write_loop(
     rx: mpsc::Receiver<Job>,
     wal: PathBuf,
     events: broadcast::Sender<Arc<JournalEntry>>,
+    checkpoints: &CheckpointLock,
 ) {
     let mut assigned = Vec::new();
     while let Ok(first) = rx.recv() {
@@ -259,10 +273,18 @@ fn write_loop(
                 }
             }
         }
-        if wal_bytes(&wal) > WAL_LIMIT
-            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
-        {
-            tracing::warn!(error = %e, "WAL restart checkpoint failed");
+        if wal_bytes(&wal) > WAL_LIMIT {
+            let _one_at_a_time = checkpoints
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Its first column says whether it was blocked (by readers, after the busy timeout).
+            match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
+                Ok(0) => {}
+                Ok(_) => tracing::warn!(
+                    "WAL restart checkpoint blocked by readers; retrying after the next commit"
+                ),
+                Err(e) => tracing::warn!(error = %e, "WAL restart checkpoint failed"),
+            }
         }
     }
 }
