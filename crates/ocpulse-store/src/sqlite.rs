@@ -16,6 +16,8 @@ use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
 use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::deferred::{BatchStation, DeferredStates};
 use tokio::sync::{broadcast, oneshot};
 
 /// The most batches one group commit takes, so a flood cannot make one commit unbounded.
@@ -85,11 +87,27 @@ const EVENTS_CAPACITY: usize = 4096;
 /// SQLite-backed `Store`.
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
+    /// Joined on drop, so what was queued (lingering entries, deferred states) is written
+    /// before the store is gone.
+    writer: Option<thread::JoinHandle<()>>,
     reader: Arc<Mutex<Connection>>,
     events: broadcast::Sender<Arc<JournalEntry>>,
     path: PathBuf,
     /// The checkpoint thread runs while this lives.
     _alive: Arc<()>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer's loop; it writes what it still holds first.
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.jobs, closed));
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("the journal writer panicked");
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -164,7 +182,7 @@ impl SqliteStore {
         let publish = events.clone();
         let checkpoints = Arc::new(Mutex::new(()));
         let restarts = Arc::clone(&checkpoints);
-        thread::Builder::new()
+        let writer = thread::Builder::new()
             .name("ocpulse-sqlite-writer".into())
             .spawn(move || write_loop(writer, rx, wal, publish, &restarts))
             .map_err(err)?;
@@ -174,6 +192,7 @@ impl SqliteStore {
             .map_err(err)?;
         Ok(Self {
             jobs,
+            writer: Some(writer),
             reader: Arc::new(Mutex::new(reader)),
             events,
             path,
@@ -230,10 +249,24 @@ fn write_loop(
     checkpoints: &CheckpointLock,
 ) {
     let mut assigned = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
+    let mut deferred = DeferredStates::default();
+    loop {
+        // With states deferred, an idle LINGER is the cue to write them (see `deferred`).
+        let first = if deferred.is_empty() {
+            match rx.recv() {
+                Ok(job) => Some(job),
+                Err(_) => break,
+            }
+        } else {
+            match rx.recv_timeout(LINGER) {
+                Ok(job) => Some(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        };
+        let mut group: Vec<Job> = first.into_iter().collect();
         let deadline = Instant::now() + LINGER;
-        loop {
+        while !group.is_empty() {
             while group.len() < MAX_GROUP {
                 match rx.try_recv() {
                     Ok(job) => group.push(job),
@@ -251,7 +284,11 @@ fn write_loop(
             }
         }
         assigned.clear();
-        let result = write_group(&mut conn, &group, &mut assigned).map_err(err);
+        let states = deferred.plan(&batch_stations(&group), Instant::now(), false);
+        let result = write_group(&mut conn, &group, &states, &mut assigned).map_err(err);
+        if result.is_ok() {
+            deferred.written(&states);
+        }
         if let Err(e) = &result {
             tracing::error!(error = %e, batches = group.len(), "journal commit failed");
         }
@@ -287,11 +324,35 @@ fn write_loop(
             }
         }
     }
+    // Every sender is gone: write what is still deferred before the thread ends.
+    if !deferred.is_empty() {
+        let states = deferred.plan(&[], Instant::now(), true);
+        if let Err(e) = write_group(&mut conn, &[], &states, &mut assigned) {
+            tracing::error!(error = %e, "could not write the deferred station states");
+        }
+    }
 }
 
-/// Writes a group in one transaction, pushing each entry's assigned `seq` onto `seqs` in
-/// order (a push per entry is all the hot path pays for the live event stream).
-fn write_group(conn: &mut Connection, group: &[Job], seqs: &mut Vec<i64>) -> rusqlite::Result<()> {
+/// What the state deferral needs to know of each batch of a group.
+fn batch_stations(group: &[Job]) -> Vec<BatchStation<'_>> {
+    group
+        .iter()
+        .map(|(batch, ack)| BatchStation {
+            station: batch.station.as_ref(),
+            waited: ack.is_some(),
+        })
+        .collect()
+}
+
+/// Writes a group and the station `states` the deferral chose in one transaction, pushing
+/// each entry's assigned `seq` onto `seqs` in order (a push per entry is all the hot path
+/// pays for the live event stream).
+fn write_group(
+    conn: &mut Connection,
+    group: &[Job],
+    states: &[SharedStation],
+    seqs: &mut Vec<i64>,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(
@@ -300,16 +361,7 @@ fn write_group(conn: &mut Connection, group: &[Job], seqs: &mut Vec<i64>) -> rus
         let mut upsert = tx.prepare_cached(
             "INSERT INTO stations (id, state, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
         )?;
-        // Each station's state is written once per group, as it is now: at least as new as
-        // every entry of the group.
-        let mut stations: Vec<&SharedStation> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
         for (batch, _) in group {
-            if let Some(station) = &batch.station
-                && seen.insert(Arc::as_ptr(station))
-            {
-                stations.push(station);
-            }
             for e in &batch.entries {
                 insert.execute(params![
                     e.station_id,
@@ -347,7 +399,8 @@ fn write_group(conn: &mut Connection, group: &[Job], seqs: &mut Vec<i64>) -> rus
                 };
             }
         }
-        for station in stations {
+        // Each state is written as it is now: at least as new as every entry of the group.
+        for station in states {
             let (id, json, seen) = {
                 let state = station.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
                 let json = serde_json::to_string(&*state)
@@ -699,6 +752,65 @@ mod tests {
             vec![2, 1],
             "newest first"
         );
+    }
+
+    fn shared(id: &str, last_seen: i64) -> SharedStation {
+        let mut state = StationState::new(id);
+        state.last_seen = Some(last_seen);
+        Arc::new(Mutex::new(state))
+    }
+
+    /// Queues a state nobody waits for (station QUIET) just before a waited commit of
+    /// another station, so that the commit usually defers it (`deferred` tests the rule
+    /// itself; these check that nothing is lost whichever way the writer grouped them).
+    async fn deferred_beside_a_waited_commit(store: &SqliteStore) {
+        store.enqueue(WriteBatch {
+            station: Some(shared("QUIET", 7)),
+            ..WriteBatch::default()
+        });
+        store
+            .commit(WriteBatch {
+                entries: vec![entry("BUSY", "Heartbeat", 1)],
+                station: Some(shared("BUSY", 1)),
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("commit");
+    }
+
+    fn last_seen_of(store: &SqliteStore, id: &str) -> Option<i64> {
+        let stations = store.load_stations().expect("load");
+        stations
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.last_seen)
+    }
+
+    #[tokio::test]
+    async fn a_state_nobody_waited_for_is_written_once_the_writer_is_idle() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        deferred_beside_a_waited_commit(&store).await;
+        let written = async {
+            while last_seen_of(&store, "QUIET") != Some(7) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), written)
+            .await
+            .expect("the deferred state is written without any further commit");
+    }
+
+    #[tokio::test]
+    async fn a_state_nobody_waited_for_survives_closing_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = SqliteStore::open(dir.path()).expect("open");
+            deferred_beside_a_waited_commit(&store).await;
+        }
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        assert_eq!(last_seen_of(&store, "QUIET"), Some(7));
+        assert_eq!(last_seen_of(&store, "BUSY"), Some(1));
     }
 
     #[tokio::test]

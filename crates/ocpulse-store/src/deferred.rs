@@ -1,0 +1,244 @@
+//! Station states from batches nobody waits for, written later in company.
+//!
+//! A trigger ends with a batch nobody waits for (its record, its last event and the
+//! station's updated capabilities), and under load that batch rides in the *next* station's
+//! waited commit. Writing that station's state there costs a serialization, an upsert and a
+//! page of the log for one capability counter, and the station's next acknowledged CALL
+//! writes the same row again moments later. So a waited commit defers such states: they are
+//! written by the station's next waited commit, by the next commit nobody waits for (the
+//! writer is idle then), or once they are [`STATE_LINGER`] old, whichever comes first.
+//!
+//! A state a waited batch brings is always written in that batch's transaction: what is
+//! acknowledged to a station is never behind the state it produced.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ocpulse_core::store::SharedStation;
+
+/// The longest a deferred state waits while commits keep coming; also how much of the
+/// state nobody waited for a killed process can lose (capability counters, not messages).
+pub(crate) const STATE_LINGER: Duration = Duration::from_secs(1);
+
+/// One batch as the deferral sees it: the station it changed, and whether someone waits.
+pub(crate) struct BatchStation<'a> {
+    /// The station state the batch changed, if any.
+    pub station: Option<&'a SharedStation>,
+    /// Someone waits for this batch's durability.
+    pub waited: bool,
+}
+
+/// The states deferred so far, by address (each `Arc` is held here, so addresses are
+/// unique), with when each was first deferred.
+#[derive(Default)]
+pub(crate) struct DeferredStates {
+    pending: HashMap<usize, (SharedStation, Instant)>,
+}
+
+fn key(station: &SharedStation) -> usize {
+    Arc::as_ptr(station) as usize
+}
+
+fn push(write: &mut Vec<SharedStation>, station: &SharedStation) {
+    if !write.iter().any(|w| Arc::ptr_eq(w, station)) {
+        write.push(Arc::clone(station));
+    }
+}
+
+impl DeferredStates {
+    /// Whether any state waits to be written.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Which states the group about to be committed writes, each once, in first-seen
+    /// order; the states it does not write are remembered. `flush` writes every deferred
+    /// state (the writer is idle, or stopping).
+    pub fn plan(
+        &mut self,
+        group: &[BatchStation<'_>],
+        now: Instant,
+        flush: bool,
+    ) -> Vec<SharedStation> {
+        let anyone_waits = group.iter().any(|b| b.waited);
+        let mut write: Vec<SharedStation> = Vec::new();
+        for b in group {
+            let Some(station) = b.station else { continue };
+            if b.waited || !anyone_waits {
+                push(&mut write, station);
+            } else {
+                self.pending
+                    .entry(key(station))
+                    .or_insert_with(|| (Arc::clone(station), now));
+            }
+        }
+        let flush_all = flush || !anyone_waits;
+        for (station, since) in self.pending.values() {
+            if flush_all || now.saturating_duration_since(*since) >= STATE_LINGER {
+                push(&mut write, station);
+            }
+        }
+        write
+    }
+
+    /// Forgets the states a committed group wrote (called only after the commit
+    /// succeeded, so a failed commit leaves them deferred).
+    pub fn written(&mut self, states: &[SharedStation]) {
+        for s in states {
+            self.pending.remove(&key(s));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use ocpulse_core::state::StationState;
+
+    use super::*;
+
+    fn station(id: &str) -> SharedStation {
+        Arc::new(Mutex::new(StationState::new(id)))
+    }
+
+    fn ids(states: &[SharedStation]) -> Vec<String> {
+        states
+            .iter()
+            .map(|s| s.lock().expect("lock").id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_waited_batch_writes_its_state_and_defers_the_unwaited_ones_beside_it() {
+        let (a, b) = (station("A"), station("B"));
+        let mut d = DeferredStates::default();
+        let now = Instant::now();
+        let group = [
+            BatchStation {
+                station: Some(&a),
+                waited: true,
+            },
+            BatchStation {
+                station: Some(&b),
+                waited: false,
+            },
+        ];
+        assert_eq!(ids(&d.plan(&group, now, false)), vec!["A"]);
+        assert!(!d.is_empty(), "B waits for later");
+    }
+
+    #[test]
+    fn a_deferred_state_is_written_by_its_stations_next_waited_batch() {
+        let b = station("B");
+        let other = station("O");
+        let mut d = DeferredStates::default();
+        let now = Instant::now();
+        let first = [
+            BatchStation {
+                station: Some(&other),
+                waited: true,
+            },
+            BatchStation {
+                station: Some(&b),
+                waited: false,
+            },
+        ];
+        let w = d.plan(&first, now, false);
+        d.written(&w);
+        let second = [BatchStation {
+            station: Some(&b),
+            waited: true,
+        }];
+        let w = d.plan(&second, now, false);
+        assert_eq!(ids(&w), vec!["B"], "written once");
+        d.written(&w);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn a_group_nobody_waits_for_writes_every_deferred_state() {
+        let (a, b) = (station("A"), station("B"));
+        let mut d = DeferredStates::default();
+        let now = Instant::now();
+        let w = d.plan(
+            &[
+                BatchStation {
+                    station: Some(&a),
+                    waited: true,
+                },
+                BatchStation {
+                    station: Some(&b),
+                    waited: false,
+                },
+            ],
+            now,
+            false,
+        );
+        d.written(&w);
+        let idle = [BatchStation {
+            station: None,
+            waited: false,
+        }];
+        let w = d.plan(&idle, now, false);
+        assert_eq!(ids(&w), vec!["B"]);
+        d.written(&w);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn deferred_states_are_written_once_they_are_state_linger_old_even_under_load() {
+        let (a, b) = (station("A"), station("B"));
+        let mut d = DeferredStates::default();
+        let t0 = Instant::now();
+        fn busy(s: &SharedStation) -> BatchStation<'_> {
+            BatchStation {
+                station: Some(s),
+                waited: true,
+            }
+        }
+        let w = d.plan(
+            &[
+                busy(&a),
+                BatchStation {
+                    station: Some(&b),
+                    waited: false,
+                },
+            ],
+            t0,
+            false,
+        );
+        d.written(&w);
+        let w = d.plan(&[busy(&a)], t0 + STATE_LINGER / 2, false);
+        assert_eq!(ids(&w), vec!["A"], "B is not due yet");
+        d.written(&w);
+        let w = d.plan(&[busy(&a)], t0 + STATE_LINGER, false);
+        assert_eq!(ids(&w), vec!["A", "B"]);
+        d.written(&w);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_states_deferred_and_flush_writes_them() {
+        let (a, b) = (station("A"), station("B"));
+        let mut d = DeferredStates::default();
+        let now = Instant::now();
+        let _not_committed = d.plan(
+            &[
+                BatchStation {
+                    station: Some(&a),
+                    waited: true,
+                },
+                BatchStation {
+                    station: Some(&b),
+                    waited: false,
+                },
+            ],
+            now,
+            false,
+        );
+        let w = d.plan(&[], now, true);
+        assert_eq!(ids(&w), vec!["B"]);
+    }
+}
