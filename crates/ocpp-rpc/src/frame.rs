@@ -249,34 +249,24 @@ impl Frame {
 
     /// The wire text of the frame.
     pub fn to_text(&self) -> String {
-        let value = match self {
+        // Tuples serialize as JSON arrays, so the payload is written where it lies instead of
+        // being deep-cloned into a `Value::Array` first (a map clone and drop per frame).
+        let text = match self {
             Frame::Call {
                 id,
                 action,
                 payload,
-            } => Value::Array(vec![
-                2.into(),
-                id.as_str().into(),
-                action.as_str().into(),
-                payload.clone(),
-            ]),
-            Frame::CallResult { id, payload } => {
-                Value::Array(vec![3.into(), id.as_str().into(), payload.clone()])
-            }
+            } => serde_json::to_string(&(2, id, action, payload)),
+            Frame::CallResult { id, payload } => serde_json::to_string(&(3, id, payload)),
             Frame::CallError {
                 id,
                 code,
                 description,
                 details,
-            } => Value::Array(vec![
-                4.into(),
-                id.as_str().into(),
-                code.as_str().into(),
-                description.as_str().into(),
-                details.clone(),
-            ]),
+            } => serde_json::to_string(&(4, id, code, description, details)),
         };
-        value.to_string()
+        // Strings and `Value`s always serialize (a `Value` map's keys are strings).
+        text.unwrap_or_default()
     }
 }
 
