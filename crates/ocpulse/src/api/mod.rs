@@ -15,6 +15,7 @@ mod reports;
 mod schedules;
 mod stations;
 mod trigger;
+mod trigger_answer;
 mod triggers;
 mod webhooks;
 

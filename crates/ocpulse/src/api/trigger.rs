@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::openapi::ApiErrorBody;
+use super::trigger_answer::{Answer, Message, Sent};
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::trigger_run;
@@ -81,7 +82,7 @@ struct EvseBody {
 /// The 200 answer of a trigger that was waited for.
 #[derive(utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only: `respond` builds this shape
+#[allow(dead_code)] // documentation only: `trigger_answer::Answer` serializes this shape
 pub(crate) struct TriggerResult {
     /// The record id (`GET /api/v1/triggers/{id}`).
     trigger_id: String,
@@ -117,7 +118,7 @@ pub(crate) struct TriggerResult {
 /// A station message a trigger produced.
 #[derive(utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only: `message_json` builds this shape
+#[allow(dead_code)] // documentation only: `trigger_answer::Message` serializes this shape
 pub(crate) struct TriggeredMessage {
     /// Its OCPP action.
     action: String,
@@ -250,19 +251,15 @@ pub async fn trigger(
 }
 
 fn message_json(m: &ocpulse_core::trigger_record::CorrelatedMessage) -> Value {
-    json!({"action": m.action, "messageId": m.message_id, "payload": m.payload, "receivedAt": m.received_at})
+    json!(Message::from(m))
 }
 
 /// The answer of a waited-for trigger: 200 with the messages, or the error that says what
 /// happened; every shape carries the record id.
 fn respond(r: &TriggerRecord, timeout_ms: u64) -> Result<Response, ApiError> {
     let id = &r.station_id;
-    let first = r.calls.first();
     let last = r.calls.last();
-    let sent = last.map_or(
-        Value::Null,
-        |c| json!({"action": c.action, "payload": c.payload}),
-    );
+    let sent = json!(last.map(Sent::from));
     let status = last
         .and_then(|c| c.status.clone())
         .map_or(Value::Null, Value::String);
@@ -346,31 +343,5 @@ fn respond(r: &TriggerRecord, timeout_ms: u64) -> Result<Response, ApiError> {
         }
         Outcome::Completed | Outcome::Partial | Outcome::Rejected | Outcome::NotImplemented => {}
     }
-    let mut body = json!({
-        "triggerId": r.id,
-        "stationId": r.station_id,
-        "protocol": r.protocol,
-        "sent": sent,
-        "status": status,
-        "outcome": r.outcome.as_str(),
-        "messages": r.messages.iter().map(message_json).collect::<Vec<_>>(),
-        "complete": r.complete,
-        "elapsedMs": r.elapsed_ms,
-    });
-    if let Some(info) = last.and_then(|c| c.status_info.clone()) {
-        body["statusInfo"] = info;
-    }
-    if r.calls.len() > 1 {
-        body["calls"] = json!(r.calls);
-    }
-    if let Some(note) = first.and_then(|c| c.note.clone()) {
-        body["note"] = json!(note);
-    }
-    if let Some(detail) = &r.detail {
-        body["detail"] = json!(detail);
-    }
-    if let Some(certificate) = &r.certificate {
-        body["certificate"] = certificate.clone();
-    }
-    Ok(Json(body).into_response())
+    Ok(Json(Answer::from(r)).into_response())
 }
