@@ -40,7 +40,29 @@ pub struct TriggerRun {
     pub store_start: bool,
 }
 
-fn event(record: &TriggerRecord, name: &str, payload: Value) -> JournalEntry {
+/// `TriggerStarted`'s payload. The event payloads are borrowed structs, not `json!` trees
+/// (which cloned the request into a map to serialize it once); fields are in alphabetical
+/// order, as the maps had them, so the journaled text did not change.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Started<'a> {
+    calls: usize,
+    request: &'a Value,
+    requested_by: &'a str,
+}
+
+/// `TriggerCompleted`'s payload.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Completed<'a> {
+    complete: bool,
+    elapsed_ms: Option<u64>,
+    messages: usize,
+    outcome: &'static str,
+    requested_message: Option<&'a Value>,
+}
+
+fn event(record: &TriggerRecord, name: &str, payload: &impl serde::Serialize) -> JournalEntry {
     JournalEntry {
         seq: 0,
         station_id: record.station_id.clone(),
@@ -48,7 +70,8 @@ fn event(record: &TriggerRecord, name: &str, payload: Value) -> JournalEntry {
         frame_type: EVENT,
         message_id: Some(record.id.clone()),
         action: Some(name.to_owned()),
-        payload: payload.to_string(),
+        // Plain structs of strings and `Value`s always serialize.
+        payload: serde_json::to_string(payload).unwrap_or_default(),
         at: now_ms(),
         violation: None,
         trigger_id: Some(record.id.clone()),
@@ -84,7 +107,11 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         entries: vec![event(
             &record,
             "TriggerStarted",
-            json!({"request": record.request, "requestedBy": record.requested_by, "calls": plans.len()}),
+            &Started {
+                calls: plans.len(),
+                request: &record.request,
+                requested_by: &record.requested_by,
+            },
         )],
         triggers: if store_start {
             vec![record.clone()]
@@ -97,7 +124,6 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
     let mut accepted_by = None;
     for plan in &plans {
         let end = run_call(
-            &app,
             &session,
             &mut record,
             plan,
@@ -145,7 +171,13 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         entries: vec![event(
             &record,
             "TriggerCompleted",
-            json!({"outcome": outcome.as_str(), "requestedMessage": record.request.get("requestedMessage"), "complete": complete, "messages": record.messages.len(), "elapsedMs": record.elapsed_ms}),
+            &Completed {
+                complete,
+                elapsed_ms: record.elapsed_ms,
+                messages: record.messages.len(),
+                outcome: outcome.as_str(),
+                requested_message: record.request.get("requestedMessage"),
+            },
         )],
         station: Some(state),
         triggers: vec![record.clone()],
@@ -232,7 +264,6 @@ fn detail(record: &TriggerRecord, outcome: Outcome) -> Option<String> {
 }
 
 async fn run_call(
-    app: &Arc<App>,
     session: &SessionHandle,
     record: &mut TriggerRecord,
     plan: &TriggerPlan,
@@ -240,13 +271,12 @@ async fn run_call(
     started: Instant,
     accepted_by: &mut Option<String>,
 ) -> CallEnd {
-    let mut end =
-        send_and_collect(app, session, record, plan, deadline, started, accepted_by).await;
+    let mut end = send_and_collect(session, record, plan, deadline, started, accepted_by).await;
     if end.outcome == Outcome::NotImplemented
         && let Some(retry) = trigger_plan::extended_retry(session.protocol, plan)
         && Instant::now() < deadline
     {
-        end = send_and_collect(app, session, record, &retry, deadline, started, accepted_by).await;
+        end = send_and_collect(session, record, &retry, deadline, started, accepted_by).await;
     }
     end
 }
@@ -263,7 +293,6 @@ fn correlated(m: &StationMessage, started: Instant) -> CorrelatedMessage {
 }
 
 async fn send_and_collect(
-    app: &Arc<App>,
     session: &SessionHandle,
     record: &mut TriggerRecord,
     plan: &TriggerPlan,
@@ -342,14 +371,7 @@ async fn send_and_collect(
         .to_owned();
     call.status = Some(status.clone());
     call.status_info = response.get("statusInfo").cloned();
-    app.store.enqueue(WriteBatch {
-        entries: vec![event(
-            record,
-            "TriggerAnswered",
-            json!({"action": plan.action, "status": status}),
-        )],
-        ..WriteBatch::default()
-    });
+    // Its `TriggerAnswered` event was journaled by the session, with the CALLRESULT.
     match status.as_str() {
         "Accepted" => {}
         "NotImplemented" => return fail(Outcome::NotImplemented),

@@ -735,6 +735,7 @@ impl Session {
                 None
             }
         };
+        let mut answered = None;
         if let Some((action, token)) = outcome_token {
             let outcome = match frame {
                 Frame::CallResult { payload, .. } => match self.app.schemas.validate(
@@ -767,8 +768,54 @@ impl Session {
                 },
                 Frame::Call { .. } => CallOutcome::Disconnected,
             };
+            if let (CallOutcome::Result(payload), Some(trigger_id)) = (&outcome, &token.trigger_id)
+                && matches!(action.as_str(), "TriggerMessage" | "ExtendedTriggerMessage")
+            {
+                answered = Some(trigger_answered(
+                    &self.station_id,
+                    trigger_id,
+                    &action,
+                    payload,
+                    now,
+                ));
+            }
             self.settle(token, outcome);
         }
-        self.journal(vec![entry]);
+        self.journal(entry_and(entry, answered));
+    }
+}
+
+fn entry_and(entry: JournalEntry, then: Option<JournalEntry>) -> Vec<JournalEntry> {
+    let mut entries = vec![entry];
+    entries.extend(then);
+    entries
+}
+
+/// The `TriggerAnswered` event of a trigger's (Extended)TriggerMessage answer, journaled
+/// with the CALLRESULT it describes and by the session that read it, so that it always comes
+/// before whatever the station sends next, the triggered message included (the trigger's
+/// own task would see the answer only later, racing the station's next frame).
+fn trigger_answered(
+    station_id: &str,
+    trigger_id: &str,
+    action: &str,
+    payload: &Value,
+    at: Millis,
+) -> JournalEntry {
+    let status = payload
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    JournalEntry {
+        seq: 0,
+        station_id: station_id.to_owned(),
+        direction: Direction::Out,
+        frame_type: EVENT,
+        message_id: Some(trigger_id.to_owned()),
+        action: Some("TriggerAnswered".into()),
+        payload: serde_json::json!({"action": action, "status": status}).to_string(),
+        at,
+        violation: None,
+        trigger_id: Some(trigger_id.to_owned()),
     }
 }
