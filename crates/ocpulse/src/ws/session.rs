@@ -735,7 +735,7 @@ impl Session {
                 None
             }
         };
-        let mut answered = None;
+        let (mut answered, mut settled) = (None, None);
         if let Some((action, token)) = outcome_token {
             let outcome = match frame {
                 Frame::CallResult { payload, .. } => match self.app.schemas.validate(
@@ -779,9 +779,14 @@ impl Session {
                     now,
                 ));
             }
+            settled = Some((token, outcome));
+        }
+        // Journaled before the waiter hears the outcome, so nothing it journals in response
+        // (a trigger's TriggerCompleted) can come before the answer in the journal.
+        self.journal(entry_and(entry, answered));
+        if let Some((token, outcome)) = settled {
             self.settle(token, outcome);
         }
-        self.journal(entry_and(entry, answered));
     }
 }
 
