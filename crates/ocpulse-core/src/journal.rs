@@ -74,6 +74,33 @@ pub struct JournalEntry {
     pub trigger_id: Option<String>,
 }
 
+impl JournalEntry {
+    /// An `EVENT` entry of a trigger (`TriggerStarted`, `TriggerAnswered`,
+    /// `TriggerCompleted`): one shape whoever journals it (the trigger's task or the station's
+    /// session), keyed by the trigger id as message and trigger id, so `?trigger=` selects it
+    /// with the trigger's frames.
+    pub fn trigger_event(
+        station_id: &str,
+        trigger_id: &str,
+        name: &str,
+        payload: String,
+        at: Millis,
+    ) -> Self {
+        Self {
+            seq: 0,
+            station_id: station_id.to_owned(),
+            direction: Direction::Out,
+            frame_type: EVENT,
+            message_id: Some(trigger_id.to_owned()),
+            action: Some(name.to_owned()),
+            payload,
+            at,
+            violation: None,
+            trigger_id: Some(trigger_id.to_owned()),
+        }
+    }
+}
+
 /// What to read back from the journal, newest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JournalQuery {

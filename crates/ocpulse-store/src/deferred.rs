@@ -110,48 +110,51 @@ mod tests {
             .collect()
     }
 
+    fn waited(s: &SharedStation) -> BatchStation<'_> {
+        BatchStation {
+            station: Some(s),
+            waited: true,
+        }
+    }
+
+    fn unwaited(s: &SharedStation) -> BatchStation<'_> {
+        BatchStation {
+            station: Some(s),
+            waited: false,
+        }
+    }
+
+    /// Commits a group where `a` is awaited and `b` is not beside it, so `b` is deferred.
+    fn defer_b_beside_a(
+        d: &mut DeferredStates,
+        a: &SharedStation,
+        b: &SharedStation,
+        now: Instant,
+    ) {
+        let w = d.plan(&[waited(a), unwaited(b)], now, false);
+        assert_eq!(ids(&w), vec![a.lock().expect("lock").id.clone()]);
+        d.written(&w);
+    }
+
     #[test]
     fn a_waited_batch_writes_its_state_and_defers_the_unwaited_ones_beside_it() {
         let (a, b) = (station("A"), station("B"));
         let mut d = DeferredStates::default();
         let now = Instant::now();
-        let group = [
-            BatchStation {
-                station: Some(&a),
-                waited: true,
-            },
-            BatchStation {
-                station: Some(&b),
-                waited: false,
-            },
-        ];
-        assert_eq!(ids(&d.plan(&group, now, false)), vec!["A"]);
+        assert_eq!(
+            ids(&d.plan(&[waited(&a), unwaited(&b)], now, false)),
+            vec!["A"]
+        );
         assert!(!d.is_empty(), "B waits for later");
     }
 
     #[test]
     fn a_deferred_state_is_written_by_its_stations_next_waited_batch() {
-        let b = station("B");
-        let other = station("O");
+        let (other, b) = (station("O"), station("B"));
         let mut d = DeferredStates::default();
         let now = Instant::now();
-        let first = [
-            BatchStation {
-                station: Some(&other),
-                waited: true,
-            },
-            BatchStation {
-                station: Some(&b),
-                waited: false,
-            },
-        ];
-        let w = d.plan(&first, now, false);
-        d.written(&w);
-        let second = [BatchStation {
-            station: Some(&b),
-            waited: true,
-        }];
-        let w = d.plan(&second, now, false);
+        defer_b_beside_a(&mut d, &other, &b, now);
+        let w = d.plan(&[waited(&b)], now, false);
         assert_eq!(ids(&w), vec!["B"], "written once");
         d.written(&w);
         assert!(d.is_empty());
@@ -162,21 +165,7 @@ mod tests {
         let (a, b) = (station("A"), station("B"));
         let mut d = DeferredStates::default();
         let now = Instant::now();
-        let w = d.plan(
-            &[
-                BatchStation {
-                    station: Some(&a),
-                    waited: true,
-                },
-                BatchStation {
-                    station: Some(&b),
-                    waited: false,
-                },
-            ],
-            now,
-            false,
-        );
-        d.written(&w);
+        defer_b_beside_a(&mut d, &a, &b, now);
         let idle = [BatchStation {
             station: None,
             waited: false,
@@ -192,28 +181,11 @@ mod tests {
         let (a, b) = (station("A"), station("B"));
         let mut d = DeferredStates::default();
         let t0 = Instant::now();
-        fn busy(s: &SharedStation) -> BatchStation<'_> {
-            BatchStation {
-                station: Some(s),
-                waited: true,
-            }
-        }
-        let w = d.plan(
-            &[
-                busy(&a),
-                BatchStation {
-                    station: Some(&b),
-                    waited: false,
-                },
-            ],
-            t0,
-            false,
-        );
-        d.written(&w);
-        let w = d.plan(&[busy(&a)], t0 + STATE_LINGER / 2, false);
+        defer_b_beside_a(&mut d, &a, &b, t0);
+        let w = d.plan(&[waited(&a)], t0 + STATE_LINGER / 2, false);
         assert_eq!(ids(&w), vec!["A"], "B is not due yet");
         d.written(&w);
-        let w = d.plan(&[busy(&a)], t0 + STATE_LINGER, false);
+        let w = d.plan(&[waited(&a)], t0 + STATE_LINGER, false);
         assert_eq!(ids(&w), vec!["A", "B"]);
         d.written(&w);
         assert!(d.is_empty());
@@ -224,20 +196,7 @@ mod tests {
         let (a, b) = (station("A"), station("B"));
         let mut d = DeferredStates::default();
         let now = Instant::now();
-        let _not_committed = d.plan(
-            &[
-                BatchStation {
-                    station: Some(&a),
-                    waited: true,
-                },
-                BatchStation {
-                    station: Some(&b),
-                    waited: false,
-                },
-            ],
-            now,
-            false,
-        );
+        let _not_committed = d.plan(&[waited(&a), unwaited(&b)], now, false);
         let w = d.plan(&[], now, true);
         assert_eq!(ids(&w), vec!["B"]);
     }

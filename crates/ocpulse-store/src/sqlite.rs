@@ -16,9 +16,9 @@ use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{broadcast, oneshot};
 
 use crate::deferred::{BatchStation, DeferredStates};
-use tokio::sync::{broadcast, oneshot};
 
 /// The most batches one group commit takes, so a flood cannot make one commit unbounded.
 const MAX_GROUP: usize = 4096;

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocpp_rpc::trigger::{Collector, target_of};
-use ocpulse_core::journal::EVENT;
 use ocpulse_core::store::WriteBatch;
 use ocpulse_core::trigger_plan::{self, QUIET_PERIOD, TriggerPlan};
 use ocpulse_core::trigger_record::{CorrelatedMessage, Outcome, SentCall, TriggerRecord};
-use ocpulse_core::{Direction, JournalEntry, rfc3339};
+use ocpulse_core::{JournalEntry, rfc3339};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -63,19 +62,14 @@ struct Completed<'a> {
 }
 
 fn event(record: &TriggerRecord, name: &str, payload: &impl serde::Serialize) -> JournalEntry {
-    JournalEntry {
-        seq: 0,
-        station_id: record.station_id.clone(),
-        direction: Direction::Out,
-        frame_type: EVENT,
-        message_id: Some(record.id.clone()),
-        action: Some(name.to_owned()),
+    JournalEntry::trigger_event(
+        &record.station_id,
+        &record.id,
+        name,
         // Plain structs of strings and `Value`s always serialize.
-        payload: serde_json::to_string(payload).unwrap_or_default(),
-        at: now_ms(),
-        violation: None,
-        trigger_id: Some(record.id.clone()),
-    }
+        serde_json::to_string(payload).unwrap_or_default(),
+        now_ms(),
+    )
 }
 
 fn publish(app: &App, record: &TriggerRecord) {

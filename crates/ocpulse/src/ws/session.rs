@@ -783,17 +783,13 @@ impl Session {
         }
         // Journaled before the waiter hears the outcome, so nothing it journals in response
         // (a trigger's TriggerCompleted) can come before the answer in the journal.
-        self.journal(entry_and(entry, answered));
+        let mut entries = vec![entry];
+        entries.extend(answered);
+        self.journal(entries);
         if let Some((token, outcome)) = settled {
             self.settle(token, outcome);
         }
     }
-}
-
-fn entry_and(entry: JournalEntry, then: Option<JournalEntry>) -> Vec<JournalEntry> {
-    let mut entries = vec![entry];
-    entries.extend(then);
-    entries
 }
 
 /// The `TriggerAnswered` event of a trigger's (Extended)TriggerMessage answer, journaled
@@ -811,16 +807,11 @@ fn trigger_answered(
         .get("status")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    JournalEntry {
-        seq: 0,
-        station_id: station_id.to_owned(),
-        direction: Direction::Out,
-        frame_type: EVENT,
-        message_id: Some(trigger_id.to_owned()),
-        action: Some("TriggerAnswered".into()),
-        payload: serde_json::json!({"action": action, "status": status}).to_string(),
+    JournalEntry::trigger_event(
+        station_id,
+        trigger_id,
+        "TriggerAnswered",
+        serde_json::json!({"action": action, "status": status}).to_string(),
         at,
-        violation: None,
-        trigger_id: Some(trigger_id.to_owned()),
-    }
+    )
 }
