@@ -16,6 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
+use crate::http_caller::{Answer, Caller, Post};
+
 /// Latency summary in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Latency {
@@ -128,29 +130,18 @@ impl Fleet {
     }
 }
 
-/// The trigger URL of a station, parsed once: parsing (with IDNA) on every request was 5%
-/// of the driver's CPU in the closed loop (perf), and the driver must never be the limit.
-fn trigger_url(http: &str, cfg: &StationConfig) -> reqwest::Url {
-    let text = format!("{http}/api/v1/stations/{}/trigger", cfg.id);
-    // The bench builds `http` from 127.0.0.1 and a port, and ids from ASCII prefixes.
-    reqwest::Url::parse(&text).unwrap_or_else(|e| panic!("bad benchmark URL {text}: {e}"))
+/// The `host:port` of a server's `http://host:port` base.
+fn authority(http: &str) -> &str {
+    http.trim_start_matches("http://").trim_end_matches('/')
 }
 
-async fn post(client: &reqwest::Client, url: reqwest::Url, body: String) -> bool {
-    match client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-    {
-        Ok(r) => {
-            let ok = r.status().is_success();
-            let _ = r.bytes().await;
-            ok
-        }
-        Err(_) => false,
-    }
+/// A station's trigger call, built once: parsing the URL on every request was 5% of the
+/// driver's CPU in the closed loop (perf), and the driver must never be the limit.
+fn trigger_post(cfg: &StationConfig) -> Post {
+    Post::json(
+        &format!("/api/v1/stations/{}/trigger", cfg.id),
+        trigger_body(cfg),
+    )
 }
 
 /// Closed loop: `concurrency` callers, each triggering its own station back to back.
@@ -161,20 +152,18 @@ pub async fn trigger_closed_loop(
     concurrency: usize,
     duration: Duration,
 ) -> (f64, Latency, usize) {
-    let client = reqwest::Client::new();
     let started = Instant::now();
     let workers: Vec<_> = stations
         .iter()
         .take(concurrency)
         .map(|cfg| {
-            let client = client.clone();
-            let url = trigger_url(http, cfg);
-            let body = trigger_body(cfg);
+            let mut caller = Caller::new(authority(http));
+            let post = trigger_post(cfg);
             tokio::spawn(async move {
                 let (mut samples, mut failures) = (Vec::new(), 0usize);
                 while started.elapsed() < duration && samples.len() < 1_000_000 {
                     let t = Instant::now();
-                    if post(&client, url.clone(), body.clone()).await {
+                    if caller.call(&post).await.is_success() {
                         samples.push(t.elapsed());
                     } else {
                         failures += 1;
@@ -204,24 +193,29 @@ pub async fn trigger_open_loop(
     rate: f64,
     duration: Duration,
 ) -> (Latency, usize, usize) {
-    let client = reqwest::Client::new();
     let started = tokio::time::Instant::now();
     let gap = Duration::from_secs_f64(1.0 / rate);
     let total = (duration.as_secs_f64() * rate) as usize;
-    let urls: Vec<_> = stations.iter().map(|cfg| trigger_url(http, cfg)).collect();
+    let posts: Vec<_> = stations.iter().map(trigger_post).collect();
+    // Idle connections, taken by each request and given back: as many as were ever in
+    // flight at once, like a client's keep-alive pool.
+    let idle = Arc::new(std::sync::Mutex::new(Vec::<Caller>::new()));
+    let addr = authority(http).to_owned();
     let mut tasks = Vec::with_capacity(total);
     for k in 0..total {
         let due = started + gap * u32::try_from(k).unwrap_or(u32::MAX);
         send_at(due).await;
-        let cfg = &stations[k % stations.len()];
-        let (client, url, body) = (
-            client.clone(),
-            urls[k % urls.len()].clone(),
-            trigger_body(cfg),
-        );
+        let post = posts[k % posts.len()].clone();
+        let taken = idle.lock().ok().and_then(|mut v| v.pop());
+        let mut caller = taken.unwrap_or_else(|| Caller::new(&addr));
+        let idle = Arc::clone(&idle);
         tasks.push(tokio::spawn(async move {
-            let ok = post(&client, url, body).await;
-            (ok, due.elapsed())
+            let ok = caller.call(&post).await.is_success();
+            let took = due.elapsed();
+            if let Ok(mut v) = idle.lock() {
+                v.push(caller);
+            }
+            (ok, took)
         }));
     }
     let (mut samples, mut failures) = (Vec::new(), 0);
@@ -257,22 +251,20 @@ pub async fn fleet_trigger(
     stations: &[StationConfig],
     in_flight: usize,
 ) -> (f64, usize) {
-    let client = reqwest::Client::new();
     let started = Instant::now();
     let stations: Arc<Vec<StationConfig>> = Arc::new(stations.to_vec());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..in_flight.min(stations.len()))
         .map(|_| {
-            let (client, stations, next, http) = (
-                client.clone(),
+            let (mut caller, stations, next) = (
+                Caller::new(authority(http)),
                 Arc::clone(&stations),
                 Arc::clone(&next),
-                http.to_owned(),
             );
             tokio::spawn(async move {
                 let mut failures = 0;
                 while let Some(cfg) = stations.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if !post(&client, trigger_url(&http, cfg), trigger_body(cfg)).await {
+                    if !caller.call(&trigger_post(cfg)).await.is_success() {
                         failures += 1;
                     }
                 }
@@ -310,19 +302,12 @@ pub fn fleet_job_body(concurrency: Option<u32>) -> String {
 /// only if the job ended `completed` and its own result is `Completed` — its message was
 /// committed to the journal and handed to the trigger.
 pub async fn fleet_job(http: &str, expected: usize, concurrency: Option<u32>) -> (f64, usize) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(150))
-        .build()
-        .unwrap_or_default();
+    let mut caller = Caller::new(authority(http));
+    let post = Post::json("/api/v1/trigger-jobs", fleet_job_body(concurrency));
     let started = Instant::now();
-    let answer = client
-        .post(format!("{http}/api/v1/trigger-jobs"))
-        .header("content-type", "application/json")
-        .body(fleet_job_body(concurrency))
-        .send()
-        .await;
+    let answer = tokio::time::timeout(Duration::from_secs(150), caller.call(&post)).await;
     let body = match answer {
-        Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+        Ok(Answer::Status(code, body)) if (200..300).contains(&code) => Some(body),
         _ => None,
     };
     let secs = started.elapsed().as_secs_f64();
@@ -401,13 +386,31 @@ mod tests {
     }
 
     #[test]
-    fn trigger_urls_name_the_station_and_the_trigger_endpoint() {
-        let url = trigger_url("http://127.0.0.1:8180", &station(7, "B"));
-        assert_eq!(url.host_str(), Some("127.0.0.1"));
-        assert_eq!(url.port(), Some(8180));
-        assert_eq!(
-            url.path(),
-            format!("/api/v1/stations/{}/trigger", station(7, "B").id)
+    fn callers_reach_the_server_named_by_its_base_url() {
+        assert_eq!(authority("http://127.0.0.1:8180"), "127.0.0.1:8180");
+        assert_eq!(authority("http://127.0.0.1:8180/"), "127.0.0.1:8180");
+    }
+
+    #[tokio::test]
+    async fn a_trigger_call_posts_the_stations_own_version_form_to_its_endpoint() {
+        use axum::extract::Path;
+        let app = axum::Router::new().route(
+            "/api/v1/stations/{id}/trigger",
+            axum::routing::post(|Path(id): Path<String>, body: String| async move {
+                format!("{id} {body}")
+            }),
         );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let http = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut caller = Caller::new(authority(&http));
+        for i in [6, 7] {
+            let cfg = station(i, "B");
+            let answer = caller.call(&trigger_post(&cfg)).await;
+            let expected = format!("{} {}", cfg.id, trigger_body(&cfg));
+            assert_eq!(answer, Answer::Status(200, expected.into()));
+        }
     }
 }

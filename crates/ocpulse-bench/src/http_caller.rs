@@ -1,0 +1,174 @@
+//! The driver's HTTP side: one kept-alive HTTP/1.1 connection per caller, through hyper's
+//! connection API, with each request's URI, headers and body built once.
+//!
+//! The benchmark's driver must never be what limits a server (issue 4), and against the null
+//! server it was: `perf` on the driver put 51% of its core in the reqwest path (pool
+//! checkout, URL handling, a header map per request, redirect and timeout layers) at
+//! 8,300 triggers/s. A caller here owns its connection outright, so a request is encode →
+//! write → read → parse and nothing else.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method, Request, Uri};
+use hyper_util::rt::TokioIo;
+
+/// One POST, prepared once and sent many times.
+#[derive(Debug, Clone)]
+pub struct Post {
+    uri: Uri,
+    body: Bytes,
+}
+
+impl Post {
+    /// A POST of JSON `body` to `path` (origin form: `/api/...`).
+    ///
+    /// # Panics
+    /// When `path` is not a valid origin-form URI: the bench builds every path itself from
+    /// ASCII station ids, so that is a bug in the bench, not an input.
+    pub fn json(path: &str, body: impl Into<Bytes>) -> Self {
+        let uri = path
+            .parse()
+            .unwrap_or_else(|e| panic!("bad benchmark path {path}: {e}"));
+        Self {
+            uri,
+            body: body.into(),
+        }
+    }
+}
+
+/// What one call ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The server answered with this status and body.
+    Status(u16, Bytes),
+    /// No answer: the connection failed or closed (it is reopened on the next call).
+    Failed,
+}
+
+impl Answer {
+    /// A 2xx status.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Status(code, _) if (200..300).contains(code))
+    }
+}
+
+/// A caller with its own connection to one server (`host:port`).
+pub struct Caller {
+    addr: String,
+    host: HeaderValue,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Caller {
+    /// A caller of `addr` (`127.0.0.1:PORT`); it connects on its first call.
+    ///
+    /// # Panics
+    /// When `addr` cannot be a Host header (the bench builds it from an IP and a port).
+    pub fn new(addr: &str) -> Self {
+        Self {
+            addr: addr.to_owned(),
+            host: HeaderValue::from_str(addr)
+                .unwrap_or_else(|e| panic!("bad benchmark address {addr}: {e}")),
+            sender: None,
+        }
+    }
+
+    async fn connect(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let stream = tokio::net::TcpStream::connect(&self.addr).await.ok()?;
+        stream.set_nodelay(true).ok()?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+        // The connection task ends when the caller drops its sender or the server closes.
+        tokio::spawn(connection);
+        Some(sender)
+    }
+
+    /// Sends `post` and reads the whole answer. A broken connection is reopened on the next
+    /// call, never retried within this one (a retry would hide a failure from the count).
+    pub async fn call(&mut self, post: &Post) -> Answer {
+        if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
+            self.sender = self.connect().await;
+        }
+        let Some(sender) = self.sender.as_mut() else {
+            return Answer::Failed;
+        };
+        if sender.ready().await.is_err() {
+            self.sender = None;
+            return Answer::Failed;
+        }
+        let mut request = Request::new(Full::new(post.body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = post.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let answer = match sender.send_request(request).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match response.into_body().collect().await {
+                    Ok(body) => Answer::Status(status, body.to_bytes()),
+                    Err(_) => Answer::Failed,
+                }
+            }
+            Err(_) => Answer::Failed,
+        };
+        if answer == Answer::Failed {
+            self.sender = None;
+        }
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::routing::post;
+
+    async fn echo_server() -> String {
+        let app = Router::new().route(
+            "/echo/{n}",
+            post(
+                |axum::extract::Path(n): axum::extract::Path<u16>, body: String| async move {
+                    let status = axum::http::StatusCode::from_u16(n).unwrap_or_default();
+                    (status, format!("{n}:{body}"))
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    #[tokio::test]
+    async fn one_connection_carries_many_calls_and_returns_status_and_body() {
+        let addr = echo_server().await;
+        let mut caller = Caller::new(&addr);
+        for n in [200u16, 404, 201] {
+            let answer = caller
+                .call(&Post::json(&format!("/echo/{n}"), r#"{"a":1}"#))
+                .await;
+            assert_eq!(
+                answer,
+                Answer::Status(n, Bytes::from(format!("{n}:{{\"a\":1}}")))
+            );
+            assert_eq!(answer.is_success(), (200..300).contains(&n));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_is_not_there_is_a_failure_not_a_hang() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        drop(listener);
+        let mut caller = Caller::new(&addr);
+        assert_eq!(
+            caller.call(&Post::json("/echo/200", "{}")).await,
+            Answer::Failed
+        );
+    }
+}
