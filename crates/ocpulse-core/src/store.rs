@@ -34,8 +34,10 @@ pub struct WriteBatch {
     pub entries: Vec<JournalEntry>,
     /// The station whose state these entries changed, to upsert as it is at commit time.
     pub station: Option<SharedStation>,
-    /// Trigger records to insert or replace (by id).
-    pub triggers: Vec<TriggerRecord>,
+    /// Trigger records to insert or replace (by id). Shared with the server's in-memory
+    /// copy of the same record (the final record of a trigger is read from memory until the
+    /// store has it), so it is built once and never deep-copied for either.
+    pub triggers: Vec<Arc<TriggerRecord>>,
     /// Fleet-operation documents to insert, replace or delete (by kind and id).
     pub docs: Vec<Doc>,
 }

@@ -382,7 +382,7 @@ fn write_group(
         )?;
         for (batch, _) in group {
             for t in &batch.triggers {
-                let json = serde_json::to_string(t)
+                let json = serde_json::to_string(&**t)
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
                 save_trigger.execute(params![t.id, t.station_id, t.outcome.as_str(), json])?;
             }
@@ -1042,7 +1042,7 @@ mod tests {
             let store = SqliteStore::open(dir.path()).expect("open");
             let save = |r: TriggerRecord| {
                 store.commit(WriteBatch {
-                    triggers: vec![r],
+                    triggers: vec![Arc::new(r)],
                     ..WriteBatch::default()
                 })
             };

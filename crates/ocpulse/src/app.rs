@@ -23,13 +23,13 @@ const ENDED_MAX: usize = 4096;
 /// them, so `GET /api/v1/triggers/{id}` never misses a record its caller was just told of.
 #[derive(Debug, Default)]
 pub struct Running {
-    records: HashMap<String, TriggerRecord>,
+    records: HashMap<String, Arc<TriggerRecord>>,
     ended: std::collections::VecDeque<(std::time::Instant, String)>,
 }
 
 impl Running {
     /// Holds a record (replacing an earlier version); ended ones expire after a while.
-    pub fn put(&mut self, record: TriggerRecord) {
+    pub fn put(&mut self, record: Arc<TriggerRecord>) {
         let now = std::time::Instant::now();
         while let Some((at, _)) = self.ended.front() {
             if now.duration_since(*at) < ENDED_KEPT && self.ended.len() < ENDED_MAX {
@@ -47,7 +47,7 @@ impl Running {
 
     /// The record, if held.
     pub fn get(&self, id: &str) -> Option<&TriggerRecord> {
-        self.records.get(id)
+        self.records.get(id).map(|r| &**r)
     }
 }
 

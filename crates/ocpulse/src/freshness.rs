@@ -315,7 +315,7 @@ async fn own_trigger(
     station: &str,
     request: TriggerRequest,
     requested_by: String,
-) -> Option<ocpulse_core::trigger_record::TriggerRecord> {
+) -> Option<Arc<ocpulse_core::trigger_record::TriggerRecord>> {
     let _permit = Arc::clone(&app.freshness.budget)
         .acquire_owned()
         .await
@@ -412,7 +412,7 @@ async fn probe(app: Arc<App>, station: String, quiet_since: Millis) {
             l.remove(&station);
         }
     } else if outcome != Outcome::Disconnected.as_str() && outcome != "NotStarted" {
-        let trigger_id = record.map(|r| r.id);
+        let trigger_id = record.map(|r| r.id.clone());
         tracing::warn!(station = %station, outcome = %outcome, "station unresponsive: its socket is open but it did not answer a Heartbeat probe");
         // The verdict is in the journal (and on the event stream) before the API shows it.
         let entry = event(

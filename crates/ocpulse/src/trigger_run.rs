@@ -72,9 +72,9 @@ fn event(record: &TriggerRecord, name: &str, payload: &impl serde::Serialize) ->
     )
 }
 
-fn publish(app: &App, record: &TriggerRecord) {
+fn publish(app: &App, record: &Arc<TriggerRecord>) {
     if let Ok(mut running) = app.running.lock() {
-        running.put(record.clone());
+        running.put(Arc::clone(record));
     }
 }
 
@@ -84,8 +84,9 @@ struct CallEnd {
     complete: bool,
 }
 
-/// Runs the trigger to its end and returns the final record (also stored).
-pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
+/// Runs the trigger to its end and returns the final record (also stored, and held in
+/// memory until the store surely has it: the three share one copy).
+pub async fn run(app: Arc<App>, run: TriggerRun) -> Arc<TriggerRecord> {
     let TriggerRun {
         mut record,
         plans,
@@ -96,7 +97,8 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         store_start,
     } = run;
     let deadline = started + timeout;
-    publish(&app, &record);
+    let first = Arc::new(record.clone());
+    publish(&app, &first);
     app.store.enqueue(WriteBatch {
         entries: vec![event(
             &record,
@@ -107,11 +109,7 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
                 requested_by: &record.requested_by,
             },
         )],
-        triggers: if store_start {
-            vec![record.clone()]
-        } else {
-            Vec::new()
-        },
+        triggers: if store_start { vec![first] } else { Vec::new() },
         ..WriteBatch::default()
     });
     let mut ends = Vec::new();
@@ -129,7 +127,7 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
         let stop = matches!(end.outcome, Outcome::Disconnected);
         ends.push(end);
         if plans.len() > 1 {
-            publish(&app, &record);
+            publish(&app, &Arc::new(record.clone()));
         }
         if stop || Instant::now() >= deadline {
             break;
@@ -161,6 +159,7 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
             now,
         );
     }
+    let record = Arc::new(record);
     app.store.enqueue(WriteBatch {
         entries: vec![event(
             &record,
@@ -174,7 +173,7 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> TriggerRecord {
             },
         )],
         station: Some(state),
-        triggers: vec![record.clone()],
+        triggers: vec![Arc::clone(&record)],
         ..WriteBatch::default()
     });
     // The final record stays readable from memory until the store surely has it, so a

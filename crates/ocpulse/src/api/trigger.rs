@@ -241,7 +241,7 @@ pub async fn trigger(
         });
         // The record is visible (as running) before the caller hears of it.
         if let Ok(mut running) = app.running.lock() {
-            running.put(run.record.clone());
+            running.put(Arc::new(run.record.clone()));
         }
         tokio::spawn(trigger_run::run(Arc::clone(&app), run));
         return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());

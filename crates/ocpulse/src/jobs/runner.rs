@@ -274,8 +274,8 @@ async fn attempt(app: &Arc<App>, spec: &JobSpec, job_id: &str, station_id: &str)
         Ok(run) => {
             let record = trigger_run::run(Arc::clone(app), run).await;
             result.outcome = record.outcome.as_str().into();
-            result.trigger_id = Some(record.id);
-            result.detail = record.detail;
+            result.trigger_id = Some(record.id.clone());
+            result.detail = record.detail.clone();
             result.elapsed_ms = record.elapsed_ms;
         }
     }
