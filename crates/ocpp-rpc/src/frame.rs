@@ -93,7 +93,7 @@ impl Frame {
                 format!("frame is not valid JSON: {e}"),
             )
         })?;
-        let Value::Array(items) = value else {
+        let Value::Array(mut items) = value else {
             return Err(FrameError::new(
                 None,
                 ErrorCode::RpcFrameworkError,
@@ -133,9 +133,11 @@ impl Frame {
                 ),
             ));
         }
-        let payload_at = |index: usize| -> Result<Value, FrameError> {
-            match items.get(index) {
-                Some(Value::Object(map)) => Ok(Value::Object(map.clone())),
+        // Moves the payload out of the parsed array (a copy was a deep clone of every
+        // payload a station sends).
+        let payload_at = |items: &mut Vec<Value>, index: usize| -> Result<Value, FrameError> {
+            match items.get_mut(index) {
+                Some(payload @ Value::Object(_)) => Ok(payload.take()),
                 Some(other) => Err(err(
                     ErrorCode::FormatViolation,
                     format!(
@@ -169,7 +171,7 @@ impl Frame {
                 Ok(Frame::Call {
                     id,
                     action: action.to_owned(),
-                    payload: payload_at(3)?,
+                    payload: payload_at(&mut items, 3)?,
                 })
             }
             3 => {
@@ -178,7 +180,7 @@ impl Frame {
                 }
                 Ok(Frame::CallResult {
                     id,
-                    payload: payload_at(2)?,
+                    payload: payload_at(&mut items, 2)?,
                 })
             }
             4 => {
@@ -192,15 +194,16 @@ impl Frame {
                         "errorCode and errorDescription must be strings".into(),
                     ));
                 };
+                let (code, description) = (code.to_owned(), description.to_owned());
                 let details = if items.len() == 5 {
-                    payload_at(4)?
+                    payload_at(&mut items, 4)?
                 } else {
                     Value::Object(Map::new())
                 };
                 Ok(Frame::CallError {
                     id,
-                    code: code.to_owned(),
-                    description: description.to_owned(),
+                    code,
+                    description,
                     details,
                 })
             }
