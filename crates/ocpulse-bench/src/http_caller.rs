@@ -7,6 +7,8 @@
 //! 8,300 triggers/s. A caller here owns its connection outright, so a request is encode →
 //! write → read → parse and nothing else.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -54,11 +56,16 @@ impl Answer {
     }
 }
 
+/// How long one call may take by default: longer than any trigger's own deadline, so it only
+/// ends calls to a server that stopped answering (every load loop is bounded in time).
+pub const CALL_LIMIT: Duration = Duration::from_secs(60);
+
 /// A caller with its own connection to one server (`host:port`).
 pub struct Caller {
     addr: String,
     host: HeaderValue,
     sender: Option<SendRequest<Full<Bytes>>>,
+    limit: Duration,
 }
 
 impl Caller {
@@ -72,7 +79,16 @@ impl Caller {
             host: HeaderValue::from_str(addr)
                 .unwrap_or_else(|e| panic!("bad benchmark address {addr}: {e}")),
             sender: None,
+            limit: CALL_LIMIT,
         }
+    }
+
+    /// The same caller with another limit per call (a bulk job's call waits for the whole
+    /// job).
+    #[must_use]
+    pub fn with_limit(mut self, limit: Duration) -> Self {
+        self.limit = limit;
+        self
     }
 
     async fn connect(&self) -> Option<SendRequest<Full<Bytes>>> {
@@ -84,9 +100,20 @@ impl Caller {
         Some(sender)
     }
 
-    /// Sends `post` and reads the whole answer. A broken connection is reopened on the next
-    /// call, never retried within this one (a retry would hide a failure from the count).
+    /// Sends `post` and reads the whole answer, within the caller's limit. A broken or timed
+    /// out connection is reopened on the next call, never retried within this one (a retry
+    /// would hide a failure from the count).
     pub async fn call(&mut self, post: &Post) -> Answer {
+        let answer = tokio::time::timeout(self.limit, self.exchange(post))
+            .await
+            .unwrap_or(Answer::Failed);
+        if answer == Answer::Failed {
+            self.sender = None;
+        }
+        answer
+    }
+
+    async fn exchange(&mut self, post: &Post) -> Answer {
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
             self.sender = self.connect().await;
         }
@@ -94,7 +121,6 @@ impl Caller {
             return Answer::Failed;
         };
         if sender.ready().await.is_err() {
-            self.sender = None;
             return Answer::Failed;
         }
         let mut request = Request::new(Full::new(post.body.clone()));
@@ -103,7 +129,7 @@ impl Caller {
         let headers = request.headers_mut();
         headers.insert(HOST, self.host.clone());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let answer = match sender.send_request(request).await {
+        match sender.send_request(request).await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 match response.into_body().collect().await {
@@ -112,11 +138,7 @@ impl Caller {
                 }
             }
             Err(_) => Answer::Failed,
-        };
-        if answer == Answer::Failed {
-            self.sender = None;
         }
-        answer
     }
 }
 
@@ -158,6 +180,28 @@ mod tests {
             );
             assert_eq!(answer.is_success(), (200..300).contains(&n));
         }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_a_failure_within_the_limit() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        // Accepts and reads, never answers.
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let mut caller = Caller::new(&addr).with_limit(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        assert_eq!(
+            caller.call(&Post::json("/echo/200", "{}")).await,
+            Answer::Failed
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]

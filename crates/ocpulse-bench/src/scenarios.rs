@@ -302,13 +302,13 @@ pub fn fleet_job_body(concurrency: Option<u32>) -> String {
 /// only if the job ended `completed` and its own result is `Completed` — its message was
 /// committed to the journal and handed to the trigger.
 pub async fn fleet_job(http: &str, expected: usize, concurrency: Option<u32>) -> (f64, usize) {
-    let mut caller = Caller::new(authority(http));
+    // The job answers when it has ended (its waitTimeoutMs is 120 s).
+    let mut caller = Caller::new(authority(http)).with_limit(Duration::from_secs(150));
     let post = Post::json("/api/v1/trigger-jobs", fleet_job_body(concurrency));
     let started = Instant::now();
-    let answer = tokio::time::timeout(Duration::from_secs(150), caller.call(&post)).await;
-    let body = match answer {
-        Ok(Answer::Status(code, body)) if (200..300).contains(&code) => Some(body),
-        _ => None,
+    let body = match caller.call(&post).await {
+        Answer::Status(code, body) if (200..300).contains(&code) => Some(body),
+        Answer::Status(..) | Answer::Failed => None,
     };
     let secs = started.elapsed().as_secs_f64();
     let completed = body
