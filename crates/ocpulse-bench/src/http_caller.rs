@@ -143,7 +143,7 @@ impl Caller {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use axum::Router;
     use axum::routing::post;
@@ -158,6 +158,11 @@ mod tests {
                 },
             ),
         );
+        serve(app).await
+    }
+
+    /// Serves `app` on a free loopback port; returns its `host:port`.
+    pub(crate) async fn serve(app: Router) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

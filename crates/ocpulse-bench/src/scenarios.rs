@@ -400,11 +400,7 @@ mod tests {
                 format!("{id} {body}")
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let http = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = format!("http://{}", crate::http_caller::tests::serve(app).await);
         let mut caller = Caller::new(authority(&http));
         for i in [6, 7] {
             let cfg = station(i, "B");
