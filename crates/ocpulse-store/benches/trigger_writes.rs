@@ -1,0 +1,481 @@
+//! What the durable journal costs per trigger, piece by piece: the CPU the store spends on
+//! the writes of one StatusNotification trigger-and-await, with the server's own write
+//! pattern (one awaited commit per trigger, the rest enqueued), 32 triggers at a time on
+//! 1,000 stations, `synchronous=FULL`, and nothing else in the process. Each level adds one
+//! part of what ocpulse stores; `raw` is the floor: the four frames as bare rows through
+//! rusqlite, one transaction per 32 triggers, no JSON, no events, no states.
+//!
+//! `cargo bench -p ocpulse-store --bench trigger_writes [-- --triggers N] [--level L]`
+//! (20,000 triggers a level by default, each level run three times; bounded in count, about
+//! a minute in all). The server's allocator (mimalloc) is used here too.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ocpulse_core::journal::{Direction, JournalEntry};
+use ocpulse_core::state::StationState;
+use ocpulse_core::store::{Store, WriteBatch};
+use ocpulse_core::trigger_record::TriggerRecord;
+use ocpulse_store::SqliteStore;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CONCURRENT: usize = 32;
+const STATIONS: usize = 1000;
+/// Runs per level; the median is printed.
+const REPEATS: usize = 3;
+
+/// What one level writes per trigger, beyond the four frames.
+#[derive(Clone, Copy)]
+struct Level {
+    name: &'static str,
+    events: bool,
+    record: bool,
+    state: bool,
+    /// Everything of the trigger in its one awaited commit: what the store would cost if a
+    /// trigger's completion were committed with the message that completes it.
+    one_commit: bool,
+}
+
+const LEVELS: [Level; 5] = [
+    Level {
+        name: "4 frames",
+        events: false,
+        record: false,
+        state: false,
+        one_commit: false,
+    },
+    Level {
+        name: "+ 3 trigger events",
+        events: true,
+        record: false,
+        state: false,
+        one_commit: false,
+    },
+    Level {
+        name: "+ trigger record",
+        events: true,
+        record: true,
+        state: false,
+        one_commit: false,
+    },
+    Level {
+        name: "+ station state (= the server)",
+        events: true,
+        record: true,
+        state: true,
+        one_commit: false,
+    },
+    Level {
+        name: "the same in one commit per trigger",
+        events: true,
+        record: true,
+        state: true,
+        one_commit: true,
+    },
+];
+
+const STATE: &str = r#"{"id":"S","protocol":"ocpp1.6","boot":{"vendor":"ocpulse","model":"sim-1","serialNumber":"A0001","firmwareVersion":"ocpulse-sim-0.1.0","reason":null,"payload":{"chargePointModel":"sim-1","chargePointSerialNumber":"A0001","chargePointVendor":"ocpulse","firmwareVersion":"ocpulse-sim-0.1.0"},"receivedAt":1796063310819},"registrationStatus":"Accepted","connectors":[{"evseId":null,"connectorId":0,"status":"Available","errorCode":"NoError","info":null,"vendorErrorCode":null,"timestamp":"2026-11-30T18:28:30.821Z","receivedAt":1796063310822},{"evseId":null,"connectorId":1,"status":"Available","errorCode":"NoError","info":null,"vendorErrorCode":null,"timestamp":"2026-11-30T18:28:33.802Z","receivedAt":1796063313802}],"meterValues":[],"firmware":null,"log":null,"transactions":[],"lastSeen":1796063313802,"lastHeartbeat":null,"validationMode":null,"violations":0,"lastViolation":null,"capabilities":{"StatusNotification":{"accepted":1,"rejected":0,"notImplemented":0,"errors":0,"timeouts":0,"delivered":1,"latencyMsTotal":0,"worksWith":"TriggerMessage","lastOutcome":"Completed","lastAt":1796063313802}},"certificate":null,"connectedSince":1796063310818}"#;
+
+const RECORD: &str = r#"{"id":"T","stationId":"S","protocol":"ocpp1.6","requestedBy":"api","request":{"connectorId":1,"requestedMessage":"StatusNotification"},"createdAt":"2026-11-30T18:28:33.801Z","calls":[{"action":"TriggerMessage","payload":{"connectorId":1,"requestedMessage":"StatusNotification"},"status":"Accepted","answerMs":0}],"messages":[{"action":"StatusNotification","messageId":"e6ad239f-4","payload":{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-30T18:28:33.802Z"},"receivedAt":"2026-11-30T18:28:33.802Z","afterMs":0}],"outcome":"Completed","complete":true,"completedAt":"2026-11-30T18:28:33.802Z","elapsedMs":0}"#;
+
+fn frame(
+    station: &str,
+    dir: Direction,
+    kind: &'static str,
+    action: &str,
+    payload: &str,
+    trigger: &str,
+) -> JournalEntry {
+    JournalEntry {
+        seq: 0,
+        station_id: station.to_owned(),
+        direction: dir,
+        frame_type: kind,
+        message_id: Some("e6ad239f-4".to_owned()),
+        action: Some(action.to_owned()),
+        payload: payload.to_owned(),
+        at: 1_796_063_313_802,
+        violation: None,
+        trigger_id: Some(trigger.to_owned()),
+    }
+}
+
+fn event(station: &str, trigger: &str, name: &str) -> JournalEntry {
+    JournalEntry::trigger_event(
+        station,
+        trigger,
+        name,
+        r#"{"calls":1,"request":{"connectorId":1,"requestedMessage":"StatusNotification"},"requestedBy":"api"}"#.to_owned(),
+        1_796_063_313_802,
+    )
+}
+
+/// One trigger's writes, in the order and with the waits the server has.
+async fn one_trigger(
+    store: &SqliteStore,
+    level: Level,
+    station: &str,
+    state: &Arc<Mutex<StationState>>,
+    template: &TriggerRecord,
+    n: usize,
+) {
+    let trigger = format!("01a22db73f8972ed94e7bb7f5a{n:06x}");
+    if level.one_commit {
+        return one_commit(store, station, state, template, trigger).await;
+    }
+    let batch = |entries, station, triggers| WriteBatch {
+        entries,
+        station,
+        triggers,
+        ..WriteBatch::default()
+    };
+    if level.events {
+        store.enqueue(batch(
+            vec![event(station, &trigger, "TriggerStarted")],
+            None,
+            Vec::new(),
+        ));
+    }
+    let request = r#"{"connectorId":1,"requestedMessage":"StatusNotification"}"#;
+    store.enqueue(batch(
+        vec![frame(
+            station,
+            Direction::Out,
+            "CALL",
+            "TriggerMessage",
+            request,
+            &trigger,
+        )],
+        None,
+        Vec::new(),
+    ));
+    let mut answered = vec![frame(
+        station,
+        Direction::In,
+        "CALLRESULT",
+        "TriggerMessage",
+        r#"{"status":"Accepted"}"#,
+        &trigger,
+    )];
+    if level.events {
+        answered.push(event(station, &trigger, "TriggerAnswered"));
+    }
+    store.enqueue(batch(answered, None, Vec::new()));
+    let status = r#"{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-30T18:28:33.802Z"}"#;
+    let shared = level.state.then(|| Arc::clone(state));
+    store
+        .commit(batch(
+            vec![
+                frame(
+                    station,
+                    Direction::In,
+                    "CALL",
+                    "StatusNotification",
+                    status,
+                    &trigger,
+                ),
+                frame(
+                    station,
+                    Direction::Out,
+                    "CALLRESULT",
+                    "StatusNotification",
+                    "{}",
+                    &trigger,
+                ),
+            ],
+            shared.clone(),
+            Vec::new(),
+        ))
+        .await
+        .expect("commit");
+    let mut last = Vec::new();
+    if level.events {
+        last.push(event(station, &trigger, "TriggerCompleted"));
+    }
+    let mut records = Vec::new();
+    if level.record {
+        let mut record = template.clone();
+        record.id = trigger;
+        record.station_id = station.to_owned();
+        records.push(Arc::new(record));
+    }
+    if !last.is_empty() || !records.is_empty() || shared.is_some() {
+        store.enqueue(batch(last, shared, records));
+    }
+}
+
+/// The whole trigger's entries, record and station state in one awaited commit.
+async fn one_commit(
+    store: &SqliteStore,
+    station: &str,
+    state: &Arc<Mutex<StationState>>,
+    template: &TriggerRecord,
+    trigger: String,
+) {
+    let status = r#"{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-30T18:28:33.802Z"}"#;
+    let entries = vec![
+        event(station, &trigger, "TriggerStarted"),
+        frame(
+            station,
+            Direction::Out,
+            "CALL",
+            "TriggerMessage",
+            r#"{"connectorId":1,"requestedMessage":"StatusNotification"}"#,
+            &trigger,
+        ),
+        frame(
+            station,
+            Direction::In,
+            "CALLRESULT",
+            "TriggerMessage",
+            r#"{"status":"Accepted"}"#,
+            &trigger,
+        ),
+        event(station, &trigger, "TriggerAnswered"),
+        frame(
+            station,
+            Direction::In,
+            "CALL",
+            "StatusNotification",
+            status,
+            &trigger,
+        ),
+        frame(
+            station,
+            Direction::Out,
+            "CALLRESULT",
+            "StatusNotification",
+            "{}",
+            &trigger,
+        ),
+        event(station, &trigger, "TriggerCompleted"),
+    ];
+    let mut record = template.clone();
+    record.id = trigger;
+    record.station_id = station.to_owned();
+    store
+        .commit(WriteBatch {
+            entries,
+            station: Some(Arc::clone(state)),
+            triggers: vec![Arc::new(record)],
+            ..WriteBatch::default()
+        })
+        .await
+        .expect("commit");
+}
+
+/// CPU seconds (user + system) of this process and of the store's threads so far.
+fn cpu() -> (f64, f64) {
+    let ticks = |stat: &str| -> f64 {
+        // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (t(11) + t(12)) / 100.0
+    };
+    let process = std::fs::read_to_string("/proc/self/stat").map_or(0.0, |s| ticks(&s));
+    let mut writer = 0.0;
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for task in dir.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            // Thread names are cut to 15 bytes: the writer and the checkpointer both read
+            // "ocpulse-sqlite-".
+            if comm.starts_with("ocpulse-sqlite-") {
+                writer +=
+                    std::fs::read_to_string(task.path().join("stat")).map_or(0.0, |s| ticks(&s));
+            }
+        }
+    }
+    (process, writer)
+}
+
+/// One measurement: process CPU µs, store threads' CPU µs (per trigger) and triggers/s.
+type Figures = (f64, f64, f64);
+
+fn measure_level(level: Level, triggers: usize) -> Figures {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(dir.path()).expect("open"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let states: Vec<_> = (0..STATIONS)
+        .map(|i| {
+            let mut s: StationState = serde_json::from_str(STATE).expect("state");
+            s.id = format!("S{i:05}");
+            (s.id.clone(), Arc::new(Mutex::new(s)))
+        })
+        .collect();
+    let states = Arc::new(states);
+    let template: Arc<TriggerRecord> = Arc::new(serde_json::from_str(RECORD).expect("record"));
+    let run = |count: usize, offset: usize| {
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..CONCURRENT)
+                .map(|c| {
+                    let store = Arc::clone(&store);
+                    let states = Arc::clone(&states);
+                    let template = Arc::clone(&template);
+                    tokio::spawn(async move {
+                        let mut k = c;
+                        while k < count {
+                            let (id, state) = &states[(k * 7 + c) % STATIONS];
+                            one_trigger(&store, level, id, state, &template, offset + k).await;
+                            k += CONCURRENT;
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("task");
+            }
+        });
+    };
+    run(triggers / 10, 0); // warm-up: tables and indexes of a running server
+    let (p0, w0) = cpu();
+    let started = Instant::now();
+    run(triggers, triggers);
+    // Everything enqueued before it is committed with it; the deferred states are written
+    // once the writer sees no more work, well within the pause.
+    runtime
+        .block_on(store.commit(WriteBatch::default()))
+        .expect("commit");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let secs = started.elapsed().as_secs_f64();
+    let (p1, w1) = cpu();
+    #[allow(clippy::cast_precision_loss)]
+    let n = triggers as f64;
+    ((p1 - p0) * 1e6 / n, (w1 - w0) * 1e6 / n, n / secs)
+}
+
+/// The floor: the four frames as rows of the journal's own schema, 32 triggers per
+/// transaction, WAL, `synchronous=FULL`; nothing else.
+fn measure_raw(triggers: usize, station_index: bool) -> Figures {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conn = rusqlite::Connection::open(dir.path().join("raw.sqlite3")).expect("open");
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+         CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, station_id TEXT NOT NULL, direction TEXT NOT NULL, frame_type TEXT NOT NULL, message_id TEXT, action TEXT, payload TEXT NOT NULL, at INTEGER NOT NULL, violation TEXT, trigger_id TEXT);
+",
+    )
+    .expect("schema");
+    if station_index {
+        conn.execute_batch("CREATE INDEX journal_by_station ON journal (station_id, seq);")
+            .expect("index");
+    }
+    let write = |from: usize, to: usize| {
+        let mut k = from;
+        while k < to {
+            let tx = conn.unchecked_transaction().expect("begin");
+            {
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO journal (station_id, direction, frame_type, message_id, action, payload, at, trigger_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+                    .expect("prepare");
+                for j in k..(k + CONCURRENT).min(to) {
+                    let station = format!("S{:05}", (j * 7) % STATIONS);
+                    let trigger = format!("01a22db73f8972ed94e7bb7f5a{j:06x}");
+                    for (dir, kind, action, payload) in [
+                        (
+                            "out",
+                            "CALL",
+                            "TriggerMessage",
+                            r#"{"connectorId":1,"requestedMessage":"StatusNotification"}"#,
+                        ),
+                        (
+                            "in",
+                            "CALLRESULT",
+                            "TriggerMessage",
+                            r#"{"status":"Accepted"}"#,
+                        ),
+                        (
+                            "in",
+                            "CALL",
+                            "StatusNotification",
+                            r#"{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-30T18:28:33.802Z"}"#,
+                        ),
+                        ("out", "CALLRESULT", "StatusNotification", "{}"),
+                    ] {
+                        insert
+                            .execute(rusqlite::params![
+                                station,
+                                dir,
+                                kind,
+                                "e6ad239f-4",
+                                action,
+                                payload,
+                                1_796_063_313_802_i64,
+                                trigger
+                            ])
+                            .expect("insert");
+                    }
+                }
+            }
+            tx.commit().expect("commit");
+            k += CONCURRENT;
+        }
+    };
+    write(0, triggers / 10);
+    let (p0, _) = cpu();
+    let started = Instant::now();
+    write(triggers / 10, triggers / 10 + triggers);
+    let secs = started.elapsed().as_secs_f64();
+    let (p1, _) = cpu();
+    #[allow(clippy::cast_precision_loss)]
+    let n = triggers as f64;
+    ((p1 - p0) * 1e6 / n, f64::NAN, n / secs)
+}
+
+/// Runs `measure` `REPEATS` times and prints the median of each column: this machine's
+/// speed moves between runs, and the process CPU is read in 10 ms ticks.
+fn row(name: &str, measure: impl Fn() -> Figures) {
+    let mut runs: Vec<Figures> = (0..REPEATS).map(|_| measure()).collect();
+    let median = |runs: &mut Vec<Figures>, pick: fn(&Figures) -> f64| {
+        runs.sort_by(|a, b| pick(a).total_cmp(&pick(b)));
+        pick(&runs[runs.len() / 2])
+    };
+    let process = median(&mut runs, |f| f.0);
+    let store = median(&mut runs, |f| f.1);
+    let rate = median(&mut runs, |f| f.2);
+    let store = if store.is_nan() {
+        "(same thread)".to_owned()
+    } else {
+        format!("{store:.1}")
+    };
+    println!("| {name} | {process:.1} | {store} | {rate:.0} |");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let triggers = flag("--triggers").unwrap_or(20_000);
+    // `--level N` runs one level only (0 = raw), for a profiler.
+    let only = flag("--level");
+    println!(
+        "{triggers} StatusNotification triggers per level, {CONCURRENT} at a time, {STATIONS} stations, synchronous=FULL; median of {REPEATS} runs\n"
+    );
+    println!(
+        "| writes per trigger | process CPU µs / trigger | store threads' CPU µs / trigger (writer + checkpoint) | triggers/s |"
+    );
+    println!("|---|---|---|---|");
+    if only.is_none_or(|l| l == 0) {
+        row(
+            "raw: 4 frame rows, 32 triggers a transaction, no index",
+            || measure_raw(triggers, false),
+        );
+        row("raw: the same with the per-station index", || {
+            measure_raw(triggers, true)
+        });
+    }
+    for (i, level) in LEVELS.into_iter().enumerate() {
+        if only.is_none_or(|l| l == i + 1) {
+            row(level.name, || measure_level(level, triggers));
+        }
+    }
+}
