@@ -113,7 +113,9 @@ fn event(station: &str, trigger: &str, name: &str) -> JournalEntry {
     )
 }
 
-/// One trigger's writes, in the order and with the waits the server has.
+/// One trigger's writes, in the order and with the waits the server has. The entries before
+/// the awaited commit are enqueued back to back here; in the server a station's round trip
+/// separates them, so there they share a commit less often and cost a little more.
 async fn one_trigger(
     store: &SqliteStore,
     level: Level,
