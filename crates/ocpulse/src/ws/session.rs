@@ -288,11 +288,14 @@ impl Session {
             s.last_seen = Some(now_ms());
             s.connected_since = s.last_seen;
         }
-        drop(self.app.store.commit(WriteBatch {
+        // Not awaited, and not a commit of its own: the station's BootNotification follows
+        // within milliseconds and writes this same state in its own commit (the deferral
+        // joins them), so a connect storm writes each station's row once, not twice.
+        self.app.store.enqueue(WriteBatch {
             entries: Vec::new(),
             station: Some(Arc::clone(&self.state)),
             ..WriteBatch::default()
-        }));
+        });
     }
 
     /// Writes the next queued CSMS CALL if none is in flight.
