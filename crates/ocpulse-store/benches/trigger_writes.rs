@@ -81,26 +81,60 @@ const STATE: &str = r#"{"id":"S","protocol":"ocpp1.6","boot":{"vendor":"ocpulse"
 
 const RECORD: &str = r#"{"id":"T","stationId":"S","protocol":"ocpp1.6","requestedBy":"api","request":{"connectorId":1,"requestedMessage":"StatusNotification"},"createdAt":"2026-11-30T18:28:33.801Z","calls":[{"action":"TriggerMessage","payload":{"connectorId":1,"requestedMessage":"StatusNotification"},"status":"Accepted","answerMs":0}],"messages":[{"action":"StatusNotification","messageId":"e6ad239f-4","payload":{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-30T18:28:33.802Z"},"receivedAt":"2026-11-30T18:28:33.802Z","afterMs":0}],"outcome":"Completed","complete":true,"completedAt":"2026-11-30T18:28:33.802Z","elapsedMs":0}"#;
 
-fn frame(
-    station: &str,
-    dir: Direction,
-    kind: &'static str,
-    action: &str,
-    payload: &str,
-    trigger: &str,
-) -> JournalEntry {
+/// The four frames of a StatusNotification trigger, in order: the TriggerMessage, its
+/// answer, the triggered StatusNotification, its answer (direction, type, action, payload).
+const FRAMES: [(Direction, &str, &str, &str); 4] = [
+    (
+        Direction::Out,
+        "CALL",
+        "TriggerMessage",
+        r#"{"connectorId":1,"requestedMessage":"StatusNotification"}"#,
+    ),
+    (
+        Direction::In,
+        "CALLRESULT",
+        "TriggerMessage",
+        r#"{"status":"Accepted"}"#,
+    ),
+    (
+        Direction::In,
+        "CALL",
+        "StatusNotification",
+        r#"{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-30T18:28:33.802Z"}"#,
+    ),
+    (Direction::Out, "CALLRESULT", "StatusNotification", "{}"),
+];
+
+const MESSAGE_ID: &str = "e6ad239f-4";
+const AT: i64 = 1_796_063_313_802;
+
+fn trigger_id(n: usize) -> String {
+    format!("01a22db73f8972ed94e7bb7f5a{n:06x}")
+}
+
+/// Frame `i` of [`FRAMES`] as a journal entry of `station`'s trigger.
+fn frame(station: &str, i: usize, trigger: &str) -> JournalEntry {
+    let (direction, frame_type, action, payload) = FRAMES[i];
     JournalEntry {
         seq: 0,
         station_id: station.to_owned(),
-        direction: dir,
-        frame_type: kind,
-        message_id: Some("e6ad239f-4".to_owned()),
+        direction,
+        frame_type,
+        message_id: Some(MESSAGE_ID.to_owned()),
         action: Some(action.to_owned()),
         payload: payload.to_owned(),
-        at: 1_796_063_313_802,
+        at: AT,
         violation: None,
         trigger_id: Some(trigger.to_owned()),
     }
+}
+
+/// The trigger's final record, as the server stores it.
+fn record(template: &TriggerRecord, station: &str, trigger: String) -> Arc<TriggerRecord> {
+    let mut record = template.clone();
+    record.id = trigger;
+    record.station_id = station.to_owned();
+    Arc::new(record)
 }
 
 fn event(station: &str, trigger: &str, name: &str) -> JournalEntry {
@@ -109,7 +143,7 @@ fn event(station: &str, trigger: &str, name: &str) -> JournalEntry {
         trigger,
         name,
         r#"{"calls":1,"request":{"connectorId":1,"requestedMessage":"StatusNotification"},"requestedBy":"api"}"#.to_owned(),
-        1_796_063_313_802,
+        AT,
     )
 }
 
@@ -124,7 +158,7 @@ async fn one_trigger(
     template: &TriggerRecord,
     n: usize,
 ) {
-    let trigger = format!("01a22db73f8972ed94e7bb7f5a{n:06x}");
+    let trigger = trigger_id(n);
     if level.one_commit {
         return one_commit(store, station, state, template, trigger).await;
     }
@@ -141,53 +175,16 @@ async fn one_trigger(
             Vec::new(),
         ));
     }
-    let request = r#"{"connectorId":1,"requestedMessage":"StatusNotification"}"#;
-    store.enqueue(batch(
-        vec![frame(
-            station,
-            Direction::Out,
-            "CALL",
-            "TriggerMessage",
-            request,
-            &trigger,
-        )],
-        None,
-        Vec::new(),
-    ));
-    let mut answered = vec![frame(
-        station,
-        Direction::In,
-        "CALLRESULT",
-        "TriggerMessage",
-        r#"{"status":"Accepted"}"#,
-        &trigger,
-    )];
+    store.enqueue(batch(vec![frame(station, 0, &trigger)], None, Vec::new()));
+    let mut answered = vec![frame(station, 1, &trigger)];
     if level.events {
         answered.push(event(station, &trigger, "TriggerAnswered"));
     }
     store.enqueue(batch(answered, None, Vec::new()));
-    let status = r#"{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-30T18:28:33.802Z"}"#;
     let shared = level.state.then(|| Arc::clone(state));
     store
         .commit(batch(
-            vec![
-                frame(
-                    station,
-                    Direction::In,
-                    "CALL",
-                    "StatusNotification",
-                    status,
-                    &trigger,
-                ),
-                frame(
-                    station,
-                    Direction::Out,
-                    "CALLRESULT",
-                    "StatusNotification",
-                    "{}",
-                    &trigger,
-                ),
-            ],
+            vec![frame(station, 2, &trigger), frame(station, 3, &trigger)],
             shared.clone(),
             Vec::new(),
         ))
@@ -197,13 +194,11 @@ async fn one_trigger(
     if level.events {
         last.push(event(station, &trigger, "TriggerCompleted"));
     }
-    let mut records = Vec::new();
-    if level.record {
-        let mut record = template.clone();
-        record.id = trigger;
-        record.station_id = station.to_owned();
-        records.push(Arc::new(record));
-    }
+    let records = if level.record {
+        vec![record(template, station, trigger)]
+    } else {
+        Vec::new()
+    };
     if !last.is_empty() || !records.is_empty() || shared.is_some() {
         store.enqueue(batch(last, shared, records));
     }
@@ -217,52 +212,20 @@ async fn one_commit(
     template: &TriggerRecord,
     trigger: String,
 ) {
-    let status = r#"{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-30T18:28:33.802Z"}"#;
     let entries = vec![
         event(station, &trigger, "TriggerStarted"),
-        frame(
-            station,
-            Direction::Out,
-            "CALL",
-            "TriggerMessage",
-            r#"{"connectorId":1,"requestedMessage":"StatusNotification"}"#,
-            &trigger,
-        ),
-        frame(
-            station,
-            Direction::In,
-            "CALLRESULT",
-            "TriggerMessage",
-            r#"{"status":"Accepted"}"#,
-            &trigger,
-        ),
+        frame(station, 0, &trigger),
+        frame(station, 1, &trigger),
         event(station, &trigger, "TriggerAnswered"),
-        frame(
-            station,
-            Direction::In,
-            "CALL",
-            "StatusNotification",
-            status,
-            &trigger,
-        ),
-        frame(
-            station,
-            Direction::Out,
-            "CALLRESULT",
-            "StatusNotification",
-            "{}",
-            &trigger,
-        ),
+        frame(station, 2, &trigger),
+        frame(station, 3, &trigger),
         event(station, &trigger, "TriggerCompleted"),
     ];
-    let mut record = template.clone();
-    record.id = trigger;
-    record.station_id = station.to_owned();
     store
         .commit(WriteBatch {
             entries,
             station: Some(Arc::clone(state)),
-            triggers: vec![Arc::new(record)],
+            triggers: vec![record(template, station, trigger)],
             ..WriteBatch::default()
         })
         .await
@@ -377,37 +340,17 @@ fn measure_raw(triggers: usize, station_index: bool) -> Figures {
                     .expect("prepare");
                 for j in k..(k + CONCURRENT).min(to) {
                     let station = format!("S{:05}", (j * 7) % STATIONS);
-                    let trigger = format!("01a22db73f8972ed94e7bb7f5a{j:06x}");
-                    for (dir, kind, action, payload) in [
-                        (
-                            "out",
-                            "CALL",
-                            "TriggerMessage",
-                            r#"{"connectorId":1,"requestedMessage":"StatusNotification"}"#,
-                        ),
-                        (
-                            "in",
-                            "CALLRESULT",
-                            "TriggerMessage",
-                            r#"{"status":"Accepted"}"#,
-                        ),
-                        (
-                            "in",
-                            "CALL",
-                            "StatusNotification",
-                            r#"{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-30T18:28:33.802Z"}"#,
-                        ),
-                        ("out", "CALLRESULT", "StatusNotification", "{}"),
-                    ] {
+                    let trigger = trigger_id(j);
+                    for (direction, frame_type, action, payload) in FRAMES {
                         insert
                             .execute(rusqlite::params![
                                 station,
-                                dir,
-                                kind,
-                                "e6ad239f-4",
+                                direction.as_str(),
+                                frame_type,
+                                MESSAGE_ID,
                                 action,
                                 payload,
-                                1_796_063_313_802_i64,
+                                AT,
                                 trigger
                             ])
                             .expect("insert");
