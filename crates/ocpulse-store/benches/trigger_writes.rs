@@ -1,11 +1,13 @@
 //! What the durable journal costs per trigger, piece by piece: the CPU the store spends on
 //! the writes of one StatusNotification trigger-and-await, with the server's own write
 //! pattern (one awaited commit per trigger, the rest enqueued), 32 triggers at a time on
-//! 1,000 stations, `synchronous=FULL`, and nothing else in the process. Each level adds one
-//! part of what ocpulse stores; `raw` is the floor: the four frames as bare rows through
-//! rusqlite, one transaction per 32 triggers, no JSON, no events, no states.
+//! 1,000 stations by default, `synchronous=FULL`, and nothing else in the process. Each
+//! level adds one part of what ocpulse stores; `raw` is the floor: the four frames as bare
+//! rows through rusqlite, one transaction per batch of concurrent triggers, no JSON, no
+//! events, no states.
 //!
-//! `cargo bench -p ocpulse-store --bench trigger_writes [-- --triggers N] [--level L]`
+//! `cargo bench -p ocpulse-store --bench trigger_writes [-- --triggers N] [--level L]
+//! [--concurrent C] [--stations S]`
 //! (20,000 triggers a level by default, each level run three times; bounded in count, about
 //! a minute in all). The server's allocator (mimalloc) is used here too.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -22,8 +24,13 @@ use ocpulse_store::SqliteStore;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const CONCURRENT: usize = 32;
-const STATIONS: usize = 1000;
+/// How many triggers run at a time, over how many stations: the defaults are the closed
+/// loop's shape; `--concurrent 100 --stations 10000` is a bulk job's over a 10k fleet.
+#[derive(Clone, Copy)]
+struct Shape {
+    concurrent: usize,
+    stations: usize,
+}
 /// Runs per level; the median is printed.
 const REPEATS: usize = 3;
 
@@ -260,14 +267,18 @@ fn cpu() -> (f64, f64) {
 /// One measurement: process CPU µs, store threads' CPU µs (per trigger) and triggers/s.
 type Figures = (f64, f64, f64);
 
-fn measure_level(level: Level, triggers: usize) -> Figures {
+fn measure_level(level: Level, triggers: usize, shape: Shape) -> Figures {
+    let Shape {
+        concurrent,
+        stations,
+    } = shape;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SqliteStore::open(dir.path()).expect("open"));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let states: Vec<_> = (0..STATIONS)
+    let states: Vec<_> = (0..stations)
         .map(|i| {
             let mut s: StationState = serde_json::from_str(STATE).expect("state");
             s.id = format!("S{i:05}");
@@ -278,7 +289,7 @@ fn measure_level(level: Level, triggers: usize) -> Figures {
     let template: Arc<TriggerRecord> = Arc::new(serde_json::from_str(RECORD).expect("record"));
     let run = |count: usize, offset: usize| {
         runtime.block_on(async {
-            let tasks: Vec<_> = (0..CONCURRENT)
+            let tasks: Vec<_> = (0..concurrent)
                 .map(|c| {
                     let store = Arc::clone(&store);
                     let states = Arc::clone(&states);
@@ -286,9 +297,9 @@ fn measure_level(level: Level, triggers: usize) -> Figures {
                     tokio::spawn(async move {
                         let mut k = c;
                         while k < count {
-                            let (id, state) = &states[(k * 7 + c) % STATIONS];
+                            let (id, state) = &states[(k * 7 + c) % stations];
                             one_trigger(&store, level, id, state, &template, offset + k).await;
-                            k += CONCURRENT;
+                            k += concurrent;
                         }
                     })
                 })
@@ -315,9 +326,13 @@ fn measure_level(level: Level, triggers: usize) -> Figures {
     ((p1 - p0) * 1e6 / n, (w1 - w0) * 1e6 / n, n / secs)
 }
 
-/// The floor: the four frames as rows of the journal's own schema, 32 triggers per
-/// transaction, WAL, `synchronous=FULL`; nothing else.
-fn measure_raw(triggers: usize, station_index: bool) -> Figures {
+/// The floor: the four frames as rows of the journal's own schema, one transaction per
+/// `concurrent` triggers, WAL, `synchronous=FULL`; nothing else.
+fn measure_raw(triggers: usize, station_index: bool, shape: Shape) -> Figures {
+    let Shape {
+        concurrent,
+        stations,
+    } = shape;
     let dir = tempfile::tempdir().expect("tempdir");
     let conn = rusqlite::Connection::open(dir.path().join("raw.sqlite3")).expect("open");
     conn.execute_batch(
@@ -338,8 +353,8 @@ fn measure_raw(triggers: usize, station_index: bool) -> Figures {
                 let mut insert = tx
                     .prepare_cached("INSERT INTO journal (station_id, direction, frame_type, message_id, action, payload, at, trigger_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
                     .expect("prepare");
-                for j in k..(k + CONCURRENT).min(to) {
-                    let station = format!("S{:05}", (j * 7) % STATIONS);
+                for j in k..(k + concurrent).min(to) {
+                    let station = format!("S{:05}", (j * 7) % stations);
                     let trigger = trigger_id(j);
                     for (direction, frame_type, action, payload) in FRAMES {
                         insert
@@ -358,7 +373,7 @@ fn measure_raw(triggers: usize, station_index: bool) -> Figures {
                 }
             }
             tx.commit().expect("commit");
-            k += CONCURRENT;
+            k += concurrent;
         }
     };
     write(0, triggers / 10);
@@ -402,8 +417,13 @@ fn main() {
     let triggers = flag("--triggers").unwrap_or(20_000);
     // `--level N` runs one level only (0 = raw), for a profiler.
     let only = flag("--level");
+    let shape = Shape {
+        concurrent: flag("--concurrent").unwrap_or(32).max(1),
+        stations: flag("--stations").unwrap_or(1000).max(1),
+    };
     println!(
-        "{triggers} StatusNotification triggers per level, {CONCURRENT} at a time, {STATIONS} stations, synchronous=FULL; median of {REPEATS} runs\n"
+        "{triggers} StatusNotification triggers per level, {} at a time, {} stations, synchronous=FULL; median of {REPEATS} runs\n",
+        shape.concurrent, shape.stations
     );
     println!(
         "| writes per trigger | process CPU µs / trigger | store threads' CPU µs / trigger (writer + checkpoint) | triggers/s |"
@@ -411,16 +431,16 @@ fn main() {
     println!("|---|---|---|---|");
     if only.is_none_or(|l| l == 0) {
         row(
-            "raw: 4 frame rows, 32 triggers a transaction, no index",
-            || measure_raw(triggers, false),
+            "raw: 4 frame rows, one transaction per batch of concurrent triggers, no index",
+            || measure_raw(triggers, false, shape),
         );
         row("raw: the same with the per-station index", || {
-            measure_raw(triggers, true)
+            measure_raw(triggers, true, shape)
         });
     }
     for (i, level) in LEVELS.into_iter().enumerate() {
         if only.is_none_or(|l| l == i + 1) {
-            row(level.name, || measure_level(level, triggers));
+            row(level.name, || measure_level(level, triggers, shape));
         }
     }
 }
