@@ -4,7 +4,8 @@
 //! 1,000 stations by default, `synchronous=FULL`, and nothing else in the process. Each
 //! level adds one part of what ocpulse stores; `raw` is the floor: the four frames as bare
 //! rows through rusqlite, one transaction per batch of concurrent triggers, no JSON, no
-//! events, no states.
+//! events, no states. The last level is not a trigger: a MeterValues with its answer and the
+//! station's state in one awaited commit, the ingest scenario's unit.
 //!
 //! `cargo bench -p ocpulse-store --bench trigger_writes [-- --triggers N] [--level L]
 //! [--concurrent C] [--stations S]`
@@ -112,8 +113,28 @@ const FRAMES: [(Direction, &str, &str, &str); 4] = [
     (Direction::Out, "CALLRESULT", "StatusNotification", "{}"),
 ];
 
+/// A 1.6 MeterValues of the ingest scenario and its answer: what a streaming station's
+/// acknowledged message writes (with the station's state) in one awaited commit.
+const METER_VALUES: [(Direction, &str, &str, &str); 2] = [
+    (
+        Direction::In,
+        "CALL",
+        "MeterValues",
+        r#"{"connectorId":1,"meterValue":[{"timestamp":"2026-11-30T18:28:33.802Z","sampledValue":[{"value":"27040","measurand":"Energy.Active.Import.Register","unit":"Wh"}]}]}"#,
+    ),
+    (Direction::Out, "CALLRESULT", "MeterValues", "{}"),
+];
+
 const MESSAGE_ID: &str = "e6ad239f-4";
 const AT: i64 = 1_796_063_313_802;
+
+/// The station of the `k`th unit: any `stations` consecutive units are on distinct stations
+/// (a station has one CALL open at a time), not neighbours in key order (a real fleet's
+/// stations are not answering in id order).
+fn station_of(k: usize, stations: usize) -> usize {
+    let stride = if stations.is_multiple_of(7) { 1 } else { 7 };
+    (k * stride) % stations
+}
 
 fn trigger_id(n: usize) -> String {
     format!("01a22db73f8972ed94e7bb7f5a{n:06x}")
@@ -211,6 +232,34 @@ async fn one_trigger(
     }
 }
 
+/// A MeterValues as the session writes it: the CALL, its CALLRESULT and the station's
+/// state, in one commit awaited before the answer.
+async fn one_meter_values(store: &SqliteStore, station: &str, state: &Arc<Mutex<StationState>>) {
+    let entries = METER_VALUES
+        .iter()
+        .map(|&(direction, frame_type, action, payload)| JournalEntry {
+            seq: 0,
+            station_id: station.to_owned(),
+            direction,
+            frame_type,
+            message_id: Some(MESSAGE_ID.to_owned()),
+            action: Some(action.to_owned()),
+            payload: payload.to_owned(),
+            at: AT,
+            violation: None,
+            trigger_id: None,
+        })
+        .collect();
+    store
+        .commit(WriteBatch {
+            entries,
+            station: Some(Arc::clone(state)),
+            ..WriteBatch::default()
+        })
+        .await
+        .expect("commit");
+}
+
 /// The whole trigger's entries, record and station state in one awaited commit.
 async fn one_commit(
     store: &SqliteStore,
@@ -267,7 +316,14 @@ fn cpu() -> (f64, f64) {
 /// One measurement: process CPU µs, store threads' CPU µs (per trigger) and triggers/s.
 type Figures = (f64, f64, f64);
 
-fn measure_level(level: Level, triggers: usize, shape: Shape) -> Figures {
+/// What each unit of a measurement writes: one trigger of a level, or one MeterValues.
+#[derive(Clone, Copy)]
+enum Work {
+    Trigger(Level),
+    MeterValues,
+}
+
+fn measure_level(work: Work, triggers: usize, shape: Shape) -> Figures {
     let Shape {
         concurrent,
         stations,
@@ -297,8 +353,14 @@ fn measure_level(level: Level, triggers: usize, shape: Shape) -> Figures {
                     tokio::spawn(async move {
                         let mut k = c;
                         while k < count {
-                            let (id, state) = &states[(k * 7 + c) % stations];
-                            one_trigger(&store, level, id, state, &template, offset + k).await;
+                            let (id, state) = &states[station_of(k, stations)];
+                            match work {
+                                Work::Trigger(level) => {
+                                    one_trigger(&store, level, id, state, &template, offset + k)
+                                        .await;
+                                }
+                                Work::MeterValues => one_meter_values(&store, id, state).await,
+                            }
                             k += concurrent;
                         }
                     })
@@ -354,7 +416,7 @@ fn measure_raw(triggers: usize, station_index: bool, shape: Shape) -> Figures {
                     .prepare_cached("INSERT INTO journal (station_id, direction, frame_type, message_id, action, payload, at, trigger_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
                     .expect("prepare");
                 for j in k..(k + concurrent).min(to) {
-                    let station = format!("S{:05}", (j * 7) % stations);
+                    let station = format!("S{:05}", station_of(j, stations));
                     let trigger = trigger_id(j);
                     for (direction, frame_type, action, payload) in FRAMES {
                         insert
@@ -440,7 +502,16 @@ fn main() {
     }
     for (i, level) in LEVELS.into_iter().enumerate() {
         if only.is_none_or(|l| l == i + 1) {
-            row(level.name, || measure_level(level, triggers, shape));
+            row(level.name, || {
+                measure_level(Work::Trigger(level), triggers, shape)
+            });
         }
+    }
+    // `--level 6`: the ingest scenario's unit (shape it with `--concurrent 100 --stations 100`).
+    if only.is_none_or(|l| l == LEVELS.len() + 1) {
+        row(
+            "MeterValues (not a trigger): its 2 frames and the station state, one awaited commit",
+            || measure_level(Work::MeterValues, triggers, shape),
+        );
     }
 }
