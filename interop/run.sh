@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Interop tests against the Python `ocpp` library, in two suites:
-#   test_python_ocpp.py     `ocpulse serve` vs. charging stations built on the library;
-#   test_sim_python_csms.py `ocpulse sim` vs. a CSMS built on the library.
+# Interop tests against third-party OCPP libraries, in three suites:
+#   test_python_ocpp.py     `ocpulse serve` vs. charging stations built on PyPI `ocpp`;
+#   test_sim_python_csms.py `ocpulse sim` vs. a CSMS built on PyPI `ocpp`;
+#   node/test_ocpp_rpc.js   both directions with npm `ocpp-rpc`: `ocpulse serve` vs. its
+#                           RPCClient stations, `ocpulse sim` vs. its RPCServer CSMS.
 #
 #   bash interop/run.sh                 # builds ocpulse (release) and runs every test
 #   OCPULSE_BIN=path/to/ocpulse bash interop/run.sh [-k NAME]   # use a given binary
 #
 # -k NAME runs only the tests whose name contains NAME (a suite with no such test is
 # skipped). Creates interop/.venv on first use and installs the pinned
-# interop/requirements.txt (the only network access: PyPI through pip). Ends with ONE
+# interop/requirements.txt, and interop/node/node_modules from its package-lock.json (the
+# only network access: PyPI through pip, the npm registry through npm ci). Ends with ONE
 # combined "N passed, M failed" line and exits non-zero if any test failed. The server,
 # the simulators and every station live only as long as this script: the trap below
 # stops them whatever way it ends.
@@ -87,6 +90,18 @@ if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]]; then
   echo "$WANT" >"$STAMP"
 fi
 
+# --- Node environment (npm ocpp-rpc) -----------------------------------------------------
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "interop: node and npm (Node.js >= 18) are required for the ocpp-rpc suite" >&2
+  exit 2
+fi
+NODE_STAMP="$HERE/node/node_modules/.package-lock.sha256"
+NODE_WANT="$(sha256sum "$HERE/node/package-lock.json" | cut -d' ' -f1)"
+if [[ "$(cat "$NODE_STAMP" 2>/dev/null || true)" != "$NODE_WANT" ]]; then
+  (cd "$HERE/node" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$NODE_WANT" >"$NODE_STAMP"
+fi
+
 # --- The server under test ------------------------------------------------------------
 if [[ -n "${OCPULSE_BIN:-}" ]]; then
   BIN="$OCPULSE_BIN"
@@ -102,13 +117,13 @@ if [[ ! -x "$BIN" ]]; then
 fi
 
 # --- Tests (a hard ceiling on top of the per-test timeouts inside) ---------------------
-SUITES=(test_python_ocpp.py test_sim_python_csms.py)
+SUITES=(test_python_ocpp.py test_sim_python_csms.py node/test_ocpp_rpc.js)
 if [[ -n "$SELECT" ]]; then
   # Only the suites that have a test whose name contains NAME (all of them if none has:
   # each then reports "no test matched").
   MATCHING=()
   for suite in "${SUITES[@]}"; do
-    if grep -oE '^async def test_[A-Za-z0-9_]+' "$HERE/$suite" | grep -qF -- "$SELECT"; then
+    if grep -oE "^async def test_[A-Za-z0-9_]+|^test\('[A-Za-z0-9_]+'" "$HERE/$suite" | grep -qF -- "$SELECT"; then
       MATCHING+=("$suite")
     fi
   done
@@ -119,11 +134,15 @@ PASSED=0
 FAILED=0
 RC=0
 for suite in "${SUITES[@]}"; do
-  name="${suite%.py}"
+  name="$(basename "${suite%.*}")"
+  case "$suite" in
+    *.py) RUNNER=("$VENV/bin/python" -u) ;;
+    *.js) RUNNER=(node) ;;
+  esac
   mkdir -p "$WORK/$name"
   echo "=== $suite"
   set +e
-  timeout --kill-after=15 900 "$VENV/bin/python" -u "$HERE/$suite" \
+  timeout --kill-after=15 900 "${RUNNER[@]}" "$HERE/$suite" \
     --bin "$BIN" --work-dir "$WORK/$name" --pid-file "$WORK/pids" ${SELECT:+-k "$SELECT"} &
   TEST_PID=$!
   wait "$TEST_PID"
