@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use ocpp_rpc::PayloadKind;
+use ocpp_rpc::{PayloadKind, ProtocolVersion};
 use ocpulse_core::rfc3339;
 use ocpulse_core::trigger_plan::{self, TriggerRequest};
 use ocpulse_core::trigger_record::{Outcome, TriggerRecord};
@@ -35,8 +35,8 @@ pub struct TriggerOptions {
 }
 
 /// Plans a trigger for `station_id` and returns it ready to run, or the API error that says
-/// why it cannot run (404 unknown station, 409 not connected, 400 for a request the
-/// station's version cannot express).
+/// why it cannot run (404 unknown station, 400 for a request the station's version cannot
+/// express — for a disconnected station, the version it last spoke —, 409 not connected).
 pub fn prepare(
     app: &Arc<App>,
     station_id: &str,
@@ -48,27 +48,28 @@ pub fn prepare(
         .stations
         .get(station_id)
         .ok_or_else(|| ApiError::station_not_found(station_id))?;
-    let Some(session) = entry.session.clone() else {
-        return Err(not_connected(station_id));
-    };
-    let plans = {
+    let plan = |protocol: ProtocolVersion| {
         let state = entry
             .state
             .lock()
             .map_err(|_| internal("station state lock poisoned"))?;
-        trigger_plan::plan_all(session.protocol, &request, &state)
-    }
-    .map_err(|e| {
-        let mut err = ApiError::bad_request(e.code, e.message)
-            .with("protocol", json!(session.protocol.subprotocol()));
-        if e.code == "unknown_requested_message" || e.code == "no_equivalent" {
-            err = err.with(
-                "validValues",
-                json!(trigger_plan::valid_messages(session.protocol)),
-            );
+        trigger_plan::plan_all(protocol, &request, &state)
+            .map_err(|e| plan_error(protocol, e.code, e.message))
+    };
+    let Some(session) = entry.session.clone() else {
+        // A request that could never run is told so now, not after the station is back:
+        // it is checked against the version the station last spoke.
+        let last = entry.state.lock().ok().and_then(|s| {
+            s.protocol
+                .as_deref()
+                .and_then(ProtocolVersion::from_subprotocol)
+        });
+        if let Some(protocol) = last {
+            plan(protocol)?;
         }
-        err
-    })?;
+        return Err(not_connected(station_id));
+    };
+    let plans = plan(session.protocol)?;
     for plan in &plans {
         app.schemas
             .validate(
@@ -106,6 +107,16 @@ pub fn prepare(
         started,
         store_start: options.store_start,
     })
+}
+
+/// 400 for a request `protocol` cannot express, with the values it can when that helps.
+fn plan_error(protocol: ProtocolVersion, code: &'static str, message: String) -> ApiError {
+    let mut err =
+        ApiError::bad_request(code, message).with("protocol", json!(protocol.subprotocol()));
+    if code == "unknown_requested_message" || code == "no_equivalent" {
+        err = err.with("validValues", json!(trigger_plan::valid_messages(protocol)));
+    }
+    err
 }
 
 /// 409: the station is known but has no live connection.

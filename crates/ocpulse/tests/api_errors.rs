@@ -49,6 +49,32 @@ async fn known_but_disconnected_station_is_409() {
 }
 
 #[tokio::test]
+async fn a_request_a_disconnected_station_could_never_run_is_400_not_409() {
+    let server = Server::start().await;
+    let st = Station::connect(&server, "GONE16", "ocpp1.6").await;
+    wait_connected(&server, "GONE16", true).await;
+    drop(st);
+    wait_connected(&server, "GONE16", false).await;
+    // Checked against the version it last spoke: retrying after it reconnects cannot help.
+    let (code, body) = server
+        .trigger("GONE16", json!({"requestedMessage": "NoSuchMessage"}))
+        .await;
+    assert_error(code, &body, 400, "unknown_requested_message");
+    assert_eq!(body["protocol"], "ocpp1.6", "{body}");
+    assert!(
+        body["validValues"]
+            .as_array()
+            .is_some_and(|v| v.contains(&json!("DiagnosticsStatusNotification"))),
+        "{body}"
+    );
+    // A request it could run still waits for the connection.
+    let (code, body) = server
+        .trigger("GONE16", json!({"requestedMessage": "Heartbeat"}))
+        .await;
+    assert_error(code, &body, 409, "station_not_connected");
+}
+
+#[tokio::test]
 async fn bad_bodies_are_400_and_nothing_is_sent() {
     let server = Server::start().await;
     let mut st = Station::connect(&server, "B16", "ocpp1.6").await;
