@@ -32,6 +32,7 @@ struct Shape {
     concurrent: usize,
     stations: usize,
 }
+
 /// Runs per level; the median is printed.
 const REPEATS: usize = 3;
 
@@ -484,7 +485,7 @@ fn main() {
         stations: flag("--stations").unwrap_or(1000).max(1),
     };
     println!(
-        "{triggers} StatusNotification triggers per level, {} at a time, {} stations, synchronous=FULL; median of {REPEATS} runs\n",
+        "{triggers} StatusNotification triggers (or MeterValues) per level, {} at a time, {} stations, synchronous=FULL; median of {REPEATS} runs\n",
         shape.concurrent, shape.stations
     );
     println!(
