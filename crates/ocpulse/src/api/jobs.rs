@@ -130,7 +130,7 @@ pub(crate) enum ConnectionName {
 pub(crate) struct JobTriggerDoc {
     /// The message wanted, by its name in either version (`Heartbeat`, `StatusNotification`,
     /// `MeterValues`, ...).
-    #[schema(examples("Heartbeat", "StatusNotification", "MeterValues"))]
+    #[schema(value_type = super::trigger::RequestedMessageDoc)]
     requested_message: String,
     /// 1.6-style target: a connector (0 = the station itself).
     connector_id: Option<i64>,

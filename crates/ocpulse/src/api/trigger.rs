@@ -36,6 +36,30 @@ const MAX_TIMEOUT_MS: u64 = 300_000;
 const MAX_REQUESTED_BY: usize = 128;
 const EXAMPLE: &str = r#"{"requestedMessage": "StatusNotification", "connectorId": 1} or {"requestedMessage": "MeterValues", "evse": {"id": 1}, "wait": true, "timeoutMs": 10000}"#;
 
+/// Every `requestedMessage` the API takes: the names of both versions' vocabularies (the
+/// 1.6 TriggerMessage and ExtendedTriggerMessage values, the 2.0.1 MessageTriggerEnumType
+/// values). A station gets the name translated to its own version, or a 400
+/// (`no_equivalent`) when its version has none; `tests/openapi.rs` holds this list equal to
+/// `trigger_plan::valid_messages` of both versions.
+#[derive(utoipa::ToSchema)]
+#[schema(as = RequestedMessage)]
+#[allow(dead_code)] // documentation only
+pub(crate) enum RequestedMessageDoc {
+    BootNotification,
+    DiagnosticsStatusNotification,
+    FirmwareStatusNotification,
+    Heartbeat,
+    LogStatusNotification,
+    MeterValues,
+    PublishFirmwareStatusNotification,
+    SignChargePointCertificate,
+    SignChargingStationCertificate,
+    SignCombinedCertificate,
+    SignV2GCertificate,
+    StatusNotification,
+    TransactionEvent,
+}
+
 /// The request body; serialized back (only the fields given) as the record's `request`.
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -50,7 +74,7 @@ struct Body {
     /// `LogStatusNotification`, `DiagnosticsStatusNotification`, `SignChargingStationCertificate`,
     /// ...); translated to the station's version. Required.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = String, required = true, examples("Heartbeat", "StatusNotification", "MeterValues"))]
+    #[schema(value_type = RequestedMessageDoc, required = true)]
     requested_message: Option<String>,
     /// 2.0.1-style target: an EVSE (and a connector in it).
     #[serde(skip_serializing_if = "Option::is_none")]
