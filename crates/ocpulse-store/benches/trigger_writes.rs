@@ -141,9 +141,12 @@ fn trigger_id(n: usize) -> String {
     format!("01a22db73f8972ed94e7bb7f5a{n:06x}")
 }
 
-/// Frame `i` of [`FRAMES`] as a journal entry of `station`'s trigger.
-fn frame(station: &str, i: usize, trigger: &str) -> JournalEntry {
-    let (direction, frame_type, action, payload) = FRAMES[i];
+/// One frame row (direction, type, action, payload) as a journal entry of `station`.
+fn entry(
+    station: &str,
+    (direction, frame_type, action, payload): (Direction, &'static str, &str, &str),
+    trigger: Option<&str>,
+) -> JournalEntry {
     JournalEntry {
         seq: 0,
         station_id: station.to_owned(),
@@ -154,8 +157,13 @@ fn frame(station: &str, i: usize, trigger: &str) -> JournalEntry {
         payload: payload.to_owned(),
         at: AT,
         violation: None,
-        trigger_id: Some(trigger.to_owned()),
+        trigger_id: trigger.map(str::to_owned),
     }
+}
+
+/// Frame `i` of [`FRAMES`] as a journal entry of `station`'s trigger.
+fn frame(station: &str, i: usize, trigger: &str) -> JournalEntry {
+    entry(station, FRAMES[i], Some(trigger))
 }
 
 /// The trigger's final record, as the server stores it.
@@ -237,19 +245,8 @@ async fn one_trigger(
 /// state, in one commit awaited before the answer.
 async fn one_meter_values(store: &SqliteStore, station: &str, state: &Arc<Mutex<StationState>>) {
     let entries = METER_VALUES
-        .iter()
-        .map(|&(direction, frame_type, action, payload)| JournalEntry {
-            seq: 0,
-            station_id: station.to_owned(),
-            direction,
-            frame_type,
-            message_id: Some(MESSAGE_ID.to_owned()),
-            action: Some(action.to_owned()),
-            payload: payload.to_owned(),
-            at: AT,
-            violation: None,
-            trigger_id: None,
-        })
+        .into_iter()
+        .map(|row| entry(station, row, None))
         .collect();
     store
         .commit(WriteBatch {
