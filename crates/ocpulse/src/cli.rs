@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use ocpulse_core::ValidationMode;
 
-use crate::config::{CaSource, ServerConfig};
+use crate::config::{CaSource, Limits, Security, ServerConfig, TlsFiles};
 
 /// ocpulse: an OCPP central system that makes TriggerMessage a first-class API.
 #[derive(Debug, Parser)]
@@ -85,6 +85,38 @@ pub struct ServeArgs {
     /// certificate store (for receivers behind a private CA).
     #[arg(long, value_name = "PATH")]
     pub webhook_ca: Option<PathBuf>,
+    /// Accept unknown station identities and register them (profile 0, no credentials).
+    /// The default on a loopback listener; refused on any other.
+    #[arg(long, conflicts_with = "no_auto_register")]
+    pub auto_register: bool,
+    /// Refuse unknown station identities even on a loopback listener.
+    #[arg(long)]
+    pub no_auto_register: bool,
+    /// API requests need a bearer token (`ocpulse token create`). Always on when the
+    /// listener is not loopback.
+    #[arg(long)]
+    pub require_token: bool,
+    /// Server certificate (PEM, leaf then chain): the listener then speaks only TLS
+    /// (wss:// for stations at profile 2 and 3, https:// for the API). Needs --tls-key.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The server certificate's private key (PEM). Needs --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Extra CA certificates (PEM) that station client certificates (profile 3) may chain
+    /// to, besides the CA that signs station CSRs.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Seconds a connection has to finish its TLS handshake and send its first request.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout: u64,
+    /// Connections allowed at once that have not sent a first request yet; more are closed
+    /// at once.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending_connections: u64,
+    /// The largest OCPP message (bytes) a station may send.
+    #[arg(long, default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
+    pub max_frame_bytes: u64,
 }
 
 impl ServeArgs {
@@ -103,7 +135,29 @@ impl ServeArgs {
             (Some(_), None, _) => anyhow::bail!("--ca-cert needs --ca-key (the CA's private key)"),
             (None, Some(_), _) => anyhow::bail!("--ca-key needs --ca-cert (the CA certificate)"),
         };
+        let loopback = self.listen.ip().is_loopback();
+        let security = Security {
+            auto_register: self.auto_register || (loopback && !self.no_auto_register),
+            require_token: self.require_token || !loopback,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: self.tls_client_ca.clone(),
+                }),
+                (None, None) => None,
+                _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+            },
+        };
+        let limits = Limits {
+            handshake_timeout: Duration::from_secs(self.handshake_timeout),
+            max_pending_connections: usize::try_from(self.max_pending_connections)?,
+            max_frame_bytes: usize::try_from(self.max_frame_bytes)?,
+            ..Limits::default()
+        };
         Ok(ServerConfig {
+            security,
+            limits,
             listen: self.listen,
             data_dir: self.data_dir.clone(),
             heartbeat_interval: self.heartbeat_interval,

@@ -40,6 +40,100 @@ pub struct ServerConfig {
     pub webhook_timeout: Duration,
     /// Extra CA certificates (PEM) trusted for https webhook receivers, besides the OS store.
     pub webhook_ca: Option<PathBuf>,
+    /// Who may connect and call the API.
+    pub security: Security,
+    /// Bounds that keep one client from exhausting what every client shares.
+    pub limits: Limits,
+}
+
+/// Authentication settings: who may open a station connection or call the API.
+///
+/// The defaults are the loopback development mode (`ocpulse serve` with no flags): unknown
+/// stations are registered as they connect and the API answers without a token. A
+/// non-loopback listener refuses to start with either (`ServerConfig::check_exposure`).
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// Accept station identities that are not registered, and register them (profile 0).
+    pub auto_register: bool,
+    /// API requests must carry a bearer token.
+    pub require_token: bool,
+    /// With a certificate the one listener speaks TLS only (wss:// and https://).
+    pub tls: Option<TlsFiles>,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Self {
+            auto_register: true,
+            require_token: false,
+            tls: None,
+        }
+    }
+}
+
+/// The listener's TLS material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The server certificate (PEM, leaf first, then its chain).
+    pub cert: PathBuf,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates (PEM) that station client certificates may chain to (profile 3),
+    /// besides the CA that signs station CSRs.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Resource bounds on what unauthenticated or misbehaving clients can hold.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A connection must finish its TLS handshake and send its first request's headers
+    /// within this time, or it is closed.
+    pub handshake_timeout: Duration,
+    /// At most this many connections may be open without having sent a first request
+    /// (idle, or in their TLS handshake); more are closed at once, so half-open
+    /// connections cannot use up the file descriptors the API and stations need.
+    pub max_pending_connections: usize,
+    /// The largest OCPP message a station may send; a larger one is refused and journaled
+    /// as its size and hash only.
+    pub max_frame_bytes: usize,
+    /// Failed station authentications allowed per source address and minute before that
+    /// address gets 429 without its credentials being checked.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(5),
+            max_pending_connections: 1024,
+            max_frame_bytes: 256 * 1024,
+            auth_failures_per_minute: 20,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Refuses a configuration that would expose an open server beyond loopback: a
+    /// non-loopback listener needs registered stations and API tokens. The error names the
+    /// flag to change.
+    pub fn check_exposure(&self) -> anyhow::Result<()> {
+        if self.listen.ip().is_loopback() {
+            return Ok(());
+        }
+        if self.security.auto_register {
+            anyhow::bail!(
+                "refusing to listen on {} with --auto-register: unknown stations would be accepted from the network. Register stations (POST /api/v1/stations) and drop --auto-register, or listen on 127.0.0.1",
+                self.listen
+            );
+        }
+        if !self.security.require_token {
+            anyhow::bail!(
+                "refusing to listen on {} without API tokens: give --require-token (create one with `ocpulse token create --name NAME --scope admin`), or listen on 127.0.0.1",
+                self.listen
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Where the CA that signs station certificates comes from.
@@ -84,6 +178,8 @@ impl Default for ServerConfig {
             webhook_attempts: 6,
             webhook_timeout: Duration::from_secs(5),
             webhook_ca: None,
+            security: Security::default(),
+            limits: Limits::default(),
         }
     }
 }

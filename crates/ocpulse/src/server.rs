@@ -41,6 +41,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    config.check_exposure()?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
     let app = Arc::new(App::new(config, store)?);
     let delay = app.config.job_resume_delay;
