@@ -30,6 +30,18 @@ pub enum CaError {
     #[error("cannot use the CSR's subject: {0}")]
     CsrSubject(String),
 
+    /// The CSR asks for a certificate in another name than the requesting station's
+    /// (A00.FR.405: the CN is the station's identity; A00.FR.404: the O is the operator's).
+    #[error("the CSR's subject {field}={found:?} must be {expected:?}")]
+    SubjectMismatch {
+        /// `CN` or `O`.
+        field: &'static str,
+        /// What the CSR says (empty when absent).
+        found: String,
+        /// What it must say.
+        expected: String,
+    },
+
     /// The CSR's public key is of a kind the CA cannot put into a certificate.
     #[error("the CSR's public key is not supported: {0}")]
     UnsupportedPublicKey(String),

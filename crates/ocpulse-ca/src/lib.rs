@@ -240,6 +240,18 @@ impl CertificateAuthority {
         csr_pem: &str,
         validity_days: u32,
     ) -> Result<SignedCertificate, CaError> {
+        self.sign_csr_for(csr_pem, validity_days, None)
+    }
+
+    /// Like [`CertificateAuthority::sign_csr`], but only for the subject `rule` names: a
+    /// station may get a certificate in its own name only, or it could impersonate another
+    /// station at security profile 3.
+    pub fn sign_csr_for(
+        &self,
+        csr_pem: &str,
+        validity_days: u32,
+        rule: Option<&SubjectRule>,
+    ) -> Result<SignedCertificate, CaError> {
         let invalid = |reason: &str| CaError::InvalidValidity {
             days: validity_days,
             reason: reason.to_owned(),
@@ -251,6 +263,9 @@ impl CertificateAuthority {
         let der = csr_der(csr_pem)?;
         let csr = parse_verified_csr(&der)?;
         let info = &csr.certification_request_info;
+        if let Some(rule) = rule {
+            rule.check(&info.subject)?;
+        }
         let distinguished_name = subject_to_dn(&info.subject)?;
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(info.subject_pki.raw)
             .map_err(|e| CaError::UnsupportedPublicKey(e.to_string()))?;
@@ -307,6 +322,61 @@ impl CertificateAuthority {
             not_after: rfc3339(issued.validity().not_after.to_datetime()),
         })
     }
+}
+
+/// What the subject of a station's CSR must say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectRule {
+    /// The CN: the requesting station's identity (A00.FR.405).
+    pub common_name: String,
+    /// The O, when the operator configured one (A00.FR.404).
+    pub organization: Option<String>,
+}
+
+impl SubjectRule {
+    fn check(&self, subject: &X509Name<'_>) -> Result<(), CaError> {
+        fn first<'a, 'b: 'a>(
+            mut it: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'b>>,
+        ) -> String {
+            it.next()
+                .and_then(|a| a.as_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        }
+        let cn = first(subject.iter_common_name());
+        if cn != self.common_name {
+            return Err(CaError::SubjectMismatch {
+                field: "CN",
+                found: cn,
+                expected: self.common_name.clone(),
+            });
+        }
+        if let Some(org) = &self.organization {
+            let o = first(subject.iter_organization());
+            if &o != org {
+                return Err(CaError::SubjectMismatch {
+                    field: "O",
+                    found: o,
+                    expected: org.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The common name of a DER certificate (the first CN of its subject), how a verified
+/// client certificate names its station.
+pub fn certificate_common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_owned();
+    Some(cn)
 }
 
 /// The subject of a CSR, human readable (e.g. `CN=CP0001, O=Example CPO`), so an operator

@@ -448,3 +448,33 @@ fn subjects_that_cannot_be_copied_exactly_are_refused() {
     let err = ca.sign_csr(DUP_OU_CSR, 365).expect_err("duplicate OU");
     assert!(matches!(err, CaError::CsrSubject(_)), "{err:?}");
 }
+
+#[test]
+fn a_csr_in_another_stations_name_is_refused_a00_fr_405() {
+    let ca = CertificateAuthority::generate_dev("ocpulse test CA").expect("dev CA");
+    let (csr, _key) = station_csr("SOMEONE-ELSE");
+    let pem = csr.pem().expect("pem");
+    let rule = |org: Option<&str>| ocpulse_ca::SubjectRule {
+        common_name: "CP0001".into(),
+        organization: org.map(str::to_owned),
+    };
+    match ca.sign_csr_for(&pem, 365, Some(&rule(None))) {
+        Err(CaError::SubjectMismatch { field, found, .. }) => {
+            assert_eq!((field, found.as_str()), ("CN", "SOMEONE-ELSE"));
+        }
+        other => panic!("expected SubjectMismatch, got {other:?}"),
+    }
+    let (own, _key) = station_csr("CP0001");
+    let own = own.pem().expect("pem");
+    let signed = ca
+        .sign_csr_for(&own, 365, Some(&rule(Some("Example CPO"))))
+        .expect("own name, right organization");
+    assert_eq!(
+        ocpulse_ca::certificate_common_name(&one_der(&signed.certificate_pem)).as_deref(),
+        Some("CP0001")
+    );
+    assert!(matches!(
+        ca.sign_csr_for(&own, 365, Some(&rule(Some("Other CPO")))),
+        Err(CaError::SubjectMismatch { field: "O", .. })
+    ));
+}

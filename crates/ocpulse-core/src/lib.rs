@@ -4,7 +4,9 @@
 //! CSMS's answers are computed from plain values, API trigger requests are planned into
 //! OCPP calls, and storage is a port (`Store`) implemented elsewhere. Time is an argument.
 
+pub mod admission;
 pub mod alert_rules;
+pub mod auth_limiter;
 pub mod answers;
 pub mod capability;
 pub mod fleet_job;
