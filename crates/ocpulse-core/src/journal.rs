@@ -48,6 +48,16 @@ pub const STATION_CONNECTED: &str = "StationConnected";
 /// The `EVENT` action journaled when a station's session ends, with the reason.
 pub const STATION_DISCONNECTED: &str = "StationDisconnected";
 
+/// The `EVENT` action journaled when a connection is refused at the handshake (unknown
+/// station, wrong credentials, downgrade, a certificate of another station), with the
+/// refusal's code, so attacks are visible in the journal and the event stream.
+pub const CONNECTION_REFUSED: &str = "ConnectionRefused";
+
+/// The `EVENT` action of a security event the CSMS itself detected about a station (a
+/// CSR in another station's name, ...). Payload: `{"type": ..., "techInfo": ...}`, the
+/// fields of a SecurityEventNotification, so alert rules read both alike.
+pub const SECURITY_EVENT: &str = "SecurityEvent";
+
 /// One journaled frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalEntry {
