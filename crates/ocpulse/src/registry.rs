@@ -157,6 +157,24 @@ impl Registry {
         all
     }
 
+    /// Makes sure a station is known (a registered station that never connected), without
+    /// touching one that is.
+    pub fn ensure(&self, id: &str) {
+        if let Ok(mut map) = self.stations.write() {
+            map.entry(id.to_owned()).or_insert_with(|| StationEntry {
+                state: Arc::new(Mutex::new(StationState::new(id))),
+                session: None,
+            });
+        }
+    }
+
+    /// Ends a station's live session, if any (its registration was disabled or deleted).
+    pub fn disconnect_now(&self, id: &str) {
+        if let Some(session) = self.get(id).and_then(|e| e.session) {
+            session.cancel.cancel();
+        }
+    }
+
     /// Registers a new connection, replacing (and cancelling) any earlier one of the same
     /// station. Returns the shared state and the new session's generation.
     pub fn connect(
