@@ -3,10 +3,12 @@
 //!
 //! It is written out (rather than `axum::serve`) for the bounds a public listener needs
 //! before any request exists: a connection must finish its TLS handshake and send its
-//! first request within the handshake timeout, at most `max_pending_connections` may be in
-//! that state at once (more are closed at once, so idle half-open sockets cannot use up the
-//! file descriptors the API and the stations need), and what TLS learned about the peer
-//! (its verified client certificate) reaches the handshake handler as a [`Peer`].
+//! first request within the handshake timeout, and at most `max_pending_connections` may be
+//! in that state at once. A new connection over the cap evicts the *oldest* pending one,
+//! so idle half-open sockets can neither use up the file descriptors the API and the
+//! stations need nor lock newcomers out: a real client sends its request within
+//! milliseconds and is never the oldest for long. What TLS learned about the peer (its
+//! verified client certificate) reaches the handshake handler as a [`Peer`].
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,7 +17,7 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
@@ -47,7 +49,8 @@ pub async fn serve(
     settings: Listening,
     shutdown: CancellationToken,
 ) {
-    let pending = Arc::new(Semaphore::new(settings.max_pending));
+    let pending = Arc::new(Pending::default());
+    let mut next_id = 0u64;
     let tracker = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -64,17 +67,14 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
-            tracing::debug!(%remote, "too many connections without a first request; closing");
-            drop(tcp);
-            continue;
-        };
+        next_id += 1;
+        let slot = pending.admit(next_id, settings.max_pending);
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
         let (router, settings, shutdown) = (router.clone(), settings.clone(), shutdown.clone());
         tracker.spawn(async move {
-            connection(tcp, remote, permit, router, settings, shutdown).await;
+            connection(tcp, remote, slot, router, settings, shutdown).await;
         });
     }
     tracker.close();
@@ -91,7 +91,7 @@ pub async fn serve(
 async fn connection(
     tcp: TcpStream,
     remote: SocketAddr,
-    permit: OwnedSemaphorePermit,
+    slot: Slot,
     router: Router,
     settings: Listening,
     shutdown: CancellationToken,
@@ -133,11 +133,12 @@ async fn connection(
     };
     // The first request releases the pending slot; until then the deadline runs.
     let (seen_tx, seen_rx) = oneshot::channel::<()>();
-    let first = Arc::new(Mutex::new(Some((seen_tx, permit))));
+    let evicted = slot.evicted.clone();
+    let first = Arc::new(Mutex::new(Some((seen_tx, slot))));
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-        if let Some((seen, permit)) = first.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some((seen, slot)) = first.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = seen.send(());
-            drop(permit);
+            drop(slot);
         }
         request.extensions_mut().insert(peer.clone());
         tower::ServiceExt::oneshot(router.clone(), request)
@@ -163,6 +164,10 @@ async fn connection(
                 return;
             }
         }
+        () = evicted.cancelled() => {
+            tracing::debug!(%remote, "evicted: the oldest of too many connections without a request");
+            return;
+        }
     }
     tokio::select! {
         result = conn.as_mut() => {
@@ -174,5 +179,50 @@ async fn connection(
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
         }
+    }
+}
+
+/// Connections that have not sent a first request, oldest first (ids grow with age).
+#[derive(Default)]
+struct Pending {
+    waiting: Mutex<std::collections::BTreeMap<u64, CancellationToken>>,
+}
+
+impl Pending {
+    /// Adds a connection, evicting the oldest ones while the cap is reached.
+    fn admit(self: &Arc<Self>, id: u64, cap: usize) -> Slot {
+        let evicted = CancellationToken::new();
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        while waiting.len() >= cap.max(1) {
+            match waiting.pop_first() {
+                Some((_, oldest)) => oldest.cancel(),
+                None => break,
+            }
+        }
+        waiting.insert(id, evicted.clone());
+        Slot {
+            id,
+            evicted,
+            pending: Arc::clone(self),
+        }
+    }
+}
+
+/// A connection's place among the pending ones; dropping it (first request, or the end of
+/// the connection) leaves.
+struct Slot {
+    id: u64,
+    evicted: CancellationToken,
+    pending: Arc<Pending>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut waiting = self
+            .pending
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        waiting.remove(&self.id);
     }
 }

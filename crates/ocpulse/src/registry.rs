@@ -86,6 +86,9 @@ pub struct CallRequest {
     pub watch: Option<Watch>,
     /// The trigger this call belongs to, journaled with the call and its answer.
     pub trigger_id: Option<String>,
+    /// The payload carries a secret (a new station password): the journal keeps the CALL
+    /// with the secret's value replaced by `"<redacted>"`.
+    pub redact: bool,
 }
 
 /// The handle the API uses to talk to a connected station's session.

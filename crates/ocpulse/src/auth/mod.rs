@@ -184,6 +184,27 @@ pub fn refusal_entry(
     }
 }
 
+/// A copy of a CALL payload with its secret values replaced: the `value` of a 1.6
+/// ChangeConfiguration and every `attributeValue` of a 2.0.1 SetVariables, so a new
+/// password sent to a station is never journaled.
+pub fn redacted(payload: &serde_json::Value) -> serde_json::Value {
+    let mut copy = payload.clone();
+    if let Some(v) = copy.get_mut("value") {
+        *v = serde_json::Value::from("<redacted>");
+    }
+    if let Some(items) = copy
+        .get_mut("setVariableData")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for item in items {
+            if let Some(v) = item.get_mut("attributeValue") {
+                *v = serde_json::Value::from("<redacted>");
+            }
+        }
+    }
+    copy
+}
+
 /// Reads `Authorization: Basic base64(user:password)`. Anything else (no header, another
 /// scheme, undecodable) is no credentials.
 pub fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
