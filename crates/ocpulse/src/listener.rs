@@ -3,11 +3,11 @@
 //!
 //! It is written out (rather than `axum::serve`) for the bounds a public listener needs
 //! before any request exists: a connection must finish its TLS handshake and send its
-//! first request within the handshake timeout, and at most `max_pending_connections` may be
-//! in that state at once. A new connection over the cap evicts the *oldest* pending one,
-//! so idle half-open sockets can neither use up the file descriptors the API and the
-//! stations need nor lock newcomers out: a real client sends its request within
-//! milliseconds and is never the oldest for long. What TLS learned about the peer (its
+//! first request within the handshake timeout, and about `max_pending_connections` may be
+//! in that state at once. A new connection over the cap evicts the *oldest* pending one
+//! (once it has waited a moment), so idle half-open sockets can neither use up the file
+//! descriptors the API and the stations need nor lock newcomers out: a real client sends
+//! its request within milliseconds and is never the oldest for long. What TLS learned about the peer (its
 //! verified client certificate) reaches the handshake handler as a [`Peer`].
 
 use std::net::SocketAddr;
@@ -68,7 +68,11 @@ pub async fn serve(
             }
         };
         next_id += 1;
-        let slot = pending.admit(next_id, settings.max_pending);
+        let Some(slot) = pending.admit(next_id, settings.max_pending) else {
+            tracing::debug!(%remote, "too many new connections without a request; closing");
+            drop(tcp);
+            continue;
+        };
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
@@ -182,29 +186,47 @@ async fn connection(
     }
 }
 
+/// How long a pending connection is safe from eviction: in a reconnect storm thousands of
+/// stations are accepted faster than their first requests are read, and they must not
+/// evict each other.
+const EVICTABLE_AFTER: Duration = Duration::from_millis(250);
+/// Beyond this multiple of the cap, with nothing old enough to evict, new connections are
+/// closed at once.
+const HARD_CAP_FACTOR: usize = 4;
+
 /// Connections that have not sent a first request, oldest first (ids grow with age).
 #[derive(Default)]
 struct Pending {
-    waiting: Mutex<std::collections::BTreeMap<u64, CancellationToken>>,
+    waiting: Mutex<std::collections::BTreeMap<u64, (tokio::time::Instant, CancellationToken)>>,
 }
 
 impl Pending {
-    /// Adds a connection, evicting the oldest ones while the cap is reached.
-    fn admit(self: &Arc<Self>, id: u64, cap: usize) -> Slot {
+    /// Adds a connection, first evicting the oldest ones (pending for a while) while the
+    /// cap is reached. `None`: over the hard cap with nothing to evict, close it.
+    fn admit(self: &Arc<Self>, id: u64, cap: usize) -> Option<Slot> {
+        let now = tokio::time::Instant::now();
         let evicted = CancellationToken::new();
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        while waiting.len() >= cap.max(1) {
-            match waiting.pop_first() {
-                Some((_, oldest)) => oldest.cancel(),
-                None => break,
+        let cap = cap.max(1);
+        while waiting.len() >= cap {
+            match waiting.first_key_value() {
+                Some((_, (since, _))) if now.duration_since(*since) >= EVICTABLE_AFTER => {
+                    if let Some((_, (_, oldest))) = waiting.pop_first() {
+                        oldest.cancel();
+                    }
+                }
+                _ => break,
             }
         }
-        waiting.insert(id, evicted.clone());
-        Slot {
+        if waiting.len() >= cap.saturating_mul(HARD_CAP_FACTOR) {
+            return None;
+        }
+        waiting.insert(id, (now, evicted.clone()));
+        Some(Slot {
             id,
             evicted,
             pending: Arc::clone(self),
-        }
+        })
     }
 }
 

@@ -50,7 +50,7 @@ pub async fn serve(
         }
         None => None,
     };
-    raise_fd_limit();
+    let open_files = raise_fd_limit();
     let delay = app.config.job_resume_delay;
     crate::jobs::resume(&app, delay).await?;
     crate::schedules::start(&app, delay).await?;
@@ -75,7 +75,13 @@ pub async fn serve(
     let settings = crate::listener::Listening {
         tls,
         handshake_timeout: app.config.limits.handshake_timeout,
-        max_pending: app.config.limits.max_pending_connections,
+        // Pending connections never take more than a quarter of the descriptors: the rest
+        // stay for the store, the API and authenticated stations.
+        max_pending: app
+            .config
+            .limits
+            .max_pending_connections
+            .min(open_files.map_or(usize::MAX, |n| (n / 4).max(16))),
     };
     crate::listener::serve(
         listener,
@@ -88,15 +94,15 @@ pub async fn serve(
     Ok(())
 }
 
-/// Raises the soft limit on open files to the hard limit: every station is a socket, and
-/// the listener's cap on pending connections keeps a reserve of the rest for the API and
-/// for stations that authenticate.
-fn raise_fd_limit() {
+/// Raises the soft limit on open files to the hard limit (every station is a socket) and
+/// returns the limit in force, so the listener's cap on pending connections can keep a
+/// reserve of the rest for the API and for stations that authenticate.
+fn raise_fd_limit() -> Option<usize> {
     #[cfg(target_os = "linux")]
     {
         use rustix::process::{Resource, getrlimit, setrlimit};
         let limit = getrlimit(Resource::Nofile);
-        if limit.current < limit.maximum {
+        if limit.current != limit.maximum {
             let raised = rustix::process::Rlimit {
                 current: limit.maximum,
                 maximum: limit.maximum,
@@ -105,5 +111,10 @@ fn raise_fd_limit() {
                 tracing::warn!(error = %e, "cannot raise the open-file limit");
             }
         }
+        getrlimit(Resource::Nofile)
+            .current
+            .and_then(|n| usize::try_from(n).ok())
     }
+    #[cfg(not(target_os = "linux"))]
+    None
 }
