@@ -156,18 +156,31 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 impl SqliteStore {
     /// Opens (creating if needed) `ocpulse.sqlite3` in `data_dir` and starts the writer.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, true)
+    }
+
+    /// Opens the store for an offline command (`ocpulse token create`) that may run while
+    /// a server uses the same file: like `open`, but it leaves running triggers alone,
+    /// because they may belong to that live server rather than to a stopped one.
+    pub fn open_beside_server(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, false)
+    }
+
+    fn open_with(data_dir: &Path, recover: bool) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| err(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join("ocpulse.sqlite3");
         let mut writer = open(&path)?;
         migrate(&mut writer)?;
         // A trigger still running when the process stopped will never finish.
-        writer
-            .execute(
-                "UPDATE triggers SET outcome = 'Interrupted', record = json_set(record, '$.outcome', 'Interrupted', '$.detail', 'ocpulse stopped while the trigger ran') WHERE outcome = 'Running'",
-                [],
-            )
-            .map_err(err)?;
+        if recover {
+            writer
+                .execute(
+                    "UPDATE triggers SET outcome = 'Interrupted', record = json_set(record, '$.outcome', 'Interrupted', '$.detail', 'ocpulse stopped while the trigger ran') WHERE outcome = 'Running'",
+                    [],
+                )
+                .map_err(err)?;
+        }
         // Checkpoints run on their own thread (below), never inside a commit: an automatic
         // checkpoint in the writer stalls every waiting station for its duration.
         writer
