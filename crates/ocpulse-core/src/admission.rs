@@ -55,7 +55,11 @@ impl Presented<'_> {
     /// The profile this connection uses: 3 with a verified client certificate, 2 with
     /// Basic auth over TLS, 1 with Basic auth in the clear, 0 with nothing.
     pub fn profile(&self) -> u8 {
-        match (self.tls, self.certificate_cn.is_some(), self.basic.is_some()) {
+        match (
+            self.tls,
+            self.certificate_cn.is_some(),
+            self.basic.is_some(),
+        ) {
             (true, true, _) => 3,
             (true, false, true) => 2,
             (false, _, true) => 1,
@@ -350,7 +354,11 @@ mod tests {
         };
         assert!(matches!(
             admit(Some(&r3), &tls_basic, false, false),
-            Admission::Refuse(Refusal::Downgrade { registered: 3, presented: 2, .. })
+            Admission::Refuse(Refusal::Downgrade {
+                registered: 3,
+                presented: 2,
+                ..
+            })
         ));
     }
 
@@ -363,7 +371,10 @@ mod tests {
             basic: None,
             certificate_cn: Some(cn),
         };
-        assert_eq!(admit(Some(&r), &cert("CP1"), false, false), Admission::Admit);
+        assert_eq!(
+            admit(Some(&r), &cert("CP1"), false, false),
+            Admission::Admit
+        );
         assert!(matches!(
             admit(Some(&r), &cert("CP2"), false, false),
             Admission::Refuse(Refusal::CertificateMismatch { .. })

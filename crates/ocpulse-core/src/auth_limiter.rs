@@ -40,7 +40,8 @@ impl AuthLimiter {
     /// Counts one failure of `addr`.
     pub fn failed(&mut self, addr: IpAddr, now: Millis) {
         if self.windows.len() >= MAX_TRACKED && !self.windows.contains_key(&addr) {
-            self.windows.retain(|_, (start, _)| now - *start < WINDOW_MS);
+            self.windows
+                .retain(|_, (start, _)| now - *start < WINDOW_MS);
             if self.windows.len() >= MAX_TRACKED {
                 self.windows.clear();
             }

@@ -6,8 +6,8 @@
 
 pub mod admission;
 pub mod alert_rules;
-pub mod auth_limiter;
 pub mod answers;
+pub mod auth_limiter;
 pub mod capability;
 pub mod fleet_job;
 pub mod fleet_report;

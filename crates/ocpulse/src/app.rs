@@ -80,6 +80,8 @@ pub struct App {
     pub freshness: crate::freshness::Freshness,
     /// Alert rules, alerts and webhooks (loaded by `alerts::start` before serving).
     pub alerts: crate::alerts::Alerts,
+    /// API bearer tokens (read from the store on first use).
+    pub tokens: crate::tokens::Tokens,
     tx_ids: Mutex<(i64, i64)>,
 }
 
@@ -104,6 +106,7 @@ impl App {
             alerts: crate::alerts::Alerts::new(crate::alerts::http_client(
                 config_webhook_ca.as_deref(),
             )?),
+            tokens: crate::tokens::Tokens::default(),
             tx_ids: Mutex::new((0, 0)),
         })
     }
