@@ -192,6 +192,7 @@ async fn per_station_policy_overrides_the_default() {
     );
     let r = reqwest::Client::new()
         .put(server.url("/api/v1/stations/PER/validation"))
+        .header("content-type", "application/json")
         .body(r#"{"mode": "lenient"}"#)
         .send()
         .await
@@ -200,6 +201,7 @@ async fn per_station_policy_overrides_the_default() {
     assert_eq!(st.call("BootNotification", quirky).await[0], 3);
     let r = reqwest::Client::new()
         .put(server.url("/api/v1/stations/PER/validation"))
+        .header("content-type", "application/json")
         .body(r#"{"mode": "loose"}"#)
         .send()
         .await
