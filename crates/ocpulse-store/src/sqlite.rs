@@ -135,12 +135,17 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let done: i64 = conn
+    // One immediate (write-locked) transaction that reads the version inside it: two
+    // processes opening a new file at once (a server and `ocpulse token create`) then
+    // migrate one after the other, and the second finds nothing left to do.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let done: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(err)?;
     let done = usize::try_from(done).unwrap_or(0);
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction().map_err(err)?;
         tx.execute_batch(sql).map_err(err)?;
         tx.pragma_update(
             None,
@@ -148,8 +153,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             i64::try_from(i + 1).unwrap_or(i64::MAX),
         )
         .map_err(err)?;
-        tx.commit().map_err(err)?;
     }
+    tx.commit().map_err(err)?;
     Ok(())
 }
 
