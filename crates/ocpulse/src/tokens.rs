@@ -614,4 +614,161 @@ mod tests {
         assert!(check_name(&"x".repeat(MAX_NAME)).is_ok());
         assert!(check_name(&"x".repeat(MAX_NAME + 1)).is_err());
     }
+    /// A store that keeps only documents, in memory, and counts reads of the tokens.
+    #[derive(Default)]
+    struct DocsOnly {
+        docs: Mutex<std::collections::BTreeMap<(&'static str, String), String>>,
+        token_reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl DocsOnly {
+        fn reads(&self) -> usize {
+            self.token_reads.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl Store for DocsOnly {
+        fn commit(
+            &self,
+            batch: ocpulse_core::store::WriteBatch,
+        ) -> ocpulse_core::store::BoxFuture<Result<(), StoreError>> {
+            if let Ok(mut docs) = self.docs.lock() {
+                for d in batch.docs {
+                    match d.body {
+                        Some(body) => docs.insert((d.kind, d.id), body),
+                        None => docs.remove(&(d.kind, d.id)),
+                    };
+                }
+            }
+            Box::pin(async { Ok(()) })
+        }
+        fn trigger(
+            &self,
+            _: String,
+        ) -> ocpulse_core::store::BoxFuture<
+            Result<Option<ocpulse_core::trigger_record::TriggerRecord>, StoreError>,
+        > {
+            Box::pin(async { Ok(None) })
+        }
+        fn triggers(
+            &self,
+            _: ocpulse_core::trigger_record::TriggerQuery,
+        ) -> ocpulse_core::store::BoxFuture<
+            Result<Vec<(i64, ocpulse_core::trigger_record::TriggerRecord)>, StoreError>,
+        > {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn journal(
+            &self,
+            _: ocpulse_core::journal::JournalQuery,
+        ) -> ocpulse_core::store::BoxFuture<Result<Vec<ocpulse_core::JournalEntry>, StoreError>>
+        {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn journal_scan(
+            &self,
+            _: ocpulse_core::journal::JournalScan,
+        ) -> ocpulse_core::store::BoxFuture<Result<Vec<ocpulse_core::JournalEntry>, StoreError>>
+        {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn journal_after(
+            &self,
+            _: i64,
+            _: usize,
+        ) -> ocpulse_core::store::BoxFuture<Result<Vec<ocpulse_core::JournalEntry>, StoreError>>
+        {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn journal_head(&self) -> ocpulse_core::store::BoxFuture<Result<i64, StoreError>> {
+            Box::pin(async { Ok(0) })
+        }
+        fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<ocpulse_core::JournalEntry>> {
+            tokio::sync::broadcast::channel(1).1
+        }
+        fn docs(
+            &self,
+            kind: &'static str,
+        ) -> ocpulse_core::store::BoxFuture<Result<Vec<(String, String)>, StoreError>> {
+            if kind == DOC {
+                self.token_reads
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            let list: Vec<(String, String)> = self
+                .docs
+                .lock()
+                .map(|docs| {
+                    docs.iter()
+                        .filter(|((k, _), _)| *k == kind)
+                        .map(|((_, id), body)| (id.clone(), body.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Box::pin(async move { Ok(list) })
+        }
+        fn load_stations(&self) -> Result<Vec<ocpulse_core::StationState>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn reserve_transaction_ids(&self, _: i64) -> Result<i64, StoreError> {
+            Ok(1)
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_tokens_make_the_server_reread_at_most_once_a_second() {
+        let store = DocsOnly::default();
+        let known = create(&store, "ops", &[Scope::Admin])
+            .await
+            .expect("create");
+        let tokens = Tokens::default();
+        assert!(tokens.authenticate(&store, &known.plain).await.is_some());
+        let first = store.reads();
+        // A burst of unknown tokens shares one reload.
+        let started = Instant::now();
+        let unknown: Vec<String> = (0..50).map(|_| generate().expect("random")).collect();
+        let answers =
+            futures_util::future::join_all(unknown.iter().map(|t| tokens.authenticate(&store, t)))
+                .await;
+        assert!(answers.iter().all(Option::is_none));
+        assert!(
+            store.reads() - first <= 1,
+            "{} reloads",
+            store.reads() - first
+        );
+        // A steady stream of them: about one reload per second, however many arrive.
+        while started.elapsed() < Duration::from_millis(2500) {
+            let bad = generate().expect("random");
+            assert!(tokens.authenticate(&store, &bad).await.is_none());
+        }
+        let reloads = store.reads() - first;
+        assert!((1..=4).contains(&reloads), "{reloads} reloads in 2.5 s");
+        // Known tokens are answered from memory meanwhile.
+        let before = store.reads();
+        for _ in 0..100 {
+            assert!(tokens.authenticate(&store, &known.plain).await.is_some());
+        }
+        assert_eq!(store.reads(), before);
+    }
+
+    #[tokio::test]
+    async fn a_token_stored_by_another_process_is_found_on_its_first_use() {
+        let store = DocsOnly::default();
+        let tokens = Tokens::default();
+        let early = generate().expect("random");
+        assert!(tokens.authenticate(&store, &early).await.is_none());
+        // Made "offline" right after a miss: the next miss waits for the next reload.
+        let offline = create(&store, "cli", &[Scope::Read]).await.expect("create");
+        let found = tokens.authenticate(&store, &offline.plain).await;
+        assert_eq!(found.map(|t| t.name.clone()).as_deref(), Some("cli"));
+        // Revoked through this server: refused at once, and absent from the list.
+        assert!(
+            tokens
+                .revoke(&store, &offline.token.id)
+                .await
+                .expect("revoke")
+                .is_some()
+        );
+        assert!(tokens.authenticate(&store, &offline.plain).await.is_none());
+        assert!(tokens.list(&store).await.expect("list").is_empty());
+    }
 }
