@@ -544,6 +544,41 @@ async fn development_mode_is_open_without_a_header_but_checks_a_presented_token(
     let unknown = format!("ocp_{}", "B".repeat(43));
     let (code, _, _) = call(&server, "get", "/api/v1/stations", Some(&unknown), None).await;
     assert_eq!(code, 401);
+    // A page that rebound its own name to 127.0.0.1 (DNS rebinding) is same-origin with its
+    // requests; the Host it sends gives it away, reads included.
+    let port = server.addr.port();
+    for (host, expected) in [
+        (format!("evil.example:{port}"), 403),
+        (format!("localhost:{port}"), 200),
+    ] {
+        let r = reqwest::Client::new()
+            .get(server.url("/api/v1/stations"))
+            .header("host", &host)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status().as_u16(), expected, "{host}");
+        if expected == 403 {
+            let body: Value = r.json().await.expect("json");
+            assert_eq!(body["error"], "untrusted_host", "{body}");
+        }
+    }
+    // With a token the Host does not matter (a page cannot send one), nor on public routes.
+    let r = reqwest::Client::new()
+        .get(server.url("/api/v1/stations"))
+        .header("host", "csms.example")
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status().as_u16(), 200);
+    let r = reqwest::Client::new()
+        .get(server.url("/api/v1/health"))
+        .header("host", "csms.example")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status().as_u16(), 200);
 }
 
 #[tokio::test]

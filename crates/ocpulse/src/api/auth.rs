@@ -6,7 +6,8 @@
 //! 1. `Authorization` present: it must be a known token (401 otherwise, even in development
 //!    mode). Absent: a public route passes; otherwise 401 when tokens are required
 //!    (`config.security.require_token`), else the request is the local development caller
-//!    with every scope.
+//!    with every scope, if it is addressed to a loopback host (403 `untrusted_host`
+//!    otherwise: DNS rebinding).
 //! 2. The caller must hold the route's scope (403 `forbidden`).
 //! 3. A write (POST/PUT/PATCH/DELETE) must not come from another origin (403
 //!    `cross_origin`) and must carry `application/json` if it has a body or a content type
@@ -240,6 +241,28 @@ pub fn cross_origin(headers: &HeaderMap, host: Option<&str>) -> Option<String> {
     })
 }
 
+/// Whether a `Host` names this machine (`localhost`, `*.localhost`, a loopback address),
+/// with or without a port. No `Host` at all (HTTP/1.0) counts: browsers always send one.
+pub fn loopback_host(host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split_once(']').map_or(rest, |(ip, _)| ip)
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        }
+    };
+    let lower = name.to_ascii_lowercase();
+    lower == "localhost"
+        || lower.ends_with(".localhost")
+        || lower
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Why a write's body is refused, if it is: a write with a body, or with any content type,
 /// must say `application/json` (parameters such as `charset` allowed). A write with neither
 /// (`curl -X DELETE`) passes.
@@ -277,6 +300,12 @@ pub async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next
         .extensions()
         .get::<MatchedPath>()
         .map_or(Needs(Admin), |p| access(&method, p.as_str()));
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .map(str::to_owned);
     let caller = match request.headers().get(header::AUTHORIZATION) {
         Some(value) => {
             let plain = match tokens::bearer(value.as_bytes()) {
@@ -308,7 +337,20 @@ pub async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next
                 false,
             );
         }
-        // Loopback development mode: no token, every scope.
+        // Loopback development mode: no token, every scope, for requests addressed to a
+        // loopback name. A web page that rebinds its own DNS name to 127.0.0.1 is
+        // same-origin with its requests, so only the Host it had to send gives it away.
+        None if !loopback_host(host.as_deref()) => {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "untrusted_host",
+                format!(
+                    "without a token this development server only answers requests addressed to a loopback host (localhost, 127.0.0.1, [::1]), not {:?}; use http://127.0.0.1:PORT or send a bearer token",
+                    host.as_deref().unwrap_or_default()
+                ),
+            )
+            .into_response();
+        }
         None => Caller {
             token: None,
             scopes: Scope::ALL.to_vec(),
@@ -320,12 +362,7 @@ pub async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next
         return forbidden(needed, &caller);
     }
     if is_write(request.method()) {
-        let host = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()));
-        if let Some(why) = cross_origin(request.headers(), host) {
+        if let Some(why) = cross_origin(request.headers(), host.as_deref()) {
             return ApiError::new(StatusCode::FORBIDDEN, "cross_origin", why).into_response();
         }
         if let Some(why) = unsupported_media(request.headers()) {
@@ -401,11 +438,11 @@ impl utoipa::Modify for SecurityDoc {
                 });
                 let forbidden = if method == "get" {
                     format!(
-                        "The token lacks the `{scope}` scope (`forbidden`, with `requiredScope` and `tokenScopes`)"
+                        "The token lacks the `{scope}` scope (`forbidden`, with `requiredScope` and `tokenScopes`), or a request without a token to a development server is addressed to a non-loopback host (`untrusted_host`)"
                     )
                 } else {
                     format!(
-                        "The token lacks the `{scope}` scope (`forbidden`, with `requiredScope` and `tokenScopes`), or the request comes from another web origin (`cross_origin`)"
+                        "The token lacks the `{scope}` scope (`forbidden`, with `requiredScope` and `tokenScopes`), the request comes from another web origin (`cross_origin`), or a request without a token to a development server is addressed to a non-loopback host (`untrusted_host`)"
                     )
                 };
                 responses
@@ -499,6 +536,33 @@ mod tests {
         assert!(!ok(&[("content-length", "2")]), "a body needs a type");
         assert!(!ok(&[("transfer-encoding", "chunked")]));
         assert!(!ok(&[("content-type", "application/jsonp")]));
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for host in [
+            "127.0.0.1:8180",
+            "127.0.0.1",
+            "127.1.2.3:80",
+            "localhost:8180",
+            "LocalHost",
+            "app.localhost:1",
+            "[::1]:8180",
+            "[::1]",
+        ] {
+            assert!(loopback_host(Some(host)), "{host}");
+        }
+        assert!(loopback_host(None));
+        for host in [
+            "evil.example:8180",
+            "evil.example",
+            "10.0.0.1:8180",
+            "localhost.evil.example",
+            "[::2]:1",
+            "127.0.0.1.nip.io",
+        ] {
+            assert!(!loopback_host(Some(host)), "{host}");
+        }
     }
 
     #[test]
