@@ -17,6 +17,7 @@ pub mod model;
 pub mod operations;
 pub mod runner;
 pub mod station;
+pub mod tls;
 pub mod triggers;
 
 pub use clock::Now;

@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub url: String,
     /// Basic auth: `PASSWORD` (user = the station id) or `USER:PASSWORD`.
     pub basic_auth: Option<String>,
+    /// TLS for `wss://` URLs: the trusted CA and, for profile 3, the client certificate.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// First reconnect wait.
     pub reconnect_min: Duration,
     /// Longest reconnect wait (the wait doubles up to this, plus jitter).
@@ -39,6 +41,7 @@ impl Default for RunOptions {
         Self {
             url: "ws://127.0.0.1:8180/ocpp".into(),
             basic_auth: None,
+            tls: None,
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
             disconnect_every: None,
@@ -107,8 +110,45 @@ impl FleetStats {
     }
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<
+    tokio_util::either::Either<
+        tokio::net::TcpStream,
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    >,
+>;
+
+/// Opens TCP (and TLS for `wss://`) to the request's host, Nagle off.
+async fn transport(
+    request: &tokio_tungstenite::tungstenite::handshake::client::Request,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<
+    tokio_util::either::Either<
+        tokio::net::TcpStream,
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    >,
+    String,
+> {
+    let uri = request.uri();
+    let secure = uri.scheme_str() == Some("wss");
+    let host = uri.host().ok_or("the URL has no host")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    if !secure {
+        return Ok(tokio_util::either::Either::Left(tcp));
+    }
+    let config = tls.ok_or("a wss:// URL needs the CA to trust (--ca-cert)")?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("{host} is not a TLS server name: {e}"))?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    Ok(tokio_util::either::Either::Right(stream))
+}
 
 /// Small buffers: a fleet of thousands must fit in little memory.
 fn ws_config() -> WebSocketConfig {
@@ -158,7 +198,10 @@ pub async fn connect(station: &Station, opts: &RunOptions) -> Result<Ws, RunErro
             HeaderValue::from_str(&value).map_err(|e| unreachable(e.to_string()))?,
         );
     }
-    match tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true).await {
+    let stream = transport(&request, opts.tls.as_ref())
+        .await
+        .map_err(unreachable)?;
+    match tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config())).await {
         Ok((ws, response)) => {
             if response.headers().get("sec-websocket-protocol").is_none() {
                 return Err(RunError::SubprotocolRefused { url, offered });

@@ -80,16 +80,29 @@ pub struct App {
     pub freshness: crate::freshness::Freshness,
     /// Alert rules, alerts and webhooks (loaded by `alerts::start` before serving).
     pub alerts: crate::alerts::Alerts,
+    /// Who may connect as a station: the registry and the handshake's checks.
+    pub gate: crate::auth::Gate,
     /// API bearer tokens (read from the store on first use).
     pub tokens: crate::tokens::Tokens,
     tx_ids: Mutex<(i64, i64)>,
 }
 
 impl App {
-    /// Builds the state, loading every known station from the store.
-    pub fn new(config: ServerConfig, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    /// Builds the state, loading every known station and registration from the store.
+    pub async fn new(config: ServerConfig, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let schemas = SchemaRegistry::load().map_err(anyhow::Error::msg)?;
+        let registrations = crate::auth::Registrations::load(&*store).await?;
         let stations = Registry::with_stations(store.load_stations()?);
+        // A registered station that never connected is listed too.
+        for reg in registrations.all() {
+            stations.ensure(&reg.id);
+        }
+        let gate = crate::auth::Gate::new(
+            registrations,
+            config.security.auto_register,
+            config.listen.ip().is_loopback(),
+            config.limits.auth_failures_per_minute,
+        )?;
         let ca = load_ca(&config)?.map(Arc::new);
         let config_webhook_ca = config.webhook_ca.clone();
         Ok(Self {
@@ -106,6 +119,7 @@ impl App {
             alerts: crate::alerts::Alerts::new(crate::alerts::http_client(
                 config_webhook_ca.as_deref(),
             )?),
+            gate,
             tokens: crate::tokens::Tokens::default(),
             tx_ids: Mutex::new((0, 0)),
         })

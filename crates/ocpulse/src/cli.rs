@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// The CA's private key (PKCS#8 PEM). Needs --ca-cert.
     #[arg(long, value_name = "PATH", requires = "ca_cert")]
     pub ca_key: Option<PathBuf>,
+    /// The organization (O) a station's CSR must name to be signed (its CN must always be
+    /// the station's identity).
+    #[arg(long, value_name = "NAME")]
+    pub csr_organization: Option<String>,
     /// Sign no station certificates: SignCertificate is answered Rejected.
     #[arg(long, conflicts_with_all = ["ca_cert", "ca_key"])]
     pub no_ca: bool,
@@ -158,6 +162,7 @@ impl ServeArgs {
             ..Limits::default()
         };
         Ok(ServerConfig {
+            csr_organization: self.csr_organization.clone(),
             security,
             limits,
             listen: self.listen,

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub webhook_timeout: Duration,
     /// Extra CA certificates (PEM) trusted for https webhook receivers, besides the OS store.
     pub webhook_ca: Option<PathBuf>,
+    /// The organization (O) a station's CSR must name, when set (A00.FR.404); its CN must
+    /// always be the station's identity.
+    pub csr_organization: Option<String>,
     /// Who may connect and call the API.
     pub security: Security,
     /// Bounds that keep one client from exhausting what every client shares.
@@ -178,6 +181,7 @@ impl Default for ServerConfig {
             webhook_attempts: 6,
             webhook_timeout: Duration::from_secs(5),
             webhook_ca: None,
+            csr_organization: None,
             security: Security::default(),
             limits: Limits::default(),
         }

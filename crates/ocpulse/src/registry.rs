@@ -86,6 +86,9 @@ pub struct CallRequest {
     pub watch: Option<Watch>,
     /// The trigger this call belongs to, journaled with the call and its answer.
     pub trigger_id: Option<String>,
+    /// The payload carries a secret (a new station password): the journal keeps the CALL
+    /// with the secret's value replaced by `"<redacted>"`.
+    pub redact: bool,
 }
 
 /// The handle the API uses to talk to a connected station's session.
@@ -155,6 +158,24 @@ impl Registry {
             .unwrap_or_default();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
+    }
+
+    /// Makes sure a station is known (a registered station that never connected), without
+    /// touching one that is.
+    pub fn ensure(&self, id: &str) {
+        if let Ok(mut map) = self.stations.write() {
+            map.entry(id.to_owned()).or_insert_with(|| StationEntry {
+                state: Arc::new(Mutex::new(StationState::new(id))),
+                session: None,
+            });
+        }
+    }
+
+    /// Ends a station's live session, if any (its registration was disabled or deleted).
+    pub fn disconnect_now(&self, id: &str) {
+        if let Some(session) = self.get(id).and_then(|e| e.session) {
+            session.cancel.cancel();
+        }
     }
 
     /// Registers a new connection, replacing (and cancelling) any earlier one of the same

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use ocpulse_core::Store;
 use ocpulse_store::SqliteStore;
 use tokio::net::TcpListener;
@@ -43,14 +42,29 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     config.check_exposure()?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
-    let app = Arc::new(App::new(config, store)?);
+    let app = Arc::new(App::new(config, store).await?);
+    let tls = match &app.config.security.tls {
+        Some(files) => {
+            let ca_pem = app.ca.as_ref().map(|ca| ca.cert_pem());
+            Some(crate::tls::acceptor(files, ca_pem.as_deref())?)
+        }
+        None => None,
+    };
+    raise_fd_limit();
     let delay = app.config.job_resume_delay;
     crate::jobs::resume(&app, delay).await?;
     crate::schedules::start(&app, delay).await?;
     crate::freshness::start(&app, delay).await?;
     // Alerting follows the journal from before the first station can connect.
     crate::alerts::start(&app).await?;
-    tracing::info!(addr = %listener.local_addr()?, schemas = app.schemas.len(), "ocpulse listening");
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        tls = tls.is_some(),
+        auto_register = app.config.security.auto_register,
+        require_token = app.config.security.require_token,
+        schemas = app.schemas.len(),
+        "ocpulse listening"
+    );
     // Station sockets never end by themselves: at shutdown every session is told to close,
     // so the graceful shutdown can finish.
     let token = app.shutdown.clone();
@@ -58,18 +72,38 @@ pub async fn serve(
         shutdown.await;
         token.cancel();
     });
-    // OCPP frames are small and latency-bound: never let Nagle hold one back.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    // `into_make_service`: serving a `Router` directly rebuilds its whole route table for
-    // every accepted connection (`Router::with_state(())` in axum's `Service<IncomingStream>`
-    // impl), 8% of the server's CPU while a fleet connects (perf); this clones an `Arc`.
-    axum::serve(listener, router(Arc::clone(&app)).into_make_service())
-        .with_graceful_shutdown(app.shutdown.clone().cancelled_owned())
-        .await?;
+    let settings = crate::listener::Listening {
+        tls,
+        handshake_timeout: app.config.limits.handshake_timeout,
+        max_pending: app.config.limits.max_pending_connections,
+    };
+    crate::listener::serve(
+        listener,
+        router(Arc::clone(&app)),
+        settings,
+        app.shutdown.clone(),
+    )
+    .await;
     crate::jobs::flush_all(&app).await;
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: every station is a socket, and
+/// the listener's cap on pending connections keeps a reserve of the rest for the API and
+/// for stations that authenticate.
+fn raise_fd_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            let raised = rustix::process::Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            if let Err(e) = setrlimit(Resource::Nofile, raised) {
+                tracing::warn!(error = %e, "cannot raise the open-file limit");
+            }
+        }
+    }
 }

@@ -33,9 +33,20 @@ pub struct SimArgs {
     /// Connectors per EVSE.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
     pub connectors: u32,
-    /// HTTP Basic auth: PASSWORD (user = station id) or USER:PASSWORD.
-    #[arg(long)]
+    /// HTTP Basic auth (security profiles 1 and 2): PASSWORD (user = station id) or
+    /// USER:PASSWORD.
+    #[arg(long, alias = "password", env = "OCPULSE_SIM_PASSWORD")]
     pub basic_auth: Option<String>,
+    /// For wss:// URLs: the CA certificate (PEM) to trust for the CSMS's server certificate.
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+    /// Security profile 3: the station's client certificate (PEM chain; its CN must be the
+    /// station id, so one station). Needs --client-key and a wss:// URL.
+    #[arg(long, value_name = "PATH", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "PATH", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Inject a trigger fault: MESSAGE=FAULT (MESSAGE may be *). Faults: reject,
     /// not-implemented, callerror[:CODE], no-answer, accept-never-send, delay:MS,
     /// before-response, wrong-target, twice, crossing. Repeatable.
@@ -144,14 +155,31 @@ impl SimArgs {
     }
 
     /// How the stations connect.
-    pub fn run_options(&self) -> RunOptions {
-        RunOptions {
+    pub fn run_options(&self) -> anyhow::Result<RunOptions> {
+        let tls = match (&self.ca_cert, &self.client_cert, &self.client_key) {
+            (Some(ca), cert, key) => Some(
+                ocpulse_sim::tls::client_config(ca, cert.as_deref().zip(key.as_deref()))
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            (None, None, None) => None,
+            (None, _, _) => anyhow::bail!(
+                "--client-cert needs --ca-cert (the CA that issued the CSMS's certificate)"
+            ),
+        };
+        if tls.is_some() && !self.url.starts_with("wss://") {
+            anyhow::bail!(
+                "--ca-cert and --client-cert are for wss:// URLs; got {}",
+                self.url
+            );
+        }
+        Ok(RunOptions {
             url: self.url.clone(),
             basic_auth: self.basic_auth.clone(),
+            tls,
             reconnect_min: Duration::from_millis(self.reconnect_min_ms),
             reconnect_max: Duration::from_millis(self.reconnect_max_ms.max(self.reconnect_min_ms)),
             disconnect_every: self.disconnect_every_secs.map(Duration::from_secs),
-        }
+        })
     }
 }
 
@@ -159,7 +187,7 @@ impl SimArgs {
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let options = FleetOptions {
         stations: args.station_configs()?,
-        run: args.run_options(),
+        run: args.run_options()?,
         ramp_per_sec: args.ramp,
         summary_every: (args.summary_secs > 0).then(|| Duration::from_secs(args.summary_secs)),
     };

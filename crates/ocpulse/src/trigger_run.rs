@@ -300,6 +300,7 @@ async fn send_and_collect(
     let mut collector = Collector::new(plan.expectation.clone(), QUIET_PERIOD);
     let sent_at = Instant::now();
     let call = Box::new(CallRequest {
+        redact: false,
         action: plan.action.to_owned(),
         payload: plan.payload.clone(),
         timeout: deadline.saturating_duration_since(sent_at),

@@ -529,6 +529,117 @@ async fn heartbeat_trigger_meter_and_v201_rules_fire() {
 }
 
 #[tokio::test]
+async fn a_security_event_notification_raises_until_acknowledged_then_raises_anew() {
+    let server = fast_server().await;
+    let rule = create(
+        &server,
+        "/api/v1/alert-rules",
+        json!({"name": "Tamper", "condition": {"kind": "securityEvent", "types": ["TamperDetectionActivated"]}, "severity": "critical"}),
+    )
+    .await;
+    assert_eq!(
+        rule["condition"],
+        json!({"kind": "securityEvent", "types": ["TamperDetectionActivated"], "includeRefusedConnections": false})
+    );
+    let mut cp = Station::connect(&server, "CP-SEC", "ocpp1.6").await;
+    cp.boot16().await;
+    let notify = |kind: &str, info: &str| json!({"type": kind, "timestamp": "2025-01-01T12:00:00Z", "techInfo": info});
+    // A type the rule does not name raises nothing; the named one does.
+    let r = cp
+        .call(
+            "SecurityEventNotification",
+            notify("SettingSystemTime", "ntp"),
+        )
+        .await;
+    assert_eq!(r[0], 3, "accepted: {r}");
+    let r = cp
+        .call(
+            "SecurityEventNotification",
+            notify("TamperDetectionActivated", "enclosure opened"),
+        )
+        .await;
+    assert_eq!(r[0], 3, "accepted: {r}");
+    let listed = eventually(&server, "/api/v1/alerts?station=CP-SEC", |b| {
+        b["alerts"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert_eq!(
+        listed["alerts"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    let alert = &listed["alerts"][0];
+    assert_eq!(
+        (
+            alert["target"].clone(),
+            alert["status"].clone(),
+            alert["severity"].clone()
+        ),
+        (
+            json!("TamperDetectionActivated"),
+            json!("open"),
+            json!("critical")
+        )
+    );
+    assert_eq!(
+        alert["details"],
+        json!({"source": "station", "action": "SecurityEventNotification", "type": "TamperDetectionActivated",
+            "timestamp": "2025-01-01T12:00:00Z", "techInfo": "enclosure opened"})
+    );
+    let first = alert["id"].as_str().expect("id").to_owned();
+
+    // Again while open: counted on the same alert.
+    cp.call(
+        "SecurityEventNotification",
+        notify("TamperDetectionActivated", "enclosure opened again"),
+    )
+    .await;
+    eventually(&server, &format!("/api/v1/alerts/{first}"), |a| {
+        a["count"] == 2 && a["details"]["techInfo"] == "enclosure opened again"
+    })
+    .await;
+
+    // Nothing clears a security event: acknowledging it ends the alert.
+    let (code, acked) = server
+        .post(
+            &format!("/api/v1/alerts/{first}/acknowledge"),
+            r#"{"by": "soc"}"#,
+        )
+        .await;
+    assert_eq!(code, 200, "{acked}");
+    assert_eq!(
+        (acked["status"].as_str(), acked["acknowledgedBy"].as_str()),
+        (Some("resolved"), Some("soc"))
+    );
+    assert!(acked["resolution"]["reason"].is_string(), "{acked}");
+
+    // The next event is a new alert, not a quiet repeat of the acknowledged one.
+    cp.call(
+        "SecurityEventNotification",
+        notify("TamperDetectionActivated", "opened a third time"),
+    )
+    .await;
+    let open = eventually(&server, "/api/v1/alerts?station=CP-SEC&status=open", |b| {
+        b["alerts"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    assert_ne!(open["alerts"][0]["id"], json!(first));
+    assert_eq!(open["alerts"][0]["count"], 1);
+    let events = sse_events(&server, "kind=alert&after=0", 4).await;
+    let names: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "AlertRaised",
+            "AlertAcknowledged",
+            "AlertResolved",
+            "AlertRaised"
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_pending_delivery_is_retried_after_a_restart() {
     // Nothing listens on the webhook's port yet: every attempt fails to connect.
     let port = {

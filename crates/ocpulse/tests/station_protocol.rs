@@ -67,7 +67,7 @@ async fn unsupported_subprotocol_completes_the_handshake_without_header_then_clo
 }
 
 #[tokio::test]
-async fn v201_identity_rules_are_enforced_and_16_identities_are_percent_decoded() {
+async fn identities_are_48_characters_of_the_ocpp_alphabet_after_percent_decoding() {
     let server = Server::start().await;
     let too_long = "x".repeat(49);
     let mut request =
@@ -82,10 +82,26 @@ async fn v201_identity_rules_are_enforced_and_16_identities_are_percent_decoded(
         tokio_tungstenite::connect_async(request).await.is_err(),
         "49-character identity refused"
     );
-    let mut st = Station::connect(&server, "RDAM%20123", "ocpp1.6").await;
+    // Percent-decoded before the identity rules apply: `%2D` is `-`, in the alphabet.
+    let mut st = Station::connect(&server, "RDAM%2D123", "ocpp1.6").await;
     st.boot16().await;
-    let (code, body) = server.get("/api/v1/stations/RDAM%20123").await;
-    assert_eq!((code, body["id"].clone()), (200, json!("RDAM 123")));
+    let (code, body) = server.get("/api/v1/stations/RDAM-123").await;
+    assert_eq!((code, body["id"].clone()), (200, json!("RDAM-123")));
+    // A space (or ':', '/', ...) is outside the OCPP identity alphabet in either version.
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            server.ws_url("RDAM%20123"),
+        )
+        .expect("req");
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().expect("hv"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
+        other => panic!("identity with a space must be refused with 400, got {other:?}"),
+    }
+    let (code, _) = server.get("/api/v1/stations/RDAM%20123").await;
+    assert_eq!(code, 404, "a refused identity creates no station");
 }
 
 #[tokio::test]

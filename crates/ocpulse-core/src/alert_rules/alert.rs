@@ -15,7 +15,8 @@ pub enum AlertStatus {
     Open,
     /// Someone is on it; the condition still holds.
     Acknowledged,
-    /// The condition cleared (or its rule was deleted).
+    /// The condition cleared (or its rule was deleted; a `securityEvent` alert when it
+    /// was acknowledged).
     Resolved,
 }
 
@@ -68,7 +69,7 @@ pub struct Alert {
     /// The station it is about.
     pub station_id: String,
     /// What on the station (`connector:1`, `evse:1/connector:2`, `firmware`, `heartbeat`,
-    /// `trigger:StatusNotification`, `meter:connector:1`).
+    /// `trigger:StatusNotification`, `meter:connector:1`, a security event type).
     pub target: String,
     /// Where it is in its life.
     pub status: AlertStatus,

@@ -5,7 +5,8 @@
 //! CALLRESULT follows; a CALLERROR means it was refused and changes nothing), the same rule
 //! station state follows. It keeps the set of active alerts so each (rule, station,
 //! target) is raised once while open: an entry that fires again is a `Repeat`, a tick that
-//! still sees the condition says nothing.
+//! still sees the condition says nothing. Security events never clear: their alerts end
+//! when acknowledged ([`AlertEngine::resolution_on_acknowledge`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -13,7 +14,10 @@ use serde_json::{Value, json};
 
 use super::eval::{self, Verdict};
 use super::{AlertRule, Condition};
-use crate::journal::{Direction, EVENT, JournalEntry, STATION_CONNECTED, STATION_DISCONNECTED};
+use crate::journal::{
+    CONNECTION_REFUSED, Direction, EVENT, JournalEntry, SECURITY_EVENT, STATION_CONNECTED,
+    STATION_DISCONNECTED,
+};
 use crate::{Millis, rfc3339};
 
 /// At most this many station CALLs wait for their answer; a CALL never answered (the
@@ -70,7 +74,7 @@ pub struct AlertEngine {
     rules: Vec<AlertRule>,
     active: HashSet<AlertKey>,
     connected_at: HashMap<String, Millis>,
-    awaiting: HashMap<(String, String), (String, Value)>,
+    awaiting: HashMap<(String, String), (String, Value, Millis)>,
     awaiting_order: VecDeque<(String, String)>,
 }
 
@@ -108,9 +112,21 @@ impl AlertEngine {
         Some(self.rules.remove(at))
     }
 
-    /// The caller resolved an alert itself (its rule was deleted).
+    /// The caller resolved an alert itself (its rule was deleted, or it ended when
+    /// acknowledged).
     pub fn forget(&mut self, key: &AlertKey) {
         self.active.remove(key);
+    }
+
+    /// An operator is acknowledging the active alert of `key`: if its rule's condition never
+    /// clears by itself ([`Condition::ends_on_acknowledge`], `securityEvent`), the alert ends
+    /// here and this is its resolution; the caller stores it, then calls [`Self::forget`], so
+    /// the next event of that key raises a new alert. `None`: it stays active.
+    pub fn resolution_on_acknowledge(&self, key: &AlertKey) -> Option<Value> {
+        let rule = self.rule(&key.rule_id)?;
+        (rule.condition.ends_on_acknowledge() && self.active.contains(key)).then(|| {
+            json!({"reason": "acknowledged; security events do not clear by themselves, so acknowledging ends the alert"})
+        })
     }
 
     /// Decisions from one committed journal entry.
@@ -144,6 +160,29 @@ impl AlertEngine {
                     .collect();
                 self.decide(station, verdicts)
             }
+            (EVENT, _, Some(action @ (SECURITY_EVENT | CONNECTION_REFUSED))) => {
+                // Parsed only when some rule watches security events.
+                if !self
+                    .rules
+                    .iter()
+                    .any(|r| matches!(r.condition, Condition::SecurityEvent { .. }))
+                {
+                    return Vec::new();
+                }
+                let Ok(payload) = serde_json::from_str::<Value>(&entry.payload) else {
+                    return Vec::new();
+                };
+                let verdicts: Vec<(String, Verdict)> = self
+                    .rules
+                    .iter()
+                    .filter(|r| r.applies_to(station))
+                    .filter_map(|r| {
+                        eval::on_security_event(&r.condition, action, &payload, entry.at)
+                            .map(|v| (r.id.clone(), v))
+                    })
+                    .collect();
+                self.decide(station, verdicts)
+            }
             ("CALL", Direction::In, Some(action)) => {
                 // Only CALLs some rule reads are kept (and parsed) until answered.
                 if !self.rules.iter().any(|r| r.condition.reads(action)) {
@@ -160,7 +199,8 @@ impl AlertEngine {
                         self.awaiting.remove(&old);
                     }
                     self.awaiting_order.push_back(key.clone());
-                    self.awaiting.insert(key, (action.to_owned(), payload));
+                    self.awaiting
+                        .insert(key, (action.to_owned(), payload, entry.at));
                 }
                 Vec::new()
             }
@@ -169,7 +209,7 @@ impl AlertEngine {
                     return Vec::new();
                 };
                 let key = (station.to_owned(), id);
-                let Some((action, payload)) = self.awaiting.remove(&key) else {
+                let Some((action, payload, received_at)) = self.awaiting.remove(&key) else {
                     return Vec::new();
                 };
                 if let Some(at) = self.awaiting_order.iter().rposition(|k| *k == key) {
@@ -183,7 +223,7 @@ impl AlertEngine {
                     .iter()
                     .filter(|r| r.applies_to(station))
                     .flat_map(|r| {
-                        eval::on_call(&r.condition, &action, &payload)
+                        eval::on_call(&r.condition, &action, &payload, received_at)
                             .into_iter()
                             .map(|v| (r.id.clone(), v))
                     })

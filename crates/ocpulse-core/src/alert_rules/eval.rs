@@ -5,7 +5,12 @@
 
 use serde_json::{Value, json};
 
-use super::{Condition, DEFAULT_MEASURAND, FIRMWARE_FAILURES};
+use super::{
+    Condition, DEFAULT_MEASURAND, FIRMWARE_FAILURES, SECURITY_EVENT_NOTIFICATION,
+    SECURITY_TYPE_MAX_CHARS, TECH_INFO_MAX_CHARS,
+};
+use crate::journal::{CONNECTION_REFUSED, SECURITY_EVENT};
+use crate::{Millis, rfc3339};
 
 /// The condition fires (`firing`) or is clear on `target`.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,9 +28,25 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
-/// A station CALL the CSMS acknowledged.
-pub(super) fn on_call(condition: &Condition, action: &str, payload: &Value) -> Vec<Verdict> {
+/// A station CALL the CSMS acknowledged, received at `at`.
+pub(super) fn on_call(
+    condition: &Condition,
+    action: &str,
+    payload: &Value,
+    at: Millis,
+) -> Vec<Verdict> {
     match (condition, action) {
+        (Condition::SecurityEvent { types, .. }, SECURITY_EVENT_NOTIFICATION) => security(
+            types.as_deref(),
+            "station",
+            action,
+            text(payload, "type"),
+            text(payload, "techInfo"),
+            text(payload, "timestamp"),
+            at,
+        )
+        .into_iter()
+        .collect(),
         (Condition::ConnectorFaulted {}, "StatusNotification") => {
             status_notification(payload).into_iter().collect()
         }
@@ -210,5 +231,103 @@ pub(super) fn on_trigger_completed(
         target: requested.map_or_else(|| "trigger".to_owned(), |m| format!("trigger:{m}")),
         firing,
         details: json!({"triggerId": trigger_id, "requestedMessage": requested, "outcome": outcome}),
+    })
+}
+
+/// A security `EVENT` the CSMS journaled at `at`: `SecurityEvent` (`type`, `techInfo`), or
+/// `ConnectionRefused` (`code`, `reason`, `remote`, `profile`) when the rule asks for those.
+pub(super) fn on_security_event(
+    condition: &Condition,
+    action: &str,
+    payload: &Value,
+    at: Millis,
+) -> Option<Verdict> {
+    let Condition::SecurityEvent {
+        types,
+        include_refused_connections,
+    } = condition
+    else {
+        return None;
+    };
+    match action {
+        SECURITY_EVENT => security(
+            types.as_deref(),
+            "csms",
+            action,
+            text(payload, "type"),
+            text(payload, "techInfo"),
+            text(payload, "timestamp"),
+            at,
+        ),
+        CONNECTION_REFUSED if *include_refused_connections => {
+            let mut v = security(
+                types.as_deref(),
+                "csms",
+                action,
+                text(payload, "code"),
+                text(payload, "reason"),
+                None,
+                at,
+            )?;
+            if let Some(remote) = text(payload, "remote") {
+                v.details["remote"] = json!(truncated(remote, TECH_INFO_MAX_CHARS).0);
+            }
+            if let Some(profile) = int(payload, "profile") {
+                v.details["profile"] = json!(profile);
+            }
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
+/// At most this many characters of a station's timestamp (RFC 3339 needs at most 35).
+const TIMESTAMP_MAX_CHARS: usize = 40;
+
+/// At most `max` characters of `s`, and whether it was cut.
+fn truncated(s: &str, max: usize) -> (String, bool) {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => (s[..end].to_owned(), true),
+        None => (s.to_owned(), false),
+    }
+}
+
+/// One security event as a verdict on its type (it always fires: nothing clears it).
+/// `types` filters on the whole type; the target and details carry it cut to
+/// [`SECURITY_TYPE_MAX_CHARS`], `techInfo` cut to [`TECH_INFO_MAX_CHARS`]. `timestamp` is
+/// the sender's, else when the entry was journaled.
+fn security(
+    types: Option<&[String]>,
+    source: &str,
+    action: &str,
+    event_type: Option<&str>,
+    tech_info: Option<&str>,
+    timestamp: Option<&str>,
+    at: Millis,
+) -> Option<Verdict> {
+    let event_type = event_type.filter(|t| !t.trim().is_empty())?;
+    if types.is_some_and(|wanted| !wanted.iter().any(|w| w == event_type)) {
+        return None;
+    }
+    let (target, _) = truncated(event_type, SECURITY_TYPE_MAX_CHARS);
+    let timestamp = timestamp.map_or_else(|| rfc3339(at), str::to_owned);
+    let (timestamp, _) = truncated(&timestamp, TIMESTAMP_MAX_CHARS);
+    let mut details = json!({
+        "source": source,
+        "action": action,
+        "type": target,
+        "timestamp": timestamp,
+    });
+    if let Some(info) = tech_info {
+        let (info, cut) = truncated(info, TECH_INFO_MAX_CHARS);
+        details["techInfo"] = json!(info);
+        if cut {
+            details["techInfoTruncated"] = json!(true);
+        }
+    }
+    Some(Verdict {
+        target,
+        firing: true,
+        details,
     })
 }

@@ -39,6 +39,18 @@ pub const FIRMWARE_FAILURES: [&str; 4] = [
     "InvalidSignature",
 ];
 
+/// At most this many characters of a security event's `techInfo` (or a refusal's
+/// `reason`) go into an alert: enough to read, and a station cannot bloat every alert,
+/// event and webhook body with a long text.
+pub const TECH_INFO_MAX_CHARS: usize = 256;
+
+/// At most this many characters of a security event's `type` make its alert's target (the
+/// schemas' limit in both versions; a lenient server may accept a longer one).
+pub const SECURITY_TYPE_MAX_CHARS: usize = 50;
+
+/// The station CALL a `securityEvent` rule reads (1.6 security extension and 2.0.1).
+pub const SECURITY_EVENT_NOTIFICATION: &str = "SecurityEventNotification";
+
 /// How urgent an alert is; it only labels alerts (for people and webhook receivers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -96,6 +108,19 @@ pub enum Condition {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max: Option<f64>,
     },
+    /// A security event: a station's SecurityEventNotification (once acknowledged by a
+    /// CALLRESULT), a `SecurityEvent` the CSMS journaled about a station (at once) and, with
+    /// `include_refused_connections`, a `ConnectionRefused` (its `code` is the type). One
+    /// alert per event type; it never clears by itself: acknowledging it resolves it, so the
+    /// next event of that type raises a new alert (before that, events count as repeats).
+    SecurityEvent {
+        /// Only these event types (as the station or the CSMS names them); all when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        types: Option<Vec<String>>,
+        /// Connections refused at the handshake raise too (default false).
+        #[serde(default)]
+        include_refused_connections: bool,
+    },
 }
 
 fn default_measurand() -> String {
@@ -116,7 +141,15 @@ impl Condition {
             Condition::MeterOutOfRange { .. } => {
                 matches!(action, "MeterValues" | "TransactionEvent")
             }
+            Condition::SecurityEvent { .. } => action == SECURITY_EVENT_NOTIFICATION,
         }
+    }
+
+    /// Whether its alerts end when an operator acknowledges them: a condition that never
+    /// clears by itself (`securityEvent`) would otherwise keep its key taken for good, and a
+    /// later event would only be counted, never raised or delivered.
+    pub fn ends_on_acknowledge(&self) -> bool {
+        matches!(self, Condition::SecurityEvent { .. })
     }
 }
 
@@ -162,6 +195,15 @@ impl RuleSpec {
         }
         match &self.condition {
             Condition::ConnectorFaulted {} | Condition::FirmwareFailed {} => Ok(()),
+            Condition::SecurityEvent { types, .. } => {
+                if types
+                    .as_ref()
+                    .is_some_and(|t| t.is_empty() || t.iter().any(|t| t.trim().is_empty()))
+                {
+                    return Err("condition.types must be a non-empty list of security event types, e.g. [\"InvalidCsr\", \"wrong_credentials\"] (leave it out for every type)".into());
+                }
+                Ok(())
+            }
             Condition::HeartbeatMissing { minutes } => {
                 if minutes.is_finite() && *minutes > 0.0 {
                     Ok(())

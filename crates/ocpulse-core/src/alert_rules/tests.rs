@@ -3,7 +3,9 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::journal::{Direction, EVENT, JournalEntry, STATION_CONNECTED};
+use crate::journal::{
+    CONNECTION_REFUSED, Direction, EVENT, JournalEntry, SECURITY_EVENT, STATION_CONNECTED,
+};
 
 fn rule(id: &str, condition: Value) -> AlertRule {
     let spec: RuleSpec =
@@ -543,5 +545,378 @@ fn alerts_move_through_their_lifecycle() {
     assert_eq!(
         AlertStatus::parse("acknowledged"),
         Some(AlertStatus::Acknowledged)
+    );
+}
+
+fn security16(kind: &str, tech_info: &str) -> Value {
+    json!({"type": kind, "timestamp": "2025-01-01T12:00:00Z", "techInfo": tech_info})
+}
+
+fn csms_event(action: &str, payload: Value) -> JournalEntry {
+    let mut e = entry(EVENT, Direction::In, Some(action), "", payload);
+    e.message_id = None;
+    e.at = 1_735_732_800_000; // 2025-01-01T12:00:00Z
+    e
+}
+
+#[test]
+fn security_event_notification_raises_on_its_callresult_per_type_and_repeats_while_open() {
+    let mut e = AlertEngine::new(vec![rule("sec", json!({"kind": "securityEvent"}))], []);
+    // Not answered yet: nothing; answered: raised on the event type.
+    assert!(
+        e.on_entry(&entry(
+            "CALL",
+            Direction::In,
+            Some("SecurityEventNotification"),
+            "1",
+            security16("TamperDetectionActivated", "lid opened"),
+        ))
+        .is_empty()
+    );
+    let d = e.on_entry(&entry(
+        "CALLRESULT",
+        Direction::Out,
+        Some("SecurityEventNotification"),
+        "1",
+        json!({}),
+    ));
+    assert_eq!(
+        kinds(&d),
+        [("raise", "TamperDetectionActivated".to_owned())]
+    );
+    let Decision::Raise(f) = &d[0] else {
+        unreachable!()
+    };
+    assert_eq!(f.key.rule_id, "sec");
+    assert_eq!(
+        f.details,
+        json!({"source": "station", "action": "SecurityEventNotification", "type": "TamperDetectionActivated",
+            "timestamp": "2025-01-01T12:00:00Z", "techInfo": "lid opened"})
+    );
+    // The same type again while open: counted; another type: its own alert.
+    let d = acked(
+        &mut e,
+        "2",
+        "SecurityEventNotification",
+        security16("TamperDetectionActivated", "lid opened again"),
+    );
+    assert_eq!(
+        kinds(&d),
+        [("repeat", "TamperDetectionActivated".to_owned())]
+    );
+    let d = acked(
+        &mut e,
+        "3",
+        "SecurityEventNotification",
+        json!({"type": "FirmwareUpdated", "timestamp": "2025-01-01T12:05:00Z"}),
+    );
+    assert_eq!(kinds(&d), [("raise", "FirmwareUpdated".to_owned())]);
+    let Decision::Raise(f) = &d[0] else {
+        unreachable!()
+    };
+    assert!(f.details.get("techInfo").is_none(), "{}", f.details);
+    // Without a type there is nothing to name the alert after.
+    assert!(
+        acked(
+            &mut e,
+            "4",
+            "SecurityEventNotification",
+            json!({"timestamp": "2025-01-01T12:00:00Z"})
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn a_security_event_notification_refused_with_a_callerror_raises_nothing() {
+    let mut e = AlertEngine::new(vec![rule("sec", json!({"kind": "securityEvent"}))], []);
+    e.on_entry(&entry(
+        "CALL",
+        Direction::In,
+        Some("SecurityEventNotification"),
+        "1",
+        security16("InvalidCentralSystemCertificate", ""),
+    ));
+    let refused = entry(
+        "CALLERROR",
+        Direction::Out,
+        Some("SecurityEventNotification"),
+        "1",
+        json!({}),
+    );
+    assert!(e.on_entry(&refused).is_empty());
+    // The refused CALL is forgotten: a late CALLRESULT of the same id finds nothing.
+    assert!(
+        e.on_entry(&entry(
+            "CALLRESULT",
+            Direction::Out,
+            Some("SecurityEventNotification"),
+            "1",
+            json!({})
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn security_event_types_filter_keeps_only_the_named_types() {
+    let mut e = AlertEngine::new(
+        vec![rule(
+            "sec",
+            json!({"kind": "securityEvent", "types": ["InvalidFirmwareSignature", "InvalidCsr"]}),
+        )],
+        [],
+    );
+    assert!(
+        acked(
+            &mut e,
+            "1",
+            "SecurityEventNotification",
+            security16("SettingSystemTime", "")
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        kinds(&acked(
+            &mut e,
+            "2",
+            "SecurityEventNotification",
+            security16("InvalidFirmwareSignature", "sha256 mismatch")
+        )),
+        [("raise", "InvalidFirmwareSignature".to_owned())]
+    );
+    // The filter applies to the CSMS's own events too.
+    assert!(
+        e.on_entry(&csms_event(
+            SECURITY_EVENT,
+            json!({"type": "SomethingElse", "techInfo": "x"})
+        ))
+        .is_empty()
+    );
+    assert_eq!(
+        kinds(&e.on_entry(&csms_event(
+            SECURITY_EVENT,
+            json!({"type": "InvalidCsr", "techInfo": "CN=CP2"})
+        ))),
+        [("raise", "InvalidCsr".to_owned())]
+    );
+}
+
+#[test]
+fn a_csms_security_event_raises_at_once_with_the_journal_time() {
+    let mut e = AlertEngine::new(vec![rule("sec", json!({"kind": "securityEvent"}))], []);
+    let d = e.on_entry(&csms_event(
+        SECURITY_EVENT,
+        json!({"type": "InvalidCsr", "techInfo": "a CSR with CN=CP2 from CP1"}),
+    ));
+    assert_eq!(kinds(&d), [("raise", "InvalidCsr".to_owned())]);
+    let Decision::Raise(f) = &d[0] else {
+        unreachable!()
+    };
+    assert_eq!(
+        f.details,
+        json!({"source": "csms", "action": "SecurityEvent", "type": "InvalidCsr",
+            "timestamp": "2025-01-01T12:00:00.000Z", "techInfo": "a CSR with CN=CP2 from CP1"})
+    );
+    // A station's notification of the same type shares the alert (one alert per type).
+    assert_eq!(
+        kinds(&acked(
+            &mut e,
+            "1",
+            "SecurityEventNotification",
+            security16("InvalidCsr", "")
+        )),
+        [("repeat", "InvalidCsr".to_owned())]
+    );
+    // Unreadable payloads are skipped, and no other condition reads these events.
+    let mut bad = csms_event(SECURITY_EVENT, json!({}));
+    bad.payload = "not json".into();
+    assert!(e.on_entry(&bad).is_empty());
+    let mut other = AlertEngine::new(vec![rule("c", json!({"kind": "connectorFaulted"}))], []);
+    assert!(
+        other
+            .on_entry(&csms_event(SECURITY_EVENT, json!({"type": "InvalidCsr"})))
+            .is_empty()
+    );
+}
+
+#[test]
+fn refused_connections_raise_only_with_the_flag_and_their_code_is_the_type() {
+    let refusal = || {
+        csms_event(
+            CONNECTION_REFUSED,
+            json!({"code": "wrong_credentials", "reason": "the password does not match", "remote": "127.0.0.1:50123", "profile": 1}),
+        )
+    };
+    let mut without = AlertEngine::new(vec![rule("sec", json!({"kind": "securityEvent"}))], []);
+    assert!(without.on_entry(&refusal()).is_empty());
+    let mut e = AlertEngine::new(
+        vec![
+            rule(
+                "all",
+                json!({"kind": "securityEvent", "includeRefusedConnections": true}),
+            ),
+            rule(
+                "downgrades",
+                json!({"kind": "securityEvent", "types": ["downgrade"], "includeRefusedConnections": true}),
+            ),
+        ],
+        [],
+    );
+    let d = e.on_entry(&refusal());
+    assert_eq!(kinds(&d), [("raise", "wrong_credentials".to_owned())]);
+    let Decision::Raise(f) = &d[0] else {
+        unreachable!()
+    };
+    assert_eq!(f.key.rule_id, "all");
+    assert_eq!(
+        f.details,
+        json!({"source": "csms", "action": "ConnectionRefused", "type": "wrong_credentials",
+            "timestamp": "2025-01-01T12:00:00.000Z", "techInfo": "the password does not match",
+            "remote": "127.0.0.1:50123", "profile": 1})
+    );
+    // Guessing again is counted on the open alert, not raised again.
+    assert_eq!(
+        kinds(&e.on_entry(&refusal())),
+        [("repeat", "wrong_credentials".to_owned())]
+    );
+    let d = e.on_entry(&csms_event(
+        CONNECTION_REFUSED,
+        json!({"code": "downgrade", "reason": "profile 2 station without TLS"}),
+    ));
+    let mut rules: Vec<&str> = d
+        .iter()
+        .map(|d| match d {
+            Decision::Raise(f) => f.key.rule_id.as_str(),
+            other => panic!("raise: {other:?}"),
+        })
+        .collect();
+    rules.sort_unstable();
+    assert_eq!(rules, ["all", "downgrades"]);
+}
+
+#[test]
+fn tech_info_and_type_are_cut_to_a_sane_length_on_character_boundaries() {
+    let mut e = AlertEngine::new(vec![rule("sec", json!({"kind": "securityEvent"}))], []);
+    let long = "é".repeat(300);
+    let kind = format!("Vendor{}", "X".repeat(100));
+    let d = acked(
+        &mut e,
+        "1",
+        "SecurityEventNotification",
+        security16(&kind, &long),
+    );
+    let Decision::Raise(f) = &d[0] else {
+        panic!("raise: {d:?}")
+    };
+    assert_eq!(f.key.target.chars().count(), SECURITY_TYPE_MAX_CHARS);
+    assert_eq!(f.details["type"], json!(f.key.target));
+    let info = f.details["techInfo"].as_str().expect("techInfo");
+    assert_eq!(info.chars().count(), TECH_INFO_MAX_CHARS);
+    assert_eq!(f.details["techInfoTruncated"], true);
+    // A type filter compares the whole type, not its cut form.
+    let mut filtered = AlertEngine::new(
+        vec![rule(
+            "sec",
+            json!({"kind": "securityEvent", "types": [f.key.target]}),
+        )],
+        [],
+    );
+    assert!(
+        acked(
+            &mut filtered,
+            "1",
+            "SecurityEventNotification",
+            security16(&kind, "")
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn acknowledging_ends_a_security_alert_so_the_next_event_raises_again() {
+    let mut e = AlertEngine::new(
+        vec![
+            rule("sec", json!({"kind": "securityEvent"})),
+            rule("c", json!({"kind": "connectorFaulted"})),
+        ],
+        [],
+    );
+    let d = e.on_entry(&csms_event(SECURITY_EVENT, json!({"type": "InvalidCsr"})));
+    let Decision::Raise(sec) = &d[0] else {
+        panic!("raise: {d:?}")
+    };
+    let d = acked(
+        &mut e,
+        "1",
+        "StatusNotification",
+        status16(1, "Faulted", "NoError"),
+    );
+    let Decision::Raise(faulted) = &d[0] else {
+        panic!("raise: {d:?}")
+    };
+    // A fault still holds after acknowledgement; a security event is over once seen.
+    assert_eq!(e.resolution_on_acknowledge(&faulted.key), None);
+    let resolution = e
+        .resolution_on_acknowledge(&sec.key)
+        .expect("a security alert ends when acknowledged");
+    assert!(
+        resolution["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("acknowledged"))
+    );
+    e.forget(&sec.key);
+    // Nothing active any more: nothing to end, and the next event is a new alert.
+    assert_eq!(e.resolution_on_acknowledge(&sec.key), None);
+    assert_eq!(
+        kinds(&e.on_entry(&csms_event(SECURITY_EVENT, json!({"type": "InvalidCsr"})))),
+        [("raise", "InvalidCsr".to_owned())]
+    );
+    assert!(
+        Condition::SecurityEvent {
+            types: None,
+            include_refused_connections: false
+        }
+        .ends_on_acknowledge()
+    );
+}
+
+#[test]
+fn security_event_rules_are_checked_and_read_back() {
+    let parse = |v: Value| -> Result<RuleSpec, String> {
+        let spec: RuleSpec = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        spec.validate().map(|()| spec)
+    };
+    let plain = parse(json!({"name": "n", "condition": {"kind": "securityEvent"}})).expect("valid");
+    assert_eq!(
+        plain.condition,
+        Condition::SecurityEvent {
+            types: None,
+            include_refused_connections: false
+        }
+    );
+    assert_eq!(
+        serde_json::to_value(&plain.condition).expect("json"),
+        json!({"kind": "securityEvent", "includeRefusedConnections": false})
+    );
+    let full = json!({"kind": "securityEvent", "types": ["InvalidCsr"], "includeRefusedConnections": true});
+    let spec = parse(json!({"name": "n", "condition": full})).expect("valid");
+    assert_eq!(serde_json::to_value(&spec.condition).expect("json"), full);
+    let err = |v: Value| parse(v).expect_err("invalid");
+    assert!(
+        err(json!({"name": "n", "condition": {"kind": "securityEvent", "types": []}}))
+            .contains("non-empty list")
+    );
+    assert!(
+        err(json!({"name": "n", "condition": {"kind": "securityEvent", "types": [" "]}}))
+            .contains("leave it out")
+    );
+    assert!(
+        err(json!({"name": "n", "condition": {"kind": "securityEvent", "includeRefused": true}}))
+            .contains("unknown field")
+    );
+    assert!(
+        err(json!({"name": "n", "condition": {"kind": "securityEvent", "includeRefusedConnections": "yes"}}))
+            .contains("boolean")
     );
 }

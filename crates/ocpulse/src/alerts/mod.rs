@@ -283,7 +283,9 @@ pub enum AcknowledgeError {
     Store(StoreError),
 }
 
-/// Acknowledges an alert: stored, journaled and delivered like any alert change.
+/// Acknowledges an alert: stored, journaled and delivered like any alert change. An alert
+/// whose condition never clears by itself (`securityEvent`) is resolved in the same commit
+/// (`AlertAcknowledged` then `AlertResolved`), so the next event raises a new alert.
 pub async fn acknowledge(
     app: &Arc<App>,
     id: &str,
@@ -292,18 +294,30 @@ pub async fn acknowledge(
 ) -> Result<Alert, AcknowledgeError> {
     let mut state = app.alerts.state.lock().await;
     let now = now_ms();
-    let alert = state.alerts.get_mut(id).ok_or(AcknowledgeError::NotFound)?;
-    let before = alert.clone();
+    let mut alert = state
+        .alerts
+        .get(id)
+        .cloned()
+        .ok_or(AcknowledgeError::NotFound)?;
     alert
         .acknowledge(by, note, now)
         .map_err(AcknowledgeError::Refused)?;
-    let alert = alert.clone();
     let mut changes = Changes::default();
     changes.add(app, ALERT_ACKNOWLEDGED, &alert, now);
-    if let Err(e) = changes.commit(app).await {
-        state.alerts.insert(before.id.clone(), before);
-        return Err(AcknowledgeError::Store(e));
+    let key = alert.key();
+    let ends = state.engine.resolution_on_acknowledge(&key);
+    if let Some(resolution) = ends.clone() {
+        alert.resolve(resolution, now);
+        tracing::info!(alert = %alert.id, station = %alert.station_id, target = %alert.target, "alert resolved by its acknowledgement");
+        changes.add(app, ALERT_RESOLVED, &alert, now);
     }
+    // Applied only once stored: a failed commit leaves the alert as it was.
+    changes.commit(app).await.map_err(AcknowledgeError::Store)?;
+    if ends.is_some() {
+        state.engine.forget(&key);
+        state.active.remove(&key);
+    }
+    state.alerts.insert(alert.id.clone(), alert.clone());
     Ok(alert)
 }
 

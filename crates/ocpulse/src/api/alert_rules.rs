@@ -17,7 +17,7 @@ use crate::alerts;
 use crate::app::App;
 use crate::now_ms;
 
-const EXAMPLE: &str = r#"{"name": "Connector faulted", "condition": {"kind": "connectorFaulted"}, "severity": "critical"} (condition kinds: connectorFaulted, firmwareFailed, heartbeatMissing {minutes}, triggerOutcome {outcomes, requestedMessage?}, meterOutOfRange {measurand?, min?, max?}; optional stations: ["CP1"])"#;
+const EXAMPLE: &str = r#"{"name": "Connector faulted", "condition": {"kind": "connectorFaulted"}, "severity": "critical"} (condition kinds: connectorFaulted, firmwareFailed, heartbeatMissing {minutes}, triggerOutcome {outcomes, requestedMessage?}, meterOutOfRange {measurand?, min?, max?}, securityEvent {types?, includeRefusedConnections?}; optional stations: ["CP1"])"#;
 
 /// An alert rule as its author writes it (`ocpulse_core::alert_rules::RuleSpec`): the
 /// create and replace body.
@@ -78,6 +78,24 @@ enum ConditionDoc {
         min: Option<f64>,
         /// Values above this raise.
         max: Option<f64>,
+    },
+    /// A security event: a station's SecurityEventNotification (once the CSMS answered it
+    /// with a CALLRESULT), a `SecurityEvent` the CSMS detected about a station (e.g.
+    /// `InvalidCsr`) and, with `includeRefusedConnections`, a connection refused at the
+    /// handshake (its `code`, e.g. `wrong_credentials`, is the type). One alert per station
+    /// and type (the alert's `target`; `details` has `type`, `techInfo` cut to 256
+    /// characters, `timestamp`, `source` and `action`). It never clears by itself: while
+    /// open, further events of the type count (`count`); acknowledging it resolves it, and
+    /// the next event raises a new alert.
+    SecurityEvent {
+        /// Only these event types (non-blank; refusal codes count as types); every type
+        /// when absent.
+        #[schema(min_items = 1)]
+        types: Option<Vec<String>>,
+        /// Connections refused at the handshake (`ConnectionRefused`) raise too (default
+        /// false).
+        #[serde(rename = "includeRefusedConnections", default)]
+        include_refused_connections: bool,
     },
 }
 

@@ -42,7 +42,8 @@ pub(crate) struct AlertView {
     /// The station it is about.
     station_id: String,
     /// What on the station (`connector:1`, `evse:1/connector:2`, `firmware`, `heartbeat`,
-    /// `trigger:StatusNotification`, `meter:connector:1`).
+    /// `trigger:StatusNotification`, `meter:connector:1`; a `securityEvent` alert's is the
+    /// event type, e.g. `InvalidCsr`).
     target: String,
     /// Where it is in its life.
     status: AlertStatusName,
@@ -80,7 +81,8 @@ pub(crate) enum AlertStatusName {
     Open,
     /// Someone is on it; the condition still holds.
     Acknowledged,
-    /// The condition cleared (or its rule was deleted).
+    /// The condition cleared (or its rule was deleted; a `securityEvent` alert is resolved
+    /// when acknowledged).
     Resolved,
 }
 
@@ -183,7 +185,8 @@ struct AckBody {
     note: Option<String>,
 }
 
-/// `POST /api/v1/alerts/{id}/acknowledge` with an optional `{"by", "note"}`.
+/// `POST /api/v1/alerts/{id}/acknowledge` with an optional `{"by", "note"}`; a
+/// `securityEvent` alert is resolved at the same time.
 #[utoipa::path(
     post,
     path = "/api/v1/alerts/{id}/acknowledge",
@@ -191,7 +194,7 @@ struct AckBody {
     params(("id" = String, Path, description = "The alert id")),
     request_body(content = AckBody, content_type = "application/json", description = "Optional (`required: false`, see `api/openapi.rs`): an empty body acknowledges as `api`"),
     responses(
-        (status = 200, description = "The acknowledged alert", body = AlertView),
+        (status = 200, description = "The acknowledged alert. A `securityEvent` alert is resolved by its acknowledgement (it never clears by itself): it comes back `resolved`, after `AlertAcknowledged` and `AlertResolved` events, and the next event of its type raises a new alert", body = AlertView),
         (status = 400, description = "Not a JSON object of this shape (`invalid_body`) or an undecodable path", body = ApiErrorBody),
         (status = 404, description = "No alert with this id (`alert_not_found`)", body = ApiErrorBody),
         (status = 409, description = "The alert is not open: already acknowledged or resolved (`alert_not_open`)", body = ApiErrorBody),

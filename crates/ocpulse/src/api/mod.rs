@@ -12,6 +12,7 @@ mod messages;
 mod meter_values;
 pub mod openapi;
 mod query;
+mod registrations;
 mod reports;
 mod schedules;
 mod stations;
@@ -49,7 +50,11 @@ macro_rules! api_routes {
 
 api_routes! {
     get "/api/v1/stations" => stations::list;
+    post "/api/v1/stations" => registrations::register;
     get "/api/v1/stations/{id}" => stations::one;
+    put "/api/v1/stations/{id}" => registrations::update;
+    delete "/api/v1/stations/{id}" => registrations::unregister;
+    post "/api/v1/stations/{id}/password" => registrations::set_password;
     put "/api/v1/stations/{id}/validation" => stations::set_validation;
     post "/api/v1/stations/{id}/trigger" => trigger::trigger;
     get "/api/v1/stations/{id}/messages" => messages::list;

@@ -126,6 +126,8 @@ pub(crate) struct StationView {
     /// Whether it answers: `{"status": "responsive"}`, `probing` or `unresponsive` (with
     /// since, probeOutcome, probeTriggerId); null when not connected.
     liveness: Option<Value>,
+    /// Its registration (how it must authenticate), or null when it is not registered.
+    registration: Option<super::registrations::RegistrationView>,
 }
 
 /// A connector's last StatusNotification.
@@ -196,6 +198,7 @@ pub(crate) fn station_json(s: &StationState, connected: bool, app: &App) -> Valu
         }))).collect::<serde_json::Map<String, Value>>(),
         "certificate": s.certificate.as_ref().map_or(Value::Null, certificate),
         "liveness": liveness(s, connected, app),
+        "registration": app.gate.registrations.get(&s.id).map(|r| super::registrations::RegistrationView::of(&r, app)),
         "validation": {
             "mode": s.validation_mode.unwrap_or(app.config.validation).to_string(),
             "stationOverride": s.validation_mode.map(|m| m.to_string()),
@@ -222,7 +225,7 @@ fn view(entry: &StationEntry, app: &App) -> Result<Value, ApiError> {
     path = "/api/v1/stations",
     tag = "stations",
     responses(
-        (status = 200, description = "Every station that ever connected", body = Vec<StationView>),
+        (status = 200, description = "Every station that ever connected or is registered", body = Vec<StationView>),
         (status = "4XX", description = "Any client error the framework makes (e.g. 405 for another method)", body = ApiErrorBody),
         (status = 500, description = "Internal error", body = ApiErrorBody),
     )

@@ -24,7 +24,9 @@ use ocpp_rpc::schema::SchemaError;
 use ocpp_rpc::trigger::target_of;
 use ocpp_rpc::{ErrorCode, Frame, PayloadKind, ProtocolVersion};
 use ocpulse_core::answers::{self, Answer, AnswerContext, CsrVerdict};
-use ocpulse_core::journal::{EVENT, MALFORMED, STATION_CONNECTED, STATION_DISCONNECTED};
+use ocpulse_core::journal::{
+    EVENT, MALFORMED, SECURITY_EVENT, STATION_CONNECTED, STATION_DISCONNECTED,
+};
 use ocpulse_core::state::{CertificateRequest, CertificateRequestStatus};
 use ocpulse_core::store::{StoreError, WriteBatch};
 use ocpulse_core::{Direction, JournalEntry, Millis, StationState, ValidationMode};
@@ -53,6 +55,7 @@ struct Token {
     origin: Origin,
     watch: Option<Watch>,
     trigger_id: Option<String>,
+    redact: bool,
 }
 
 impl Token {
@@ -177,7 +180,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break 'conn,
             },
             Some(call) = calls.recv() => {
-                session.outbox.push(call.action, call.payload, call.timeout, Token { origin: Origin::Api(call.reply), watch: call.watch, trigger_id: call.trigger_id });
+                session.outbox.push(call.action, call.payload, call.timeout, Token { origin: Origin::Api(call.reply), watch: call.watch, trigger_id: call.trigger_id, redact: call.redact });
                 Vec::new()
             }
             Some(ack) = session.acks.next(), if !session.acks.is_empty() => session.on_committed(ack),
@@ -305,11 +308,15 @@ impl Session {
         };
         let token = self.outbox.in_flight_token();
         let trigger_id = token.and_then(|tok| tok.trigger_id.clone());
+        let redact = token.is_some_and(|tok| tok.redact);
         if let Some(watch) = token.and_then(|tok| tok.watch.clone()) {
             self.watchers.push(watch);
         }
         let mut entry = self.entry(Direction::Out, &t.frame, Some(&t.action), now_ms());
         entry.trigger_id = trigger_id;
+        if redact && let Frame::Call { payload, .. } = &t.frame {
+            entry.payload = crate::auth::redacted(payload).to_string();
+        }
         self.journal(vec![entry]);
         vec![t.frame.to_text()]
     }
@@ -349,7 +356,7 @@ impl Session {
             frame_type: MALFORMED,
             message_id: error.id.clone(),
             action: None,
-            payload: text.to_owned(),
+            payload: journaled_text(text),
             at: now,
             violation: Some(error.message.clone()),
             trigger_id: None,
@@ -364,6 +371,10 @@ impl Session {
     fn on_text(&mut self, text: &str) -> Vec<String> {
         let now = now_ms();
         self.touch();
+        let limit = self.app.config.limits.max_frame_bytes;
+        if text.len() > limit {
+            return self.on_oversized(text, limit, now);
+        }
         match Frame::parse(text) {
             Err(error) => self.on_malformed(text, &error, now),
             Ok(Frame::Call {
@@ -376,6 +387,25 @@ impl Session {
                 Vec::new()
             }
         }
+    }
+
+    /// Refuses a message over `--max-frame-bytes` with a CALLERROR (its id read from the
+    /// frame's start, when it has one) and journals only its size and SHA-256, so an
+    /// oversized frame costs the journal a few bytes, not its length.
+    fn on_oversized(&mut self, text: &str, limit: usize, now: Millis) -> Vec<String> {
+        let error = ocpp_rpc::FrameError {
+            id: leading_message_id(text),
+            code: ErrorCode::FormatViolation,
+            message: format!(
+                "the message has {} bytes; this CSMS accepts at most {limit}",
+                text.len()
+            ),
+            message_type: None,
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        let sha256: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let summary = serde_json::json!({"size": text.len(), "sha256": sha256}).to_string();
+        self.on_malformed(&summary, &error, now)
     }
 
     fn reject(
@@ -584,6 +614,7 @@ impl Session {
                         },
                         watch: None,
                         trigger_id: None,
+                        redact: false,
                     },
                 );
             }
@@ -661,7 +692,24 @@ impl Session {
                 CsrVerdict::InvalidCsr("the request has no csr string".into()),
                 None,
             ),
-            (Some(ca), Some(csr)) => match ca.sign_csr(csr, CERTIFICATE_VALIDITY_DAYS) {
+            (Some(ca), Some(csr)) => match ca.sign_csr_for(
+                csr,
+                CERTIFICATE_VALIDITY_DAYS,
+                Some(&ocpulse_ca::SubjectRule {
+                    common_name: self.station_id.clone(),
+                    organization: self.app.config.csr_organization.clone(),
+                }),
+            ) {
+                Err(e @ ocpulse_ca::CaError::SubjectMismatch { .. }) => {
+                    // A station asking for another's name is an attack or a grave
+                    // misconfiguration: refused, and raised as a security event.
+                    tracing::warn!(station = %self.station_id, error = %e, "SignCertificate for another identity refused");
+                    self.journal(vec![self.event(
+                        SECURITY_EVENT,
+                        &serde_json::json!({"type": "InvalidCsr", "techInfo": e.to_string()}),
+                    )]);
+                    (CsrVerdict::InvalidCsr(e.to_string()), None)
+                }
                 Err(e) => {
                     let verdict = match e {
                         ocpulse_ca::CaError::CaExpired(_)
@@ -795,6 +843,38 @@ impl Session {
     }
 }
 
+/// The longest unreadable text journaled whole; longer text keeps its start, its size and
+/// its SHA-256 (enough to recognise it), not its bulk.
+const MALFORMED_KEPT: usize = 4096;
+
+fn journaled_text(text: &str) -> String {
+    if text.len() <= MALFORMED_KEPT {
+        return text.to_owned();
+    }
+    let mut end = 1024;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let sha256: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}… [{} bytes in all, sha256 {sha256}]",
+        &text[..end],
+        text.len()
+    )
+}
+
+/// The message id at the start of a frame too large to parse (`[2, "id", ...`), so its
+/// CALLERROR can name it; `None` when the start does not look like a CALL.
+fn leading_message_id(text: &str) -> Option<String> {
+    let head = text.get(..text.len().min(128))?;
+    let rest = head.trim_start().strip_prefix('[')?.trim_start();
+    let rest = rest.strip_prefix('2')?.trim_start().strip_prefix(',')?;
+    let rest = rest.trim_start().strip_prefix('"')?;
+    let id = &rest[..rest.find('"')?];
+    (!id.is_empty() && id.len() <= 36 && !id.contains('\\')).then(|| id.to_owned())
+}
+
 /// The `TriggerAnswered` event of a trigger's (Extended)TriggerMessage answer, journaled
 /// with the CALLRESULT it describes and by the session that read it, so that it always comes
 /// before whatever the station sends next, the triggered message included (the trigger's
@@ -817,4 +897,29 @@ fn trigger_answered(
         serde_json::json!({"action": action, "status": status}).to_string(),
         at,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_of_an_oversized_call_is_read_from_its_start() {
+        let big = format!(
+            "[2, \"abc-1\", \"DataTransfer\", {{\"data\": \"{}\"}}]",
+            "x".repeat(1000)
+        );
+        assert_eq!(leading_message_id(&big).as_deref(), Some("abc-1"));
+        assert_eq!(leading_message_id("[3,\"abc\",{}]"), None);
+        assert_eq!(leading_message_id("garbage"), None);
+    }
+
+    #[test]
+    fn long_unreadable_text_is_journaled_as_its_start_size_and_hash() {
+        assert_eq!(journaled_text("short"), "short");
+        let long = "é".repeat(5000);
+        let kept = journaled_text(&long);
+        assert!(kept.len() < 1200, "{}", kept.len());
+        assert!(kept.contains("10000 bytes in all, sha256 "));
+    }
 }
