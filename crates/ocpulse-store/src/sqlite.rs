@@ -135,12 +135,17 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let done: i64 = conn
+    // One immediate (write-locked) transaction that reads the version inside it: two
+    // processes opening a new file at once (a server and `ocpulse token create`) then
+    // migrate one after the other, and the second finds nothing left to do.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let done: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(err)?;
     let done = usize::try_from(done).unwrap_or(0);
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction().map_err(err)?;
         tx.execute_batch(sql).map_err(err)?;
         tx.pragma_update(
             None,
@@ -148,26 +153,39 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             i64::try_from(i + 1).unwrap_or(i64::MAX),
         )
         .map_err(err)?;
-        tx.commit().map_err(err)?;
     }
+    tx.commit().map_err(err)?;
     Ok(())
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) `ocpulse.sqlite3` in `data_dir` and starts the writer.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, true)
+    }
+
+    /// Opens the store for an offline command (`ocpulse token create`) that may run while
+    /// a server uses the same file: like `open`, but it leaves running triggers alone,
+    /// because they may belong to that live server rather than to a stopped one.
+    pub fn open_beside_server(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, false)
+    }
+
+    fn open_with(data_dir: &Path, recover: bool) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| err(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join("ocpulse.sqlite3");
         let mut writer = open(&path)?;
         migrate(&mut writer)?;
         // A trigger still running when the process stopped will never finish.
-        writer
-            .execute(
-                "UPDATE triggers SET outcome = 'Interrupted', record = json_set(record, '$.outcome', 'Interrupted', '$.detail', 'ocpulse stopped while the trigger ran') WHERE outcome = 'Running'",
-                [],
-            )
-            .map_err(err)?;
+        if recover {
+            writer
+                .execute(
+                    "UPDATE triggers SET outcome = 'Interrupted', record = json_set(record, '$.outcome', 'Interrupted', '$.detail', 'ocpulse stopped while the trigger ran') WHERE outcome = 'Running'",
+                    [],
+                )
+                .map_err(err)?;
+        }
         // Checkpoints run on their own thread (below), never inside a commit: an automatic
         // checkpoint in the writer stalls every waiting station for its duration.
         writer

@@ -82,6 +82,8 @@ pub struct App {
     pub alerts: crate::alerts::Alerts,
     /// Who may connect as a station: the registry and the handshake's checks.
     pub gate: crate::auth::Gate,
+    /// API bearer tokens (read from the store on first use).
+    pub tokens: crate::tokens::Tokens,
     tx_ids: Mutex<(i64, i64)>,
 }
 
@@ -118,6 +120,7 @@ impl App {
                 config_webhook_ca.as_deref(),
             )?),
             gate,
+            tokens: crate::tokens::Tokens::default(),
             tx_ids: Mutex::new((0, 0)),
         })
     }

@@ -34,6 +34,8 @@ pub enum Command {
     Stations(crate::client_cmd::StationsArgs),
     /// List, show, create or cancel a running server's bulk trigger jobs.
     Jobs(crate::client_cmd::JobsArgs),
+    /// Create, list or revoke API tokens, offline in the data directory.
+    Token(crate::token_cmd::TokenArgs),
     /// The benchmark's null server (answers every frame with the cheapest valid reply).
     #[command(hide = true)]
     BenchNullServer(crate::bench_cmd::NullServerArgs),

@@ -1,5 +1,6 @@
 //! `ocpulse trigger`, `ocpulse stations`, `ocpulse jobs`: the common operations from a
-//! terminal, against a running server's HTTP API. Human-readable by default, the API's own
+//! terminal, against a running server's HTTP API (with `--token`/`OCPULSE_TOKEN` when it
+//! requires one). Human-readable by default, the API's own
 //! JSON with `--json` (for scripts). An API error is shown as its code and message and the
 //! command exits non-zero.
 
@@ -22,6 +23,9 @@ pub struct ClientArgs {
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The API bearer token (`ocpulse token create`), sent as `Authorization: Bearer`.
+    #[arg(long, env = "OCPULSE_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
 }
 
 /// `ocpulse trigger`.
@@ -132,6 +136,9 @@ async fn call(
     let mut request = http
         .request(method, &url)
         .header("x-requested-by", "ocpulse-cli");
+    if let Some(token) = &client.token {
+        request = request.bearer_auth(token.trim());
+    }
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -169,7 +176,7 @@ fn text(v: &Value) -> String {
 }
 
 /// Lays out rows under a header, each column as wide as its widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -19,6 +19,8 @@ pub mod schedules;
 pub mod server;
 pub mod sim_cmd;
 pub mod tls;
+pub mod token_cmd;
+pub mod tokens;
 pub mod trigger_run;
 pub mod trigger_service;
 pub mod ws;

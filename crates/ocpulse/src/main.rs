@@ -63,6 +63,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Trigger(args) => ocpulse::client_cmd::trigger(args).await,
         Command::Stations(args) => ocpulse::client_cmd::stations(args).await,
         Command::Jobs(args) => ocpulse::client_cmd::jobs(args).await,
+        Command::Token(args) => ocpulse::token_cmd::run(args).await,
         Command::Sim(args) => ocpulse::sim_cmd::run(args).await,
         Command::Bench(args) => ocpulse::bench_cmd::bench(args).await,
         Command::BenchNullServer(args) => ocpulse::bench_cmd::null_server(args).await,

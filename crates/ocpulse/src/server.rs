@@ -16,7 +16,7 @@ use crate::{api, ws};
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/ocpp/{station_id}", get(ws::upgrade))
-        .merge(api::router())
+        .merge(api::router(&app))
         .fallback(api::not_found)
         .with_state(app)
 }

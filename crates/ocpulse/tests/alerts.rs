@@ -509,6 +509,7 @@ async fn heartbeat_trigger_meter_and_v201_rules_fire() {
             "/api/v1/alert-rules/{}",
             faulted["id"].as_str().expect("id")
         )))
+        .header("content-type", "application/json")
         .body(r#"{"name": "Faulted", "condition": {"kind": "firmwareFailed"}}"#)
         .send()
         .await
@@ -826,6 +827,7 @@ async fn bad_rule_and_webhook_bodies_are_400_json_and_unknown_ids_404() {
     );
     let put = reqwest::Client::new()
         .put(server.url("/api/v1/alert-rules/nope"))
+        .header("content-type", "application/json")
         .body(r#"{"name": "x", "condition": {"kind": "connectorFaulted"}}"#)
         .send()
         .await
@@ -841,6 +843,7 @@ async fn bad_rule_and_webhook_bodies_are_400_json_and_unknown_ids_404() {
     let id = rule["id"].as_str().expect("id");
     let put = reqwest::Client::new()
         .put(server.url(&format!("/api/v1/alert-rules/{id}")))
+        .header("content-type", "application/json")
         .body(r#"{"name": "b", "condition": {"kind": "heartbeatMissing", "minutes": 5}, "severity": "critical"}"#)
         .send()
         .await

@@ -95,6 +95,7 @@ async fn every_route_is_documented_and_every_documented_operation_is_routed() {
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
         let r = reqwest::Client::new()
             .request(method.clone(), url)
+            .header("content-type", "application/json")
             .body("{}")
             .send()
             .await

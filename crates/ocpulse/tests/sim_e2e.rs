@@ -366,6 +366,7 @@ async fn load_smoke_500_stations_boot_and_answer_a_trigger() {
             async move {
                 client
                     .post(url)
+                    .header("content-type", "application/json")
                     .body(r#"{"requestedMessage": "Heartbeat"}"#)
                     .send()
                     .await

@@ -208,6 +208,7 @@ async fn per_station_policy_overrides_the_default() {
     );
     let r = reqwest::Client::new()
         .put(server.url("/api/v1/stations/PER/validation"))
+        .header("content-type", "application/json")
         .body(r#"{"mode": "lenient"}"#)
         .send()
         .await
@@ -216,6 +217,7 @@ async fn per_station_policy_overrides_the_default() {
     assert_eq!(st.call("BootNotification", quirky).await[0], 3);
     let r = reqwest::Client::new()
         .put(server.url("/api/v1/stations/PER/validation"))
+        .header("content-type", "application/json")
         .body(r#"{"mode": "loose"}"#)
         .send()
         .await

@@ -179,7 +179,7 @@ pub async fn one(
 #[serde(deny_unknown_fields)]
 #[schema(as = AcknowledgeBody, example = json!({"by": "alice", "note": "replacing the contactor"}))]
 struct AckBody {
-    /// Who takes it on (default `api`; blank counts as absent).
+    /// Who takes it on (default: the bearer token's name, else `api`; blank counts as absent).
     by: Option<String>,
     /// A note for others.
     note: Option<String>,
@@ -205,6 +205,7 @@ struct AckBody {
 pub async fn acknowledge(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
+    caller: Option<axum::Extension<super::auth::Caller>>,
     raw: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: AckBody = if raw.iter().all(u8::is_ascii_whitespace) {
@@ -219,6 +220,12 @@ pub async fn acknowledge(
         .by
         .map(|b| b.trim().to_owned())
         .filter(|b| !b.is_empty())
+        .or_else(|| {
+            caller
+                .as_deref()
+                .and_then(|c| c.token_name())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| "api".to_owned());
     match alerts::acknowledge(&app, &id, by, body.note).await {
         Ok(alert) => Ok(Json(json!(alert))),

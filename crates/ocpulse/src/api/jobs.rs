@@ -353,7 +353,7 @@ fn refuse_for_every_version(request: &TriggerRequest) -> Result<(), ApiError> {
     path = "/api/v1/trigger-jobs",
     tag = "jobs",
     params(
-        ("X-Requested-By" = Option<String>, Header, description = "Who asks (1 to 128 visible ASCII characters), kept in the job; default `api`", max_length = 128, pattern = r"^[\t\x20-\x7E]*[\x21-\x7E][\t\x20-\x7E]*$", example = "billing-job"),
+        ("X-Requested-By" = Option<String>, Header, description = "Who asks (1 to 128 visible ASCII characters), kept in the job; default `api`. Ignored when a bearer token is used: its name is recorded", max_length = 128, pattern = r"^[\t\x20-\x7E]*[\x21-\x7E][\t\x20-\x7E]*$", example = "billing-job"),
     ),
     request_body(content = CreateBody, content_type = "application/json"),
     responses(
@@ -369,10 +369,11 @@ fn refuse_for_every_version(request: &TriggerRequest) -> Result<(), ApiError> {
 )]
 pub async fn create(
     State(app): State<Arc<App>>,
+    caller: Option<axum::Extension<super::auth::Caller>>,
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let by = requested_by(&headers)?;
+    let by = requested_by(&headers, caller.as_deref())?;
     let body: CreateBody = parse_body(&raw, EXAMPLE)?;
     let limits = limits_from(
         body.concurrency,

@@ -2,6 +2,7 @@
 
 mod alert_rules;
 mod alerts;
+pub mod auth;
 mod ca;
 mod error;
 mod events;
@@ -15,6 +16,7 @@ mod registrations;
 mod reports;
 mod schedules;
 mod stations;
+mod tokens;
 mod trigger;
 mod trigger_answer;
 mod triggers;
@@ -97,11 +99,20 @@ api_routes! {
     get "/api/v1/webhooks/{id}" => webhooks::one;
     delete "/api/v1/webhooks/{id}" => webhooks::delete;
     get "/api/v1/webhooks/{id}/deliveries" => webhooks::deliveries;
+    // API tokens (admin).
+    post "/api/v1/tokens" => tokens::create;
+    get "/api/v1/tokens" => tokens::list;
+    delete "/api/v1/tokens/{id}" => tokens::delete;
 }
 
-/// The API routes.
-pub fn router() -> Router<Arc<App>> {
-    routes().layer(axum::middleware::map_response(json_errors))
+/// The API routes, each behind the token, scope and cross-site checks of `auth::guard`.
+pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
+    routes()
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(app),
+            auth::guard,
+        ))
+        .layer(axum::middleware::map_response(json_errors))
 }
 
 /// The answer of `GET /api/v1/health`.
@@ -133,7 +144,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, events, ca, reports/fleet, reports/health, export/journal, export/meter-values, health, openapi.json) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, export/journal, export/meter-values, health, openapi.json) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

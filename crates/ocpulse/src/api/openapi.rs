@@ -20,6 +20,8 @@ use axum::response::IntoResponse;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
+use super::auth::SecurityDoc;
+
 /// The document: one `paths(...)` list naming every handler of the API.
 #[derive(OpenApi)]
 #[openapi(
@@ -28,7 +30,7 @@ use utoipa::{OpenApi, ToSchema};
         description = "OCPP central system: trigger a station's message with one HTTP call and get that message back. Every error (4xx and 5xx) is a JSON object with `error` (a stable code) and `message` (what was wrong), sometimes with more fields."
     ),
     servers((url = "/", description = "this server")),
-    modifiers(&EmptyMeansAbsent),
+    modifiers(&EmptyMeansAbsent, &SecurityDoc),
     paths(
         super::stations::list,
         super::stations::one,
@@ -77,6 +79,9 @@ use utoipa::{OpenApi, ToSchema};
         super::webhooks::one,
         super::webhooks::delete,
         super::webhooks::deliveries,
+        super::tokens::create,
+        super::tokens::list,
+        super::tokens::delete,
     ),
     components(schemas(
         ApiErrorBody,
@@ -99,6 +104,7 @@ use utoipa::{OpenApi, ToSchema};
         (name = "export", description = "The journal and meter rows as CSV or JSON lines"),
         (name = "alerts", description = "Alert rules and the alerts they raise"),
         (name = "webhooks", description = "Where alert changes are POSTed"),
+        (name = "tokens", description = "API bearer tokens and their scopes (admin)"),
         (name = "meta", description = "The server itself"),
     )
 )]

@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::auth::Caller;
 use super::openapi::ApiErrorBody;
 use super::trigger_answer::{Answer, Message, Sent};
 use super::{ApiError, parse_body};
@@ -170,8 +172,15 @@ pub(crate) struct TriggerAccepted {
     record: String,
 }
 
-/// Who asked: the `X-Requested-By` header (an operator, a system), else `api`.
-pub(crate) fn requested_by(headers: &HeaderMap) -> Result<String, ApiError> {
+/// Who asked: the name of the bearer token used (it cannot be claimed otherwise), else the
+/// `X-Requested-By` header (an operator, a system), else `api`.
+pub(crate) fn requested_by(
+    headers: &HeaderMap,
+    caller: Option<&Caller>,
+) -> Result<String, ApiError> {
+    if let Some(name) = caller.and_then(Caller::token_name) {
+        return Ok(name.to_owned());
+    }
     match headers.get("x-requested-by") {
         None => Ok("api".into()),
         Some(v) => match v.to_str() {
@@ -193,7 +202,7 @@ pub(crate) fn requested_by(headers: &HeaderMap) -> Result<String, ApiError> {
     tag = "triggers",
     params(
         ("id" = String, Path, description = "The station id", example = "CP0001"),
-        ("X-Requested-By" = Option<String>, Header, description = "Who asks (1 to 128 visible ASCII characters), kept in the record; default `api`", max_length = 128, pattern = r"^[\t\x20-\x7E]*[\x21-\x7E][\t\x20-\x7E]*$", example = "billing-job"),
+        ("X-Requested-By" = Option<String>, Header, description = "Who asks (1 to 128 visible ASCII characters), kept in the record; default `api`. Ignored when a bearer token is used: its name is recorded", max_length = 128, pattern = r"^[\t\x20-\x7E]*[\x21-\x7E][\t\x20-\x7E]*$", example = "billing-job"),
     ),
     request_body(content = Body, content_type = "application/json"),
     responses(
@@ -211,11 +220,12 @@ pub(crate) fn requested_by(headers: &HeaderMap) -> Result<String, ApiError> {
 pub async fn trigger(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let requested_by = requested_by(&headers)?;
+    let requested_by = requested_by(&headers, caller.as_deref())?;
     let body: Body = parse_body(&raw, EXAMPLE)?;
     let request_json = serde_json::to_value(&body).unwrap_or(Value::Null);
     let Some(requested_message) = body.requested_message else {

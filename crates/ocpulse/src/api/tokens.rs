@@ -1,0 +1,205 @@
+//! `/api/v1/tokens`: create (the plain token is in that answer only), list and revoke API
+//! bearer tokens. Admin only (see `api/auth.rs`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::openapi::ApiErrorBody;
+use super::{ApiError, parse_body};
+use crate::app::App;
+use crate::tokens::{CreateError, Scope};
+
+const EXAMPLE: &str = r#"{"name": "billing-job", "scopes": ["trigger"]}"#;
+
+/// The create body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = TokenBody, example = json!({"name": "billing-job", "scopes": ["trigger"]}))]
+struct CreateBody {
+    /// Who or what will use it (1 to 64 visible ASCII characters, unique): recorded as
+    /// `requestedBy` of the triggers and jobs it starts.
+    #[schema(min_length = 1, max_length = 64, example = "billing-job")]
+    name: String,
+    /// What it may do: `read` (GETs), `trigger` (triggers, jobs, schedules, freshness,
+    /// acknowledging alerts; implies read), `admin` (everything).
+    #[schema(min_items = 1)]
+    scopes: Vec<ScopeName>,
+}
+
+/// A token scope.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = TokenScope)]
+enum ScopeName {
+    /// Every GET except tokens and webhooks.
+    Read,
+    /// Triggers, trigger jobs, schedules, freshness targets, acknowledging alerts.
+    Trigger,
+    /// Everything, including the station registry, tokens, webhooks and alert rules.
+    Admin,
+}
+
+impl From<ScopeName> for Scope {
+    fn from(s: ScopeName) -> Self {
+        match s {
+            ScopeName::Read => Scope::Read,
+            ScopeName::Trigger => Scope::Trigger,
+            ScopeName::Admin => Scope::Admin,
+        }
+    }
+}
+
+/// A token as listed (`tokens::TokenView`): never the token or its hash.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Token)]
+#[allow(dead_code)] // documentation only
+struct TokenDoc {
+    /// The token id (for revoking).
+    id: String,
+    /// Its name.
+    name: String,
+    /// Its scopes.
+    scopes: Vec<ScopeName>,
+    /// When it was created (RFC 3339).
+    created_at: String,
+    /// When it was last used (RFC 3339, to within a minute); absent if never.
+    last_used_at: Option<String>,
+}
+
+/// The answer of `POST /api/v1/tokens`.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = TokenCreated)]
+#[allow(dead_code)] // documentation only
+struct TokenCreatedDoc {
+    /// The token id (for revoking).
+    id: String,
+    /// Its name.
+    name: String,
+    /// Its scopes.
+    scopes: Vec<ScopeName>,
+    /// When it was created (RFC 3339).
+    created_at: String,
+    /// The bearer token: shown here once, never again (only its hash is stored).
+    #[schema(example = "ocp_3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    token: String,
+}
+
+/// The answer of `GET /api/v1/tokens`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = TokenList)]
+#[allow(dead_code)] // documentation only
+struct TokenList {
+    /// Every token, oldest first.
+    tokens: Vec<TokenDoc>,
+}
+
+/// The answer of `DELETE /api/v1/tokens/{id}`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = TokenRevoked)]
+#[allow(dead_code)] // documentation only
+struct TokenRevoked {
+    /// The token as it was.
+    deleted: TokenDoc,
+}
+
+fn storage(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "storage_error",
+        format!("the tokens could not be read or written: {e}"),
+    )
+}
+
+/// `POST /api/v1/tokens`: 201 with the plain token, shown this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    request_body(content = CreateBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The token; `token` is shown here only", body = TokenCreatedDoc),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`) or a bad name or scope list (`invalid_token_spec`)", body = ApiErrorBody),
+        (status = 409, description = "A token with this name exists (`token_name_taken`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 500, description = "Storage or random source error (`storage_error`, `internal`)", body = ApiErrorBody),
+    )
+)]
+pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response, ApiError> {
+    let body: CreateBody = parse_body(&raw, EXAMPLE)?;
+    let scopes: Vec<Scope> = body.scopes.into_iter().map(Scope::from).collect();
+    let created = app
+        .tokens
+        .create(app.store.as_ref(), &body.name, &scopes)
+        .await
+        .map_err(|e| match e {
+            CreateError::Invalid(m) => ApiError::bad_request("invalid_token_spec", m),
+            e @ CreateError::NameTaken(_) => {
+                ApiError::new(StatusCode::CONFLICT, "token_name_taken", e.to_string())
+            }
+            CreateError::Random => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                CreateError::Random.to_string(),
+            ),
+            CreateError::Store(e) => storage(e),
+        })?;
+    let mut view = json!(created.token.view(None));
+    view["token"] = json!(created.plain);
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// `GET /api/v1/tokens`: every token, without secrets.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    responses(
+        (status = 200, description = "Every token, oldest first", body = TokenList),
+        (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
+    )
+)]
+pub async fn list(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
+    let tokens = app.tokens.list(app.store.as_ref()).await.map_err(storage)?;
+    Ok(Json(json!({"tokens": tokens})))
+}
+
+/// `DELETE /api/v1/tokens/{id}`: the token stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    tag = "tokens",
+    params(("id" = String, Path, description = "The token id")),
+    responses(
+        (status = 200, description = "The revoked token", body = TokenRevoked),
+        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
+        (status = 404, description = "No token with this id (`token_not_found`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
+    )
+)]
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match app
+        .tokens
+        .revoke(app.store.as_ref(), &id)
+        .await
+        .map_err(storage)?
+    {
+        Some(token) => Ok(Json(json!({"deleted": token.view(None)}))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "token_not_found",
+            format!("no token with id {id:?}; GET /api/v1/tokens lists them"),
+        )),
+    }
+}
