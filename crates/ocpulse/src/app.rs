@@ -105,6 +105,9 @@ impl App {
         )?;
         let ca = load_ca(&config)?.map(Arc::new);
         let config_webhook_ca = config.webhook_ca.clone();
+        let webhook_policy = Arc::new(crate::alerts::address_policy::AddressPolicy::new(
+            config.webhook_allow.clone(),
+        ));
         Ok(Self {
             config,
             store,
@@ -116,9 +119,10 @@ impl App {
             jobs: crate::jobs::Jobs::default(),
             schedules: crate::schedules::Schedules::default(),
             freshness: crate::freshness::Freshness::default(),
-            alerts: crate::alerts::Alerts::new(crate::alerts::http_client(
-                config_webhook_ca.as_deref(),
-            )?),
+            alerts: crate::alerts::Alerts::new(
+                crate::alerts::http_client(config_webhook_ca.as_deref(), &webhook_policy)?,
+                webhook_policy,
+            ),
             gate,
             tokens: crate::tokens::Tokens::default(),
             tx_ids: Mutex::new((0, 0)),

@@ -120,6 +120,11 @@ pub struct ServeArgs {
     /// at once.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_pending_connections: u64,
+    /// Let webhooks reach this address range (CIDR, e.g. 10.20.0.0/16, or one address;
+    /// repeatable). Without it only public addresses are allowed: loopback, private,
+    /// link-local, CGNAT and other internal addresses are refused.
+    #[arg(long, value_name = "CIDR", value_parser = crate::alerts::address_policy::parse_cidr)]
+    pub webhook_allow: Vec<ipnet::IpNet>,
     /// The largest OCPP message (bytes) a station may send.
     #[arg(long, default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
     pub max_frame_bytes: u64,
@@ -175,6 +180,7 @@ impl ServeArgs {
             job_resume_delay: Duration::from_secs(self.resume_delay),
             probe_after: Duration::from_secs(self.probe_after),
             webhook_ca: self.webhook_ca.clone(),
+            webhook_allow: self.webhook_allow.clone(),
             ..ServerConfig::default()
         })
     }

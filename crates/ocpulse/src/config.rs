@@ -47,6 +47,10 @@ pub struct ServerConfig {
     pub security: Security,
     /// Bounds that keep one client from exhausting what every client shares.
     pub limits: Limits,
+    /// Address ranges webhooks may reach besides public addresses (`--webhook-allow`):
+    /// loopback, private, link-local and other internal addresses are refused unless
+    /// named here, so a webhook cannot be aimed at the server's own network (SSRF).
+    pub webhook_allow: Vec<ipnet::IpNet>,
 }
 
 /// Authentication settings: who may open a station connection or call the API.
@@ -184,6 +188,7 @@ impl Default for ServerConfig {
             csr_organization: None,
             security: Security::default(),
             limits: Limits::default(),
+            webhook_allow: Vec::new(),
         }
     }
 }

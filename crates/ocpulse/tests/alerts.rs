@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use common::{Server, Station, spawn_trigger};
+use common::{Server, Station, allow_loopback_webhooks, spawn_trigger};
 use serde_json::{Value, json};
 
 const SECRET: &str = "test-secret-0123456789";
@@ -128,6 +128,7 @@ fn verify(r: &Received, secret: &str) {
 
 async fn fast_server() -> Server {
     Server::start_with(|c| {
+        allow_loopback_webhooks(c);
         c.webhook_retry_base = Duration::from_millis(50);
         c.webhook_timeout = Duration::from_secs(2);
     })
@@ -647,6 +648,7 @@ async fn a_pending_delivery_is_retried_after_a_restart() {
         probe.local_addr().expect("addr").port()
     };
     let server = Server::start_with(|c| {
+        allow_loopback_webhooks(c);
         c.webhook_retry_base = Duration::from_millis(300);
         c.webhook_attempts = 20;
     })
@@ -679,8 +681,11 @@ async fn a_pending_delivery_is_retried_after_a_restart() {
     )
     .await;
     assert_eq!(log["deliveries"][0]["status"], "pending");
-    assert!(
-        log["deliveries"][0]["attempts"][0]["error"].is_string(),
+    // One generic text for every connection failure: the log does not tell a closed
+    // port from a filtered one (that is what made webhooks a port scanner).
+    assert_eq!(
+        log["deliveries"][0]["attempts"][0]["error"],
+        "could not connect to the receiver (or got no answer in time)",
         "{log}"
     );
     drop(cp);
@@ -689,6 +694,7 @@ async fn a_pending_delivery_is_retried_after_a_restart() {
     let receiver = Receiver::start_on(&format!("127.0.0.1:{port}"), 0).await;
     let path = dir.path().to_path_buf();
     let server = Server::start_with(move |c| {
+        allow_loopback_webhooks(c);
         c.data_dir = path;
         c.webhook_retry_base = Duration::from_millis(50);
     })
@@ -855,5 +861,179 @@ async fn bad_rule_and_webhook_bodies_are_400_json_and_unknown_ids_404() {
         rules["rules"][0]["condition"],
         json!({"kind": "heartbeatMissing", "minutes": 5.0})
     );
+    server.stop().await;
+}
+
+/// Webhook URLs a caller could aim at the server's own network: IP literals and
+/// `localhost` only, so checking them sends nothing anywhere.
+fn internal_urls(port: u16) -> Vec<(String, &'static str)> {
+    vec![
+        (format!("http://127.0.0.1:{port}/hooks/ocpulse"), "loopback"),
+        (format!("http://localhost:{port}/hooks/ocpulse"), "loopback"),
+        (format!("http://[::1]:{port}/hooks/ocpulse"), "loopback"),
+        (format!("http://2130706433:{port}/hooks/ocpulse"), "loopback"),
+        (format!("http://[::ffff:127.0.0.1]:{port}/hooks/ocpulse"), "loopback"),
+        (format!("http://0.0.0.0:{port}/hooks/ocpulse"), "unspecified"),
+        ("http://169.254.169.254/latest/meta-data/".into(), "link-local"),
+        ("http://[fe80::1]/x".into(), "link-local"),
+        ("http://10.0.0.1:6379/".into(), "private"),
+        ("https://192.168.1.1/".into(), "private"),
+        ("http://[fd00::1]/".into(), "private"),
+        ("http://100.64.0.1/".into(), "shared (CGNAT)"),
+        ("http://224.0.0.1/".into(), "multicast"),
+        ("http://255.255.255.255/".into(), "broadcast"),
+    ]
+}
+
+#[tokio::test]
+async fn webhooks_to_internal_addresses_are_refused_at_creation_with_nothing_sent() {
+    let receiver = Receiver::start(0).await;
+    let port: u16 = receiver
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|tail| tail.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("receiver port");
+    let server = Server::start().await;
+    for (url, kind) in internal_urls(port) {
+        let (code, answer) = server
+            .post(
+                "/api/v1/webhooks",
+                &json!({"url": url, "secret": SECRET}).to_string(),
+            )
+            .await;
+        assert_eq!(code, 400, "{url}: {answer}");
+        assert_eq!(answer["error"], "webhook_target_refused", "{url}: {answer}");
+        assert_eq!(answer["addressKind"], kind, "{url}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(kind) && message.contains("--webhook-allow") && message.contains("public addresses"),
+            "says why and what is allowed: {answer}"
+        );
+    }
+    let (_, hooks) = server.get("/api/v1/webhooks").await;
+    assert_eq!(hooks["webhooks"], json!([]), "nothing registered");
+    // The operator's allow-list opens exactly what it names.
+    let server2 = Server::start_with(allow_loopback_webhooks).await;
+    let (code, _) = server2
+        .post(
+            "/api/v1/webhooks",
+            &json!({"url": receiver.url, "secret": SECRET}).to_string(),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let (code, answer) = server2
+        .post(
+            "/api/v1/webhooks",
+            &json!({"url": "http://10.0.0.1/", "secret": SECRET}).to_string(),
+        )
+        .await;
+    assert_eq!((code, answer["error"].as_str()), (400, Some("webhook_target_refused")));
+    assert!(receiver.all().is_empty(), "registration sends nothing");
+    server.stop().await;
+    server2.stop().await;
+}
+
+#[tokio::test]
+async fn a_target_refused_at_delivery_gets_no_traffic_and_is_logged_as_policy() {
+    let receiver = Receiver::start(0).await;
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    // Registered while loopback was allowed...
+    let server = Server::start_with(allow_loopback_webhooks).await;
+    let mut hooks = Vec::new();
+    for url in [&receiver.url, &by_name] {
+        let hook = create(
+            &server,
+            "/api/v1/webhooks",
+            json!({"url": url, "secret": SECRET}),
+        )
+        .await;
+        hooks.push(hook["id"].as_str().expect("id").to_owned());
+    }
+    create(
+        &server,
+        "/api/v1/alert-rules",
+        json!({"name": "Faulted", "condition": {"kind": "connectorFaulted"}}),
+    )
+    .await;
+    // ...then the operator dropped the allow-list: the stored webhooks stay, the
+    // deliveries are refused before any traffic, by IP literal and by resolved name.
+    let server = server
+        .restart(|c| {
+            c.webhook_retry_base = Duration::from_millis(20);
+        })
+        .await;
+    let mut cp = Station::connect(&server, "CP1", "ocpp1.6").await;
+    cp.boot16().await;
+    status16(&mut cp, 1, "Faulted", "NoError").await;
+    for hook in &hooks {
+        let log = eventually(&server, &format!("/api/v1/webhooks/{hook}/deliveries"), |b| {
+            b["deliveries"][0]["status"] == "failed"
+        })
+        .await;
+        let d = &log["deliveries"][0];
+        let attempts = d["attempts"].as_array().expect("attempts");
+        assert_eq!(attempts.len(), 1, "a policy refusal is not retried: {log}");
+        let error = attempts[0]["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("refused by policy"), "{log}");
+        assert!(d["note"].as_str().is_some_and(|n| n.starts_with("refused by policy")), "{log}");
+        assert!(attempts[0].get("statusCode").is_none(), "{log}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(receiver.all().is_empty(), "nothing reached the receiver: {:?}", receiver.all());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let target = Receiver::start(0).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let redirector = format!("http://{}/moved", listener.local_addr().expect("addr"));
+    let location = target.url.clone();
+    let app = axum::Router::new().route(
+        "/moved",
+        axum::routing::post(move || {
+            let location = location.clone();
+            async move { (StatusCode::TEMPORARY_REDIRECT, [("location", location)]) }
+        }),
+    );
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("redirector runs");
+    });
+    let server = Server::start_with(|c| {
+        allow_loopback_webhooks(c);
+        c.webhook_attempts = 1;
+    })
+    .await;
+    let hook = create(
+        &server,
+        "/api/v1/webhooks",
+        json!({"url": redirector, "secret": SECRET}),
+    )
+    .await;
+    let hook_id = hook["id"].as_str().expect("id").to_owned();
+    create(
+        &server,
+        "/api/v1/alert-rules",
+        json!({"name": "Faulted", "condition": {"kind": "connectorFaulted"}}),
+    )
+    .await;
+    let mut cp = Station::connect(&server, "CP1", "ocpp1.6").await;
+    cp.boot16().await;
+    status16(&mut cp, 1, "Faulted", "NoError").await;
+    let log = eventually(&server, &format!("/api/v1/webhooks/{hook_id}/deliveries"), |b| {
+        b["deliveries"][0]["status"] == "failed"
+    })
+    .await;
+    let attempt = &log["deliveries"][0]["attempts"][0];
+    assert_eq!(attempt["statusCode"], 307, "{log}");
+    assert!(
+        attempt["error"].as_str().is_some_and(|e| e.contains("redirects are not followed")),
+        "{log}"
+    );
+    assert!(target.all().is_empty(), "the redirect was not followed");
     server.stop().await;
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use common::{Server, Station};
+use common::{Server, Station, allow_loopback_webhooks};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -149,6 +149,7 @@ async fn https_webhooks_are_verified_against_the_trusted_cas() {
 
     // Not trusted: every attempt fails on the certificate, nothing reaches the receiver.
     let server = Server::start_with(|c| {
+        allow_loopback_webhooks(c);
         c.webhook_retry_base = Duration::from_millis(20);
         c.webhook_attempts = 2;
     })
@@ -167,7 +168,11 @@ async fn https_webhooks_are_verified_against_the_trusted_cas() {
     let files = tempfile::tempdir().expect("tempdir");
     let ca_path = files.path().join("receiver-ca.pem");
     std::fs::write(&ca_path, ca_pem).expect("write CA");
-    let server = Server::start_with(|c| c.webhook_ca = Some(ca_path.clone())).await;
+    let server = Server::start_with(|c| {
+        allow_loopback_webhooks(c);
+        c.webhook_ca = Some(ca_path.clone());
+    })
+    .await;
     let hook = faulted_alert(&server, &url, "TLS2").await;
     let log = deliveries(&server, &hook, |d| d["status"] == "delivered").await;
     assert_eq!(log["deliveries"][0]["event"], "AlertRaised", "{log}");

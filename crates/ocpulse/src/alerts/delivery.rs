@@ -5,6 +5,12 @@
 //! it, and rewritten after every attempt, so a process that stops mid-way resumes it at
 //! the next start (a receiver may then see the same `deliveryId` twice: deliveries are at
 //! least once, and receivers deduplicate by that id).
+//!
+//! Every attempt goes through the address policy (`target`): a target that is (or
+//! resolves only to) a refused address gets no traffic at all, and the delivery ends at
+//! once as failed, "refused by policy". The log never tells how a connection failed
+//! (refused, reset, unreachable, timed out): that difference is what makes a webhook a
+//! port scanner, so all of them read "could not connect".
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +21,7 @@ use ocpulse_core::{Doc, Millis, rfc3339};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::target::{RefusedByPolicy, literal_refusal};
 use super::webhooks::{Webhook, signature};
 use crate::app::App;
 use crate::now_ms;
@@ -43,7 +50,9 @@ pub struct Attempt {
     /// The receiver's HTTP status, if it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_code: Option<u16>,
-    /// Why it did not count as delivered (connection error, timeout, non-2xx status).
+    /// Why it did not count as delivered: refused by policy, could not connect, a TLS
+    /// certificate that is not trusted, or a non-2xx status (a 3xx included: redirects
+    /// are not followed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// How long it took.
@@ -136,11 +145,16 @@ pub async fn run(app: Arc<App>, mut d: Delivery) {
             () = app.shutdown.cancelled() => return,
             a = attempt(&app, &hook, &d) => a,
         };
+        let (attempt, refused) = attempt;
         let delivered = attempt.error.is_none();
         tracing::debug!(delivery = %d.id, webhook = %hook.id, status = ?attempt.status_code, error = ?attempt.error, "webhook attempt");
         d.attempts.push(attempt);
         if delivered {
             finish(&mut d, DeliveryStatus::Delivered, None);
+        } else if refused {
+            // Not retried: the policy will refuse the next attempt as well.
+            tracing::warn!(delivery = %d.id, webhook = %hook.id, "webhook target refused by the address policy");
+            finish(&mut d, DeliveryStatus::Failed, Some(REFUSED.into()));
         } else if d.attempts.len() >= max {
             tracing::warn!(delivery = %d.id, webhook = %hook.id, attempts = d.attempts.len(), "webhook delivery failed");
             finish(&mut d, DeliveryStatus::Failed, None);
@@ -169,21 +183,66 @@ async fn store(app: &App, d: &Delivery) {
     }
 }
 
-/// An error and its causes, e.g. "error sending request: connection refused".
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+/// The log's text for a target the address policy refuses.
+const REFUSED: &str = "refused by policy: the webhook's address is not one deliveries may reach (public addresses and the operator's --webhook-allow ranges)";
+
+/// The log's text for any failure to connect.
+const NO_CONNECTION: &str = "could not connect to the receiver (or got no answer in time)";
+
+/// Whether the error chain holds `RefusedByPolicy` (the resolver's refusal).
+fn refused_by_policy(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is::<RefusedByPolicy>() {
+            return true;
+        }
+        next = err.source();
     }
-    text
+    false
 }
 
-/// One signed POST.
-async fn attempt(app: &App, hook: &Webhook, d: &Delivery) -> Attempt {
+/// Whether the error chain holds a TLS certificate the client does not trust. Told apart
+/// from other connection failures because the operator can fix it (`--webhook-ca`); it
+/// only ever concerns an address the policy allowed.
+fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+        {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return matches!(tls, rustls::Error::InvalidCertificate(_));
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// One signed POST, and whether the policy refused its target (nothing was sent then).
+async fn attempt(app: &App, hook: &Webhook, d: &Delivery) -> (Attempt, bool) {
     let now = now_ms();
+    let refused = |now| {
+        (
+            Attempt {
+                at: rfc3339(now),
+                status_code: None,
+                error: Some(REFUSED.into()),
+                duration_ms: 0,
+            },
+            true,
+        )
+    };
+    // An IP-literal host never reaches the resolver that applies the policy: check it here.
+    match reqwest::Url::parse(&hook.url) {
+        Ok(url) if literal_refusal(&url, &app.alerts.policy).is_none() => {}
+        _ => return refused(now),
+    }
     let timestamp = now.div_euclid(1000);
     let body = json!({
         "event": d.event,
@@ -214,24 +273,33 @@ async fn attempt(app: &App, hook: &Webhook, d: &Delivery) -> Attempt {
     let (status_code, error) = match result {
         Ok(response) => {
             let code = response.status();
-            let error = (!code.is_success()).then(|| format!("the receiver answered HTTP {code}"));
+            let error = if code.is_redirection() {
+                Some(format!(
+                    "the receiver answered HTTP {code}; redirects are not followed, give the final URL"
+                ))
+            } else {
+                (!code.is_success()).then(|| format!("the receiver answered HTTP {code}"))
+            };
             (Some(code.as_u16()), error)
         }
-        Err(e) if e.is_timeout() => (
+        Err(e) if refused_by_policy(&e) => return refused(now),
+        Err(e) if untrusted_certificate(&e) => (
             None,
             Some(format!(
-                "no answer within {} ms",
-                app.config.webhook_timeout.as_millis()
+                "{NO_CONNECTION}: its TLS certificate is not trusted (a private CA can be trusted with --webhook-ca)"
             )),
         ),
-        Err(e) => (None, Some(describe(&e))),
+        Err(_) => (None, Some(NO_CONNECTION.into())),
     };
-    Attempt {
-        at: rfc3339(now),
-        status_code,
-        error,
-        duration_ms,
-    }
+    (
+        Attempt {
+            at: rfc3339(now),
+            status_code,
+            error,
+            duration_ms,
+        },
+        false,
+    )
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@
 //! queues webhook deliveries (`webhooks`, `delivery`), stored as pending in the same
 //! commit so a restart retries what was in flight.
 
+pub mod address_policy;
 pub mod delivery;
 pub mod engine;
+pub mod target;
 pub mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -57,25 +59,31 @@ pub struct Alerts {
     pub state: tokio::sync::Mutex<AlertState>,
     /// The registered webhooks.
     pub webhooks: RwLock<Vec<Webhook>>,
-    /// The HTTP client deliveries use (one connection pool).
+    /// The HTTP client deliveries use (one connection pool; resolves through the policy).
     pub http: reqwest::Client,
+    /// Which addresses webhooks may reach (checked at registration and delivery).
+    pub policy: Arc<address_policy::AddressPolicy>,
     /// Signalled when rules are added or removed, so the engine task starts or stops
     /// following the journal.
     pub rules_changed: tokio::sync::Notify,
 }
 
-impl Default for Alerts {
-    fn default() -> Self {
-        crate::install_tls_provider();
-        Self::new(reqwest::Client::new())
-    }
-}
-
 /// The HTTP client webhook deliveries use: http and https, trusting the OS certificate store
 /// plus `extra_ca` (PEM, one or more certificates) for receivers behind a private CA.
-pub fn http_client(extra_ca: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+///
+/// It resolves host names through `target::GuardedResolver` (only addresses `policy`
+/// allows are ever connected to), follows no redirect (a 3xx is a failed attempt: a
+/// redirect would lead past the address check) and ignores proxy environment variables
+/// (a proxy would resolve and connect on our behalf, past the check too).
+pub fn http_client(
+    extra_ca: Option<&std::path::Path>,
+    policy: &Arc<address_policy::AddressPolicy>,
+) -> anyhow::Result<reqwest::Client> {
     crate::install_tls_provider();
-    let mut builder = reqwest::Client::builder();
+    let mut builder = reqwest::Client::builder()
+        .dns_resolver(Arc::new(target::GuardedResolver::new(Arc::clone(policy))))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
     if let Some(path) = extra_ca {
         let pem = std::fs::read(path).map_err(|e| {
             anyhow::anyhow!("cannot read the webhook CA file {}: {e}", path.display())
@@ -102,12 +110,14 @@ pub fn http_client(extra_ca: Option<&std::path::Path>) -> anyhow::Result<reqwest
 }
 
 impl Alerts {
-    /// Empty until `start` loads what is stored; deliveries go through `http`.
-    pub fn new(http: reqwest::Client) -> Self {
+    /// Empty until `start` loads what is stored; deliveries go through `http`, which
+    /// must resolve through `policy` (`http_client` builds it so).
+    pub fn new(http: reqwest::Client, policy: Arc<address_policy::AddressPolicy>) -> Self {
         Self {
             state: tokio::sync::Mutex::default(),
             webhooks: RwLock::default(),
             http,
+            policy,
             rules_changed: tokio::sync::Notify::new(),
         }
     }

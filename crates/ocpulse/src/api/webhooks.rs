@@ -17,6 +17,7 @@ use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_body, parse_limit};
 use crate::alerts::delivery::{self, Delivery};
 use crate::alerts::new_id;
+use crate::alerts::target;
 use crate::alerts::webhooks::{self, Webhook, WebhookSpec};
 use crate::app::App;
 use crate::now_ms;
@@ -29,7 +30,9 @@ const EXAMPLE: &str = r#"{"url": "http://receiver.example:8080/hooks/ocpulse", "
 #[schema(as = WebhookBody, example = json!({"url": "http://receiver.example:8080/hooks/ocpulse", "secret": "at least 16 characters", "events": ["AlertRaised", "AlertResolved"]}))]
 #[allow(dead_code)] // documentation only: `WebhookSpec` parses this shape
 struct WebhookBody {
-    /// Where deliveries are POSTed: an `http` URL with a host (https is not supported yet).
+    /// Where deliveries are POSTed: an `http` or `https` URL whose host is a public address
+    /// (or resolves to one), or lies in a range the operator allows with `--webhook-allow`.
+    /// Redirects are not followed.
     #[schema(example = "http://receiver.example:8080/hooks/ocpulse")]
     url: String,
     /// The HMAC-SHA256 key of the `X-Ocpulse-Signature` header (at least 16 characters);
@@ -183,7 +186,7 @@ fn find(app: &App, id: &str) -> Result<Webhook, ApiError> {
     request_body(content = WebhookBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The webhook", body = WebhookView),
-        (status = 400, description = "Not a JSON object of this shape (`invalid_body`) or a bad url, secret or event list (`invalid_webhook`)", body = ApiErrorBody),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a bad url, secret or event list (`invalid_webhook`), a url whose host is (or resolves only to) a loopback, private, link-local, CGNAT, unspecified, multicast, broadcast or reserved address the operator did not allow with `--webhook-allow` (`webhook_target_refused`, with `addressKind` and `allowed`), or a host name that does not resolve (`webhook_target_unresolvable`)", body = ApiErrorBody),
         (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
         (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
     )
@@ -192,6 +195,19 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     let spec: WebhookSpec = parse_body(&raw, EXAMPLE)?;
     spec.validate()
         .map_err(|m| ApiError::bad_request("invalid_webhook", m))?;
+    // Checked last, after everything that needs no lookup; deliveries check again.
+    let url = reqwest::Url::parse(&spec.url)
+        .map_err(|e| ApiError::bad_request("invalid_webhook", format!("url: {e}")))?;
+    if let Err(e) = target::check_target(&url, &app.alerts.policy).await {
+        let mut err = ApiError::bad_request(e.code, e.message);
+        if let Some(kind) = e.kind {
+            err = err.with("addressKind", json!(kind));
+        }
+        return Err(err.with(
+            "allowed",
+            json!("public addresses, and the ranges the operator names with --webhook-allow"),
+        ));
+    }
     let hook = Webhook {
         id: new_id(),
         url: spec.url,

@@ -141,6 +141,13 @@ impl Server {
     }
 }
 
+/// Lets webhooks reach 127.0.0.0/8, where the tests' receivers listen: loopback is
+/// refused by default (`--webhook-allow`), as any internal address is.
+pub fn allow_loopback_webhooks(config: &mut ServerConfig) {
+    config.webhook_allow =
+        vec![ocpulse::alerts::address_policy::parse_cidr("127.0.0.0/8").expect("CIDR")];
+}
+
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A station as a test drives it: every frame is explicit.
