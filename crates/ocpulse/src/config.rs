@@ -51,6 +51,9 @@ pub struct ServerConfig {
     /// loopback, private, link-local and other internal addresses are refused unless
     /// named here, so a webhook cannot be aimed at the server's own network (SSRF).
     pub webhook_allow: Vec<ipnet::IpNet>,
+    /// An event-stream client whose socket takes none of its pending events for this long
+    /// is disconnected (it resumes with `Last-Event-ID`), so it holds no memory meanwhile.
+    pub event_stream_stall: Duration,
 }
 
 /// Authentication settings: who may open a station connection or call the API.
@@ -189,6 +192,7 @@ impl Default for ServerConfig {
             security: Security::default(),
             limits: Limits::default(),
             webhook_allow: Vec::new(),
+            event_stream_stall: Duration::from_secs(10),
         }
     }
 }

@@ -30,6 +30,20 @@ const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(75);
 /// How long in-flight HTTP requests get to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Lets a handler close its own connection, with whatever it still has buffered: an
+/// event stream whose client stopped reading must not hold its memory and socket
+/// forever, and hyper never polls a response body again while the socket is full.
+/// Found in every request's extensions.
+#[derive(Clone, Debug)]
+pub struct ConnectionAbort(CancellationToken);
+
+impl ConnectionAbort {
+    /// Closes the connection (a no-op once it has ended).
+    pub fn abort(&self) {
+        self.0.cancel();
+    }
+}
+
 /// The listener's settings.
 #[derive(Clone)]
 pub struct Listening {
@@ -139,12 +153,15 @@ async fn connection(
     let (seen_tx, seen_rx) = oneshot::channel::<()>();
     let evicted = slot.evicted.clone();
     let first = Arc::new(Mutex::new(Some((seen_tx, slot))));
+    let abort = CancellationToken::new();
+    let handle = ConnectionAbort(abort.clone());
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
         if let Some((seen, slot)) = first.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = seen.send(());
             drop(slot);
         }
         request.extensions_mut().insert(peer.clone());
+        request.extensions_mut().insert(handle.clone());
         tower::ServiceExt::oneshot(router.clone(), request)
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -178,6 +195,9 @@ async fn connection(
             if let Err(e) = result {
                 tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
             }
+        }
+        () = abort.cancelled() => {
+            tracing::debug!(%remote, "connection closed by its handler");
         }
         () = shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();

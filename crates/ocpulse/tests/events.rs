@@ -66,6 +66,29 @@ impl Events {
         }
     }
 
+    /// The next event, or `None` once the server has ended the stream (or closed its
+    /// connection); panics if neither happens within 10 s.
+    async fn next_or_end(&mut self) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse(&block) {
+                    return Some(event);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("an event or the end within 10 s");
+            match chunk {
+                Ok(Some(chunk)) => self
+                    .buffer
+                    .push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream")),
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
     async fn next(&mut self) -> SseEvent {
         self.next_within(Duration::from_secs(10))
             .await
@@ -348,10 +371,16 @@ async fn last_event_id_replays_exactly_what_was_missed_then_continues_live() {
     );
 }
 
+/// A client that does not read is not caught up in memory: it is disconnected (after a
+/// final `event: lag` when the live feed overtakes it, or by closing its connection when
+/// its socket does not drain), and resuming with `Last-Event-ID` replays everything it
+/// missed from the journal, each id once and in order. (Before, a lagging client was
+/// caught up inside the same stream, which held whole journal pages per client.)
 #[tokio::test]
-async fn a_consumer_that_never_reads_does_not_slow_stations_and_loses_nothing() {
+async fn a_consumer_that_never_reads_does_not_slow_stations_is_disconnected_and_resumes_losing_nothing()
+ {
     const MESSAGES: usize = 4000;
-    let server = Server::start().await;
+    let server = Server::start_with(|c| c.event_stream_stall = Duration::from_secs(2)).await;
     let mut events = Events::open(&server, "?station=CPSLOW", None).await;
     let mut st = Station::connect(&server, "CPSLOW", "ocpp1.6").await;
     st.boot16().await;
@@ -379,23 +408,40 @@ async fn a_consumer_that_never_reads_does_not_slow_stations_and_loses_nothing() 
         took < Duration::from_secs(60),
         "{MESSAGES} acknowledged messages took {took:?} with an unread event stream"
     );
+    // Unread for longer than the stall timeout: the server has given up on this stream.
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
-    let mut lags = 0;
-    let mut seqs = Vec::new();
+    let (mut lags, mut disconnects) = (0, 0);
+    let mut seqs: Vec<i64> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     let last_id = json!(format!("dt-{}", MESSAGES - 1));
     let mut marker = None;
     loop {
         assert!(Instant::now() < deadline, "stream caught up within 60 s");
-        let e = events.next().await;
+        let Some(e) = events.next_or_end().await else {
+            // Disconnected: resume where the last event we got left off (from the start
+            // of this fresh journal if none came).
+            disconnects += 1;
+            assert!(disconnects < 50, "resuming makes progress");
+            let resume = seqs.last().copied().unwrap_or(0);
+            events = Events::open(&server, "?station=CPSLOW", Some(resume)).await;
+            continue;
+        };
         if e.event.as_deref() == Some("lag") {
             assert!(
                 e.data["missed"].as_u64().is_some_and(|n| n > 0),
                 "{:?}",
                 e.data
             );
-            assert_eq!(e.data["recovery"], "replaying from the journal");
+            assert_eq!(e.id, Some(e.data["lastEventId"].as_i64().expect("lastEventId")));
             lags += 1;
+            assert!(
+                events.next_or_end().await.is_none(),
+                "the stream ends after its lag notice"
+            );
+            disconnects += 1;
+            // The notice's id is where to resume (an EventSource would send it).
+            events = Events::open(&server, "?station=CPSLOW", e.id).await;
             continue;
         }
         seqs.push(e.id.expect("id"));
@@ -403,17 +449,17 @@ async fn a_consumer_that_never_reads_does_not_slow_stations_and_loses_nothing() 
             continue;
         }
         if e.data["messageId"] == last_id {
-            // Caught up: one more message, live, must come next, after whatever the
-            // live feed still held, with nothing repeated.
+            // Caught up: one more message, live, must come next, with nothing repeated.
             marker = Some(st.call("Heartbeat", json!({})).await);
         } else if marker.as_ref().is_some_and(|m| e.data["messageId"] == m[1]) {
             break;
         }
     }
+    assert!(disconnects >= 1, "a client that never read was disconnected");
     // One station, one writer: its entries' seqs are consecutive, so any loss is a gap.
     assert!(
         seqs.windows(2).all(|w| w[1] == w[0] + 1),
-        "no gap and no repeat in {} seqs ({lags} lag events)",
+        "no gap and no repeat in {} seqs ({lags} lag events, {disconnects} disconnects)",
         seqs.len()
     );
     assert_eq!(
@@ -421,7 +467,9 @@ async fn a_consumer_that_never_reads_does_not_slow_stations_and_loses_nothing() 
         1 + 2 + 2 * MESSAGES + 2,
         "connected, boot, every message, the marker"
     );
-    eprintln!("{MESSAGES} messages acknowledged in {took:?}; the stream reported {lags} lag(s)");
+    eprintln!(
+        "{MESSAGES} messages acknowledged in {took:?}; the stream was ended {disconnects} time(s) ({lags} lag notice(s))"
+    );
 }
 
 #[tokio::test]

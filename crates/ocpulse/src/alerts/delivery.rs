@@ -201,23 +201,24 @@ fn refused_by_policy(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Whether the error chain holds a TLS certificate the client does not trust. Told apart
+/// Whether the error chain says the receiver's TLS certificate is not trusted. Told apart
 /// from other connection failures because the operator can fix it (`--webhook-ca`); it
-/// only ever concerns an address the policy allowed.
+/// only ever concerns an address the policy allowed. rustls's error is matched by type
+/// where the chain exposes it, and by its text ("invalid peer certificate") where it is
+/// wrapped past `source()` (an `io::Error` hides its inner error from the chain).
 fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(e);
     while let Some(err) = next {
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
-        }
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(tls) = tls {
             return matches!(tls, rustls::Error::InvalidCertificate(_));
+        }
+        if err.to_string().contains("invalid peer certificate") {
+            return true;
         }
         next = err.source();
     }

@@ -4,17 +4,27 @@
 //! Every event is a journal entry and its SSE `id` is the entry's `seq`, so the journal is
 //! both the source and the replay buffer: a client that reconnects with `Last-Event-ID`
 //! (or `after`) is first replayed what it missed, then continues live, each id once and in
-//! order. The live feed is the store's bounded broadcast of committed entries; a client
-//! too slow for it is told so (`event: lag`) and caught up from the journal instead, so a
-//! slow reader never slows a station and never loses an entry.
+//! order. The replay reads the journal a page at a time (`PAGE` entries), never whole.
+//!
+//! A client's memory on the server is bounded. Each stream has a producer task that
+//! follows the store's bounded broadcast of committed entries and hands events to the
+//! connection under a budget of `PENDING_BYTES` not yet taken by it. A client that falls
+//! behind is not caught up in memory: when the live feed overtakes it
+//! (`RecvError::Lagged`) it is sent a final `event: lag` (its `id` is where to resume) and
+//! the stream ends; when its socket does not drain for `event_stream_stall` the connection
+//! is closed. Either way it reconnects with `Last-Event-ID` (an `EventSource` does so by
+//! itself) and is replayed everything after that id from the journal, so a slow reader
+//! never slows a station, never holds more than its budget, and never loses an entry.
+//! The response says `Connection: close`: a stream's connection serves nothing after it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use ocpulse_core::JournalEntry;
@@ -23,14 +33,21 @@ use ocpulse_core::journal::{EVENT, STATION_CONNECTED, STATION_DISCONNECTED};
 use serde_json::json;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::ApiError;
 use super::messages::entry_json;
 use super::openapi::ApiErrorBody;
 use crate::app::App;
+use crate::listener::ConnectionAbort;
 
-/// Entries read per journal page while replaying.
-const PAGE: usize = 500;
+/// Entries read per journal page while replaying (the page is held while it is sent).
+const PAGE: usize = 64;
+
+/// Bytes of events a client may have waiting that its connection has not taken yet
+/// (about; an event costs its data's length plus a little). One event larger than this
+/// takes the whole budget alone.
+const PENDING_BYTES: usize = 64 * 1024;
 
 /// A comment this often keeps proxies and load balancers from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -187,11 +204,11 @@ fn storage_error(e: impl std::fmt::Display) -> ApiError {
     get,
     path = "/api/v1/events",
     tag = "events",
-    description = "Server-Sent Events, never ending: each event's `id` is the journal entry's `seq` and its `data` a JSON journal entry (see JournalEntryView) plus `stationId` and `kind`; `event: lag` tells a slow client it is being caught up from the journal. Resume with `Last-Event-ID` or `after`.",
+    description = "Server-Sent Events: each event's `id` is the journal entry's `seq` and its `data` a JSON journal entry (see JournalEntryView) plus `stationId` and `kind`. Resume with `Last-Event-ID` or `after`: what followed that id is replayed from the journal, then the stream goes live. A client that falls behind is not buffered: when the live feed overtakes it, it gets a final `event: lag` (its `id` is where to resume, its data says how many entries it missed) and the stream ends; a client whose socket does not drain (64 KiB of events waiting longer than the server's stall timeout, 10 s by default) is disconnected. Either way reconnect with `Last-Event-ID` (an EventSource does so by itself) and nothing is lost. The response closes its connection when the stream ends.",
     params(
         ("station" = Option<String>, Query, description = "Only this station's events", example = "CP0001"),
         ("action" = Option<String>, Query, description = "Only these actions (comma-separated)"),
-        ("kind" = Option<String>, Query, description = "Only these kinds: frame, station, trigger (comma-separated)"),
+        ("kind" = Option<String>, Query, description = "Only these kinds: frame, station, trigger, alert (comma-separated)"),
         ("trigger" = Option<String>, Query, description = "Only this trigger's events"),
         ("after" = Option<i64>, Query, description = "Replay what followed this event id, then go live", minimum = 0),
         ("Last-Event-ID" = Option<i64>, Header, description = "What an EventSource sends when it reconnects; wins over `after`", minimum = 0),
@@ -204,6 +221,7 @@ fn storage_error(e: impl std::fmt::Display) -> ApiError {
 )]
 pub async fn stream(
     State(app): State<Arc<App>>,
+    abort: Option<Extension<ConnectionAbort>>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -215,42 +233,121 @@ pub async fn stream(
     let head = app.store.journal_head().await.map_err(storage_error)?;
     // An id beyond the head comes from another database (or a guess): continue from now.
     let cursor = resume.map_or(head, |seq| seq.min(head));
-    let tail = Tail {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stall = app.config.event_stream_stall;
+    let producer = Producer {
         app,
         live,
         filter,
         cursor,
         replaying: resume.is_some(),
-        ready: VecDeque::new(),
+        tx,
+        budget: Arc::new(Semaphore::new(PENDING_BYTES)),
+        stall,
     };
-    let events = futures_util::stream::unfold(tail, Tail::next);
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    tokio::spawn(producer.run(abort.map(|Extension(a)| a)));
+    // The permit travels with its event and is released when the connection takes it.
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let (event, permit): (Event, OwnedSemaphorePermit) = rx.recv().await?;
+        drop(permit);
+        Some((Ok::<_, Infallible>(event), rx))
+    });
+    Ok((
+        [(header::CONNECTION, "close")],
+        Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)),
+    )
         .into_response())
 }
 
-/// One client's position in the journal.
-struct Tail {
+/// Why a stream's producer stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The server is stopping.
+    Shutdown,
+    /// The client went away (its connection dropped the stream).
+    Gone,
+    /// The live feed overtook the client by this many entries.
+    Lagged(u64),
+    /// The client's socket did not take its pending events within the stall timeout.
+    Stalled,
+    /// The journal could not be read.
+    Store,
+}
+
+/// One client's position in the journal, and what it has not taken yet.
+struct Producer {
     app: Arc<App>,
     live: Receiver<Arc<JournalEntry>>,
     filter: Filter,
     /// The highest seq handled (sent, or skipped by the filter); nothing at or below it is
     /// sent again.
     cursor: i64,
-    /// Reading the journal (resuming, or catching up after a lag) rather than the feed.
+    /// Reading the journal (resuming) rather than the feed.
     replaying: bool,
-    ready: VecDeque<Event>,
+    tx: mpsc::UnboundedSender<(Event, OwnedSemaphorePermit)>,
+    /// `PENDING_BYTES` permits; an event holds its size's worth until the connection takes it.
+    budget: Arc<Semaphore>,
+    stall: Duration,
 }
 
-impl Tail {
-    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
-        loop {
-            if let Some(event) = self.ready.pop_front() {
-                return Some((Ok(event), self));
+impl Producer {
+    /// Feeds the client until it ends, then makes sure the connection ends too.
+    async fn run(mut self, abort: Option<ConnectionAbort>) {
+        let end = self.feed().await;
+        if let End::Lagged(missed) = end {
+            tracing::debug!(missed, cursor = self.cursor, "event stream: client lagged; ending its stream");
+            let notice = Event::default()
+                .event("lag")
+                .id(self.cursor.to_string())
+                .data(
+                    json!({
+                        "missed": missed,
+                        "lastEventId": self.cursor,
+                        "recovery": "the stream ends here; reconnect with Last-Event-ID (this event's id) to be replayed everything after it from the journal",
+                    })
+                    .to_string(),
+                );
+            // Sent if the client makes room within the stall timeout, after everything
+            // it was already given.
+            let _ = self.send(notice, 256).await;
+        }
+        if matches!(end, End::Gone | End::Shutdown | End::Store) {
+            return;
+        }
+        // Give the connection the stall timeout to take what is pending; a client that
+        // does not read by then is disconnected instead of held.
+        let budget = Arc::clone(&self.budget);
+        let all = u32::try_from(PENDING_BYTES).unwrap_or(u32::MAX);
+        let drained = end != End::Stalled
+            && tokio::time::timeout(self.stall, budget.acquire_many(all))
+                .await
+                .is_ok_and(|p| p.is_ok());
+        drop(self.tx); // the stream ends once its events are taken
+        if !drained {
+            tracing::debug!(cursor = self.cursor, "event stream: client not reading; closing its connection");
+            if let Some(abort) = &abort {
+                abort.abort();
             }
+            return;
+        }
+        // The connection still has to write what it took; `Connection: close` ends it
+        // afterwards, and a socket that does not drain by the stall timeout is closed.
+        tokio::time::sleep(self.stall).await;
+        if let Some(abort) = &abort {
+            abort.abort();
+        }
+    }
+
+    async fn feed(&mut self) -> End {
+        loop {
             if self.replaying {
+                // A fresh subscription before each page: what is committed from here on
+                // comes live (duplicates dropped by seq), so a long replay never makes the
+                // live feed lag.
+                self.live = self.live.resubscribe();
                 let page = tokio::select! {
-                    () = self.app.shutdown.cancelled() => return None,
+                    () = self.app.shutdown.cancelled() => return End::Shutdown,
+                    () = self.tx.closed() => return End::Gone,
                     page = self.app.store.journal_after(self.cursor, PAGE) => page,
                 };
                 let page = match page {
@@ -258,53 +355,64 @@ impl Tail {
                     Err(e) => {
                         // Ending the stream lets the client reconnect with its last id.
                         tracing::warn!(error = %e, "event stream: journal replay failed; closing the stream");
-                        return None;
+                        return End::Store;
                     }
                 };
                 // A short page means the replay reached what was committed when it was
                 // read; anything later is (or will be) in the live feed.
                 self.replaying = page.len() == PAGE;
                 for entry in &page {
-                    self.offer(entry);
+                    if let Err(end) = self.offer(entry).await {
+                        return end;
+                    }
                 }
                 continue;
             }
             let received = tokio::select! {
-                () = self.app.shutdown.cancelled() => return None,
+                () = self.app.shutdown.cancelled() => return End::Shutdown,
+                () = self.tx.closed() => return End::Gone,
                 received = self.live.recv() => received,
             };
             match received {
-                Ok(entry) => self.offer(&entry),
-                Err(RecvError::Lagged(missed)) => {
-                    self.ready.push_back(
-                        Event::default().event("lag").data(
-                            json!({"missed": missed, "recovery": "replaying from the journal"})
-                                .to_string(),
-                        ),
-                    );
-                    self.replaying = true;
+                Ok(entry) => {
+                    if let Err(end) = self.offer(&entry).await {
+                        return end;
+                    }
                 }
-                Err(RecvError::Closed) => return None,
+                Err(RecvError::Lagged(missed)) => return End::Lagged(missed),
+                Err(RecvError::Closed) => return End::Shutdown,
             }
         }
     }
 
-    /// Queues the entry if it is new to this client and matches its filter.
-    fn offer(&mut self, entry: &JournalEntry) {
+    /// Sends the entry if it is new to this client and matches its filter.
+    async fn offer(&mut self, entry: &JournalEntry) -> Result<(), End> {
         if entry.seq <= self.cursor {
-            return;
+            return Ok(());
         }
         self.cursor = entry.seq;
-        if self.filter.matches(entry) {
-            let mut data = entry_json(entry);
-            data["stationId"] = json!(entry.station_id);
-            data["kind"] = json!(kind_of(entry));
-            self.ready.push_back(
-                Event::default()
-                    .id(entry.seq.to_string())
-                    .data(data.to_string()),
-            );
+        if !self.filter.matches(entry) {
+            return Ok(());
         }
+        let mut data = entry_json(entry);
+        data["stationId"] = json!(entry.station_id);
+        data["kind"] = json!(kind_of(entry));
+        let data = data.to_string();
+        let cost = data.len() + 32;
+        let event = Event::default().id(entry.seq.to_string()).data(data);
+        self.send(event, cost).await
+    }
+
+    /// Queues an event once the client's budget has room for it.
+    async fn send(&self, event: Event, cost: usize) -> Result<(), End> {
+        let cost = u32::try_from(cost.min(PENDING_BYTES)).unwrap_or(u32::MAX);
+        let permit = tokio::select! {
+            permit = Arc::clone(&self.budget).acquire_many_owned(cost) => permit.map_err(|_| End::Gone)?,
+            () = tokio::time::sleep(self.stall) => return Err(End::Stalled),
+            () = self.app.shutdown.cancelled() => return Err(End::Shutdown),
+            () = self.tx.closed() => return Err(End::Gone),
+        };
+        self.tx.send((event, permit)).map_err(|_| End::Gone)
     }
 }
 
