@@ -228,7 +228,8 @@ pub enum JobStatus {
 pub mod job_outcome {
     /// Known but not connected when its turn came: reported, not waited for.
     pub const OFFLINE: &str = "Offline";
-    /// Listed by id but never seen by ocpulse.
+    /// Listed by id but not known to ocpulse when the job was created (decided then, with
+    /// no trigger; such a result is kept without a detail).
     pub const UNKNOWN_STATION: &str = "UnknownStation";
     /// The request cannot be expressed for this station (e.g. a 2.0.1-only message on 1.6).
     pub const NOT_APPLICABLE: &str = "NotApplicable";
@@ -276,6 +277,20 @@ impl StationResult {
             detail: None,
             elapsed_ms: None,
             finished_at: None,
+        }
+    }
+
+    /// A listed id ocpulse does not know: final at once, no trigger, no detail (the
+    /// outcome says it all), so a list of unknown ids costs a job little memory.
+    pub fn unknown(station_id: impl Into<String>, at: Millis) -> Self {
+        Self {
+            station_id: station_id.into(),
+            outcome: job_outcome::UNKNOWN_STATION.into(),
+            attempts: 0,
+            trigger_id: None,
+            detail: None,
+            elapsed_ms: None,
+            finished_at: Some(at),
         }
     }
 

@@ -64,7 +64,8 @@ pub struct SelectorError {
 }
 
 /// Station ids a selector may list at once (a larger fleet is selected by filter or `all`).
-pub const MAX_STATION_IDS: usize = 100_000;
+/// A job holds a result per listed id while it runs, so the list bounds its memory.
+pub const MAX_STATION_IDS: usize = 10_000;
 
 impl Selector {
     /// Checks that the selector says what it means: not empty, no empty id list, known
@@ -87,9 +88,9 @@ impl Selector {
             }
             Some(ids) if ids.len() > MAX_STATION_IDS => {
                 return fail(
-                    "invalid_selector",
+                    "too_many_station_ids",
                     format!(
-                        "stationIds lists {} ids, at most {MAX_STATION_IDS}; select by filter or \"all\": true instead",
+                        "stationIds lists {} ids, at most {MAX_STATION_IDS} are allowed; split the list, or select by filter or \"all\": true instead",
                         ids.len()
                     ),
                 );
@@ -253,6 +254,20 @@ mod tests {
         );
         assert!(parse(r#"{"all": true}"#).check().is_ok());
         assert!(parse(r#"{"model": "X"}"#).check().is_ok());
+        let ids = |n: usize| Selector {
+            station_ids: Some((0..n).map(|i| format!("CP{i}")).collect()),
+            ..Selector::default()
+        };
+        assert!(ids(MAX_STATION_IDS).check().is_ok());
+        let too_many = ids(MAX_STATION_IDS + 1)
+            .check()
+            .expect_err("over the bound");
+        assert_eq!(too_many.code, "too_many_station_ids");
+        assert!(
+            too_many.message.contains("at most 10000"),
+            "{}",
+            too_many.message
+        );
         assert!(serde_json::from_str::<Selector>(r#"{"modle": "X"}"#).is_err());
     }
 

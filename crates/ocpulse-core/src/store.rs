@@ -147,6 +147,20 @@ pub trait Store: Send + Sync + 'static {
     /// Every document of `kind` as last committed, `(id, json)` ordered by id.
     fn docs(&self, kind: &'static str) -> BoxFuture<Result<Vec<(String, String)>, StoreError>>;
 
+    /// One document, so a large one (a finished job's results) can live in the store
+    /// rather than in memory and still be read on demand. The default reads every
+    /// document of the kind; backends read the one.
+    fn doc(&self, kind: &'static str, id: String) -> BoxFuture<Result<Option<String>, StoreError>> {
+        let all = self.docs(kind);
+        Box::pin(async move {
+            Ok(all
+                .await?
+                .into_iter()
+                .find(|(doc_id, _)| *doc_id == id)
+                .map(|(_, body)| body))
+        })
+    }
+
     /// Every station ever seen, as last committed; read once at start.
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError>;
 

@@ -677,6 +677,23 @@ impl Store for SqliteStore {
         })
     }
 
+    fn doc(&self, kind: &'static str, id: String) -> BoxFuture<Result<Option<String>, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                let mut stmt = conn
+                    .prepare_cached("SELECT body FROM docs WHERE kind = ?1 AND id = ?2")
+                    .map_err(err)?;
+                stmt.query_row(rusqlite::params![kind, id], |r| r.get(0))
+                    .optional()
+                    .map_err(err)
+            })
+            .await
+            .map_err(err)?
+        })
+    }
+
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
         let conn = self
             .reader
@@ -1254,5 +1271,11 @@ mod tests {
             store.docs("alert").await.expect("read").is_empty(),
             "deleted"
         );
+        assert_eq!(
+            store.doc("job", "b".into()).await.expect("read"),
+            Some(r#"{"n":4}"#.to_owned()),
+            "one document by id"
+        );
+        assert_eq!(store.doc("alert", "a".into()).await.expect("read"), None);
     }
 }

@@ -168,7 +168,7 @@ async fn watch(app: Arc<App>, schedule_id: String, handle: Arc<JobHandle>) {
             () = app.shutdown.cancelled() => return,
         }
     }
-    let Some(job) = handle.snapshot() else {
+    let Some(job) = handle.full(&app).await else {
         return;
     };
     let doc = app.schedules.update(&schedule_id, |s| {

@@ -871,10 +871,22 @@ fn internal_urls(port: u16) -> Vec<(String, &'static str)> {
         (format!("http://127.0.0.1:{port}/hooks/ocpulse"), "loopback"),
         (format!("http://localhost:{port}/hooks/ocpulse"), "loopback"),
         (format!("http://[::1]:{port}/hooks/ocpulse"), "loopback"),
-        (format!("http://2130706433:{port}/hooks/ocpulse"), "loopback"),
-        (format!("http://[::ffff:127.0.0.1]:{port}/hooks/ocpulse"), "loopback"),
-        (format!("http://0.0.0.0:{port}/hooks/ocpulse"), "unspecified"),
-        ("http://169.254.169.254/latest/meta-data/".into(), "link-local"),
+        (
+            format!("http://2130706433:{port}/hooks/ocpulse"),
+            "loopback",
+        ),
+        (
+            format!("http://[::ffff:127.0.0.1]:{port}/hooks/ocpulse"),
+            "loopback",
+        ),
+        (
+            format!("http://0.0.0.0:{port}/hooks/ocpulse"),
+            "unspecified",
+        ),
+        (
+            "http://169.254.169.254/latest/meta-data/".into(),
+            "link-local",
+        ),
         ("http://[fe80::1]/x".into(), "link-local"),
         ("http://10.0.0.1:6379/".into(), "private"),
         ("https://192.168.1.1/".into(), "private"),
@@ -908,7 +920,9 @@ async fn webhooks_to_internal_addresses_are_refused_at_creation_with_nothing_sen
         assert_eq!(answer["addressKind"], kind, "{url}: {answer}");
         let message = answer["message"].as_str().unwrap_or_default();
         assert!(
-            message.contains(kind) && message.contains("--webhook-allow") && message.contains("public addresses"),
+            message.contains(kind)
+                && message.contains("--webhook-allow")
+                && message.contains("public addresses"),
             "says why and what is allowed: {answer}"
         );
     }
@@ -929,7 +943,10 @@ async fn webhooks_to_internal_addresses_are_refused_at_creation_with_nothing_sen
             &json!({"url": "http://10.0.0.1/", "secret": SECRET}).to_string(),
         )
         .await;
-    assert_eq!((code, answer["error"].as_str()), (400, Some("webhook_target_refused")));
+    assert_eq!(
+        (code, answer["error"].as_str()),
+        (400, Some("webhook_target_refused"))
+    );
     assert!(receiver.all().is_empty(), "registration sends nothing");
     server.stop().await;
     server2.stop().await;
@@ -968,20 +985,31 @@ async fn a_target_refused_at_delivery_gets_no_traffic_and_is_logged_as_policy() 
     cp.boot16().await;
     status16(&mut cp, 1, "Faulted", "NoError").await;
     for hook in &hooks {
-        let log = eventually(&server, &format!("/api/v1/webhooks/{hook}/deliveries"), |b| {
-            b["deliveries"][0]["status"] == "failed"
-        })
+        let log = eventually(
+            &server,
+            &format!("/api/v1/webhooks/{hook}/deliveries"),
+            |b| b["deliveries"][0]["status"] == "failed",
+        )
         .await;
         let d = &log["deliveries"][0];
         let attempts = d["attempts"].as_array().expect("attempts");
         assert_eq!(attempts.len(), 1, "a policy refusal is not retried: {log}");
         let error = attempts[0]["error"].as_str().unwrap_or_default();
         assert!(error.starts_with("refused by policy"), "{log}");
-        assert!(d["note"].as_str().is_some_and(|n| n.starts_with("refused by policy")), "{log}");
+        assert!(
+            d["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("refused by policy")),
+            "{log}"
+        );
         assert!(attempts[0].get("statusCode").is_none(), "{log}");
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(receiver.all().is_empty(), "nothing reached the receiver: {:?}", receiver.all());
+    assert!(
+        receiver.all().is_empty(),
+        "nothing reached the receiver: {:?}",
+        receiver.all()
+    );
     server.stop().await;
 }
 
@@ -1024,14 +1052,18 @@ async fn redirects_are_not_followed() {
     let mut cp = Station::connect(&server, "CP1", "ocpp1.6").await;
     cp.boot16().await;
     status16(&mut cp, 1, "Faulted", "NoError").await;
-    let log = eventually(&server, &format!("/api/v1/webhooks/{hook_id}/deliveries"), |b| {
-        b["deliveries"][0]["status"] == "failed"
-    })
+    let log = eventually(
+        &server,
+        &format!("/api/v1/webhooks/{hook_id}/deliveries"),
+        |b| b["deliveries"][0]["status"] == "failed",
+    )
     .await;
     let attempt = &log["deliveries"][0]["attempts"][0];
     assert_eq!(attempt["statusCode"], 307, "{log}");
     assert!(
-        attempt["error"].as_str().is_some_and(|e| e.contains("redirects are not followed")),
+        attempt["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("redirects are not followed")),
         "{log}"
     );
     assert!(target.all().is_empty(), "the redirect was not followed");

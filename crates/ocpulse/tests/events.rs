@@ -433,7 +433,10 @@ async fn a_consumer_that_never_reads_does_not_slow_stations_is_disconnected_and_
                 "{:?}",
                 e.data
             );
-            assert_eq!(e.id, Some(e.data["lastEventId"].as_i64().expect("lastEventId")));
+            assert_eq!(
+                e.id,
+                Some(e.data["lastEventId"].as_i64().expect("lastEventId"))
+            );
             lags += 1;
             assert!(
                 events.next_or_end().await.is_none(),
@@ -455,7 +458,10 @@ async fn a_consumer_that_never_reads_does_not_slow_stations_is_disconnected_and_
             break;
         }
     }
-    assert!(disconnects >= 1, "a client that never read was disconnected");
+    assert!(
+        disconnects >= 1,
+        "a client that never read was disconnected"
+    );
     // One station, one writer: its entries' seqs are consecutive, so any loss is a gap.
     assert!(
         seqs.windows(2).all(|w| w[1] == w[0] + 1),

@@ -89,9 +89,9 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let o = ip.octets();
     let tail = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
     match s {
-        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0, 0, _, _] | [0x64, 0xff9b, 0, 0, 0, 0, _, _] => {
-            Some(tail)
-        }
+        [0, 0, 0, 0, 0, 0xffff, _, _]
+        | [0, 0, 0, 0, 0, 0, _, _]
+        | [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail),
         _ => None,
     }
 }
@@ -171,7 +171,9 @@ pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
         return Ok(net.trunc());
     }
     text.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
-        format!("{text:?} is not a CIDR range or an IP address (e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8)")
+        format!(
+            "{text:?} is not a CIDR range or an IP address (e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8)"
+        )
     })
 }
 

@@ -211,7 +211,9 @@ mod tests {
 
     #[test]
     fn localhost_names_are_loopback_without_a_lookup() {
-        assert!(is_localhost("localhost") && is_localhost("LOCALHOST.") && is_localhost("a.localhost"));
+        assert!(
+            is_localhost("localhost") && is_localhost("LOCALHOST.") && is_localhost("a.localhost")
+        );
         assert!(!is_localhost("localhost.example") && !is_localhost("notlocalhost"));
     }
 
@@ -219,21 +221,40 @@ mod tests {
     async fn registration_refuses_internal_targets_and_says_what_is_allowed() {
         let deny = AddressPolicy::default();
         // IP literals and `localhost` only: nothing here leaves the machine.
-        for u in ["http://127.0.0.1:9/x", "http://[::1]:9/x", "http://localhost:9/x", "http://169.254.169.254/x"] {
+        for u in [
+            "http://127.0.0.1:9/x",
+            "http://[::1]:9/x",
+            "http://localhost:9/x",
+            "http://169.254.169.254/x",
+        ] {
             let err = check_target(&url(u), &deny).await.expect_err(u);
             assert_eq!(err.code, "webhook_target_refused", "{u}");
             assert!(err.message.contains("--webhook-allow"), "{}", err.message);
         }
         assert_eq!(
-            check_target(&url("http://127.0.0.1:9/x"), &deny).await.map_err(|e| e.kind),
+            check_target(&url("http://127.0.0.1:9/x"), &deny)
+                .await
+                .map_err(|e| e.kind),
             Err(Some("loopback"))
         );
-        assert!(check_target(&url("http://127.0.0.1:9/x"), &loopback_allowed()).await.is_ok());
+        assert!(
+            check_target(&url("http://127.0.0.1:9/x"), &loopback_allowed())
+                .await
+                .is_ok()
+        );
         // `localhost` also names ::1, which 127.0.0.0/8 does not allow; deliveries would
         // connect to 127.0.0.1 only, so the name is accepted.
-        assert!(check_target(&url("http://localhost:9/x"), &loopback_allowed()).await.is_ok());
+        assert!(
+            check_target(&url("http://localhost:9/x"), &loopback_allowed())
+                .await
+                .is_ok()
+        );
         let v6_only = AddressPolicy::new(vec![parse_cidr("::1").expect("cidr")]);
-        assert!(check_target(&url("http://127.0.0.1:9/x"), &v6_only).await.is_err());
+        assert!(
+            check_target(&url("http://127.0.0.1:9/x"), &v6_only)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -241,9 +262,19 @@ mod tests {
         let resolve = |policy: AddressPolicy| {
             GuardedResolver::new(Arc::new(policy)).resolve("localhost".parse().expect("name"))
         };
-        let err = resolve(AddressPolicy::default()).await.err().expect("refused");
+        let err = resolve(AddressPolicy::default())
+            .await
+            .err()
+            .expect("refused");
         assert!(err.downcast_ref::<RefusedByPolicy>().is_some(), "{err}");
-        let addrs: Vec<SocketAddr> = resolve(loopback_allowed()).await.expect("allowed").collect();
-        assert_eq!(addrs, [SocketAddr::from(([127, 0, 0, 1], 0))], "::1 filtered out");
+        let addrs: Vec<SocketAddr> = resolve(loopback_allowed())
+            .await
+            .expect("allowed")
+            .collect();
+        assert_eq!(
+            addrs,
+            [SocketAddr::from(([127, 0, 0, 1], 0))],
+            "::1 filtered out"
+        );
     }
 }

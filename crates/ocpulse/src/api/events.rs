@@ -295,7 +295,11 @@ impl Producer {
     async fn run(mut self, abort: Option<ConnectionAbort>) {
         let end = self.feed().await;
         if let End::Lagged(missed) = end {
-            tracing::debug!(missed, cursor = self.cursor, "event stream: client lagged; ending its stream");
+            tracing::debug!(
+                missed,
+                cursor = self.cursor,
+                "event stream: client lagged; ending its stream"
+            );
             let notice = Event::default()
                 .event("lag")
                 .id(self.cursor.to_string())
@@ -324,7 +328,10 @@ impl Producer {
                 .is_ok_and(|p| p.is_ok());
         drop(self.tx); // the stream ends once its events are taken
         if !drained {
-            tracing::debug!(cursor = self.cursor, "event stream: client not reading; closing its connection");
+            tracing::debug!(
+                cursor = self.cursor,
+                "event stream: client not reading; closing its connection"
+            );
             if let Some(abort) = &abort {
                 abort.abort();
             }

@@ -1,7 +1,7 @@
 //! `/api/v1/trigger-jobs`: one trigger request sent to many stations, with admission
 //! control, progress, per-station results, cancel and resume after a restart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ocpp_rpc::ProtocolVersion;
-use ocpulse_core::fleet_job::{Job, JobLimits, JobSpec, JobStatus, JobTrigger, succeeded};
+use ocpulse_core::fleet_job::{
+    Job, JobLimits, JobSpec, JobStatus, JobTrigger, job_outcome, succeeded,
+};
 use ocpulse_core::selector::Selector;
 use ocpulse_core::trigger_plan::{self, TriggerRequest};
 use ocpulse_core::{StationState, rfc3339};
@@ -77,7 +79,8 @@ pub(crate) struct CreateBody {
 #[allow(dead_code)] // documentation only: the core `Selector` parses this shape
 pub(crate) struct SelectorDoc {
     /// These stations only (non-blank ids).
-    #[schema(min_items = 1, max_items = 100_000)]
+    /// At most 10000 (`too_many_station_ids`): select a larger fleet by filter or `all`.
+    #[schema(min_items = 1, max_items = 10_000)]
     station_ids: Option<Vec<String>>,
     /// Every known station (subject to the filters); required when nothing else is given.
     #[serde(default)]
@@ -361,7 +364,7 @@ fn refuse_for_every_version(request: &TriggerRequest) -> Result<(), ApiError> {
             headers(("Location" = String, description = "The job's URL"))),
         (status = 202, description = "The job runs (not waited for, or the wait ran out): the job so far", body = JobView,
             headers(("Location" = String, description = "The job's URL"))),
-        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a missing `selector`/`trigger` (`missing_selector`, `missing_trigger`), a bad selector (`empty_selector`, `invalid_selector`), a bound out of range (`invalid_name`, `invalid_timeout`, `invalid_concurrency`, `invalid_rate`, `invalid_retries`, `invalid_retry_backoff`, `invalid_spread`, `invalid_wait_timeout`, `missing_requested_message`), a trigger no station could take (`unknown_requested_message` with `validValues`, `invalid_target`, `conflicting_target`) or a bad `X-Requested-By` (`invalid_requested_by`)", body = ApiErrorBody),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a missing `selector`/`trigger` (`missing_selector`, `missing_trigger`), a bad selector (`empty_selector`, `invalid_selector`, `too_many_station_ids` for more than 10000 `stationIds`), a bound out of range (`invalid_name`, `invalid_timeout`, `invalid_concurrency`, `invalid_rate`, `invalid_retries`, `invalid_retry_backoff`, `invalid_spread`, `invalid_wait_timeout`, `missing_requested_message`), a trigger no station could take (`unknown_requested_message` with `validValues`, `invalid_target`, `conflicting_target`) or a bad `X-Requested-By` (`invalid_requested_by`)", body = ApiErrorBody),
         (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
         (status = 500, description = "Internal error", body = ApiErrorBody),
         (status = 503, description = "The job could not be stored (`store_unavailable`)", body = ApiErrorBody),
@@ -413,10 +416,11 @@ pub async fn create(
         StatusCode::ACCEPTED
     };
     let job = handle
-        .snapshot()
+        .full(&app)
+        .await
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "job lock"))?;
     let location = format!("/api/v1/trigger-jobs/{}", job.id);
-    let mut body = view(&job, Results::All);
+    let mut body = view(&job, &job.counts(), Results::All);
     if body_include_messages {
         add_messages(&app, &mut body).await;
     }
@@ -431,15 +435,15 @@ enum Results {
     All,
 }
 
-/// The job as the API shows it: request, progress counts, and per-station results.
-fn view(job: &Job, results: Results) -> Value {
-    let counts = job.counts();
-    let ok: usize = counts
-        .iter()
-        .filter(|(k, _)| succeeded(k))
-        .map(|(_, n)| n)
-        .sum();
-    let open: usize = job.results.iter().filter(|r| r.is_open()).count();
+/// The job as the API shows it: request, progress counts (`counts`, which a finished job
+/// keeps when its results have left memory), and per-station results from `job.results`.
+fn view(job: &Job, counts: &BTreeMap<String, usize>, results: Results) -> Value {
+    let sum = |pick: &dyn Fn(&str) -> bool| -> usize {
+        counts.iter().filter(|(k, _)| pick(k)).map(|(_, n)| n).sum()
+    };
+    let ok = sum(&|k| succeeded(k));
+    let open = sum(&|k| k == job_outcome::PENDING || k == job_outcome::RUNNING);
+    let total = sum(&|_| true);
     let end = job.finished_at.unwrap_or_else(now_ms);
     let mut v = json!({
         "jobId": job.id,
@@ -453,9 +457,9 @@ fn view(job: &Job, results: Results) -> Value {
         "finishedAt": job.finished_at.map(rfc3339),
         "elapsedMs": end.saturating_sub(job.created_at),
         "resumed": job.resumed,
-        "total": job.results.len(),
+        "total": total,
         "succeeded": ok,
-        "failed": job.results.len() - ok - open,
+        "failed": total - ok - open,
         "open": open,
         "counts": counts,
     });
@@ -590,12 +594,14 @@ pub async fn one(
             ));
         }
     };
-    let job = app
-        .jobs
-        .get(&id)
-        .and_then(|h| h.snapshot())
-        .ok_or_else(|| not_found(&id))?;
-    let mut body = view(&job, results);
+    let handle = app.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    let job = if results == Results::None {
+        handle.snapshot()
+    } else {
+        handle.full(&app).await
+    }
+    .ok_or_else(|| not_found(&id))?;
+    let mut body = view(&job, &handle.counts(), results);
     if include_messages {
         add_messages(&app, &mut body).await;
     }
@@ -634,14 +640,20 @@ pub async fn list(
             ));
         }
     };
+    // Counted first, then read: a running job's results are never copied for a list.
     let jobs: Vec<Value> = app
         .jobs
         .list()
         .iter()
-        .filter_map(|h| h.snapshot())
-        .filter(|j| status.is_none_or(|s| j.status == s))
+        .filter_map(|h| {
+            let counts = h.counts();
+            let job = h.job.lock().ok()?;
+            if status.is_some_and(|s| job.status != s) {
+                return None;
+            }
+            Some(view(&job, &counts, Results::None))
+        })
         .take(limit)
-        .map(|j| view(&j, Results::None))
         .collect();
     Ok(Json(Value::Array(jobs)))
 }
@@ -686,5 +698,5 @@ pub async fn cancel(
     let job = handle
         .snapshot()
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "job lock"))?;
-    Ok(Json(view(&job, Results::None)))
+    Ok(Json(view(&job, &handle.counts(), Results::None)))
 }

@@ -248,7 +248,7 @@ fn schedule_view(s: &Schedule, with_stations: bool) -> Value {
     request_body(content = ScheduleBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The schedule", body = ScheduleView),
-        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a missing `everySeconds` (`missing_interval`), an interval or jitter out of range (`invalid_interval`, `invalid_jitter`, `invalid_spread`), or a bad job spec (as for trigger jobs: `missing_selector`, `empty_selector`, `invalid_selector`, `missing_trigger`, `invalid_concurrency`, `unknown_requested_message`, ...)", body = ApiErrorBody),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a missing `everySeconds` (`missing_interval`), an interval or jitter out of range (`invalid_interval`, `invalid_jitter`, `invalid_spread`), or a bad job spec (as for trigger jobs: `missing_selector`, `empty_selector`, `invalid_selector`, `too_many_station_ids`, `missing_trigger`, `invalid_concurrency`, `unknown_requested_message`, ...)", body = ApiErrorBody),
         (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
         (status = 503, description = "The schedule could not be stored (`store_unavailable`)", body = ApiErrorBody),
     )
@@ -468,7 +468,7 @@ fn target_view(t: &FreshnessTarget, stats: &TargetStats) -> Value {
     request_body(content = FreshnessBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The target", body = TargetView),
-        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a missing field (`missing_field`), a bad selector (`empty_selector`, `invalid_selector`) or `maxAgeSeconds` out of range (`invalid_max_age`)", body = ApiErrorBody),
+        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a missing field (`missing_field`), a bad selector (`empty_selector`, `invalid_selector`, `too_many_station_ids`) or `maxAgeSeconds` out of range (`invalid_max_age`)", body = ApiErrorBody),
         (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
         (status = 503, description = "The target could not be stored (`store_unavailable`)", body = ApiErrorBody),
     )

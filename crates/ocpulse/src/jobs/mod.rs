@@ -5,7 +5,7 @@
 
 mod runner;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +30,12 @@ pub const SERVER_BUDGET: usize = 20_000;
 /// Finished jobs kept (in memory and in the store); older ones are forgotten first.
 pub const KEEP_FINISHED: usize = 1_000;
 
+/// Per-station results that finished jobs keep in memory together. Past it, the oldest
+/// finished jobs keep only their counts by outcome, and their results are read back from
+/// the store when someone asks for them: a thousand kept jobs of ten thousand stations
+/// each would otherwise hold ten million results for the life of the process.
+pub const FINISHED_RESULTS_IN_MEMORY: usize = 50_000;
+
 /// One job and what its runner needs to share with the API.
 #[derive(Debug)]
 pub struct JobHandle {
@@ -41,6 +47,12 @@ pub struct JobHandle {
     dirty: AtomicBool,
     /// Woken when the job ends, for callers that wait.
     pub finished: Notify,
+    /// Set once the finished job, results included, is stored: only then may its
+    /// results leave memory.
+    stored: AtomicBool,
+    /// Set when the results left memory (`job.results` is then empty): the counts by
+    /// outcome they had.
+    released: Mutex<Option<BTreeMap<String, usize>>>,
 }
 
 impl JobHandle {
@@ -50,12 +62,72 @@ impl JobHandle {
             cancel: CancellationToken::new(),
             dirty: AtomicBool::new(false),
             finished: Notify::new(),
+            stored: AtomicBool::new(false),
+            released: Mutex::new(None),
         }
     }
 
-    /// A copy of the job now.
+    /// A copy of the job now; a finished job's results may be absent (released, see
+    /// [`JobHandle::full`]), so use [`JobHandle::counts`] for its totals.
     pub fn snapshot(&self) -> Option<Job> {
         self.job.lock().ok().map(|j| j.clone())
+    }
+
+    /// How many stations have each outcome, whether or not the results are in memory.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        if let Some(counts) = self.released.lock().ok().and_then(|r| r.clone()) {
+            return counts;
+        }
+        self.job.lock().map(|j| j.counts()).unwrap_or_default()
+    }
+
+    /// The job with every station's result, read back from the store if they were
+    /// released from memory.
+    pub async fn full(&self, app: &App) -> Option<Job> {
+        let job = self.snapshot()?;
+        let released = self.released.lock().ok().is_some_and(|r| r.is_some());
+        if !released {
+            return Some(job);
+        }
+        match app.store.doc(DOC_KIND, job.id.clone()).await {
+            Ok(Some(body)) => match serde_json::from_str::<Job>(&body) {
+                Ok(stored) => Some(stored),
+                Err(e) => {
+                    tracing::warn!(job = %job.id, error = %e, "stored job unreadable");
+                    Some(job)
+                }
+            },
+            Ok(None) => Some(job),
+            Err(e) => {
+                tracing::warn!(job = %job.id, error = %e, "could not read a stored job");
+                Some(job)
+            }
+        }
+    }
+
+    /// Marks the finished job as durably stored (results included).
+    pub(crate) fn mark_stored(&self) {
+        self.stored.store(true, Ordering::Release);
+    }
+
+    /// Results held in memory.
+    fn results_in_memory(&self) -> usize {
+        self.job.lock().map(|j| j.results.len()).unwrap_or(0)
+    }
+
+    /// Drops the results of a finished, stored job from memory, keeping its counts.
+    fn release(&self) {
+        if !self.stored.load(Ordering::Acquire) || self.dirty.load(Ordering::Acquire) {
+            return;
+        }
+        let (Ok(mut job), Ok(mut released)) = (self.job.lock(), self.released.lock()) else {
+            return;
+        };
+        if job.status == JobStatus::Running || released.is_some() {
+            return;
+        }
+        *released = Some(job.counts());
+        job.results = Vec::new();
     }
 
     /// Changes the job and marks it for the next write.
@@ -141,6 +213,26 @@ impl Jobs {
         Ok(handle)
     }
 
+    /// Keeps the finished jobs' results in memory within `FINISHED_RESULTS_IN_MEMORY`,
+    /// newest first; older finished jobs keep their counts (their results stay stored).
+    pub fn trim(&self) {
+        let mut held = 0usize;
+        for handle in self.list() {
+            if !handle.is_finished() {
+                continue;
+            }
+            let n = handle.results_in_memory();
+            if n == 0 {
+                continue;
+            }
+            if held + n > FINISHED_RESULTS_IN_MEMORY {
+                handle.release();
+            } else {
+                held += n;
+            }
+        }
+    }
+
     fn insert(&self, handle: Arc<JobHandle>) -> Vec<Doc> {
         let Ok(mut map) = self.map.lock() else {
             return Vec::new();
@@ -176,27 +268,39 @@ pub async fn create(
     // Each state is read under its own lock, not copied: cloning 10,000 station states
     // just to pick "all" cost more than the rest of the job's start. Sessions only hold their
     // own station's lock, briefly, so holding these for the pick cannot deadlock.
-    let ids = {
+    let created_at = now_ms();
+    let results = {
         let entries = app.stations.all();
         let known: Vec<(std::sync::MutexGuard<'_, StationState>, bool)> = entries
             .iter()
             .filter_map(|(_, e)| Some((e.state.lock().ok()?, e.session.is_some())))
             .collect();
-        spec.selector.pick(known.iter().map(|(s, c)| (&**s, *c)))
+        let ids = spec.selector.pick(known.iter().map(|(s, c)| (&**s, *c)));
+        // Ids nobody knows are final now: no trigger to run, no detail to keep.
+        let known: HashSet<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+        ids.into_iter()
+            .map(|id| {
+                if known.contains(id.as_str()) {
+                    StationResult::pending(id)
+                } else {
+                    StationResult::unknown(id, created_at)
+                }
+            })
+            .collect()
     };
     let job = Job {
         id: uuid::Uuid::now_v7().simple().to_string(),
         spec,
         requested_by,
         status: JobStatus::Running,
-        created_at: now_ms(),
+        created_at,
         finished_at: None,
         resumed: 0,
-        results: ids.into_iter().map(StationResult::pending).collect(),
+        results,
     };
-    let handle = Arc::new(JobHandle::new(job.clone()));
-    let mut docs = app.jobs.insert(Arc::clone(&handle));
-    docs.push(Doc::put(DOC_KIND, job.id.clone(), &job));
+    let mut docs = vec![Doc::put(DOC_KIND, job.id.clone(), &job)];
+    let handle = Arc::new(JobHandle::new(job));
+    docs.extend(app.jobs.insert(Arc::clone(&handle)));
     app.store
         .commit(WriteBatch {
             docs,
@@ -225,12 +329,16 @@ pub async fn resume(app: &Arc<App>, delay: Duration) -> Result<usize, StoreError
             job.resumed += 1;
         }
         let handle = Arc::new(JobHandle::new(job));
+        if !running {
+            handle.mark_stored();
+        }
         app.jobs.insert(Arc::clone(&handle));
         if running {
             resumed += 1;
             tokio::spawn(runner::run(Arc::clone(app), handle, Some(delay)));
         }
     }
+    app.jobs.trim();
     if resumed > 0 {
         tracing::info!(
             jobs = resumed,

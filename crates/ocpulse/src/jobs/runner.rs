@@ -127,14 +127,19 @@ pub(super) async fn run(app: Arc<App>, handle: Arc<JobHandle>, delay: Option<Dur
         j.finished_at = Some(now_ms());
     });
     flusher.abort();
-    if let Some(doc) = handle.take_dirty_doc()
-        && let Err(e) = app.store.save_docs(vec![doc]).await
-    {
-        tracing::error!(job = %job_id, error = %e, "could not store the finished job");
+    if let Some(doc) = handle.take_dirty_doc() {
+        match app.store.save_docs(vec![doc]).await {
+            Ok(()) => handle.mark_stored(),
+            Err(e) => {
+                tracing::error!(job = %job_id, error = %e, "could not store the finished job");
+            }
+        }
     }
     handle.finished.notify_waiters();
-    let counts = handle.snapshot().map(|j| j.counts()).unwrap_or_default();
+    let counts = handle.counts();
     tracing::info!(job = %job_id, cancelled, ?counts, "trigger job ended");
+    // Older finished jobs' results leave memory past the bound (they are stored).
+    app.jobs.trim();
 }
 
 fn stopping(app: &App, handle: &JobHandle) -> bool {
