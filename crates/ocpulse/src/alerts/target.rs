@@ -143,7 +143,7 @@ pub async fn check_target(url: &Url, policy: &AddressPolicy) -> Result<(), Targe
             kind: None,
         });
     };
-    let found = match tokio::time::timeout(RESOLVE_TIMEOUT, lookup(&host)).await {
+    let found = match tokio::time::timeout(RESOLVE_TIMEOUT, lookup(host)).await {
         Ok(Ok(found)) if !found.is_empty() => found,
         Ok(Ok(_) | Err(_)) | Err(_) => {
             return Err(TargetError {
