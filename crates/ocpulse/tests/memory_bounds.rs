@@ -45,9 +45,11 @@ async fn never_reading_client(server: &Server) -> TcpStream {
     raw.set_nonblocking(true).expect("nonblocking");
     let socket = TcpSocket::from_std_stream(raw.into());
     let mut tcp = socket.connect(server.addr).await.expect("connect");
-    tcp.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: test\r\n\r\n")
-        .await
-        .expect("request");
+    let request = format!(
+        "GET /api/v1/events HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.addr
+    );
+    tcp.write_all(request.as_bytes()).await.expect("request");
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
