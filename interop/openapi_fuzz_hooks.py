@@ -14,7 +14,16 @@ keep the two simulated stations' outboxes full, so every later trigger the fuzze
 waits in line into the 20 s request timeout (a run once stalled for ten minutes that way).
 The hook raises a valid interval below MIN_BACKGROUND_S to MIN_BACKGROUND_S, which is
 longer than the run, with the same rule: valid stays valid, invalid stays invalid.
+
+Webhook URLs: a fuzzed host name would make the server resolve it (at registration and
+at delivery), which sends DNS queries off this machine, and a fuzzed public address would
+receive deliveries. The hook points every http(s) URL of a webhook body at 127.0.0.1:9
+(discard; nothing listens), keeping its scheme and path, so a valid URL stays valid and is
+accepted (the server is started with --webhook-allow 127.0.0.0/8) and nothing leaves
+loopback.
 """
+
+import urllib.parse
 
 import schemathesis
 
@@ -33,9 +42,25 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _loopback_url(value):
+    """The same URL aimed at 127.0.0.1:9, or the value unchanged if it is no http(s) URL."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:
+        return value
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return value
+    return urllib.parse.urlunsplit(parts._replace(netloc="127.0.0.1:9"))
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     method, path, body = case.method.upper(), case.operation.path, case.body
+    if method == "POST" and path == "/api/v1/webhooks" and isinstance(body, dict):
+        if "url" in body:
+            body["url"] = _loopback_url(body["url"])
     for m, p, field in BACKGROUND:
         if (method, path) == (m, p) and isinstance(body, dict):
             value = body.get(field)

@@ -40,6 +40,19 @@ fn is_localhost(host: &str) -> bool {
     host == "localhost" || host.ends_with(".localhost")
 }
 
+/// Names reserved for documentation and testing (RFC 2606, RFC 6761: `.example`,
+/// `.invalid`, `.test`, `example.com/net/org`) never resolve to a receiver: answered
+/// without asking a DNS server.
+fn is_reserved_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    [".example", ".invalid", ".test"]
+        .iter()
+        .any(|tld| host.ends_with(tld) || host == tld[1..])
+        || ["example.com", "example.net", "example.org"]
+            .iter()
+            .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
 const LOCALHOST: [IpAddr; 2] = [
     IpAddr::V4(Ipv4Addr::LOCALHOST),
     IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -50,6 +63,9 @@ const LOCALHOST: [IpAddr; 2] = [
 async fn lookup(host: &str) -> std::io::Result<Vec<IpAddr>> {
     if is_localhost(host) {
         return Ok(LOCALHOST.to_vec());
+    }
+    if is_reserved_name(host) {
+        return Ok(Vec::new());
     }
     let found = tokio::net::lookup_host((host, 0)).await?;
     Ok(found.map(|a| a.ip()).collect())
@@ -207,6 +223,22 @@ mod tests {
         assert!(literal_refusal(&url("http://8.8.8.8/x"), &deny).is_none());
         assert!(literal_refusal(&url("http://receiver.example/x"), &deny).is_none());
         assert!(literal_refusal(&url("http://127.0.0.1:9/x"), &loopback_allowed()).is_none());
+    }
+
+    #[test]
+    fn reserved_names_are_known_without_a_lookup() {
+        for h in [
+            "receiver.example",
+            "a.invalid",
+            "x.test",
+            "example.com",
+            "hooks.example.org.",
+        ] {
+            assert!(is_reserved_name(h), "{h}");
+        }
+        for h in ["examples.com", "receiver.example.net.evil", "ocpulse.io"] {
+            assert!(!is_reserved_name(h), "{h}");
+        }
     }
 
     #[test]
