@@ -21,6 +21,12 @@ receive deliveries. The hook points every http(s) URL of a webhook body at 127.0
 (discard; nothing listens), keeping its scheme and path, so a valid URL stays valid and is
 accepted (the server is started with --webhook-allow 127.0.0.0/8) and nothing leaves
 loopback.
+
+Tokens: the run authenticates with one admin token, and `DELETE /api/v1/tokens/{id}`
+with an id the fuzzer read from `GET /api/v1/tokens` revokes it, after which every
+request is a 401 (each after the token cache's reload pause) and the run times out. The
+hook points that DELETE at an id no token has, so it is still exercised (404) without
+locking the run out.
 """
 
 import urllib.parse
@@ -58,6 +64,10 @@ def _loopback_url(value):
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     method, path, body = case.method.upper(), case.operation.path, case.body
+    if method == "DELETE" and path == "/api/v1/tokens/{id}":
+        params = case.path_parameters
+        if isinstance(params, dict) and isinstance(params.get("id"), str):
+            params["id"] = "not-the-fuzzers-token"
     if method == "POST" and path == "/api/v1/webhooks" and isinstance(body, dict):
         if "url" in body:
             body["url"] = _loopback_url(body["url"])

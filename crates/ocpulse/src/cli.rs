@@ -185,3 +185,33 @@ impl ServeArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::{Cli, Command};
+
+    fn serve(args: &[&str]) -> anyhow::Result<crate::config::ServerConfig> {
+        let cli = Cli::try_parse_from(["ocpulse", "serve"].iter().chain(args))?;
+        let Command::Serve(serve) = cli.command else {
+            anyhow::bail!("not serve");
+        };
+        let config = serve.config()?;
+        config.check_exposure()?;
+        Ok(config)
+    }
+
+    #[test]
+    fn loopback_is_development_mode_and_anything_else_requires_authentication() {
+        let dev = serve(&[]).expect("the default starts");
+        assert!(dev.security.auto_register && !dev.security.require_token);
+        let closed = serve(&["--no-auto-register", "--require-token"]).expect("starts");
+        assert!(!closed.security.auto_register && closed.security.require_token);
+        let public = serve(&["--listen", "0.0.0.0:8180"]).expect("secure by default");
+        assert!(!public.security.auto_register && public.security.require_token);
+        let open = serve(&["--listen", "0.0.0.0:8180", "--auto-register"])
+            .expect_err("refuses to start open");
+        assert!(open.to_string().contains("--auto-register"), "{open}");
+    }
+}

@@ -180,6 +180,14 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
             format!("the request body is empty; send a JSON object like {expected}"),
         ));
     }
+    // serde reads a struct from a JSON array too (its fields by position); the API's
+    // bodies are objects.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("the request body must be a JSON object like {expected}"),
+        ));
+    }
     serde_json::from_slice(body).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {

@@ -83,10 +83,16 @@ pub(crate) struct Registered {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RegisterBody {
     /// The identity (1 to 48 of `a-z A-Z 0-9 * - _ = + | @ .`).
-    #[schema(example = "CP0001")]
+    #[schema(
+        example = "CP0001",
+        pattern = r"^[A-Za-z0-9*_=+|@.\-]{1,48}$",
+        min_length = 1,
+        max_length = 48
+    )]
     id: String,
     /// 0 to 3; default 1. Profile 0 (no credentials) only on a loopback listener.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 3)]
     security_profile: Option<u8>,
     /// Default true.
     #[serde(default)]
@@ -97,6 +103,7 @@ pub(crate) struct RegisterBody {
     /// The Basic-auth password for profiles 1 and 2 (16 to 40 visible ASCII characters);
     /// without it one is generated and returned once.
     #[serde(default)]
+    #[schema(pattern = r"^[\x21-\x7E]{16,40}$", min_length = 16, max_length = 40)]
     password: Option<String>,
 }
 
@@ -106,6 +113,7 @@ pub(crate) struct RegisterBody {
 pub(crate) struct UpdateBody {
     /// 0 to 3.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 3)]
     security_profile: Option<u8>,
     /// Disabling closes a live connection.
     #[serde(default)]
@@ -204,6 +212,14 @@ fn not_registered(id: &str) -> ApiError {
     )
 }
 
+/// The registration of `id`, or the 404 that says how to make one.
+fn registered(app: &App, id: &str) -> Result<Registration, ApiError> {
+    app.gate
+        .registrations
+        .get(id)
+        .ok_or_else(|| not_registered(id))
+}
+
 /// Registers a station.
 #[utoipa::path(
     post,
@@ -293,11 +309,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Registered>, ApiError> {
-    let mut reg = app
-        .gate
-        .registrations
-        .get(&id)
-        .ok_or_else(|| not_registered(&id))?;
+    let mut reg = registered(&app, &id)?;
     let body: UpdateBody = parse_body(&body, UPDATE_EXAMPLE)?;
     let raised = body
         .security_profile
@@ -384,11 +396,7 @@ pub async fn set_password(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<PasswordChanged>, ApiError> {
-    let mut reg = app
-        .gate
-        .registrations
-        .get(&id)
-        .ok_or_else(|| not_registered(&id))?;
+    let mut reg = registered(&app, &id)?;
     let body: PasswordBody = if body.iter().all(u8::is_ascii_whitespace) {
         PasswordBody::default()
     } else {

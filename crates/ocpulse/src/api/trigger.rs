@@ -178,21 +178,25 @@ pub(crate) fn requested_by(
     headers: &HeaderMap,
     caller: Option<&Caller>,
 ) -> Result<String, ApiError> {
-    if let Some(name) = caller.and_then(Caller::token_name) {
-        return Ok(name.to_owned());
-    }
-    match headers.get("x-requested-by") {
-        None => Ok("api".into()),
+    // The header is checked even when a token's name wins: a malformed header is a bad
+    // request whoever sends it.
+    let header = match headers.get("x-requested-by") {
+        None => "api".to_owned(),
         Some(v) => match v.to_str() {
-            Ok(s) if !s.trim().is_empty() && s.len() <= MAX_REQUESTED_BY => Ok(s.trim().to_owned()),
-            _ => Err(ApiError::bad_request(
-                "invalid_requested_by",
-                format!(
-                    "X-Requested-By must be visible ASCII text of 1 to {MAX_REQUESTED_BY} characters naming who asks, e.g. \"billing-job\""
-                ),
-            )),
+            Ok(s) if !s.trim().is_empty() && s.len() <= MAX_REQUESTED_BY => s.trim().to_owned(),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_requested_by",
+                    format!(
+                        "X-Requested-By must be visible ASCII text of 1 to {MAX_REQUESTED_BY} characters naming who asks, e.g. \"billing-job\""
+                    ),
+                ));
+            }
         },
-    }
+    };
+    Ok(caller
+        .and_then(Caller::token_name)
+        .map_or(header, str::to_owned))
 }
 
 /// Triggers a message and, by default, waits for it.
