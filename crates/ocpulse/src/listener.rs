@@ -137,7 +137,7 @@ async fn connection(
                     tls: true,
                     certificate_cn,
                 };
-                (Either::Right(stream), peer)
+                (Either::Right(Box::new(stream)), peer)
             }
             Ok(Err(e)) => {
                 tracing::info!(%remote, error = %e, "TLS handshake failed");
