@@ -256,6 +256,20 @@ async fn answer_change_configuration(ws: &mut Ws, status: &str) -> Value {
     }
 }
 
+/// Asks for a password rotation in the background, so the test can play the station.
+fn spawn_rotation(url: String) -> tokio::task::JoinHandle<(u16, Value)> {
+    tokio::spawn(async move {
+        let r = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("POST");
+        (r.status().as_u16(), r.json::<Value>().await.expect("json"))
+    })
+}
+
 #[tokio::test]
 async fn password_rotation_follows_the_stations_answer_a01_fr_03_04() {
     let server = Server::start_with(closed_server()).await;
@@ -268,19 +282,7 @@ async fn password_rotation_follows_the_stations_answer_a01_fr_03_04() {
 
     // Rejected: the old password stays.
     let url = server.url("/api/v1/stations/ROT1/password");
-    let call = tokio::spawn({
-        let url = url.clone();
-        async move {
-            let r = reqwest::Client::new()
-                .post(url)
-                .header("content-type", "application/json")
-                .body("{}")
-                .send()
-                .await
-                .expect("POST");
-            (r.status().as_u16(), r.json::<Value>().await.expect("json"))
-        }
-    });
+    let call = spawn_rotation(url.clone());
     let sent = answer_change_configuration(&mut ws, "Rejected").await;
     assert_eq!(sent["key"], "AuthorizationKey");
     let (status, body) = call.await.expect("task");
@@ -300,16 +302,7 @@ async fn password_rotation_follows_the_stations_answer_a01_fr_03_04() {
     common::wait_connected(&server, "ROT1", true).await;
 
     // Accepted: the new password works and the old one no longer does.
-    let call = tokio::spawn(async move {
-        let r = reqwest::Client::new()
-            .post(url)
-            .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .await
-            .expect("POST");
-        (r.status().as_u16(), r.json::<Value>().await.expect("json"))
-    });
+    let call = spawn_rotation(url);
     let sent = answer_change_configuration(&mut ws, "Accepted").await;
     let (status, body) = call.await.expect("task");
     assert_eq!(status, 200, "{body}");
