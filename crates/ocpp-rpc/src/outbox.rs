@@ -44,7 +44,7 @@ pub struct Transmit {
 
 /// What an answer from the station turned out to be.
 #[derive(Debug)]
-pub enum Answer<T> {
+pub enum AnswerMatch<T> {
     /// It answers the CALL in flight.
     Matched {
         /// The action of the CALL it answers.
@@ -132,15 +132,15 @@ impl<T> Outbox<T> {
     }
 
     /// Matches a received CALLRESULT/CALLERROR id against the CALL in flight.
-    pub fn on_answer(&mut self, id: &str) -> Answer<T> {
+    pub fn on_answer(&mut self, id: &str) -> AnswerMatch<T> {
         match self.in_flight.take() {
-            Some(f) if f.id == id => Answer::Matched {
+            Some(f) if f.id == id => AnswerMatch::Matched {
                 action: f.action,
                 token: f.token,
             },
             other => {
                 self.in_flight = other;
-                Answer::Unmatched
+                AnswerMatch::Unmatched
             }
         }
     }
@@ -227,7 +227,7 @@ mod tests {
         );
         assert!(matches!(
             outbox.on_answer(&first.id),
-            Answer::Matched { token: 1, .. }
+            AnswerMatch::Matched { token: 1, .. }
         ));
         let second = outbox
             .poll_transmit(now, |_| true)
@@ -235,7 +235,7 @@ mod tests {
         assert_ne!(first.id, second.id);
         assert!(matches!(
             outbox.on_answer(&second.id),
-            Answer::Matched { token: 2, .. }
+            AnswerMatch::Matched { token: 2, .. }
         ));
         assert!(outbox.is_empty());
     }
@@ -256,12 +256,12 @@ mod tests {
             .poll_transmit(now + T, |_| true)
             .expect("next goes out after the timeout");
         assert!(
-            matches!(outbox.on_answer(&first.id), Answer::Unmatched),
+            matches!(outbox.on_answer(&first.id), AnswerMatch::Unmatched),
             "late answer to the first"
         );
         assert!(matches!(
             outbox.on_answer(&second.id),
-            Answer::Matched { token: "b", .. }
+            AnswerMatch::Matched { token: "b", .. }
         ));
     }
 

@@ -77,6 +77,9 @@ pub enum Scope {
     /// Every connector/EVSE: one message per expected target. With no known targets the
     /// trigger completes after the first message and a quiet period with no more.
     All(BTreeSet<TargetKey>),
+    /// 2.0.1 TransactionEvent with no EVSE: one `Updated` event per transaction the CSMS
+    /// knows running (F06.FR.07); with none known there is nothing to wait for.
+    Transactions(BTreeSet<String>),
 }
 
 /// What a trigger waits for.
@@ -89,26 +92,120 @@ pub struct Expectation {
     pub scope: Scope,
 }
 
-/// Collects the messages that answer one trigger; the shell offers it every station CALL
-/// it acknowledges and keeps the ones it accepts.
+/// Whether a station CALL says it was sent because of a trigger. OCPP has such a marker
+/// only on some messages: `sampledValue.context = "Trigger"` (1.6 and 2.x meter values) and
+/// 2.x `TransactionEvent.triggerReason = "Trigger"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Marker {
+    /// Marked as triggered.
+    Triggered,
+    /// The message kind has a marker and this one says something else (a periodic sample,
+    /// a transaction's own event): routine traffic.
+    Routine,
+    /// The message kind has no marker (Heartbeat, StatusNotification, BootNotification...).
+    Unmarkable,
+}
+
+/// What is known of a station's habit of marking triggered messages, learned from its
+/// answers to earlier triggers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Marking {
+    /// Not seen yet: an unmarked message is taken, but a marked one arriving soon after is
+    /// preferred to it.
+    #[default]
+    Unknown,
+    /// It marks triggered messages: unmarked ones are routine and never taken.
+    Marks,
+    /// It sent unmarked messages in answer to a trigger: marker fields say nothing.
+    DoesNotMark,
+}
+
+/// Why a message was taken as (part of) a trigger's answer; kept in the trigger record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchReason {
+    /// It carries OCPP's trigger marker.
+    Marker,
+    /// It is about the connector/EVSE asked for.
+    Target,
+    /// It is about a transaction the trigger waited for.
+    Transaction,
+    /// The first message of the expected action after the trigger (OCPP has nothing finer
+    /// for it).
+    FirstAfterAccept,
+}
+
+/// What the matcher needs to know of one station CALL, read from it once by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer<'a> {
+    /// Its action.
+    pub action: &'a str,
+    /// The connector/EVSE it is about, where it names one.
+    pub target: Option<TargetKey>,
+    /// Its trigger marker.
+    pub marker: Marker,
+    /// The transaction it is about (2.x TransactionEvent).
+    pub transaction_id: Option<&'a str>,
+    /// It reports a change (a status transition, a transaction starting or ending): that
+    /// explains it as routine when it is not what the trigger asked for.
+    pub reports_change: bool,
+}
+
+/// The matcher's decision about one offered message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It answers the trigger. `replaces` is the index (among this collector's claims) of an
+    /// unmarked message it supersedes, which is no longer counted.
+    Claim {
+        /// Why.
+        reason: MatchReason,
+        /// The superseded claim.
+        replaces: Option<usize>,
+    },
+    /// The expected action for another target, and nothing but a wrong target explains it.
+    NearMiss,
+    /// Not related to this trigger.
+    Ignore,
+}
+
+/// One claimed message as the collector counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Claim {
+    key: Option<ClaimKey>,
+    marker: Marker,
+    live: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum ClaimKey {
+    Target(TargetKey),
+    Transaction(String),
+}
+
+/// Collects the messages that answer one trigger; its owner offers it every station CALL
+/// it acknowledges and keeps the ones it claims.
 #[derive(Debug, Clone)]
 pub struct Collector {
     expectation: Expectation,
     quiet: Duration,
-    matched: usize,
-    seen: BTreeSet<TargetKey>,
+    marking: Marking,
+    claims: Vec<Claim>,
     last_match: Option<Instant>,
 }
 
 impl Collector {
-    /// A collector for `expectation`; `quiet` is how long an open-ended `All` waits for
-    /// another message before it counts as complete.
-    pub fn new(expectation: Expectation, quiet: Duration) -> Self {
+    /// A collector for `expectation` at a station whose marking habit is `marking`; `quiet`
+    /// is how long an open-ended `All` waits for another message before it counts as
+    /// complete, and how long an unmarked answer waits for a marked one while the habit is
+    /// unknown.
+    pub fn new(expectation: Expectation, quiet: Duration, marking: Marking) -> Self {
         Self {
             expectation,
             quiet,
-            matched: 0,
-            seen: BTreeSet::new(),
+            marking,
+            claims: Vec::new(),
             last_match: None,
         }
     }
@@ -118,55 +215,157 @@ impl Collector {
         &self.expectation
     }
 
-    /// Offers a station CALL; true if it belongs to this trigger. A complete collector
-    /// accepts nothing more.
-    pub fn offer(&mut self, action: &str, target: Option<TargetKey>, now: Instant) -> bool {
-        if action != self.expectation.action || self.is_complete(now) {
-            return false;
+    /// Decides about one station CALL. A complete collector claims nothing more.
+    pub fn offer(&mut self, offer: &Offer<'_>, now: Instant) -> Verdict {
+        if offer.action != self.expectation.action {
+            return Verdict::Ignore;
         }
-        let accepted = match &self.expectation.scope {
-            Scope::One => true,
-            // A message without a target (e.g. a TransactionEvent that omits evse) cannot be
-            // told apart, so it is taken as the answer.
-            Scope::Target(wanted) => target.is_none_or(|t| t.satisfies(*wanted)),
-            Scope::All(expected) => {
-                if let Some(e) = target.and_then(|t| expected.iter().find(|e| t.satisfies(**e))) {
-                    self.seen.insert(*e);
+        if offer.marker == Marker::Routine && self.marking == Marking::Marks {
+            return Verdict::Ignore;
+        }
+        let key = match &self.expectation.scope {
+            Scope::One => None,
+            Scope::Target(wanted) => match offer.target {
+                Some(t) if !t.satisfies(*wanted) => return self.near_miss(offer),
+                Some(_) => Some(ClaimKey::Target(*wanted)),
+                None => None,
+            },
+            Scope::All(expected) => match offer.target {
+                Some(t) if expected.is_empty() => Some(ClaimKey::Target(t)),
+                Some(t) => match expected.iter().find(|e| t.satisfies(**e)) {
+                    Some(e) => Some(ClaimKey::Target(*e)),
+                    // A target the CSMS did not know: its layout was incomplete. Taken only
+                    // when nothing says it is routine; it completes nothing.
+                    None if offer.marker != Marker::Routine && !offer.reports_change => {
+                        Some(ClaimKey::Target(t))
+                    }
+                    None => return Verdict::Ignore,
+                },
+                None => None,
+            },
+            Scope::Transactions(ids) => match offer.transaction_id {
+                Some(id) if ids.contains(id) => {
+                    // A transaction's own Started/Ended is not a trigger's `Updated`.
+                    if offer.marker != Marker::Triggered && offer.reports_change {
+                        return Verdict::Ignore;
+                    }
+                    Some(ClaimKey::Transaction(id.to_owned()))
                 }
-                true
-            }
+                _ => return Verdict::Ignore,
+            },
         };
-        if accepted {
-            self.matched += 1;
-            self.last_match = Some(now);
+        let replaces = match self.live_claim(key.as_ref()) {
+            // A marked message supersedes an unmarked one for the same thing; anything else
+            // already answered is a repeat (a later periodic sample), not the answer.
+            Some(i)
+                if offer.marker == Marker::Triggered
+                    && self.claims[i].marker == Marker::Routine =>
+            {
+                Some(i)
+            }
+            Some(_) => return Verdict::Ignore,
+            None if self.is_complete(now) => return Verdict::Ignore,
+            None => None,
+        };
+        if let Some(i) = replaces {
+            self.claims[i].live = false;
         }
-        accepted
+        let reason = match (offer.marker, &key) {
+            (Marker::Triggered, _) => MatchReason::Marker,
+            (_, Some(ClaimKey::Transaction(_))) => MatchReason::Transaction,
+            (_, Some(ClaimKey::Target(_))) => MatchReason::Target,
+            (_, None) => MatchReason::FirstAfterAccept,
+        };
+        self.claims.push(Claim {
+            key,
+            marker: offer.marker,
+            live: true,
+        });
+        self.last_match = Some(now);
+        Verdict::Claim { reason, replaces }
     }
 
-    /// Whether every expected message has arrived.
+    fn near_miss(&self, offer: &Offer<'_>) -> Verdict {
+        let explained = offer.reports_change || offer.marker == Marker::Routine;
+        if explained {
+            Verdict::Ignore
+        } else {
+            Verdict::NearMiss
+        }
+    }
+
+    /// The live claim for `key` (for keyless scopes: any live claim).
+    fn live_claim(&self, key: Option<&ClaimKey>) -> Option<usize> {
+        self.claims
+            .iter()
+            .position(|c| c.live && (key.is_none() || c.key.as_ref() == key))
+    }
+
+    /// Whether every expected message has arrived (and, while the station's marking habit
+    /// is unknown, an unmarked answer has had its quiet period for a marked one to follow).
     pub fn is_complete(&self, now: Instant) -> bool {
-        match &self.expectation.scope {
-            Scope::One | Scope::Target(_) => self.matched > 0,
+        let live = || self.claims.iter().filter(|c| c.live);
+        let answered = match &self.expectation.scope {
+            Scope::One | Scope::Target(_) => live().next().is_some(),
             Scope::All(expected) if expected.is_empty() => {
                 self.last_match.is_some_and(|at| now >= at + self.quiet)
             }
-            Scope::All(expected) => expected.iter().all(|e| self.seen.contains(e)),
-        }
+            Scope::All(expected) => expected
+                .iter()
+                .all(|e| live().any(|c| c.key == Some(ClaimKey::Target(*e)))),
+            Scope::Transactions(ids) => ids.iter().all(|id| {
+                live().any(|c| c.key.as_ref() == Some(&ClaimKey::Transaction(id.clone())))
+            }),
+        };
+        answered && !self.awaiting_marked(now)
     }
 
-    /// When an open-ended collector becomes complete if nothing else arrives.
+    /// Whether nothing at all is expected (an untargeted TransactionEvent with no known
+    /// transaction): complete as soon as the station accepts.
+    pub fn expects_nothing(&self) -> bool {
+        matches!(&self.expectation.scope, Scope::Transactions(ids) if ids.is_empty())
+    }
+
+    fn awaiting_marked(&self, now: Instant) -> bool {
+        self.marking == Marking::Unknown
+            && self
+                .claims
+                .iter()
+                .any(|c| c.live && c.marker == Marker::Routine)
+            && self.last_match.is_some_and(|at| now < at + self.quiet)
+    }
+
+    /// When the collector may become complete with nothing else arriving (a quiet period
+    /// ending).
     pub fn wake_at(&self) -> Option<Instant> {
-        match &self.expectation.scope {
-            Scope::All(expected) if expected.is_empty() => {
-                self.last_match.map(|at| at + self.quiet)
-            }
-            _ => None,
+        let open_ended = matches!(&self.expectation.scope, Scope::All(e) if e.is_empty());
+        let waits_for_marked = self.marking == Marking::Unknown
+            && self
+                .claims
+                .iter()
+                .any(|c| c.live && c.marker == Marker::Routine);
+        (open_ended || waits_for_marked)
+            .then_some(self.last_match)
+            .flatten()
+            .map(|at| at + self.quiet)
+    }
+
+    /// What this trigger taught about the station's marking habit: a marked answer means
+    /// it marks; only unmarked answers of markable kinds mean it does not.
+    pub fn learned(&self) -> Option<Marking> {
+        let live = self.claims.iter().filter(|c| c.live);
+        if live.clone().any(|c| c.marker == Marker::Triggered) {
+            Some(Marking::Marks)
+        } else if live.clone().any(|c| c.marker == Marker::Routine) {
+            Some(Marking::DoesNotMark)
+        } else {
+            None
         }
     }
 
-    /// How many messages were accepted.
+    /// How many messages are counted (superseded ones are not).
     pub fn matched(&self) -> usize {
-        self.matched
+        self.claims.iter().filter(|c| c.live).count()
     }
 }
 
@@ -203,30 +402,199 @@ mod tests {
         assert_eq!(target_of(V16, "Heartbeat", &json!({})), None);
     }
 
+    fn offer(action: &str, target: Option<TargetKey>, marker: Marker) -> Offer<'_> {
+        Offer {
+            action,
+            target,
+            marker,
+            transaction_id: None,
+            reports_change: false,
+        }
+    }
+
+    fn claimed(v: Verdict) -> bool {
+        matches!(v, Verdict::Claim { .. })
+    }
+
+    fn collector(action: &'static str, scope: Scope, marking: Marking) -> Collector {
+        Collector::new(Expectation { action, scope }, Q, marking)
+    }
+
+    const NONE: Marker = Marker::Unmarkable;
+
     #[test]
     fn targeted_trigger_takes_only_the_matching_connector() {
         let now = Instant::now();
-        let mut c = Collector::new(
-            Expectation {
-                action: "StatusNotification",
-                scope: Scope::Target(TargetKey::of(1)),
-            },
-            Q,
+        let mut c = collector(
+            "StatusNotification",
+            Scope::Target(TargetKey::of(1)),
+            Marking::Unknown,
         );
-        assert!(
-            !c.offer("StatusNotification", Some(TargetKey::of(2)), now),
-            "wrong connector"
+        assert_eq!(
+            c.offer(
+                &offer("StatusNotification", Some(TargetKey::of(2)), NONE),
+                now
+            ),
+            Verdict::NearMiss,
+            "wrong connector, nothing else explains it"
         );
-        assert!(
-            !c.offer("MeterValues", Some(TargetKey::of(1)), now),
-            "wrong action"
+        assert_eq!(
+            c.offer(&offer("MeterValues", Some(TargetKey::of(1)), NONE), now),
+            Verdict::Ignore
         );
         assert!(!c.is_complete(now));
-        assert!(c.offer("StatusNotification", Some(TargetKey::of(1)), now));
+        assert_eq!(
+            c.offer(
+                &offer("StatusNotification", Some(TargetKey::of(1)), NONE),
+                now
+            ),
+            Verdict::Claim {
+                reason: MatchReason::Target,
+                replaces: None
+            }
+        );
         assert!(c.is_complete(now));
-        assert!(
-            !c.offer("StatusNotification", Some(TargetKey::of(1)), now),
+        assert_eq!(
+            c.offer(
+                &offer("StatusNotification", Some(TargetKey::of(1)), NONE),
+                now
+            ),
+            Verdict::Ignore,
             "complete takes nothing more"
+        );
+    }
+
+    #[test]
+    fn a_status_change_for_another_connector_is_routine_not_a_wrong_target() {
+        let now = Instant::now();
+        let mut c = collector(
+            "StatusNotification",
+            Scope::Target(TargetKey::of(1)),
+            Marking::Unknown,
+        );
+        let mut change = offer("StatusNotification", Some(TargetKey::of(2)), NONE);
+        change.reports_change = true;
+        assert_eq!(c.offer(&change, now), Verdict::Ignore);
+    }
+
+    #[test]
+    fn a_periodic_sample_for_another_connector_is_not_a_wrong_target() {
+        let now = Instant::now();
+        let mut c = collector(
+            "MeterValues",
+            Scope::Target(TargetKey::of(1)),
+            Marking::Unknown,
+        );
+        assert_eq!(
+            c.offer(
+                &offer("MeterValues", Some(TargetKey::of(2)), Marker::Routine),
+                now
+            ),
+            Verdict::Ignore
+        );
+        assert_eq!(
+            c.offer(
+                &offer("MeterValues", Some(TargetKey::of(2)), Marker::Triggered),
+                now
+            ),
+            Verdict::NearMiss,
+            "a marked message for another connector is a real wrong target"
+        );
+    }
+
+    #[test]
+    fn a_station_known_to_mark_never_has_routine_messages_taken() {
+        let now = Instant::now();
+        let mut c = collector(
+            "MeterValues",
+            Scope::Target(TargetKey::of(1)),
+            Marking::Marks,
+        );
+        assert_eq!(
+            c.offer(
+                &offer("MeterValues", Some(TargetKey::of(1)), Marker::Routine),
+                now
+            ),
+            Verdict::Ignore
+        );
+        assert_eq!(
+            c.offer(
+                &offer("MeterValues", Some(TargetKey::of(1)), Marker::Triggered),
+                now
+            ),
+            Verdict::Claim {
+                reason: MatchReason::Marker,
+                replaces: None
+            }
+        );
+        assert!(c.is_complete(now));
+        assert_eq!(c.learned(), Some(Marking::Marks));
+    }
+
+    #[test]
+    fn while_the_habit_is_unknown_a_marked_message_supersedes_an_unmarked_one() {
+        let now = Instant::now();
+        let mut c = collector(
+            "MeterValues",
+            Scope::Target(TargetKey::of(1)),
+            Marking::Unknown,
+        );
+        assert!(claimed(c.offer(
+            &offer("MeterValues", Some(TargetKey::of(1)), Marker::Routine),
+            now
+        )));
+        assert!(
+            !c.is_complete(now),
+            "an unmarked answer waits a quiet period for a marked one"
+        );
+        assert_eq!(c.wake_at(), Some(now + Q));
+        assert_eq!(
+            c.offer(
+                &offer("MeterValues", Some(TargetKey::of(1)), Marker::Triggered),
+                now + Q / 2
+            ),
+            Verdict::Claim {
+                reason: MatchReason::Marker,
+                replaces: Some(0)
+            }
+        );
+        assert!(c.is_complete(now + Q / 2));
+        assert_eq!(c.matched(), 1);
+        assert_eq!(c.learned(), Some(Marking::Marks));
+    }
+
+    #[test]
+    fn a_station_that_does_not_mark_is_answered_by_target_and_learned() {
+        let now = Instant::now();
+        let mut c = collector(
+            "MeterValues",
+            Scope::Target(TargetKey::of(1)),
+            Marking::Unknown,
+        );
+        assert_eq!(
+            c.offer(
+                &offer("MeterValues", Some(TargetKey::of(1)), Marker::Routine),
+                now
+            ),
+            Verdict::Claim {
+                reason: MatchReason::Target,
+                replaces: None
+            }
+        );
+        assert!(c.is_complete(now + Q));
+        assert_eq!(c.learned(), Some(Marking::DoesNotMark));
+        let mut known = collector(
+            "MeterValues",
+            Scope::Target(TargetKey::of(1)),
+            Marking::DoesNotMark,
+        );
+        assert!(claimed(known.offer(
+            &offer("MeterValues", Some(TargetKey::of(1)), Marker::Routine),
+            now
+        )));
+        assert!(
+            known.is_complete(now),
+            "no quiet period once the habit is known"
         );
     }
 
@@ -234,41 +602,53 @@ mod tests {
     fn v201_status_trigger_requires_the_same_evse_and_connector_f06_fr_13() {
         let now = Instant::now();
         let wanted = TargetKey::evse_connector(1, 2);
-        let mut c = Collector::new(
-            Expectation {
-                action: "StatusNotification",
-                scope: Scope::Target(wanted),
-            },
-            Q,
+        let mut c = collector(
+            "StatusNotification",
+            Scope::Target(wanted),
+            Marking::Unknown,
         );
-        assert!(!c.offer(
-            "StatusNotification",
-            Some(TargetKey::evse_connector(1, 1)),
+        assert!(!claimed(c.offer(
+            &offer(
+                "StatusNotification",
+                Some(TargetKey::evse_connector(1, 1)),
+                NONE
+            ),
             now
-        ));
-        assert!(c.offer(
-            "StatusNotification",
-            Some(TargetKey::evse_connector(1, 2)),
+        )));
+        assert!(claimed(c.offer(
+            &offer(
+                "StatusNotification",
+                Some(TargetKey::evse_connector(1, 2)),
+                NONE
+            ),
             now
-        ));
+        )));
     }
 
     #[test]
     fn untargeted_trigger_waits_for_every_known_connector_16_5_17() {
         let now = Instant::now();
         let expected: BTreeSet<_> = [0, 1, 2].into_iter().map(TargetKey::of).collect();
-        let mut c = Collector::new(
-            Expectation {
-                action: "StatusNotification",
-                scope: Scope::All(expected),
-            },
-            Q,
-        );
+        let mut c = collector("StatusNotification", Scope::All(expected), Marking::Unknown);
         for id in [0, 1] {
-            assert!(c.offer("StatusNotification", Some(TargetKey::of(id)), now));
+            assert!(claimed(c.offer(
+                &offer("StatusNotification", Some(TargetKey::of(id)), NONE),
+                now
+            )));
             assert!(!c.is_complete(now));
         }
-        assert!(c.offer("StatusNotification", Some(TargetKey::of(2)), now));
+        assert_eq!(
+            c.offer(
+                &offer("StatusNotification", Some(TargetKey::of(1)), NONE),
+                now
+            ),
+            Verdict::Ignore,
+            "a second message for an answered connector is not part of the answer"
+        );
+        assert!(claimed(c.offer(
+            &offer("StatusNotification", Some(TargetKey::of(2)), NONE),
+            now
+        )));
         assert!(c.is_complete(now));
         assert_eq!(c.matched(), 3);
     }
@@ -276,33 +656,82 @@ mod tests {
     #[test]
     fn untargeted_trigger_with_unknown_layout_completes_after_a_quiet_period() {
         let now = Instant::now();
-        let mut c = Collector::new(
-            Expectation {
-                action: "MeterValues",
-                scope: Scope::All(BTreeSet::new()),
-            },
-            Q,
-        );
+        let mut c = collector("MeterValues", Scope::All(BTreeSet::new()), Marking::Marks);
         assert!(!c.is_complete(now + Q * 10), "nothing arrived yet");
-        assert!(c.offer("MeterValues", Some(TargetKey::of(1)), now));
+        assert!(claimed(c.offer(
+            &offer("MeterValues", Some(TargetKey::of(1)), Marker::Triggered),
+            now
+        )));
         assert_eq!(c.wake_at(), Some(now + Q));
         assert!(!c.is_complete(now + Q / 2));
-        assert!(c.offer("MeterValues", Some(TargetKey::of(2)), now + Q / 2));
+        assert!(claimed(c.offer(
+            &offer("MeterValues", Some(TargetKey::of(2)), Marker::Triggered),
+            now + Q / 2
+        )));
         assert!(!c.is_complete(now + Q));
         assert!(c.is_complete(now + Q / 2 + Q));
     }
 
     #[test]
+    fn untargeted_transaction_event_waits_for_each_known_transaction_f06_fr_07() {
+        let now = Instant::now();
+        let ids: BTreeSet<String> = ["a".to_owned(), "b".to_owned()].into();
+        let mut c = collector(
+            "TransactionEvent",
+            Scope::Transactions(ids),
+            Marking::Unknown,
+        );
+        let tx = |id, marker, change| Offer {
+            action: "TransactionEvent",
+            target: None,
+            marker,
+            transaction_id: Some(id),
+            reports_change: change,
+        };
+        assert_eq!(
+            c.offer(&tx("c", Marker::Routine, true), now),
+            Verdict::Ignore,
+            "a new transaction"
+        );
+        assert_eq!(
+            c.offer(&tx("a", Marker::Routine, true), now),
+            Verdict::Ignore,
+            "a's own Ended"
+        );
+        assert_eq!(
+            c.offer(&tx("a", Marker::Triggered, false), now),
+            Verdict::Claim {
+                reason: MatchReason::Marker,
+                replaces: None
+            }
+        );
+        assert!(!c.is_complete(now));
+        assert_eq!(
+            c.offer(&tx("a", Marker::Routine, false), now),
+            Verdict::Ignore,
+            "a periodic update"
+        );
+        assert!(claimed(c.offer(&tx("b", Marker::Triggered, false), now)));
+        assert!(c.is_complete(now));
+        let none = collector(
+            "TransactionEvent",
+            Scope::Transactions(BTreeSet::new()),
+            Marking::Unknown,
+        );
+        assert!(none.expects_nothing());
+    }
+
+    #[test]
     fn target_is_irrelevant_for_messages_without_one_16_5_17() {
         let now = Instant::now();
-        let mut c = Collector::new(
-            Expectation {
-                action: "Heartbeat",
-                scope: Scope::One,
-            },
-            Q,
+        let mut c = collector("Heartbeat", Scope::One, Marking::Unknown);
+        assert_eq!(
+            c.offer(&offer("Heartbeat", None, NONE), now),
+            Verdict::Claim {
+                reason: MatchReason::FirstAfterAccept,
+                replaces: None
+            }
         );
-        assert!(c.offer("Heartbeat", None, now));
         assert!(c.is_complete(now));
     }
 }

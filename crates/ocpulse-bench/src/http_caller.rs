@@ -42,14 +42,14 @@ impl Post {
 
 /// What one call ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub enum HttpOutcome {
     /// The server answered with this status and body.
     Status(u16, Bytes),
     /// No answer: the connection failed or closed (it is reopened on the next call).
     Failed,
 }
 
-impl Answer {
+impl HttpOutcome {
     /// A 2xx status.
     pub fn is_success(&self) -> bool {
         matches!(self, Self::Status(code, _) if (200..300).contains(code))
@@ -103,25 +103,25 @@ impl Caller {
     /// Sends `post` and reads the whole answer, within the caller's limit. A broken or timed
     /// out connection is reopened on the next call, never retried within this one (a retry
     /// would hide a failure from the count).
-    pub async fn call(&mut self, post: &Post) -> Answer {
+    pub async fn call(&mut self, post: &Post) -> HttpOutcome {
         let answer = tokio::time::timeout(self.limit, self.exchange(post))
             .await
-            .unwrap_or(Answer::Failed);
-        if answer == Answer::Failed {
+            .unwrap_or(HttpOutcome::Failed);
+        if answer == HttpOutcome::Failed {
             self.sender = None;
         }
         answer
     }
 
-    async fn exchange(&mut self, post: &Post) -> Answer {
+    async fn exchange(&mut self, post: &Post) -> HttpOutcome {
         if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
             self.sender = self.connect().await;
         }
         let Some(sender) = self.sender.as_mut() else {
-            return Answer::Failed;
+            return HttpOutcome::Failed;
         };
         if sender.ready().await.is_err() {
-            return Answer::Failed;
+            return HttpOutcome::Failed;
         }
         let mut request = Request::new(Full::new(post.body.clone()));
         *request.method_mut() = Method::POST;
@@ -133,11 +133,11 @@ impl Caller {
             Ok(response) => {
                 let status = response.status().as_u16();
                 match response.into_body().collect().await {
-                    Ok(body) => Answer::Status(status, body.to_bytes()),
-                    Err(_) => Answer::Failed,
+                    Ok(body) => HttpOutcome::Status(status, body.to_bytes()),
+                    Err(_) => HttpOutcome::Failed,
                 }
             }
-            Err(_) => Answer::Failed,
+            Err(_) => HttpOutcome::Failed,
         }
     }
 }
@@ -181,7 +181,7 @@ pub(crate) mod tests {
                 .await;
             assert_eq!(
                 answer,
-                Answer::Status(n, Bytes::from(format!("{n}:{{\"a\":1}}")))
+                HttpOutcome::Status(n, Bytes::from(format!("{n}:{{\"a\":1}}")))
             );
             assert_eq!(answer.is_success(), (200..300).contains(&n));
         }
@@ -204,7 +204,7 @@ pub(crate) mod tests {
         let started = std::time::Instant::now();
         assert_eq!(
             caller.call(&Post::json("/echo/200", "{}")).await,
-            Answer::Failed
+            HttpOutcome::Failed
         );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -217,7 +217,7 @@ pub(crate) mod tests {
         let mut caller = Caller::new(&addr);
         assert_eq!(
             caller.call(&Post::json("/echo/200", "{}")).await,
-            Answer::Failed
+            HttpOutcome::Failed
         );
     }
 }

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
-use crate::http_caller::{Answer, Caller, Post};
+use crate::http_caller::{Caller, HttpOutcome, Post};
 
 /// Latency summary in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -307,8 +307,8 @@ pub async fn fleet_job(http: &str, expected: usize, concurrency: Option<u32>) ->
     let post = Post::json("/api/v1/trigger-jobs", fleet_job_body(concurrency));
     let started = Instant::now();
     let body = match caller.call(&post).await {
-        Answer::Status(code, body) if (200..300).contains(&code) => Some(body),
-        Answer::Status(..) | Answer::Failed => None,
+        HttpOutcome::Status(code, body) if (200..300).contains(&code) => Some(body),
+        HttpOutcome::Status(..) | HttpOutcome::Failed => None,
     };
     let secs = started.elapsed().as_secs_f64();
     let completed = body
@@ -406,7 +406,7 @@ mod tests {
             let cfg = station(i, "B");
             let answer = caller.call(&trigger_post(&cfg)).await;
             let expected = format!("{} {}", cfg.id, trigger_body(&cfg));
-            assert_eq!(answer, Answer::Status(200, expected.into()));
+            assert_eq!(answer, HttpOutcome::Status(200, expected.into()));
         }
     }
 }

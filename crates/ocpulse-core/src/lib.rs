@@ -16,6 +16,7 @@ pub mod journal;
 pub mod meter_rows;
 pub mod schedule;
 pub mod selector;
+pub mod session;
 pub mod state;
 pub mod store;
 pub mod trigger_plan;

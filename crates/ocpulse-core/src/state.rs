@@ -225,6 +225,15 @@ pub struct StationState {
     /// so states stored before it existed still load.
     #[serde(default)]
     pub connected_since: Option<Millis>,
+    /// Whether the station marks triggered messages (`context`/`triggerReason` =
+    /// `Trigger`), learned from its answers to triggers: once it is known to, its unmarked
+    /// messages are never taken as a trigger's answer.
+    #[serde(default, skip_serializing_if = "is_unknown")]
+    pub trigger_marking: ocpp_rpc::trigger::Marking,
+}
+
+fn is_unknown(m: &ocpp_rpc::trigger::Marking) -> bool {
+    *m == ocpp_rpc::trigger::Marking::Unknown
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {

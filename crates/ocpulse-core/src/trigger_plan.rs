@@ -5,7 +5,6 @@
 //! either version where the meaning is the same (a 1.6 connector is an independently
 //! operated outlet, i.e. a one-connector EVSE), refused where it is not.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ocpp_rpc::ProtocolVersion;
@@ -536,15 +535,15 @@ fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<Trigger
                 .map(TargetKey::of)
                 .collect(),
         ),
-        (M::TransactionEvent, None) => {
-            let evses: BTreeSet<_> = station
+        // F06.FR.07: one `Updated` event per running transaction, matched by its id (only
+        // a transaction's first event must name its EVSE).
+        (M::TransactionEvent, None) => Scope::Transactions(
+            station
                 .transactions
                 .iter()
-                .filter_map(|t| t.evse_id)
-                .map(TargetKey::of)
-                .collect();
-            Scope::All(evses)
-        }
+                .map(|t| t.transaction_id.clone())
+                .collect(),
+        ),
         _ => Scope::One,
     };
     Ok(TriggerPlan {

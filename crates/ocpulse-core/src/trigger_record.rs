@@ -119,6 +119,11 @@ pub struct CorrelatedMessage {
     /// and correlated all the same).
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub before_answer: bool,
+    /// Why it was taken as the answer: `marker` (it carries OCPP's trigger marker),
+    /// `target` (it is about the connector/EVSE asked for), `transaction` (about a
+    /// transaction the trigger waited for) or `first_after_accept`; absent for a near miss.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub matched_by: Option<ocpp_rpc::trigger::MatchReason>,
 }
 
 /// A stored trigger.

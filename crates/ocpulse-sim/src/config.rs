@@ -41,6 +41,10 @@ pub struct StationConfig {
     pub flush_rate: f64,
     /// Misbehaviour to inject.
     pub faults: Faults,
+    /// Mark triggered messages as the spec says (`sampledValue.context` and 2.0.1
+    /// `triggerReason` = `Trigger`); off, they look like routine traffic, as some firmware
+    /// sends them, so the CSMS's matching without markers can be tested.
+    pub mark_triggered: bool,
 }
 
 impl StationConfig {
@@ -63,6 +67,7 @@ impl StationConfig {
             offline_buffer: 1000,
             flush_rate: 50.0,
             faults: Faults::default(),
+            mark_triggered: true,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ocpp_rpc::message_id::IdGenerator;
-use ocpp_rpc::outbox::{Answer, Outbox};
+use ocpp_rpc::outbox::{AnswerMatch, Outbox};
 use ocpp_rpc::schema::SchemaError;
 use ocpp_rpc::{ErrorCode, Frame, PayloadKind, ProtocolVersion, SchemaRegistry};
 use serde_json::{Value, json};
@@ -406,7 +406,7 @@ impl Station {
     }
 
     fn on_answer(&mut self, id: &str, result: Result<Value, String>, now: Now) {
-        let Answer::Matched { token, .. } = self.outbox.on_answer(id) else {
+        let AnswerMatch::Matched { token, .. } = self.outbox.on_answer(id) else {
             return;
         };
         match &result {

@@ -60,6 +60,26 @@ fn msg(action: &'static str, payload: Value) -> Pending {
 }
 
 impl Station {
+    /// The `sampledValue.context` of a triggered meter reading: `Trigger` (1.6 §7.45,
+    /// 2.0.1 ReadingContextEnumType) unless the station is told not to mark.
+    fn trigger_context(&self) -> &'static str {
+        if self.cfg.mark_triggered {
+            "Trigger"
+        } else {
+            "Sample.Periodic"
+        }
+    }
+
+    /// The `triggerReason` of a triggered TransactionEvent: `Trigger` (F06.FR.07) unless
+    /// the station is told not to mark.
+    fn trigger_reason(&self) -> &'static str {
+        if self.cfg.mark_triggered {
+            "Trigger"
+        } else {
+            "MeterValuePeriodic"
+        }
+    }
+
     pub(crate) fn on_trigger(
         &mut self,
         id: &str,
@@ -199,7 +219,7 @@ impl Station {
                 e.id,
                 &e.meter,
                 self.cfg.dc,
-                "Trigger",
+                self.trigger_context(),
                 e.tx.as_ref(),
                 now,
             ),
@@ -272,7 +292,7 @@ impl Station {
                             0,
                             &main,
                             self.cfg.dc,
-                            "Trigger",
+                            self.trigger_context(),
                             None,
                             now,
                         ),
@@ -421,11 +441,11 @@ impl Station {
                     };
                     let payload = messages::transaction_event(
                         "Updated",
-                        "Trigger",
+                        self.trigger_reason(),
                         &tx,
                         &self.evses[i],
                         dc,
-                        Some("Trigger"),
+                        Some(self.trigger_context()),
                         "Charging",
                         now,
                     );

@@ -51,9 +51,6 @@ impl Running {
     }
 }
 
-/// How many 1.6 transaction ids are reserved from the store at a time.
-const TX_ID_BLOCK: i64 = 1000;
-
 /// Shared application state.
 pub struct App {
     /// The settings.
@@ -61,7 +58,9 @@ pub struct App {
     /// The journal and station store.
     pub store: Arc<dyn Store>,
     /// Every official schema, compiled once at start.
-    pub schemas: SchemaRegistry,
+    pub schemas: Arc<SchemaRegistry>,
+    /// What every station session shares (settings, schemas, CA, transaction ids).
+    pub session_env: Arc<ocpulse_core::session::SessionEnv>,
     /// Known stations and their sessions.
     pub stations: Registry,
     /// Cancelled at shutdown so every session closes its socket and the server can exit.
@@ -84,13 +83,12 @@ pub struct App {
     pub gate: crate::auth::Gate,
     /// API bearer tokens (read from the store on first use).
     pub tokens: crate::tokens::Tokens,
-    tx_ids: Mutex<(i64, i64)>,
 }
 
 impl App {
     /// Builds the state, loading every known station and registration from the store.
     pub async fn new(config: ServerConfig, store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        let schemas = SchemaRegistry::load().map_err(anyhow::Error::msg)?;
+        let schemas = Arc::new(SchemaRegistry::load().map_err(anyhow::Error::msg)?);
         let registrations = crate::auth::Registrations::load(&*store).await?;
         let stations = Registry::with_stations(store.load_stations()?);
         // A registered station that never connected is listed too.
@@ -104,6 +102,12 @@ impl App {
             config.limits.auth_failures_per_minute,
         )?;
         let ca = load_ca(&config)?.map(Arc::new);
+        let session_env = Arc::new(crate::session_env::build(
+            &config,
+            Arc::clone(&schemas),
+            ca.clone(),
+            Arc::clone(&store),
+        ));
         let config_webhook_ca = config.webhook_ca.clone();
         let webhook_policy = Arc::new(crate::alerts::address_policy::AddressPolicy::new(
             config.webhook_allow.clone(),
@@ -112,6 +116,7 @@ impl App {
             config,
             store,
             schemas,
+            session_env,
             stations,
             shutdown: Default::default(),
             running: Mutex::default(),
@@ -125,20 +130,7 @@ impl App {
             ),
             gate,
             tokens: crate::tokens::Tokens::default(),
-            tx_ids: Mutex::new((0, 0)),
         })
-    }
-
-    /// A 1.6 transaction id never handed out before, even across restarts.
-    pub fn allocate_transaction_id(&self) -> Option<i64> {
-        let mut block = self.tx_ids.lock().ok()?;
-        if block.0 >= block.1 {
-            let start = self.store.reserve_transaction_ids(TX_ID_BLOCK).ok()?;
-            *block = (start, start + TX_ID_BLOCK);
-        }
-        let id = block.0;
-        block.0 += 1;
-        Some(id)
     }
 }
 

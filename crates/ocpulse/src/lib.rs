@@ -17,6 +17,7 @@ pub mod listener;
 pub mod registry;
 pub mod schedules;
 pub mod server;
+pub mod session_env;
 pub mod sim_cmd;
 pub mod tls;
 pub mod token_cmd;

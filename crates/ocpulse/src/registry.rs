@@ -6,67 +6,21 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ocpp_rpc::ProtocolVersion;
-use ocpp_rpc::trigger::Collector;
 use ocpulse_core::StationState;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// A station CALL that a trigger may be waiting for, after it was committed and acknowledged.
-#[derive(Debug, Clone)]
-pub struct StationMessage {
-    /// The station's message id.
-    pub message_id: String,
-    /// Its action.
-    pub action: String,
-    /// Its payload.
-    pub payload: Value,
-    /// When it arrived.
-    pub received_at: ocpulse_core::Millis,
-    /// False for a message of the expected action that no trigger claimed because it was
-    /// about another connector/EVSE: shown to the trigger as a near miss.
-    pub claimed: bool,
-    /// It arrived while the trigger's TriggerMessage was still unanswered (allowed; shown
-    /// in the record).
-    pub before_answer: bool,
-}
+pub use ocpulse_core::session::CallOutcome;
+use ocpulse_core::session::{Collected, TriggerWatch};
 
-/// A trigger's interest in the station's next messages.
-#[derive(Debug, Clone)]
-pub struct Watch {
-    /// Decides which messages the trigger takes.
-    pub collector: Collector,
-    /// Where claimed messages (and near misses) go.
-    pub tx: mpsc::UnboundedSender<StationMessage>,
-    /// The trigger, so claimed messages are journaled with its id.
-    pub trigger_id: Option<String>,
-}
-
-/// How a CSMS CALL ended.
-#[derive(Debug, Clone)]
-pub enum CallOutcome {
-    /// The station answered with a CALLRESULT.
-    Result(Value),
-    /// The station answered with a CALLERROR.
-    Error {
-        /// Its error code as sent.
-        code: String,
-        /// Its description.
-        description: String,
-        /// Its details.
-        details: Value,
-    },
-    /// The station answered with a CALLRESULT that violates the response schema.
-    InvalidResponse {
-        /// The payload received.
-        payload: Value,
-        /// What is wrong with it.
-        violation: String,
-    },
-    /// No answer within the call timeout.
-    Timeout,
-    /// The connection ended before an answer.
-    Disconnected,
+/// How a CSMS CALL ended, as its caller hears it.
+#[derive(Debug)]
+pub struct CallEnd {
+    /// The station's answer, or what happened instead.
+    pub outcome: CallOutcome,
+    /// For a trigger's CALL: the station messages its watch collected.
+    pub collected: Option<Box<Collected>>,
 }
 
 /// A request to a session to send a CALL.
@@ -76,16 +30,14 @@ pub struct CallRequest {
     pub action: String,
     /// The payload, already validated against the request schema.
     pub payload: Value,
-    /// How long the station has to answer.
+    /// How long the station has to answer (for a trigger: until the trigger's deadline).
     pub timeout: Duration,
     /// Where the outcome goes.
-    pub reply: oneshot::Sender<CallOutcome>,
-    /// If set, from the moment this CALL is sent, every acknowledged station CALL that the
-    /// collector accepts is sent here. A message goes to the oldest trigger that accepts
-    /// it and to no other, so two concurrent triggers never return the same message.
-    pub watch: Option<Watch>,
-    /// The trigger this call belongs to, journaled with the call and its answer.
-    pub trigger_id: Option<String>,
+    pub reply: oneshot::Sender<CallEnd>,
+    /// For a trigger: from the moment this CALL is sent, the session collects the station
+    /// CALLs that answer it (a message goes to the oldest trigger that claims it and to no
+    /// other), and replies only when the trigger is done.
+    pub watch: Option<TriggerWatch>,
     /// The payload carries a secret (a new station password): the journal keeps the CALL
     /// with the secret's value replaced by `"<redacted>"`.
     pub redact: bool,

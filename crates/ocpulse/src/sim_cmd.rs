@@ -100,6 +100,10 @@ pub struct SimArgs {
     /// Seconds between live summary lines on stderr (0 = none).
     #[arg(long, default_value_t = 5)]
     pub summary_secs: u64,
+    /// Send triggered messages unmarked (no `context`/`triggerReason` = `Trigger`), as some
+    /// firmware does, to exercise the CSMS's matching without markers.
+    #[arg(long)]
+    pub unmarked_triggers: bool,
     /// Also write the final JSON report here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -146,6 +150,7 @@ impl SimArgs {
                 cfg.meter_interval = Duration::from_secs(self.meter_interval_secs.max(1));
                 cfg.offline_buffer = self.offline_buffer;
                 cfg.flush_rate = self.flush_rate;
+                cfg.mark_triggered = !self.unmarked_triggers;
                 cfg.faults = scenario
                     .faults_for(&id, &base)
                     .map_err(anyhow::Error::msg)?;

@@ -6,18 +6,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ocpp_rpc::trigger::{Collector, target_of};
+use ocpulse_core::session::{Collected, MatchedMessage, TriggerWatch};
 use ocpulse_core::store::WriteBatch;
-use ocpulse_core::trigger_plan::{self, QUIET_PERIOD, TriggerPlan};
+use ocpulse_core::trigger_plan::{self, TriggerPlan};
 use ocpulse_core::trigger_record::{CorrelatedMessage, Outcome, SentCall, TriggerRecord};
 use ocpulse_core::{JournalEntry, rfc3339};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::app::App;
 use crate::now_ms;
-use crate::registry::{CallOutcome, CallRequest, SessionHandle, StationMessage, Watch};
+use crate::registry::{CallEnd, CallOutcome, CallRequest, SessionHandle};
 
 /// A trigger ready to run.
 pub struct TriggerRun {
@@ -79,7 +79,7 @@ fn publish(app: &App, record: &Arc<TriggerRecord>) {
 }
 
 /// What one call ended with.
-struct CallEnd {
+struct CallOutcomeEnd {
     outcome: Outcome,
     complete: bool,
 }
@@ -134,13 +134,6 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> Arc<TriggerRecord> {
         }
     }
     let (outcome, complete) = overall(&ends, plans.len(), !record.messages.is_empty());
-    if outcome == Outcome::Completed
-        && plans
-            .iter()
-            .any(|p| p.expectation.action == "SignCertificate")
-    {
-        record.certificate = certificate_outcome(&state, deadline).await;
-    }
     record.outcome = outcome;
     record.complete = complete;
     if record.detail.is_none() || outcome == Outcome::Partial {
@@ -182,25 +175,6 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> Arc<TriggerRecord> {
     record
 }
 
-/// The station's certificate request once CertificateSigned has ended (or at the deadline):
-/// the SignCertificate was claimed when committed, CertificateSigned goes out right after.
-async fn certificate_outcome(
-    state: &ocpulse_core::store::SharedStation,
-    deadline: Instant,
-) -> Option<Value> {
-    loop {
-        let current = state.lock().ok().and_then(|s| s.certificate.clone());
-        let settled = current.as_ref().is_some_and(|c| {
-            c.certificate_signed_status.is_some()
-                || c.status != ocpulse_core::state::CertificateRequestStatus::Signed
-        });
-        if settled || Instant::now() >= deadline {
-            return current.and_then(|c| serde_json::to_value(c).ok());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn requested_name(plan: &TriggerPlan) -> String {
     plan.payload
         .get("requestedMessage")
@@ -209,9 +183,12 @@ fn requested_name(plan: &TriggerPlan) -> String {
         .to_owned()
 }
 
-fn overall(ends: &[CallEnd], planned: usize, any_message: bool) -> (Outcome, bool) {
+fn overall(ends: &[CallOutcomeEnd], planned: usize, any_message: bool) -> (Outcome, bool) {
     let all_complete = ends.len() == planned && ends.iter().all(|e| e.complete);
-    if any_message {
+    // Nothing expected and nothing came (an untargeted TransactionEvent with no known
+    // transaction): done, with no message.
+    let nothing_expected = all_complete && ends.iter().all(|e| e.outcome == Outcome::Completed);
+    if any_message || nothing_expected {
         return if all_complete {
             (Outcome::Completed, true)
         } else {
@@ -263,7 +240,7 @@ async fn run_call(
     deadline: Instant,
     started: Instant,
     accepted_by: &mut Option<String>,
-) -> CallEnd {
+) -> CallOutcomeEnd {
     let mut end = send_and_collect(session, record, plan, deadline, started, accepted_by).await;
     if end.outcome == Outcome::NotImplemented
         && let Some(retry) = trigger_plan::extended_retry(session.protocol, plan)
@@ -274,17 +251,25 @@ async fn run_call(
     end
 }
 
-fn correlated(m: &StationMessage, started: Instant) -> CorrelatedMessage {
+fn correlated(m: MatchedMessage, started: Instant) -> CorrelatedMessage {
     CorrelatedMessage {
-        action: m.action.clone(),
-        message_id: m.message_id.clone(),
-        payload: m.payload.clone(),
+        action: m.action,
+        message_id: m.message_id,
+        payload: m.payload,
         received_at: rfc3339(m.received_at),
-        after_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        after_ms: millis(m.received.saturating_duration_since(started.into_std())),
         before_answer: m.before_answer,
+        matched_by: m.reason,
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Sends one planned call and waits for its end: the session replies once the station
+/// answered and, if it accepted, once the trigger's watch is done (every expected message
+/// committed, the deadline passed, or the connection gone).
 async fn send_and_collect(
     session: &SessionHandle,
     record: &mut TriggerRecord,
@@ -292,12 +277,8 @@ async fn send_and_collect(
     deadline: Instant,
     started: Instant,
     accepted_by: &mut Option<String>,
-) -> CallEnd {
+) -> CallOutcomeEnd {
     let (reply_tx, reply_rx) = oneshot::channel();
-    let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();
-    // The session claims messages with its copy of the collector; this one sees exactly the
-    // claimed messages, so both agree on completion (and this one also runs the quiet timer).
-    let mut collector = Collector::new(plan.expectation.clone(), QUIET_PERIOD);
     let sent_at = Instant::now();
     let call = Box::new(CallRequest {
         redact: false,
@@ -305,12 +286,10 @@ async fn send_and_collect(
         payload: plan.payload.clone(),
         timeout: deadline.saturating_duration_since(sent_at),
         reply: reply_tx,
-        watch: Some(Watch {
-            collector: collector.clone(),
-            tx: watch_tx,
-            trigger_id: Some(record.id.clone()),
+        watch: Some(TriggerWatch {
+            trigger_id: record.id.clone(),
+            expectation: plan.expectation.clone(),
         }),
-        trigger_id: Some(record.id.clone()),
     });
     record.calls.push(SentCall {
         action: plan.action.to_owned(),
@@ -322,24 +301,33 @@ async fn send_and_collect(
         answer_ms: None,
     });
     let index = record.calls.len() - 1;
-    if session.calls.send(call).is_err() {
-        return CallEnd {
-            outcome: Outcome::Disconnected,
-            complete: false,
-        };
-    }
-    let outcome = match tokio::time::timeout_at(deadline, reply_rx).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(_)) => CallOutcome::Disconnected,
-        Err(_) => CallOutcome::Timeout,
-    };
-    let call = &mut record.calls[index];
-    call.answer_ms = Some(u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX));
-    let fail = |outcome| CallEnd {
+    let fail = |outcome| CallOutcomeEnd {
         outcome,
         complete: false,
     };
-    let response = match outcome {
+    if session.calls.send(call).is_err() {
+        return fail(Outcome::Disconnected);
+    }
+    // The session ends the watch at the deadline itself; the margin only guards against a
+    // CALL still queued behind another when the deadline passes.
+    let end = match tokio::time::timeout_at(deadline + END_MARGIN, reply_rx).await {
+        Ok(Ok(end)) => end,
+        Ok(Err(_)) => CallEnd {
+            outcome: CallOutcome::Disconnected,
+            collected: None,
+        },
+        Err(_) => CallEnd {
+            outcome: CallOutcome::Timeout,
+            collected: None,
+        },
+    };
+    let collected = end.collected.map(|c| *c).unwrap_or_default();
+    let call = &mut record.calls[index];
+    call.answer_ms = Some(collected.answered.map_or_else(
+        || millis(sent_at.elapsed()),
+        |at| millis(at.saturating_duration_since(sent_at.into_std())),
+    ));
+    let response = match end.outcome {
         CallOutcome::Result(payload) => payload,
         CallOutcome::Timeout => return fail(Outcome::StationTimeout),
         CallOutcome::Disconnected => return fail(Outcome::Disconnected),
@@ -372,37 +360,40 @@ async fn send_and_collect(
         _ => return fail(Outcome::Rejected),
     }
     *accepted_by = Some(plan.action.to_owned());
-    let before = record.messages.len();
-    while !collector.is_complete(std::time::Instant::now()) {
-        let wake = collector
-            .wake_at()
-            .map(Instant::from_std)
-            .map_or(deadline, |w| w.min(deadline));
-        tokio::select! {
-            received = watch_rx.recv() => match received {
-                Some(m) if m.claimed => {
-                    let target = target_of(session.protocol, &m.action, &m.payload);
-                    if collector.offer(&m.action, target, std::time::Instant::now()) {
-                        record.messages.push(correlated(&m, started));
-                    }
-                }
-                Some(m) => record.unmatched.push(correlated(&m, started)),
-                None => return CallEnd { outcome: Outcome::Disconnected, complete: false },
-            },
-            () = tokio::time::sleep_until(wake) => {
-                if Instant::now() >= deadline {
-                    break;
-                }
-            }
-        }
+    collect(record, collected, started)
+}
+
+/// Adds what a watch collected to the record and names the call's outcome.
+fn collect(record: &mut TriggerRecord, collected: Collected, started: Instant) -> CallOutcomeEnd {
+    let Collected {
+        messages,
+        unmatched,
+        complete,
+        certificate,
+        disconnected,
+        ..
+    } = collected;
+    let any = !messages.is_empty();
+    record
+        .messages
+        .extend(messages.into_iter().map(|m| correlated(m, started)));
+    record
+        .unmatched
+        .extend(unmatched.into_iter().map(|m| correlated(m, started)));
+    if let Some(c) = certificate {
+        record.certificate = serde_json::to_value(c).ok();
     }
-    let complete = collector.is_complete(std::time::Instant::now());
-    let outcome = if record.messages.len() > before {
+    let outcome = if any || complete {
         Outcome::Completed
+    } else if disconnected {
+        Outcome::Disconnected
     } else if !record.unmatched.is_empty() {
         Outcome::WrongTarget
     } else {
         Outcome::MessageTimeout
     };
-    CallEnd { outcome, complete }
+    CallOutcomeEnd { outcome, complete }
 }
+
+/// How long past its deadline a trigger's caller waits for the session's reply.
+const END_MARGIN: Duration = Duration::from_secs(2);

@@ -472,7 +472,6 @@ async fn tell_station(
         timeout: app.config.call_timeout,
         reply,
         watch: None,
-        trigger_id: None,
         redact: true,
     });
     let gone = || {
@@ -483,7 +482,7 @@ async fn tell_station(
         )
     };
     session.calls.send(call).map_err(|_| gone())?;
-    let outcome = answer.await.map_err(|_| gone())?;
+    let outcome = answer.await.map_err(|_| gone())?.outcome;
     Ok(match outcome {
         CallOutcome::Result(payload) => status_of(&payload),
         CallOutcome::Error { code, .. } => format!("CallError {code}"),
