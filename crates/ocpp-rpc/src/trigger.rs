@@ -422,6 +422,19 @@ mod tests {
 
     const NONE: Marker = Marker::Unmarkable;
 
+    /// A MeterValues trigger for connector 1.
+    fn meter_trigger(marking: Marking) -> Collector {
+        collector("MeterValues", Scope::Target(TargetKey::of(1)), marking)
+    }
+
+    /// Offers a MeterValues of `connector` marked `marker`.
+    fn meter(c: &mut Collector, connector: i64, marker: Marker, at: Instant) -> Verdict {
+        c.offer(
+            &offer("MeterValues", Some(TargetKey::of(connector)), marker),
+            at,
+        )
+    }
+
     #[test]
     fn targeted_trigger_takes_only_the_matching_connector() {
         let now = Instant::now();
@@ -480,23 +493,10 @@ mod tests {
     #[test]
     fn a_periodic_sample_for_another_connector_is_not_a_wrong_target() {
         let now = Instant::now();
-        let mut c = collector(
-            "MeterValues",
-            Scope::Target(TargetKey::of(1)),
-            Marking::Unknown,
-        );
+        let mut c = meter_trigger(Marking::Unknown);
+        assert_eq!(meter(&mut c, 2, Marker::Routine, now), Verdict::Ignore);
         assert_eq!(
-            c.offer(
-                &offer("MeterValues", Some(TargetKey::of(2)), Marker::Routine),
-                now
-            ),
-            Verdict::Ignore
-        );
-        assert_eq!(
-            c.offer(
-                &offer("MeterValues", Some(TargetKey::of(2)), Marker::Triggered),
-                now
-            ),
+            meter(&mut c, 2, Marker::Triggered, now),
             Verdict::NearMiss,
             "a marked message for another connector is a real wrong target"
         );
@@ -505,23 +505,10 @@ mod tests {
     #[test]
     fn a_station_known_to_mark_never_has_routine_messages_taken() {
         let now = Instant::now();
-        let mut c = collector(
-            "MeterValues",
-            Scope::Target(TargetKey::of(1)),
-            Marking::Marks,
-        );
+        let mut c = meter_trigger(Marking::Marks);
+        assert_eq!(meter(&mut c, 1, Marker::Routine, now), Verdict::Ignore);
         assert_eq!(
-            c.offer(
-                &offer("MeterValues", Some(TargetKey::of(1)), Marker::Routine),
-                now
-            ),
-            Verdict::Ignore
-        );
-        assert_eq!(
-            c.offer(
-                &offer("MeterValues", Some(TargetKey::of(1)), Marker::Triggered),
-                now
-            ),
+            meter(&mut c, 1, Marker::Triggered, now),
             Verdict::Claim {
                 reason: MatchReason::Marker,
                 replaces: None
@@ -534,25 +521,15 @@ mod tests {
     #[test]
     fn while_the_habit_is_unknown_a_marked_message_supersedes_an_unmarked_one() {
         let now = Instant::now();
-        let mut c = collector(
-            "MeterValues",
-            Scope::Target(TargetKey::of(1)),
-            Marking::Unknown,
-        );
-        assert!(claimed(c.offer(
-            &offer("MeterValues", Some(TargetKey::of(1)), Marker::Routine),
-            now
-        )));
+        let mut c = meter_trigger(Marking::Unknown);
+        assert!(claimed(meter(&mut c, 1, Marker::Routine, now)));
         assert!(
             !c.is_complete(now),
             "an unmarked answer waits a quiet period for a marked one"
         );
         assert_eq!(c.wake_at(), Some(now + Q));
         assert_eq!(
-            c.offer(
-                &offer("MeterValues", Some(TargetKey::of(1)), Marker::Triggered),
-                now + Q / 2
-            ),
+            meter(&mut c, 1, Marker::Triggered, now + Q / 2),
             Verdict::Claim {
                 reason: MatchReason::Marker,
                 replaces: Some(0)
@@ -566,16 +543,9 @@ mod tests {
     #[test]
     fn a_station_that_does_not_mark_is_answered_by_target_and_learned() {
         let now = Instant::now();
-        let mut c = collector(
-            "MeterValues",
-            Scope::Target(TargetKey::of(1)),
-            Marking::Unknown,
-        );
+        let mut c = meter_trigger(Marking::Unknown);
         assert_eq!(
-            c.offer(
-                &offer("MeterValues", Some(TargetKey::of(1)), Marker::Routine),
-                now
-            ),
+            meter(&mut c, 1, Marker::Routine, now),
             Verdict::Claim {
                 reason: MatchReason::Target,
                 replaces: None
@@ -583,15 +553,8 @@ mod tests {
         );
         assert!(c.is_complete(now + Q));
         assert_eq!(c.learned(), Some(Marking::DoesNotMark));
-        let mut known = collector(
-            "MeterValues",
-            Scope::Target(TargetKey::of(1)),
-            Marking::DoesNotMark,
-        );
-        assert!(claimed(known.offer(
-            &offer("MeterValues", Some(TargetKey::of(1)), Marker::Routine),
-            now
-        )));
+        let mut known = meter_trigger(Marking::DoesNotMark);
+        assert!(claimed(meter(&mut known, 1, Marker::Routine, now)));
         assert!(
             known.is_complete(now),
             "no quiet period once the habit is known"
@@ -658,16 +621,10 @@ mod tests {
         let now = Instant::now();
         let mut c = collector("MeterValues", Scope::All(BTreeSet::new()), Marking::Marks);
         assert!(!c.is_complete(now + Q * 10), "nothing arrived yet");
-        assert!(claimed(c.offer(
-            &offer("MeterValues", Some(TargetKey::of(1)), Marker::Triggered),
-            now
-        )));
+        assert!(claimed(meter(&mut c, 1, Marker::Triggered, now)));
         assert_eq!(c.wake_at(), Some(now + Q));
         assert!(!c.is_complete(now + Q / 2));
-        assert!(claimed(c.offer(
-            &offer("MeterValues", Some(TargetKey::of(2)), Marker::Triggered),
-            now + Q / 2
-        )));
+        assert!(claimed(meter(&mut c, 2, Marker::Triggered, now + Q / 2)));
         assert!(!c.is_complete(now + Q));
         assert!(c.is_complete(now + Q / 2 + Q));
     }

@@ -265,6 +265,10 @@ fn sampling(id: &str, protocol: ProtocolVersion, evses: u32, interval: Duration)
     cfg
 }
 
+fn with_fault(cfg: &mut StationConfig, message: &str, fault: TriggerFault) {
+    cfg.faults.triggers.insert(message.into(), fault);
+}
+
 fn status(ended: &Ended) -> String {
     ended.outcome.status_name()
 }
@@ -411,9 +415,7 @@ fn an_untargeted_transaction_event_trigger_without_transactions_is_done_at_once(
 #[test]
 fn routine_traffic_during_a_silent_trigger_is_not_a_wrong_target() {
     let mut cfg = sampling("CP1", ProtocolVersion::V16, 2, Duration::from_millis(500));
-    cfg.faults
-        .triggers
-        .insert("MeterValues".into(), TriggerFault::AcceptNeverSend);
+    with_fault(&mut cfg, "MeterValues", TriggerFault::AcceptNeverSend);
     let mut pair = Pair::new(cfg);
     let now = pair.now;
     pair.station.start_transaction(1, "TAG", now);
@@ -443,9 +445,7 @@ fn routine_traffic_during_a_silent_trigger_is_not_a_wrong_target() {
 #[test]
 fn a_marked_message_for_another_connector_is_a_wrong_target() {
     let mut cfg = station("CP1", ProtocolVersion::V16, 2);
-    cfg.faults
-        .triggers
-        .insert("MeterValues".into(), TriggerFault::WrongTarget);
+    with_fault(&mut cfg, "MeterValues", TriggerFault::WrongTarget);
     let mut pair = Pair::new(cfg);
     let (ended, _) = pair.trigger(on_connector("MeterValues", 1));
     let got = collected(&ended);
@@ -457,10 +457,8 @@ fn a_marked_message_for_another_connector_is_a_wrong_target() {
 #[test]
 fn a_station_that_marks_never_has_a_periodic_sample_taken_for_the_answer() {
     let mut cfg = sampling("CP1", ProtocolVersion::V16, 1, Duration::from_millis(200));
-    cfg.faults.triggers.insert(
-        "MeterValues".into(),
-        TriggerFault::Delay(Duration::from_millis(1000)),
-    );
+    let delay = TriggerFault::Delay(Duration::from_millis(1000));
+    with_fault(&mut cfg, "MeterValues", delay);
     let mut pair = Pair::new(cfg);
     let now = pair.now;
     pair.station.start_transaction(0, "TAG", now);
@@ -535,9 +533,7 @@ fn faults_end_the_trigger_with_what_happened() {
 #[test]
 fn a_message_sent_before_the_answer_still_counts_and_says_so() {
     let mut cfg = station("CP1", ProtocolVersion::V16, 1);
-    cfg.faults
-        .triggers
-        .insert("Heartbeat".into(), TriggerFault::BeforeResponse);
+    with_fault(&mut cfg, "Heartbeat", TriggerFault::BeforeResponse);
     let mut pair = Pair::new(cfg);
     let (ended, _) = pair.trigger(request("Heartbeat"));
     let got = collected(&ended);
@@ -548,9 +544,7 @@ fn a_message_sent_before_the_answer_still_counts_and_says_so() {
 #[test]
 fn a_disconnect_ends_a_waiting_trigger_as_disconnected() {
     let mut cfg = station("CP1", ProtocolVersion::V16, 1);
-    cfg.faults
-        .triggers
-        .insert("Heartbeat".into(), TriggerFault::AcceptNeverSend);
+    with_fault(&mut cfg, "Heartbeat", TriggerFault::AcceptNeverSend);
     let mut pair = Pair::new(cfg);
     let plan = {
         let s = pair.state.lock().expect("state");
