@@ -15,10 +15,39 @@ use crate::trigger_record::{TriggerQuery, TriggerRecord};
 /// A boxed, sendable future, so `Store` stays object-safe.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Why storage failed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("storage error: {0}")]
-pub struct StoreError(pub String);
+/// Why storage failed, by kind, so a caller can tell a full disk from a closed store or a
+/// value that cannot be written. Cloned because one group commit fails every batch in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a statement (disk full, I/O error, corrupt file).
+    #[error("storage error: {0}")]
+    Database(String),
+    /// A value could not be turned into JSON to be written, or read back from it.
+    #[error("storage error: {0}")]
+    Serialization(String),
+    /// The store no longer takes work: its writer has stopped (shutting down, or crashed).
+    #[error("storage error: the journal writer has stopped")]
+    Closed,
+    /// The store could not be opened (its directory could not be made, a thread not started).
+    #[error("storage error: {0}")]
+    Setup(String),
+    /// A read was cut short before it could answer (its task panicked or was cancelled).
+    #[error("storage error: {0}")]
+    Interrupted(String),
+}
+
+impl StoreError {
+    /// What went wrong without the `storage error:` prefix, for messages that name the
+    /// store themselves.
+    pub fn detail(&self) -> &str {
+        match self {
+            Self::Database(d) | Self::Serialization(d) | Self::Setup(d) | Self::Interrupted(d) => {
+                d
+            }
+            Self::Closed => "the journal writer has stopped",
+        }
+    }
+}
 
 /// A station's live state, shared by its session, the API and the store.
 ///

@@ -396,7 +396,7 @@ pub async fn create(
     }
     let handle = jobs::create(&app, spec, by)
         .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.0))?;
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.detail()))?;
     let status = if body.wait.unwrap_or(false) {
         let finished = handle.finished.notified();
         if !handle.is_finished() {
