@@ -41,9 +41,7 @@ impl StoreError {
     /// store themselves.
     pub fn detail(&self) -> &str {
         match self {
-            Self::Database(d) | Self::Serialization(d) | Self::Setup(d) | Self::Interrupted(d) => {
-                d
-            }
+            Self::Database(d) | Self::Serialization(d) | Self::Setup(d) | Self::Interrupted(d) => d,
             Self::Closed => "the journal writer has stopped",
         }
     }
@@ -81,19 +79,38 @@ pub struct Doc {
     pub kind: &'static str,
     /// Its id within the kind; listing orders by it, so time-ordered ids list by age.
     pub id: String,
-    /// Its JSON text, or `None` to delete it.
-    pub body: Option<String>,
+    /// What to do with it.
+    pub change: DocChange,
+}
+
+/// What a document write does, said explicitly so that no value (an empty body, a failed
+/// serialization) can turn a write into a deletion by accident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocChange {
+    /// Insert or replace it with this JSON text.
+    Put(String),
+    /// Delete it (nothing happens if there is none).
+    Delete,
 }
 
 impl Doc {
     /// A document to insert or replace, serialized now (so later changes to `value` are
-    /// not written by accident).
-    pub fn put<T: serde::Serialize>(kind: &'static str, id: impl Into<String>, value: &T) -> Self {
-        Self {
+    /// not written by accident). A value that cannot be serialized is an error the caller
+    /// must handle, never a deletion.
+    pub fn put<T: serde::Serialize>(
+        kind: &'static str,
+        id: impl Into<String>,
+        value: &T,
+    ) -> Result<Self, StoreError> {
+        let id = id.into();
+        let body = serde_json::to_string(value).map_err(|e| {
+            StoreError::Serialization(format!("cannot serialize {kind} {id:?}: {e}"))
+        })?;
+        Ok(Self {
             kind,
-            id: id.into(),
-            body: serde_json::to_string(value).ok(),
-        }
+            id,
+            change: DocChange::Put(body),
+        })
     }
 
     /// A deletion.
@@ -101,7 +118,7 @@ impl Doc {
         Self {
             kind,
             id: id.into(),
-            body: None,
+            change: DocChange::Delete,
         }
     }
 }
@@ -196,4 +213,22 @@ pub trait Store: Send + Sync + 'static {
     /// Reserves `count` consecutive 1.6 transaction ids that were never handed out before,
     /// returning the first; durable before it returns, so ids never repeat across restarts.
     fn reserve_transaction_ids(&self, count: i64) -> Result<i64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_that_cannot_be_serialized_is_an_error_not_a_deletion() {
+        // JSON object keys must be strings; a tuple key cannot be written.
+        let unwritable: std::collections::BTreeMap<(i32, i32), i32> = [((1, 2), 3)].into();
+        assert!(matches!(
+            Doc::put("job", "j1", &unwritable),
+            Err(StoreError::Serialization(_))
+        ));
+        let doc = Doc::put("job", "j1", &serde_json::json!({})).expect("serializable");
+        assert_eq!(doc.change, DocChange::Put("{}".into()));
+        assert_eq!(Doc::delete("job", "j1").change, DocChange::Delete);
+    }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, JournalScan, MALFORMED};
 use ocpulse_core::state::StationState;
-use ocpulse_core::store::{BoxFuture, SharedStation, Store, StoreError, WriteBatch};
+use ocpulse_core::store::{BoxFuture, DocChange, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, oneshot};
@@ -406,17 +406,19 @@ fn write_group(
         ).map_err(db)?;
         for (batch, _) in group {
             for e in &batch.entries {
-                insert.execute(params![
-                    e.station_id,
-                    e.direction.as_str(),
-                    e.frame_type,
-                    e.message_id,
-                    e.action,
-                    e.payload,
-                    e.at,
-                    e.violation,
-                    e.trigger_id
-                ]).map_err(db)?;
+                insert
+                    .execute(params![
+                        e.station_id,
+                        e.direction.as_str(),
+                        e.frame_type,
+                        e.message_id,
+                        e.action,
+                        e.payload,
+                        e.at,
+                        e.violation,
+                        e.trigger_id
+                    ])
+                    .map_err(db)?;
                 seqs.push(tx.last_insert_rowid());
             }
         }
@@ -425,20 +427,23 @@ fn write_group(
         ).map_err(db)?;
         for (batch, _) in group {
             for t in &batch.triggers {
-                let json = serde_json::to_string(&**t)
-                    .map_err(not_json)?;
-                save_trigger.execute(params![t.id, t.station_id, t.outcome.as_str(), json]).map_err(db)?;
+                let json = serde_json::to_string(&**t).map_err(not_json)?;
+                save_trigger
+                    .execute(params![t.id, t.station_id, t.outcome.as_str(), json])
+                    .map_err(db)?;
             }
         }
         let mut put_doc = tx.prepare_cached(
             "INSERT INTO docs (kind, id, body) VALUES (?1, ?2, ?3) ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body",
         ).map_err(db)?;
-        let mut delete_doc = tx.prepare_cached("DELETE FROM docs WHERE kind = ?1 AND id = ?2").map_err(db)?;
+        let mut delete_doc = tx
+            .prepare_cached("DELETE FROM docs WHERE kind = ?1 AND id = ?2")
+            .map_err(db)?;
         for (batch, _) in group {
             for d in &batch.docs {
-                match &d.body {
-                    Some(body) => put_doc.execute(params![d.kind, d.id, body]),
-                    None => delete_doc.execute(params![d.kind, d.id]),
+                match &d.change {
+                    DocChange::Put(body) => put_doc.execute(params![d.kind, d.id, body]),
+                    DocChange::Delete => delete_doc.execute(params![d.kind, d.id]),
                 }
                 .map_err(db)?;
             }
@@ -449,8 +454,7 @@ fn write_group(
                 let state = station
                     .lock()
                     .map_err(|_| StoreError::Interrupted("station state lock poisoned".into()))?;
-                let json = serde_json::to_string(&*state)
-                    .map_err(not_json)?;
+                let json = serde_json::to_string(&*state).map_err(not_json)?;
                 (state.id.clone(), json, state.last_seen.unwrap_or(0))
             };
             upsert.execute(params![id, json, seen]).map_err(db)?;
@@ -713,10 +717,7 @@ impl Store for SqliteStore {
     }
 
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(poisoned)?;
+        let conn = self.reader.lock().map_err(poisoned)?;
         let mut stmt = conn
             .prepare("SELECT id, state FROM stations ORDER BY id")
             .map_err(db)?;
@@ -739,10 +740,7 @@ impl Store for SqliteStore {
     }
 
     fn reserve_transaction_ids(&self, count: i64) -> Result<i64, StoreError> {
-        let mut conn = self
-            .reader
-            .lock()
-            .map_err(poisoned)?;
+        let mut conn = self.reader.lock().map_err(poisoned)?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db)?;
@@ -1257,9 +1255,9 @@ mod tests {
             store
                 .commit(WriteBatch {
                     docs: vec![
-                        Doc::put("job", "b", &serde_json::json!({"n": 1})),
-                        Doc::put("job", "a", &serde_json::json!({"n": 2})),
-                        Doc::put("alert", "a", &serde_json::json!({"n": 3})),
+                        Doc::put("job", "b", &serde_json::json!({"n": 1})).expect("json"),
+                        Doc::put("job", "a", &serde_json::json!({"n": 2})).expect("json"),
+                        Doc::put("alert", "a", &serde_json::json!({"n": 3})).expect("json"),
                     ],
                     ..WriteBatch::default()
                 })
@@ -1268,7 +1266,7 @@ mod tests {
             store
                 .commit(WriteBatch {
                     docs: vec![
-                        Doc::put("job", "b", &serde_json::json!({"n": 4})),
+                        Doc::put("job", "b", &serde_json::json!({"n": 4})).expect("json"),
                         Doc::delete("alert", "a"),
                     ],
                     ..WriteBatch::default()
