@@ -67,6 +67,10 @@ pub struct WriteBatch {
     pub triggers: Vec<Arc<TriggerRecord>>,
     /// Fleet-operation documents to insert, replace or delete (by kind and id).
     pub docs: Vec<Doc>,
+    /// A 1.6 transaction id this batch's answer hands out. The store keeps the highest it
+    /// has committed (`Store::last_transaction_id`), so an id a station saw acknowledged is
+    /// never handed out again, even after a crash.
+    pub transaction_id: Option<i64>,
 }
 
 /// A fleet-operation document (a trigger job, a schedule, an alert rule, an alert, a
@@ -210,9 +214,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every station ever seen, as last committed; read once at start.
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError>;
 
-    /// Reserves `count` consecutive 1.6 transaction ids that were never handed out before,
-    /// returning the first; durable before it returns, so ids never repeat across restarts.
-    fn reserve_transaction_ids(&self, count: i64) -> Result<i64, StoreError>;
+    /// The highest 1.6 transaction id any committed batch handed out (0 if none); read once
+    /// at start to seed the in-memory counter, so ids never repeat across restarts.
+    fn last_transaction_id(&self) -> Result<i64, StoreError>;
 }
 
 #[cfg(test)]

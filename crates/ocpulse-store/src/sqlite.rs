@@ -448,6 +448,16 @@ fn write_group(
                 .map_err(db)?;
             }
         }
+        // One row keeps the highest 1.6 transaction id handed out, in the same transaction
+        // as the StartTransaction that handed it out (see `Store::last_transaction_id`).
+        let handed_out = group.iter().filter_map(|(b, _)| b.transaction_id).max();
+        if let Some(id) = handed_out {
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('last_transaction_id', ?1) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+            )
+            .and_then(|mut s| s.execute([id]))
+            .map_err(db)?;
+        }
         // Each state is written as it is now: at least as new as every entry of the group.
         for station in states {
             let (id, json, seen) = {
@@ -739,27 +749,17 @@ impl Store for SqliteStore {
         Ok(stations)
     }
 
-    fn reserve_transaction_ids(&self, count: i64) -> Result<i64, StoreError> {
-        let mut conn = self.reader.lock().map_err(poisoned)?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let last: i64 = tx
+    fn last_transaction_id(&self) -> Result<i64, StoreError> {
+        let conn = self.reader.lock().map_err(poisoned)?;
+        let last: Option<i64> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'last_transaction_id'",
                 [],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(db)?
-            .unwrap_or(0);
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('last_transaction_id', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![last + count],
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(last + 1)
+            .map_err(db)?;
+        Ok(last.unwrap_or(0))
     }
 }
 
@@ -1232,18 +1232,31 @@ mod tests {
         assert!(events.try_recv().is_err(), "nothing published twice");
     }
 
-    #[test]
-    fn transaction_ids_never_repeat_across_reopening() {
+    #[tokio::test]
+    async fn the_highest_committed_transaction_id_survives_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let first = SqliteStore::open(dir.path())
-            .expect("open")
-            .reserve_transaction_ids(100)
-            .expect("reserve");
-        let second = SqliteStore::open(dir.path())
-            .expect("open")
-            .reserve_transaction_ids(100)
-            .expect("reserve");
-        assert_eq!((first, second), (1, 101));
+        {
+            let store = SqliteStore::open(dir.path()).expect("open");
+            assert_eq!(store.last_transaction_id().expect("read"), 0, "none yet");
+            // Committed out of order, and beside a batch that hands out none.
+            for id in [Some(7), None, Some(5)] {
+                store
+                    .commit(WriteBatch {
+                        entries: vec![entry("CP1", "StartTransaction", 1)],
+                        transaction_id: id,
+                        ..WriteBatch::default()
+                    })
+                    .await
+                    .expect("commit");
+            }
+            assert_eq!(store.last_transaction_id().expect("read"), 7);
+        }
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store.last_transaction_id().expect("read"),
+            7,
+            "the highest id handed out, never lowered"
+        );
     }
 
     #[tokio::test]

@@ -712,8 +712,8 @@ mod tests {
         fn load_stations(&self) -> Result<Vec<ocpulse_core::StationState>, StoreError> {
             Ok(Vec::new())
         }
-        fn reserve_transaction_ids(&self, _: i64) -> Result<i64, StoreError> {
-            Ok(1)
+        fn last_transaction_id(&self) -> Result<i64, StoreError> {
+            Ok(0)
         }
     }
 
