@@ -14,6 +14,7 @@ mod meter_values;
 pub mod openapi;
 mod page;
 mod query;
+mod refusal;
 mod registrations;
 mod reports;
 mod schedules;
