@@ -127,7 +127,7 @@ pub fn translate(
         return Err(bad(
             "no_equivalent",
             format!(
-                "requestedMessage {requested:?} exists only in OCPP 2.1 ({why}); this station speaks {version}"
+                "requestedMessage {requested:?} exists only in OCPP 2.1: {why}; this station speaks {version}"
             ),
         ));
     }

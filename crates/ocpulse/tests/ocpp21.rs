@@ -191,6 +191,11 @@ async fn station_messages_new_in_21_are_not_implemented_and_csms_ones_not_suppor
         )
         .await;
     assert_eq!(answer[2], "NotSupported", "a CSMS message: {answer}");
+    // 2.1's SEND (message type 6) is not implemented: answered like any unknown type.
+    st.send_text(r#"[6, "send-1", "NotifyPeriodicEventStream", {"id": 1, "pending": 0, "basetime": "2025-01-01T00:00:00Z", "data": []}]"#)
+        .await;
+    let answer = st.recv().await;
+    assert_eq!(answer[2], "MessageTypeNotSupported", "{answer}");
     // A shared message is validated against its 2.1 schema: `statusInfo` is new in 2.1's
     // LogStatusNotification, and a 2.0.1 station sending it is refused.
     let log = json!({"status": "Idle", "statusInfo": {"reasonCode": "NoUpload"}});
