@@ -251,11 +251,13 @@ mod tests {
             Err("invalid_selector")
         );
         assert_eq!(
-            parse(r#"{"protocol": "ocpp2.1"}"#)
+            parse(r#"{"protocol": "ocpp2.0"}"#)
                 .check()
                 .map_err(|e| e.code),
-            Err("invalid_selector")
+            Err("invalid_selector"),
+            "a subprotocol ocpulse does not speak"
         );
+        assert!(parse(r#"{"protocol": "ocpp2.1"}"#).check().is_ok());
         assert!(parse(r#"{"all": true}"#).check().is_ok());
         assert!(parse(r#"{"model": "X"}"#).check().is_ok());
         let ids = |n: usize| Selector {
