@@ -11,9 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ocpp_rpc::ProtocolVersion;
-use ocpulse_core::fleet_job::{
-    Job, JobLimits, JobSpec, JobStatus, JobTrigger, job_outcome, succeeded,
-};
+use ocpulse_core::fleet_job::{Job, JobLimits, JobOutcome, JobSpec, JobStatus, JobTrigger};
 use ocpulse_core::selector::Selector;
 use ocpulse_core::trigger_plan::{self, TriggerRequest};
 use ocpulse_core::{StationState, rfc3339};
@@ -461,12 +459,16 @@ enum Results {
 /// The job as the API shows it: request, progress counts (`counts`, which a finished job
 /// keeps when its results have left memory), and per-station results from `job.results`.
 fn view(job: &Job, counts: &BTreeMap<String, usize>, results: Results) -> Value {
-    let sum = |pick: &dyn Fn(&str) -> bool| -> usize {
-        counts.iter().filter(|(k, _)| pick(k)).map(|(_, n)| n).sum()
+    let sum = |pick: &dyn Fn(JobOutcome) -> bool| -> usize {
+        counts
+            .iter()
+            .filter(|(k, _)| JobOutcome::parse(k).is_some_and(pick))
+            .map(|(_, n)| n)
+            .sum()
     };
-    let ok = sum(&|k| succeeded(k));
-    let open = sum(&|k| k == job_outcome::PENDING || k == job_outcome::RUNNING);
-    let total = sum(&|_| true);
+    let ok = sum(&JobOutcome::succeeded);
+    let open = sum(&JobOutcome::is_open);
+    let total: usize = counts.values().sum();
     let end = job.finished_at.unwrap_or_else(now_ms);
     let mut v = json!({
         "jobId": job.id,
@@ -490,7 +492,7 @@ fn view(job: &Job, counts: &BTreeMap<String, usize>, results: Results) -> Value 
         v["results"] = job
             .results
             .iter()
-            .filter(|r| results == Results::All || (!r.is_open() && !succeeded(&r.outcome)))
+            .filter(|r| results == Results::All || (!r.is_open() && !r.outcome.succeeded()))
             .map(|r| {
                 let mut o = json!({
                     "stationId": r.station_id,
