@@ -14,11 +14,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::JobHandle;
-use crate::api::ApiError;
 use crate::app::App;
 use crate::now_ms;
 use crate::trigger_run::{self, TriggerRun};
-use crate::trigger_service::{self, TriggerOptions};
+use crate::trigger_service::{self, Refusal, TriggerOptions};
 
 /// How often a running job's progress is written (each write is the whole job document).
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -201,7 +200,7 @@ async fn station(
         // `attempts` counts triggers actually sent: a refusal before sending (an offline or
         // unknown station, a request its version cannot express) leaves it as it was.
         let result = match prepare(&app, &spec, &job_id, &station_id) {
-            Err(e) => refused(&station_id, &e),
+            Err(refusal) => refused(&station_id, &refusal),
             Ok(run) => {
                 attempts += 1;
                 handle.update(|j| {
@@ -265,7 +264,7 @@ fn prepare(
     spec: &JobSpec,
     job_id: &str,
     station_id: &str,
-) -> Result<TriggerRun, ApiError> {
+) -> Result<TriggerRun, Refusal> {
     let options = TriggerOptions {
         requested_by: format!("job:{job_id}"),
         request_json: serde_json::to_value(&spec.trigger).unwrap_or_default(),
@@ -283,15 +282,15 @@ fn prepare(
 
 /// The final result of a station no trigger could be sent to (attempts and time filled in
 /// by the caller).
-fn refused(station_id: &str, e: &ApiError) -> StationResult {
+fn refused(station_id: &str, refusal: &Refusal) -> StationResult {
     let mut result = StationResult::pending(station_id);
-    result.outcome = match e.code() {
-        "station_not_found" => job_outcome::UNKNOWN_STATION,
-        "station_not_connected" => job_outcome::OFFLINE,
-        _ => job_outcome::NOT_APPLICABLE,
+    result.outcome = match refusal {
+        Refusal::UnknownStation(_) => job_outcome::UNKNOWN_STATION,
+        Refusal::NotConnected(_) => job_outcome::OFFLINE,
+        Refusal::NotApplicable { .. } | Refusal::Internal(_) => job_outcome::NOT_APPLICABLE,
     }
     .into();
-    result.detail = Some(format!("{}: {}", e.code(), e.message()));
+    result.detail = Some(format!("{}: {refusal}", refusal.code()));
     result
 }
 
