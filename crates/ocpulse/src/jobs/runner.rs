@@ -282,6 +282,11 @@ async fn attempt(app: &Arc<App>, spec: &JobSpec, job_id: &str, station_id: &str)
             result.trigger_id = Some(record.id.clone());
             result.detail = record.detail.clone();
             result.elapsed_ms = record.elapsed_ms;
+            result.matched_by = record
+                .messages
+                .iter()
+                .filter_map(|m| m.matched_by)
+                .collect();
         }
     }
     if fleet_job::succeeded(&result.outcome) {
