@@ -266,10 +266,19 @@ impl Drop for Sim {
     }
 }
 
-fn config(id: &str, protocol: ProtocolVersion, marking: Marking) -> StationConfig {
-    let mut cfg = StationConfig::new(id, protocol);
+/// A station `{name}{M|U}` with `evses` EVSEs (1.6: as many connectors, plus 0) marking
+/// triggered messages or not; returns its id with it.
+fn config(
+    name: &str,
+    protocol: ProtocolVersion,
+    evses: u32,
+    marking: Marking,
+) -> (String, StationConfig) {
+    let id = format!("{name}{}", marking.tag());
+    let mut cfg = StationConfig::new(id.clone(), protocol);
+    cfg.evses = evses;
     cfg.mark_triggered = marking == Marking::Marks;
-    cfg
+    (id, cfg)
 }
 
 /// Charging on every EVSE within moments of booting, with routine meter traffic every
@@ -322,9 +331,7 @@ fn booted(s: &Value) -> bool {
 async fn untargeted_v201_transaction_event_returns_each_running_transaction_promptly() {
     let server = Serve::start().await;
     for marking in BOTH {
-        let id = format!("TX201{}", marking.tag());
-        let mut cfg = config(&id, ProtocolVersion::V201, marking);
-        cfg.evses = 3;
+        let (id, mut cfg) = config("TX201", ProtocolVersion::V201, 3, marking);
         charging(
             &mut cfg,
             Duration::from_secs(120),
@@ -374,9 +381,7 @@ async fn untargeted_v201_transaction_event_returns_each_running_transaction_prom
 async fn untargeted_v201_transaction_event_without_transactions_ends_at_once() {
     let server = Serve::start().await;
     for marking in BOTH {
-        let id = format!("IDLE201{}", marking.tag());
-        let mut cfg = config(&id, ProtocolVersion::V201, marking);
-        cfg.evses = 2;
+        let (id, mut cfg) = config("IDLE201", ProtocolVersion::V201, 2, marking);
         let _sim = spawn(&server, cfg);
         server.wait_for(&id, "booted", booted).await;
         let t = server
@@ -402,9 +407,8 @@ async fn periodic_samples_during_the_wait_are_not_taken_for_the_answer() {
         (ProtocolVersion::V201, "TransactionEvent", "evse"),
     ] {
         for marking in BOTH {
-            let id = format!("P{}{}", protocol.subprotocol(), marking.tag());
-            let mut cfg = config(&id, protocol, marking);
-            cfg.evses = 2;
+            let name = format!("P{}", protocol.subprotocol());
+            let (id, mut cfg) = config(&name, protocol, 2, marking);
             charging(
                 &mut cfg,
                 Duration::from_secs(120),
@@ -508,9 +512,7 @@ async fn periodic_samples_during_the_wait_are_not_taken_for_the_answer() {
 async fn routine_traffic_for_other_connectors_is_not_a_wrong_target() {
     let server = Serve::start().await;
     for marking in BOTH {
-        let id = format!("ROUTINE16{}", marking.tag());
-        let mut cfg = config(&id, ProtocolVersion::V16, marking);
-        cfg.evses = 2;
+        let (id, mut cfg) = config("ROUTINE16", ProtocolVersion::V16, 2, marking);
         charging(
             &mut cfg,
             Duration::from_millis(250),
@@ -565,9 +567,7 @@ async fn routine_traffic_for_other_connectors_is_not_a_wrong_target() {
 async fn an_unexplained_message_for_another_connector_is_a_wrong_target() {
     let server = Serve::start().await;
     for marking in BOTH {
-        let id = format!("WRONG16{}", marking.tag());
-        let mut cfg = config(&id, ProtocolVersion::V16, marking);
-        cfg.evses = 2;
+        let (id, mut cfg) = config("WRONG16", ProtocolVersion::V16, 2, marking);
         cfg.faults
             .add_flag("StatusNotification=wrong-target")
             .expect("fault flag");
@@ -595,9 +595,7 @@ async fn job_results_say_why_each_message_was_taken() {
     let mut ids = Vec::new();
     let mut sims = Vec::new();
     for marking in BOTH {
-        let id = format!("JOB16{}", marking.tag());
-        let mut cfg = config(&id, ProtocolVersion::V16, marking);
-        cfg.evses = 2;
+        let (id, mut cfg) = config("JOB16", ProtocolVersion::V16, 2, marking);
         sims.push(spawn(&server, cfg));
         server.wait_for(&id, "booted", booted).await;
         ids.push((id, marking));
