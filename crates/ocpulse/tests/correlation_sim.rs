@@ -381,7 +381,7 @@ async fn untargeted_v201_transaction_event_returns_each_running_transaction_prom
 async fn untargeted_v201_transaction_event_without_transactions_ends_at_once() {
     let server = Serve::start().await;
     for marking in BOTH {
-        let (id, mut cfg) = config("IDLE201", ProtocolVersion::V201, 2, marking);
+        let (id, cfg) = config("IDLE201", ProtocolVersion::V201, 2, marking);
         let _sim = spawn(&server, cfg);
         server.wait_for(&id, "booted", booted).await;
         let t = server
@@ -595,7 +595,7 @@ async fn job_results_say_why_each_message_was_taken() {
     let mut ids = Vec::new();
     let mut sims = Vec::new();
     for marking in BOTH {
-        let (id, mut cfg) = config("JOB16", ProtocolVersion::V16, 2, marking);
+        let (id, cfg) = config("JOB16", ProtocolVersion::V16, 2, marking);
         sims.push(spawn(&server, cfg));
         server.wait_for(&id, "booted", booted).await;
         ids.push((id, marking));
