@@ -41,12 +41,12 @@ impl Serve {
         let child = Command::new(env!("CARGO_BIN_EXE_ocpulse"))
             .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
             .arg(data.path())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn ocpulse serve");
-        let server = Self {
+        let mut server = Self {
             child,
             addr,
             http: reqwest::Client::builder()
@@ -60,6 +60,9 @@ impl Serve {
         while started.elapsed() < Duration::from_secs(30) {
             if server.get("/api/v1/health").await.0 == 200 {
                 return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("ocpulse serve exited at start-up ({status}); its stderr is above");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
