@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocpulse_core::fleet_job::{
-    self, JobSpec, JobStatus, StationResult, backoff_ms, job_outcome, retryable, spread_offset_ms,
+    JobOutcome, JobSpec, JobStatus, StationResult, backoff_ms, spread_offset_ms,
 };
 use ocpulse_core::store::WriteBatch;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -14,11 +14,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::JobHandle;
-use crate::api::ApiError;
 use crate::app::App;
 use crate::now_ms;
 use crate::trigger_run::{self, TriggerRun};
-use crate::trigger_service::{self, TriggerOptions};
+use crate::trigger_service::{self, Refusal, TriggerOptions};
 
 /// How often a running job's progress is written (each write is the whole job document).
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -49,7 +48,7 @@ pub(super) async fn run(app: Arc<App>, handle: Arc<JobHandle>, delay: Option<Dur
         .collect();
     handle.update(|j| {
         for &i in &open {
-            j.results[i].outcome = job_outcome::PENDING.into();
+            j.results[i].outcome = JobOutcome::Pending;
         }
     });
     let flusher = tokio::spawn(flush_loop(Arc::clone(&app), Arc::clone(&handle)));
@@ -116,7 +115,7 @@ pub(super) async fn run(app: Arc<App>, handle: Arc<JobHandle>, delay: Option<Dur
     handle.update(|j| {
         for r in &mut j.results {
             if r.is_open() {
-                r.outcome = job_outcome::CANCELLED.into();
+                r.outcome = JobOutcome::Cancelled;
                 r.finished_at = Some(now_ms());
             }
         }
@@ -201,23 +200,23 @@ async fn station(
         // `attempts` counts triggers actually sent: a refusal before sending (an offline or
         // unknown station, a request its version cannot express) leaves it as it was.
         let result = match prepare(&app, &spec, &job_id, &station_id) {
-            Err(e) => refused(&station_id, &e),
+            Err(refusal) => refused(&station_id, &refusal),
             Ok(run) => {
                 attempts += 1;
                 handle.update(|j| {
                     let r = &mut j.results[index];
-                    r.outcome = job_outcome::RUNNING.into();
+                    r.outcome = JobOutcome::Running;
                     r.attempts = attempts;
                 });
                 attempt(&app, run).await
             }
         };
-        let again = retryable(&result.outcome)
+        let again = result.outcome.retryable()
             && attempts < allowed
             && !handle.cancel.is_cancelled()
             && !app.shutdown.is_cancelled();
         if !again {
-            if app.shutdown.is_cancelled() && retryable(&result.outcome) {
+            if app.shutdown.is_cancelled() && result.outcome.retryable() {
                 // The process is stopping mid-trigger: leave it open for the resume.
                 return;
             }
@@ -238,7 +237,7 @@ async fn station(
         );
         handle.update(|j| {
             let r = &mut j.results[index];
-            r.outcome = job_outcome::PENDING.into();
+            r.outcome = JobOutcome::Pending;
             r.trigger_id.clone_from(&result.trigger_id);
             r.detail = Some(format!(
                 "attempt {attempts} ended {}; retrying in {wait} ms",
@@ -265,7 +264,7 @@ fn prepare(
     spec: &JobSpec,
     job_id: &str,
     station_id: &str,
-) -> Result<TriggerRun, ApiError> {
+) -> Result<TriggerRun, Refusal> {
     let options = TriggerOptions {
         requested_by: format!("job:{job_id}"),
         request_json: serde_json::to_value(&spec.trigger).unwrap_or_default(),
@@ -283,15 +282,14 @@ fn prepare(
 
 /// The final result of a station no trigger could be sent to (attempts and time filled in
 /// by the caller).
-fn refused(station_id: &str, e: &ApiError) -> StationResult {
+fn refused(station_id: &str, refusal: &Refusal) -> StationResult {
     let mut result = StationResult::pending(station_id);
-    result.outcome = match e.code() {
-        "station_not_found" => job_outcome::UNKNOWN_STATION,
-        "station_not_connected" => job_outcome::OFFLINE,
-        _ => job_outcome::NOT_APPLICABLE,
-    }
-    .into();
-    result.detail = Some(format!("{}: {}", e.code(), e.message()));
+    result.outcome = match refusal {
+        Refusal::UnknownStation(_) => JobOutcome::UnknownStation,
+        Refusal::NotConnected(_) => JobOutcome::Offline,
+        Refusal::NotApplicable { .. } | Refusal::Internal(_) => JobOutcome::NotApplicable,
+    };
+    result.detail = Some(format!("{}: {refusal}", refusal.code()));
     result
 }
 
@@ -301,7 +299,7 @@ async fn attempt(app: &Arc<App>, run: TriggerRun) -> StationResult {
     let station_id = run.record.station_id.clone();
     let record = trigger_run::run(Arc::clone(app), run).await;
     let mut result = StationResult::pending(station_id);
-    result.outcome = record.outcome.as_str().into();
+    result.outcome = record.outcome.into();
     result.trigger_id = Some(record.id.clone());
     result.detail = record.detail.clone();
     result.elapsed_ms = record.elapsed_ms;
@@ -310,7 +308,7 @@ async fn attempt(app: &Arc<App>, run: TriggerRun) -> StationResult {
         .iter()
         .filter_map(|m| m.matched_by)
         .collect();
-    if fleet_job::succeeded(&result.outcome) {
+    if result.outcome.succeeded() {
         result.detail = None;
     }
     result
