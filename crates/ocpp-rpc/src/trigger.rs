@@ -10,10 +10,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::version::ProtocolVersion;
-
 /// The connector (1.6) or EVSE (2.0.1, optionally with its connector) a message is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TargetKey {
@@ -43,26 +39,6 @@ impl TargetKey {
     /// Whether a message about `self` satisfies a request for `wanted`.
     pub fn satisfies(self, wanted: TargetKey) -> bool {
         self.id == wanted.id && (wanted.connector.is_none() || self.connector == wanted.connector)
-    }
-}
-
-/// Which connector/EVSE a station CALL is about, for the actions where the target matters.
-pub fn target_of(version: ProtocolVersion, action: &str, payload: &Value) -> Option<TargetKey> {
-    let int = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64);
-    match (version, action) {
-        (ProtocolVersion::V16, "StatusNotification" | "MeterValues") => {
-            int(payload, "connectorId").map(TargetKey::of)
-        }
-        (ProtocolVersion::V201, "StatusNotification") => Some(TargetKey {
-            id: int(payload, "evseId")?,
-            connector: int(payload, "connectorId"),
-        }),
-        (ProtocolVersion::V201, "MeterValues") => int(payload, "evseId").map(TargetKey::of),
-        (ProtocolVersion::V201, "TransactionEvent") => payload
-            .get("evse")
-            .and_then(|e| int(e, "id"))
-            .map(TargetKey::of),
-        _ => None,
     }
 }
 
@@ -372,35 +348,8 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ProtocolVersion::*;
-    use serde_json::json;
 
     const Q: Duration = Duration::from_millis(500);
-
-    #[test]
-    fn targets_are_read_from_the_fields_each_version_uses() {
-        assert_eq!(
-            target_of(V16, "StatusNotification", &json!({"connectorId": 2})),
-            Some(TargetKey::of(2))
-        );
-        assert_eq!(
-            target_of(
-                V201,
-                "StatusNotification",
-                &json!({"evseId": 1, "connectorId": 2})
-            ),
-            Some(TargetKey::evse_connector(1, 2))
-        );
-        assert_eq!(
-            target_of(V201, "MeterValues", &json!({"evseId": 3})),
-            Some(TargetKey::of(3))
-        );
-        assert_eq!(
-            target_of(V201, "TransactionEvent", &json!({"evse": {"id": 4}})),
-            Some(TargetKey::of(4))
-        );
-        assert_eq!(target_of(V16, "Heartbeat", &json!({})), None);
-    }
 
     fn offer(action: &str, target: Option<TargetKey>, marker: Marker) -> Offer<'_> {
         Offer {
