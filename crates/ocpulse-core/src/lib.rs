@@ -26,7 +26,7 @@ pub mod validation;
 
 pub use journal::{Direction, JournalEntry};
 pub use state::StationState;
-pub use store::{Doc, Store};
+pub use store::{Doc, DocChange, Store};
 pub use validation::ValidationMode;
 
 /// Milliseconds since the Unix epoch: the one time unit stored and compared in the domain.

@@ -15,10 +15,37 @@ use crate::trigger_record::{TriggerQuery, TriggerRecord};
 /// A boxed, sendable future, so `Store` stays object-safe.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Why storage failed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("storage error: {0}")]
-pub struct StoreError(pub String);
+/// Why storage failed, by kind, so a caller can tell a full disk from a closed store or a
+/// value that cannot be written. Cloned because one group commit fails every batch in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a statement (disk full, I/O error, corrupt file).
+    #[error("storage error: {0}")]
+    Database(String),
+    /// A value could not be turned into JSON to be written, or read back from it.
+    #[error("storage error: {0}")]
+    Serialization(String),
+    /// The store no longer takes work: its writer has stopped (shutting down, or crashed).
+    #[error("storage error: the journal writer has stopped")]
+    Closed,
+    /// The store could not be opened (its directory could not be made, a thread not started).
+    #[error("storage error: {0}")]
+    Setup(String),
+    /// A read was cut short before it could answer (its task panicked or was cancelled).
+    #[error("storage error: {0}")]
+    Interrupted(String),
+}
+
+impl StoreError {
+    /// What went wrong without the `storage error:` prefix, for messages that name the
+    /// store themselves.
+    pub fn detail(&self) -> &str {
+        match self {
+            Self::Database(d) | Self::Serialization(d) | Self::Setup(d) | Self::Interrupted(d) => d,
+            Self::Closed => "the journal writer has stopped",
+        }
+    }
+}
 
 /// A station's live state, shared by its session, the API and the store.
 ///
@@ -40,6 +67,10 @@ pub struct WriteBatch {
     pub triggers: Vec<Arc<TriggerRecord>>,
     /// Fleet-operation documents to insert, replace or delete (by kind and id).
     pub docs: Vec<Doc>,
+    /// A 1.6 transaction id this batch's answer hands out. The store keeps the highest it
+    /// has committed (`Store::last_transaction_id`), so an id a station saw acknowledged is
+    /// never handed out again, even after a crash.
+    pub transaction_id: Option<i64>,
 }
 
 /// A fleet-operation document (a trigger job, a schedule, an alert rule, an alert, a
@@ -52,19 +83,38 @@ pub struct Doc {
     pub kind: &'static str,
     /// Its id within the kind; listing orders by it, so time-ordered ids list by age.
     pub id: String,
-    /// Its JSON text, or `None` to delete it.
-    pub body: Option<String>,
+    /// What to do with it.
+    pub change: DocChange,
+}
+
+/// What a document write does, said explicitly so that no value (an empty body, a failed
+/// serialization) can turn a write into a deletion by accident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocChange {
+    /// Insert or replace it with this JSON text.
+    Put(String),
+    /// Delete it (nothing happens if there is none).
+    Delete,
 }
 
 impl Doc {
     /// A document to insert or replace, serialized now (so later changes to `value` are
-    /// not written by accident).
-    pub fn put<T: serde::Serialize>(kind: &'static str, id: impl Into<String>, value: &T) -> Self {
-        Self {
+    /// not written by accident). A value that cannot be serialized is an error the caller
+    /// must handle, never a deletion.
+    pub fn put<T: serde::Serialize>(
+        kind: &'static str,
+        id: impl Into<String>,
+        value: &T,
+    ) -> Result<Self, StoreError> {
+        let id = id.into();
+        let body = serde_json::to_string(value).map_err(|e| {
+            StoreError::Serialization(format!("cannot serialize {kind} {id:?}: {e}"))
+        })?;
+        Ok(Self {
             kind,
-            id: id.into(),
-            body: serde_json::to_string(value).ok(),
-        }
+            id,
+            change: DocChange::Put(body),
+        })
     }
 
     /// A deletion.
@@ -72,7 +122,7 @@ impl Doc {
         Self {
             kind,
             id: id.into(),
-            body: None,
+            change: DocChange::Delete,
         }
     }
 }
@@ -164,7 +214,25 @@ pub trait Store: Send + Sync + 'static {
     /// Every station ever seen, as last committed; read once at start.
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError>;
 
-    /// Reserves `count` consecutive 1.6 transaction ids that were never handed out before,
-    /// returning the first; durable before it returns, so ids never repeat across restarts.
-    fn reserve_transaction_ids(&self, count: i64) -> Result<i64, StoreError>;
+    /// The highest 1.6 transaction id any committed batch handed out (0 if none); read once
+    /// at start to seed the in-memory counter, so ids never repeat across restarts.
+    fn last_transaction_id(&self) -> Result<i64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_that_cannot_be_serialized_is_an_error_not_a_deletion() {
+        // JSON object keys must be strings; a tuple key cannot be written.
+        let unwritable: std::collections::BTreeMap<(i32, i32), i32> = [((1, 2), 3)].into();
+        assert!(matches!(
+            Doc::put("job", "j1", &unwritable),
+            Err(StoreError::Serialization(_))
+        ));
+        let doc = Doc::put("job", "j1", &serde_json::json!({})).expect("serializable");
+        assert_eq!(doc.change, DocChange::Put("{}".into()));
+        assert_eq!(Doc::delete("job", "j1").change, DocChange::Delete);
+    }
 }

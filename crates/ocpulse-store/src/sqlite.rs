@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, JournalScan, MALFORMED};
 use ocpulse_core::state::StationState;
-use ocpulse_core::store::{BoxFuture, SharedStation, Store, StoreError, WriteBatch};
+use ocpulse_core::store::{BoxFuture, DocChange, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, oneshot};
@@ -123,14 +123,30 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
+/// A statement the database refused or failed.
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// A value that cannot become, or be read back from, the JSON it is stored as.
+fn not_json(e: serde_json::Error) -> StoreError {
+    StoreError::Serialization(e.to_string())
+}
+
+/// A read task that ended without an answer (it panicked or was cancelled).
+fn interrupted(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Interrupted(format!("a read did not finish: {e}"))
+}
+
+/// The reader connection's lock was poisoned by a panicking read.
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Interrupted("reader lock poisoned".into())
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(err)?;
+    let conn = Connection::open(path).map_err(db)?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
-        .map_err(err)?;
+        .map_err(db)?;
     Ok(conn)
 }
 
@@ -140,21 +156,21 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     // migrate one after the other, and the second finds nothing left to do.
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(err)?;
+        .map_err(db)?;
     let done: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(err)?;
+        .map_err(db)?;
     let done = usize::try_from(done).unwrap_or(0);
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        tx.execute_batch(sql).map_err(err)?;
+        tx.execute_batch(sql).map_err(db)?;
         tx.pragma_update(
             None,
             "user_version",
             i64::try_from(i + 1).unwrap_or(i64::MAX),
         )
-        .map_err(err)?;
+        .map_err(db)?;
     }
-    tx.commit().map_err(err)?;
+    tx.commit().map_err(db)?;
     Ok(())
 }
 
@@ -173,7 +189,7 @@ impl SqliteStore {
 
     fn open_with(data_dir: &Path, recover: bool) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
-            .map_err(|e| err(format!("cannot create {}: {e}", data_dir.display())))?;
+            .map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join("ocpulse.sqlite3");
         let mut writer = open(&path)?;
         migrate(&mut writer)?;
@@ -184,17 +200,17 @@ impl SqliteStore {
                     "UPDATE triggers SET outcome = 'Interrupted', record = json_set(record, '$.outcome', 'Interrupted', '$.detail', 'ocpulse stopped while the trigger ran') WHERE outcome = 'Running'",
                     [],
                 )
-                .map_err(err)?;
+                .map_err(db)?;
         }
         // Checkpoints run on their own thread (below), never inside a commit: an automatic
         // checkpoint in the writer stalls every waiting station for its duration.
         writer
             .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(err)?;
+            .map_err(db)?;
         // After a restart the log is truncated back to this size, so it never keeps a peak.
         writer
             .pragma_update(None, "journal_size_limit", WAL_LIMIT as i64)
-            .map_err(err)?;
+            .map_err(db)?;
         let reader = open(&path)?;
         let checkpointer = open(&path)?;
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -208,11 +224,11 @@ impl SqliteStore {
         let writer = thread::Builder::new()
             .name("ocpulse-sqlite-writer".into())
             .spawn(move || write_loop(writer, rx, wal, publish, &restarts))
-            .map_err(err)?;
+            .map_err(|e| StoreError::Setup(format!("cannot start the writer thread: {e}")))?;
         thread::Builder::new()
             .name("ocpulse-sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, watch, &checkpoints))
-            .map_err(err)?;
+            .map_err(|e| StoreError::Setup(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Self {
             jobs,
             writer: Some(writer),
@@ -312,7 +328,7 @@ fn write_loop(
         }
         assigned.clear();
         let states = deferred.plan(&batch_stations(&group), Instant::now(), false);
-        let result = write_group(&mut conn, &group, &states, &mut assigned).map_err(err);
+        let result = write_group(&mut conn, &group, &states, &mut assigned);
         if result.is_ok() {
             deferred.written(&states);
         }
@@ -379,65 +395,82 @@ fn write_group(
     group: &[Job],
     states: &[SharedStation],
     seqs: &mut Vec<i64>,
-) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+) -> Result<(), StoreError> {
+    let tx = conn.transaction().map_err(db)?;
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO journal (station_id, direction, frame_type, message_id, action, payload, at, violation, trigger_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
+        ).map_err(db)?;
         let mut upsert = tx.prepare_cached(
             "INSERT INTO stations (id, state, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        )?;
+        ).map_err(db)?;
         for (batch, _) in group {
             for e in &batch.entries {
-                insert.execute(params![
-                    e.station_id,
-                    e.direction.as_str(),
-                    e.frame_type,
-                    e.message_id,
-                    e.action,
-                    e.payload,
-                    e.at,
-                    e.violation,
-                    e.trigger_id
-                ])?;
+                insert
+                    .execute(params![
+                        e.station_id,
+                        e.direction.as_str(),
+                        e.frame_type,
+                        e.message_id,
+                        e.action,
+                        e.payload,
+                        e.at,
+                        e.violation,
+                        e.trigger_id
+                    ])
+                    .map_err(db)?;
                 seqs.push(tx.last_insert_rowid());
             }
         }
         let mut save_trigger = tx.prepare_cached(
             "INSERT INTO triggers (id, station_id, outcome, record) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET outcome = excluded.outcome, record = excluded.record",
-        )?;
+        ).map_err(db)?;
         for (batch, _) in group {
             for t in &batch.triggers {
-                let json = serde_json::to_string(&**t)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                save_trigger.execute(params![t.id, t.station_id, t.outcome.as_str(), json])?;
+                let json = serde_json::to_string(&**t).map_err(not_json)?;
+                save_trigger
+                    .execute(params![t.id, t.station_id, t.outcome.as_str(), json])
+                    .map_err(db)?;
             }
         }
         let mut put_doc = tx.prepare_cached(
             "INSERT INTO docs (kind, id, body) VALUES (?1, ?2, ?3) ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body",
-        )?;
-        let mut delete_doc = tx.prepare_cached("DELETE FROM docs WHERE kind = ?1 AND id = ?2")?;
+        ).map_err(db)?;
+        let mut delete_doc = tx
+            .prepare_cached("DELETE FROM docs WHERE kind = ?1 AND id = ?2")
+            .map_err(db)?;
         for (batch, _) in group {
             for d in &batch.docs {
-                match &d.body {
-                    Some(body) => put_doc.execute(params![d.kind, d.id, body])?,
-                    None => delete_doc.execute(params![d.kind, d.id])?,
-                };
+                match &d.change {
+                    DocChange::Put(body) => put_doc.execute(params![d.kind, d.id, body]),
+                    DocChange::Delete => delete_doc.execute(params![d.kind, d.id]),
+                }
+                .map_err(db)?;
             }
+        }
+        // One row keeps the highest 1.6 transaction id handed out, in the same transaction
+        // as the StartTransaction that handed it out (see `Store::last_transaction_id`).
+        let handed_out = group.iter().filter_map(|(b, _)| b.transaction_id).max();
+        if let Some(id) = handed_out {
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('last_transaction_id', ?1) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+            )
+            .and_then(|mut s| s.execute([id]))
+            .map_err(db)?;
         }
         // Each state is written as it is now: at least as new as every entry of the group.
         for station in states {
             let (id, json, seen) = {
-                let state = station.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
-                let json = serde_json::to_string(&*state)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                let state = station
+                    .lock()
+                    .map_err(|_| StoreError::Interrupted("station state lock poisoned".into()))?;
+                let json = serde_json::to_string(&*state).map_err(not_json)?;
                 (state.id.clone(), json, state.last_seen.unwrap_or(0))
             };
-            upsert.execute(params![id, json, seen])?;
+            upsert.execute(params![id, json, seen]).map_err(db)?;
         }
     }
-    tx.commit()
+    tx.commit().map_err(db)
 }
 
 fn frame_type(stored: &str) -> &'static str {
@@ -540,9 +573,8 @@ impl Store for SqliteStore {
             writer.thread().unpark();
         }
         Box::pin(async move {
-            sent.map_err(|_| err("the journal writer has stopped"))?;
-            done.await
-                .map_err(|_| err("the journal writer has stopped"))?
+            sent.map_err(|_| StoreError::Closed)?;
+            done.await.map_err(|_| StoreError::Closed)?
         })
     }
 
@@ -554,18 +586,18 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                let conn = reader.lock().map_err(poisoned)?;
                 let json: Option<String> = conn
                     .query_row("SELECT record FROM triggers WHERE id = ?1", [&id], |r| {
                         r.get(0)
                     })
                     .optional()
-                    .map_err(err)?;
-                json.map(|j| serde_json::from_str(&j).map_err(err))
+                    .map_err(db)?;
+                json.map(|j| serde_json::from_str(&j).map_err(not_json))
                     .transpose()
             })
             .await
-            .map_err(err)?
+            .map_err(interrupted)?
         })
     }
 
@@ -576,27 +608,27 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                let conn = reader.lock().map_err(poisoned)?;
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT seq, record FROM triggers WHERE (?1 IS NULL OR station_id = ?1) AND (?2 IS NULL OR outcome = ?2) AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4",
                     )
-                    .map_err(err)?;
+                    .map_err(db)?;
                 let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
                 let rows = stmt
                     .query_map(
                         params![q.station_id, q.outcome.map(|o| o.as_str()), q.before_seq, limit],
                         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
                     )
-                    .map_err(err)?
+                    .map_err(db)?
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(err)?;
+                    .map_err(db)?;
                 rows.into_iter()
-                    .map(|(seq, j)| Ok((seq, serde_json::from_str(&j).map_err(err)?)))
+                    .map(|(seq, j)| Ok((seq, serde_json::from_str(&j).map_err(not_json)?)))
                     .collect()
             })
             .await
-            .map_err(err)?
+            .map_err(interrupted)?
         })
     }
 
@@ -604,11 +636,11 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
-                read_journal(&conn, &query).map_err(err)
+                let conn = reader.lock().map_err(poisoned)?;
+                read_journal(&conn, &query).map_err(db)
             })
             .await
-            .map_err(err)?
+            .map_err(interrupted)?
         })
     }
 
@@ -616,11 +648,11 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
-                read_scan(&conn, &scan).map_err(err)
+                let conn = reader.lock().map_err(poisoned)?;
+                read_scan(&conn, &scan).map_err(db)
             })
             .await
-            .map_err(err)?
+            .map_err(interrupted)?
         })
     }
 
@@ -632,11 +664,11 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
-                read_after(&conn, after_seq, limit).map_err(err)
+                let conn = reader.lock().map_err(poisoned)?;
+                read_after(&conn, after_seq, limit).map_err(db)
             })
             .await
-            .map_err(err)?
+            .map_err(interrupted)?
         })
     }
 
@@ -644,14 +676,14 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                let conn = reader.lock().map_err(poisoned)?;
                 conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
                     r.get(0)
                 })
-                .map_err(err)
+                .map_err(db)
             })
             .await
-            .map_err(err)?
+            .map_err(interrupted)?
         })
     }
 
@@ -663,17 +695,17 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                let conn = reader.lock().map_err(poisoned)?;
                 let mut stmt = conn
                     .prepare_cached("SELECT id, body FROM docs WHERE kind = ?1 ORDER BY id")
-                    .map_err(err)?;
+                    .map_err(db)?;
                 stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(err)?
+                    .map_err(db)?
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(err)
+                    .map_err(db)
             })
             .await
-            .map_err(err)?
+            .map_err(interrupted)?
         })
     }
 
@@ -681,32 +713,29 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(|_| err("reader lock poisoned"))?;
+                let conn = reader.lock().map_err(poisoned)?;
                 let mut stmt = conn
                     .prepare_cached("SELECT body FROM docs WHERE kind = ?1 AND id = ?2")
-                    .map_err(err)?;
+                    .map_err(db)?;
                 stmt.query_row(rusqlite::params![kind, id], |r| r.get(0))
                     .optional()
-                    .map_err(err)
+                    .map_err(db)
             })
             .await
-            .map_err(err)?
+            .map_err(interrupted)?
         })
     }
 
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| err("reader lock poisoned"))?;
+        let conn = self.reader.lock().map_err(poisoned)?;
         let mut stmt = conn
             .prepare("SELECT id, state FROM stations ORDER BY id")
-            .map_err(err)?;
+            .map_err(db)?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(err)?
+            .map_err(db)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(err)?;
+            .map_err(db)?;
         let mut stations = Vec::with_capacity(rows.len());
         for (id, json) in rows {
             match serde_json::from_str::<StationState>(&json) {
@@ -720,30 +749,17 @@ impl Store for SqliteStore {
         Ok(stations)
     }
 
-    fn reserve_transaction_ids(&self, count: i64) -> Result<i64, StoreError> {
-        let mut conn = self
-            .reader
-            .lock()
-            .map_err(|_| err("reader lock poisoned"))?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let last: i64 = tx
+    fn last_transaction_id(&self) -> Result<i64, StoreError> {
+        let conn = self.reader.lock().map_err(poisoned)?;
+        let last: Option<i64> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'last_transaction_id'",
                 [],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(err)?
-            .unwrap_or(0);
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('last_transaction_id', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![last + count],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(last + 1)
+            .map_err(db)?;
+        Ok(last.unwrap_or(0))
     }
 }
 
@@ -1216,18 +1232,31 @@ mod tests {
         assert!(events.try_recv().is_err(), "nothing published twice");
     }
 
-    #[test]
-    fn transaction_ids_never_repeat_across_reopening() {
+    #[tokio::test]
+    async fn the_highest_committed_transaction_id_survives_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let first = SqliteStore::open(dir.path())
-            .expect("open")
-            .reserve_transaction_ids(100)
-            .expect("reserve");
-        let second = SqliteStore::open(dir.path())
-            .expect("open")
-            .reserve_transaction_ids(100)
-            .expect("reserve");
-        assert_eq!((first, second), (1, 101));
+        {
+            let store = SqliteStore::open(dir.path()).expect("open");
+            assert_eq!(store.last_transaction_id().expect("read"), 0, "none yet");
+            // Committed out of order, and beside a batch that hands out none.
+            for id in [Some(7), None, Some(5)] {
+                store
+                    .commit(WriteBatch {
+                        entries: vec![entry("CP1", "StartTransaction", 1)],
+                        transaction_id: id,
+                        ..WriteBatch::default()
+                    })
+                    .await
+                    .expect("commit");
+            }
+            assert_eq!(store.last_transaction_id().expect("read"), 7);
+        }
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store.last_transaction_id().expect("read"),
+            7,
+            "the highest id handed out, never lowered"
+        );
     }
 
     #[tokio::test]
@@ -1239,9 +1268,9 @@ mod tests {
             store
                 .commit(WriteBatch {
                     docs: vec![
-                        Doc::put("job", "b", &serde_json::json!({"n": 1})),
-                        Doc::put("job", "a", &serde_json::json!({"n": 2})),
-                        Doc::put("alert", "a", &serde_json::json!({"n": 3})),
+                        Doc::put("job", "b", &serde_json::json!({"n": 1})).expect("json"),
+                        Doc::put("job", "a", &serde_json::json!({"n": 2})).expect("json"),
+                        Doc::put("alert", "a", &serde_json::json!({"n": 3})).expect("json"),
                     ],
                     ..WriteBatch::default()
                 })
@@ -1250,7 +1279,7 @@ mod tests {
             store
                 .commit(WriteBatch {
                     docs: vec![
-                        Doc::put("job", "b", &serde_json::json!({"n": 4})),
+                        Doc::put("job", "b", &serde_json::json!({"n": 4})).expect("json"),
                         Doc::delete("alert", "a"),
                     ],
                     ..WriteBatch::default()

@@ -106,7 +106,7 @@ impl App {
             &config,
             Arc::clone(&schemas),
             ca.clone(),
-            Arc::clone(&store),
+            store.last_transaction_id()?,
         ));
         let config_webhook_ca = config.webhook_ca.clone();
         let webhook_policy = Arc::new(crate::alerts::address_policy::AddressPolicy::new(

@@ -166,7 +166,7 @@ impl Freshness {
 /// Stores a new target durably and starts watching it.
 pub async fn put(app: &App, target: FreshnessTarget) -> Result<(), StoreError> {
     app.store
-        .save_docs(vec![Doc::put(DOC_KIND, target.id.clone(), &target)])
+        .save_docs(vec![Doc::put(DOC_KIND, target.id.clone(), &target)?])
         .await?;
     app.freshness.insert(target);
     Ok(())

@@ -45,13 +45,19 @@ impl Schedules {
         let mut map = self.map.lock().ok()?;
         let s = map.get_mut(id)?;
         change(s);
-        Some(Doc::put(DOC_KIND, id.to_owned(), &*s))
+        match Doc::put(DOC_KIND, id.to_owned(), &*s) {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                tracing::error!(schedule = %id, error = %e, "schedule change not written");
+                None
+            }
+        }
     }
 }
 
 /// Stores a new or replaced schedule (durably, before the caller is told of it).
 pub async fn put(app: &App, schedule: Schedule) -> Result<(), StoreError> {
-    let doc = Doc::put(DOC_KIND, schedule.id.clone(), &schedule);
+    let doc = Doc::put(DOC_KIND, schedule.id.clone(), &schedule)?;
     app.store.save_docs(vec![doc]).await?;
     if let Ok(mut map) = app.schedules.map.lock() {
         map.insert(schedule.id.clone(), schedule);

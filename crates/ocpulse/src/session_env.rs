@@ -1,13 +1,13 @@
 //! What every station session shares, built once at start: the settings it applies, the
 //! schemas, the CA behind SignCertificate and the source of 1.6 transaction ids.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use ocpulse_ca::{CaError, CertificateAuthority};
 use ocpulse_core::session::{
     CertificateIssuer, IssueRefusal, IssuedCertificate, SessionEnv, SessionSettings, TransactionIds,
 };
-use ocpulse_core::store::Store;
 use ocpulse_core::trigger_plan::QUIET_PERIOD;
 
 use crate::config::ServerConfig;
@@ -16,15 +16,13 @@ use crate::config::ServerConfig;
 /// rare, short enough that a lost key does not stay trusted for long.
 const CERTIFICATE_VALIDITY_DAYS: u32 = 365;
 
-/// How many 1.6 transaction ids are reserved from the store at a time.
-const TX_ID_BLOCK: i64 = 1000;
-
-/// The session environment for `config`.
+/// The session environment for `config`; 1.6 transaction ids continue after
+/// `last_transaction_id`, the highest the store has committed.
 pub fn build(
     config: &ServerConfig,
     schemas: Arc<ocpp_rpc::SchemaRegistry>,
     ca: Option<Arc<CertificateAuthority>>,
-    store: Arc<dyn Store>,
+    last_transaction_id: i64,
 ) -> SessionEnv {
     SessionEnv {
         settings: SessionSettings {
@@ -37,10 +35,7 @@ pub fn build(
         },
         schemas,
         issuer: ca.map(|ca| Arc::new(CaIssuer(ca)) as Arc<dyn CertificateIssuer>),
-        transaction_ids: Arc::new(StoredTransactionIds {
-            store,
-            block: Mutex::new((0, 0)),
-        }),
+        transaction_ids: Arc::new(CountedTransactionIds(AtomicI64::new(last_transaction_id))),
     }
 }
 
@@ -89,21 +84,17 @@ impl CertificateIssuer for CaIssuer {
     }
 }
 
-/// 1.6 transaction ids reserved from the store a block at a time.
-struct StoredTransactionIds {
-    store: Arc<dyn Store>,
-    block: Mutex<(i64, i64)>,
-}
+/// 1.6 transaction ids from an in-memory counter: handing one out never waits for storage.
+///
+/// Durability comes from the commit, not from here: the id travels in the
+/// StartTransaction's own write batch (`WriteBatch::transaction_id`), which the store
+/// commits before the station sees the answer, and the counter starts after the highest id
+/// committed. An id whose commit failed was never acknowledged, so skipping it is harmless.
+struct CountedTransactionIds(AtomicI64);
 
-impl TransactionIds for StoredTransactionIds {
+impl TransactionIds for CountedTransactionIds {
     fn next_transaction_id(&self) -> Option<i64> {
-        let mut block = self.block.lock().ok()?;
-        if block.0 >= block.1 {
-            let start = self.store.reserve_transaction_ids(TX_ID_BLOCK).ok()?;
-            *block = (start, start + TX_ID_BLOCK);
-        }
-        let id = block.0;
-        block.0 += 1;
-        Some(id)
+        let previous = self.0.fetch_add(1, Ordering::Relaxed);
+        previous.checked_add(1)
     }
 }

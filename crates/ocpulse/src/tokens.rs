@@ -360,7 +360,7 @@ pub async fn create(
         created_at: rfc3339(now_ms()),
     };
     store
-        .save_docs(vec![Doc::put(DOC, token.id.clone(), &token)])
+        .save_docs(vec![Doc::put(DOC, token.id.clone(), &token)?])
         .await?;
     Ok(Created { token, plain })
 }
@@ -510,10 +510,13 @@ impl Tokens {
             }
         };
         if write {
-            store.enqueue(ocpulse_core::store::WriteBatch {
-                docs: vec![Doc::put(USE_DOC, id, &TokenUse { last_used_at: now })],
-                ..Default::default()
-            });
+            match Doc::put(USE_DOC, id, &TokenUse { last_used_at: now }) {
+                Ok(doc) => store.enqueue(ocpulse_core::store::WriteBatch {
+                    docs: vec![doc],
+                    ..Default::default()
+                }),
+                Err(e) => tracing::error!(token = %id, error = %e, "token use not written"),
+            }
         }
     }
 }
@@ -634,9 +637,9 @@ mod tests {
         ) -> ocpulse_core::store::BoxFuture<Result<(), StoreError>> {
             if let Ok(mut docs) = self.docs.lock() {
                 for d in batch.docs {
-                    match d.body {
-                        Some(body) => docs.insert((d.kind, d.id), body),
-                        None => docs.remove(&(d.kind, d.id)),
+                    match d.change {
+                        ocpulse_core::DocChange::Put(body) => docs.insert((d.kind, d.id), body),
+                        ocpulse_core::DocChange::Delete => docs.remove(&(d.kind, d.id)),
                     };
                 }
             }
@@ -709,8 +712,8 @@ mod tests {
         fn load_stations(&self) -> Result<Vec<ocpulse_core::StationState>, StoreError> {
             Ok(Vec::new())
         }
-        fn reserve_transaction_ids(&self, _: i64) -> Result<i64, StoreError> {
-            Ok(1)
+        fn last_transaction_id(&self) -> Result<i64, StoreError> {
+            Ok(0)
         }
     }
 

@@ -1,21 +1,19 @@
 //! Starting a trigger, whoever asks: the HTTP trigger API, a bulk job, a schedule, a
 //! freshness refresh or a liveness probe. Every refusal (unknown station, not connected,
-//! a request the station's version cannot express) is decided here, once, with the code and
-//! message the API shows, so a job's per-station result says exactly what the single-station
-//! API would have said.
+//! a request the station's version cannot express) is decided here, once, as a `Refusal`
+//! with a stable code and message: the API turns it into its HTTP error (`api::refusal`), and
+//! a job's per-station result says exactly what the single-station API would have said.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use ocpp_rpc::{PayloadKind, ProtocolVersion};
 use ocpulse_core::rfc3339;
 use ocpulse_core::trigger_plan::{self, TriggerRequest};
 use ocpulse_core::trigger_record::{Outcome, TriggerRecord};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::api::ApiError;
 use crate::app::App;
 use crate::now_ms;
 use crate::trigger_run::TriggerRun;
@@ -34,27 +32,72 @@ pub struct TriggerOptions {
     pub store_start: bool,
 }
 
-/// Plans a trigger for `station_id` and returns it ready to run, or the API error that says
-/// why it cannot run (404 unknown station, 400 for a request the station's version cannot
-/// express — for a disconnected station, the version it last spoke —, 409 not connected).
+/// Why a trigger cannot start. Each has a stable code (the API's `error`) and a message
+/// saying what was wrong and what would be right (its `Display`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No station with this id has ever connected.
+    #[error(
+        "no station with id {0:?} has ever connected; GET /api/v1/stations lists the known ones"
+    )]
+    UnknownStation(String),
+    /// The station is known but has no live connection now.
+    #[error(
+        "station {0:?} is known but not connected now; retry when it reconnects (see lastSeen on GET /api/v1/stations/{0})"
+    )]
+    NotConnected(String),
+    /// The station's version (for a disconnected station, the one it last spoke) cannot
+    /// express the request.
+    #[error("{message}")]
+    NotApplicable {
+        /// The version that cannot express it.
+        protocol: ProtocolVersion,
+        /// Why, as the planner's stable code (`unknown_requested_message`, ...).
+        code: &'static str,
+        /// What was wrong and what would be right.
+        message: String,
+    },
+    /// What should not happen (a planned payload that violates its own schema).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Refusal {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownStation(_) => "station_not_found",
+            Self::NotConnected(_) => "station_not_connected",
+            Self::NotApplicable { code, .. } => code,
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Plans a trigger for `station_id` and returns it ready to run, or why it cannot run: an
+/// unknown station, a request the station's version cannot express (for a disconnected
+/// station, the version it last spoke), or a station not connected.
 pub fn prepare(
     app: &Arc<App>,
     station_id: &str,
     request: TriggerRequest,
     options: TriggerOptions,
     started: Instant,
-) -> Result<TriggerRun, ApiError> {
+) -> Result<TriggerRun, Refusal> {
     let entry = app
         .stations
         .get(station_id)
-        .ok_or_else(|| ApiError::station_not_found(station_id))?;
+        .ok_or_else(|| Refusal::UnknownStation(station_id.to_owned()))?;
     let plan = |protocol: ProtocolVersion| {
         let state = entry
             .state
             .lock()
-            .map_err(|_| internal("station state lock poisoned"))?;
-        trigger_plan::plan_all(protocol, &request, &state)
-            .map_err(|e| plan_error(protocol, e.code, e.message))
+            .map_err(|_| Refusal::Internal("station state lock poisoned".into()))?;
+        trigger_plan::plan_all(protocol, &request, &state).map_err(|e| Refusal::NotApplicable {
+            protocol,
+            code: e.code,
+            message: e.message,
+        })
     };
     let Some(session) = entry.session.clone() else {
         // A request that could never run is told so now, not after the station is back:
@@ -67,7 +110,7 @@ pub fn prepare(
         if let Some(protocol) = last {
             plan(protocol)?;
         }
-        return Err(not_connected(station_id));
+        return Err(Refusal::NotConnected(station_id.to_owned()));
     };
     let plans = plan(session.protocol)?;
     for plan in &plans {
@@ -78,7 +121,7 @@ pub fn prepare(
                 PayloadKind::Request,
                 &plan.payload,
             )
-            .map_err(|e| internal(format!("planned payload violates its schema: {e}")))?;
+            .map_err(|e| Refusal::Internal(format!("planned payload violates its schema: {e}")))?;
     }
     let record = TriggerRecord {
         // Time-ordered, so stored records append at the end of their index.
@@ -107,30 +150,4 @@ pub fn prepare(
         started,
         store_start: options.store_start,
     })
-}
-
-/// 400 for a request `protocol` cannot express, with the values it can when that helps.
-fn plan_error(protocol: ProtocolVersion, code: &'static str, message: String) -> ApiError {
-    let mut err =
-        ApiError::bad_request(code, message).with("protocol", json!(protocol.subprotocol()));
-    if code == "unknown_requested_message" || code == "no_equivalent" {
-        err = err.with("validValues", json!(trigger_plan::valid_messages(protocol)));
-    }
-    err
-}
-
-/// 409: the station is known but has no live connection.
-pub fn not_connected(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "station_not_connected",
-        format!(
-            "station {id:?} is known but not connected now; retry when it reconnects (see lastSeen on GET /api/v1/stations/{id})"
-        ),
-    )
-}
-
-/// 500 for what should not happen.
-pub fn internal(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
 }

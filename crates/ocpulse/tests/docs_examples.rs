@@ -250,9 +250,10 @@ fn station(
     ))
 }
 
-/// Waits until a station is connected and has reported `connectors` connectors.
+/// Waits until a station is connected and has reported `connectors` connectors (generous:
+/// the whole workspace's tests may be running on two cores).
 async fn wait_ready(server: &Server, id: &str, connectors: usize) {
-    for _ in 0..250 {
+    for _ in 0..750 {
         let (code, body) = server.get(&format!("/api/v1/stations/{id}")).await;
         let reported = body["connectors"].as_array().map_or(0, Vec::len);
         if code == 200 && body["connected"] == Value::Bool(true) && reported >= connectors {

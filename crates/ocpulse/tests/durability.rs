@@ -1,5 +1,6 @@
 //! The durability rule under `kill -9`: every MeterValues a station saw acknowledged is in
-//! the journal after the server is SIGKILLed mid-stream and restarted.
+//! the journal after the server is SIGKILLed mid-stream and restarted, and no 1.6
+//! transaction id a station saw acknowledged is ever handed out again.
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -48,44 +49,89 @@ async fn wait_ready(port: u16) {
     panic!("server did not start");
 }
 
-/// Streams MeterValues until the connection breaks; reports each acknowledged message id.
-async fn stream_meter_values(
-    port: u16,
-    station: String,
-    acked: tokio::sync::mpsc::UnboundedSender<String>,
-) {
+type Station =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A 1.6 station connection, or `None` if the server is gone.
+async fn connect(port: u16, station: &str) -> Option<Station> {
     let mut request = format!("ws://127.0.0.1:{port}/ocpp/{station}")
         .into_client_request()
         .expect("request");
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().expect("header"));
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(request).await else {
+    tokio_tungstenite::connect_async(request)
+        .await
+        .ok()
+        .map(|(ws, _)| ws)
+}
+
+/// Sends one CALL and returns its CALLRESULT's payload, or `None` if the connection broke.
+async fn call(ws: &mut Station, id: &str, action: &str, payload: Value) -> Option<Value> {
+    let frame = json!([2, id, action, payload]);
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .ok()?;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(t.as_str()).expect("json");
+                if v[0] == 3 && v[1] == json!(id) {
+                    return Some(v[2].clone());
+                }
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Streams MeterValues until the connection breaks; reports each acknowledged message id.
+async fn stream_meter_values(
+    port: u16,
+    station: String,
+    acked: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    let Some(mut ws) = connect(port, &station).await else {
         return;
     };
     for n in 0u64..100_000 {
         let id = format!("{station}-{n}");
-        let frame = json!([2, id, "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": "2025-01-01T12:00:00Z", "sampledValue": [{"value": n.to_string()}]}]}]);
-        if ws
-            .send(Message::Text(frame.to_string().into()))
-            .await
-            .is_err()
-        {
+        let payload = json!({"connectorId": 1, "meterValue": [{"timestamp": "2025-01-01T12:00:00Z", "sampledValue": [{"value": n.to_string()}]}]});
+        if call(&mut ws, &id, "MeterValues", payload).await.is_none() {
             return;
         }
-        loop {
-            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    let v: Value = serde_json::from_str(t.as_str()).expect("json");
-                    if v[0] == 3 && v[1] == json!(id) {
-                        let _ = acked.send(id);
-                        break;
-                    }
-                }
-                Ok(Some(Ok(_))) => continue,
-                _ => return,
-            }
-        }
+        let _ = acked.send(id);
+    }
+}
+
+/// Starts transactions until the connection breaks (or `count` are done); reports each
+/// transaction id the server acknowledged.
+async fn start_transactions(
+    port: u16,
+    station: String,
+    count: u64,
+    acked: tokio::sync::mpsc::UnboundedSender<i64>,
+) {
+    let Some(mut ws) = connect(port, &station).await else {
+        return;
+    };
+    for n in 0..count {
+        let payload = json!({"connectorId": 1, "idTag": "TAG", "meterStart": n, "timestamp": "2025-01-01T12:00:00Z"});
+        let Some(answer) = call(
+            &mut ws,
+            &format!("{station}-{n}"),
+            "StartTransaction",
+            payload,
+        )
+        .await
+        else {
+            return;
+        };
+        let id = answer["transactionId"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("a transaction id in {answer}"));
+        let _ = acked.send(id);
     }
 }
 
@@ -158,5 +204,64 @@ async fn every_acknowledged_message_survives_sigkill() {
         "{} acknowledged messages lost, e.g. {:?}",
         lost.len(),
         lost.iter().take(5).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_transaction_ids_are_never_reused_after_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut server = start(port, dir.path());
+    wait_ready(port).await;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stations: Vec<_> = (0..4)
+        .map(|i| {
+            tokio::spawn(start_transactions(
+                port,
+                format!("TXID{i}"),
+                u64::MAX,
+                tx.clone(),
+            ))
+        })
+        .collect();
+    drop(tx);
+    let mut acked = HashSet::new();
+    while acked.len() < 200 {
+        let id = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("acks keep coming")
+            .expect("streams alive");
+        assert!(acked.insert(id), "transaction id {id} handed out twice");
+    }
+    server.kill().expect("SIGKILL"); // mid-stream: some StartTransactions are in flight
+    let _ = server.wait();
+    for s in stations {
+        let _ = s.await;
+    }
+    while let Ok(id) = rx.try_recv() {
+        assert!(acked.insert(id), "transaction id {id} handed out twice");
+    }
+    let highest = acked.iter().copied().max().unwrap_or(0);
+
+    let port = free_port();
+    let mut server = start(port, dir.path());
+    wait_ready(port).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    start_transactions(port, "TXID-AFTER".into(), 20, tx).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    let mut after = Vec::new();
+    while let Ok(id) = rx.try_recv() {
+        after.push(id);
+    }
+    assert_eq!(
+        after.len(),
+        20,
+        "every StartTransaction answered after the restart"
+    );
+    assert!(
+        after.iter().all(|id| *id > highest && !acked.contains(id)),
+        "after a SIGKILL, ids continue past the highest acknowledged ({highest}): {after:?}"
     );
 }

@@ -177,8 +177,8 @@ async fn a_bulk_job_over_hundreds_of_stations_reports_every_outcome() {
     for r in results_by_prefix(&job, "GONE") {
         assert_eq!(r["outcome"], "Offline", "{r}");
         assert_eq!(
-            r["attempts"], 1,
-            "offline stations are reported, not waited for: {r}"
+            r["attempts"], 0,
+            "offline stations are reported, not waited for, and no trigger reached them: {r}"
         );
         assert!(r["triggerId"].is_null(), "{r}");
     }
@@ -237,6 +237,17 @@ async fn a_bulk_job_over_hundreds_of_stations_reports_every_outcome() {
             ("GONE001", "Offline"),
             ("OK001", "Completed")
         ]
+    );
+    let attempts: Vec<u64> = job["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["attempts"].as_u64().unwrap_or(u64::MAX))
+        .collect();
+    assert_eq!(
+        attempts,
+        [1, 0, 0, 1],
+        "attempts count triggers sent; none reached an unknown or offline station"
     );
     // The fleet's messages themselves, from each station's trigger record.
     let (_, with) = server

@@ -220,6 +220,7 @@ impl<T: Caller> ServerSession<T> {
             batch: WriteBatch {
                 entries: vec![entry, answered],
                 station: Some(Arc::clone(&self.state)),
+                transaction_id,
                 ..WriteBatch::default()
             },
         });

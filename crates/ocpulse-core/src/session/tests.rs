@@ -140,7 +140,7 @@ impl Pair {
             let mut moved = false;
             if let Some(id) = self.pending_commits.pop_front() {
                 let result = if self.fail_commits {
-                    Err(StoreError("the disk is full".into()))
+                    Err(StoreError::Database("the disk is full".into()))
                 } else {
                     Ok(())
                 };

@@ -174,11 +174,18 @@ fn finish(d: &mut Delivery, status: DeliveryStatus, note: Option<String>) {
 }
 
 async fn store(app: &App, d: &Delivery) {
-    let batch = WriteBatch {
-        docs: vec![Doc::put(DOC, &d.id, d)],
-        ..WriteBatch::default()
+    let written = match Doc::put(DOC, &d.id, d) {
+        Ok(doc) => {
+            app.store
+                .commit(WriteBatch {
+                    docs: vec![doc],
+                    ..WriteBatch::default()
+                })
+                .await
+        }
+        Err(e) => Err(e),
     };
-    if let Err(e) = app.store.commit(batch).await {
+    if let Err(e) = written {
         tracing::error!(delivery = %d.id, error = %e, "could not store a webhook delivery");
     }
 }

@@ -200,24 +200,40 @@ fn event(name: &str, alert: &Alert, now: Millis) -> JournalEntry {
 struct Changes {
     batch: WriteBatch,
     deliveries: Vec<Delivery>,
+    /// The first document that could not be serialized: the whole batch is then refused
+    /// at `commit` rather than written without it.
+    failed: Option<StoreError>,
 }
 
 impl Changes {
     /// Records one alert change: its document, its event and a pending delivery per
     /// interested webhook.
     fn add(&mut self, app: &App, name: &str, alert: &Alert, now: Millis) {
-        self.batch.docs.push(Doc::put(ALERT_DOC, &alert.id, alert));
+        self.put(ALERT_DOC, &alert.id, alert);
         self.batch.entries.push(event(name, alert, now));
         for hook in app.alerts.webhook_list().iter().filter(|h| h.wants(name)) {
             let d = Delivery::new(new_id(), &hook.id, name, alert, now);
-            self.batch.docs.push(Doc::put(delivery::DOC, &d.id, &d));
+            self.put(delivery::DOC, &d.id, &d);
             self.deliveries.push(d);
+        }
+    }
+
+    /// Adds a document to write, remembering the first that cannot be serialized.
+    fn put<T: serde::Serialize>(&mut self, kind: &'static str, id: &str, value: &T) {
+        match Doc::put(kind, id, value) {
+            Ok(doc) => self.batch.docs.push(doc),
+            Err(e) => {
+                self.failed.get_or_insert(e);
+            }
         }
     }
 
     /// Commits, then starts the deliveries (stored as pending first, so a crash before
     /// they finish is retried at the next start).
     async fn commit(self, app: &Arc<App>) -> Result<(), StoreError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
         if self.batch.docs.is_empty() && self.batch.entries.is_empty() {
             return Ok(());
         }
@@ -260,10 +276,7 @@ pub async fn apply(
                 {
                     alert.repeat(finding.details, now);
                     // Counted quietly: a document update, no event or webhook per repeat.
-                    changes
-                        .batch
-                        .docs
-                        .push(Doc::put(ALERT_DOC, &alert.id, &*alert));
+                    changes.put(ALERT_DOC, &alert.id, &*alert);
                 }
             }
             Decision::Resolve(finding) => {
@@ -367,7 +380,7 @@ fn forget_resolved(state: &mut AlertState, resolved: Vec<(AlertKey, Alert)>) {
 pub async fn put_rule(app: &Arc<App>, rule: AlertRule) -> Result<usize, StoreError> {
     let mut state = app.alerts.state.lock().await;
     let mut changes = Changes::default();
-    changes.batch.docs.push(Doc::put(RULE_DOC, &rule.id, &rule));
+    changes.put(RULE_DOC, &rule.id, &rule);
     let kind_changed = state.engine.rule(&rule.id).is_some_and(|old| {
         std::mem::discriminant(&old.condition) != std::mem::discriminant(&rule.condition)
     });

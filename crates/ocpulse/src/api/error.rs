@@ -31,15 +31,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    /// 404: no station with this id has ever connected.
+    /// 404: no station with this id has ever connected (the trigger refusal's code and
+    /// message, so every endpoint says it alike).
     pub fn station_not_found(id: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "station_not_found",
-            format!(
-                "no station with id {id:?} has ever connected; GET /api/v1/stations lists the known ones"
-            ),
-        )
+        crate::trigger_service::Refusal::UnknownStation(id.to_owned()).into()
+    }
+
+    /// 500: what should not happen.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 
     /// The stable code, for callers that turn an API refusal into a result of their own

@@ -394,9 +394,13 @@ pub async fn create(
             format!("waitTimeoutMs must be from 1 to {MAX_WAIT_MS}, got {wait_ms}"),
         ));
     }
-    let handle = jobs::create(&app, spec, by)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.0))?;
+    let handle = jobs::create(&app, spec, by).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.detail(),
+        )
+    })?;
     let status = if body.wait.unwrap_or(false) {
         let finished = handle.finished.notified();
         if !handle.is_finished() {

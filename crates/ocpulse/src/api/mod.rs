@@ -12,6 +12,7 @@ mod messages;
 mod meter_values;
 pub mod openapi;
 mod query;
+mod refusal;
 mod registrations;
 mod reports;
 mod schedules;

@@ -143,7 +143,11 @@ struct Deleted {
 }
 
 fn store_error(e: ocpulse_core::store::StoreError) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.0)
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        e.detail(),
+    )
 }
 
 fn schedule_not_found(id: &str) -> ApiError {

@@ -32,7 +32,7 @@ use super::trigger_answer::{Answer, Message, Sent};
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::trigger_run;
-use crate::trigger_service::{self, TriggerOptions, internal};
+use crate::trigger_service::{self, TriggerOptions};
 
 const MAX_TIMEOUT_MS: u64 = 300_000;
 const MAX_REQUESTED_BY: usize = 128;
@@ -377,7 +377,7 @@ fn respond(r: &TriggerRecord, timeout_ms: u64) -> Result<Response, ApiError> {
             ));
         }
         Outcome::Running | Outcome::Interrupted => {
-            return Err(internal("the trigger ended without an outcome"));
+            return Err(ApiError::internal("the trigger ended without an outcome"));
         }
         Outcome::Completed | Outcome::Partial | Outcome::Rejected | Outcome::NotImplemented => {}
     }

@@ -217,7 +217,7 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     };
     app.store
         .commit(WriteBatch {
-            docs: vec![Doc::put(webhooks::DOC, &hook.id, &hook)],
+            docs: vec![Doc::put(webhooks::DOC, &hook.id, &hook).map_err(storage)?],
             ..WriteBatch::default()
         })
         .await

@@ -52,7 +52,7 @@ impl Registrations {
     /// sees.
     pub async fn put(&self, store: &dyn Store, reg: Registration) -> Result<(), StoreError> {
         store
-            .save_docs(vec![Doc::put(REGISTRATION_DOC, reg.id.clone(), &reg)])
+            .save_docs(vec![Doc::put(REGISTRATION_DOC, reg.id.clone(), &reg)?])
             .await?;
         self.write().insert(reg.id.clone(), reg);
         Ok(())
@@ -61,10 +61,15 @@ impl Registrations {
     /// Records an auto-registration without waiting for the write: development mode only,
     /// and a registration lost in a crash is made again at the next connection.
     pub fn put_unawaited(&self, store: &dyn Store, reg: Registration) {
-        store.enqueue(ocpulse_core::store::WriteBatch {
-            docs: vec![Doc::put(REGISTRATION_DOC, reg.id.clone(), &reg)],
-            ..Default::default()
-        });
+        match Doc::put(REGISTRATION_DOC, reg.id.clone(), &reg) {
+            Ok(doc) => store.enqueue(ocpulse_core::store::WriteBatch {
+                docs: vec![doc],
+                ..Default::default()
+            }),
+            Err(e) => {
+                tracing::error!(registration = %reg.id, error = %e, "auto-registration not written")
+            }
+        }
         self.write().insert(reg.id.clone(), reg);
     }
 

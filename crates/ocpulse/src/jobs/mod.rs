@@ -143,10 +143,14 @@ impl JobHandle {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return None;
         }
-        self.job
-            .lock()
-            .ok()
-            .map(|job| Doc::put(DOC_KIND, job.id.clone(), &*job))
+        let job = self.job.lock().ok()?;
+        match Doc::put(DOC_KIND, job.id.clone(), &*job) {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                tracing::error!(job = %job.id, error = %e, "job progress not written");
+                None
+            }
+        }
     }
 
     /// Whether the job has ended.
@@ -298,7 +302,7 @@ pub async fn create(
         resumed: 0,
         results,
     };
-    let mut docs = vec![Doc::put(DOC_KIND, job.id.clone(), &job)];
+    let mut docs = vec![Doc::put(DOC_KIND, job.id.clone(), &job)?];
     let handle = Arc::new(JobHandle::new(job));
     docs.extend(app.jobs.insert(Arc::clone(&handle)));
     app.store

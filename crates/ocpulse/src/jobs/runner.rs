@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use super::JobHandle;
 use crate::app::App;
 use crate::now_ms;
-use crate::trigger_run;
-use crate::trigger_service::{self, TriggerOptions};
+use crate::trigger_run::{self, TriggerRun};
+use crate::trigger_service::{self, Refusal, TriggerOptions};
 
 /// How often a running job's progress is written (each write is the whole job document).
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -197,13 +197,20 @@ async fn station(
     let allowed = (spec.limits.retries + 1).max(done_before + 1);
     let mut attempts = done_before;
     loop {
-        attempts += 1;
-        handle.update(|j| {
-            let r = &mut j.results[index];
-            r.outcome = job_outcome::RUNNING.into();
-            r.attempts = attempts;
-        });
-        let result = attempt(&app, &spec, &job_id, &station_id).await;
+        // `attempts` counts triggers actually sent: a refusal before sending (an offline or
+        // unknown station, a request its version cannot express) leaves it as it was.
+        let result = match prepare(&app, &spec, &job_id, &station_id) {
+            Err(refusal) => refused(&station_id, &refusal),
+            Ok(run) => {
+                attempts += 1;
+                handle.update(|j| {
+                    let r = &mut j.results[index];
+                    r.outcome = job_outcome::RUNNING.into();
+                    r.attempts = attempts;
+                });
+                attempt(&app, run).await
+            }
+        };
         let again = retryable(&result.outcome)
             && attempts < allowed
             && !handle.cancel.is_cancelled()
@@ -251,39 +258,52 @@ async fn station(
     }
 }
 
-/// One trigger of one station, as a result (attempts and time filled in by the caller).
-async fn attempt(app: &Arc<App>, spec: &JobSpec, job_id: &str, station_id: &str) -> StationResult {
+/// Prepares one trigger of one station, or says why it cannot be sent.
+fn prepare(
+    app: &Arc<App>,
+    spec: &JobSpec,
+    job_id: &str,
+    station_id: &str,
+) -> Result<TriggerRun, Refusal> {
     let options = TriggerOptions {
         requested_by: format!("job:{job_id}"),
         request_json: serde_json::to_value(&spec.trigger).unwrap_or_default(),
         timeout: Duration::from_millis(spec.trigger.timeout_ms()),
         store_start: false,
     };
-    let mut result = StationResult::pending(station_id);
-    match trigger_service::prepare(
+    trigger_service::prepare(
         app,
         station_id,
         spec.trigger.request(),
         options,
         Instant::now(),
-    ) {
-        Err(e) => {
-            result.outcome = match e.code() {
-                "station_not_found" => job_outcome::UNKNOWN_STATION,
-                "station_not_connected" => job_outcome::OFFLINE,
-                _ => job_outcome::NOT_APPLICABLE,
-            }
-            .into();
-            result.detail = Some(format!("{}: {}", e.code(), e.message()));
-        }
-        Ok(run) => {
-            let record = trigger_run::run(Arc::clone(app), run).await;
-            result.outcome = record.outcome.as_str().into();
-            result.trigger_id = Some(record.id.clone());
-            result.detail = record.detail.clone();
-            result.elapsed_ms = record.elapsed_ms;
-        }
+    )
+}
+
+/// The final result of a station no trigger could be sent to (attempts and time filled in
+/// by the caller).
+fn refused(station_id: &str, refusal: &Refusal) -> StationResult {
+    let mut result = StationResult::pending(station_id);
+    result.outcome = match refusal {
+        Refusal::UnknownStation(_) => job_outcome::UNKNOWN_STATION,
+        Refusal::NotConnected(_) => job_outcome::OFFLINE,
+        Refusal::NotApplicable { .. } | Refusal::Internal(_) => job_outcome::NOT_APPLICABLE,
     }
+    .into();
+    result.detail = Some(format!("{}: {refusal}", refusal.code()));
+    result
+}
+
+/// Runs one prepared trigger to its end, as a result (attempts and time filled in by the
+/// caller).
+async fn attempt(app: &Arc<App>, run: TriggerRun) -> StationResult {
+    let station_id = run.record.station_id.clone();
+    let record = trigger_run::run(Arc::clone(app), run).await;
+    let mut result = StationResult::pending(station_id);
+    result.outcome = record.outcome.as_str().into();
+    result.trigger_id = Some(record.id.clone());
+    result.detail = record.detail.clone();
+    result.elapsed_ms = record.elapsed_ms;
     if fleet_job::succeeded(&result.outcome) {
         result.detail = None;
     }
