@@ -56,13 +56,17 @@ pub enum Scope {
     /// 2.0.1 TransactionEvent with no EVSE: one `Updated` event per transaction the CSMS
     /// knows running (F06.FR.07); with none known there is nothing to wait for.
     Transactions(BTreeSet<String>),
+    /// The station's answer is all there is to wait for: a 2.1 `CustomTrigger` asks for a
+    /// vendor-defined message that nothing in OCPP names, so no station CALL can be told to
+    /// answer it and none is claimed (it is journaled and answered like any other).
+    AnswerOnly,
 }
 
 /// What a trigger waits for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectation {
     /// The action of the CALL the station will send (e.g. `SignCertificate` for
-    /// `SignChargingStationCertificate`).
+    /// `SignChargingStationCertificate`); for [`Scope::AnswerOnly`] the requested message.
     pub action: &'static str,
     /// Which and how many.
     pub scope: Scope,
@@ -200,6 +204,7 @@ impl Collector {
             return Verdict::Ignore;
         }
         let key = match &self.expectation.scope {
+            Scope::AnswerOnly => return Verdict::Ignore,
             Scope::One => None,
             Scope::Target(wanted) => match offer.target {
                 Some(t) if !t.satisfies(*wanted) => return self.near_miss(offer),
@@ -282,6 +287,7 @@ impl Collector {
     pub fn is_complete(&self, now: Instant) -> bool {
         let live = || self.claims.iter().filter(|c| c.live);
         let answered = match &self.expectation.scope {
+            Scope::AnswerOnly => true,
             Scope::One | Scope::Target(_) => live().next().is_some(),
             Scope::All(expected) if expected.is_empty() => {
                 self.last_match.is_some_and(|at| now >= at + self.quiet)
@@ -297,9 +303,13 @@ impl Collector {
     }
 
     /// Whether nothing at all is expected (an untargeted TransactionEvent with no known
-    /// transaction): complete as soon as the station accepts.
+    /// transaction, a 2.1 CustomTrigger): complete as soon as the station accepts.
     pub fn expects_nothing(&self) -> bool {
-        matches!(&self.expectation.scope, Scope::Transactions(ids) if ids.is_empty())
+        match &self.expectation.scope {
+            Scope::Transactions(ids) => ids.is_empty(),
+            Scope::AnswerOnly => true,
+            _ => false,
+        }
     }
 
     fn awaiting_marked(&self, now: Instant) -> bool {

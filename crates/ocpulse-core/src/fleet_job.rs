@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::Millis;
 use crate::selector::Selector;
 use crate::trigger_plan::{EvseTarget, TriggerRequest};
+use crate::trigger_record::Outcome;
 
 /// Default number of triggers of one job in flight at once.
 pub const DEFAULT_CONCURRENCY: u32 = 100;
@@ -47,9 +48,12 @@ pub struct JobTrigger {
     /// 1.6-style target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector_id: Option<i64>,
-    /// 2.0.1-style target.
+    /// 2.x-style target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evse: Option<JobEvse>,
+    /// With `CustomTrigger` (OCPP 2.1 stations only): the vendor trigger's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_trigger: Option<String>,
     /// How long each station's trigger may take (default 10 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
@@ -76,6 +80,7 @@ impl JobTrigger {
                 connector_id: e.connector_id,
             }),
             connector_id: self.connector_id,
+            custom_trigger: self.custom_trigger.clone(),
         }
     }
 
@@ -224,21 +229,111 @@ pub enum JobStatus {
     Cancelled,
 }
 
-/// Job-level results that are not a trigger outcome (those use the trigger record's names).
-pub mod job_outcome {
-    /// Known but not connected when its turn came: reported, not waited for.
-    pub const OFFLINE: &str = "Offline";
-    /// Listed by id but not known to ocpulse when the job was created (decided then, with
-    /// no trigger; such a result is kept without a detail).
-    pub const UNKNOWN_STATION: &str = "UnknownStation";
-    /// The request cannot be expressed for this station (e.g. a 2.0.1-only message on 1.6).
-    pub const NOT_APPLICABLE: &str = "NotApplicable";
-    /// The job was cancelled before the station's turn.
-    pub const CANCELLED: &str = "Cancelled";
+/// Where one station's turn in a job stands, or how it ended: a job-level result, or the
+/// outcome of its trigger. Stored and shown as the plain names the API has always used
+/// (`"Pending"`, `"Offline"`, `"Completed"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
+pub enum JobOutcome {
     /// Waiting for its turn (or for a retry).
-    pub const PENDING: &str = "Pending";
+    Pending,
     /// Its trigger is running.
-    pub const RUNNING: &str = "Running";
+    Running,
+    /// Known but not connected when its turn came: reported, not waited for.
+    Offline,
+    /// Not known to ocpulse (listed by id at creation, or gone by its turn).
+    UnknownStation,
+    /// The request cannot be expressed for this station (e.g. a 2.0.1-only message on 1.6).
+    NotApplicable,
+    /// The job was cancelled before the station's turn.
+    Cancelled,
+    /// Its trigger ended with this outcome (never `Running`: that is `JobOutcome::Running`).
+    Trigger(Outcome),
+}
+
+impl JobOutcome {
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Offline => "Offline",
+            Self::UnknownStation => "UnknownStation",
+            Self::NotApplicable => "NotApplicable",
+            Self::Cancelled => "Cancelled",
+            Self::Trigger(o) => o.as_str(),
+        }
+    }
+
+    /// Reads a name as shown.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Running,
+            Self::Offline,
+            Self::UnknownStation,
+            Self::NotApplicable,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == name)
+        .or_else(|| Outcome::parse(name).map(Self::from))
+    }
+
+    /// Whether the station still needs work (a resumed job runs these again).
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Running)
+    }
+
+    /// Whether another try may go better: silence, a transient error or a dropped
+    /// connection. A station's own answer (Rejected, NotImplemented), a delivered message,
+    /// and an offline station are final.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            Self::Trigger(
+                Outcome::StationTimeout
+                    | Outcome::MessageTimeout
+                    | Outcome::CallError
+                    | Outcome::Disconnected
+                    | Outcome::Interrupted
+            )
+        )
+    }
+
+    /// Whether the job got what it asked for from this station.
+    pub fn succeeded(self) -> bool {
+        matches!(self, Self::Trigger(Outcome::Completed | Outcome::Partial))
+    }
+}
+
+impl From<Outcome> for JobOutcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Running => Self::Running,
+            ended => Self::Trigger(ended),
+        }
+    }
+}
+
+impl From<JobOutcome> for &'static str {
+    fn from(outcome: JobOutcome) -> Self {
+        outcome.as_str()
+    }
+}
+
+impl TryFrom<String> for JobOutcome {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        Self::parse(&name).ok_or_else(|| format!("unknown job outcome {name:?}"))
+    }
+}
+
+impl std::fmt::Display for JobOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One station's part of a job.
@@ -247,9 +342,8 @@ pub mod job_outcome {
 pub struct StationResult {
     /// The station.
     pub station_id: String,
-    /// `Pending`, `Running`, a trigger outcome (`Completed`, `Rejected`, ...) or a job
-    /// outcome (`Offline`, `UnknownStation`, `NotApplicable`, `Cancelled`).
-    pub outcome: String,
+    /// Where it stands or how it ended.
+    pub outcome: JobOutcome,
     /// Triggers sent so far (retries included).
     pub attempts: u32,
     /// The latest trigger's record id.
@@ -271,7 +365,7 @@ impl StationResult {
     pub fn pending(station_id: impl Into<String>) -> Self {
         Self {
             station_id: station_id.into(),
-            outcome: job_outcome::PENDING.into(),
+            outcome: JobOutcome::Pending,
             attempts: 0,
             trigger_id: None,
             detail: None,
@@ -285,7 +379,7 @@ impl StationResult {
     pub fn unknown(station_id: impl Into<String>, at: Millis) -> Self {
         Self {
             station_id: station_id.into(),
-            outcome: job_outcome::UNKNOWN_STATION.into(),
+            outcome: JobOutcome::UnknownStation,
             attempts: 0,
             trigger_id: None,
             detail: None,
@@ -296,7 +390,7 @@ impl StationResult {
 
     /// Whether it still needs work (a resumed job runs these again).
     pub fn is_open(&self) -> bool {
-        self.outcome == job_outcome::PENDING || self.outcome == job_outcome::RUNNING
+        self.outcome.is_open()
     }
 }
 
@@ -329,7 +423,7 @@ impl Job {
     pub fn counts(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
         for r in &self.results {
-            *counts.entry(r.outcome.clone()).or_insert(0) += 1;
+            *counts.entry(r.outcome.as_str().to_owned()).or_insert(0) += 1;
         }
         counts
     }
@@ -338,21 +432,6 @@ impl Job {
     pub fn all_done(&self) -> bool {
         self.results.iter().all(|r| !r.is_open())
     }
-}
-
-/// Whether a trigger outcome may go better on another try: silence, a transient error or a
-/// dropped connection. A station's own answer (Rejected, NotImplemented), a delivered
-/// message, and an offline station are final.
-pub fn retryable(outcome: &str) -> bool {
-    matches!(
-        outcome,
-        "StationTimeout" | "MessageTimeout" | "CallError" | "Disconnected" | "Interrupted"
-    )
-}
-
-/// Whether an outcome counts as the job having got what it asked for.
-pub fn succeeded(outcome: &str) -> bool {
-    outcome == "Completed" || outcome == "Partial"
 }
 
 /// Backoff before retry number `retry` (1 for the first): `base · 2^(retry-1)`, capped, then
@@ -429,6 +508,10 @@ mod tests {
         );
     }
 
+    fn outcome(name: &str) -> JobOutcome {
+        JobOutcome::parse(name).unwrap_or_else(|| panic!("{name} is an outcome"))
+    }
+
     #[test]
     fn only_silence_errors_and_drops_are_retried() {
         for o in [
@@ -436,8 +519,9 @@ mod tests {
             "MessageTimeout",
             "CallError",
             "Disconnected",
+            "Interrupted",
         ] {
-            assert!(retryable(o), "{o}");
+            assert!(outcome(o).retryable(), "{o}");
         }
         for o in [
             "Completed",
@@ -446,11 +530,40 @@ mod tests {
             "NotImplemented",
             "WrongTarget",
             "InvalidResponse",
-            job_outcome::OFFLINE,
-            job_outcome::UNKNOWN_STATION,
+            "Offline",
+            "UnknownStation",
+            "NotApplicable",
+            "Cancelled",
+            "Pending",
+            "Running",
         ] {
-            assert!(!retryable(o), "{o}");
+            assert!(!outcome(o).retryable(), "{o}");
         }
+    }
+
+    #[test]
+    fn job_outcomes_are_stored_and_shown_by_their_plain_names() {
+        for name in [
+            "Pending",
+            "Running",
+            "Offline",
+            "UnknownStation",
+            "NotApplicable",
+            "Cancelled",
+            "Completed",
+            "Partial",
+            "Rejected",
+            "StationTimeout",
+            "Interrupted",
+        ] {
+            let o = outcome(name);
+            assert_eq!(o.as_str(), name);
+            let json = serde_json::to_string(&o).expect("serializes");
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<JobOutcome>(&json).ok(), Some(o));
+        }
+        assert_eq!(JobOutcome::from(Outcome::Running), JobOutcome::Running);
+        assert!(serde_json::from_str::<JobOutcome>("\"Sideways\"").is_err());
     }
 
     #[test]
@@ -492,8 +605,8 @@ mod tests {
             results: vec![StationResult::pending("A"), StationResult::pending("B")],
         };
         assert!(!job.all_done());
-        job.results[0].outcome = "Completed".into();
-        job.results[1].outcome = job_outcome::OFFLINE.into();
+        job.results[0].outcome = JobOutcome::Trigger(Outcome::Completed);
+        job.results[1].outcome = JobOutcome::Offline;
         assert!(job.all_done());
         assert_eq!(
             job.counts(),

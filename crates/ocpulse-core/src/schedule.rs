@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::Millis;
-use crate::fleet_job::{JobLimits, JobSpec};
+use crate::fleet_job::{JobLimits, JobOutcome, JobSpec};
 
 /// The shortest interval a schedule may have.
 pub const MIN_EVERY_SECONDS: u64 = 1;
@@ -67,7 +67,7 @@ pub struct RunSummary {
 #[serde(rename_all = "camelCase")]
 pub struct StationLast {
     /// The outcome.
-    pub outcome: String,
+    pub outcome: JobOutcome,
     /// When it ended.
     pub at: Millis,
     /// The job of that firing.
@@ -165,7 +165,7 @@ impl Schedule {
             run.counts = counts;
         }
         for r in results {
-            let failures = if crate::fleet_job::succeeded(&r.outcome) {
+            let failures = if r.outcome.succeeded() {
                 0
             } else {
                 self.stations
@@ -176,7 +176,7 @@ impl Schedule {
             self.stations.insert(
                 r.station_id.clone(),
                 StationLast {
-                    outcome: r.outcome.clone(),
+                    outcome: r.outcome,
                     at: r.finished_at.unwrap_or(finished_at),
                     job_id: job_id.to_owned(),
                     trigger_id: r.trigger_id.clone(),
@@ -248,7 +248,7 @@ mod tests {
     fn each_station_keeps_its_latest_result_and_failure_streak() {
         let mut s = schedule();
         let result = |id: &str, outcome: &str| StationResult {
-            outcome: outcome.into(),
+            outcome: JobOutcome::parse(outcome).expect("an outcome"),
             finished_at: Some(5),
             ..StationResult::pending(id)
         };
@@ -268,7 +268,7 @@ mod tests {
         );
         assert_eq!(s.stations["A"].failures_in_a_row, 0);
         assert_eq!(s.stations["B"].failures_in_a_row, 2);
-        assert_eq!(s.stations["B"].outcome, "StationTimeout");
+        assert_eq!(s.stations["B"].outcome.as_str(), "StationTimeout");
         assert_eq!(s.stations["B"].job_id, "j2");
         let run = s.last_run.as_ref().expect("last run");
         assert_eq!((run.job_id.as_str(), run.finished_at), ("j2", Some(9)));

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use ocpp_types::v201;
 
-use crate::incoming::{Activity, Call16, Call201, ConnectorReport, Readings, StationCall};
+use crate::incoming::{Activity, Call2, Call16, ConnectorReport, Readings, StationCall};
 use crate::{Millis, validation::ValidationMode};
 
 /// The boot information a station last reported.
@@ -253,7 +253,7 @@ fn boot_info(call: &StationCall, payload: &Value, now: Millis) -> Option<BootInf
             &boot.firmware_version,
             None,
         ),
-        StationCall::V201(Call201::BootNotification(boot)) => {
+        StationCall::V2(Call2::BootNotification(boot)) => {
             let station = &boot.charging_station;
             (
                 &station.vendor_name,
@@ -304,7 +304,7 @@ impl StationState {
                 .map(str::to_owned);
         }
         match call {
-            StationCall::V16(Call16::Heartbeat(_)) | StationCall::V201(Call201::Heartbeat(_)) => {
+            StationCall::V16(Call16::Heartbeat(_)) | StationCall::V2(Call2::Heartbeat(_)) => {
                 self.last_heartbeat = Some(now);
             }
             StationCall::V16(Call16::StartTransaction(start)) => {
@@ -325,11 +325,10 @@ impl StationState {
                 let id = stop.transaction_id.to_string();
                 self.transactions.retain(|t| t.transaction_id != id);
             }
-            StationCall::V201(Call201::TransactionEvent(event)) => {
+            StationCall::V2(Call2::TransactionEvent(event)) => {
                 self.apply_transaction_event(event, payload, now);
             }
-            StationCall::V16(Call16::MeterValues(_))
-            | StationCall::V201(Call201::MeterValues(_)) => {
+            StationCall::V16(Call16::MeterValues(_)) | StationCall::V2(Call2::MeterValues(_)) => {
                 if let Some(meter) = call.meter() {
                     self.apply_meter(
                         meter.evse_id,
@@ -478,7 +477,7 @@ impl StationState {
                     .find(|t| t.transaction_id == *id)
                     .and_then(|t| t.evse_id)
             });
-            let readings = Readings::V201(readings);
+            let readings = Readings::V2(readings);
             self.apply_meter(evse, None, Some(id.clone()), readings, payload, now);
         }
         if event.event_type == v201::TransactionEventEnumType::Ended {

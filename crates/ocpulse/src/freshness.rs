@@ -53,7 +53,7 @@ pub struct TargetStats {
 #[serde(rename_all = "camelCase")]
 pub struct LastRefresh {
     /// The trigger's outcome.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// When it ended.
     pub at: Millis,
     /// Its record.
@@ -352,7 +352,7 @@ async fn refresh(app: Arc<App>, target_id: String, station: String, request: Tri
             live.stats.stations.insert(
                 station.clone(),
                 LastRefresh {
-                    outcome: r.outcome.as_str().into(),
+                    outcome: r.outcome,
                     at: now_ms(),
                     trigger_id: r.id.clone(),
                 },
@@ -393,8 +393,7 @@ async fn probe(app: Arc<App>, station: String, quiet_since: Millis) {
     }
     let request = TriggerRequest {
         requested_message: "Heartbeat".into(),
-        evse: None,
-        connector_id: None,
+        ..TriggerRequest::default()
     };
     let record = own_trigger(&app, &station, request, "probe".into()).await;
     let outcome = record

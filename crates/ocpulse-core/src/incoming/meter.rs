@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use ocpp_types::{v16, v201};
 
-use super::{Call16, Call201, StationCall};
+use super::{Call2, Call16, StationCall};
 
 /// The measurand when a sampled value names none (1.6 §7.31, 2.0.1 `SampledValueType`).
 pub const DEFAULT_MEASURAND: &str = "Energy.Active.Import.Register";
@@ -121,8 +121,8 @@ impl<'a> MeterSample<'a> {
 pub enum Readings<'a> {
     /// 1.6 `meterValue` / `transactionData`.
     V16(&'a [v16::MeterValue]),
-    /// 2.0.1 `meterValue`.
-    V201(&'a [v201::MeterValueType]),
+    /// 2.x `meterValue`.
+    V2(&'a [v201::MeterValueType]),
 }
 
 impl<'a> Readings<'a> {
@@ -130,7 +130,7 @@ impl<'a> Readings<'a> {
     pub fn samples(self) -> impl Iterator<Item = MeterSample<'a>> {
         let (old, new): (&[v16::MeterValue], &[v201::MeterValueType]) = match self {
             Self::V16(r) => (r, &[]),
-            Self::V201(r) => (&[], r),
+            Self::V2(r) => (&[], r),
         };
         let old = old.iter().flat_map(|r| {
             let at = r.timestamp.as_str();
@@ -149,7 +149,7 @@ impl<'a> Readings<'a> {
     pub fn len(self) -> usize {
         match self {
             Self::V16(r) => r.len(),
-            Self::V201(r) => r.len(),
+            Self::V2(r) => r.len(),
         }
     }
 
@@ -162,7 +162,7 @@ impl<'a> Readings<'a> {
     pub fn latest_timestamp(self) -> Option<&'a str> {
         match self {
             Self::V16(r) => r.last().map(|m| m.timestamp.as_str()),
-            Self::V201(r) => r.last().map(|m| m.timestamp.as_str()),
+            Self::V2(r) => r.last().map(|m| m.timestamp.as_str()),
         }
     }
 }
@@ -193,15 +193,15 @@ impl StationCall {
             Self::V16(Call16::StopTransaction(s)) => {
                 (None, None, Readings::V16(s.transaction_data.as_deref()?))
             }
-            Self::V201(Call201::MeterValues(m)) => {
-                (Some(m.evse_id.into()), None, Readings::V201(&m.meter_value))
+            Self::V2(Call2::MeterValues(m)) => {
+                (Some(m.evse_id.into()), None, Readings::V2(&m.meter_value))
             }
-            Self::V201(Call201::TransactionEvent(e)) => (
+            Self::V2(Call2::TransactionEvent(e)) => (
                 e.evse.as_ref().map(|evse| evse.id.into()),
                 e.evse
                     .as_ref()
                     .and_then(|evse| evse.connector_id.map(i64::from)),
-                Readings::V201(e.meter_value.as_deref()?),
+                Readings::V2(e.meter_value.as_deref()?),
             ),
             _ => return None,
         };

@@ -7,7 +7,7 @@
 //! panic. Its caller still holds the payload as sent (the journal keeps it whole).
 //!
 //! The version decides which message type a payload is read as, in one place
-//! ([`StationCall::parse`]); a version that shares 2.0.1's messages is one more arm there.
+//! ([`StationCall::parse`], by version family: 2.1 is read with the 2.0.1 types it shares).
 
 mod meter;
 mod reports;
@@ -16,6 +16,7 @@ mod tests;
 
 use std::borrow::Cow;
 
+use ocpp_rpc::Family;
 use ocpp_rpc::ProtocolVersion;
 use ocpp_rpc::trigger::{Marker, TargetKey};
 use ocpp_types::{v16, v201};
@@ -84,8 +85,8 @@ station_calls! {
 }
 
 station_calls! {
-    /// A 2.0.1 station CALL whose payload fits its message type.
-    Call201 in v201 {
+    /// A 2.x station CALL whose payload fits its (2.0.1) message type.
+    Call2 in v201 {
         /// `BootNotificationRequest`.
         BootNotification(BootNotificationRequest),
         /// `HeartbeatRequest`.
@@ -114,32 +115,33 @@ station_calls! {
 pub enum StationCall {
     /// An OCPP 1.6 message.
     V16(Call16),
-    /// An OCPP 2.0.1 message.
-    V201(Call201),
+    /// An OCPP 2.x message (2.0.1, and 2.1 for the messages it shares with 2.0.1).
+    V2(Call2),
     /// An action nothing here reads, or a payload that does not fit its type (accepted
     /// under the lenient policy): only the payload as sent says anything about it.
     Other,
 }
 
 impl StationCall {
-    /// Reads `payload` of `action`, received on a connection speaking `version`.
+    /// Reads `payload` of `action`, received on a connection speaking `version`: the one
+    /// place that picks message types by version (by family: 2.1 shares 2.0.1's types).
     pub fn parse(version: ProtocolVersion, action: &str, payload: &Value) -> Self {
-        let message = match version {
-            ProtocolVersion::V16 => Call16::parse(action, payload).map(Self::V16),
-            ProtocolVersion::V201 => Call201::parse(action, payload).map(Self::V201),
+        let message = match version.family() {
+            Family::V16 => Call16::parse(action, payload).map(Self::V16),
+            Family::V2 => Call2::parse(action, payload).map(Self::V2),
         };
         message.unwrap_or(Self::Other)
     }
 
     /// Reads a journaled station CALL. The journal does not keep the connection's version,
-    /// so a payload that fits its 2.0.1 type is read as 2.0.1, else as 1.6: where one
+    /// so a payload that fits its 2.x type is read as 2.x, else as 1.6: where one
     /// payload fits both (Heartbeat, SecurityEventNotification, SignCertificate, a
     /// FirmwareStatusNotification without requestId) it means the same in both, and the
     /// messages whose fields differ (StatusNotification, MeterValues, BootNotification)
     /// each require a field only their own version has.
     pub fn read_journaled(action: &str, payload: &Value) -> Self {
-        Call201::parse(action, payload)
-            .map(Self::V201)
+        Call2::parse(action, payload)
+            .map(Self::V2)
             .or_else(|| Call16::parse(action, payload).map(Self::V16))
             .unwrap_or(Self::Other)
     }
@@ -150,12 +152,12 @@ impl StationCall {
         match self {
             Self::V16(Call16::StatusNotification(s)) => Some(TargetKey::of(s.connector_id.into())),
             Self::V16(Call16::MeterValues(m)) => Some(TargetKey::of(m.connector_id.into())),
-            Self::V201(Call201::StatusNotification(s)) => Some(TargetKey::evse_connector(
+            Self::V2(Call2::StatusNotification(s)) => Some(TargetKey::evse_connector(
                 s.evse_id.into(),
                 s.connector_id.into(),
             )),
-            Self::V201(Call201::MeterValues(m)) => Some(TargetKey::of(m.evse_id.into())),
-            Self::V201(Call201::TransactionEvent(e)) => {
+            Self::V2(Call2::MeterValues(m)) => Some(TargetKey::of(m.evse_id.into())),
+            Self::V2(Call2::TransactionEvent(e)) => {
                 e.evse.as_ref().map(|evse| TargetKey::of(evse.id.into()))
             }
             _ => None,
@@ -167,10 +169,10 @@ impl StationCall {
     /// `triggerReason: Trigger`. Other kinds carry no marker.
     pub fn marker(&self) -> Marker {
         let triggered = match self {
-            Self::V16(Call16::MeterValues(_)) | Self::V201(Call201::MeterValues(_)) => self
+            Self::V16(Call16::MeterValues(_)) | Self::V2(Call2::MeterValues(_)) => self
                 .meter()
                 .is_some_and(|m| m.readings.samples().any(|s| s.is_triggered())),
-            Self::V201(Call201::TransactionEvent(e)) => {
+            Self::V2(Call2::TransactionEvent(e)) => {
                 e.trigger_reason == v201::TriggerReasonEnumType::Trigger
             }
             _ => return Marker::Unmarkable,
@@ -187,17 +189,17 @@ impl StationCall {
         match self {
             Self::V16(Call16::MeterValues(m)) => m.transaction_id.map(|id| id.to_string().into()),
             Self::V16(Call16::StopTransaction(s)) => Some(s.transaction_id.to_string().into()),
-            Self::V201(Call201::TransactionEvent(e)) => {
+            Self::V2(Call2::TransactionEvent(e)) => {
                 Some(e.transaction_info.transaction_id.as_str().into())
             }
             _ => None,
         }
     }
 
-    /// A 2.0.1 TransactionEvent.
+    /// A 2.x TransactionEvent.
     pub fn transaction_event(&self) -> Option<&v201::TransactionEventRequest> {
         match self {
-            Self::V201(Call201::TransactionEvent(e)) => Some(e),
+            Self::V2(Call2::TransactionEvent(e)) => Some(e),
             _ => None,
         }
     }

@@ -1,7 +1,7 @@
 //! What the status-like messages report, the same shape for both versions: a connector's
 //! status, a firmware or log activity, a security event, a certificate request.
 
-use super::{Call16, Call201, StationCall};
+use super::{Call2, Call16, StationCall};
 
 /// A StatusNotification: one connector's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl StationCall {
                 vendor_error_code: s.vendor_error_code.as_deref(),
                 timestamp: s.timestamp.as_deref(),
             }),
-            Self::V201(Call201::StatusNotification(s)) => Some(ConnectorReport {
+            Self::V2(Call2::StatusNotification(s)) => Some(ConnectorReport {
                 evse_id: Some(s.evse_id.into()),
                 connector_id: s.connector_id.into(),
                 status: s.connector_status.as_str(),
@@ -102,13 +102,13 @@ impl StationCall {
             }
             Self::V16(Call16::DiagnosticsStatusNotification(n)) => (Log, n.status.as_str(), None),
             Self::V16(Call16::LogStatusNotification(n)) => (Log, n.status.as_str(), n.request_id),
-            Self::V201(Call201::FirmwareStatusNotification(n)) => {
+            Self::V2(Call2::FirmwareStatusNotification(n)) => {
                 (Firmware, n.status.as_str(), n.request_id)
             }
-            Self::V201(Call201::PublishFirmwareStatusNotification(n)) => {
+            Self::V2(Call2::PublishFirmwareStatusNotification(n)) => {
                 (Firmware, n.status.as_str(), n.request_id)
             }
-            Self::V201(Call201::LogStatusNotification(n)) => (Log, n.status.as_str(), n.request_id),
+            Self::V2(Call2::LogStatusNotification(n)) => (Log, n.status.as_str(), n.request_id),
             _ => return None,
         };
         Some(ActivityReport {
@@ -124,9 +124,7 @@ impl StationCall {
             Self::V16(Call16::SecurityEventNotification(e)) => {
                 (&e.kind, &e.timestamp, &e.tech_info)
             }
-            Self::V201(Call201::SecurityEventNotification(e)) => {
-                (&e.kind, &e.timestamp, &e.tech_info)
-            }
+            Self::V2(Call2::SecurityEventNotification(e)) => (&e.kind, &e.timestamp, &e.tech_info),
             _ => return None,
         };
         Some(SecurityEventReport {
@@ -143,7 +141,7 @@ impl StationCall {
                 csr: &r.csr,
                 certificate_type: None,
             }),
-            Self::V201(Call201::SignCertificate(r)) => Some(CsrRequest {
+            Self::V2(Call2::SignCertificate(r)) => Some(CsrRequest {
                 csr: &r.csr,
                 certificate_type: r.certificate_type.map(|t| t.as_str()),
             }),

@@ -226,8 +226,7 @@ impl Pair {
 fn request(name: &str) -> TriggerRequest {
     TriggerRequest {
         requested_message: name.into(),
-        evse: None,
-        connector_id: None,
+        ..TriggerRequest::default()
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocpulse_core::fleet_job::{
-    self, JobSpec, JobStatus, StationResult, backoff_ms, job_outcome, retryable, spread_offset_ms,
+    JobOutcome, JobSpec, JobStatus, StationResult, backoff_ms, spread_offset_ms,
 };
 use ocpulse_core::store::WriteBatch;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -48,7 +48,7 @@ pub(super) async fn run(app: Arc<App>, handle: Arc<JobHandle>, delay: Option<Dur
         .collect();
     handle.update(|j| {
         for &i in &open {
-            j.results[i].outcome = job_outcome::PENDING.into();
+            j.results[i].outcome = JobOutcome::Pending;
         }
     });
     let flusher = tokio::spawn(flush_loop(Arc::clone(&app), Arc::clone(&handle)));
@@ -115,7 +115,7 @@ pub(super) async fn run(app: Arc<App>, handle: Arc<JobHandle>, delay: Option<Dur
     handle.update(|j| {
         for r in &mut j.results {
             if r.is_open() {
-                r.outcome = job_outcome::CANCELLED.into();
+                r.outcome = JobOutcome::Cancelled;
                 r.finished_at = Some(now_ms());
             }
         }
@@ -205,18 +205,18 @@ async fn station(
                 attempts += 1;
                 handle.update(|j| {
                     let r = &mut j.results[index];
-                    r.outcome = job_outcome::RUNNING.into();
+                    r.outcome = JobOutcome::Running;
                     r.attempts = attempts;
                 });
                 attempt(&app, run).await
             }
         };
-        let again = retryable(&result.outcome)
+        let again = result.outcome.retryable()
             && attempts < allowed
             && !handle.cancel.is_cancelled()
             && !app.shutdown.is_cancelled();
         if !again {
-            if app.shutdown.is_cancelled() && retryable(&result.outcome) {
+            if app.shutdown.is_cancelled() && result.outcome.retryable() {
                 // The process is stopping mid-trigger: leave it open for the resume.
                 return;
             }
@@ -237,7 +237,7 @@ async fn station(
         );
         handle.update(|j| {
             let r = &mut j.results[index];
-            r.outcome = job_outcome::PENDING.into();
+            r.outcome = JobOutcome::Pending;
             r.trigger_id.clone_from(&result.trigger_id);
             r.detail = Some(format!(
                 "attempt {attempts} ended {}; retrying in {wait} ms",
@@ -285,11 +285,10 @@ fn prepare(
 fn refused(station_id: &str, refusal: &Refusal) -> StationResult {
     let mut result = StationResult::pending(station_id);
     result.outcome = match refusal {
-        Refusal::UnknownStation(_) => job_outcome::UNKNOWN_STATION,
-        Refusal::NotConnected(_) => job_outcome::OFFLINE,
-        Refusal::NotApplicable { .. } | Refusal::Internal(_) => job_outcome::NOT_APPLICABLE,
-    }
-    .into();
+        Refusal::UnknownStation(_) => JobOutcome::UnknownStation,
+        Refusal::NotConnected(_) => JobOutcome::Offline,
+        Refusal::NotApplicable { .. } | Refusal::Internal(_) => JobOutcome::NotApplicable,
+    };
     result.detail = Some(format!("{}: {refusal}", refusal.code()));
     result
 }
@@ -300,11 +299,11 @@ async fn attempt(app: &Arc<App>, run: TriggerRun) -> StationResult {
     let station_id = run.record.station_id.clone();
     let record = trigger_run::run(Arc::clone(app), run).await;
     let mut result = StationResult::pending(station_id);
-    result.outcome = record.outcome.as_str().into();
+    result.outcome = record.outcome.into();
     result.trigger_id = Some(record.id.clone());
     result.detail = record.detail.clone();
     result.elapsed_ms = record.elapsed_ms;
-    if fleet_job::succeeded(&result.outcome) {
+    if result.outcome.succeeded() {
         result.detail = None;
     }
     result
