@@ -11,12 +11,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ocpp_rpc::ProtocolVersion;
+use ocpp_rpc::trigger::MatchReason;
 use ocpulse_core::fleet_job::{Job, JobLimits, JobOutcome, JobSpec, JobStatus, JobTrigger};
 use ocpulse_core::selector::Selector;
 use ocpulse_core::trigger_plan::{self, TriggerRequest};
 use ocpulse_core::{StationState, rfc3339};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::openapi::ApiErrorBody;
 use super::page::{Order, Page, PageParams, Paging};
@@ -194,26 +196,29 @@ pub(crate) enum JobStatusName {
     Cancelled,
 }
 
-/// A trigger job as the API shows it (`view` builds it).
-#[derive(utoipa::ToSchema)]
+/// A trigger job as the API shows it.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = TriggerJob)]
-#[allow(dead_code)] // documentation only
 pub(crate) struct JobView {
     /// The job id.
     job_id: String,
     /// Its label, or null.
     name: Option<String>,
     /// Where it stands.
-    status: JobStatusName,
+    #[schema(value_type = JobStatusName)]
+    status: JobStatus,
     /// Who asked (`X-Requested-By`, `api`, or `schedule:<id>`).
     requested_by: String,
     /// Which stations (as given).
-    selector: SelectorDoc,
+    #[schema(value_type = SelectorDoc)]
+    selector: Selector,
     /// What each is asked.
-    trigger: JobTriggerDoc,
+    #[schema(value_type = JobTriggerDoc)]
+    trigger: JobTrigger,
     /// Admission control.
-    limits: JobLimitsView,
+    #[schema(value_type = JobLimitsView)]
+    limits: JobLimits,
     /// When it was created (RFC 3339).
     created_at: String,
     /// When it ended (RFC 3339), or null while running.
@@ -223,31 +228,31 @@ pub(crate) struct JobView {
     /// How many times it was resumed after a restart.
     resumed: u32,
     /// Stations selected.
-    total: u64,
+    total: usize,
     /// Stations that ended `Completed` or `Partial`.
-    succeeded: u64,
+    succeeded: usize,
     /// Stations that ended otherwise.
-    failed: u64,
+    failed: usize,
     /// Stations still `Pending` or `Running`.
-    open: u64,
+    open: usize,
     /// Stations per outcome.
-    counts: std::collections::BTreeMap<String, u64>,
+    counts: BTreeMap<String, usize>,
     /// Per-station results (`results=all|failed`; absent with `none` and in lists).
     #[serde(skip_serializing_if = "Option::is_none")]
     results: Option<Vec<JobResultView>>,
 }
 
 /// One station's part of a job.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = TriggerJobResult)]
-#[allow(dead_code)] // documentation only
 pub(crate) struct JobResultView {
     /// The station.
     station_id: String,
     /// `Pending`, `Running`, a trigger outcome (`Completed`, `Rejected`, ...) or a job
     /// outcome (`Offline`, `UnknownStation`, `NotApplicable`, `Cancelled`).
-    outcome: String,
+    #[schema(value_type = String)]
+    outcome: JobOutcome,
     /// Triggers sent so far (retries included).
     attempts: u32,
     /// The latest trigger's record id.
@@ -261,14 +266,16 @@ pub(crate) struct JobResultView {
     elapsed_ms: Option<u64>,
     /// Why each message of the latest trigger was taken as its answer, in order
     /// (`marker`, `target`, `transaction`, `first_after_accept`); absent when none was.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    matched_by: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Option<Vec<String>>)]
+    matched_by: Vec<MatchReason>,
     /// When it reached its final result (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     finished_at: Option<String>,
     /// With `include=messages` / `includeMessages`: what the station sent (action,
     /// messageId, payload, receivedAt, matchedBy), from its trigger record.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     messages: Option<Vec<Value>>,
 }
 
@@ -463,7 +470,7 @@ enum Results {
 
 /// The job as the API shows it: request, progress counts (`counts`, which a finished job
 /// keeps when its results have left memory), and per-station results from `job.results`.
-fn view(job: &Job, counts: &BTreeMap<String, usize>, results: Results) -> Value {
+fn view(job: &Job, counts: &BTreeMap<String, usize>, results: Results) -> JobView {
     let sum = |pick: &dyn Fn(JobOutcome) -> bool| -> usize {
         counts
             .iter()
@@ -475,55 +482,42 @@ fn view(job: &Job, counts: &BTreeMap<String, usize>, results: Results) -> Value 
     let open = sum(&JobOutcome::is_open);
     let total: usize = counts.values().sum();
     let end = job.finished_at.unwrap_or_else(now_ms);
-    let mut v = json!({
-        "jobId": job.id,
-        "name": job.spec.name,
-        "status": job.status,
-        "requestedBy": job.requested_by,
-        "selector": job.spec.selector,
-        "trigger": job.spec.trigger,
-        "limits": job.spec.limits,
-        "createdAt": rfc3339(job.created_at),
-        "finishedAt": job.finished_at.map(rfc3339),
-        "elapsedMs": end.saturating_sub(job.created_at),
-        "resumed": job.resumed,
-        "total": total,
-        "succeeded": ok,
-        "failed": total - ok - open,
-        "open": open,
-        "counts": counts,
-    });
-    if results != Results::None {
-        v["results"] = job
-            .results
+    let results = (results != Results::None).then(|| {
+        job.results
             .iter()
             .filter(|r| results == Results::All || (!r.is_open() && !r.outcome.succeeded()))
-            .map(|r| {
-                let mut o = json!({
-                    "stationId": r.station_id,
-                    "outcome": r.outcome,
-                    "attempts": r.attempts,
-                });
-                if let Some(t) = &r.trigger_id {
-                    o["triggerId"] = json!(t);
-                }
-                if let Some(d) = &r.detail {
-                    o["detail"] = json!(d);
-                }
-                if let Some(e) = r.elapsed_ms {
-                    o["elapsedMs"] = json!(e);
-                }
-                if !r.matched_by.is_empty() {
-                    o["matchedBy"] = json!(r.matched_by);
-                }
-                if let Some(f) = r.finished_at {
-                    o["finishedAt"] = json!(rfc3339(f));
-                }
-                o
+            .map(|r| JobResultView {
+                station_id: r.station_id.clone(),
+                outcome: r.outcome,
+                attempts: r.attempts,
+                trigger_id: r.trigger_id.clone(),
+                detail: r.detail.clone(),
+                elapsed_ms: r.elapsed_ms,
+                matched_by: r.matched_by.clone(),
+                finished_at: r.finished_at.map(rfc3339),
+                messages: None,
             })
-            .collect();
+            .collect()
+    });
+    JobView {
+        job_id: job.id.clone(),
+        name: job.spec.name.clone(),
+        status: job.status,
+        requested_by: job.requested_by.clone(),
+        selector: job.spec.selector.clone(),
+        trigger: job.spec.trigger.clone(),
+        limits: job.spec.limits.clone(),
+        created_at: rfc3339(job.created_at),
+        finished_at: job.finished_at.map(rfc3339),
+        elapsed_ms: end.saturating_sub(job.created_at),
+        resumed: job.resumed,
+        total,
+        succeeded: ok,
+        failed: total - ok - open,
+        open,
+        counts: counts.clone(),
+        results,
     }
-    v
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -547,12 +541,9 @@ fn parse_results(value: Option<&String>) -> Result<Results, ApiError> {
 }
 
 /// Adds each result's correlated messages (from its trigger record): what the fleet sent.
-async fn add_messages(app: &App, body: &mut Value) {
-    let Some(results) = body.get_mut("results").and_then(Value::as_array_mut) else {
-        return;
-    };
-    for r in results {
-        let Some(id) = r["triggerId"].as_str().map(str::to_owned) else {
+async fn add_messages(app: &App, body: &mut JobView) {
+    for r in body.results.iter_mut().flatten() {
+        let Some(id) = r.trigger_id.clone() else {
             continue;
         };
         let held = app.running.lock().ok().and_then(|x| x.get(&id).cloned());
@@ -561,11 +552,12 @@ async fn add_messages(app: &App, body: &mut Value) {
             None => app.store.trigger(id).await.ok().flatten(),
         };
         if let Some(rec) = record {
-            r["messages"] = rec
-                .messages
-                .iter()
-                .map(|m| json!(super::trigger_answer::Message::from(m)))
-                .collect();
+            r.messages = Some(
+                rec.messages
+                    .iter()
+                    .map(|m| json!(super::trigger_answer::Message::from(m)))
+                    .collect(),
+            );
         }
     }
 }
@@ -614,7 +606,7 @@ pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobView>, ApiError> {
     let results = parse_results(params.get("results"))?;
     let include_messages = match params.get("include").map(String::as_str) {
         None => false,
@@ -657,7 +649,7 @@ pub async fn one(
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Json<Page<JobView>>, ApiError> {
     let paging = Paging::parse(&params)?;
     let status = match params.get("status").map(String::as_str) {
         None => None,
@@ -707,7 +699,7 @@ pub async fn list(
 pub async fn cancel(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobView>, ApiError> {
     let handle: Arc<JobHandle> = match app.jobs.cancel(&id) {
         Ok(h) => h,
         Err(CancelError::NotFound) => return Err(not_found(&id)),
