@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use ocpulse_core::capability::Capability;
 use ocpulse_core::fleet_report::FleetCounts;
 use ocpulse_core::{StationState, rfc3339};
@@ -18,17 +17,6 @@ use super::stations::activity;
 use super::{ApiError, parse_limit};
 use crate::app::App;
 use crate::now_ms;
-use crate::registry::StationEntry;
-
-fn locked(entry: &StationEntry) -> Result<std::sync::MutexGuard<'_, StationState>, ApiError> {
-    entry.state.lock().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "station state lock poisoned",
-        )
-    })
-}
 
 type Counts = std::collections::BTreeMap<String, u64>;
 
@@ -165,7 +153,7 @@ pub async fn fleet(
     only(&params, &[])?;
     let mut counts = FleetCounts::default();
     for (_, entry) in app.stations.all() {
-        counts.add(&*locked(&entry)?, entry.session.is_some());
+        counts.add(&entry.state.lock(), entry.session.is_some());
     }
     Ok(Json(json!({
         "at": rfc3339(now_ms()),
@@ -262,7 +250,11 @@ pub async fn list(
         if out.len() == limit {
             break;
         }
-        out.push(health_json(&*locked(&entry)?, entry.session.is_some(), now));
+        out.push(health_json(
+            &entry.state.lock(),
+            entry.session.is_some(),
+            now,
+        ));
     }
     Ok(Json(Value::Array(out)))
 }
@@ -290,6 +282,6 @@ pub async fn one(
         .get(&id)
         .ok_or_else(|| ApiError::station_not_found(&id))?;
     only(&params, &[])?;
-    let state = locked(&entry)?;
+    let state = entry.state.lock();
     Ok(Json(health_json(&state, entry.session.is_some(), now_ms())))
 }
