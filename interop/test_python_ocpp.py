@@ -48,6 +48,11 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from ocpp.v201 import datatypes as types201
 from ocpp.v201 import enums as enums201
+from ocpp.v21 import ChargePoint as ChargePoint21
+from ocpp.v21 import call as call21
+from ocpp.v21 import call_result as result21
+from ocpp.v21 import datatypes as types21
+from ocpp.v21 import enums as enums21
 
 # Upper bound of any single await (connect, call, HTTP round trip, event wait).
 STEP = 15.0
@@ -66,6 +71,7 @@ QUIET.propagate = False
 
 V16 = "ocpp1.6"
 V201 = "ocpp2.0.1"
+V21 = "ocpp2.1"
 
 
 class TestFailure(AssertionError):
@@ -352,6 +358,59 @@ class RejectingStation201(Station201):
     trigger_status = enums201.TriggerMessageStatusEnumType.rejected
 
 
+class Station21(Recording, ChargePoint21):
+    """An OCPP 2.1 charging station (the library's `ocpp.v21`) with one EVSE of one
+    connector, and one custom trigger (`com.example.heartbeat`, which sends a Heartbeat)."""
+
+    subprotocol = V21
+    custom_triggers = {"com.example.heartbeat": lambda: call21.Heartbeat()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connector_status = enums21.ConnectorStatusEnumType.available
+
+    def status_notification(self):
+        return call21.StatusNotification(
+            timestamp=now(), connector_status=self.connector_status, evse_id=1, connector_id=1
+        )
+
+    def boot_notification(self, reason):
+        return call21.BootNotification(
+            charging_station=types21.ChargingStationType(
+                vendor_name="ocpp-python", model="Interop-21", firmware_version="2.1.0"
+            ),
+            reason=reason,
+        )
+
+    def requests_for(self, requested_message: str, custom_trigger: Optional[str]) -> list:
+        M = enums21.MessageTriggerEnumType
+        if requested_message == M.status_notification:
+            return [self.status_notification()]
+        if requested_message == M.heartbeat:
+            return [call21.Heartbeat()]
+        if requested_message == M.custom_trigger and custom_trigger in self.custom_triggers:
+            return [self.custom_triggers[custom_trigger]()]
+        return []
+
+    @on(enums21.Action.trigger_message)
+    def on_trigger_message(self, requested_message, call_unique_id, evse=None,
+                           custom_trigger=None, **kwargs):
+        self.record_trigger(call_unique_id, requested_message=requested_message, evse=evse,
+                            custom_trigger=custom_trigger)
+        if not self.requests_for(requested_message, custom_trigger):
+            return result21.TriggerMessage(
+                status=enums21.TriggerMessageStatusEnumType.not_implemented
+            )
+        return result21.TriggerMessage(status=enums21.TriggerMessageStatusEnumType.accepted)
+
+    @after(enums21.Action.trigger_message)
+    async def after_trigger_message(self, requested_message, call_unique_id,
+                                    custom_trigger=None, **kwargs):
+        await self.run_trigger(
+            call_unique_id, lambda: self.requests_for(requested_message, custom_trigger)
+        )
+
+
 # --------------------------------------------------------------------------------------
 # The server and its HTTP API
 # --------------------------------------------------------------------------------------
@@ -488,6 +547,7 @@ class Context:
         self.stations: List[Recording] = []
         self.cp16: Optional[Station16] = None
         self.cp201: Optional[Station201] = None
+        self.cp21: Optional[Station21] = None
 
     def require(self, name: str):
         station = getattr(self, name)
@@ -949,6 +1009,52 @@ async def test_v201_rejected_trigger_returns_rejected_without_messages(ctx: Cont
     await asyncio.sleep(0.5)
     calls = [f for f in station.sent[mark:] if f[0] == 2]
     check(not calls, f"the rejecting station sent CALLs anyway: {calls}")
+
+
+@test
+async def test_v21_station_negotiates_ocpp21_boots_and_answers_a_status_trigger(ctx: Context):
+    station = await ctx.connect(Station21, "PY21")
+    response = await bounded(
+        station.call(station.boot_notification(enums21.BootReasonEnumType.power_up),
+                     suppress=False),
+        "2.1 BootNotification",
+    )
+    check(response.status == enums21.RegistrationStatusEnumType.accepted,
+          f"BootNotification answered {response}")
+    await station.send_call(station.status_notification())
+    ctx.cp21 = station
+    status, view = await ctx.server.api("GET", "/api/v1/stations/PY21")
+    check(status == 200 and view.get("protocol") == V21, f"station view {view}")
+    station.connector_status = enums21.ConnectorStatusEnumType.occupied
+    out = await trigger(ctx, station, {"requestedMessage": "StatusNotification"}, expect_count=1)
+    check(out.response["sent"]["payload"]
+          == {"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}},
+          f"sent payload {dumps(out.response['sent']['payload'])}")
+    check(out.messages[0]["payload"].get("connectorStatus") == "Occupied",
+          f"message {dumps(out.messages[0])}")
+
+
+@test
+async def test_v21_custom_trigger_reaches_the_station_with_its_name(ctx: Context):
+    station = ctx.require("cp21")
+    mark_sent, mark_received = len(station.sent), len(station.received)
+    body = {"requestedMessage": "CustomTrigger", "customTrigger": "com.example.heartbeat",
+            "timeoutMs": TRIGGER_TIMEOUT_MS}
+    status, response = await ctx.server.api("POST", "/api/v1/stations/PY21/trigger", body)
+    check(status == 200, f"POST trigger answered HTTP {status}: {response}")
+    check(response.get("status") == "Accepted" and response.get("outcome") == "Completed",
+          f"answer {response}")
+    check(response.get("messages") == [], "a vendor-defined message is never claimed: "
+                                          f"{response.get('messages')}")
+    received = station.received_triggers(mark_received)
+    check(len(received) == 1 and received[0][3] == {"requestedMessage": "CustomTrigger",
+                                                    "customTrigger": "com.example.heartbeat"},
+          f"the station received {received}")
+    record = station.triggers.get(received[0][1])
+    check(record is not None and record.request.get("custom_trigger") == "com.example.heartbeat",
+          f"the library handed the handler {record and record.request}")
+    await bounded(record.done.wait(), "the custom trigger's Heartbeat")
+    check_station_healthy(station, mark_sent)
 
 
 # --------------------------------------------------------------------------------------

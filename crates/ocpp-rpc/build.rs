@@ -1,4 +1,4 @@
-//! Embeds every official OCPP JSON schema under `schemas/ocpp/{v16,v201}` into the binary,
+//! Embeds every official OCPP JSON schema under `schemas/ocpp/{v16,v201,v21}` into the binary,
 //! so the validator never reads the file system at run time.
 use std::{env, fs, path::PathBuf};
 
@@ -9,7 +9,7 @@ fn main() {
     let mut out = String::from(
         "/// (version folder, file stem, schema text) of every embedded schema.\npub static EMBEDDED: &[(&str, &str, &str)] = &[\n",
     );
-    for version in ["v16", "v201"] {
+    for version in ["v16", "v201", "v21"] {
         let dir = root.join(version);
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut files: Vec<_> = fs::read_dir(&dir)

@@ -1,7 +1,7 @@
 //! OCPP-J RPC error codes, with the exact wire spelling of each version
 //! (OCPP-J 1.6 Table 7 keeps the typos `FormationViolation` and `OccurenceConstraintViolation`).
 
-use crate::version::ProtocolVersion;
+use crate::version::{Family, ProtocolVersion};
 
 /// An RPC error code, independent of how a version spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,7 +37,7 @@ impl ErrorCode {
     /// closest 1.6 code.
     pub fn wire(self, version: ProtocolVersion) -> &'static str {
         use ErrorCode::*;
-        let v16 = version == ProtocolVersion::V16;
+        let v16 = version.family() == Family::V16;
         match self {
             NotImplemented => "NotImplemented",
             NotSupported => "NotSupported",

@@ -1,5 +1,6 @@
 //! Charging-station identity rules (OCPP-J §3.1.1): the last URL path segment,
-//! percent-decoded; in 2.0.1 an identifierString of at most 48 characters without `:`.
+//! percent-decoded; in 2.x (2.0.1 and 2.1) an identifierString of at most 48 characters
+//! without `:`.
 
 use crate::version::ProtocolVersion;
 
@@ -9,12 +10,12 @@ pub enum IdentityError {
     /// An empty identity names no station.
     #[error("the station identity is empty")]
     Empty,
-    /// 2.0.1 limits identities to 48 characters.
-    #[error("the station identity has {0} characters; OCPP 2.0.1 allows at most 48")]
+    /// 2.x limits identities to 48 characters.
+    #[error("the station identity has {0} characters; OCPP 2.0.1 and 2.1 allow at most 48")]
     TooLong(usize),
-    /// 2.0.1 forbids `:` because it separates user and password in Basic auth.
+    /// 2.x forbids `:` because it separates user and password in Basic auth.
     #[error(
-        "the station identity contains ':', which OCPP 2.0.1 forbids (it is the Basic-auth separator)"
+        "the station identity contains ':', which OCPP 2.x forbids (it is the Basic-auth separator)"
     )]
     Colon,
     /// Control characters cannot be printed, logged or used in an API path safely.
@@ -30,7 +31,7 @@ pub fn validate(identity: &str, version: ProtocolVersion) -> Result<(), Identity
     if identity.chars().any(char::is_control) {
         return Err(IdentityError::Control);
     }
-    if version == ProtocolVersion::V201 {
+    if version.is_v2() {
         let len = identity.chars().count();
         if len > 48 {
             return Err(IdentityError::TooLong(len));
@@ -49,6 +50,10 @@ mod tests {
     #[test]
     fn v201_identity_is_limited_to_48_characters_without_colon() {
         assert!(validate(&"a".repeat(48), ProtocolVersion::V201).is_ok());
+        assert!(
+            validate(&"a".repeat(49), ProtocolVersion::V21).is_err(),
+            "2.1 keeps the rule"
+        );
         assert_eq!(
             validate(&"a".repeat(49), ProtocolVersion::V201),
             Err(IdentityError::TooLong(49))

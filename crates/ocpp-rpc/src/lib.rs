@@ -17,4 +17,4 @@ pub mod version;
 pub use error_code::ErrorCode;
 pub use frame::{Frame, FrameError};
 pub use schema::{PayloadKind, SchemaRegistry, Violation};
-pub use version::ProtocolVersion;
+pub use version::{Family, ProtocolVersion};

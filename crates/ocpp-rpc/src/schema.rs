@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use jsonschema::{Validator, error::ValidationErrorKind};
 use serde_json::Value;
 
-use crate::{error_code::ErrorCode, version::ProtocolVersion};
+use crate::error_code::ErrorCode;
+use crate::version::{Family, ProtocolVersion};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_schemas.rs"));
@@ -65,10 +66,8 @@ impl SchemaRegistry {
     pub fn load() -> Result<Self, String> {
         let mut validators: HashMap<_, HashMap<String, Validator>> = HashMap::new();
         for (dir, stem, text) in embedded::EMBEDDED {
-            let version = match *dir {
-                "v16" => ProtocolVersion::V16,
-                _ => ProtocolVersion::V201,
-            };
+            let version = ProtocolVersion::from_schema_dir(dir)
+                .ok_or_else(|| format!("{dir}: a schema folder of no supported version"))?;
             let (action, kind) = split_stem(version, stem);
             let schema: Value =
                 serde_json::from_str(text).map_err(|e| format!("{dir}/{stem}.json: {e}"))?;
@@ -142,9 +141,11 @@ fn split_stem(version: ProtocolVersion, stem: &str) -> (&str, PayloadKind) {
     if let Some(action) = stem.strip_suffix("Response") {
         return (action, PayloadKind::Response);
     }
-    match version {
-        ProtocolVersion::V16 => (stem, PayloadKind::Request),
-        ProtocolVersion::V201 => (
+    // 1.6 names a request file after its action; 2.x adds `Request` (except 2.1's
+    // `NotifyPeriodicEventStream`, a SEND message without a response).
+    match version.family() {
+        Family::V16 => (stem, PayloadKind::Request),
+        Family::V2 => (
             stem.strip_suffix("Request").unwrap_or(stem),
             PayloadKind::Request,
         ),
@@ -201,10 +202,12 @@ mod tests {
 
     #[test]
     fn every_official_schema_compiles() {
-        assert_eq!(registry().len(), 78 + 128);
+        assert_eq!(registry().len(), 78 + 128 + 181);
         assert!(registry().knows(V16, "ExtendedTriggerMessage"));
         assert!(registry().knows(V201, "TransactionEvent"));
         assert!(!registry().knows(V16, "TransactionEvent"));
+        assert!(registry().knows(V21, "BatterySwap"));
+        assert!(!registry().knows(V201, "BatterySwap"));
     }
 
     #[test]
@@ -232,6 +235,25 @@ mod tests {
                 json!({"timestamp": "2025-01-01T12:00:00Z", "connectorStatus": "Available", "evseId": 1, "connectorId": 1})
             ),
             None
+        );
+    }
+
+    #[test]
+    fn v21_payloads_are_checked_against_the_v21_schemas_not_the_v201_ones() {
+        let custom = json!({"requestedMessage": "CustomTrigger", "customTrigger": "vendorX"});
+        assert_eq!(code(V21, "TriggerMessage", custom.clone()), None);
+        assert_eq!(
+            code(V201, "TriggerMessage", custom),
+            Some(ErrorCode::PropertyConstraintViolation),
+            "CustomTrigger is not a 2.0.1 value"
+        );
+        assert_eq!(
+            code(
+                V21,
+                "TriggerMessage",
+                json!({"requestedMessage": "CustomTrigger", "customTrigger": "x".repeat(51)})
+            ),
+            Some(ErrorCode::PropertyConstraintViolation)
         );
     }
 

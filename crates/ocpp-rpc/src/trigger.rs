@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::version::ProtocolVersion;
+use crate::version::{Family, ProtocolVersion};
 
 /// The connector (1.6) or EVSE (2.0.1, optionally with its connector) a message is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,16 +49,16 @@ impl TargetKey {
 /// Which connector/EVSE a station CALL is about, for the actions where the target matters.
 pub fn target_of(version: ProtocolVersion, action: &str, payload: &Value) -> Option<TargetKey> {
     let int = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64);
-    match (version, action) {
-        (ProtocolVersion::V16, "StatusNotification" | "MeterValues") => {
+    match (version.family(), action) {
+        (Family::V16, "StatusNotification" | "MeterValues") => {
             int(payload, "connectorId").map(TargetKey::of)
         }
-        (ProtocolVersion::V201, "StatusNotification") => Some(TargetKey {
+        (Family::V2, "StatusNotification") => Some(TargetKey {
             id: int(payload, "evseId")?,
             connector: int(payload, "connectorId"),
         }),
-        (ProtocolVersion::V201, "MeterValues") => int(payload, "evseId").map(TargetKey::of),
-        (ProtocolVersion::V201, "TransactionEvent") => payload
+        (Family::V2, "MeterValues") => int(payload, "evseId").map(TargetKey::of),
+        (Family::V2, "TransactionEvent") => payload
             .get("evse")
             .and_then(|e| int(e, "id"))
             .map(TargetKey::of),
@@ -80,13 +80,17 @@ pub enum Scope {
     /// 2.0.1 TransactionEvent with no EVSE: one `Updated` event per transaction the CSMS
     /// knows running (F06.FR.07); with none known there is nothing to wait for.
     Transactions(BTreeSet<String>),
+    /// The station's answer is all there is to wait for: a 2.1 `CustomTrigger` asks for a
+    /// vendor-defined message that nothing in OCPP names, so no station CALL can be told to
+    /// answer it and none is claimed (it is journaled and answered like any other).
+    AnswerOnly,
 }
 
 /// What a trigger waits for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectation {
     /// The action of the CALL the station will send (e.g. `SignCertificate` for
-    /// `SignChargingStationCertificate`).
+    /// `SignChargingStationCertificate`); for [`Scope::AnswerOnly`] the requested message.
     pub action: &'static str,
     /// Which and how many.
     pub scope: Scope,
@@ -224,6 +228,7 @@ impl Collector {
             return Verdict::Ignore;
         }
         let key = match &self.expectation.scope {
+            Scope::AnswerOnly => return Verdict::Ignore,
             Scope::One => None,
             Scope::Target(wanted) => match offer.target {
                 Some(t) if !t.satisfies(*wanted) => return self.near_miss(offer),
@@ -306,6 +311,7 @@ impl Collector {
     pub fn is_complete(&self, now: Instant) -> bool {
         let live = || self.claims.iter().filter(|c| c.live);
         let answered = match &self.expectation.scope {
+            Scope::AnswerOnly => true,
             Scope::One | Scope::Target(_) => live().next().is_some(),
             Scope::All(expected) if expected.is_empty() => {
                 self.last_match.is_some_and(|at| now >= at + self.quiet)
@@ -321,9 +327,13 @@ impl Collector {
     }
 
     /// Whether nothing at all is expected (an untargeted TransactionEvent with no known
-    /// transaction): complete as soon as the station accepts.
+    /// transaction, a 2.1 CustomTrigger): complete as soon as the station accepts.
     pub fn expects_nothing(&self) -> bool {
-        matches!(&self.expectation.scope, Scope::Transactions(ids) if ids.is_empty())
+        match &self.expectation.scope {
+            Scope::Transactions(ids) => ids.is_empty(),
+            Scope::AnswerOnly => true,
+            _ => false,
+        }
     }
 
     fn awaiting_marked(&self, now: Instant) -> bool {
@@ -400,6 +410,34 @@ mod tests {
             Some(TargetKey::of(4))
         );
         assert_eq!(target_of(V16, "Heartbeat", &json!({})), None);
+        assert_eq!(
+            target_of(
+                V21,
+                "StatusNotification",
+                &json!({"evseId": 1, "connectorId": 2})
+            ),
+            Some(TargetKey::evse_connector(1, 2)),
+            "2.1 is read as its family, 2.x"
+        );
+        assert_eq!(
+            target_of(V21, "TransactionEvent", &json!({"evse": {"id": 4}})),
+            Some(TargetKey::of(4))
+        );
+    }
+
+    #[test]
+    fn an_answer_only_trigger_claims_nothing_and_is_complete_at_once() {
+        let now = Instant::now();
+        let mut c = collector("CustomTrigger", Scope::AnswerOnly, Marking::Unknown);
+        assert!(c.expects_nothing());
+        assert!(c.is_complete(now));
+        for action in ["CustomTrigger", "DataTransfer", "Heartbeat"] {
+            assert_eq!(
+                c.offer(&offer(action, None, Marker::Triggered), now),
+                Verdict::Ignore,
+                "{action}"
+            );
+        }
     }
 
     fn offer(action: &str, target: Option<TargetKey>, marker: Marker) -> Offer<'_> {

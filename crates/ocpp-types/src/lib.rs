@@ -18,8 +18,10 @@
 //!   the 1.6 unit `"Celcius"`); every enum offers `as_str()` and an `ALL` list
 //!   in schema order so callers can name the valid values in error messages.
 //!
-//! Modules: [`v16`] (OCPP 1.6J plus the 1.6 Security Whitepaper extension) and
-//! [`v201`] (OCPP 2.0.1). Both use `<Action>Request` / `<Action>Response` names.
+//! Modules: [`v16`] (OCPP 1.6J plus the 1.6 Security Whitepaper extension),
+//! [`v201`] (OCPP 2.0.1) and [`v21`] (what OCPP 2.1 changes that ocpulse uses; shared
+//! messages are read with the 2.0.1 types). All use `<Action>Request` / `<Action>Response`
+//! names.
 
 #[macro_use]
 mod macros;
@@ -28,5 +30,6 @@ mod common;
 
 pub mod v16;
 pub mod v201;
+pub mod v21;
 
 pub use common::DateTime;

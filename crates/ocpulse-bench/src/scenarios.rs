@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use ocpp_rpc::ProtocolVersion;
+use ocpp_rpc::{Family, ProtocolVersion};
 use ocpulse_sim::StationConfig;
 use ocpulse_sim::fleet::{FleetOptions, run_fleet};
 use ocpulse_sim::runner::{FleetStats, RunOptions};
@@ -58,11 +58,9 @@ pub fn station(i: usize, prefix: &str) -> StationConfig {
 
 /// The trigger body for a station in its own version's form.
 pub fn trigger_body(cfg: &StationConfig) -> String {
-    match cfg.protocol {
-        ProtocolVersion::V16 => {
-            r#"{"requestedMessage":"StatusNotification","connectorId":1}"#.into()
-        }
-        ProtocolVersion::V201 => {
+    match cfg.protocol.family() {
+        Family::V16 => r#"{"requestedMessage":"StatusNotification","connectorId":1}"#.into(),
+        Family::V2 => {
             r#"{"requestedMessage":"StatusNotification","evse":{"id":1,"connectorId":1}}"#.into()
         }
     }

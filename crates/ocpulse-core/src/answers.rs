@@ -1,10 +1,12 @@
-//! How the CSMS answers each CALL a station may send, per version (SPEC_BRIEF §2e).
+//! How the CSMS answers each CALL a station may send, per version family (SPEC_BRIEF §2e):
+//! 2.1 is answered as 2.0.1 for the messages they share, and with `NotImplemented` for the
+//! station messages only 2.1 has.
 //! Pure: the clock, the heartbeat interval and any allocated transaction id are inputs.
 //! SignCertificate is answered from a [`CsrVerdict`] the caller reaches first (checking a
 //! CSR needs the CA, which lives outside the domain); `answer` alone gives the no-CA answer.
 
-use ocpp_rpc::{ErrorCode, ProtocolVersion};
-use ocpp_types::{v16, v201};
+use ocpp_rpc::{ErrorCode, Family, ProtocolVersion};
+use ocpp_types::{v16, v21, v201};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -35,7 +37,7 @@ pub enum Answer {
 
 /// Whether answering `action` needs a newly allocated transaction id (1.6 StartTransaction).
 pub fn needs_transaction_id(version: ProtocolVersion, action: &str) -> bool {
-    version == ProtocolVersion::V16 && action == "StartTransaction"
+    version.family() == Family::V16 && action == "StartTransaction"
 }
 
 fn typed(value: impl Serialize) -> Answer {
@@ -49,13 +51,24 @@ fn typed(value: impl Serialize) -> Answer {
 }
 
 /// The CSMS's answer to a station CALL whose payload has passed validation (or was
-/// accepted leniently). Actions a station never sends are `NotSupported`; actions the
-/// version lacks are `NotImplemented`.
+/// accepted leniently). Actions a station never sends are `NotSupported`; station
+/// actions ocpulse does not handle (2.1's new ones) are `NotImplemented`.
 pub fn answer(version: ProtocolVersion, action: &str, ctx: &AnswerContext) -> Answer {
-    match version {
-        ProtocolVersion::V16 => answer_v16(action, ctx),
-        ProtocolVersion::V201 => answer_v201(action, ctx),
+    match version.family() {
+        Family::V16 => answer_v16(action, ctx),
+        Family::V2 if is_new_in_v21(version, action) => Answer::Error {
+            code: ErrorCode::NotImplemented,
+            description: format!(
+                "{action} is an OCPP 2.1 message this CSMS does not implement; it speaks the messages 2.1 shares with 2.0.1"
+            ),
+        },
+        Family::V2 => answer_v2(version, action, ctx),
     }
+}
+
+/// Whether `action` is a station message that 2.1 added to 2.0.1's.
+fn is_new_in_v21(version: ProtocolVersion, action: &str) -> bool {
+    version == ProtocolVersion::V21 && v21::NEW_ACTIONS_FROM_STATION.contains(&action)
 }
 
 fn answer_v16(action: &str, ctx: &AnswerContext) -> Answer {
@@ -102,7 +115,8 @@ fn answer_v16(action: &str, ctx: &AnswerContext) -> Answer {
     }
 }
 
-fn answer_v201(action: &str, ctx: &AnswerContext) -> Answer {
+/// 2.0.1's answers, which are valid 2.1 answers too (2.1 only added optional fields).
+fn answer_v2(version: ProtocolVersion, action: &str, ctx: &AnswerContext) -> Answer {
     let accepted = json!({"idTokenInfo": {"status": "Accepted"}});
     match action {
         "BootNotification" => typed(v201::BootNotificationResponse {
@@ -133,7 +147,7 @@ fn answer_v201(action: &str, ctx: &AnswerContext) -> Answer {
         | "ReportChargingProfiles"
         | "ReservationStatusUpdate"
         | "PublishFirmwareStatusNotification" => Answer::Result(json!({})),
-        "SignCertificate" => sign_certificate(ProtocolVersion::V201, &CsrVerdict::NoCa),
+        "SignCertificate" => sign_certificate(version, &CsrVerdict::NoCa),
         "DataTransfer" => Answer::Result(json!({"status": "UnknownVendorId"})),
         "NotifyEVChargingNeeds" => Answer::Result(json!({"status": "Rejected"})),
         "NotifyEVChargingSchedule" => Answer::Result(json!({"status": "Accepted"})),
@@ -160,7 +174,8 @@ pub enum CsrVerdict {
     CaFailure(String),
 }
 
-/// The longest 2.0.1 `statusInfo.additionalInfo` (StatusInfoType, maxLength 512).
+/// The longest 2.0.1 `statusInfo.additionalInfo` (StatusInfoType, maxLength 512; 2.1
+/// allows 1024, so the shorter limit fits both).
 pub const ADDITIONAL_INFO_MAX: usize = 512;
 
 impl CsrVerdict {
@@ -186,15 +201,15 @@ impl CsrVerdict {
 }
 
 /// The answer to SignCertificate once the CSR has been checked. 1.6 (security extension)
-/// has only the status; 2.0.1 also says why in `statusInfo`, cut to 512 characters so the
+/// has only the status; 2.x also says why in `statusInfo`, cut to 512 characters so the
 /// answer always passes its own schema.
 pub fn sign_certificate(version: ProtocolVersion, verdict: &CsrVerdict) -> Answer {
     let (Some(code), Some(reason)) = (verdict.reason_code(), verdict.reason()) else {
         return Answer::Result(json!({"status": "Accepted"}));
     };
-    match version {
-        ProtocolVersion::V16 => Answer::Result(json!({"status": "Rejected"})),
-        ProtocolVersion::V201 => Answer::Result(json!({
+    match version.family() {
+        Family::V16 => Answer::Result(json!({"status": "Rejected"})),
+        Family::V2 => Answer::Result(json!({
             "status": "Rejected",
             "statusInfo": {"reasonCode": code, "additionalInfo": truncate_chars(&reason, ADDITIONAL_INFO_MAX)},
         })),
@@ -244,6 +259,7 @@ mod tests {
                 ProtocolVersion::V201,
                 ocpp_types::v201::ACTIONS_FROM_STATION,
             ),
+            (ProtocolVersion::V21, ocpp_types::v201::ACTIONS_FROM_STATION),
         ] {
             for action in actions {
                 let Answer::Result(payload) = answer(version, action, &ctx()) else {
@@ -282,7 +298,7 @@ mod tests {
     #[test]
     fn sign_certificate_answers_follow_the_csr_verdict_and_pass_their_schema() {
         let long = "é".repeat(600);
-        for version in [ProtocolVersion::V16, ProtocolVersion::V201] {
+        for version in ProtocolVersion::ALL {
             for verdict in [
                 CsrVerdict::Accepted,
                 CsrVerdict::NoCa,
@@ -320,6 +336,36 @@ mod tests {
             sign_certificate(ProtocolVersion::V201, &CsrVerdict::NoCa),
             "without a CSR check the default answer is NoCA"
         );
+    }
+
+    #[test]
+    fn station_messages_new_in_21_are_not_implemented_and_shared_ones_answered_as_201() {
+        for action in ocpp_types::v21::NEW_ACTIONS_FROM_STATION {
+            assert!(
+                matches!(
+                    answer(ProtocolVersion::V21, action, &ctx()),
+                    Answer::Error {
+                        code: ErrorCode::NotImplemented,
+                        ..
+                    }
+                ),
+                "{action}"
+            );
+        }
+        for action in ocpp_types::v201::ACTIONS_FROM_STATION {
+            assert_eq!(
+                answer(ProtocolVersion::V21, action, &ctx()),
+                answer(ProtocolVersion::V201, action, &ctx()),
+                "{action}"
+            );
+        }
+        assert!(matches!(
+            answer(ProtocolVersion::V21, "AFRRSignal", &ctx()),
+            Answer::Error {
+                code: ErrorCode::NotSupported,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -48,9 +48,12 @@ pub struct JobTrigger {
     /// 1.6-style target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector_id: Option<i64>,
-    /// 2.0.1-style target.
+    /// 2.x-style target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evse: Option<JobEvse>,
+    /// With `CustomTrigger` (OCPP 2.1 stations only): the vendor trigger's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_trigger: Option<String>,
     /// How long each station's trigger may take (default 10 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
@@ -77,6 +80,7 @@ impl JobTrigger {
                 connector_id: e.connector_id,
             }),
             connector_id: self.connector_id,
+            custom_trigger: self.custom_trigger.clone(),
         }
     }
 

@@ -112,6 +112,7 @@ impl FreshnessTarget {
                 requested_message: self.data.requested_message().into(),
                 evse: None,
                 connector_id: None,
+                custom_trigger: None,
             }),
         }
     }

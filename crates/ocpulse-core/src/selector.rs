@@ -6,6 +6,7 @@
 //! or contradictory selector is refused, never read as "everything") and matched against
 //! station state with no I/O.
 
+use ocpp_rpc::ProtocolVersion;
 use serde::{Deserialize, Serialize};
 
 use crate::state::StationState;
@@ -114,12 +115,15 @@ impl Selector {
             None => {}
         }
         if let Some(p) = &self.protocol
-            && p != "ocpp1.6"
-            && p != "ocpp2.0.1"
+            && !ProtocolVersion::ALL.iter().any(|v| v.subprotocol() == p)
         {
+            let names: Vec<String> = ProtocolVersion::ALL
+                .iter()
+                .map(|v| format!("{:?}", v.subprotocol()))
+                .collect();
             return fail(
                 "invalid_selector",
-                format!("protocol must be \"ocpp1.6\" or \"ocpp2.0.1\", got {p:?}"),
+                format!("protocol must be one of {}, got {p:?}", names.join(", ")),
             );
         }
         Ok(())
@@ -247,11 +251,13 @@ mod tests {
             Err("invalid_selector")
         );
         assert_eq!(
-            parse(r#"{"protocol": "ocpp2.1"}"#)
+            parse(r#"{"protocol": "ocpp2.0"}"#)
                 .check()
                 .map_err(|e| e.code),
-            Err("invalid_selector")
+            Err("invalid_selector"),
+            "a subprotocol ocpulse does not speak"
         );
+        assert!(parse(r#"{"protocol": "ocpp2.1"}"#).check().is_ok());
         assert!(parse(r#"{"all": true}"#).check().is_ok());
         assert!(parse(r#"{"model": "X"}"#).check().is_ok());
         let ids = |n: usize| Selector {

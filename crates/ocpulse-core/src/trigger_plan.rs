@@ -1,15 +1,17 @@
 //! Planning a caller's trigger request into the OCPP call a station's version needs, and
 //! what to wait for afterwards. Every refusal here happens before anything is sent.
 //!
-//! Targets: `evse` is the 2.0.1 form, `connectorId` the 1.6 form; either is accepted for
-//! either version where the meaning is the same (a 1.6 connector is an independently
-//! operated outlet, i.e. a one-connector EVSE), refused where it is not.
+//! Targets: `evse` is the 2.x form, `connectorId` the 1.6 form; either is accepted for
+//! either family where the meaning is the same (a 1.6 connector is an independently
+//! operated outlet, i.e. a one-connector EVSE), refused where it is not. 2.0.1 and 2.1 are
+//! planned alike; 2.1 adds `SignV2G20Certificate` and `CustomTrigger` (with its
+//! `customTrigger` name), which no older version can express.
 
 use std::time::Duration;
 
-use ocpp_rpc::ProtocolVersion;
 use ocpp_rpc::trigger::{Expectation, Scope, TargetKey};
-use ocpp_types::{v16, v201};
+use ocpp_rpc::{Family, ProtocolVersion};
+use ocpp_types::{v16, v21, v201};
 use serde_json::Value;
 
 use crate::state::StationState;
@@ -19,13 +21,15 @@ use crate::state::StationState;
 pub struct TriggerRequest {
     /// The message the caller wants.
     pub requested_message: String,
-    /// 2.0.1-style target.
+    /// 2.x-style target.
     pub evse: Option<EvseTarget>,
     /// 1.6-style target.
     pub connector_id: Option<i64>,
+    /// With `CustomTrigger` (2.1 only): the vendor trigger's name.
+    pub custom_trigger: Option<String>,
 }
 
-/// A 2.0.1 `EVSEType` as the caller wrote it.
+/// A 2.x `EVSEType` as the caller wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvseTarget {
     /// EVSE id (> 0).
@@ -34,7 +38,7 @@ pub struct EvseTarget {
     pub connector_id: Option<i64>,
 }
 
-/// Names of the same message in the two versions: (OCPP 1.6 name, OCPP 2.0.1 name).
+/// Names of the same message in the two families: (OCPP 1.6 name, OCPP 2.x name).
 /// A caller may use either name with a station of either version.
 pub const VOCABULARY: &[(&str, &str)] = &[
     ("DiagnosticsStatusNotification", "LogStatusNotification"),
@@ -65,6 +69,24 @@ pub const NO_V16_EQUIVALENT: &[(&str, &str)] = &[
     ),
 ];
 
+/// 2.1 messages that older versions have no equivalent for, and why.
+pub const ONLY_IN_V21: &[(&str, &str)] = &[
+    (
+        "SignV2G20Certificate",
+        "ISO 15118-20 certificates are new in OCPP 2.1",
+    ),
+    (
+        "CustomTrigger",
+        "vendor-defined custom triggers are new in OCPP 2.1 (F06.FR.20)",
+    ),
+];
+
+/// The requestedMessage that carries a `customTrigger` name.
+pub const CUSTOM_TRIGGER: &str = "CustomTrigger";
+
+/// The longest `customTrigger` (TriggerMessageRequest of 2.1: string, maxLength 50).
+pub const CUSTOM_TRIGGER_MAX: usize = 50;
+
 /// The name a station of `version` knows for `requested`, and a note when it differs;
 /// or why there is none.
 pub fn translate(
@@ -75,15 +97,15 @@ pub fn translate(
     if native {
         return Ok((requested, None));
     }
-    let other = match version {
-        ProtocolVersion::V16 => VOCABULARY
+    let other = match version.family() {
+        Family::V16 => VOCABULARY
             .iter()
-            .find(|(_, v201)| *v201 == requested)
+            .find(|(_, v2)| *v2 == requested)
             .map(|(v16, _)| *v16),
-        ProtocolVersion::V201 => VOCABULARY
+        Family::V2 => VOCABULARY
             .iter()
             .find(|(v16, _)| *v16 == requested)
-            .map(|(_, v201)| *v201),
+            .map(|(_, v2)| *v2),
     };
     if let Some(name) = other {
         return Ok((
@@ -93,12 +115,20 @@ pub fn translate(
             )),
         ));
     }
-    if version == ProtocolVersion::V16
+    if version.family() == Family::V16
         && let Some((_, why)) = NO_V16_EQUIVALENT.iter().find(|(m, _)| *m == requested)
     {
         return Err(bad(
             "no_equivalent",
             format!("requestedMessage {requested:?} has no OCPP 1.6 equivalent: {why}"),
+        ));
+    }
+    if let Some((_, why)) = ONLY_IN_V21.iter().find(|(m, _)| *m == requested) {
+        return Err(bad(
+            "no_equivalent",
+            format!(
+                "requestedMessage {requested:?} exists only in OCPP 2.1: {why}; this station speaks {version}"
+            ),
         ));
     }
     Ok((requested, None))
@@ -141,6 +171,10 @@ pub const QUIET_PERIOD: Duration = Duration::from_millis(750);
 /// The requestedMessage values a version accepts, for error messages and discovery.
 pub fn valid_messages(version: ProtocolVersion) -> Vec<&'static str> {
     match version {
+        ProtocolVersion::V21 => v21::MessageTriggerEnumType::ALL
+            .iter()
+            .map(|m| m.as_str())
+            .collect(),
         ProtocolVersion::V16 => {
             let mut all: Vec<&str> = v16::MessageTrigger::ALL
                 .iter()
@@ -169,16 +203,17 @@ fn to_i32(n: i64, what: &str) -> Result<i32, PlanError> {
 }
 
 /// Plans `request` as the OCPP calls it needs, sent one after another: one, except for a
-/// 2.0.1 StatusNotification without a target on a station with several connectors, which
+/// 2.x StatusNotification without a target on a station with several connectors, which
 /// F06.FR.13 makes one TriggerMessage per connector.
 pub fn plan_all(
     version: ProtocolVersion,
     request: &TriggerRequest,
     station: &StationState,
 ) -> Result<Vec<TriggerPlan>, PlanError> {
+    check_custom_trigger(request)?;
     let (name, _) = translate(version, &request.requested_message)?;
     let untargeted = request.evse.is_none() && request.connector_id.is_none();
-    if version == ProtocolVersion::V201 && name == "StatusNotification" && untargeted {
+    if version.is_v2() && name == "StatusNotification" && untargeted {
         let layout: Vec<(i64, i64)> = station
             .connectors
             .iter()
@@ -198,7 +233,7 @@ pub fn plan_all(
                     };
                     plan(version, &one, station).map(|mut p| {
                         p.note = Some(format!(
-                            "OCPP 2.0.1 triggers StatusNotification per connector (F06.FR.13): one TriggerMessage for each known connector, this one for EVSE {id} connector {connector}"
+                            "OCPP 2.x triggers StatusNotification per connector (F06.FR.13): one TriggerMessage for each known connector, this one for EVSE {id} connector {connector}"
                         ));
                         p
                     })
@@ -209,13 +244,40 @@ pub fn plan_all(
     plan(version, request, station).map(|p| vec![p])
 }
 
+/// `customTrigger` goes with `CustomTrigger` and only with it, whatever the version: these
+/// refusals need no station, so a fleet job is refused at once too.
+fn check_custom_trigger(request: &TriggerRequest) -> Result<(), PlanError> {
+    let custom = request.requested_message == CUSTOM_TRIGGER;
+    match request.custom_trigger.as_deref() {
+        Some(_) if !custom => Err(bad(
+            "unexpected_custom_trigger",
+            format!(
+                "customTrigger is sent only with requestedMessage \"CustomTrigger\" (OCPP 2.1), not with {:?}; remove it, or ask for \"CustomTrigger\"",
+                request.requested_message
+            ),
+        )),
+        None if custom => Err(bad(
+            "missing_custom_trigger",
+            "requestedMessage \"CustomTrigger\" needs \"customTrigger\": the name of a vendor trigger the station lists in CustomizationCtrl.CustomTriggers (F06.FR.20), e.g. {\"requestedMessage\": \"CustomTrigger\", \"customTrigger\": \"com.vendor.diagnostics\"}",
+        )),
+        Some(name) if name.is_empty() || name.chars().count() > CUSTOM_TRIGGER_MAX => Err(bad(
+            "invalid_custom_trigger",
+            format!(
+                "customTrigger must be 1 to {CUSTOM_TRIGGER_MAX} characters, got {}",
+                name.chars().count()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The ExtendedTriggerMessage to try after a 1.6 station answered NotImplemented to
 /// `plan`, where the security extension has the same message with the same meaning
 /// (BootNotification, Heartbeat, MeterValues, StatusNotification) and the target is one it
 /// allows (connectorId > 0 or none): many stations implement only one of the two calls.
 pub fn extended_retry(version: ProtocolVersion, plan: &TriggerPlan) -> Option<TriggerPlan> {
     use v16::MessageTriggerEnumType as E;
-    if version != ProtocolVersion::V16 || plan.action != "TriggerMessage" {
+    if version.family() != Family::V16 || plan.action != "TriggerMessage" {
         return None;
     }
     let name = plan.payload.get("requestedMessage")?.as_str()?;
@@ -246,6 +308,7 @@ pub fn plan(
     request: &TriggerRequest,
     station: &StationState,
 ) -> Result<TriggerPlan, PlanError> {
+    check_custom_trigger(request)?;
     let (name, note) = translate(version, &request.requested_message)?;
     let translated;
     let request = if note.is_some() {
@@ -279,12 +342,12 @@ pub fn plan(
             ));
         }
     }
-    let planned = match version {
-        ProtocolVersion::V16 => plan_v16(request, station),
-        ProtocolVersion::V201 => plan_v201(request, station),
+    let planned = match version.family() {
+        Family::V16 => plan_v16(request, station),
+        Family::V2 => plan_v2(version, request, station),
     };
     planned.map(|mut p| {
-        p.note = note;
+        p.note = note.or(p.note);
         p
     })
 }
@@ -410,12 +473,21 @@ fn layout(station: &StationState) -> String {
     }
 }
 
-fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<TriggerPlan, PlanError> {
+/// Plans a 2.x trigger. The 2.1 vocabulary is a superset of 2.0.1's, so a name is read as
+/// a 2.1 value once the station's version is known to have it, and the payload is then
+/// built with the station's own version's types.
+fn plan_v2(
+    version: ProtocolVersion,
+    request: &TriggerRequest,
+    station: &StationState,
+) -> Result<TriggerPlan, PlanError> {
     let name = request.requested_message.as_str();
-    let Some(message) = parse_enum::<v201::MessageTriggerEnumType>(name) else {
-        return Err(unknown_message(ProtocolVersion::V201, name));
-    };
-    use v201::MessageTriggerEnumType as M;
+    let message = valid_messages(version)
+        .contains(&name)
+        .then(|| parse_enum::<v21::MessageTriggerEnumType>(name))
+        .flatten()
+        .ok_or_else(|| unknown_message(version, name))?;
+    use v21::MessageTriggerEnumType as M;
     let targeted = matches!(
         message,
         M::StatusNotification | M::MeterValues | M::TransactionEvent
@@ -434,7 +506,7 @@ fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<Trigger
         (None, Some(0)) if targeted => {
             return Err(bad(
                 "untranslatable_target",
-                "connectorId 0 (the whole charge point in OCPP 1.6) has no OCPP 2.0.1 trigger equivalent; omit the target to trigger every EVSE",
+                "connectorId 0 (the whole charge point in OCPP 1.6) has no OCPP 2.x trigger equivalent; omit the target to trigger every EVSE",
             ));
         }
         (None, Some(0)) => None,
@@ -467,7 +539,7 @@ fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<Trigger
                     return Err(bad(
                         "missing_connector_id",
                         format!(
-                            "a 2.0.1 StatusNotification trigger must name the connector (F06.FR.13): add \"evse\": {{\"id\": {id}, \"connectorId\": N}}; {}",
+                            "a 2.x StatusNotification trigger must name the connector (F06.FR.13): add \"evse\": {{\"id\": {id}, \"connectorId\": N}}; {}",
                             layout(station)
                         ),
                     ));
@@ -488,7 +560,7 @@ fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<Trigger
                         return Err(bad(
                             "missing_evse",
                             format!(
-                                "a 2.0.1 StatusNotification trigger must name one connector (F06.FR.13): add \"evse\": {{\"id\": N, \"connectorId\": M}}; {}",
+                                "a 2.x StatusNotification trigger must name one connector (F06.FR.13): add \"evse\": {{\"id\": N, \"connectorId\": M}}; {}",
                                 layout(station)
                             ),
                         ));
@@ -509,19 +581,40 @@ fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<Trigger
             })
         })
         .transpose()?;
-    let payload = serde_json::to_value(v201::TriggerMessageRequest {
-        custom_data: None,
-        evse: evse_type,
-        requested_message: message,
-    })
+    let payload = match version {
+        ProtocolVersion::V21 => serde_json::to_value(v21::TriggerMessageRequest {
+            custom_data: None,
+            evse: evse_type,
+            requested_message: message,
+            custom_trigger: request.custom_trigger.clone(),
+        }),
+        _ => {
+            let message = parse_enum::<v201::MessageTriggerEnumType>(message.as_str())
+                .ok_or_else(|| unknown_message(version, name))?;
+            serde_json::to_value(v201::TriggerMessageRequest {
+                custom_data: None,
+                evse: evse_type,
+                requested_message: message,
+            })
+        }
+    }
     .map_err(|e| bad("internal", e.to_string()))?;
     let expected_action = match message {
-        M::SignChargingStationCertificate | M::SignV2GCertificate | M::SignCombinedCertificate => {
-            "SignCertificate"
-        }
+        M::SignChargingStationCertificate
+        | M::SignV2GCertificate
+        | M::SignV2G20Certificate
+        | M::SignCombinedCertificate => "SignCertificate",
         other => other.as_str(),
     };
+    let mut note = None;
     let scope = match (message, evse) {
+        (M::CustomTrigger, _) => {
+            note = Some(format!(
+                "CustomTrigger {:?} asks for a vendor-defined message that OCPP does not name, so no station message can be told to answer it: the trigger ends with the station's answer and claims no message (what the station sends next is in the journal)",
+                request.custom_trigger.as_deref().unwrap_or_default()
+            ));
+            Scope::AnswerOnly
+        }
         (M::StatusNotification, Some(e)) => Scope::Target(TargetKey {
             id: e.id,
             connector: e.connector_id,
@@ -553,7 +646,7 @@ fn plan_v201(request: &TriggerRequest, station: &StationState) -> Result<Trigger
             action: expected_action,
             scope,
         },
-        note: None,
+        note,
     })
 }
 
@@ -595,14 +688,18 @@ mod tests {
     #[test]
     fn every_planned_payload_validates_against_the_official_schema() {
         let registry = SchemaRegistry::load().expect("schemas");
-        for version in [V16, V201] {
+        for version in ProtocolVersion::ALL {
             for m in valid_messages(version) {
                 let station = if version == V16 {
                     station_16()
                 } else {
                     station_201(&[(1, 1)])
                 };
-                let plan = plan(version, &req(m), &station)
+                let mut request = req(m);
+                if m == CUSTOM_TRIGGER {
+                    request.custom_trigger = Some("com.vendor.selftest".into());
+                }
+                let plan = plan(version, &request, &station)
                     .unwrap_or_else(|e| panic!("{version} {m}: {e}"));
                 registry
                     .validate(version, plan.action, PayloadKind::Request, &plan.payload)
@@ -839,6 +936,118 @@ mod tests {
                 "SignCertificate"
             );
         }
+    }
+
+    fn custom(name: &str) -> TriggerRequest {
+        TriggerRequest {
+            custom_trigger: Some(name.into()),
+            ..req(CUSTOM_TRIGGER)
+        }
+    }
+
+    #[test]
+    fn v21_custom_trigger_carries_its_name_and_ends_with_the_answer() {
+        let registry = SchemaRegistry::load().expect("schemas");
+        let p = plan(
+            V21,
+            &custom("com.vendor.diagnostics"),
+            &station_201(&[(1, 1)]),
+        )
+        .expect("2.1 has CustomTrigger");
+        assert_eq!(
+            p.payload,
+            json!({"requestedMessage": "CustomTrigger", "customTrigger": "com.vendor.diagnostics"})
+        );
+        assert_eq!(p.expectation.scope, Scope::AnswerOnly);
+        assert!(
+            p.note
+                .as_deref()
+                .is_some_and(|n| n.contains("vendor-defined")),
+            "{:?}",
+            p.note
+        );
+        registry
+            .validate(V21, p.action, PayloadKind::Request, &p.payload)
+            .expect("valid 2.1 TriggerMessage");
+    }
+
+    #[test]
+    fn custom_trigger_and_its_name_go_together_in_every_version() {
+        for version in ProtocolVersion::ALL {
+            let station = station_201(&[(1, 1)]);
+            let err = plan_all(version, &req(CUSTOM_TRIGGER), &station).expect_err("no name");
+            assert_eq!(err.code, "missing_custom_trigger", "{version}");
+            assert!(err.message.contains("customTrigger"), "{}", err.message);
+            let mut r = req("Heartbeat");
+            r.custom_trigger = Some("x".into());
+            let err = plan_all(version, &r, &station).expect_err("name without CustomTrigger");
+            assert_eq!(err.code, "unexpected_custom_trigger", "{version}");
+            for bad_name in [String::new(), "x".repeat(CUSTOM_TRIGGER_MAX + 1)] {
+                let err = plan_all(version, &custom(&bad_name), &station).expect_err("length");
+                assert_eq!(err.code, "invalid_custom_trigger", "{version}");
+            }
+        }
+        assert!(
+            plan_all(
+                V21,
+                &custom(&"x".repeat(CUSTOM_TRIGGER_MAX)),
+                &station_201(&[])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn messages_new_in_21_are_refused_for_older_versions_with_the_reason() {
+        for version in [V16, V201] {
+            for r in [custom("com.vendor.x"), req("SignV2G20Certificate")] {
+                let err = plan(version, &r, &station_16()).expect_err("2.1 only");
+                assert_eq!(
+                    err.code, "no_equivalent",
+                    "{version} {}",
+                    r.requested_message
+                );
+                assert!(err.message.contains("2.1"), "{}", err.message);
+            }
+        }
+    }
+
+    #[test]
+    fn v21_plans_the_messages_it_shares_with_201_exactly_as_201() {
+        let station = station_201(&[(1, 1), (2, 1), (2, 2)]);
+        for m in valid_messages(V201) {
+            let mut r = req(m);
+            if m == "StatusNotification" || m == "MeterValues" {
+                r.evse = Some(EvseTarget {
+                    id: 2,
+                    connector_id: Some(2),
+                });
+            }
+            assert_eq!(
+                plan_all(V21, &r, &station),
+                plan_all(V201, &r, &station),
+                "{m}"
+            );
+        }
+        assert_eq!(
+            plan_all(V21, &req("StatusNotification"), &station)
+                .expect("fan-out")
+                .len(),
+            3,
+            "F06.FR.13 holds in 2.1"
+        );
+        let p = plan(V21, &req("SignV2G20Certificate"), &station).expect("2.1 value");
+        assert_eq!(p.expectation.action, "SignCertificate");
+        assert_eq!(
+            plan(V21, &req("Heartbeat"), &station_201(&[])).map(|p| p.note),
+            Ok(None)
+        );
+        assert_eq!(
+            plan(V21, &req("DiagnosticsStatusNotification"), &station)
+                .expect("translated")
+                .payload,
+            json!({"requestedMessage": "LogStatusNotification"})
+        );
     }
 
     #[test]

@@ -1,21 +1,21 @@
-//! Payloads a station sends, in each version's shape (checked against the official schemas
-//! by the crate's tests).
+//! Payloads a station sends, in each version family's shape (checked against the official
+//! schemas by the crate's tests): 2.1 sends the messages it shares with 2.0.1 as 2.0.1 does.
 
-use ocpp_rpc::ProtocolVersion;
+use ocpp_rpc::{Family, ProtocolVersion};
 use serde_json::{Value, json};
 
 use crate::clock::Now;
 use crate::config::StationConfig;
 use crate::model::{ConnState, Evse, Meter, Transaction};
 
-/// BootNotification; `reason` is used by 2.0.1 (`PowerUp`, `Triggered`, ...).
+/// BootNotification; `reason` is used by 2.x (`PowerUp`, `Triggered`, ...).
 pub fn boot(cfg: &StationConfig, reason: &str) -> Value {
-    match cfg.protocol {
-        ProtocolVersion::V16 => json!({
+    match cfg.protocol.family() {
+        Family::V16 => json!({
             "chargePointVendor": cfg.vendor, "chargePointModel": cfg.model,
             "chargePointSerialNumber": cfg.id.chars().take(25).collect::<String>(), "firmwareVersion": cfg.firmware_version,
         }),
-        ProtocolVersion::V201 => json!({
+        Family::V2 => json!({
             "reason": reason,
             "chargingStation": {"vendorName": cfg.vendor, "model": cfg.model, "serialNumber": cfg.id.chars().take(25).collect::<String>(), "firmwareVersion": cfg.firmware_version},
         }),
@@ -32,7 +32,7 @@ pub fn status_v16(connector_id: u32, state: ConnState, now: Now) -> Value {
     json!({"connectorId": connector_id, "errorCode": error, "status": state.v16(), "timestamp": now.rfc3339()})
 }
 
-/// 2.0.1 StatusNotification of one connector of one EVSE.
+/// 2.x StatusNotification of one connector of one EVSE.
 pub fn status_v201(evse_id: u32, connector_id: u32, state: ConnState, now: Now) -> Value {
     json!({"timestamp": now.rfc3339(), "connectorStatus": state.v201(), "evseId": evse_id, "connectorId": connector_id})
 }
@@ -63,14 +63,14 @@ pub fn sampled_values(
     }
     values
         .into_iter()
-        .map(|(measurand, value, unit)| match version {
-            ProtocolVersion::V16 => json!({"value": format!("{value}"), "context": context, "measurand": measurand, "unit": unit}),
-            ProtocolVersion::V201 => json!({"value": value, "context": context, "measurand": measurand, "unitOfMeasure": {"unit": unit}}),
+        .map(|(measurand, value, unit)| match version.family() {
+            Family::V16 => json!({"value": format!("{value}"), "context": context, "measurand": measurand, "unit": unit}),
+            Family::V2 => json!({"value": value, "context": context, "measurand": measurand, "unitOfMeasure": {"unit": unit}}),
         })
         .collect()
 }
 
-/// A MeterValues payload for one EVSE (2.0.1 `evseId`, 1.6 `connectorId`; 0 = main meter).
+/// A MeterValues payload for one EVSE (2.x `evseId`, 1.6 `connectorId`; 0 = main meter).
 pub fn meter_values(
     version: ProtocolVersion,
     target: u32,
@@ -81,8 +81,8 @@ pub fn meter_values(
     now: Now,
 ) -> Value {
     let meter_value = json!([{"timestamp": now.rfc3339(), "sampledValue": sampled_values(version, meter, dc, context)}]);
-    match version {
-        ProtocolVersion::V16 => {
+    match version.family() {
+        Family::V16 => {
             let mut v = json!({"connectorId": target, "meterValue": meter_value});
             if let Some(id) = tx
                 .and_then(|t| t.id.as_deref())
@@ -92,7 +92,7 @@ pub fn meter_values(
             }
             v
         }
-        ProtocolVersion::V201 => json!({"evseId": target, "meterValue": meter_value}),
+        Family::V2 => json!({"evseId": target, "meterValue": meter_value}),
     }
 }
 
@@ -125,7 +125,7 @@ pub fn stop_transaction(tx: &Transaction, meter: &Meter, now: Now) -> Value {
     v
 }
 
-/// 2.0.1 TransactionEvent.
+/// 2.x TransactionEvent.
 #[allow(clippy::too_many_arguments)]
 pub fn transaction_event(
     event_type: &str,
@@ -166,7 +166,7 @@ pub fn activity_status(status: &str, request_id: Option<i64>) -> Value {
     v
 }
 
-/// SignCertificate with a CSR; `certificate_type` only in 2.0.1 (1.6 has no such field).
+/// SignCertificate with a CSR; `certificate_type` only in 2.x (1.6 has no such field).
 pub fn sign_certificate(csr: &str, certificate_type: Option<&str>) -> Value {
     let mut v = json!({"csr": csr});
     if let Some(t) = certificate_type {

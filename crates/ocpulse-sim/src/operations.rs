@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ocpp_rpc::ProtocolVersion;
+use ocpp_rpc::Family;
 use serde_json::{Value, json};
 
 use crate::clock::Now;
@@ -73,7 +73,7 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 impl Station {
     /// Answers a CSMS operation other than TriggerMessage; `None` if not supported.
     pub(crate) fn on_operation(&mut self, action: &str, p: &Value, now: Now) -> Option<Value> {
-        let v16 = self.version() == ProtocolVersion::V16;
+        let v16 = self.version().family() == Family::V16;
         Some(match action {
             "GetConfiguration" if v16 => {
                 let wanted: Option<Vec<&str>> = p
@@ -373,7 +373,7 @@ impl Station {
         // 1.6 core notifications have no requestId.
         let payload = match action {
             "DiagnosticsStatusNotification" => json!({"status": status}),
-            "FirmwareStatusNotification" if self.version() == ProtocolVersion::V16 => {
+            "FirmwareStatusNotification" if self.version().family() == Family::V16 => {
                 json!({"status": status})
             }
             _ => crate::messages::activity_status(status, request_id),

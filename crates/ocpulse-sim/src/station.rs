@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ocpp_rpc::message_id::IdGenerator;
 use ocpp_rpc::outbox::{AnswerMatch, Outbox};
 use ocpp_rpc::schema::SchemaError;
-use ocpp_rpc::{ErrorCode, Frame, PayloadKind, ProtocolVersion, SchemaRegistry};
+use ocpp_rpc::{ErrorCode, Family, Frame, PayloadKind, ProtocolVersion, SchemaRegistry};
 use serde_json::{Value, json};
 
 use crate::clock::Now;
@@ -173,9 +173,9 @@ impl Station {
     /// real station would (share one registry across a fleet).
     pub fn new(cfg: StationConfig, schemas: Option<Arc<SchemaRegistry>>) -> Self {
         let rng = seed(&cfg.id);
-        let (count, connectors) = match cfg.protocol {
-            ProtocolVersion::V16 => (cfg.evses * cfg.connectors, 1),
-            ProtocolVersion::V201 => (cfg.evses, cfg.connectors),
+        let (count, connectors) = match cfg.protocol.family() {
+            Family::V16 => (cfg.evses * cfg.connectors, 1),
+            Family::V2 => (cfg.evses, cfg.connectors),
         };
         let initial = if cfg.faults.faulted {
             ConnState::Faulted
@@ -344,25 +344,25 @@ impl Station {
         let before = *slot;
         *slot = state;
         // Report only what changes on the wire (2.0.1 maps Preparing and Charging both to Occupied).
-        let wire = |s: ConnState| match self.cfg.protocol {
-            ProtocolVersion::V16 => s.v16(),
-            ProtocolVersion::V201 => s.v201(),
+        let wire = |s: ConnState| match self.cfg.protocol.family() {
+            Family::V16 => s.v16(),
+            Family::V2 => s.v201(),
         };
         if wire(before) == wire(state) {
             return;
         }
         let id = evse.id;
         let connector_id = u32::try_from(connector + 1).unwrap_or(1);
-        let payload = match self.version() {
-            ProtocolVersion::V16 => messages::status_v16(id, state, now),
-            ProtocolVersion::V201 => messages::status_v201(id, connector_id, state, now),
+        let payload = match self.version().family() {
+            Family::V16 => messages::status_v16(id, state, now),
+            Family::V2 => messages::status_v201(id, connector_id, state, now),
         };
         self.send("StatusNotification", payload, Purpose::Other);
     }
 
     /// Every connector's status (and 1.6 connector 0), as sent after an accepted boot.
     fn send_all_statuses(&mut self, now: Now) {
-        if self.version() == ProtocolVersion::V16 {
+        if self.version().family() == Family::V16 {
             let cp = if self.cfg.faults.faulted {
                 ConnState::Faulted
             } else {
@@ -377,9 +377,9 @@ impl Station {
         for i in 0..self.evses.len() {
             for c in 0..self.evses[i].connectors.len() {
                 let (id, state) = (self.evses[i].id, self.evses[i].connectors[c]);
-                let payload = match self.version() {
-                    ProtocolVersion::V16 => messages::status_v16(id, state, now),
-                    ProtocolVersion::V201 => {
+                let payload = match self.version().family() {
+                    Family::V16 => messages::status_v16(id, state, now),
+                    Family::V2 => {
                         messages::status_v201(id, u32::try_from(c + 1).unwrap_or(1), state, now)
                     }
                 };
@@ -627,7 +627,8 @@ impl Station {
             return;
         }
         let tx = Transaction {
-            id: (version == ProtocolVersion::V201)
+            id: version
+                .is_v2()
                 .then(|| format!("{}-{}-{}", self.cfg.id, evse.id, now.wall_ms)),
             id_tag: id_tag.to_owned(),
             meter_start_wh: evse.meter.energy_wh,
@@ -640,8 +641,8 @@ impl Station {
         evse.tx = Some(tx.clone());
         evse.next_start = None;
         self.set_state(evse_index, 0, ConnState::Preparing, now);
-        match version {
-            ProtocolVersion::V16 => {
+        match version.family() {
+            Family::V16 => {
                 let id = self.evses[evse_index].id;
                 self.send(
                     "StartTransaction",
@@ -649,7 +650,7 @@ impl Station {
                     Purpose::StartTransaction(evse_index),
                 );
             }
-            ProtocolVersion::V201 => {
+            Family::V2 => {
                 let payload = messages::transaction_event(
                     "Started",
                     "Authorized",
@@ -677,13 +678,13 @@ impl Station {
         let Some(tx) = evse.tx.take() else { return };
         evse.meter.set_charging(false);
         evse.next_start = Some(now.mono + idle);
-        match self.version() {
-            ProtocolVersion::V16 => {
+        match self.version().family() {
+            Family::V16 => {
                 let payload = messages::stop_transaction(&tx, &self.evses[evse_index].meter, now);
                 self.set_state(evse_index, 0, ConnState::Finishing, now);
                 self.send("StopTransaction", payload, Purpose::Other);
             }
-            ProtocolVersion::V201 => {
+            Family::V2 => {
                 let payload = messages::transaction_event(
                     "Ended",
                     "EVDeparted",
@@ -727,8 +728,8 @@ impl Station {
                     tx.next_sample = now.mono + interval;
                 }
                 let e = &self.evses[i];
-                let payload = match self.version() {
-                    ProtocolVersion::V16 => messages::meter_values(
+                let payload = match self.version().family() {
+                    Family::V16 => messages::meter_values(
                         ProtocolVersion::V16,
                         e.id,
                         &e.meter,
@@ -737,7 +738,7 @@ impl Station {
                         e.tx.as_ref(),
                         now,
                     ),
-                    ProtocolVersion::V201 => match &e.tx {
+                    Family::V2 => match &e.tx {
                         Some(tx) => messages::transaction_event(
                             "Updated",
                             "MeterValuePeriodic",
@@ -751,7 +752,7 @@ impl Station {
                         None => continue,
                     },
                 };
-                if self.version() == ProtocolVersion::V201 {
+                if self.version().is_v2() {
                     self.bump_seq(i);
                     self.send("TransactionEvent", payload, Purpose::Other);
                 } else {

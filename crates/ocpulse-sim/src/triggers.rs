@@ -1,5 +1,5 @@
-//! TriggerMessage (1.6 §5.17, 2.0.1 F06) and the 1.6 security extension's
-//! ExtendedTriggerMessage, every value of both versions, and the faults that bend them.
+//! TriggerMessage (1.6 §5.17, 2.0.1/2.1 F06) and the 1.6 security extension's
+//! ExtendedTriggerMessage, every value of every version, and the faults that bend them.
 //!
 //! Rules followed (SPEC_BRIEF §2b, §2c):
 //! - the response goes out before the requested message, which is a new CALL with a new id
@@ -12,17 +12,24 @@
 //!   BootNotification is Rejected once registration is Accepted (F06.FR.17); TransactionEvent
 //!   exists only while a transaction runs; MeterValues/TransactionEvent without evse mean
 //!   every EVSE (F06.FR.06, F06.FR.11);
-//! - a targeted EVSE/connector that does not exist is Rejected.
+//! - a targeted EVSE/connector that does not exist is Rejected;
+//! - 2.1: `SignV2G20Certificate` asks for an ISO 15118-20 certificate; `CustomTrigger`
+//!   sends the message of a custom trigger the station supports ([`CUSTOM_TRIGGERS`]) and
+//!   is NotImplemented for any other name (F06.FR.20).
 
 use std::time::Duration;
 
-use ocpp_rpc::{ErrorCode, Frame, ProtocolVersion};
+use ocpp_rpc::{ErrorCode, Family, Frame, ProtocolVersion};
 use serde_json::{Value, json};
 
 use crate::clock::Now;
 use crate::faults::TriggerFault;
 use crate::messages;
 use crate::station::{Deferred, Output, Pending, Purpose, Registration, Station};
+
+/// The custom triggers a simulated 2.1 station supports (what it would list in
+/// CustomizationCtrl.CustomTriggers), each with the message it sends.
+pub const CUSTOM_TRIGGERS: &[(&str, &str)] = &[("ocpulse-sim.heartbeat", "Heartbeat")];
 
 /// How long a crossing-CALLs station holds its TriggerMessage response.
 const CROSSING_HOLD: Duration = Duration::from_millis(300);
@@ -92,8 +99,8 @@ impl Station {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let decision = match (self.version(), action) {
-            (ProtocolVersion::V16, _) => {
+        let decision = match self.version().family() {
+            Family::V16 => {
                 let connector = payload.get("connectorId").and_then(Value::as_i64);
                 self.decide_v16(
                     &requested,
@@ -102,14 +109,15 @@ impl Station {
                     now,
                 )
             }
-            (ProtocolVersion::V201, _) => {
+            Family::V2 => {
                 let evse = payload.get("evse").map(|e| {
                     (
                         e.get("id").and_then(Value::as_i64).unwrap_or(0),
                         e.get("connectorId").and_then(Value::as_i64),
                     )
                 });
-                self.decide_v201(&requested, evse, now)
+                let custom = payload.get("customTrigger").and_then(Value::as_str);
+                self.decide_v2(&requested, evse, custom, now)
             }
         };
         self.apply_fault(id, &requested, decision, now)
@@ -117,7 +125,7 @@ impl Station {
 
     fn response(&self, id: &str, status: &str, reason: Option<&str>) -> String {
         let mut payload = json!({"status": status});
-        if let (ProtocolVersion::V201, Some(reason)) = (self.version(), reason) {
+        if let (true, Some(reason)) = (self.version().is_v2(), reason) {
             payload["statusInfo"] = json!({"reasonCode": reason});
         }
         Frame::CallResult {
@@ -340,12 +348,14 @@ impl Station {
         }
     }
 
-    fn decide_v201(
+    fn decide_v2(
         &mut self,
         requested: &str,
         evse: Option<(i64, Option<i64>)>,
+        custom: Option<&str>,
         now: Now,
     ) -> Decision {
+        let v21 = self.version() == ProtocolVersion::V21;
         let index = match evse {
             None => None,
             Some((id, _))
@@ -398,10 +408,15 @@ impl Station {
                 "PublishFirmwareStatusNotification",
                 messages::activity_status("Idle", None),
             )]),
-            "SignChargingStationCertificate" | "SignV2GCertificate" | "SignCombinedCertificate" => {
+            "SignV2G20Certificate" if !v21 => not_implemented(),
+            "SignChargingStationCertificate"
+            | "SignV2GCertificate"
+            | "SignV2G20Certificate"
+            | "SignCombinedCertificate" => {
                 let kind = match requested {
                     "SignChargingStationCertificate" => Some("ChargingStationCertificate"),
                     "SignV2GCertificate" => Some("V2GCertificate"),
+                    "SignV2G20Certificate" => Some("V2G20Certificate"),
                     _ => None,
                 };
                 match self.csr_message(kind) {
@@ -458,12 +473,25 @@ impl Station {
                     accepted(out)
                 }
             }
-            _ => Decision {
-                status: "NotImplemented",
-                reason: None,
-                messages: Vec::new(),
-            },
+            "CustomTrigger" if v21 => {
+                match CUSTOM_TRIGGERS
+                    .iter()
+                    .find(|(name, _)| Some(*name) == custom)
+                {
+                    Some((_, "Heartbeat")) => accepted(vec![msg("Heartbeat", json!({}))]),
+                    _ => not_implemented(),
+                }
+            }
+            _ => not_implemented(),
         }
+    }
+}
+
+fn not_implemented() -> Decision {
+    Decision {
+        status: "NotImplemented",
+        reason: None,
+        messages: Vec::new(),
     }
 }
 

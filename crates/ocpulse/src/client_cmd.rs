@@ -36,12 +36,15 @@ pub struct TriggerArgs {
     /// The message wanted (either version's name), e.g. StatusNotification, MeterValues,
     /// Heartbeat, BootNotification.
     pub message: String,
-    /// 2.0.1-style target: the EVSE id.
+    /// 2.x-style target: the EVSE id.
     #[arg(long)]
     pub evse: Option<i64>,
     /// The connector (1.6: connectorId; with --evse: the connector within the EVSE).
     #[arg(long)]
     pub connector: Option<i64>,
+    /// With MESSAGE `CustomTrigger` (OCPP 2.1 stations): the vendor trigger's name.
+    #[arg(long)]
+    pub custom_trigger: Option<String>,
     /// How long to wait for the station's message, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
@@ -211,6 +214,9 @@ pub async fn trigger(args: TriggerArgs) -> anyhow::Result<()> {
         }
         (None, Some(c)) => body["connectorId"] = json!(c),
         (None, None) => {}
+    }
+    if let Some(name) = args.custom_trigger {
+        body["customTrigger"] = json!(name);
     }
     let path = format!("/api/v1/stations/{}/trigger", encode(&args.station));
     let answer = call(&args.client, reqwest::Method::POST, &path, Some(body)).await?;

@@ -369,8 +369,7 @@ async fn probe(app: Arc<App>, station: String, quiet_since: Millis) {
     );
     let request = TriggerRequest {
         requested_message: "Heartbeat".into(),
-        evse: None,
-        connector_id: None,
+        ..TriggerRequest::default()
     };
     let record = own_trigger(&app, &station, request, "probe".into()).await;
     let outcome = record

@@ -24,7 +24,7 @@ pub struct SimArgs {
     /// How many stations.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub stations: u32,
-    /// OCPP version: 1.6 or 2.0.1.
+    /// OCPP version: 1.6, 2.0.1 or 2.1.
     #[arg(long, default_value = "1.6", value_parser = parse_protocol)]
     pub protocol: ProtocolVersion,
     /// EVSEs per station (a 1.6 station numbers its connectors 1..EVSES×CONNECTORS).
@@ -113,7 +113,8 @@ fn parse_protocol(s: &str) -> Result<ProtocolVersion, String> {
     match s {
         "1.6" | "ocpp1.6" | "16" => Ok(ProtocolVersion::V16),
         "2.0.1" | "ocpp2.0.1" | "201" => Ok(ProtocolVersion::V201),
-        other => Err(format!("unknown protocol {other:?}; use 1.6 or 2.0.1")),
+        "2.1" | "ocpp2.1" | "21" => Ok(ProtocolVersion::V21),
+        other => Err(format!("unknown protocol {other:?}; use 1.6, 2.0.1 or 2.1")),
     }
 }
 

@@ -73,6 +73,13 @@ async fn trigger_stations_and_jobs_from_the_command_line() {
     let (ok, _, err) = ocpulse(&server, &["trigger", "CLI1", "Heartbeet"]).await;
     assert!(!ok);
     assert!(err.contains("400 unknown_requested_message"), "{err}");
+    let (ok, _, err) = ocpulse(
+        &server,
+        &["trigger", "CLI1", "Heartbeat", "--custom-trigger", "x"],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("400 unexpected_custom_trigger"), "{err}");
 
     let (ok, out, err) = ocpulse(&server, &["stations"]).await;
     assert!(ok, "{err}");

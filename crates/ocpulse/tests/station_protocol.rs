@@ -13,9 +13,15 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn negotiation_picks_the_stations_preferred_supported_version() {
     let server = Server::start().await;
-    let (_ws, protocol) =
-        connect_raw(&server.ws_url("PREF"), Some("ocpp2.1, ocpp2.0.1, ocpp1.6")).await;
-    assert_eq!(protocol.as_deref(), Some("ocpp2.0.1"));
+    for (offer, chosen) in [
+        ("ocpp2.1, ocpp2.0.1, ocpp1.6", "ocpp2.1"),
+        ("ocpp2.0.1, ocpp2.1", "ocpp2.0.1"),
+        ("ocpp1.6, ocpp2.1", "ocpp1.6"),
+        ("ocpp2.0, ocpp2.1", "ocpp2.1"),
+    ] {
+        let (_ws, protocol) = connect_raw(&server.ws_url("PREF"), Some(offer)).await;
+        assert_eq!(protocol.as_deref(), Some(chosen), "{offer}");
+    }
 }
 
 #[tokio::test]
@@ -23,7 +29,7 @@ async fn unsupported_subprotocol_completes_the_handshake_without_header_then_clo
     let server = Server::start().await;
     // A raw handshake: client libraries refuse an answer without the subprotocol they asked for.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    for offer in ["Sec-WebSocket-Protocol: ocpp1.5, ocpp2.1\r\n", ""] {
+    for offer in ["Sec-WebSocket-Protocol: ocpp1.5, ocpp2.0\r\n", ""] {
         let mut tcp = tokio::net::TcpStream::connect(server.addr)
             .await
             .expect("tcp");

@@ -105,7 +105,7 @@ pub(crate) fn check_csr(
             Err(IssueRefusal::CaFailure(why)) => (CsrVerdict::CaFailure(why), None),
             Ok(issued) => {
                 let mut request = serde_json::json!({"certificateChain": issued.chain_pem});
-                if version != ProtocolVersion::V16
+                if version.is_v2()
                     && let Some(t) = &certificate_type
                 {
                     // Echoed as requested; absent stays absent (the combined certificate).

@@ -2,8 +2,8 @@
 //! transaction and whether it reports a change, read once against the state as it was
 //! before the CALL changed it.
 
-use ocpp_rpc::ProtocolVersion;
 use ocpp_rpc::trigger::{Marker, TargetKey, target_of};
+use ocpp_rpc::{Family, ProtocolVersion};
 use serde_json::Value;
 
 use crate::StationState;
@@ -87,7 +87,7 @@ fn meter_marker(meter_values: Option<&Value>) -> Marker {
 /// transition, which explains the message as routine. A triggered one repeats the status.
 fn status_changed(version: ProtocolVersion, payload: &Value, before: &StationState) -> bool {
     let int = |k: &str| payload.get(k).and_then(Value::as_i64);
-    let (evse, connector, status) = if version == ProtocolVersion::V16 {
+    let (evse, connector, status) = if version.family() == Family::V16 {
         (None, int("connectorId"), payload.get("status"))
     } else {
         (

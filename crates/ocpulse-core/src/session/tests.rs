@@ -13,6 +13,7 @@ use ocpulse_sim::clock::Now as SimNow;
 use ocpulse_sim::config::StationConfig;
 use ocpulse_sim::faults::TriggerFault;
 use ocpulse_sim::station::{Output as SimOutput, Station};
+use ocpulse_sim::triggers::CUSTOM_TRIGGERS;
 use parking_lot::Mutex;
 use serde_json::Value;
 
@@ -227,8 +228,7 @@ impl Pair {
 fn request(name: &str) -> TriggerRequest {
     TriggerRequest {
         requested_message: name.into(),
-        evse: None,
-        connector_id: None,
+        ..TriggerRequest::default()
     }
 }
 
@@ -303,15 +303,21 @@ fn the_pair_boots_and_the_station_is_accepted() {
 }
 
 #[test]
-fn every_trigger_value_of_both_versions_ends_without_waiting_for_its_deadline() {
-    for protocol in [ProtocolVersion::V16, ProtocolVersion::V201] {
+fn every_trigger_value_of_every_version_ends_without_waiting_for_its_deadline() {
+    for protocol in ProtocolVersion::ALL {
         for mark in [true, false] {
             for name in trigger_plan::valid_messages(protocol) {
                 let mut cfg = station("CP-all", protocol, 2);
                 cfg.mark_triggered = mark;
                 let mut pair = Pair::new(cfg);
-                let request = match (protocol, name) {
-                    (ProtocolVersion::V201, "StatusNotification") => on_evse(name, 1, Some(1)),
+                let request = match name {
+                    "StatusNotification" if protocol.is_v2() => on_evse(name, 1, Some(1)),
+                    // A 2.1 custom trigger the simulator supports: it sends its message, which
+                    // the CSMS cannot tell from routine traffic and so does not claim.
+                    trigger_plan::CUSTOM_TRIGGER => TriggerRequest {
+                        custom_trigger: Some(CUSTOM_TRIGGERS[0].0.into()),
+                        ..request(name)
+                    },
                     _ => request(name),
                 };
                 let (ended, took) = pair.trigger(request);
@@ -324,9 +330,14 @@ fn every_trigger_value_of_both_versions_ends_without_waiting_for_its_deadline() 
                     let got = collected(&ended);
                     assert!(got.complete, "{what} accepted but incomplete: {ended:?}");
                     assert!(
-                        !got.messages.is_empty() || name == "TransactionEvent",
+                        !got.messages.is_empty()
+                            || name == "TransactionEvent"
+                            || name == trigger_plan::CUSTOM_TRIGGER,
                         "{what} accepted without a message: {ended:?}"
                     );
+                    if name == trigger_plan::CUSTOM_TRIGGER {
+                        assert!(got.messages.is_empty(), "{what} claimed {ended:?}");
+                    }
                     assert!(got.unmatched.is_empty(), "{what}: {:?}", got.unmatched);
                 } else {
                     assert!(
@@ -377,12 +388,15 @@ fn an_untargeted_status_trigger_takes_one_message_per_connector_16_5_17() {
 /// transaction (F06.FR.07), in between periodic updates, an `Ended` and a new `Started`.
 #[test]
 fn an_untargeted_transaction_event_trigger_ends_when_every_known_transaction_answered() {
-    let mut pair = Pair::new(sampling(
-        "CP201",
-        ProtocolVersion::V201,
-        3,
-        Duration::from_millis(100),
-    ));
+    for protocol in [ProtocolVersion::V201, ProtocolVersion::V21] {
+        untargeted_transaction_event_ends_when_every_known_transaction_answered(protocol);
+    }
+}
+
+fn untargeted_transaction_event_ends_when_every_known_transaction_answered(
+    protocol: ProtocolVersion,
+) {
+    let mut pair = Pair::new(sampling("CP2x", protocol, 3, Duration::from_millis(100)));
     let now = pair.now;
     pair.station.start_transaction(0, "TAG-A", now);
     pair.station.start_transaction(1, "TAG-B", now);

@@ -109,6 +109,9 @@ pub(crate) enum ProtocolName {
     /// OCPP 2.0.1.
     #[serde(rename = "ocpp2.0.1")]
     Ocpp201,
+    /// OCPP 2.1.
+    #[serde(rename = "ocpp2.1")]
+    Ocpp21,
 }
 
 /// Whether a station has a live connection.
@@ -135,8 +138,12 @@ pub(crate) struct JobTriggerDoc {
     requested_message: String,
     /// 1.6-style target: a connector (0 = the station itself).
     connector_id: Option<i64>,
-    /// 2.0.1-style target: an EVSE (and a connector in it).
+    /// 2.x-style target: an EVSE (and a connector in it).
     evse: Option<JobEvseDoc>,
+    /// With `requestedMessage: "CustomTrigger"` (OCPP 2.1 stations only), and only then:
+    /// the vendor trigger's name.
+    #[schema(min_length = 1, max_length = 50)]
+    custom_trigger: Option<String>,
     /// How long each station's trigger may take, in ms (default 10000).
     #[schema(minimum = 1, maximum = 300_000)]
     timeout_ms: Option<u64>,
@@ -317,11 +324,12 @@ pub(crate) fn spec_from(
     Ok(spec)
 }
 
-/// A request that no station of either version could take (an unknown message name, a
-/// target out of range) is refused now, rather than failing on every station later.
+/// A request that no station of any version could take (an unknown message name, a
+/// target out of range, a `customTrigger` without `CustomTrigger` or the reverse) is
+/// refused now, rather than failing on every station later.
 fn refuse_for_every_version(request: &TriggerRequest) -> Result<(), ApiError> {
     let blank = StationState::new("");
-    let errors: Vec<_> = [ProtocolVersion::V16, ProtocolVersion::V201]
+    let errors: Vec<_> = ProtocolVersion::ALL
         .into_iter()
         .filter_map(|v| trigger_plan::plan_all(v, request, &blank).err())
         .collect();
@@ -329,23 +337,34 @@ fn refuse_for_every_version(request: &TriggerRequest) -> Result<(), ApiError> {
         "unknown_requested_message",
         "invalid_target",
         "conflicting_target",
+        "missing_custom_trigger",
+        "unexpected_custom_trigger",
+        "invalid_custom_trigger",
     ];
-    match errors.as_slice() {
-        [a, b] if a.code == b.code && stateless.contains(&a.code) => {
-            let mut err = ApiError::bad_request(a.code, format!("trigger: {}", b.message));
-            if a.code == "unknown_requested_message" {
-                let mut valid = trigger_plan::valid_messages(ProtocolVersion::V201);
-                for m in trigger_plan::valid_messages(ProtocolVersion::V16) {
-                    if !valid.contains(&m) {
-                        valid.push(m);
-                    }
-                }
-                err = err.with("validValues", json!(valid));
-            }
-            Err(err)
-        }
-        _ => Ok(()),
+    // The newest version's words: its list of values is the longest.
+    let Some(first) = errors.first() else {
+        return Ok(());
+    };
+    let same_everywhere = errors.len() == ProtocolVersion::ALL.len()
+        && errors.iter().all(|e| e.code == first.code)
+        && stateless.contains(&first.code);
+    if !same_everywhere {
+        return Ok(());
     }
+    let mut err = ApiError::bad_request(first.code, format!("trigger: {}", first.message));
+    if first.code == "unknown_requested_message" {
+        let mut valid = Vec::new();
+        for m in ProtocolVersion::ALL
+            .into_iter()
+            .flat_map(trigger_plan::valid_messages)
+        {
+            if !valid.contains(&m) {
+                valid.push(m);
+            }
+        }
+        err = err.with("validValues", json!(valid));
+    }
+    Err(err)
 }
 
 /// Creates and starts a job; with `"wait": true`, answers when it ends (or the wait ends).

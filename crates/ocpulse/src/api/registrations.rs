@@ -8,7 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ocpp_rpc::ProtocolVersion;
+use ocpp_rpc::Family;
 use ocpulse_core::admission::{self, MAX_PROFILE, Registration};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -451,12 +451,12 @@ async fn tell_station(
     session: &crate::registry::SessionHandle,
     password: &str,
 ) -> Result<String, ApiError> {
-    let (action, payload) = match session.protocol {
-        ProtocolVersion::V16 => (
+    let (action, payload) = match session.protocol.family() {
+        Family::V16 => (
             "ChangeConfiguration",
             json!({"key": "AuthorizationKey", "value": password}),
         ),
-        _ => (
+        Family::V2 => (
             "SetVariables",
             json!({"setVariableData": [{
                 "component": {"name": "SecurityCtrlr"},

@@ -38,16 +38,17 @@ const MAX_TIMEOUT_MS: u64 = 300_000;
 const MAX_REQUESTED_BY: usize = 128;
 const EXAMPLE: &str = r#"{"requestedMessage": "StatusNotification", "connectorId": 1} or {"requestedMessage": "MeterValues", "evse": {"id": 1}, "wait": true, "timeoutMs": 10000}"#;
 
-/// Every `requestedMessage` the API takes: the names of both versions' vocabularies (the
-/// 1.6 TriggerMessage and ExtendedTriggerMessage values, the 2.0.1 MessageTriggerEnumType
-/// values). A station gets the name translated to its own version, or a 400
-/// (`no_equivalent`) when its version has none; `tests/openapi.rs` holds this list equal to
-/// `trigger_plan::valid_messages` of both versions.
+/// Every `requestedMessage` the API takes: the names of every version's vocabulary (the
+/// 1.6 TriggerMessage and ExtendedTriggerMessage values, the 2.0.1 and 2.1
+/// MessageTriggerEnumType values). A station gets the name translated to its own version,
+/// or a 400 (`no_equivalent`) when its version has none; `tests/openapi.rs` holds this list
+/// equal to `trigger_plan::valid_messages` of every version.
 #[derive(utoipa::ToSchema)]
 #[schema(as = RequestedMessage)]
 #[allow(dead_code)] // documentation only
 pub(crate) enum RequestedMessageDoc {
     BootNotification,
+    CustomTrigger,
     DiagnosticsStatusNotification,
     FirmwareStatusNotification,
     Heartbeat,
@@ -58,6 +59,7 @@ pub(crate) enum RequestedMessageDoc {
     SignChargingStationCertificate,
     SignCombinedCertificate,
     SignV2GCertificate,
+    SignV2G20Certificate,
     StatusNotification,
     TransactionEvent,
 }
@@ -68,7 +70,8 @@ pub(crate) enum RequestedMessageDoc {
 #[schema(as = TriggerBody, examples(
     json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
     json!({"requestedMessage": "MeterValues", "evse": {"id": 1}, "timeoutMs": 5000}),
-    json!({"requestedMessage": "Heartbeat", "wait": false})
+    json!({"requestedMessage": "Heartbeat", "wait": false}),
+    json!({"requestedMessage": "CustomTrigger", "customTrigger": "com.vendor.diagnostics"})
 ))]
 struct Body {
     /// The message wanted, by its name in either version (`BootNotification`,
@@ -78,12 +81,17 @@ struct Body {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = RequestedMessageDoc, required = true)]
     requested_message: Option<String>,
-    /// 2.0.1-style target: an EVSE (and a connector in it).
+    /// 2.x-style target: an EVSE (and a connector in it).
     #[serde(skip_serializing_if = "Option::is_none")]
     evse: Option<EvseBody>,
     /// 1.6-style target: a connector (0 = the station itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     connector_id: Option<i64>,
+    /// With `requestedMessage: "CustomTrigger"` (OCPP 2.1 stations only), and only then:
+    /// the vendor trigger's name, as the station lists it in CustomizationCtrl.CustomTriggers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 50)]
+    custom_trigger: Option<String>,
     /// Wait for the message (default) or answer 202 at once with the record id.
     #[serde(skip_serializing_if = "Option::is_none")]
     wait: Option<bool>,
@@ -256,6 +264,7 @@ pub async fn trigger(
             connector_id: e.connector_id,
         }),
         connector_id: body.connector_id,
+        custom_trigger: body.custom_trigger,
     };
     let run = trigger_service::prepare(
         &app,

@@ -108,7 +108,7 @@ pub async fn upgrade(
         // OCPP-J 1.6 §3.2: complete the handshake without Sec-WebSocket-Protocol, then close.
         tracing::warn!(station = %station_id, offer = %offer, "no supported OCPP subprotocol offered; closing");
         return ws.on_upgrade(|mut socket| async move {
-            let reason = "no supported subprotocol: offer ocpp1.6 or ocpp2.0.1";
+            let reason = "no supported subprotocol: offer ocpp2.1, ocpp2.0.1 or ocpp1.6";
             let _ = socket
                 .send(Message::Close(Some(CloseFrame {
                     code: 1002,
