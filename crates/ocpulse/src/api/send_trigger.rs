@@ -156,6 +156,11 @@ pub(crate) struct TriggerResult {
 pub(crate) struct TriggeredMessage {
     /// Its OCPP action.
     action: String,
+    /// Why ocpulse took it as the answer: `marker` (it carries OCPP's trigger marker),
+    /// `target` (about the connector/EVSE asked for), `transaction` (about a transaction
+    /// the trigger waited for) or `first_after_accept`. Absent in `unmatched`.
+    #[schema(value_type = Option<String>)]
+    matched_by: Option<String>,
     /// Its OCPP message id.
     message_id: String,
     /// Its payload.

@@ -43,7 +43,7 @@ pub(crate) struct TriggerRecordView {
     /// Each OCPP call sent (action, payload, note, status, statusInfo, error, answerMs).
     calls: Vec<Value>,
     /// The station messages correlated with the trigger (action, messageId, payload,
-    /// receivedAt, afterMs, beforeAnswer).
+    /// receivedAt, afterMs, beforeAnswer, matchedBy: why it was taken).
     messages: Vec<Value>,
     /// Messages of the expected action about another target.
     unmatched: Option<Vec<Value>>,

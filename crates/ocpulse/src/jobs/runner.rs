@@ -305,6 +305,11 @@ async fn attempt(app: &Arc<App>, run: TriggerRun) -> StationResult {
     result.trigger_id = Some(record.id.clone());
     result.detail = record.detail.clone();
     result.elapsed_ms = record.elapsed_ms;
+    result.matched_by = record
+        .messages
+        .iter()
+        .filter_map(|m| m.matched_by)
+        .collect();
     if result.outcome.succeeded() {
         result.detail = None;
     }
