@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use ocpulse_core::capability::Capability;
 use ocpulse_core::fleet_report::FleetCounts;
 use ocpulse_core::{StationState, rfc3339};
@@ -20,7 +19,6 @@ use super::query::Params;
 use super::station_view::ActivityView;
 use crate::app::App;
 use crate::now_ms;
-use crate::registry::StationEntry;
 
 type Counts = std::collections::BTreeMap<String, u64>;
 
