@@ -79,8 +79,9 @@ CREATE TABLE docs (
     "DROP INDEX IF EXISTS triggers_by_station;",
 ];
 
-/// A batch and, when someone waits for its durability, where to say it is done.
-type Job = (WriteBatch, Option<oneshot::Sender<Result<(), StoreError>>>);
+/// A batch queued for the writer and, when someone waits for its durability, where to say
+/// it is done (named so that "job" means only a bulk trigger job).
+type Commit = (WriteBatch, Option<oneshot::Sender<Result<(), StoreError>>>);
 
 /// How long entries nobody waits for may wait for company before they are committed.
 const LINGER: Duration = Duration::from_millis(10);
@@ -92,7 +93,7 @@ const EVENTS_CAPACITY: usize = 4096;
 
 /// SQLite-backed `Store`.
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Job>,
+    commits: mpsc::Sender<Commit>,
     /// Joined on drop, so what was queued (lingering entries, deferred states) is written
     /// before the store is gone.
     writer: Option<thread::JoinHandle<()>>,
@@ -107,7 +108,7 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         // Closing the queue ends the writer's loop; it writes what it still holds first.
         let (closed, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.jobs, closed));
+        drop(std::mem::replace(&mut self.commits, closed));
         if let Some(writer) = self.writer.take()
             && writer.join().is_err()
         {
@@ -209,7 +210,7 @@ impl SqliteStore {
             .map_err(db)?;
         let reader = open(&path)?;
         let checkpointer = open(&path)?;
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (commits, rx) = mpsc::channel::<Commit>();
         let wal = data_dir.join("ocpulse.sqlite3-wal");
         let alive = Arc::new(());
         let watch = Arc::downgrade(&alive);
@@ -226,7 +227,7 @@ impl SqliteStore {
             .spawn(move || checkpoint_loop(checkpointer, watch, &checkpoints))
             .map_err(|e| StoreError::Setup(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Self {
-            jobs,
+            commits,
             writer: Some(writer),
             reader: Arc::new(Mutex::new(reader)),
             events,
@@ -276,7 +277,7 @@ fn wal_bytes(wal: &Path) -> u64 {
 
 fn write_loop(
     mut conn: Connection,
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Commit>,
     wal: PathBuf,
     events: broadcast::Sender<Arc<JournalEntry>>,
     checkpoints: &CheckpointLock,
@@ -287,22 +288,22 @@ fn write_loop(
         // With states deferred, an idle LINGER is the cue to write them (see `deferred`).
         let first = if deferred.is_empty() {
             match rx.recv() {
-                Ok(job) => Some(job),
+                Ok(queued) => Some(queued),
                 Err(_) => break,
             }
         } else {
             match rx.recv_timeout(LINGER) {
-                Ok(job) => Some(job),
+                Ok(queued) => Some(queued),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         };
-        let mut group: Vec<Job> = first.into_iter().collect();
+        let mut group: Vec<Commit> = first.into_iter().collect();
         let deadline = Instant::now() + LINGER;
         while !group.is_empty() {
             while group.len() < MAX_GROUP {
                 match rx.try_recv() {
-                    Ok(job) => group.push(job),
+                    Ok(queued) => group.push(queued),
                     Err(_) => break,
                 }
             }
@@ -369,7 +370,7 @@ fn write_loop(
 }
 
 /// What the state deferral needs to know of each batch of a group.
-fn batch_stations(group: &[Job]) -> Vec<BatchStation<'_>> {
+fn batch_stations(group: &[Commit]) -> Vec<BatchStation<'_>> {
     group
         .iter()
         .map(|(batch, ack)| BatchStation {
@@ -384,7 +385,7 @@ fn batch_stations(group: &[Job]) -> Vec<BatchStation<'_>> {
 /// pays for the live event stream).
 fn write_group(
     conn: &mut Connection,
-    group: &[Job],
+    group: &[Commit],
     states: &[SharedStation],
     seqs: &mut Vec<i64>,
 ) -> Result<(), StoreError> {
@@ -557,7 +558,7 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
 impl Store for SqliteStore {
     fn commit(&self, batch: WriteBatch) -> BoxFuture<Result<(), StoreError>> {
         let (ack, done) = oneshot::channel();
-        let sent = self.jobs.send((batch, Some(ack)));
+        let sent = self.commits.send((batch, Some(ack)));
         // A lingering writer is parked (see `write_loop`); someone waits for this one.
         if let Some(writer) = &self.writer {
             writer.thread().unpark();
@@ -569,7 +570,7 @@ impl Store for SqliteStore {
     }
 
     fn enqueue(&self, batch: WriteBatch) {
-        let _ = self.jobs.send((batch, None));
+        let _ = self.commits.send((batch, None));
     }
 
     fn trigger(&self, id: String) -> BoxFuture<Result<Option<TriggerRecord>, StoreError>> {
