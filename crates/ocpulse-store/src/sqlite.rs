@@ -7,7 +7,7 @@
 //! exactly one. Reads use a second connection on the blocking pool.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, Journa
 use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, DocChange, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
+use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, oneshot};
 
@@ -139,11 +140,6 @@ fn interrupted(e: tokio::task::JoinError) -> StoreError {
     StoreError::Interrupted(format!("a read did not finish: {e}"))
 }
 
-/// The reader connection's lock was poisoned by a panicking read.
-fn poisoned<T>(_: T) -> StoreError {
-    StoreError::Interrupted("reader lock poisoned".into())
-}
-
 fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(db)?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
@@ -259,9 +255,7 @@ fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>, lock: &Checkpoi
             return;
         }
         // PASSIVE never blocks the writer; it copies what no reader still needs.
-        let _one_at_a_time = lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _one_at_a_time = lock.lock();
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
@@ -355,9 +349,7 @@ fn write_loop(
             }
         }
         if wal_bytes(&wal) > WAL_LIMIT {
-            let _one_at_a_time = checkpoints
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _one_at_a_time = checkpoints.lock();
             // Its first column says whether it was blocked (by readers, after the busy timeout).
             match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
                 Ok(0) => {}
@@ -462,9 +454,7 @@ fn write_group(
         // Each state is written as it is now: at least as new as every entry of the group.
         for station in states {
             let (id, json, seen) = {
-                let state = station
-                    .lock()
-                    .map_err(|_| StoreError::Interrupted("station state lock poisoned".into()))?;
+                let state = station.lock();
                 let json = serde_json::to_string(&*state).map_err(not_json)?;
                 (state.id.clone(), json, state.last_seen.unwrap_or(0))
             };
@@ -587,7 +577,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 let json: Option<String> = conn
                     .query_row("SELECT record FROM triggers WHERE id = ?1", [&id], |r| {
                         r.get(0)
@@ -609,7 +599,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT seq, record FROM triggers WHERE (?1 IS NULL OR station_id = ?1) AND (?2 IS NULL OR outcome = ?2) AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4",
@@ -637,7 +627,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 read_journal(&conn, &query).map_err(db)
             })
             .await
@@ -649,7 +639,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 read_scan(&conn, &scan).map_err(db)
             })
             .await
@@ -665,7 +655,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 read_after(&conn, after_seq, limit).map_err(db)
             })
             .await
@@ -677,7 +667,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
                     r.get(0)
                 })
@@ -696,7 +686,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 let mut stmt = conn
                     .prepare_cached("SELECT id, body FROM docs WHERE kind = ?1 ORDER BY id")
                     .map_err(db)?;
@@ -714,7 +704,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 let mut stmt = conn
                     .prepare_cached("SELECT body FROM docs WHERE kind = ?1 AND id = ?2")
                     .map_err(db)?;
@@ -728,7 +718,7 @@ impl Store for SqliteStore {
     }
 
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
-        let conn = self.reader.lock().map_err(poisoned)?;
+        let conn = self.reader.lock();
         let mut stmt = conn
             .prepare("SELECT id, state FROM stations ORDER BY id")
             .map_err(db)?;
@@ -751,7 +741,7 @@ impl Store for SqliteStore {
     }
 
     fn last_transaction_id(&self) -> Result<i64, StoreError> {
-        let conn = self.reader.lock().map_err(poisoned)?;
+        let conn = self.reader.lock();
         let last: Option<i64> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'last_transaction_id'",
