@@ -246,7 +246,7 @@ async fn values_only_21_has_in_shared_messages_do_not_hide_the_message_from_the_
         .is_some_and(|t| t.iter().any(|x| x["transactionId"] == "TX21"));
     assert!(
         known,
-        "the 2.1 transaction is known as a 2.0.1 one would be: {state}"
+        "the 2.1 transaction is known as a 2.0.1 one would be (a reader of 2.0.1 types reads a 2.1 payload through ocpp_types::v21::as_v201 first): {state}"
     );
     // A trigger for it is answered by the station's marked Updated, as in 2.0.1 (F06.FR.07).
     let http = spawn_trigger(
