@@ -704,10 +704,11 @@ async def journal(ctx: Context, station_id: str, action: str, want: Callable[[li
     """Polls the journal (it may commit a moment after the API answers) until `want`."""
     deadline = time.monotonic() + STEP
     while True:
-        status, entries = await ctx.server.api(
+        status, page = await ctx.server.api(
             "GET", f"/api/v1/stations/{station_id}/messages?action={action}&limit={limit}")
-        check(status == 200, f"GET messages answered HTTP {status}: {entries}")
-        check(isinstance(entries, list), f"messages is not a list: {entries!r}")
+        check(status == 200, f"GET messages answered HTTP {status}: {page}")
+        entries = page.get("items") if isinstance(page, dict) else None
+        check(isinstance(entries, list), f"messages is not a page of items: {page!r}")
         if want(entries) or time.monotonic() > deadline:
             return entries
         await asyncio.sleep(0.1)

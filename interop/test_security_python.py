@@ -732,9 +732,10 @@ async def journal(server: Server, station_id: str, action: Optional[str] = None,
     query = f"?limit={limit}" + (f"&action={action}" if action else "")
     deadline = time.monotonic() + STEP
     while True:
-        status, entries = await server.api("GET", f"/api/v1/stations/{station_id}/messages{query}")
-        check(status == 200, f"GET {station_id}/messages{query} answered HTTP {status}: {entries}")
-        check(isinstance(entries, list), f"messages is not a list: {entries!r}")
+        status, page = await server.api("GET", f"/api/v1/stations/{station_id}/messages{query}")
+        check(status == 200, f"GET {station_id}/messages{query} answered HTTP {status}: {page}")
+        entries = page.get("items") if isinstance(page, dict) else None
+        check(isinstance(entries, list), f"messages is not a page of items: {page!r}")
         if want(entries) or time.monotonic() > deadline:
             return entries
         await asyncio.sleep(0.1)
@@ -1029,10 +1030,12 @@ async def test_unknown_station_is_refused_404_and_not_created(server: Server, fl
     check(status == 404, f"GET /api/v1/stations/STRANGER1 answered HTTP {status}: {body}")
     status, stations = await server.api("GET", "/api/v1/stations")
     check(status == 200, f"GET /api/v1/stations answered HTTP {status}")
-    ids = [s.get("id") for s in stations] if isinstance(stations, list) else stations
+    items = stations.get("items") if isinstance(stations, dict) else None
+    ids = [s.get("id") for s in items] if isinstance(items, list) else stations
     check(ids == ["KNOWN1"], f"the station list after refusing STRANGER1: {ids}")
     status, entries = await server.api("GET", "/api/v1/stations/STRANGER1/messages?limit=50")
-    ocpp = [e for e in entries if e.get("type") != "EVENT"] if isinstance(entries, list) else []
+    items = entries.get("items") if isinstance(entries, dict) else None
+    ocpp = [e for e in items if e.get("type") != "EVENT"] if isinstance(items, list) else []
     check(status in (200, 404) and not ocpp, f"STRANGER1 journal: HTTP {status} {entries}")
 
 

@@ -10,10 +10,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::version::{Family, ProtocolVersion};
-
 /// The connector (1.6) or EVSE (2.0.1, optionally with its connector) a message is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TargetKey {
@@ -43,26 +39,6 @@ impl TargetKey {
     /// Whether a message about `self` satisfies a request for `wanted`.
     pub fn satisfies(self, wanted: TargetKey) -> bool {
         self.id == wanted.id && (wanted.connector.is_none() || self.connector == wanted.connector)
-    }
-}
-
-/// Which connector/EVSE a station CALL is about, for the actions where the target matters.
-pub fn target_of(version: ProtocolVersion, action: &str, payload: &Value) -> Option<TargetKey> {
-    let int = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64);
-    match (version.family(), action) {
-        (Family::V16, "StatusNotification" | "MeterValues") => {
-            int(payload, "connectorId").map(TargetKey::of)
-        }
-        (Family::V2, "StatusNotification") => Some(TargetKey {
-            id: int(payload, "evseId")?,
-            connector: int(payload, "connectorId"),
-        }),
-        (Family::V2, "MeterValues") => int(payload, "evseId").map(TargetKey::of),
-        (Family::V2, "TransactionEvent") => payload
-            .get("evse")
-            .and_then(|e| int(e, "id"))
-            .map(TargetKey::of),
-        _ => None,
     }
 }
 
@@ -382,63 +358,8 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ProtocolVersion::*;
-    use serde_json::json;
 
     const Q: Duration = Duration::from_millis(500);
-
-    #[test]
-    fn targets_are_read_from_the_fields_each_version_uses() {
-        assert_eq!(
-            target_of(V16, "StatusNotification", &json!({"connectorId": 2})),
-            Some(TargetKey::of(2))
-        );
-        assert_eq!(
-            target_of(
-                V201,
-                "StatusNotification",
-                &json!({"evseId": 1, "connectorId": 2})
-            ),
-            Some(TargetKey::evse_connector(1, 2))
-        );
-        assert_eq!(
-            target_of(V201, "MeterValues", &json!({"evseId": 3})),
-            Some(TargetKey::of(3))
-        );
-        assert_eq!(
-            target_of(V201, "TransactionEvent", &json!({"evse": {"id": 4}})),
-            Some(TargetKey::of(4))
-        );
-        assert_eq!(target_of(V16, "Heartbeat", &json!({})), None);
-        assert_eq!(
-            target_of(
-                V21,
-                "StatusNotification",
-                &json!({"evseId": 1, "connectorId": 2})
-            ),
-            Some(TargetKey::evse_connector(1, 2)),
-            "2.1 is read as its family, 2.x"
-        );
-        assert_eq!(
-            target_of(V21, "TransactionEvent", &json!({"evse": {"id": 4}})),
-            Some(TargetKey::of(4))
-        );
-    }
-
-    #[test]
-    fn an_answer_only_trigger_claims_nothing_and_is_complete_at_once() {
-        let now = Instant::now();
-        let mut c = collector("CustomTrigger", Scope::AnswerOnly, Marking::Unknown);
-        assert!(c.expects_nothing());
-        assert!(c.is_complete(now));
-        for action in ["CustomTrigger", "DataTransfer", "Heartbeat"] {
-            assert_eq!(
-                c.offer(&offer(action, None, Marker::Triggered), now),
-                Verdict::Ignore,
-                "{action}"
-            );
-        }
-    }
 
     fn offer(action: &str, target: Option<TargetKey>, marker: Marker) -> Offer<'_> {
         Offer {

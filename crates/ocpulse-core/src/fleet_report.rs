@@ -120,7 +120,7 @@ mod tests {
         );
         b.apply(
             "StatusNotification",
-            &json!({"evseId": 1, "connectorId": 1, "connectorStatus": "Available"}),
+            &json!({"evseId": 1, "connectorId": 1, "connectorStatus": "Available", "timestamp": "2025-01-01T00:00:00Z"}),
             &json!({}),
             2,
         );

@@ -12,6 +12,7 @@ pub mod capability;
 pub mod fleet_job;
 pub mod fleet_report;
 pub mod freshness;
+pub mod incoming;
 pub mod journal;
 pub mod meter_rows;
 pub mod schedule;

@@ -3,22 +3,19 @@
 //! `TransactionEvent.meterValue`). Station state keeps only the latest reading per
 //! connector/EVSE; readings over time, and their export, come from the journal through here.
 //!
-//! Payloads are read tolerantly (as station state is): a field that is missing or odd is
-//! left empty, so messages accepted under the lenient policy still yield rows. The spec's
-//! defaults are filled in (measurand `Energy.Active.Import.Register`, context
-//! `Sample.Periodic`, location `Outlet`, unit `Wh` for energy), so rows of both versions
-//! compare directly.
+//! Each payload is read once into its typed message (`crate::incoming`), which fills in the
+//! spec's defaults (measurand `Energy.Active.Import.Register`, context `Sample.Periodic`,
+//! location `Outlet`, unit `Wh` for energy), so rows of both versions compare directly. A
+//! payload that does not fit its type yields no rows.
 
 use serde_json::Value;
 
 use crate::Millis;
+use crate::incoming::StationCall;
 use crate::journal::{Direction, JournalEntry};
 
 /// The actions whose payloads carry meter values: the journal filter for meter rows.
 pub const METER_ACTIONS: [&str; 3] = ["MeterValues", "StopTransaction", "TransactionEvent"];
-
-/// The measurand when a sampled value names none (1.6 §7.45, 2.0.1 SampledValueType).
-pub const DEFAULT_MEASURAND: &str = "Energy.Active.Import.Register";
 
 /// One sampled value of one meter reading.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,32 +60,6 @@ impl MeterRow {
     }
 }
 
-/// Where a message's samples belong, shared by every row it yields.
-struct Origin<'a> {
-    entry: &'a JournalEntry,
-    action: &'a str,
-    evse_id: Option<i64>,
-    connector_id: Option<i64>,
-    transaction_id: Option<String>,
-    v201: bool,
-}
-
-fn int(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_i64)
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn id_text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// The rows of one journal entry: empty unless it is a station CALL that carries meter
 /// values. Rows come in the order of the payload (meterValue, then sampledValue).
 pub fn meter_rows(entry: &JournalEntry) -> Vec<MeterRow> {
@@ -98,110 +69,37 @@ pub fn meter_rows(entry: &JournalEntry) -> Vec<MeterRow> {
     let Some(action) = entry.action.as_deref() else {
         return Vec::new();
     };
+    if !METER_ACTIONS.contains(&action) {
+        return Vec::new();
+    }
     let Ok(payload) = serde_json::from_str::<Value>(&entry.payload) else {
         return Vec::new();
     };
-    let (origin, meter_value) = match action {
-        // 2.0.1 MeterValues has evseId; 1.6 has connectorId (and maybe transactionId).
-        "MeterValues" => {
-            let evse_id = int(&payload, "evseId");
-            (
-                Origin {
-                    entry,
-                    action,
-                    evse_id,
-                    connector_id: int(&payload, "connectorId"),
-                    transaction_id: id_text(&payload, "transactionId"),
-                    v201: evse_id.is_some(),
-                },
-                payload.get("meterValue"),
-            )
-        }
-        "StopTransaction" => (
-            Origin {
-                entry,
-                action,
-                evse_id: None,
-                connector_id: None,
-                transaction_id: id_text(&payload, "transactionId"),
-                v201: false,
-            },
-            payload.get("transactionData"),
-        ),
-        "TransactionEvent" => {
-            let evse = payload.get("evse");
-            (
-                Origin {
-                    entry,
-                    action,
-                    evse_id: evse.and_then(|e| int(e, "id")),
-                    connector_id: evse.and_then(|e| int(e, "connectorId")),
-                    transaction_id: payload
-                        .get("transactionInfo")
-                        .and_then(|t| text(t, "transactionId")),
-                    v201: true,
-                },
-                payload.get("meterValue"),
-            )
-        }
-        _ => return Vec::new(),
-    };
-    let Some(readings) = meter_value.and_then(Value::as_array) else {
+    let call = StationCall::read_journaled(action, &payload);
+    let Some(meter) = call.meter() else {
         return Vec::new();
     };
-    let origin = &origin;
-    readings
-        .iter()
-        .flat_map(|reading| {
-            let timestamp = text(reading, "timestamp");
-            reading
-                .get("sampledValue")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(move |sample| row(origin, timestamp.clone(), sample))
+    meter
+        .readings
+        .samples()
+        .map(|sample| MeterRow {
+            seq: entry.seq,
+            station_id: entry.station_id.clone(),
+            action: action.to_owned(),
+            received_at: entry.at,
+            timestamp: Some(sample.timestamp.to_owned()),
+            evse_id: meter.evse_id,
+            connector_id: meter.connector_id,
+            transaction_id: meter.transaction_id.as_deref().map(str::to_owned),
+            measurand: sample.measurand.to_owned(),
+            phase: sample.phase.map(str::to_owned),
+            location: sample.location.to_owned(),
+            context: sample.context.to_owned(),
+            unit: sample.unit().map(str::to_owned),
+            multiplier: sample.multiplier,
+            value: sample.value,
         })
         .collect()
-}
-
-fn row(origin: &Origin<'_>, timestamp: Option<String>, sample: &Value) -> MeterRow {
-    let measurand = text(sample, "measurand").unwrap_or_else(|| DEFAULT_MEASURAND.to_owned());
-    let energy_default = || measurand.starts_with("Energy").then(|| "Wh".to_owned());
-    let (unit, multiplier, value) = if origin.v201 {
-        let uom = sample.get("unitOfMeasure");
-        let unit = match uom {
-            // The schema's default unit is Wh whenever unitOfMeasure is present.
-            Some(u) => Some(text(u, "unit").unwrap_or_else(|| "Wh".to_owned())),
-            None => energy_default(),
-        };
-        let multiplier = uom.and_then(|u| int(u, "multiplier")).unwrap_or(0);
-        let value = sample.get("value").and_then(Value::as_f64);
-        (unit, Some(multiplier), value)
-    } else {
-        let value = match sample.get("value") {
-            Some(Value::String(s)) => s.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
-            Some(Value::Number(n)) => n.as_f64(),
-            _ => None,
-        };
-        (text(sample, "unit").or_else(energy_default), None, value)
-    };
-    MeterRow {
-        seq: origin.entry.seq,
-        station_id: origin.entry.station_id.clone(),
-        action: origin.action.to_owned(),
-        received_at: origin.entry.at,
-        timestamp,
-        evse_id: origin.evse_id,
-        connector_id: origin.connector_id,
-        transaction_id: origin.transaction_id.clone(),
-        phase: text(sample, "phase"),
-        location: text(sample, "location").unwrap_or_else(|| "Outlet".to_owned()),
-        context: text(sample, "context").unwrap_or_else(|| "Sample.Periodic".to_owned()),
-        measurand,
-        unit,
-        multiplier,
-        value,
-    }
 }
 
 #[cfg(test)]

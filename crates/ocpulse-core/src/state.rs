@@ -1,11 +1,16 @@
 //! What ocpulse knows about one station, kept current from every CALL it acknowledges.
 //!
-//! State is read from the validated JSON tolerantly (a field that is missing or odd is
-//! skipped, not fatal), so a station accepted under the lenient policy still updates it.
+//! State is read from each CALL's typed message (`crate::incoming`); a payload that does
+//! not fit its type (possible under the lenient policy) updates only `last_seen`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::borrow::Cow;
+
+use ocpp_types::v201;
+
+use crate::incoming::{Activity, Call2, Call16, ConnectorReport, Readings, StationCall};
 use crate::{Millis, validation::ValidationMode};
 
 /// The boot information a station last reported.
@@ -236,20 +241,39 @@ fn is_unknown(m: &ocpp_rpc::trigger::Marking) -> bool {
     *m == ocpp_rpc::trigger::Marking::Unknown
 }
 
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn int(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_i64)
-}
-
-fn id_text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+/// What a BootNotification says about the station; the payload is kept whole as sent.
+fn boot_info(call: &StationCall, payload: &Value, now: Millis) -> Option<BootInfo> {
+    let (vendor, model, serial_number, firmware_version, reason) = match call {
+        StationCall::V16(Call16::BootNotification(boot)) => (
+            &boot.charge_point_vendor,
+            &boot.charge_point_model,
+            boot.charge_point_serial_number
+                .as_ref()
+                .or(boot.charge_box_serial_number.as_ref()),
+            &boot.firmware_version,
+            None,
+        ),
+        StationCall::V2(Call2::BootNotification(boot)) => {
+            let station = &boot.charging_station;
+            (
+                &station.vendor_name,
+                &station.model,
+                station.serial_number.as_ref(),
+                &station.firmware_version,
+                Some(boot.reason.as_str()),
+            )
+        }
+        _ => return None,
+    };
+    Some(BootInfo {
+        vendor: Some(vendor.clone()),
+        model: Some(model.clone()),
+        serial_number: serial_number.cloned(),
+        firmware_version: firmware_version.clone(),
+        reason: reason.map(str::to_owned),
+        payload: RawJson::from_value(payload),
+        received_at: now,
+    })
 }
 
 impl StationState {
@@ -261,66 +285,77 @@ impl StationState {
         }
     }
 
-    /// Applies an acknowledged station CALL and the answer ocpulse gave it.
-    pub fn apply(&mut self, action: &str, request: &Value, response: &Value, now: Millis) {
+    /// Applies an acknowledged station CALL (`action`, read once into `call`; `payload` as
+    /// sent, for what is kept as sent) and the answer ocpulse gave it.
+    pub fn apply_call(
+        &mut self,
+        action: &str,
+        call: &StationCall,
+        payload: &Value,
+        response: &Value,
+        now: Millis,
+    ) {
         self.last_seen = Some(now);
-        match action {
-            "BootNotification" => self.apply_boot(request, response, now),
-            "Heartbeat" => self.last_heartbeat = Some(now),
-            "StatusNotification" => self.apply_status(request, now),
-            "MeterValues" => {
-                let evse = int(request, "evseId");
-                let connector = if evse.is_none() {
-                    int(request, "connectorId")
-                } else {
-                    None
-                };
-                let tx = id_text(request, "transactionId");
-                self.apply_meter(evse, connector, tx, request.get("meterValue"), now);
+        if let Some(boot) = boot_info(call, payload, now) {
+            self.boot = Some(boot);
+            self.registration_status = response
+                .get("status")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+        match call {
+            StationCall::V16(Call16::Heartbeat(_)) | StationCall::V2(Call2::Heartbeat(_)) => {
+                self.last_heartbeat = Some(now);
             }
-            "StartTransaction" => {
+            StationCall::V16(Call16::StartTransaction(start)) => {
                 if let Some(id) = response.get("transactionId").and_then(Value::as_i64) {
                     self.open_transaction(Transaction {
                         transaction_id: id.to_string(),
-                        connector_id: int(request, "connectorId"),
+                        connector_id: Some(start.connector_id.into()),
                         evse_id: None,
-                        id_tag: text(request, "idTag"),
-                        meter_start: int(request, "meterStart"),
+                        id_tag: Some(start.id_tag.clone()),
+                        meter_start: Some(start.meter_start),
                         charging_state: None,
-                        started_at: text(request, "timestamp"),
+                        started_at: Some(start.timestamp.clone()),
                         updated_at: now,
                     });
                 }
             }
-            "StopTransaction" => {
-                if let Some(id) = id_text(request, "transactionId") {
-                    self.transactions.retain(|t| t.transaction_id != id);
-                }
+            StationCall::V16(Call16::StopTransaction(stop)) => {
+                let id = stop.transaction_id.to_string();
+                self.transactions.retain(|t| t.transaction_id != id);
             }
-            "TransactionEvent" => self.apply_transaction_event(request, now),
-            "FirmwareStatusNotification"
-            | "SignedFirmwareStatusNotification"
-            | "PublishFirmwareStatusNotification" => {
-                if let Some(status) = text(request, "status") {
-                    self.firmware = Some(ActivityStatus {
-                        status,
-                        request_id: int(request, "requestId"),
-                        action: action.into(),
-                        received_at: now,
-                    });
-                }
+            StationCall::V2(Call2::TransactionEvent(event)) => {
+                self.apply_transaction_event(event, payload, now);
             }
-            "DiagnosticsStatusNotification" | "LogStatusNotification" => {
-                if let Some(status) = text(request, "status") {
-                    self.log = Some(ActivityStatus {
-                        status,
-                        request_id: int(request, "requestId"),
-                        action: action.into(),
-                        received_at: now,
-                    });
+            StationCall::V16(Call16::MeterValues(_)) | StationCall::V2(Call2::MeterValues(_)) => {
+                if let Some(meter) = call.meter() {
+                    self.apply_meter(
+                        meter.evse_id,
+                        meter.connector_id,
+                        meter.transaction_id.map(Cow::into_owned),
+                        meter.readings,
+                        payload,
+                        now,
+                    );
                 }
             }
             _ => {}
+        }
+        if let Some(report) = call.connector_status() {
+            self.apply_status(&report, now);
+        }
+        if let Some(report) = call.activity() {
+            let status = Some(ActivityStatus {
+                status: report.status.to_owned(),
+                request_id: report.request_id,
+                action: action.to_owned(),
+                received_at: now,
+            });
+            match report.activity {
+                Activity::Firmware => self.firmware = status,
+                Activity::Log => self.log = status,
+            }
         }
     }
 
@@ -374,50 +409,15 @@ impl StationState {
             .collect()
     }
 
-    fn apply_boot(&mut self, request: &Value, response: &Value, now: Millis) {
-        let station = request.get("chargingStation");
-        let boot = match station {
-            Some(cs) => BootInfo {
-                vendor: text(cs, "vendorName"),
-                model: text(cs, "model"),
-                serial_number: text(cs, "serialNumber"),
-                firmware_version: text(cs, "firmwareVersion"),
-                reason: text(request, "reason"),
-                payload: RawJson::from_value(request),
-                received_at: now,
-            },
-            None => BootInfo {
-                vendor: text(request, "chargePointVendor"),
-                model: text(request, "chargePointModel"),
-                serial_number: text(request, "chargePointSerialNumber")
-                    .or_else(|| text(request, "chargeBoxSerialNumber")),
-                firmware_version: text(request, "firmwareVersion"),
-                reason: None,
-                payload: RawJson::from_value(request),
-                received_at: now,
-            },
-        };
-        self.boot = Some(boot);
-        self.registration_status = text(response, "status");
-    }
-
-    fn apply_status(&mut self, request: &Value, now: Millis) {
-        let evse_id = int(request, "evseId");
-        let Some(connector_id) = int(request, "connectorId") else {
-            return;
-        };
-        let Some(status) = text(request, "status").or_else(|| text(request, "connectorStatus"))
-        else {
-            return;
-        };
+    fn apply_status(&mut self, report: &ConnectorReport<'_>, now: Millis) {
         let entry = ConnectorStatus {
-            evse_id,
-            connector_id,
-            status,
-            error_code: text(request, "errorCode"),
-            info: text(request, "info"),
-            vendor_error_code: text(request, "vendorErrorCode"),
-            timestamp: text(request, "timestamp"),
+            evse_id: report.evse_id,
+            connector_id: report.connector_id,
+            status: report.status.to_owned(),
+            error_code: report.error_code.map(str::to_owned),
+            info: report.info.map(str::to_owned),
+            vendor_error_code: report.vendor_error_code.map(str::to_owned),
+            timestamp: report.timestamp.map(str::to_owned),
             received_at: now,
         };
         let key = |c: &ConnectorStatus| (c.evse_id, c.connector_id);
@@ -427,24 +427,32 @@ impl StationState {
         }
     }
 
+    /// Keeps the newest reading (readings are sent oldest first); its sampled values are
+    /// kept as sent (`payload.meterValue`), to be shown back unchanged.
     fn apply_meter(
         &mut self,
         evse_id: Option<i64>,
         connector_id: Option<i64>,
-        tx: Option<String>,
-        meter_value: Option<&Value>,
+        transaction_id: Option<String>,
+        readings: Readings<'_>,
+        payload: &Value,
         now: Millis,
     ) {
-        // The newest sample is the last element (samples are sent oldest first).
-        let Some(latest) = meter_value.and_then(Value::as_array).and_then(|a| a.last()) else {
+        let Some(timestamp) = readings.latest_timestamp() else {
             return;
         };
+        let sampled_value = payload
+            .get("meterValue")
+            .and_then(|m| m.get(readings.len() - 1))
+            .and_then(|latest| latest.get("sampledValue"))
+            .cloned()
+            .unwrap_or(Value::Null);
         let reading = MeterReading {
             evse_id,
             connector_id,
-            transaction_id: tx,
-            timestamp: text(latest, "timestamp"),
-            sampled_value: latest.get("sampledValue").cloned().unwrap_or(Value::Null),
+            transaction_id,
+            timestamp: Some(timestamp.to_owned()),
+            sampled_value,
             received_at: now,
         };
         let key = |m: &MeterReading| (m.evse_id, m.connector_id);
@@ -454,45 +462,53 @@ impl StationState {
         }
     }
 
-    fn apply_transaction_event(&mut self, request: &Value, now: Millis) {
-        let Some(info) = request.get("transactionInfo") else {
-            return;
-        };
-        let Some(id) = text(info, "transactionId") else {
-            return;
-        };
-        let evse_id = request.get("evse").and_then(|e| int(e, "id"));
-        if request.get("meterValue").is_some() {
+    fn apply_transaction_event(
+        &mut self,
+        event: &v201::TransactionEventRequest,
+        payload: &Value,
+        now: Millis,
+    ) {
+        let id = &event.transaction_info.transaction_id;
+        let evse_id = event.evse.as_ref().map(|e| i64::from(e.id));
+        if let Some(readings) = &event.meter_value {
             let evse = evse_id.or_else(|| {
                 self.transactions
                     .iter()
-                    .find(|t| t.transaction_id == id)
+                    .find(|t| t.transaction_id == *id)
                     .and_then(|t| t.evse_id)
             });
-            self.apply_meter(evse, None, Some(id.clone()), request.get("meterValue"), now);
+            let readings = Readings::V2(readings);
+            self.apply_meter(evse, None, Some(id.clone()), readings, payload, now);
         }
-        if text(request, "eventType").as_deref() == Some("Ended") {
-            self.transactions.retain(|t| t.transaction_id != id);
+        if event.event_type == v201::TransactionEventEnumType::Ended {
+            self.transactions.retain(|t| t.transaction_id != *id);
             return;
         }
+        let charging_state = event
+            .transaction_info
+            .charging_state
+            .map(|c| c.as_str().to_owned());
         let existing = self
             .transactions
             .iter_mut()
-            .find(|t| t.transaction_id == id);
+            .find(|t| t.transaction_id == *id);
         match existing {
             Some(t) => {
                 t.evse_id = evse_id.or(t.evse_id);
-                t.charging_state = text(info, "chargingState").or(t.charging_state.take());
+                t.charging_state = charging_state.or(t.charging_state.take());
                 t.updated_at = now;
             }
             None => self.open_transaction(Transaction {
-                transaction_id: id,
-                connector_id: request.get("evse").and_then(|e| int(e, "connectorId")),
+                transaction_id: id.clone(),
+                connector_id: event
+                    .evse
+                    .as_ref()
+                    .and_then(|e| e.connector_id.map(i64::from)),
                 evse_id,
-                id_tag: request.get("idToken").and_then(|t| text(t, "idToken")),
+                id_tag: event.id_token.as_ref().map(|t| t.id_token.clone()),
                 meter_start: None,
-                charging_state: text(info, "chargingState"),
-                started_at: text(request, "timestamp"),
+                charging_state,
+                started_at: Some(event.timestamp.clone()),
                 updated_at: now,
             }),
         }
@@ -502,6 +518,15 @@ impl StationState {
         self.transactions
             .retain(|t| t.transaction_id != tx.transaction_id);
         self.transactions.push(tx);
+    }
+}
+
+#[cfg(test)]
+impl StationState {
+    /// Applies a CALL of whichever version the payload's shape says (tests' shorthand).
+    pub(crate) fn apply(&mut self, action: &str, payload: &Value, response: &Value, now: Millis) {
+        let call = StationCall::read_journaled(action, payload);
+        self.apply_call(action, &call, payload, response, now);
     }
 }
 

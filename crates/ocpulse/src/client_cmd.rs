@@ -1,8 +1,9 @@
 //! `ocpulse trigger`, `ocpulse stations`, `ocpulse jobs`: the common operations from a
 //! terminal, against a running server's HTTP API (with `--token`/`OCPULSE_TOKEN` when it
 //! requires one). Human-readable by default, the API's own
-//! JSON with `--json` (for scripts). An API error is shown as its code and message and the
-//! command exits non-zero.
+//! JSON with `--json` (for scripts; a list is read whole by following `next` and printed as
+//! one page, `{"items": [...], "next": null}`). An API error is shown as its code and
+//! message and the command exits non-zero.
 
 use std::fmt::Write as _;
 
@@ -165,6 +166,28 @@ async fn call(
     Ok(value)
 }
 
+/// Reads a whole list, page by page: every list answers `{"items": [...], "next": cursor}`
+/// and the next page is asked with `after=<next>` until `next` is null.
+async fn list_all(client: &ClientArgs, path: &str) -> anyhow::Result<Vec<Value>> {
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page_path = match &after {
+            None => format!("{path}?limit=1000"),
+            Some(a) => format!("{path}?limit=1000&after={}", encode(a)),
+        };
+        let mut page = call(client, reqwest::Method::GET, &page_path, None).await?;
+        match page["items"].take() {
+            Value::Array(more) => items.extend(more),
+            other => bail!("{path} did not answer a page of items: {other}"),
+        }
+        match page["next"].take() {
+            Value::String(next) => after = Some(next),
+            _ => return Ok(items),
+        }
+    }
+}
+
 fn print_json(value: &Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -252,7 +275,7 @@ pub async fn trigger(args: TriggerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Percent-encodes a station id for a URL path segment.
+/// Percent-encodes a station id for a URL path segment (or any query value).
 fn encode(id: &str) -> String {
     id.bytes()
         .map(|b| {
@@ -267,14 +290,12 @@ fn encode(id: &str) -> String {
 
 /// `ocpulse stations`.
 pub async fn stations(args: StationsArgs) -> anyhow::Result<()> {
-    let list = call(&args.client, reqwest::Method::GET, "/api/v1/stations", None).await?;
+    let list = list_all(&args.client, "/api/v1/stations").await?;
     if args.client.json {
-        return print_json(&list);
+        return print_json(&json!({"items": list, "next": null}));
     }
     let rows: Vec<Vec<String>> = list
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|s| {
             let connectors = s["connectors"]
                 .as_array()
@@ -380,14 +401,12 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<()> {
     let c = &args.client;
     match args.action.unwrap_or(JobsAction::List) {
         JobsAction::List => {
-            let list = call(c, reqwest::Method::GET, "/api/v1/trigger-jobs", None).await?;
+            let list = list_all(c, "/api/v1/trigger-jobs").await?;
             if c.json {
-                return print_json(&list);
+                return print_json(&json!({"items": list, "next": null}));
             }
             let rows: Vec<Vec<String>> = list
-                .as_array()
-                .into_iter()
-                .flatten()
+                .iter()
                 .map(|j| {
                     vec![
                         text(&j["jobId"]),

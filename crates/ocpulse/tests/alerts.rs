@@ -218,10 +218,10 @@ async fn a_faulted_connector_raises_one_alert_delivered_signed_after_retries_the
     cp.boot16().await;
     status16(&mut cp, 1, "Faulted", "GroundFailure").await;
     let listed = eventually(&server, "/api/v1/alerts?status=open", |b| {
-        b["alerts"].as_array().is_some_and(|a| a.len() == 1)
+        b["items"].as_array().is_some_and(|a| a.len() == 1)
     })
     .await;
-    let alert = &listed["alerts"][0];
+    let alert = &listed["items"][0];
     assert_eq!(
         (
             alert["ruleId"].as_str(),
@@ -244,7 +244,7 @@ async fn a_faulted_connector_raises_one_alert_delivered_signed_after_retries_the
     })
     .await;
     let (_, all) = server.get("/api/v1/alerts").await;
-    assert_eq!(all["alerts"].as_array().map(Vec::len), Some(1), "{all}");
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(1), "{all}");
 
     // The receiver failed twice; the third attempt is delivered, every one signed.
     let raised = receiver.delivered("AlertRaised").await;
@@ -275,10 +275,10 @@ async fn a_faulted_connector_raises_one_alert_delivered_signed_after_retries_the
     let log = eventually(
         &server,
         &format!("/api/v1/webhooks/{hook_id}/deliveries"),
-        |b| b["deliveries"][0]["status"] == "delivered",
+        |b| b["items"][0]["status"] == "delivered",
     )
     .await;
-    let delivery = &log["deliveries"][0];
+    let delivery = &log["items"][0];
     assert_eq!(delivery["event"], "AlertRaised");
     assert_eq!(delivery["alertId"], json!(alert_id));
     let codes: Vec<Value> = delivery["attempts"]
@@ -308,10 +308,10 @@ async fn a_faulted_connector_raises_one_alert_delivered_signed_after_retries_the
     // Faulted again: a new alert; acknowledged once, refused twice.
     status16(&mut cp, 1, "Faulted", "NoError").await;
     let open = eventually(&server, "/api/v1/alerts?status=open&station=CP1", |b| {
-        b["alerts"].as_array().is_some_and(|a| a.len() == 1)
+        b["items"].as_array().is_some_and(|a| a.len() == 1)
     })
     .await;
-    let second = open["alerts"][0]["id"].as_str().expect("id").to_owned();
+    let second = open["items"][0]["id"].as_str().expect("id").to_owned();
     assert_ne!(second, alert_id);
     let (code, acked) = server
         .post(
@@ -352,11 +352,11 @@ async fn a_faulted_connector_raises_one_alert_delivered_signed_after_retries_the
     let r = receiver.delivered("AlertAcknowledged").await;
     verify(&r, SECRET);
     let (_, by_status) = server.get("/api/v1/alerts?status=acknowledged").await;
-    assert_eq!(by_status["alerts"][0]["id"], json!(second));
+    assert_eq!(by_status["items"][0]["id"], json!(second));
     let (_, by_rule) = server
         .get(&format!("/api/v1/alerts?rule={rule_id}&limit=1"))
         .await;
-    assert_eq!(by_rule["alerts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(by_rule["items"].as_array().map(Vec::len), Some(1));
 
     // Every change is a journal entry on the event stream.
     let events = sse_events(&server, "kind=alert&after=0", 4).await;
@@ -418,12 +418,12 @@ async fn heartbeat_trigger_meter_and_v201_rules_fire() {
     let mut silent = Station::connect(&server, "CP-SILENT", "ocpp1.6").await;
     silent.boot16().await;
     let hb = eventually(&server, "/api/v1/alerts?station=CP-SILENT", |b| {
-        b["alerts"].as_array().is_some_and(|a| !a.is_empty())
+        b["items"].as_array().is_some_and(|a| !a.is_empty())
     })
     .await;
-    assert_eq!(hb["alerts"][0]["target"], "heartbeat");
-    assert_eq!(hb["alerts"][0]["ruleName"], "Silent");
-    let hb_id = hb["alerts"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(hb["items"][0]["target"], "heartbeat");
+    assert_eq!(hb["items"][0]["ruleName"], "Silent");
+    let hb_id = hb["items"][0]["id"].as_str().expect("id").to_owned();
     let r = silent.call("Heartbeat", json!({})).await;
     assert_eq!(r[0], 3);
     eventually(&server, &format!("/api/v1/alerts/{hb_id}"), |a| {
@@ -445,23 +445,23 @@ async fn heartbeat_trigger_meter_and_v201_rules_fire() {
     let (_, answer) = pending.await.expect("trigger answered");
     assert_eq!(answer["outcome"], "Rejected", "{answer}");
     let t = eventually(&server, "/api/v1/alerts?station=CP-T", |b| {
-        b["alerts"].as_array().is_some_and(|a| !a.is_empty())
+        b["items"].as_array().is_some_and(|a| !a.is_empty())
     })
     .await;
-    assert_eq!(t["alerts"][0]["target"], "trigger:MeterValues");
-    assert_eq!(t["alerts"][0]["details"]["outcome"], "Rejected");
-    assert_eq!(t["alerts"][0]["details"]["triggerId"], answer["triggerId"]);
+    assert_eq!(t["items"][0]["target"], "trigger:MeterValues");
+    assert_eq!(t["items"][0]["details"]["outcome"], "Rejected");
+    assert_eq!(t["items"][0]["details"]["triggerId"], answer["triggerId"]);
 
     // A 1.6 voltage outside 207..253 V, then back in range.
     let meter = |v: &str| json!({"connectorId": 1, "meterValue": [{"timestamp": "2025-01-01T12:00:00Z", "sampledValue": [{"value": v, "measurand": "Voltage", "unit": "V", "phase": "L1"}]}]});
     assert_eq!(cp.call("MeterValues", meter("262.5")).await[0], 3);
     let m = eventually(&server, "/api/v1/alerts?station=CP-T&status=open", |b| {
-        b["alerts"]
+        b["items"]
             .as_array()
             .is_some_and(|a| a.iter().any(|x| x["target"] == "meter:connector:1"))
     })
     .await;
-    let m = m["alerts"]
+    let m = m["items"]
         .as_array()
         .expect("alerts")
         .iter()
@@ -492,10 +492,10 @@ async fn heartbeat_trigger_meter_and_v201_rules_fire() {
         .await;
     assert_eq!(r[0], 3, "{r}");
     let a = eventually(&server, "/api/v1/alerts?station=CP-2", |b| {
-        b["alerts"].as_array().is_some_and(|a| a.len() == 2)
+        b["items"].as_array().is_some_and(|a| a.len() == 2)
     })
     .await;
-    let mut targets: Vec<&str> = a["alerts"]
+    let mut targets: Vec<&str> = a["items"]
         .as_array()
         .expect("alerts")
         .iter()
@@ -519,7 +519,7 @@ async fn heartbeat_trigger_meter_and_v201_rules_fire() {
     let body: Value = put.json().await.expect("JSON");
     assert_eq!(body["resolvedAlerts"], 1, "{body}");
     let open = eventually(&server, "/api/v1/alerts?station=CP-2&status=open", |_| true).await;
-    let open: Vec<&str> = open["alerts"]
+    let open: Vec<&str> = open["items"]
         .as_array()
         .expect("alerts")
         .iter()
@@ -561,15 +561,15 @@ async fn a_security_event_notification_raises_until_acknowledged_then_raises_ane
         .await;
     assert_eq!(r[0], 3, "accepted: {r}");
     let listed = eventually(&server, "/api/v1/alerts?station=CP-SEC", |b| {
-        b["alerts"].as_array().is_some_and(|a| !a.is_empty())
+        b["items"].as_array().is_some_and(|a| !a.is_empty())
     })
     .await;
     assert_eq!(
-        listed["alerts"].as_array().map(Vec::len),
+        listed["items"].as_array().map(Vec::len),
         Some(1),
         "{listed}"
     );
-    let alert = &listed["alerts"][0];
+    let alert = &listed["items"][0];
     assert_eq!(
         (
             alert["target"].clone(),
@@ -621,11 +621,11 @@ async fn a_security_event_notification_raises_until_acknowledged_then_raises_ane
     )
     .await;
     let open = eventually(&server, "/api/v1/alerts?station=CP-SEC&status=open", |b| {
-        b["alerts"].as_array().is_some_and(|a| a.len() == 1)
+        b["items"].as_array().is_some_and(|a| a.len() == 1)
     })
     .await;
-    assert_ne!(open["alerts"][0]["id"], json!(first));
-    assert_eq!(open["alerts"][0]["count"], 1);
+    assert_ne!(open["items"][0]["id"], json!(first));
+    assert_eq!(open["items"][0]["count"], 1);
     let events = sse_events(&server, "kind=alert&after=0", 4).await;
     let names: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(
@@ -674,17 +674,17 @@ async fn a_pending_delivery_is_retried_after_a_restart() {
         &server,
         &format!("/api/v1/webhooks/{hook_id}/deliveries"),
         |b| {
-            b["deliveries"][0]["attempts"]
+            b["items"][0]["attempts"]
                 .as_array()
                 .is_some_and(|a| !a.is_empty())
         },
     )
     .await;
-    assert_eq!(log["deliveries"][0]["status"], "pending");
+    assert_eq!(log["items"][0]["status"], "pending");
     // One generic text for every connection failure: the log does not tell a closed
     // port from a filtered one (that is what made webhooks a port scanner).
     assert_eq!(
-        log["deliveries"][0]["attempts"][0]["error"],
+        log["items"][0]["attempts"][0]["error"],
         "could not connect to the receiver (or got no answer in time)",
         "{log}"
     );
@@ -704,12 +704,10 @@ async fn a_pending_delivery_is_retried_after_a_restart() {
     let log = eventually(
         &server,
         &format!("/api/v1/webhooks/{hook_id}/deliveries"),
-        |b| b["deliveries"][0]["status"] == "delivered",
+        |b| b["items"][0]["status"] == "delivered",
     )
     .await;
-    let attempts = log["deliveries"][0]["attempts"]
-        .as_array()
-        .expect("attempts");
+    let attempts = log["items"][0]["attempts"].as_array().expect("attempts");
     assert!(
         attempts.len() >= 2,
         "failed before the restart, delivered after: {log}"
@@ -721,7 +719,7 @@ async fn a_pending_delivery_is_retried_after_a_restart() {
     // The alert itself survived the restart, still open and not raised twice.
     let (_, alerts) = server.get("/api/v1/alerts").await;
     assert_eq!(
-        alerts["alerts"].as_array().map(Vec::len),
+        alerts["items"].as_array().map(Vec::len),
         Some(1),
         "{alerts}"
     );
@@ -856,9 +854,9 @@ async fn bad_rule_and_webhook_bodies_are_400_json_and_unknown_ids_404() {
         .expect("PUT");
     assert_eq!(put.status().as_u16(), 200);
     let (_, rules) = server.get("/api/v1/alert-rules").await;
-    assert_eq!(rules["rules"][0]["name"], "b");
+    assert_eq!(rules["items"][0]["name"], "b");
     assert_eq!(
-        rules["rules"][0]["condition"],
+        rules["items"][0]["condition"],
         json!({"kind": "heartbeatMissing", "minutes": 5.0})
     );
     server.stop().await;
@@ -927,7 +925,7 @@ async fn webhooks_to_internal_addresses_are_refused_at_creation_with_nothing_sen
         );
     }
     let (_, hooks) = server.get("/api/v1/webhooks").await;
-    assert_eq!(hooks["webhooks"], json!([]), "nothing registered");
+    assert_eq!(hooks["items"], json!([]), "nothing registered");
     // The operator's allow-list opens exactly what it names.
     let server2 = Server::start_with(allow_loopback_webhooks).await;
     let (code, _) = server2
@@ -988,10 +986,10 @@ async fn a_target_refused_at_delivery_gets_no_traffic_and_is_logged_as_policy() 
         let log = eventually(
             &server,
             &format!("/api/v1/webhooks/{hook}/deliveries"),
-            |b| b["deliveries"][0]["status"] == "failed",
+            |b| b["items"][0]["status"] == "failed",
         )
         .await;
-        let d = &log["deliveries"][0];
+        let d = &log["items"][0];
         let attempts = d["attempts"].as_array().expect("attempts");
         assert_eq!(attempts.len(), 1, "a policy refusal is not retried: {log}");
         let error = attempts[0]["error"].as_str().unwrap_or_default();
@@ -1055,10 +1053,10 @@ async fn redirects_are_not_followed() {
     let log = eventually(
         &server,
         &format!("/api/v1/webhooks/{hook_id}/deliveries"),
-        |b| b["deliveries"][0]["status"] == "failed",
+        |b| b["items"][0]["status"] == "failed",
     )
     .await;
-    let attempt = &log["deliveries"][0]["attempts"][0];
+    let attempt = &log["items"][0]["attempts"][0];
     assert_eq!(attempt["statusCode"], 307, "{log}");
     assert!(
         attempt["error"]

@@ -177,7 +177,7 @@ async fn bad_malformed_and_revoked_tokens_are_refused_with_401() {
     );
     let (code, list, _) = call(&server, "get", "/api/v1/tokens", Some(&admin), None).await;
     assert_eq!(code, 200);
-    let listed = list["tokens"].as_array().expect("tokens");
+    let listed = list["items"].as_array().expect("tokens");
     assert_eq!(listed.len(), 2, "{list}");
     for t in listed {
         assert!(t.get("token").is_none() && t.get("hash").is_none(), "{t}");
@@ -443,7 +443,7 @@ async fn form_and_text_posts_are_refused_with_415_in_development_mode() {
     assert_eq!(r.status().as_u16(), 415);
     // Nothing was created.
     let (code, jobs) = server.get("/api/v1/trigger-jobs").await;
-    assert_eq!((code, jobs), (200, json!([])));
+    assert_eq!((code, jobs), (200, json!({"items": [], "next": null})));
     // JSON passes, and so does a write with neither body nor content type.
     let r = client
         .post(&trigger)

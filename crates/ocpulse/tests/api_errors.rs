@@ -23,9 +23,12 @@ async fn connect_and_leave(server: &Server, id: &str) {
 }
 
 #[tokio::test]
-async fn station_list_is_an_empty_array_when_nobody_connected() {
+async fn station_list_is_an_empty_page_when_nobody_connected() {
     let server = Server::start().await;
-    assert_eq!(server.get("/api/v1/stations").await, (200, json!([])));
+    assert_eq!(
+        server.get("/api/v1/stations").await,
+        (200, json!({"items": [], "next": null}))
+    );
 }
 
 #[tokio::test]
@@ -270,4 +273,83 @@ async fn framework_errors_also_have_the_json_error_shape() {
     let body: Value = r.json().await.expect("json body");
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn every_route_refuses_an_unknown_query_parameter_and_names_the_accepted_ones() {
+    let server = Server::start().await;
+    let client = reqwest::Client::new();
+    for (method, path) in ocpulse::api::ROUTES {
+        let url = server.url(&format!("{}?bogus=1", path.replace("{id}", "X")));
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let r = client
+            .request(method.clone(), url)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("request");
+        let code = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_error(code, &body, 400, "invalid_query");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("\"bogus\""), "{method} {path}: {body}");
+        assert!(body["accepted"].is_array(), "{method} {path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn every_list_is_a_page_of_items_with_a_next_cursor() {
+    let server = Server::start().await;
+    let mut st = Station::connect(&server, "PAGED1", "ocpp1.6").await;
+    st.boot16().await;
+    let mut other = Station::connect(&server, "PAGED2", "ocpp1.6").await;
+    other.boot16().await;
+    let lists = [
+        "/api/v1/stations",
+        "/api/v1/stations/PAGED1/messages",
+        "/api/v1/stations/PAGED1/meter-values",
+        "/api/v1/triggers",
+        "/api/v1/trigger-jobs",
+        "/api/v1/schedules",
+        "/api/v1/freshness",
+        "/api/v1/reports/health",
+        "/api/v1/alert-rules",
+        "/api/v1/alerts",
+        "/api/v1/webhooks",
+        "/api/v1/tokens",
+    ];
+    for path in lists {
+        let (code, page) = server.get(&format!("{path}?limit=1")).await;
+        assert_eq!(code, 200, "{path}: {page}");
+        let keys: Vec<&String> = page.as_object().expect("an object").keys().collect();
+        assert_eq!(keys, ["items", "next"], "{path}: {page}");
+        assert!(
+            page["items"].as_array().is_some_and(|i| i.len() <= 1),
+            "{path}: {page}"
+        );
+        let (code, body) = server.get(&format!("{path}?limit=1001")).await;
+        assert_error(code, &body, 400, "invalid_limit");
+    }
+    // Two stations, one a page: the cursor reads the second, and the second page is the last.
+    let (_, first) = server.get("/api/v1/stations?limit=1").await;
+    assert_eq!(first["items"][0]["id"], "PAGED1");
+    assert_eq!(first["next"], "PAGED1");
+    let (_, second) = server.get("/api/v1/stations?limit=1&after=PAGED1").await;
+    assert_eq!(second["items"][0]["id"], "PAGED2");
+    assert_eq!(second["next"], Value::Null, "{second}");
+    // A journal pages with its seq as the cursor, newest first, without overlap.
+    let (_, newest) = server.get("/api/v1/stations/PAGED1/messages?limit=1").await;
+    let cursor = newest["next"].as_str().expect("more entries").to_owned();
+    assert_eq!(cursor, newest["items"][0]["seq"].to_string());
+    let (_, older) = server
+        .get(&format!(
+            "/api/v1/stations/PAGED1/messages?limit=1&after={cursor}"
+        ))
+        .await;
+    assert!(older["items"][0]["seq"].as_i64() < newest["items"][0]["seq"].as_i64());
+    let (code, body) = server
+        .get("/api/v1/stations/PAGED1/messages?after=latest")
+        .await;
+    assert_error(code, &body, 400, "invalid_after");
 }

@@ -126,7 +126,7 @@ async fn journal(server: &Server, id: &str) -> Vec<Value> {
         .get(&format!("/api/v1/stations/{id}/messages?limit=1000"))
         .await;
     assert_eq!(code, 200, "{body}");
-    let mut entries = body.as_array().expect("entries").clone();
+    let mut entries = body["items"].as_array().expect("entries").clone();
     entries.reverse();
     entries
 }

@@ -175,24 +175,24 @@ async fn every_acknowledged_message_survives_sigkill() {
     wait_ready(port).await;
     let mut journaled = HashSet::new();
     for i in 0..4 {
-        let mut before: Option<i64> = None;
+        let mut after: Option<String> = None;
         loop {
-            let cursor = before.map(|b| format!("&before={b}")).unwrap_or_default();
+            let cursor = after.map(|a| format!("&after={a}")).unwrap_or_default();
             let page: Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/stations/DUR{i}/messages?action=MeterValues&limit=1000{cursor}"))
                 .await
                 .expect("GET")
                 .json()
                 .await
                 .expect("json");
-            let entries = page.as_array().expect("array");
+            let entries = page["items"].as_array().expect("array");
             for e in entries {
                 if e["direction"] == "in" && e["type"] == "CALL" {
                     journaled.insert(e["messageId"].as_str().unwrap_or_default().to_owned());
                 }
             }
-            match entries.last() {
-                Some(last) if entries.len() == 1000 => before = last["seq"].as_i64(),
-                _ => break,
+            match page["next"].as_str() {
+                Some(next) => after = Some(next.to_owned()),
+                None => break,
             }
         }
     }

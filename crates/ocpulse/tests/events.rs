@@ -319,7 +319,7 @@ async fn last_event_id_replays_exactly_what_was_missed_then_continues_live() {
         st.call("Heartbeat", json!({})).await;
     }
     let (_, journal) = server.get("/api/v1/stations/CPR/messages?limit=1000").await;
-    let mut missed: Vec<i64> = journal
+    let mut missed: Vec<i64> = journal["items"]
         .as_array()
         .expect("journal")
         .iter()

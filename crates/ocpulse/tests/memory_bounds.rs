@@ -209,9 +209,10 @@ async fn jobs_over_unknown_ids() -> (u64, u64, u64) {
     assert_eq!(oldest["results"][0]["outcome"], "UnknownStation");
     assert_eq!(oldest["total"], IDS);
     let (_, list) = server.get("/api/v1/trigger-jobs?limit=1000").await;
-    assert_eq!(list.as_array().map(Vec::len), Some(JOBS));
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(JOBS));
     assert!(
-        list.as_array()
+        list["items"]
+            .as_array()
             .expect("jobs")
             .iter()
             .all(|j| j["total"] == IDS && j["failed"] == IDS),

@@ -257,3 +257,47 @@ async fn requested_message_is_the_enum_of_every_versions_names_and_both_bodies_u
         );
     }
 }
+
+#[tokio::test]
+async fn every_list_answers_a_page_and_takes_limit_and_after() {
+    let server = Server::start().await;
+    let doc = document(&server).await;
+    let mut pages = 0;
+    for (method, path, op) in operations(&doc) {
+        let body = &op["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_ne!(
+            body["type"], "array",
+            "{method} {path} answers a bare array, not a page"
+        );
+        let Some(name) = json_body_ref(&op["responses"]["200"]) else {
+            continue;
+        };
+        let schema =
+            &doc["components"]["schemas"][name.trim_start_matches("#/components/schemas/")];
+        if schema["properties"].get("items").is_none() {
+            continue;
+        }
+        pages += 1;
+        let mut fields: Vec<&String> = schema["properties"]
+            .as_object()
+            .expect("props")
+            .keys()
+            .collect();
+        fields.sort();
+        assert_eq!(fields, ["items", "next"], "{method} {path}: {schema}");
+        let params: Vec<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for wanted in ["limit", "after"] {
+            assert!(
+                params.contains(&wanted),
+                "{method} {path} lacks {wanted}: {params:?}"
+            );
+        }
+    }
+    assert_eq!(pages, 13, "every list endpoint answers a page");
+}

@@ -72,7 +72,7 @@ async fn messages(server: &Server, station: &str, query: &str) -> Vec<Value> {
         ))
         .await;
     assert_eq!(code, 200, "{body}");
-    let mut all = body.as_array().expect("array").clone();
+    let mut all = body["items"].as_array().expect("array").clone();
     all.reverse();
     all
 }
@@ -299,7 +299,8 @@ async fn health_reports_heartbeats_uptime_and_trigger_success() {
 
     let (code, all) = f.server.get("/api/v1/reports/health").await;
     assert_eq!(code, 200);
-    let ids: Vec<_> = all
+    assert_eq!(all["next"], Value::Null, "{all}");
+    let ids: Vec<_> = all["items"]
         .as_array()
         .expect("array")
         .iter()
@@ -311,9 +312,11 @@ async fn health_reports_heartbeats_uptime_and_trigger_success() {
         .server
         .get("/api/v1/reports/health?limit=2&after=CPOFF")
         .await;
-    assert_eq!(page1.as_array().map(Vec::len), Some(2));
-    assert_eq!(page2[0]["stationId"], "CS201");
-    assert_eq!(page2.as_array().map(Vec::len), Some(1));
+    assert_eq!(page1["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(page1["next"], "CPOFF", "the last id of the page: {page1}");
+    assert_eq!(page2["items"][0]["stationId"], "CS201");
+    assert_eq!(page2["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page2["next"], Value::Null, "the last page: {page2}");
     drop((f.cp16, f.cs201));
 }
 
@@ -321,6 +324,7 @@ async fn health_reports_heartbeats_uptime_and_trigger_success() {
 async fn meter_rows_carry_values_units_and_evses_of_both_versions() {
     let f = fleet().await;
     let (code, rows) = f.server.get("/api/v1/stations/CP16/meter-values").await;
+    let rows = rows["items"].clone();
     assert_eq!(code, 200, "{rows}");
     let brief = |rows: &Value| -> Vec<Value> {
         rows.as_array()
@@ -382,6 +386,7 @@ async fn meter_rows_carry_values_units_and_evses_of_both_versions() {
     assert_eq!(rows[0]["stationId"], "CP16");
 
     let (_, rows) = f.server.get("/api/v1/stations/CS201/meter-values").await;
+    let rows = rows["items"].clone();
     assert_eq!(
         brief(&rows),
         vec![
@@ -415,11 +420,13 @@ async fn meter_rows_carry_values_units_and_evses_of_both_versions() {
         .server
         .get("/api/v1/stations/CS201/meter-values?evse=2")
         .await;
+    let evse2 = evse2["items"].clone();
     assert_eq!(brief(&evse2), brief(&json!([rows[2]])));
     let (_, volts) = f
         .server
         .get("/api/v1/stations/CS201/meter-values?measurand=Voltage")
         .await;
+    let volts = volts["items"].clone();
     assert_eq!(brief(&volts), brief(&json!([rows[1]])));
 
     // Time range: the first MeterValues came before `mid`, the second after.
@@ -427,6 +434,7 @@ async fn meter_rows_carry_values_units_and_evses_of_both_versions() {
         .server
         .get(&format!("/api/v1/stations/CP16/meter-values?to={}", f.mid))
         .await;
+    let before = before["items"].clone();
     let (_, after) = f
         .server
         .get(&format!(
@@ -434,6 +442,7 @@ async fn meter_rows_carry_values_units_and_evses_of_both_versions() {
             f.mid
         ))
         .await;
+    let after = after["items"].clone();
     assert_eq!(before.as_array().map(Vec::len), Some(2));
     assert_eq!(after.as_array().map(Vec::len), Some(1));
     assert_eq!(after[0]["value"], 1750.5);
@@ -443,18 +452,26 @@ async fn meter_rows_carry_values_units_and_evses_of_both_versions() {
         .server
         .get("/api/v1/stations/CP16/meter-values?limit=1")
         .await;
+    let next = page1["next"].as_str().expect("more rows remain").to_owned();
+    let page1 = page1["items"].clone();
     assert_eq!(
         page1.as_array().map(Vec::len),
         Some(2),
         "one message, whole"
     );
+    assert_eq!(
+        next,
+        page1[1]["seq"].to_string(),
+        "next is the last row's seq"
+    );
     let (_, page2) = f
         .server
         .get(&format!(
-            "/api/v1/stations/CP16/meter-values?limit=1&after={}",
-            page1[1]["seq"]
+            "/api/v1/stations/CP16/meter-values?limit=1&after={next}"
         ))
         .await;
+    assert_eq!(page2["next"], Value::Null, "the last page: {page2}");
+    let page2 = page2["items"].clone();
     assert_eq!(page2[0]["value"], 1750.5);
 
     // The meter export holds the same rows.

@@ -272,11 +272,15 @@ async fn a_quiet_station_is_probed_before_it_is_declared_unresponsive() {
     let (_, journal) = server
         .get("/api/v1/stations/DEAD/messages?action=StationUnresponsive")
         .await;
-    assert_eq!(journal.as_array().map(Vec::len), Some(1), "{journal}");
+    assert_eq!(
+        journal["items"].as_array().map(Vec::len),
+        Some(1),
+        "{journal}"
+    );
     // The simulator answers its probes, so it is never declared unresponsive.
     eventually("ALIVE probed and answering", async || {
         let (_, probes) = server.get("/api/v1/triggers?station=ALIVE").await;
-        probes["triggers"]
+        probes["items"]
             .as_array()?
             .iter()
             .any(|t| t["requestedBy"] == "probe" && t["outcome"] == "Completed")

@@ -78,7 +78,7 @@ async fn journal_events(server: &Server, station: &str, action: &str) -> Vec<Val
                 "/api/v1/stations/{station}/messages?action={action}&limit=100"
             ))
             .await;
-        last = body.as_array().cloned().unwrap_or_default();
+        last = body["items"].as_array().cloned().unwrap_or_default();
         if !last.is_empty() {
             break;
         }
@@ -94,7 +94,7 @@ async fn an_unregistered_station_is_refused_at_the_handshake_and_nothing_is_crea
     let (code, _) = server.get("/api/v1/stations/STRANGER1").await;
     assert_eq!(code, 404, "no station record for a refused identity");
     let (_, list) = server.get("/api/v1/stations").await;
-    assert_eq!(list, json!([]));
+    assert_eq!(list, json!({"items": [], "next": null}));
 }
 
 #[tokio::test]

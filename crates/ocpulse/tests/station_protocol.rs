@@ -174,7 +174,7 @@ async fn malformed_frames_get_the_right_callerror_and_the_connection_lives_on() 
     assert_eq!(st201.call("Heartbeat", json!({})).await[0], 3);
     let (_, journal) = server.get("/api/v1/stations/MAL201/messages").await;
     assert!(
-        journal
+        journal["items"]
             .as_array()
             .is_some_and(|j| j.iter().any(|e| e["type"] == "MALFORMED")),
         "malformed input is journaled"
@@ -195,7 +195,7 @@ async fn lenient_policy_accepts_quirks_and_records_them() {
         .get("/api/v1/stations/QUIRK/messages?action=BootNotification")
         .await;
     assert!(
-        journal[1]["violation"]
+        journal["items"][1]["violation"]
             .as_str()
             .is_some_and(|v| v.contains("chargePointSerialNumber")),
         "{journal}"
@@ -261,7 +261,7 @@ async fn station_state_and_journal_reflect_what_the_station_sent() {
     assert_eq!(s["firmwareStatus"]["status"], "Downloading");
     assert!(s["lastSeen"].is_string());
     let (_, journal) = server.get("/api/v1/stations/STATE/messages?limit=2").await;
-    let j = journal.as_array().expect("array");
+    let j = journal["items"].as_array().expect("array");
     assert_eq!(j.len(), 2);
     assert_eq!(
         (
@@ -279,13 +279,21 @@ async fn station_state_and_journal_reflect_what_the_station_sent() {
         (j[1]["direction"].clone(), j[1]["type"].clone()),
         (json!("in"), json!("CALL"))
     );
+    assert_eq!(journal["next"], j[1]["seq"].to_string(), "{journal}");
     let (_, older) = server
         .get(&format!(
             "/api/v1/stations/STATE/messages?limit=2&before={}",
             j[1]["seq"]
         ))
         .await;
-    assert_eq!(older[0]["action"], "MeterValues");
+    assert_eq!(older["items"][0]["action"], "MeterValues");
+    let (_, after) = server
+        .get(&format!(
+            "/api/v1/stations/STATE/messages?limit=2&after={}",
+            j[1]["seq"]
+        ))
+        .await;
+    assert_eq!(after["items"], older["items"], "after pages like before");
 }
 
 #[tokio::test]
@@ -309,10 +317,7 @@ async fn a_reconnect_with_the_same_id_replaces_the_old_session() {
     let (_, s) = server.get("/api/v1/stations/TWICE").await;
     assert_eq!(s["protocol"], "ocpp2.0.1");
     assert_eq!(
-        server
-            .get("/api/v1/stations")
-            .await
-            .1
+        server.get("/api/v1/stations").await.1["items"]
             .as_array()
             .map(Vec::len),
         Some(1)

@@ -203,8 +203,8 @@ async fn a_bulk_job_over_hundreds_of_stations_reports_every_outcome() {
         .await;
     assert_eq!(failed["results"].as_array().map(Vec::len), Some(80));
     let (_, list) = server.get("/api/v1/trigger-jobs").await;
-    assert_eq!(list[0]["jobId"], id);
-    assert!(list[0]["results"].is_null());
+    assert_eq!(list["items"][0]["jobId"], id);
+    assert!(list["items"][0]["results"].is_null());
 
     // By ids: unknown ids are reported, duplicates counted once, filters still apply.
     let (code, job) = post(

@@ -75,15 +75,14 @@ async fn wait_false_is_202_with_a_record_that_completes_later_and_is_listed() {
     let (_, list) = server
         .get("/api/v1/triggers?station=ASYNC&outcome=Completed")
         .await;
-    assert_eq!(list["triggers"][0]["id"], id, "{list}");
+    assert_eq!(list["items"][0]["id"], id, "{list}");
     let (_, none) = server
         .get("/api/v1/triggers?station=ASYNC&outcome=Rejected")
         .await;
-    assert_eq!(none["triggers"], json!([]));
+    assert_eq!(none["items"], json!([]));
     let (_, journal) = server.get("/api/v1/stations/ASYNC/messages?limit=20").await;
-    let tagged: Vec<&str> = journal
+    let tagged: Vec<&str> = journal["items"]
         .as_array()
-        .or_else(|| journal["messages"].as_array())
         .expect("journal entries")
         .iter()
         .filter(|e| e["triggerId"] == id)

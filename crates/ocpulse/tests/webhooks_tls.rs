@@ -130,7 +130,7 @@ async fn deliveries(server: &Server, hook: &str, done: impl Fn(&Value) -> bool) 
         let (_, d) = server
             .get(&format!("/api/v1/webhooks/{hook}/deliveries"))
             .await;
-        if d["deliveries"]
+        if d["items"]
             .as_array()
             .and_then(|a| a.first())
             .is_some_and(&done)
@@ -156,7 +156,7 @@ async fn https_webhooks_are_verified_against_the_trusted_cas() {
     .await;
     let hook = faulted_alert(&server, &url, "TLS1").await;
     let log = deliveries(&server, &hook, |d| d["status"] == "failed").await;
-    let errors = log["deliveries"][0]["attempts"].to_string();
+    let errors = log["items"][0]["attempts"].to_string();
     assert!(
         errors.to_lowercase().contains("certificate") || errors.contains("UnknownIssuer"),
         "{log}"
@@ -175,7 +175,7 @@ async fn https_webhooks_are_verified_against_the_trusted_cas() {
     .await;
     let hook = faulted_alert(&server, &url, "TLS2").await;
     let log = deliveries(&server, &hook, |d| d["status"] == "delivered").await;
-    assert_eq!(log["deliveries"][0]["event"], "AlertRaised", "{log}");
+    assert_eq!(log["items"][0]["event"], "AlertRaised", "{log}");
     let bodies = got.lock().expect("lock").clone();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     assert_eq!(bodies[0]["alert"]["stationId"], "TLS2");

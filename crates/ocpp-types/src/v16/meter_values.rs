@@ -1,6 +1,6 @@
 //! MeterValues and the sampled-value model shared with StopTransaction.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::common::DateTime;
 
@@ -177,7 +177,9 @@ ocpp_enum! {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SampledValue {
-    /// The value as text (a number for `Raw`, hex data for `SignedData`).
+    /// The value as text (a number for `Raw`, hex data for `SignedData`). A JSON number,
+    /// which some stations send and the lenient policy accepts, is read as its decimal text.
+    #[serde(deserialize_with = "text_or_number")]
     pub value: String,
     /// Why the value was sampled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -225,3 +227,17 @@ pub struct MeterValuesRequest {
 /// `MeterValues.conf`: empty acknowledgement.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MeterValuesResponse {}
+
+/// A 1.6 sampled value as text, whether sent as the schema's string or as a JSON number.
+fn text_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Number(serde_json::Number),
+    }
+    Ok(match TextOrNumber::deserialize(deserializer)? {
+        TextOrNumber::Text(text) => text,
+        TextOrNumber::Number(number) => number.to_string(),
+    })
+}

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::eval::{self, Verdict};
 use super::{AlertRule, Condition};
+use crate::incoming::StationCall;
 use crate::journal::{
     CONNECTION_REFUSED, Direction, EVENT, JournalEntry, SECURITY_EVENT, STATION_CONNECTED,
     STATION_DISCONNECTED,
@@ -74,7 +75,7 @@ pub struct AlertEngine {
     rules: Vec<AlertRule>,
     active: HashSet<AlertKey>,
     connected_at: HashMap<String, Millis>,
-    awaiting: HashMap<(String, String), (String, Value, Millis)>,
+    awaiting: HashMap<(String, String), (String, StationCall, Millis)>,
     awaiting_order: VecDeque<(String, String)>,
 }
 
@@ -199,8 +200,9 @@ impl AlertEngine {
                         self.awaiting.remove(&old);
                     }
                     self.awaiting_order.push_back(key.clone());
+                    let call = StationCall::read_journaled(action, &payload);
                     self.awaiting
-                        .insert(key, (action.to_owned(), payload, entry.at));
+                        .insert(key, (action.to_owned(), call, entry.at));
                 }
                 Vec::new()
             }
@@ -209,7 +211,7 @@ impl AlertEngine {
                     return Vec::new();
                 };
                 let key = (station.to_owned(), id);
-                let Some((action, payload, received_at)) = self.awaiting.remove(&key) else {
+                let Some((action, call, received_at)) = self.awaiting.remove(&key) else {
                     return Vec::new();
                 };
                 if let Some(at) = self.awaiting_order.iter().rposition(|k| *k == key) {
@@ -223,7 +225,7 @@ impl AlertEngine {
                     .iter()
                     .filter(|r| r.applies_to(station))
                     .flat_map(|r| {
-                        eval::on_call(&r.condition, &action, &payload, received_at)
+                        eval::on_call(&r.condition, &action, &call, received_at)
                             .into_iter()
                             .map(|v| (r.id.clone(), v))
                     })

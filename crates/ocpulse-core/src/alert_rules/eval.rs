@@ -1,14 +1,15 @@
 //! What one message says about one condition: for each target it mentions, whether the
-//! condition fires there or is clear. Read tolerantly (a field that is missing or odd
-//! yields nothing rather than an error), for both OCPP versions; the shape tells them
-//! apart (1.6 `status` / string meter values, 2.0.1 `connectorStatus` / numbers).
+//! condition fires there or is clear. Station CALLs come read into their typed messages
+//! (`crate::incoming`, both versions); a payload that does not fit its type says nothing.
+//! The CSMS's own events are read from their JSON.
 
 use serde_json::{Value, json};
 
 use super::{
-    Condition, DEFAULT_MEASURAND, FIRMWARE_FAILURES, SECURITY_EVENT_NOTIFICATION,
-    SECURITY_TYPE_MAX_CHARS, TECH_INFO_MAX_CHARS,
+    Condition, FIRMWARE_FAILURES, SECURITY_EVENT_NOTIFICATION, SECURITY_TYPE_MAX_CHARS,
+    TECH_INFO_MAX_CHARS,
 };
+use crate::incoming::{ActivityReport, ConnectorReport, MeterReport, StationCall};
 use crate::journal::{CONNECTION_REFUSED, SECURITY_EVENT};
 use crate::{Millis, rfc3339};
 
@@ -20,40 +21,47 @@ pub(super) struct Verdict {
     pub details: Value,
 }
 
-fn int(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_i64)
-}
-
+/// A field of one of the CSMS's own `EVENT` payloads (station CALLs come typed instead).
 fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
-/// A station CALL the CSMS acknowledged, received at `at`.
+/// A station CALL the CSMS acknowledged (`action`, read into `call`), received at `at`.
 pub(super) fn on_call(
     condition: &Condition,
     action: &str,
-    payload: &Value,
+    call: &StationCall,
     at: Millis,
 ) -> Vec<Verdict> {
     match (condition, action) {
-        (Condition::SecurityEvent { types, .. }, SECURITY_EVENT_NOTIFICATION) => security(
-            types.as_deref(),
-            "station",
-            action,
-            text(payload, "type"),
-            text(payload, "techInfo"),
-            text(payload, "timestamp"),
-            at,
-        )
-        .into_iter()
-        .collect(),
-        (Condition::ConnectorFaulted {}, "StatusNotification") => {
-            status_notification(payload).into_iter().collect()
-        }
+        (Condition::SecurityEvent { types, .. }, SECURITY_EVENT_NOTIFICATION) => call
+            .security_event()
+            .and_then(|e| {
+                security(
+                    types.as_deref(),
+                    "station",
+                    action,
+                    Some(e.kind),
+                    e.tech_info,
+                    Some(e.timestamp),
+                    at,
+                )
+            })
+            .into_iter()
+            .collect(),
+        (Condition::ConnectorFaulted {}, "StatusNotification") => call
+            .connector_status()
+            .map(|report| status_notification(&report))
+            .into_iter()
+            .collect(),
         (
             Condition::FirmwareFailed {},
             "FirmwareStatusNotification" | "SignedFirmwareStatusNotification",
-        ) => firmware(action, payload).into_iter().collect(),
+        ) => call
+            .activity()
+            .and_then(|report| firmware(action, &report))
+            .into_iter()
+            .collect(),
         (Condition::HeartbeatMissing { .. }, "Heartbeat") => vec![Verdict {
             target: "heartbeat".into(),
             firing: false,
@@ -66,41 +74,47 @@ pub(super) fn on_call(
                 max,
             },
             "MeterValues" | "TransactionEvent",
-        ) => meter(payload, measurand, *min, *max).into_iter().collect(),
+        ) => call
+            .meter()
+            .and_then(|report| meter(&report, measurand, *min, *max))
+            .into_iter()
+            .collect(),
         _ => Vec::new(),
     }
 }
 
-fn status_notification(p: &Value) -> Option<Verdict> {
-    if let Some(status) = text(p, "connectorStatus") {
+fn status_notification(report: &ConnectorReport<'_>) -> Verdict {
+    let (connector, status) = (report.connector_id, report.status);
+    if let Some(evse) = report.evse_id {
         // 2.0.1: a connector within an EVSE; no error code in this message.
-        let (evse, connector) = (int(p, "evseId")?, int(p, "connectorId")?);
-        return Some(Verdict {
+        return Verdict {
             target: format!("evse:{evse}/connector:{connector}"),
             firing: status == "Faulted",
             details: json!({"action": "StatusNotification", "evseId": evse, "connectorId": connector, "status": status}),
-        });
+        };
     }
-    let connector = int(p, "connectorId")?;
-    let status = text(p, "status")?;
-    let error_code = text(p, "errorCode");
-    let firing = status == "Faulted" || error_code.is_some_and(|c| c != "NoError");
+    let firing = status == "Faulted" || report.error_code.is_some_and(|c| c != "NoError");
     let mut details =
         json!({"action": "StatusNotification", "connectorId": connector, "status": status});
-    for key in ["errorCode", "info", "vendorId", "vendorErrorCode"] {
-        if let Some(v) = text(p, key) {
+    for (key, value) in [
+        ("errorCode", report.error_code),
+        ("info", report.info),
+        ("vendorId", report.vendor_id),
+        ("vendorErrorCode", report.vendor_error_code),
+    ] {
+        if let Some(v) = value {
             details[key] = json!(v);
         }
     }
-    Some(Verdict {
+    Verdict {
         target: format!("connector:{connector}"),
         firing,
         details,
-    })
+    }
 }
 
-fn firmware(action: &str, p: &Value) -> Option<Verdict> {
-    let status = text(p, "status")?;
+fn firmware(action: &str, report: &ActivityReport) -> Option<Verdict> {
+    let status = report.status;
     let firing = if FIRMWARE_FAILURES.contains(&status) {
         true
     } else if status == "Installed" {
@@ -109,7 +123,7 @@ fn firmware(action: &str, p: &Value) -> Option<Verdict> {
         return None;
     };
     let mut details = json!({"action": action, "status": status});
-    if let Some(id) = int(p, "requestId") {
+    if let Some(id) = report.request_id {
         details["requestId"] = json!(id);
     }
     Some(Verdict {
@@ -120,61 +134,48 @@ fn firmware(action: &str, p: &Value) -> Option<Verdict> {
 }
 
 /// The meter a MeterValues / TransactionEvent is about.
-fn meter_target(p: &Value) -> Option<String> {
-    if let Some(c) = int(p, "connectorId") {
+fn meter_target(report: &MeterReport<'_>) -> Option<String> {
+    if let Some(e) = report.evse_id {
+        return Some(format!("meter:evse:{e}"));
+    }
+    if let Some(c) = report.connector_id {
         return Some(format!("meter:connector:{c}"));
     }
-    if let Some(e) = int(p, "evseId") {
-        return Some(format!("meter:evse:{e}"));
-    }
-    if let Some(e) = p.get("evse").and_then(|e| int(e, "id")) {
-        return Some(format!("meter:evse:{e}"));
-    }
     // A TransactionEvent after the first may leave the EVSE out (E01.FR.16).
-    p.get("transactionInfo")
-        .and_then(|t| text(t, "transactionId"))
+    report
+        .transaction_id
+        .as_ref()
         .map(|t| format!("meter:transaction:{t}"))
 }
 
-/// A sampled value as a number: 2.0.1 sends numbers, 1.6 decimal strings.
-fn number(sv: &Value) -> Option<f64> {
-    match sv.get("value")? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
-        _ => None,
-    }
-}
-
-fn meter(p: &Value, measurand: &str, min: Option<f64>, max: Option<f64>) -> Option<Verdict> {
-    let target = meter_target(p)?;
+fn meter(
+    report: &MeterReport<'_>,
+    measurand: &str,
+    min: Option<f64>,
+    max: Option<f64>,
+) -> Option<Verdict> {
+    let target = meter_target(report)?;
     let mut out_of_range = Vec::new();
     let mut last_in_range = None;
-    for mv in p.get("meterValue")?.as_array()? {
-        let Some(samples) = mv.get("sampledValue").and_then(Value::as_array) else {
+    for sample in report.readings.samples() {
+        if sample.measurand != measurand {
             continue;
-        };
-        for sv in samples {
-            if text(sv, "measurand").unwrap_or(DEFAULT_MEASURAND) != measurand {
-                continue;
+        }
+        let Some(value) = sample.value else { continue };
+        let mut seen = json!({"value": value});
+        for (key, v) in [
+            ("unit", sample.stated_unit),
+            ("phase", sample.phase),
+            ("timestamp", Some(sample.timestamp)),
+        ] {
+            if let Some(v) = v {
+                seen[key] = json!(v);
             }
-            let Some(value) = number(sv) else { continue };
-            let unit =
-                text(sv, "unit").or_else(|| sv.get("unitOfMeasure").and_then(|u| text(u, "unit")));
-            let mut seen = json!({"value": value});
-            for (key, v) in [
-                ("unit", unit),
-                ("phase", text(sv, "phase")),
-                ("timestamp", text(mv, "timestamp")),
-            ] {
-                if let Some(v) = v {
-                    seen[key] = json!(v);
-                }
-            }
-            if min.is_some_and(|lo| value < lo) || max.is_some_and(|hi| value > hi) {
-                out_of_range.push(seen);
-            } else {
-                last_in_range = Some(seen);
-            }
+        }
+        if min.is_some_and(|lo| value < lo) || max.is_some_and(|hi| value > hi) {
+            out_of_range.push(seen);
+        } else {
+            last_in_range = Some(seen);
         }
     }
     let range = json!({"measurand": measurand, "min": min, "max": max});
@@ -272,7 +273,7 @@ pub(super) fn on_security_event(
             if let Some(remote) = text(payload, "remote") {
                 v.details["remote"] = json!(truncated(remote, TECH_INFO_MAX_CHARS).0);
             }
-            if let Some(profile) = int(payload, "profile") {
+            if let Some(profile) = payload.get("profile").and_then(Value::as_i64) {
                 v.details["profile"] = json!(profile);
             }
             Some(v)

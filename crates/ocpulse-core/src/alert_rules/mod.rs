@@ -16,6 +16,7 @@ pub use alert::{AckError, Alert, AlertStatus};
 pub use engine::{AlertEngine, AlertKey, Decision, Finding, StationSnapshot};
 
 use crate::Millis;
+use crate::incoming::DEFAULT_MEASURAND;
 use crate::trigger_record::Outcome;
 
 /// The `EVENT` action journaled when an alert is raised.
@@ -26,9 +27,6 @@ pub const ALERT_ACKNOWLEDGED: &str = "AlertAcknowledged";
 pub const ALERT_RESOLVED: &str = "AlertResolved";
 /// Every alert event, in lifecycle order (webhook `events` filters name these).
 pub const ALERT_EVENTS: [&str; 3] = [ALERT_RAISED, ALERT_ACKNOWLEDGED, ALERT_RESOLVED];
-
-/// The measurand OCPP assumes when a sampled value names none (1.6 §7.31, 2.0.1 MeasurandEnumType).
-pub const DEFAULT_MEASURAND: &str = "Energy.Active.Import.Register";
 
 /// Firmware statuses that mean an update failed (1.6, the 1.6 security extension's
 /// SignedFirmwareStatusNotification and 2.0.1 FirmwareStatusEnumType).

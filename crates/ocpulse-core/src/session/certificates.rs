@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::Millis;
 use crate::answers::CsrVerdict;
+use crate::incoming::CsrRequest;
 use crate::state::{CertificateRequest, CertificateRequestStatus};
 
 /// Issues station certificates: the CA, outside the domain (it holds keys and files).
@@ -70,14 +71,11 @@ pub(crate) fn check_csr(
     version: ProtocolVersion,
     identity: &str,
     organization: Option<&str>,
-    payload: &Value,
+    request: Option<CsrRequest<'_>>,
     now: Millis,
 ) -> CsrCheck {
-    let csr = payload.get("csr").and_then(Value::as_str);
-    let certificate_type = payload
-        .get("certificateType")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let csr = request.map(|r| r.csr);
+    let certificate_type = request.and_then(|r| r.certificate_type).map(str::to_owned);
     let mut record = CertificateRequest {
         requested_at: now,
         certificate_type: certificate_type.clone(),

@@ -13,6 +13,7 @@ use super::offers::CallFacts;
 use super::watches::MatchedMessage;
 use super::{Caller, Now, Output, PendingAck, ServerSession};
 use crate::answers::{self, Answer, AnswerContext};
+use crate::incoming::StationCall;
 use crate::journal::{MALFORMED, SECURITY_EVENT};
 use crate::store::{StoreError, WriteBatch};
 use crate::{Direction, JournalEntry, ValidationMode};
@@ -153,7 +154,8 @@ impl<T: Caller> ServerSession<T> {
             heartbeat_interval: self.env.settings.heartbeat_interval,
             transaction_id,
         };
-        let csr_check = (action == "SignCertificate").then(|| self.check_csr(payload, now));
+        let call_read = StationCall::parse(self.protocol, action, payload);
+        let csr_check = (action == "SignCertificate").then(|| self.check_csr(&call_read, now));
         let reply = match &csr_check {
             Some(check) => answers::sign_certificate(self.protocol, &check.verdict),
             None => answers::answer(self.protocol, action, &ctx),
@@ -180,8 +182,8 @@ impl<T: Caller> ServerSession<T> {
         }
         let facts = {
             let mut s = self.lock_state();
-            let facts = CallFacts::read(self.protocol, action, payload, &s);
-            s.apply(action, payload, &response, now.wall);
+            let facts = CallFacts::read(&call_read, &s);
+            s.apply_call(action, &call_read, payload, &response, now.wall);
             if let Some(v) = &violation {
                 s.record_violation(action, v, now.wall);
             }
@@ -331,14 +333,14 @@ impl<T: Caller> ServerSession<T> {
         }
     }
 
-    fn check_csr(&mut self, payload: &Value, now: Now) -> CsrCheck {
+    fn check_csr(&mut self, call: &StationCall, now: Now) -> CsrCheck {
         let check = certificates::check_csr(
             self.env.issuer.as_deref(),
             &self.env.schemas,
             self.protocol,
             &self.station_id,
             self.env.settings.csr_organization.as_deref(),
-            payload,
+            call.csr_request(),
             now.wall,
         );
         if let Some(why) = &check.subject_mismatch {

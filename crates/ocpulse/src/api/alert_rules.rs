@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ocpulse_core::alert_rules::{AlertRule, RuleSpec};
@@ -12,6 +12,8 @@ use ocpulse_core::rfc3339;
 use serde_json::{Value, json};
 
 use super::openapi::ApiErrorBody;
+use super::page::{Order, Page, PageParams, Paging};
+use super::query::Params;
 use super::{ApiError, parse_body};
 use crate::alerts;
 use crate::app::App;
@@ -175,15 +177,6 @@ struct RuleDeleted {
     resolved_alerts: u64,
 }
 
-/// The answer of `GET /api/v1/alert-rules`.
-#[derive(utoipa::ToSchema)]
-#[schema(as = AlertRuleList)]
-#[allow(dead_code)] // documentation only
-struct RuleList {
-    /// Every rule, oldest first.
-    rules: Vec<RuleView>,
-}
-
 pub(super) fn storage(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -245,16 +238,26 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     get,
     path = "/api/v1/alert-rules",
     tag = "alerts",
+    params(PageParams),
     responses(
-        (status = 200, description = "Every rule, oldest first", body = RuleList),
-        (status = "4XX", description = "Any client error the framework makes (e.g. 405 for another method)", body = ApiErrorBody),
+        (status = 200, description = "A page of rules, oldest first; `next` is the last rule id", body = Page<RuleView>),
+        (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
     )
 )]
-pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Query(params): Query<Params>,
+) -> Result<Json<Page<Value>>, ApiError> {
+    let paging = Paging::parse(&params)?;
     let state = app.alerts.state.lock().await;
     let mut rules: Vec<&AlertRule> = state.engine.rules().iter().collect();
     rules.sort_by(|a, b| a.id.cmp(&b.id));
-    Json(json!({"rules": rules.into_iter().map(view).collect::<Vec<_>>()}))
+    Ok(Json(paging.page(
+        rules,
+        Order::Ascending,
+        |r| r.id.as_str(),
+        view,
+    )))
 }
 
 /// `GET /api/v1/alert-rules/{id}`.

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use super::alert_rules::{SeverityName, storage};
 use super::openapi::ApiErrorBody;
-use super::{ApiError, parse_body, parse_limit};
+use super::page::{Order, Page, PageParams, Paging};
+use super::{ApiError, parse_body};
 use crate::alerts::{self, AcknowledgeError};
 use crate::app::App;
 
@@ -86,16 +87,7 @@ pub(crate) enum AlertStatusName {
     Resolved,
 }
 
-/// The answer of `GET /api/v1/alerts`.
-#[derive(utoipa::ToSchema)]
-#[schema(as = AlertList)]
-#[allow(dead_code)] // documentation only
-struct AlertList {
-    /// Alerts, newest first.
-    alerts: Vec<AlertView>,
-}
-
-/// `GET /api/v1/alerts?status=&station=&rule=&limit=`: newest first.
+/// `GET /api/v1/alerts?status=&station=&rule=&limit=&after=`: newest first.
 #[utoipa::path(
     get,
     path = "/api/v1/alerts",
@@ -104,26 +96,17 @@ struct AlertList {
         ("status" = Option<AlertStatusName>, Query, description = "Only alerts in this state"),
         ("station" = Option<String>, Query, description = "Only this station's alerts", example = "CP0001"),
         ("rule" = Option<String>, Query, description = "Only alerts of this rule id"),
-        ("limit" = Option<u32>, Query, description = "At most this many (default 100)", minimum = 1, maximum = 1000),
+        PageParams,
     ),
     responses(
-        (status = 200, description = "Alerts, newest first", body = AlertList),
+        (status = 200, description = "A page of alerts, newest first; `next` is the last alert id", body = Page<AlertView>),
         (status = 400, description = "A bad `status` (`invalid_status`, with `validValues`), `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
     )
 )]
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    if let Some(unknown) = params
-        .keys()
-        .find(|k| !matches!(k.as_str(), "status" | "station" | "rule" | "limit"))
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("unknown query parameter {unknown:?}; use status, station, rule and limit"),
-        ));
-    }
+) -> Result<Json<Page<Value>>, ApiError> {
     let status = params
         .get("status")
         .map(|s| {
@@ -138,19 +121,22 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let limit = parse_limit(params.get("limit"))?;
+    let paging = Paging::parse(&params)?;
     let state = app.alerts.state.lock().await;
-    let alerts: Vec<Value> = state
+    // Alert ids are time-ordered (UUIDv7): newest first is descending by id.
+    let matching = state
         .alerts
         .values()
         .rev()
         .filter(|a| status.is_none_or(|s| a.status == s))
         .filter(|a| params.get("station").is_none_or(|s| *s == a.station_id))
-        .filter(|a| params.get("rule").is_none_or(|r| *r == a.rule_id))
-        .take(limit)
-        .map(|a| json!(a))
-        .collect();
-    Ok(Json(json!({"alerts": alerts})))
+        .filter(|a| params.get("rule").is_none_or(|r| *r == a.rule_id));
+    Ok(Json(paging.page(
+        matching,
+        Order::Descending,
+        |a| a.id.as_str(),
+        |a| json!(a),
+    )))
 }
 
 /// `GET /api/v1/alerts/{id}`.

@@ -19,8 +19,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::openapi::ApiErrorBody;
-use super::trigger::requested_by;
-use super::{ApiError, parse_body, parse_limit};
+use super::page::{Order, Page, PageParams, Paging};
+use super::send_trigger::requested_by;
+use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::jobs::{self, CancelError, JobHandle};
 use crate::now_ms;
@@ -134,7 +135,7 @@ pub(crate) enum ConnectionName {
 pub(crate) struct JobTriggerDoc {
     /// The message wanted, by its name in either version (`Heartbeat`, `StatusNotification`,
     /// `MeterValues`, ...).
-    #[schema(value_type = super::trigger::RequestedMessageDoc)]
+    #[schema(value_type = super::send_trigger::RequestedMessageDoc)]
     requested_message: String,
     /// 1.6-style target: a connector (0 = the station itself).
     connector_id: Option<i64>,
@@ -607,7 +608,6 @@ pub async fn one(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    super::query::only(&params, &["results", "include"])?;
     let results = parse_results(params.get("results"))?;
     let include_messages = match params.get("include").map(String::as_str) {
         None => false,
@@ -633,26 +633,25 @@ pub async fn one(
     Ok(Json(body))
 }
 
-/// Jobs, newest first, without per-station results (`?status=&limit=`).
+/// Jobs, newest first, without per-station results (`?status=&limit=&after=`).
 #[utoipa::path(
     get,
     path = "/api/v1/trigger-jobs",
     tag = "jobs",
     params(
         ("status" = Option<JobStatusName>, Query, description = "Only jobs in this state"),
-        ("limit" = Option<u32>, Query, description = "At most this many (default 100)", minimum = 1, maximum = 1000),
+        PageParams,
     ),
     responses(
-        (status = 200, description = "Jobs, newest first, without `results`", body = Vec<JobView>),
+        (status = 200, description = "A page of jobs, newest first, without `results`; `next` is the last job id", body = Page<JobView>),
         (status = 400, description = "A bad `status` (`invalid_status`), `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
     )
 )]
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    super::query::only(&params, &["status", "limit"])?;
-    let limit = parse_limit(params.get("limit"))?;
+) -> Result<Json<Page<Value>>, ApiError> {
+    let paging = Paging::parse(&params)?;
     let status = match params.get("status").map(String::as_str) {
         None => None,
         Some("running") => Some(JobStatus::Running),
@@ -666,21 +665,22 @@ pub async fn list(
         }
     };
     // Counted first, then read: a running job's results are never copied for a list.
-    let jobs: Vec<Value> = app
-        .jobs
-        .list()
-        .iter()
-        .filter_map(|h| {
-            let counts = h.counts();
-            let job = h.job.lock().ok()?;
-            if status.is_some_and(|s| job.status != s) {
-                return None;
-            }
-            Some(view(&job, &counts, Results::None))
-        })
-        .take(limit)
-        .collect();
-    Ok(Json(Value::Array(jobs)))
+    // Job ids are time-ordered (UUIDv7), so newest first is descending by id.
+    let matching = app.jobs.list().into_iter().filter_map(|h| {
+        let counts = h.counts();
+        let job = h.job.lock().ok()?;
+        let before_cursor = paging.after.as_ref().is_some_and(|a| job.id >= *a);
+        if before_cursor || status.is_some_and(|s| job.status != s) {
+            return None;
+        }
+        Some((job.id.clone(), view(&job, &counts, Results::None)))
+    });
+    Ok(Json(paging.page(
+        matching,
+        Order::Descending,
+        |(id, _)| id.as_str(),
+        |(_, v)| v,
+    )))
 }
 
 /// Cancels a running job; 409 if it already ended.

@@ -10,8 +10,9 @@ use ocpulse_core::journal::JournalQuery;
 use ocpulse_core::{JournalEntry, parse_rfc3339, rfc3339};
 use serde_json::{Value, json};
 
+use super::ApiError;
 use super::openapi::ApiErrorBody;
-use super::{ApiError, parse_limit};
+use super::page::{Page, PageParams, Paging};
 use crate::app::App;
 
 /// A journal entry as the API shows it (`entry_json` builds it).
@@ -88,12 +89,12 @@ pub(crate) fn entry_json(e: &JournalEntry) -> Value {
     params(
         ("id" = String, Path, description = "The station id", example = "CP0001"),
         ("action" = Option<String>, Query, description = "Only entries of this action"),
-        ("limit" = Option<u32>, Query, description = "Page size (default 100)", minimum = 1, maximum = 1000),
-        ("before" = Option<JournalBefore>, Query, description = "Entries before this seq (to page) or this RFC 3339 time", example = "2025-01-01T12:00:00Z"),
+        ("before" = Option<JournalBefore>, Query, description = "Only entries before this seq or this RFC 3339 time", example = "2025-01-01T12:00:00Z"),
+        PageParams,
     ),
     responses(
-        (status = 200, description = "Journal entries, newest first", body = Vec<JournalEntryView>),
-        (status = 400, description = "A bad `limit` (`invalid_limit`), `before` (`invalid_before`), an unknown parameter (`invalid_query`) or an undecodable path/query", body = ApiErrorBody),
+        (status = 200, description = "A page of journal entries, newest first; `next` is the last entry's `seq`", body = Page<JournalEntryView>),
+        (status = 400, description = "A bad `limit` (`invalid_limit`), `after` (`invalid_after`), `before` (`invalid_before`), an unknown parameter (`invalid_query`) or an undecodable path/query", body = ApiErrorBody),
         (status = 404, description = "No station with this id ever connected (`station_not_found`)", body = ApiErrorBody),
         (status = 500, description = "Storage error", body = ApiErrorBody),
     )
@@ -102,20 +103,11 @@ pub async fn list(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<Value>>, ApiError> {
     if app.stations.get(&id).is_none() {
         return Err(ApiError::station_not_found(&id));
     }
-    if let Some(unknown) = params
-        .keys()
-        .find(|k| !matches!(k.as_str(), "action" | "limit" | "before"))
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("unknown query parameter {unknown:?}; use action, limit and before"),
-        ));
-    }
-    let limit = parse_limit(params.get("limit"))?;
+    let paging = Paging::parse(&params)?;
     let (mut before_seq, mut before_at) = (None, None);
     if let Some(b) = params.get("before") {
         if let Ok(seq) = b.parse::<i64>() {
@@ -131,6 +123,10 @@ pub async fn list(
             ));
         }
     }
+    // The cursor continues below the previous page's last seq (newest first).
+    if let Some(after) = paging.after_number("an entry's seq")? {
+        before_seq = Some(before_seq.map_or(after, |b| b.min(after)));
+    }
     let action = params.get("action").filter(|a| !a.is_empty()).cloned();
     let entries = app
         .store
@@ -139,7 +135,7 @@ pub async fn list(
             action,
             before_seq,
             before_at,
-            limit,
+            limit: paging.limit + 1,
         })
         .await
         .map_err(|e| {
@@ -149,5 +145,9 @@ pub async fn list(
                 e.to_string(),
             )
         })?;
-    Ok(Json(Value::Array(entries.iter().map(entry_json).collect())))
+    let page = Page::from_lookahead(entries, paging.limit, |e| e.seq.to_string());
+    Ok(Json(Page {
+        items: page.items.iter().map(entry_json).collect(),
+        next: page.next,
+    }))
 }

@@ -11,9 +11,10 @@ use ocpulse_core::meter_rows::{METER_ACTIONS, MeterRow, meter_rows};
 use ocpulse_core::rfc3339;
 use serde_json::{Value, json};
 
+use super::ApiError;
 use super::openapi::ApiErrorBody;
-use super::query::{Params, evse, only, range, storage, text};
-use super::{ApiError, parse_limit};
+use super::page::{Page, PageParams, Paging};
+use super::query::{Params, evse, range, storage, text};
 use crate::app::App;
 
 /// How many journal entries one store read takes while collecting rows.
@@ -168,11 +169,10 @@ pub(crate) fn meter_scan(
         ("to" = Option<String>, Query, format = DateTime, description = "Only rows received before this RFC 3339 time"),
         ("evse" = Option<i64>, Query, minimum = 0, description = "Only this 2.0.1 EVSE or 1.6 connector (0 = main meter)"),
         ("measurand" = Option<String>, Query, description = "Only this measurand", example = "Energy.Active.Import.Register"),
-        ("limit" = Option<u32>, Query, description = "Rows per page (default 100; a message's rows are never split)", minimum = 1, maximum = 1000),
-        ("after" = Option<i64>, Query, description = "The last row's `seq` of the previous page"),
+        PageParams,
     ),
     responses(
-        (status = 200, description = "Meter rows, oldest first", body = Vec<MeterRowView>),
+        (status = 200, description = "A page of meter rows, oldest first (a message's rows are never split, so a page may hold more than `limit` when its first message alone has more); `next` is the last row's `seq`", body = Page<MeterRowView>),
         (status = 400, description = "A bad `from`/`to` (`invalid_time`, `invalid_range`), `evse` (`invalid_evse`), `limit` (`invalid_limit`), `after` (`invalid_after`), an unknown parameter (`invalid_query`) or an undecodable path/query", body = ApiErrorBody),
         (status = 404, description = "No station with this id ever connected (`station_not_found`)", body = ApiErrorBody),
         (status = 500, description = "Storage error", body = ApiErrorBody),
@@ -182,26 +182,20 @@ pub async fn list(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(params): Query<Params>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<Value>>, ApiError> {
     if app.stations.get(&id).is_none() {
         return Err(ApiError::station_not_found(&id));
     }
-    only(
-        &params,
-        &["from", "to", "evse", "measurand", "limit", "after"],
-    )?;
-    let limit = parse_limit(params.get("limit"))?;
+    let paging = Paging::parse(&params)?;
     let filter = RowFilter::parse(&params)?;
     let mut scan = meter_scan(Some(id), &params)?;
-    if let Some(a) = text(&params, "after") {
-        scan.after_seq = a.parse::<i64>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_after",
-                format!("after must be a row's seq (a whole number, to page), got {a:?}"),
-            )
-        })?;
+    if let Some(after) = paging.after_number("a row's seq")? {
+        scan.after_seq = after;
     }
     let mut out: Vec<Value> = Vec::new();
+    // The page is full when the next message's rows would not fit; seeing that message is
+    // also what says that more remain.
+    let mut more = false;
     'pages: loop {
         let page = app
             .store
@@ -210,18 +204,24 @@ pub async fn list(
             .map_err(storage)?;
         for entry in &page {
             let rows = filter.rows(entry);
-            if !out.is_empty() && out.len() + rows.len() > limit {
+            if rows.is_empty() {
+                continue;
+            }
+            if !out.is_empty() && out.len() + rows.len() > paging.limit {
+                more = true;
                 break 'pages;
             }
             out.extend(rows.iter().map(row_json));
-            if out.len() >= limit {
-                break 'pages;
-            }
         }
         match page.last() {
             Some(last) if page.len() == scan.limit => scan.after_seq = last.seq,
             _ => break,
         }
     }
-    Ok(Json(Value::Array(out)))
+    let next = if more {
+        out.last().map(|row| row["seq"].to_string())
+    } else {
+        None
+    };
+    Ok(Json(Page { items: out, next }))
 }

@@ -7,20 +7,23 @@ mod ca;
 mod error;
 mod events;
 mod export;
+mod freshness_targets;
 mod jobs;
 mod messages;
 mod meter_values;
 pub mod openapi;
+mod page;
 mod query;
 mod refusal;
 mod registrations;
 mod reports;
 mod schedules;
+mod send_trigger;
+mod station_view;
 mod stations;
 mod tokens;
-mod trigger;
 mod trigger_answer;
-mod triggers;
+mod trigger_records;
 mod webhooks;
 
 use std::sync::Arc;
@@ -57,10 +60,10 @@ api_routes! {
     delete "/api/v1/stations/{id}" => registrations::unregister;
     post "/api/v1/stations/{id}/password" => registrations::set_password;
     put "/api/v1/stations/{id}/validation" => stations::set_validation;
-    post "/api/v1/stations/{id}/trigger" => trigger::trigger;
+    post "/api/v1/stations/{id}/trigger" => send_trigger::trigger;
     get "/api/v1/stations/{id}/messages" => messages::list;
-    get "/api/v1/triggers" => triggers::list;
-    get "/api/v1/triggers/{id}" => triggers::one;
+    get "/api/v1/triggers" => trigger_records::list;
+    get "/api/v1/triggers/{id}" => trigger_records::one;
     get "/api/v1/events" => events::stream;
     get "/api/v1/ca" => ca::certificate;
     get "/api/v1/health" => health;
@@ -75,10 +78,10 @@ api_routes! {
     get "/api/v1/schedules/{id}" => schedules::one;
     put "/api/v1/schedules/{id}" => schedules::replace;
     delete "/api/v1/schedules/{id}" => schedules::delete;
-    post "/api/v1/freshness" => schedules::create_target;
-    get "/api/v1/freshness" => schedules::list_targets;
-    get "/api/v1/freshness/{id}" => schedules::one_target;
-    delete "/api/v1/freshness/{id}" => schedules::delete_target;
+    post "/api/v1/freshness" => freshness_targets::create;
+    get "/api/v1/freshness" => freshness_targets::list;
+    get "/api/v1/freshness/{id}" => freshness_targets::one;
+    delete "/api/v1/freshness/{id}" => freshness_targets::delete;
     // Reports and export.
     get "/api/v1/reports/fleet" => reports::fleet;
     get "/api/v1/reports/health" => reports::list;
@@ -106,9 +109,11 @@ api_routes! {
     delete "/api/v1/tokens/{id}" => tokens::delete;
 }
 
-/// The API routes, each behind the token, scope and cross-site checks of `auth::guard`.
+/// The API routes, each behind the token, scope and cross-site checks of `auth::guard`,
+/// then the one rule for query parameters (`query::refuse_unknown`).
 pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
     routes()
+        .route_layer(axum::middleware::from_fn(query::refuse_unknown))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(app),
             auth::guard,
@@ -149,25 +154,6 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
             uri.path()
         ),
     )
-}
-
-/// Page size of list endpoints when the caller names none.
-const DEFAULT_LIMIT: usize = 100;
-/// The largest page a caller may ask for, so one request cannot read a whole table.
-const MAX_LIMIT: usize = 1000;
-
-/// Reads the `limit` query parameter of a list endpoint, with the same rule and error everywhere.
-pub(crate) fn parse_limit(limit: Option<&String>) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(
-                "invalid_limit",
-                format!("limit must be a whole number from 1 to {MAX_LIMIT}, got {l:?}"),
-            )),
-        },
-    }
 }
 
 /// Reads a JSON body into `T`, turning every failure into a 400 that says what was wrong.

@@ -1,9 +1,13 @@
-//! Query parameters shared by the report and export endpoints: one rule and one error
-//! message per parameter, wherever it appears.
+//! Query parameters: one rule for unknown ones on every route (`refuse_unknown`), and one
+//! rule and error message per shared parameter, wherever it appears.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
+use axum::extract::{MatchedPath, Query, Request};
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use ocpulse_core::Millis;
 use ocpulse_core::parse_rfc3339;
 use ocpulse_core::store::StoreError;
@@ -13,21 +17,69 @@ use super::ApiError;
 /// The query string of an endpoint, as given.
 pub(crate) type Params = HashMap<String, String>;
 
-/// Refuses a parameter the endpoint does not know, as `messages` does: a typo (`statoin=`)
-/// must not silently widen an export to every station.
-pub(crate) fn only(params: &Params, allowed: &[&str]) -> Result<(), ApiError> {
-    let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) else {
-        return Ok(());
-    };
+/// The query parameters each operation documents, by (lower-case method, path as routed):
+/// the only ones it accepts. The OpenAPI document is the per-route list, so what a route
+/// accepts and what it documents cannot drift apart.
+static ACCEPTED: LazyLock<HashMap<(String, String), Vec<String>>> = LazyLock::new(|| {
+    use utoipa::OpenApi as _;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::path::ParameterIn;
+    let doc = super::openapi::ApiDoc::openapi();
+    let mut accepted = HashMap::new();
+    for (path, item) in &doc.paths.paths {
+        let operations = [
+            ("get", &item.get),
+            ("post", &item.post),
+            ("put", &item.put),
+            ("delete", &item.delete),
+        ];
+        for (method, op) in operations {
+            let Some(op) = op else { continue };
+            let names = op
+                .parameters
+                .iter()
+                .flatten()
+                .filter_map(|p| match p {
+                    RefOr::T(p) if p.parameter_in == ParameterIn::Query => Some(p.name.clone()),
+                    _ => None,
+                })
+                .collect();
+            accepted.insert((method.to_owned(), path.clone()), names);
+        }
+    }
+    accepted
+});
+
+/// Middleware of every API route: a query parameter the operation does not document is
+/// refused with 400 `invalid_query`, naming it and the accepted ones, so a typo
+/// (`statoin=`) never silently widens a list or an export. An undecodable query is left
+/// to the handler's own extractor, which says what is wrong with it.
+pub(crate) async fn refuse_unknown(request: Request, next: Next) -> Response {
+    if let Some(matched) = request.extensions().get::<MatchedPath>()
+        && let Some(allowed) = ACCEPTED.get(&(
+            request.method().as_str().to_ascii_lowercase(),
+            matched.as_str().to_owned(),
+        ))
+        && let Ok(Query(given)) = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+        && let Some((unknown, _)) = given.iter().find(|(k, _)| !allowed.contains(k))
+    {
+        return unknown_parameter(unknown, allowed).into_response();
+    }
+    next.run(request).await
+}
+
+/// The refusal of a parameter the endpoint does not know.
+fn unknown_parameter(unknown: &str, allowed: &[String]) -> ApiError {
     let hint = match allowed {
         [] => "this endpoint takes no query parameters".to_owned(),
         [one] => format!("use {one}"),
         [init @ .., last] => format!("use {} and {last}", init.join(", ")),
     };
-    Err(ApiError::bad_request(
+    ApiError::bad_request(
         "invalid_query",
         format!("unknown query parameter {unknown:?}; {hint}"),
-    ))
+    )
+    .with("accepted", serde_json::json!(allowed))
 }
 
 /// A non-empty parameter's value (an empty one counts as absent, like `action=` in `messages`).

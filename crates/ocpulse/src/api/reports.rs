@@ -10,12 +10,14 @@ use axum::http::StatusCode;
 use ocpulse_core::capability::Capability;
 use ocpulse_core::fleet_report::FleetCounts;
 use ocpulse_core::{StationState, rfc3339};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::ApiError;
 use super::openapi::ApiErrorBody;
-use super::query::{Params, only, text};
-use super::stations::activity;
-use super::{ApiError, parse_limit};
+use super::page::{Order, Page, PageParams, Paging};
+use super::query::Params;
+use super::station_view::ActivityView;
 use crate::app::App;
 use crate::now_ms;
 use crate::registry::StationEntry;
@@ -32,13 +34,11 @@ fn locked(entry: &StationEntry) -> Result<std::sync::MutexGuard<'_, StationState
 
 type Counts = std::collections::BTreeMap<String, u64>;
 
-/// The fleet overview (`fleet` builds it). Stations without a value for a breakdown count
-/// under `unknown`.
-#[derive(utoipa::ToSchema)]
+/// The fleet overview. Stations without a value for a breakdown count under `unknown`.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = FleetReport)]
-#[allow(dead_code)] // documentation only
-struct FleetView {
+pub(crate) struct FleetView {
     /// When it was computed (RFC 3339).
     at: String,
     /// Stations by connection.
@@ -61,10 +61,34 @@ struct FleetView {
     open_transactions: u64,
 }
 
+impl FleetView {
+    fn of(counts: FleetCounts, at: String) -> Self {
+        FleetView {
+            at,
+            stations: FleetStations {
+                total: counts.stations,
+                connected: counts.connected,
+                disconnected: counts.disconnected(),
+            },
+            by_protocol: counts.by_protocol,
+            by_vendor: counts.by_vendor,
+            by_model: counts.by_model,
+            by_firmware: counts.by_firmware,
+            by_registration: counts.by_registration,
+            connectors: FleetConnectors {
+                total: counts.connectors,
+                by_status: counts.connectors_by_status,
+                by_error_code: counts.connectors_by_error_code,
+            },
+            charge_points_by_status: counts.charge_points_by_status,
+            open_transactions: counts.open_transactions,
+        }
+    }
+}
+
 /// Station counts of the fleet overview.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only
-struct FleetStations {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FleetStations {
     /// Every known station.
     total: u64,
     /// With a live connection.
@@ -74,10 +98,9 @@ struct FleetStations {
 }
 
 /// Connector counts of the fleet overview.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only
-struct FleetConnectors {
+pub(crate) struct FleetConnectors {
     /// Connectors with a reported status.
     total: u64,
     /// By their latest status.
@@ -86,11 +109,10 @@ struct FleetConnectors {
     by_error_code: Counts,
 }
 
-/// A station's health (`health_json` builds it).
-#[derive(utoipa::ToSchema)]
+/// A station's health.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only
-struct StationHealth {
+pub(crate) struct StationHealth {
     /// The station.
     station_id: String,
     /// Its subprotocol, or null.
@@ -111,17 +133,75 @@ struct StationHealth {
     triggers: HealthTriggers,
     /// Schema violations accepted in lenient mode.
     violations: u64,
-    /// Last firmware status (status, requestId, reportedBy, receivedAt), or null.
-    firmware_status: Option<Value>,
+    /// Last firmware status, or null.
+    firmware_status: Option<ActivityView>,
     /// Last log/diagnostics upload status, or null.
-    log_status: Option<Value>,
+    log_status: Option<ActivityView>,
 }
 
-/// Trigger counts of a station.
-#[derive(utoipa::ToSchema)]
+impl StationHealth {
+    fn of(s: &StationState, connected: bool, now: ocpulse_core::Millis) -> Self {
+        let since = s.connected_since.filter(|_| connected);
+        StationHealth {
+            station_id: s.id.clone(),
+            protocol: s.protocol.clone(),
+            connected,
+            connected_since: since.map(rfc3339),
+            uptime_seconds: since.map(|t| (now - t).max(0) / 1000),
+            last_seen: s.last_seen.map(rfc3339),
+            last_heartbeat: s.last_heartbeat.map(rfc3339),
+            registration_status: s.registration_status.clone(),
+            triggers: HealthTriggers {
+                counts: TriggerCounts::of(&Capability::sum(s.capabilities.values())),
+                by_message: s
+                    .capabilities
+                    .iter()
+                    .map(|(name, c)| {
+                        let last = MessageTriggers {
+                            counts: TriggerCounts::of(c),
+                            last_outcome: c.last_outcome.map(|o| o.as_str()),
+                            last_at: rfc3339(c.last_at),
+                        };
+                        (name.clone(), last)
+                    })
+                    .collect(),
+            },
+            violations: s.violations,
+            firmware_status: s.firmware.as_ref().map(ActivityView::of),
+            log_status: s.log.as_ref().map(ActivityView::of),
+        }
+    }
+}
+
+/// Trigger counts of a station: in total, and the same per requestedMessage.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only
-struct HealthTriggers {
+pub(crate) struct HealthTriggers {
+    /// The totals.
+    #[serde(flatten)]
+    counts: TriggerCounts,
+    /// The same counts per requestedMessage, with `lastOutcome` and `lastAt`.
+    by_message: std::collections::BTreeMap<String, MessageTriggers>,
+}
+
+/// Trigger counts of one requestedMessage.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MessageTriggers {
+    /// The counts.
+    #[serde(flatten)]
+    counts: TriggerCounts,
+    /// The last trigger's outcome, or null.
+    #[schema(value_type = Option<super::trigger_records::TriggerOutcome>)]
+    last_outcome: Option<&'static str>,
+    /// When the last trigger ended (RFC 3339).
+    last_at: String,
+}
+
+/// How a station answered triggers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TriggerCounts {
     /// Answered triggers.
     total: u64,
     /// Answered Accepted.
@@ -142,8 +222,23 @@ struct HealthTriggers {
     delivery_rate: Option<f64>,
     /// Mean time to the message, or null.
     mean_latency_ms: Option<f64>,
-    /// The same counts per requestedMessage, with `lastOutcome` and `lastAt`.
-    by_message: std::collections::BTreeMap<String, Value>,
+}
+
+impl TriggerCounts {
+    fn of(c: &Capability) -> Self {
+        TriggerCounts {
+            total: c.total(),
+            accepted: c.accepted,
+            rejected: c.rejected,
+            not_implemented: c.not_implemented,
+            errors: c.errors,
+            timeouts: c.timeouts,
+            delivered: c.delivered,
+            success_rate: c.success_rate(),
+            delivery_rate: c.delivery_rate(),
+            mean_latency_ms: c.mean_latency_ms(),
+        }
+    }
 }
 
 /// Fleet counts: stations by connection, protocol, vendor, model, firmware and registration;
@@ -160,88 +255,23 @@ struct HealthTriggers {
 )]
 pub async fn fleet(
     State(app): State<Arc<App>>,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>, ApiError> {
-    only(&params, &[])?;
+    _undecodable_is_refused: Query<Params>,
+) -> Result<Json<FleetView>, ApiError> {
     let mut counts = FleetCounts::default();
     for (_, entry) in app.stations.all() {
         counts.add(&*locked(&entry)?, entry.session.is_some());
     }
-    Ok(Json(json!({
-        "at": rfc3339(now_ms()),
-        "stations": {
-            "total": counts.stations,
-            "connected": counts.connected,
-            "disconnected": counts.disconnected(),
-        },
-        "byProtocol": counts.by_protocol,
-        "byVendor": counts.by_vendor,
-        "byModel": counts.by_model,
-        "byFirmware": counts.by_firmware,
-        "byRegistration": counts.by_registration,
-        "connectors": {
-            "total": counts.connectors,
-            "byStatus": counts.connectors_by_status,
-            "byErrorCode": counts.connectors_by_error_code,
-        },
-        "chargePointsByStatus": counts.charge_points_by_status,
-        "openTransactions": counts.open_transactions,
-    })))
+    Ok(Json(FleetView::of(counts, rfc3339(now_ms()))))
 }
 
-fn trigger_counts(c: &Capability) -> Value {
-    json!({
-        "total": c.total(), "accepted": c.accepted, "rejected": c.rejected,
-        "notImplemented": c.not_implemented, "errors": c.errors, "timeouts": c.timeouts,
-        "delivered": c.delivered, "successRate": c.success_rate(),
-        "deliveryRate": c.delivery_rate(), "meanLatencyMs": c.mean_latency_ms(),
-    })
-}
-
-/// One station's health.
-fn health_json(s: &StationState, connected: bool, now: ocpulse_core::Millis) -> Value {
-    let since = s.connected_since.filter(|_| connected);
-    let time = |ms: Option<i64>| ms.map_or(Value::Null, |ms| json!(rfc3339(ms)));
-    let by_message: serde_json::Map<String, Value> = s
-        .capabilities
-        .iter()
-        .map(|(name, c)| {
-            let mut v = trigger_counts(c);
-            v["lastOutcome"] = json!(c.last_outcome.map(|o| o.as_str()));
-            v["lastAt"] = json!(rfc3339(c.last_at));
-            (name.clone(), v)
-        })
-        .collect();
-    let mut triggers = trigger_counts(&Capability::sum(s.capabilities.values()));
-    triggers["byMessage"] = Value::Object(by_message);
-    json!({
-        "stationId": s.id,
-        "protocol": s.protocol,
-        "connected": connected,
-        "connectedSince": time(since),
-        "uptimeSeconds": since.map(|t| (now - t).max(0) / 1000),
-        "lastSeen": time(s.last_seen),
-        "lastHeartbeat": time(s.last_heartbeat),
-        "registrationStatus": s.registration_status,
-        "triggers": triggers,
-        "violations": s.violations,
-        "firmwareStatus": activity(&s.firmware),
-        "logStatus": activity(&s.log),
-    })
-}
-
-/// Every station's health, by station id: `limit` (1–1000, 100) and `after` (the last id of
-/// the previous page).
+/// Every station's health, by station id, a page at a time (`next` is the last station id).
 #[utoipa::path(
     get,
     path = "/api/v1/reports/health",
     tag = "reports",
-    params(
-        ("limit" = Option<u32>, Query, description = "Page size (default 100)", minimum = 1, maximum = 1000),
-        ("after" = Option<String>, Query, description = "The last station id of the previous page (empty: from the start)", example = "CP0001"),
-    ),
+    params(PageParams),
     responses(
-        (status = 200, description = "Stations' health, by station id", body = Vec<StationHealth>),
+        (status = 200, description = "A page of stations' health, by station id", body = Page<StationHealth>),
         (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
         (status = 500, description = "Internal error", body = ApiErrorBody),
     )
@@ -249,22 +279,25 @@ fn health_json(s: &StationState, connected: bool, now: ocpulse_core::Millis) -> 
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<Params>,
-) -> Result<Json<Value>, ApiError> {
-    only(&params, &["limit", "after"])?;
-    let limit = parse_limit(params.get("limit"))?;
-    let after = text(&params, "after");
+) -> Result<Json<Page<StationHealth>>, ApiError> {
+    let paging = Paging::parse(&params)?;
     let now = now_ms();
-    let mut out = Vec::new();
-    for (id, entry) in app.stations.all() {
-        if after.is_some_and(|a| id.as_str() <= a) {
-            continue;
-        }
-        if out.len() == limit {
-            break;
-        }
-        out.push(health_json(&*locked(&entry)?, entry.session.is_some(), now));
-    }
-    Ok(Json(Value::Array(out)))
+    let page = paging.page(
+        app.stations.all(),
+        Order::Ascending,
+        |(id, _)| id.as_str(),
+        |(_, entry)| {
+            Ok(StationHealth::of(
+                &*locked(&entry)?,
+                entry.session.is_some(),
+                now,
+            ))
+        },
+    );
+    Ok(Json(Page {
+        items: page.items.into_iter().collect::<Result<_, ApiError>>()?,
+        next: page.next,
+    }))
 }
 
 /// One station's health.
@@ -283,13 +316,16 @@ pub async fn list(
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Query(params): Query<Params>,
-) -> Result<Json<Value>, ApiError> {
+    _undecodable_is_refused: Query<Params>,
+) -> Result<Json<StationHealth>, ApiError> {
     let entry = app
         .stations
         .get(&id)
         .ok_or_else(|| ApiError::station_not_found(&id))?;
-    only(&params, &[])?;
     let state = locked(&entry)?;
-    Ok(Json(health_json(&state, entry.session.is_some(), now_ms())))
+    Ok(Json(StationHealth::of(
+        &state,
+        entry.session.is_some(),
+        now_ms(),
+    )))
 }

@@ -1,7 +1,6 @@
 //! `/api/v1/schedules`: recurring trigger plans with jitter and a per-station record of
-//! results; `/api/v1/freshness`: freshness targets that make ocpulse refresh stale data.
+//! results.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ocpulse_core::fleet_job::JobTrigger;
-use ocpulse_core::freshness::{FreshData, FreshnessTarget};
 use ocpulse_core::rfc3339;
 use ocpulse_core::schedule::{self, Schedule};
 use ocpulse_core::selector::Selector;
@@ -19,10 +17,11 @@ use serde_json::{Value, json};
 
 use super::jobs::{JobLimitsView, JobTriggerDoc, SelectorDoc, limits_from, spec_from};
 use super::openapi::ApiErrorBody;
+use super::page::{Order, Page, PageParams, Paging};
+use super::query::Params;
 use super::{ApiError, parse_body};
 use crate::app::App;
-use crate::freshness::TargetStats;
-use crate::{freshness, now_ms, schedules};
+use crate::{now_ms, schedules};
 
 const EXAMPLE: &str = r#"{"name": "hourly heartbeat", "selector": {"all": true}, "trigger": {"requestedMessage": "Heartbeat"}, "everySeconds": 3600, "jitterSeconds": 60}"#;
 
@@ -137,12 +136,12 @@ struct ScheduleStationView {
 /// The answer of a DELETE: the id of what was deleted.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documentation only
-struct Deleted {
+pub(super) struct Deleted {
     /// The id.
     deleted: String,
 }
 
-fn store_error(e: ocpulse_core::store::StoreError) -> ApiError {
+pub(super) fn store_error(e: ocpulse_core::store::StoreError) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "store_unavailable",
@@ -297,19 +296,23 @@ pub async fn replace(
     get,
     path = "/api/v1/schedules",
     tag = "schedules",
+    params(PageParams),
     responses(
-        (status = 200, description = "Every schedule, without `stations`", body = Vec<ScheduleView>),
-        (status = "4XX", description = "Any client error the framework makes (e.g. 405 for another method)", body = ApiErrorBody),
+        (status = 200, description = "A page of schedules, oldest first, without `stations`; `next` is the last schedule id", body = Page<ScheduleView>),
+        (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
     )
 )]
-pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
-    Json(Value::Array(
-        app.schedules
-            .list()
-            .iter()
-            .map(|s| schedule_view(s, false))
-            .collect(),
-    ))
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Query(params): Query<Params>,
+) -> Result<Json<Page<Value>>, ApiError> {
+    let paging = Paging::parse(&params)?;
+    Ok(Json(paging.page(
+        app.schedules.list(),
+        Order::Ascending,
+        |s| s.id.as_str(),
+        |s| schedule_view(&s, false),
+    )))
 }
 
 /// One schedule with each station's latest result.
@@ -356,228 +359,5 @@ pub async fn delete(
         Ok(Json(json!({"deleted": id})))
     } else {
         Err(schedule_not_found(&id))
-    }
-}
-
-const FRESH_EXAMPLE: &str = r#"{"name": "status fresh", "selector": {"all": true}, "data": "connectorStatus", "maxAgeSeconds": 900} or {"selector": {"all": true}, "data": "meterValues", "maxAgeSeconds": 300, "onlyWhileCharging": true}"#;
-
-/// A freshness target as created.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(example = json!({"name": "status fresh", "selector": {"all": true}, "data": "connectorStatus", "maxAgeSeconds": 900}))]
-struct FreshnessBody {
-    /// A label for people.
-    name: Option<String>,
-    /// Which stations. Required.
-    #[schema(value_type = SelectorDoc, required = true)]
-    selector: Option<Selector>,
-    /// What must stay fresh. Required.
-    #[schema(value_type = FreshDataName, required = true)]
-    data: Option<FreshData>,
-    /// How old it may get, in seconds (1 to 7 days). Required.
-    #[schema(value_type = u64, required = true, minimum = 1, maximum = 604_800)]
-    max_age_seconds: Option<u64>,
-    /// Only while a connector is Charging or a transaction is open (default false).
-    only_while_charging: Option<bool>,
-}
-
-/// What a freshness target keeps fresh.
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only: the core `FreshData` parses these names
-enum FreshDataName {
-    /// Every known connector's status (refreshed with StatusNotification).
-    ConnectorStatus,
-    /// The latest meter reading (MeterValues).
-    MeterValues,
-    /// Any message at all (a Heartbeat is triggered when the station has been quiet).
-    Heartbeat,
-}
-
-/// A freshness target as the API shows it (`target_view` builds it).
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = FreshnessTarget)]
-#[allow(dead_code)] // documentation only
-struct TargetView {
-    /// The target id.
-    target_id: String,
-    /// Its label, or null.
-    name: Option<String>,
-    /// Which stations.
-    selector: SelectorDoc,
-    /// What must stay fresh.
-    data: FreshDataName,
-    /// How old it may get, in seconds.
-    max_age_seconds: u64,
-    /// Only while charging.
-    only_while_charging: bool,
-    /// When it was created (RFC 3339).
-    created_at: String,
-    /// Refresh triggers started (since this server started).
-    refreshes: u64,
-    /// Of those, how many brought the data.
-    succeeded: u64,
-    /// And how many did not.
-    failed: u64,
-    /// Each station's latest refresh, by station id.
-    stations: std::collections::BTreeMap<String, TargetStationView>,
-}
-
-/// A station's latest refresh under a freshness target.
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = FreshnessStation)]
-#[allow(dead_code)] // documentation only
-struct TargetStationView {
-    /// The trigger's outcome.
-    outcome: String,
-    /// When it ended (RFC 3339).
-    at: String,
-    /// Its trigger record.
-    trigger_id: String,
-}
-
-fn target_not_found(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "freshness_target_not_found",
-        format!("no freshness target with id {id:?}; GET /api/v1/freshness lists them"),
-    )
-}
-
-fn target_view(t: &FreshnessTarget, stats: &TargetStats) -> Value {
-    json!({
-        "targetId": t.id,
-        "name": t.name,
-        "selector": t.selector,
-        "data": t.data,
-        "maxAgeSeconds": t.max_age_seconds,
-        "onlyWhileCharging": t.only_while_charging,
-        "createdAt": rfc3339(t.created_at),
-        "refreshes": stats.refreshes,
-        "succeeded": stats.succeeded,
-        "failed": stats.failed,
-        "stations": stats.stations.iter().map(|(id, l)| (id.clone(), json!({
-            "outcome": l.outcome, "at": rfc3339(l.at), "triggerId": l.trigger_id,
-        }))).collect::<serde_json::Map<String, Value>>(),
-    })
-}
-
-/// Creates a freshness target (201).
-#[utoipa::path(
-    post,
-    path = "/api/v1/freshness",
-    tag = "freshness",
-    request_body(content = FreshnessBody, content_type = "application/json"),
-    responses(
-        (status = 201, description = "The target", body = TargetView),
-        (status = 400, description = "Not a JSON object of this shape (`invalid_body`), a missing field (`missing_field`), a bad selector (`empty_selector`, `invalid_selector`, `too_many_station_ids`) or `maxAgeSeconds` out of range (`invalid_max_age`)", body = ApiErrorBody),
-        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
-        (status = 503, description = "The target could not be stored (`store_unavailable`)", body = ApiErrorBody),
-    )
-)]
-pub async fn create_target(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response, ApiError> {
-    let body: FreshnessBody = parse_body(&raw, FRESH_EXAMPLE)?;
-    let missing = |field: &str| {
-        ApiError::bad_request(
-            "missing_field",
-            format!("{field} is required, e.g. {FRESH_EXAMPLE}"),
-        )
-    };
-    let target = FreshnessTarget {
-        id: uuid::Uuid::now_v7().simple().to_string(),
-        name: body.name,
-        selector: body.selector.ok_or_else(|| missing("selector"))?,
-        data: body
-            .data
-            .ok_or_else(|| missing("data (connectorStatus, meterValues or heartbeat)"))?,
-        max_age_seconds: body
-            .max_age_seconds
-            .ok_or_else(|| missing("maxAgeSeconds"))?,
-        only_while_charging: body.only_while_charging.unwrap_or(false),
-        created_at: now_ms(),
-    };
-    target
-        .check()
-        .map_err(|e| ApiError::bad_request(e.code, e.message))?;
-    freshness::put(&app, target.clone())
-        .await
-        .map_err(store_error)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(target_view(&target, &TargetStats::default())),
-    )
-        .into_response())
-}
-
-/// Every freshness target with its refresh counts.
-#[utoipa::path(
-    get,
-    path = "/api/v1/freshness",
-    tag = "freshness",
-    responses(
-        (status = 200, description = "Every freshness target", body = Vec<TargetView>),
-        (status = 400, description = "Any query parameter (`invalid_query`: this endpoint takes none) or an undecodable query", body = ApiErrorBody),
-    )
-)]
-pub async fn list_targets(
-    State(app): State<Arc<App>>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    super::query::only(&params, &[])?;
-    Ok(Json(Value::Array(
-        app.freshness
-            .list()
-            .iter()
-            .map(|(t, s)| target_view(t, s))
-            .collect(),
-    )))
-}
-
-/// One freshness target with each station's latest refresh.
-#[utoipa::path(
-    get,
-    path = "/api/v1/freshness/{id}",
-    tag = "freshness",
-    params(("id" = String, Path, description = "The target id")),
-    responses(
-        (status = 200, description = "The target", body = TargetView),
-        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
-        (status = 404, description = "No target with this id (`freshness_target_not_found`)", body = ApiErrorBody),
-    )
-)]
-pub async fn one_target(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let (t, s) = app
-        .freshness
-        .get(&id)
-        .ok_or_else(|| target_not_found(&id))?;
-    Ok(Json(target_view(&t, &s)))
-}
-
-/// Deletes a freshness target.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/freshness/{id}",
-    tag = "freshness",
-    params(("id" = String, Path, description = "The target id")),
-    responses(
-        (status = 200, description = "The target was deleted", body = Deleted),
-        (status = 400, description = "The path is not valid UTF-8 (`invalid_request`)", body = ApiErrorBody),
-        (status = 404, description = "No target with this id (`freshness_target_not_found`)", body = ApiErrorBody),
-        (status = 503, description = "The deletion could not be stored (`store_unavailable`)", body = ApiErrorBody),
-    )
-)]
-pub async fn delete_target(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    if freshness::delete(&app, &id).await.map_err(store_error)? {
-        Ok(Json(json!({"deleted": id})))
-    } else {
-        Err(target_not_found(&id))
     }
 }

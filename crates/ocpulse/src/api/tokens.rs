@@ -5,16 +5,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::openapi::ApiErrorBody;
+use super::page::{Order, Page, PageParams, Paging};
+use super::query::Params;
 use super::{ApiError, parse_body};
 use crate::app::App;
-use crate::tokens::{CreateError, Scope};
+use crate::tokens::{CreateError, Scope, TokenView};
 
 const EXAMPLE: &str = r#"{"name": "billing-job", "scopes": ["trigger"]}"#;
 
@@ -93,15 +95,6 @@ struct TokenCreatedDoc {
     token: String,
 }
 
-/// The answer of `GET /api/v1/tokens`.
-#[derive(utoipa::ToSchema)]
-#[schema(as = TokenList)]
-#[allow(dead_code)] // documentation only
-struct TokenList {
-    /// Every token, oldest first.
-    tokens: Vec<TokenDoc>,
-}
-
 /// The answer of `DELETE /api/v1/tokens/{id}`.
 #[derive(utoipa::ToSchema)]
 #[schema(as = TokenRevoked)]
@@ -162,14 +155,26 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     get,
     path = "/api/v1/tokens",
     tag = "tokens",
+    params(PageParams),
     responses(
-        (status = 200, description = "Every token, oldest first", body = TokenList),
+        (status = 200, description = "A page of tokens, oldest first; `next` is the last token id", body = Page<TokenDoc>),
+        (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
         (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
     )
 )]
-pub async fn list(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
-    let tokens = app.tokens.list(app.store.as_ref()).await.map_err(storage)?;
-    Ok(Json(json!({"tokens": tokens})))
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Query(params): Query<Params>,
+) -> Result<Json<Page<TokenView>>, ApiError> {
+    let paging = Paging::parse(&params)?;
+    let mut tokens = app.tokens.list(app.store.as_ref()).await.map_err(storage)?;
+    tokens.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(paging.page(
+        tokens,
+        Order::Ascending,
+        |t| t.id.as_str(),
+        |t| t,
+    )))
 }
 
 /// `DELETE /api/v1/tokens/{id}`: the token stops working at once.

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use super::alert_rules::storage;
 use super::openapi::ApiErrorBody;
-use super::{ApiError, parse_body, parse_limit};
+use super::page::{Order, Page, PageParams, Paging};
+use super::{ApiError, parse_body};
 use crate::alerts::delivery::{self, Delivery};
 use crate::alerts::new_id;
 use crate::alerts::target;
@@ -72,15 +73,6 @@ struct WebhookView {
     secret_hint: String,
     /// When it was registered (RFC 3339).
     created_at: String,
-}
-
-/// The answer of `GET /api/v1/webhooks`.
-#[derive(utoipa::ToSchema)]
-#[schema(as = WebhookList)]
-#[allow(dead_code)] // documentation only
-struct WebhookList {
-    /// Every webhook.
-    webhooks: Vec<WebhookView>,
 }
 
 /// The answer of `DELETE /api/v1/webhooks/{id}`.
@@ -151,15 +143,6 @@ struct AttemptView {
     error: Option<String>,
     /// How long it took.
     duration_ms: u64,
-}
-
-/// The answer of `GET /api/v1/webhooks/{id}/deliveries`.
-#[derive(utoipa::ToSchema)]
-#[schema(as = DeliveryList)]
-#[allow(dead_code)] // documentation only
-struct DeliveryList {
-    /// Deliveries, newest first.
-    deliveries: Vec<DeliveryView>,
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -233,19 +216,25 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     get,
     path = "/api/v1/webhooks",
     tag = "webhooks",
+    params(PageParams),
     responses(
-        (status = 200, description = "Every webhook", body = WebhookList),
-        (status = "4XX", description = "Any client error the framework makes (e.g. 405 for another method)", body = ApiErrorBody),
+        (status = 200, description = "A page of webhooks, oldest first; `next` is the last webhook id", body = Page<WebhookView>),
+        (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
     )
 )]
-pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
-    let hooks: Vec<Value> = app
-        .alerts
-        .webhook_list()
-        .iter()
-        .map(Webhook::view)
-        .collect();
-    Json(json!({"webhooks": hooks}))
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Page<Value>>, ApiError> {
+    let paging = Paging::parse(&params)?;
+    let mut hooks = app.alerts.webhook_list();
+    hooks.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(paging.page(
+        hooks,
+        Order::Ascending,
+        |h| h.id.as_str(),
+        |h| h.view(),
+    )))
 }
 
 /// `GET /api/v1/webhooks/{id}`.
@@ -298,17 +287,17 @@ pub async fn delete(
     Ok(Json(json!({"deleted": hook.view()})))
 }
 
-/// `GET /api/v1/webhooks/{id}/deliveries?limit=`: the delivery log, newest first.
+/// `GET /api/v1/webhooks/{id}/deliveries?limit=&after=`: the delivery log, newest first.
 #[utoipa::path(
     get,
     path = "/api/v1/webhooks/{id}/deliveries",
     tag = "webhooks",
     params(
         ("id" = String, Path, description = "The webhook id"),
-        ("limit" = Option<u32>, Query, description = "At most this many (default 100)", minimum = 1, maximum = 1000),
+        PageParams,
     ),
     responses(
-        (status = 200, description = "The delivery log, newest first", body = DeliveryList),
+        (status = 200, description = "A page of the delivery log, newest first; `next` is the last delivery id", body = Page<DeliveryView>),
         (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable path/query", body = ApiErrorBody),
         (status = 404, description = "No webhook with this id (`webhook_not_found`)", body = ApiErrorBody),
         (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
@@ -318,23 +307,21 @@ pub async fn deliveries(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    if let Some(unknown) = params.keys().find(|k| k.as_str() != "limit") {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("unknown query parameter {unknown:?}; use limit"),
-        ));
-    }
-    let limit = parse_limit(params.get("limit"))?;
+) -> Result<Json<Page<Delivery>>, ApiError> {
+    let paging = Paging::parse(&params)?;
     find(&app, &id)?;
     let docs = app.store.docs(delivery::DOC).await.map_err(storage)?;
-    let list: Vec<Value> = docs
+    // Delivery ids are time-ordered (UUIDv7): newest first is descending by id.
+    let mut mine: Vec<Delivery> = docs
         .iter()
-        .rev()
         .filter_map(|(_, body)| serde_json::from_str::<Delivery>(body).ok())
         .filter(|d| d.webhook_id == id)
-        .take(limit)
-        .map(|d| json!(d))
         .collect();
-    Ok(Json(json!({"deliveries": list})))
+    mine.sort_by(|a, b| b.id.cmp(&a.id));
+    Ok(Json(paging.page(
+        mine,
+        Order::Descending,
+        |d| d.id.as_str(),
+        |d| d,
+    )))
 }

@@ -129,7 +129,7 @@ pub(crate) struct TriggerResult {
     /// The station's answer status (`Accepted`, `Rejected`, `NotImplemented`), or null.
     status: Option<String>,
     /// `Completed`, `Partial`, `Rejected` or `NotImplemented`.
-    #[schema(value_type = super::triggers::TriggerOutcome)]
+    #[schema(value_type = super::trigger_records::TriggerOutcome)]
     outcome: String,
     /// The messages the trigger produced.
     messages: Vec<TriggeredMessage>,
@@ -174,7 +174,7 @@ pub(crate) struct TriggerAccepted {
     /// The station.
     station_id: String,
     /// Always `Running`.
-    #[schema(value_type = super::triggers::TriggerOutcome)]
+    #[schema(value_type = super::trigger_records::TriggerOutcome)]
     outcome: String,
     /// Where to read the record.
     record: String,

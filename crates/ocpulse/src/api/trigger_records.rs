@@ -1,4 +1,4 @@
-//! `GET /api/v1/triggers/{id}` and `GET /api/v1/triggers?station=&outcome=&limit=&before=`:
+//! `GET /api/v1/triggers/{id}` and `GET /api/v1/triggers?station=&outcome=&limit=&after=`:
 //! trigger records, running ones from memory, ended ones from the store.
 
 use std::collections::HashMap;
@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use ocpulse_core::trigger_record::{Outcome, TriggerQuery};
 use serde_json::{Value, json};
 
+use super::ApiError;
 use super::openapi::ApiErrorBody;
-use super::{ApiError, parse_limit};
+use super::page::{Page, PageParams, Paging};
 use crate::app::App;
 
 fn storage(e: impl std::fmt::Display) -> ApiError {
@@ -77,16 +78,6 @@ impl utoipa::PartialSchema for TriggerOutcome {
 
 impl utoipa::ToSchema for TriggerOutcome {}
 
-/// A page of trigger records.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only
-pub(crate) struct TriggerPage {
-    /// Records, newest first.
-    triggers: Vec<TriggerRecordView>,
-    /// The `before` value of the next page, or null on the last one.
-    next: Option<i64>,
-}
-
 /// One trigger record.
 #[utoipa::path(
     get,
@@ -127,28 +118,18 @@ pub async fn one(
     params(
         ("station" = Option<String>, Query, description = "Only this station's triggers", example = "CP0001"),
         ("outcome" = Option<TriggerOutcome>, Query, description = "Only triggers with this outcome", example = "Completed"),
-        ("limit" = Option<u32>, Query, description = "Page size (default 100)", minimum = 1, maximum = 1000),
-        ("before" = Option<i64>, Query, description = "The `next` value of the previous page"),
+        PageParams,
     ),
     responses(
-        (status = 200, description = "A page of records", body = TriggerPage),
-        (status = 400, description = "A bad `outcome` (`invalid_outcome`, with `validValues`), `limit` (`invalid_limit`), `before` (`invalid_before`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
+        (status = 200, description = "A page of records, newest first", body = Page<TriggerRecordView>),
+        (status = 400, description = "A bad `outcome` (`invalid_outcome`, with `validValues`), `limit` (`invalid_limit`), `after` (`invalid_after`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
         (status = 500, description = "Storage error", body = ApiErrorBody),
     )
 )]
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    if let Some(unknown) = params
-        .keys()
-        .find(|k| !matches!(k.as_str(), "station" | "outcome" | "limit" | "before"))
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("unknown query parameter {unknown:?}; use station, outcome, limit and before"),
-        ));
-    }
+) -> Result<Json<Page<Value>>, ApiError> {
     let outcome = params
         .get("outcome")
         .map(|o| {
@@ -164,40 +145,28 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let limit = parse_limit(params.get("limit"))?;
-    let before_seq = params
-        .get("before")
-        .map(|b| {
-            b.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_before",
-                    format!(
-                        "before must be the \"next\" value of a previous page (a number), got {b:?}"
-                    ),
-                )
-            })
-        })
-        .transpose()?;
+    let paging = Paging::parse(&params)?;
     let rows = app
         .store
         .triggers(TriggerQuery {
             station_id: params.get("station").cloned(),
             outcome,
-            before_seq,
-            limit,
+            before_seq: paging.after_number("a record's sequence number")?,
+            limit: paging.limit + 1,
         })
         .await
         .map_err(storage)?;
-    let next = (rows.len() == limit)
-        .then(|| rows.last().map(|(seq, _)| *seq))
-        .flatten();
-    let mut records: Vec<Value> = Vec::new();
-    for (_, r) in rows {
+    let page = Page::from_lookahead(rows, paging.limit, |(seq, _)| seq.to_string());
+    let mut records: Vec<Value> = Vec::with_capacity(page.items.len());
+    for (_, r) in page.items {
         // A running trigger's stored row lags its live record.
         let live = (r.outcome == Outcome::Running)
             .then(|| app.running.lock().ok().and_then(|m| m.get(&r.id).cloned()))
             .flatten();
         records.push(json!(live.unwrap_or(r)));
     }
-    Ok(Json(json!({"triggers": records, "next": next})))
+    Ok(Json(Page {
+        items: records,
+        next: page.next,
+    }))
 }
