@@ -355,6 +355,10 @@ pub struct StationResult {
     /// How long the latest trigger took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elapsed_ms: Option<u64>,
+    /// Why each message of the latest trigger was taken as its answer, in order: a job's
+    /// results say what a trigger record says, without reading every record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matched_by: Vec<ocpp_rpc::trigger::MatchReason>,
     /// When it reached its final result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Millis>,
@@ -370,6 +374,7 @@ impl StationResult {
             trigger_id: None,
             detail: None,
             elapsed_ms: None,
+            matched_by: Vec::new(),
             finished_at: None,
         }
     }
@@ -384,6 +389,7 @@ impl StationResult {
             trigger_id: None,
             detail: None,
             elapsed_ms: None,
+            matched_by: Vec::new(),
             finished_at: Some(at),
         }
     }

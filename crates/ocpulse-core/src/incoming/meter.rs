@@ -8,16 +8,16 @@ use ocpp_types::{v16, v201};
 use super::{Call2, Call16, StationCall};
 
 /// The measurand when a sampled value names none (1.6 §7.31, 2.0.1 `SampledValueType`).
-pub const DEFAULT_MEASURAND: &str = "Energy.Active.Import.Register";
+pub const DEFAULT_MEASURAND: &str = v16::Measurand::EnergyActiveImportRegister.as_str();
 
 /// Where a value was measured when the sample does not say (both versions).
-const DEFAULT_LOCATION: &str = "Outlet";
+const DEFAULT_LOCATION: &str = v16::Location::Outlet.as_str();
 
 /// Why a value was sampled when the sample does not say (both versions).
-const DEFAULT_CONTEXT: &str = "Sample.Periodic";
+const DEFAULT_CONTEXT: &str = v16::ReadingContext::SamplePeriodic.as_str();
 
 /// The unit of energy when none is stated (and of a 2.0.1 `unitOfMeasure` without a unit).
-const DEFAULT_ENERGY_UNIT: &str = "Wh";
+const DEFAULT_ENERGY_UNIT: &str = v16::UnitOfMeasure::Wh.as_str();
 
 /// One sampled value of one meter reading, either version.
 #[derive(Debug, Clone, PartialEq)]

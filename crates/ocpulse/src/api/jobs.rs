@@ -259,11 +259,15 @@ pub(crate) struct JobResultView {
     /// How long the latest trigger took.
     #[serde(skip_serializing_if = "Option::is_none")]
     elapsed_ms: Option<u64>,
+    /// Why each message of the latest trigger was taken as its answer, in order
+    /// (`marker`, `target`, `transaction`, `first_after_accept`); absent when none was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matched_by: Option<Vec<String>>,
     /// When it reached its final result (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     finished_at: Option<String>,
     /// With `include=messages` / `includeMessages`: what the station sent (action,
-    /// messageId, payload, receivedAt), from its trigger record.
+    /// messageId, payload, receivedAt, matchedBy), from its trigger record.
     #[serde(skip_serializing_if = "Option::is_none")]
     messages: Option<Vec<Value>>,
 }
@@ -509,6 +513,9 @@ fn view(job: &Job, counts: &BTreeMap<String, usize>, results: Results) -> Value 
                 if let Some(e) = r.elapsed_ms {
                     o["elapsedMs"] = json!(e);
                 }
+                if !r.matched_by.is_empty() {
+                    o["matchedBy"] = json!(r.matched_by);
+                }
                 if let Some(f) = r.finished_at {
                     o["finishedAt"] = json!(rfc3339(f));
                 }
@@ -548,7 +555,7 @@ async fn add_messages(app: &App, body: &mut Value) {
         let Some(id) = r["triggerId"].as_str().map(str::to_owned) else {
             continue;
         };
-        let held = app.running.lock().ok().and_then(|x| x.get(&id).cloned());
+        let held = app.running.lock().get(&id).cloned();
         let record = match held {
             Some(rec) => Some(rec),
             None => app.store.trigger(id).await.ok().flatten(),
@@ -557,7 +564,7 @@ async fn add_messages(app: &App, body: &mut Value) {
             r["messages"] = rec
                 .messages
                 .iter()
-                .map(|m| json!({"action": m.action, "messageId": m.message_id, "payload": m.payload, "receivedAt": m.received_at}))
+                .map(|m| json!(super::trigger_answer::Message::from(m)))
                 .collect();
         }
     }
@@ -668,7 +675,7 @@ pub async fn list(
     // Job ids are time-ordered (UUIDv7), so newest first is descending by id.
     let matching = app.jobs.list().into_iter().filter_map(|h| {
         let counts = h.counts();
-        let job = h.job.lock().ok()?;
+        let job = h.job.lock();
         let before_cursor = paging.after.as_ref().is_some_and(|a| job.id >= *a);
         if before_cursor || status.is_some_and(|s| job.status != s) {
             return None;

@@ -156,6 +156,11 @@ pub(crate) struct TriggerResult {
 pub(crate) struct TriggeredMessage {
     /// Its OCPP action.
     action: String,
+    /// Why ocpulse took it as the answer: `marker` (it carries OCPP's trigger marker),
+    /// `target` (about the connector/EVSE asked for), `transaction` (about a transaction
+    /// the trigger waited for) or `first_after_accept`. Absent in `unmatched`.
+    #[schema(value_type = Option<String>)]
+    matched_by: Option<String>,
     /// Its OCPP message id.
     message_id: String,
     /// Its payload.
@@ -287,9 +292,7 @@ pub async fn trigger(
             "record": format!("/api/v1/triggers/{trigger_id}"),
         });
         // The record is visible (as running) before the caller hears of it.
-        if let Ok(mut running) = app.running.lock() {
-            running.put(Arc::new(run.record.clone()));
-        }
+        app.running.lock().put(Arc::new(run.record.clone()));
         tokio::spawn(trigger_run::run(Arc::clone(&app), run));
         return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
     }

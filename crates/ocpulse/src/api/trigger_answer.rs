@@ -5,6 +5,7 @@
 //! are declared in alphabetical order, the order the `json!` maps had, so the bytes a client
 //! receives did not change.
 
+use ocpp_rpc::trigger::MatchReason;
 use ocpulse_core::trigger_record::{CorrelatedMessage, SentCall, TriggerRecord};
 use serde::Serialize;
 use serde_json::Value;
@@ -21,6 +22,9 @@ pub(super) struct Sent<'a> {
 #[serde(rename_all = "camelCase")]
 pub(super) struct Message<'a> {
     action: &'a str,
+    /// Why it was taken (absent for a message that was not: `unmatched`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matched_by: Option<MatchReason>,
     message_id: &'a str,
     payload: &'a Value,
     received_at: &'a str,
@@ -30,6 +34,7 @@ impl<'a> From<&'a CorrelatedMessage> for Message<'a> {
     fn from(m: &'a CorrelatedMessage) -> Self {
         Self {
             action: &m.action,
+            matched_by: m.matched_by,
             message_id: &m.message_id,
             payload: &m.payload,
             received_at: &m.received_at,

@@ -177,7 +177,9 @@ async fn station(
     index: usize,
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) {
-    let Some((station_id, done_before)) = handle.job.lock().ok().map(|j| {
+    let Some((station_id, done_before)) = Some({
+        let j = handle.job.lock();
+
         (
             j.results[index].station_id.clone(),
             j.results[index].attempts,
@@ -303,6 +305,11 @@ async fn attempt(app: &Arc<App>, run: TriggerRun) -> StationResult {
     result.trigger_id = Some(record.id.clone());
     result.detail = record.detail.clone();
     result.elapsed_ms = record.elapsed_ms;
+    result.matched_by = record
+        .messages
+        .iter()
+        .filter_map(|m| m.matched_by)
+        .collect();
     if result.outcome.succeeded() {
         result.detail = None;
     }
