@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Interop tests against third-party OCPP libraries, in four suites:
+# Interop tests against third-party OCPP libraries, in five suites:
 #   test_python_ocpp.py     `ocpulse serve` vs. charging stations built on PyPI `ocpp`;
+#   test_correlation_python.py  issue 17's correlation rules vs. PyPI `ocpp` stations that
+#                           mark triggered messages and stations that do not;
 #   test_security_python.py `ocpulse serve` over TLS (security profiles 1-3, SignCertificate,
 #                           password rotation) vs. PyPI `ocpp` stations over wss://;
 #   test_sim_python_csms.py `ocpulse sim` vs. a CSMS built on PyPI `ocpp`;
@@ -119,7 +121,7 @@ if [[ ! -x "$BIN" ]]; then
 fi
 
 # --- Tests (a hard ceiling on top of the per-test timeouts inside) ---------------------
-SUITES=(test_python_ocpp.py test_security_python.py test_sim_python_csms.py node/test_ocpp_rpc.js)
+SUITES=(test_python_ocpp.py test_correlation_python.py test_security_python.py test_sim_python_csms.py node/test_ocpp_rpc.js)
 if [[ -n "$SELECT" ]]; then
   # Only the suites that have a test whose name contains NAME (all of them if none has:
   # each then reports "no test matched").
