@@ -189,7 +189,7 @@ async def test_v16_periodic_samples_during_the_wait_are_not_the_answer(ctx):
             c = request["connectorId"]
             await st.send_call(st.sample(2 if c == 1 else 1, triggered=False))  # another one's
             await st.send_call(st.sample(c, triggered=False))  # periodic, this connector
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.1)
             await st.send_call(st.sample(c, triggered=True))
             await st.send_call(st.sample(c, triggered=False))  # a later periodic sample
 

@@ -3,7 +3,7 @@
 //! It shows the ceiling of the machine: no validation, no journal, no state.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,7 +37,7 @@ pub async fn serve(listener: tokio::net::TcpListener) -> anyhow::Result<()> {
 }
 
 async fn count(State(stations): State<Stations>) -> String {
-    let n = stations.lock().map(|s| s.len()).unwrap_or(0);
+    let n = stations.lock().len();
     format!("{{\"connected\":{n}}}")
 }
 
@@ -71,9 +72,7 @@ fn head(text: &str) -> Option<(u8, String)> {
 
 async fn session(stations: Stations, id: String, socket: WebSocket) {
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, oneshot::Sender<String>)>();
-    if let Ok(mut s) = stations.lock() {
-        s.insert(id.clone(), tx);
-    }
+    stations.lock().insert(id.clone(), tx);
     let (mut sink, mut stream) = socket.split();
     // A trigger in progress: waiting for its CALLRESULT, then for the station's next CALL.
     let mut waiting: Option<(bool, oneshot::Sender<String>)> = None;
@@ -109,9 +108,7 @@ async fn session(stations: Stations, id: String, socket: WebSocket) {
             }
         }
     }
-    if let Ok(mut s) = stations.lock() {
-        s.remove(&id);
-    }
+    stations.lock().remove(&id);
 }
 
 async fn trigger(
@@ -119,7 +116,7 @@ async fn trigger(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Some(tx) = stations.lock().ok().and_then(|s| s.get(&id).cloned()) else {
+    let Some(tx) = stations.lock().get(&id).cloned() else {
         return (StatusCode::NOT_FOUND, "{\"error\":\"station_not_found\"}").into_response();
     };
     // The body is passed through as the TriggerMessage payload, minus nothing: the driver

@@ -197,22 +197,20 @@ pub async fn trigger_open_loop(
     let posts: Vec<_> = stations.iter().map(trigger_post).collect();
     // Idle connections, taken by each request and given back: as many as were ever in
     // flight at once, like a client's keep-alive pool.
-    let idle = Arc::new(std::sync::Mutex::new(Vec::<Caller>::new()));
+    let idle = Arc::new(parking_lot::Mutex::new(Vec::<Caller>::new()));
     let addr = authority(http).to_owned();
     let mut tasks = Vec::with_capacity(total);
     for k in 0..total {
         let due = started + gap * u32::try_from(k).unwrap_or(u32::MAX);
         send_at(due).await;
         let post = posts[k % posts.len()].clone();
-        let taken = idle.lock().ok().and_then(|mut v| v.pop());
+        let taken = idle.lock().pop();
         let mut caller = taken.unwrap_or_else(|| Caller::new(&addr));
         let idle = Arc::clone(&idle);
         tasks.push(tokio::spawn(async move {
             let ok = caller.call(&post).await.is_success();
             let took = due.elapsed();
-            if let Ok(mut v) = idle.lock() {
-                v.push(caller);
-            }
+            idle.lock().push(caller);
             (ok, took)
         }));
     }

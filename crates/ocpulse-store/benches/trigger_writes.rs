@@ -13,7 +13,7 @@
 //! a minute in all). The server's allocator (mimalloc) is used here too.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use ocpulse_core::journal::{Direction, JournalEntry};
@@ -21,6 +21,7 @@ use ocpulse_core::state::StationState;
 use ocpulse_core::store::{Store, WriteBatch};
 use ocpulse_core::trigger_record::TriggerRecord;
 use ocpulse_store::SqliteStore;
+use parking_lot::Mutex;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -7,7 +7,7 @@
 //! exactly one. Reads use a second connection on the blocking pool.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, Journa
 use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, DocChange, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
+use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, oneshot};
 
@@ -78,8 +79,9 @@ CREATE TABLE docs (
     "DROP INDEX IF EXISTS triggers_by_station;",
 ];
 
-/// A batch and, when someone waits for its durability, where to say it is done.
-type Job = (WriteBatch, Option<oneshot::Sender<Result<(), StoreError>>>);
+/// A batch queued for the writer and, when someone waits for its durability, where to say
+/// it is done (named so that "job" means only a bulk trigger job).
+type Commit = (WriteBatch, Option<oneshot::Sender<Result<(), StoreError>>>);
 
 /// How long entries nobody waits for may wait for company before they are committed.
 const LINGER: Duration = Duration::from_millis(10);
@@ -91,7 +93,7 @@ const EVENTS_CAPACITY: usize = 4096;
 
 /// SQLite-backed `Store`.
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Job>,
+    commits: mpsc::Sender<Commit>,
     /// Joined on drop, so what was queued (lingering entries, deferred states) is written
     /// before the store is gone.
     writer: Option<thread::JoinHandle<()>>,
@@ -106,7 +108,7 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         // Closing the queue ends the writer's loop; it writes what it still holds first.
         let (closed, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.jobs, closed));
+        drop(std::mem::replace(&mut self.commits, closed));
         if let Some(writer) = self.writer.take()
             && writer.join().is_err()
         {
@@ -136,11 +138,6 @@ fn not_json(e: serde_json::Error) -> StoreError {
 /// A read task that ended without an answer (it panicked or was cancelled).
 fn interrupted(e: tokio::task::JoinError) -> StoreError {
     StoreError::Interrupted(format!("a read did not finish: {e}"))
-}
-
-/// The reader connection's lock was poisoned by a panicking read.
-fn poisoned<T>(_: T) -> StoreError {
-    StoreError::Interrupted("reader lock poisoned".into())
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
@@ -213,7 +210,7 @@ impl SqliteStore {
             .map_err(db)?;
         let reader = open(&path)?;
         let checkpointer = open(&path)?;
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (commits, rx) = mpsc::channel::<Commit>();
         let wal = data_dir.join("ocpulse.sqlite3-wal");
         let alive = Arc::new(());
         let watch = Arc::downgrade(&alive);
@@ -230,7 +227,7 @@ impl SqliteStore {
             .spawn(move || checkpoint_loop(checkpointer, watch, &checkpoints))
             .map_err(|e| StoreError::Setup(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Self {
-            jobs,
+            commits,
             writer: Some(writer),
             reader: Arc::new(Mutex::new(reader)),
             events,
@@ -258,9 +255,7 @@ fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>, lock: &Checkpoi
             return;
         }
         // PASSIVE never blocks the writer; it copies what no reader still needs.
-        let _one_at_a_time = lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _one_at_a_time = lock.lock();
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
@@ -282,7 +277,7 @@ fn wal_bytes(wal: &Path) -> u64 {
 
 fn write_loop(
     mut conn: Connection,
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Commit>,
     wal: PathBuf,
     events: broadcast::Sender<Arc<JournalEntry>>,
     checkpoints: &CheckpointLock,
@@ -293,22 +288,22 @@ fn write_loop(
         // With states deferred, an idle LINGER is the cue to write them (see `deferred`).
         let first = if deferred.is_empty() {
             match rx.recv() {
-                Ok(job) => Some(job),
+                Ok(queued) => Some(queued),
                 Err(_) => break,
             }
         } else {
             match rx.recv_timeout(LINGER) {
-                Ok(job) => Some(job),
+                Ok(queued) => Some(queued),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         };
-        let mut group: Vec<Job> = first.into_iter().collect();
+        let mut group: Vec<Commit> = first.into_iter().collect();
         let deadline = Instant::now() + LINGER;
         while !group.is_empty() {
             while group.len() < MAX_GROUP {
                 match rx.try_recv() {
-                    Ok(job) => group.push(job),
+                    Ok(queued) => group.push(queued),
                     Err(_) => break,
                 }
             }
@@ -354,9 +349,7 @@ fn write_loop(
             }
         }
         if wal_bytes(&wal) > WAL_LIMIT {
-            let _one_at_a_time = checkpoints
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _one_at_a_time = checkpoints.lock();
             // Its first column says whether it was blocked (by readers, after the busy timeout).
             match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
                 Ok(0) => {}
@@ -377,7 +370,7 @@ fn write_loop(
 }
 
 /// What the state deferral needs to know of each batch of a group.
-fn batch_stations(group: &[Job]) -> Vec<BatchStation<'_>> {
+fn batch_stations(group: &[Commit]) -> Vec<BatchStation<'_>> {
     group
         .iter()
         .map(|(batch, ack)| BatchStation {
@@ -392,7 +385,7 @@ fn batch_stations(group: &[Job]) -> Vec<BatchStation<'_>> {
 /// pays for the live event stream).
 fn write_group(
     conn: &mut Connection,
-    group: &[Job],
+    group: &[Commit],
     states: &[SharedStation],
     seqs: &mut Vec<i64>,
 ) -> Result<(), StoreError> {
@@ -461,9 +454,7 @@ fn write_group(
         // Each state is written as it is now: at least as new as every entry of the group.
         for station in states {
             let (id, json, seen) = {
-                let state = station
-                    .lock()
-                    .map_err(|_| StoreError::Interrupted("station state lock poisoned".into()))?;
+                let state = station.lock();
                 let json = serde_json::to_string(&*state).map_err(not_json)?;
                 (state.id.clone(), json, state.last_seen.unwrap_or(0))
             };
@@ -567,7 +558,7 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
 impl Store for SqliteStore {
     fn commit(&self, batch: WriteBatch) -> BoxFuture<Result<(), StoreError>> {
         let (ack, done) = oneshot::channel();
-        let sent = self.jobs.send((batch, Some(ack)));
+        let sent = self.commits.send((batch, Some(ack)));
         // A lingering writer is parked (see `write_loop`); someone waits for this one.
         if let Some(writer) = &self.writer {
             writer.thread().unpark();
@@ -579,14 +570,14 @@ impl Store for SqliteStore {
     }
 
     fn enqueue(&self, batch: WriteBatch) {
-        let _ = self.jobs.send((batch, None));
+        let _ = self.commits.send((batch, None));
     }
 
     fn trigger(&self, id: String) -> BoxFuture<Result<Option<TriggerRecord>, StoreError>> {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 let json: Option<String> = conn
                     .query_row("SELECT record FROM triggers WHERE id = ?1", [&id], |r| {
                         r.get(0)
@@ -608,7 +599,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT seq, record FROM triggers WHERE (?1 IS NULL OR station_id = ?1) AND (?2 IS NULL OR outcome = ?2) AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4",
@@ -636,7 +627,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 read_journal(&conn, &query).map_err(db)
             })
             .await
@@ -648,7 +639,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 read_scan(&conn, &scan).map_err(db)
             })
             .await
@@ -664,7 +655,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 read_after(&conn, after_seq, limit).map_err(db)
             })
             .await
@@ -676,7 +667,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
                     r.get(0)
                 })
@@ -695,7 +686,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 let mut stmt = conn
                     .prepare_cached("SELECT id, body FROM docs WHERE kind = ?1 ORDER BY id")
                     .map_err(db)?;
@@ -713,7 +704,7 @@ impl Store for SqliteStore {
         let reader = Arc::clone(&self.reader);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let conn = reader.lock().map_err(poisoned)?;
+                let conn = reader.lock();
                 let mut stmt = conn
                     .prepare_cached("SELECT body FROM docs WHERE kind = ?1 AND id = ?2")
                     .map_err(db)?;
@@ -727,7 +718,7 @@ impl Store for SqliteStore {
     }
 
     fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
-        let conn = self.reader.lock().map_err(poisoned)?;
+        let conn = self.reader.lock();
         let mut stmt = conn
             .prepare("SELECT id, state FROM stations ORDER BY id")
             .map_err(db)?;
@@ -750,7 +741,7 @@ impl Store for SqliteStore {
     }
 
     fn last_transaction_id(&self) -> Result<i64, StoreError> {
-        let conn = self.reader.lock().map_err(poisoned)?;
+        let conn = self.reader.lock();
         let last: Option<i64> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'last_transaction_id'",

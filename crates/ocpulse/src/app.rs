@@ -1,13 +1,14 @@
 //! The state every handler shares.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use ocpp_rpc::SchemaRegistry;
 use ocpulse_ca::CertificateAuthority;
 use ocpulse_core::Store;
 use ocpulse_core::trigger_record::TriggerRecord;
+use parking_lot::Mutex;
 
 use crate::config::{CaSource, DEV_CA_DIR, ServerConfig};
 use crate::registry::Registry;

@@ -6,7 +6,7 @@
 //! `StationUnresponsive` journal event) only when the probe fails.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ocpulse_core::freshness::{FreshnessTarget, needs_probe};
@@ -15,6 +15,7 @@ use ocpulse_core::store::{Doc, StoreError, WriteBatch};
 use ocpulse_core::trigger_plan::TriggerRequest;
 use ocpulse_core::trigger_record::Outcome;
 use ocpulse_core::{Direction, JournalEntry, Millis};
+use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -116,50 +117,44 @@ impl Freshness {
     pub fn list(&self) -> Vec<(FreshnessTarget, TargetStats)> {
         self.targets
             .lock()
-            .map(|m| {
-                m.values()
-                    .map(|l| (l.target.clone(), l.stats.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
+            .values()
+            .map(|l| (l.target.clone(), l.stats.clone()))
+            .collect()
     }
 
     /// One target with what it has done.
     pub fn get(&self, id: &str) -> Option<(FreshnessTarget, TargetStats)> {
-        let map = self.targets.lock().ok()?;
+        let map = self.targets.lock();
         map.get(id).map(|l| (l.target.clone(), l.stats.clone()))
     }
 
     /// A station's liveness, `None` when responsive.
     pub fn liveness(&self, station: &str) -> Option<Liveness> {
-        self.liveness.lock().ok()?.get(station).cloned()
+        self.liveness.lock().get(station).cloned()
     }
 
     fn insert(&self, target: FreshnessTarget) {
-        if let Ok(mut map) = self.targets.lock() {
-            map.insert(
-                target.id.clone(),
-                Live {
-                    target,
-                    stats: TargetStats::default(),
-                    cooling: HashMap::new(),
-                },
-            );
-        }
+        self.targets.lock().insert(
+            target.id.clone(),
+            Live {
+                target,
+                stats: TargetStats::default(),
+                cooling: HashMap::new(),
+            },
+        );
     }
 
     /// Marks a (target, station) refresh as running; false if one already is.
     fn claim(&self, key: &str, station: &str) -> bool {
         self.inflight
             .lock()
-            .map(|mut s| s.insert((key.to_owned(), station.to_owned())))
-            .unwrap_or(false)
+            .insert((key.to_owned(), station.to_owned()))
     }
 
     fn release(&self, key: &str, station: &str) {
-        if let Ok(mut s) = self.inflight.lock() {
-            s.remove(&(key.to_owned(), station.to_owned()));
-        }
+        self.inflight
+            .lock()
+            .remove(&(key.to_owned(), station.to_owned()));
     }
 }
 
@@ -174,12 +169,7 @@ pub async fn put(app: &App, target: FreshnessTarget) -> Result<(), StoreError> {
 
 /// Deletes a target; `false` if there was none.
 pub async fn delete(app: &App, id: &str) -> Result<bool, StoreError> {
-    let existed = app
-        .freshness
-        .targets
-        .lock()
-        .map(|mut m| m.remove(id).is_some())
-        .unwrap_or(false);
+    let existed = app.freshness.targets.lock().remove(id).is_some();
     if existed {
         app.store
             .save_docs(vec![Doc::delete(DOC_KIND, id.to_owned())])
@@ -222,12 +212,7 @@ async fn run(app: Arc<App>, delay: Duration) {
 /// own lock (never cloned: this runs every second over the whole fleet), and no freshness
 /// lock is held while a station's is taken that the API takes the other way round.
 fn check(app: &Arc<App>) {
-    let targets_empty = app
-        .freshness
-        .targets
-        .lock()
-        .map(|t| t.is_empty())
-        .unwrap_or(true);
+    let targets_empty = app.freshness.targets.lock().is_empty();
     let probe_ms = i64::try_from(app.config.probe_after.as_millis()).unwrap_or(i64::MAX);
     if targets_empty && probe_ms == 0 {
         return;
@@ -240,18 +225,15 @@ fn check(app: &Arc<App>) {
         .freshness
         .liveness
         .lock()
-        .map(|l| l.iter().map(|(id, x)| (id.clone(), x.since)).collect())
-        .unwrap_or_default();
+        .iter()
+        .map(|(id, x)| (id.clone(), x.since))
+        .collect();
     let mut work: Vec<(String, String, TriggerRequest)> = Vec::new();
     let mut probes: Vec<(String, Millis)> = Vec::new();
     let mut recovered: Vec<(String, Option<Millis>)> = Vec::new();
     {
-        let Ok(mut targets) = app.freshness.targets.lock() else {
-            return;
-        };
-        let Ok(mut sessions) = app.freshness.sessions.lock() else {
-            return;
-        };
+        let mut targets = app.freshness.targets.lock();
+        let mut sessions = app.freshness.sessions.lock();
         for live in targets.values_mut() {
             live.cooling.retain(|_, until| *until > instant);
         }
@@ -269,9 +251,7 @@ fn check(app: &Arc<App>) {
                 .entry(id.clone())
                 .or_insert((session.generation, now))
                 .1;
-            let Ok(state) = e.state.lock() else {
-                continue;
-            };
+            let state = e.state.lock();
             for live in targets.values() {
                 if live.cooling.contains_key(id) || !live.target.selector.selects(&state, true) {
                     continue;
@@ -333,9 +313,7 @@ async fn own_trigger(
 
 async fn refresh(app: Arc<App>, target_id: String, station: String, request: TriggerRequest) {
     let record = own_trigger(&app, &station, request, format!("freshness:{target_id}")).await;
-    if let Ok(mut targets) = app.freshness.targets.lock()
-        && let Some(live) = targets.get_mut(&target_id)
-    {
+    if let Some(live) = app.freshness.targets.lock().get_mut(&target_id) {
         live.stats.refreshes += 1;
         let ok = record
             .as_ref()
@@ -380,17 +358,15 @@ fn event(station: &str, name: &str, payload: serde_json::Value) -> JournalEntry 
 /// Probes a quiet station with a triggered Heartbeat.
 async fn probe(app: Arc<App>, station: String, quiet_since: Millis) {
     let started = now_ms();
-    if let Ok(mut l) = app.freshness.liveness.lock() {
-        l.insert(
-            station.clone(),
-            Liveness {
-                status: "probing",
-                since: started,
-                probe_outcome: None,
-                trigger_id: None,
-            },
-        );
-    }
+    app.freshness.liveness.lock().insert(
+        station.clone(),
+        Liveness {
+            status: "probing",
+            since: started,
+            probe_outcome: None,
+            trigger_id: None,
+        },
+    );
     let request = TriggerRequest {
         requested_message: "Heartbeat".into(),
         ..TriggerRequest::default()
@@ -401,15 +377,11 @@ async fn probe(app: Arc<App>, station: String, quiet_since: Millis) {
         .map_or("NotStarted", |r| r.outcome.as_str())
         .to_owned();
     // The next probe counts silence from this one.
-    if let Ok(mut s) = app.freshness.sessions.lock()
-        && let Some(entry) = s.get_mut(&station)
-    {
+    if let Some(entry) = app.freshness.sessions.lock().get_mut(&station) {
         entry.1 = now_ms();
     }
     if outcome == Outcome::Completed.as_str() {
-        if let Ok(mut l) = app.freshness.liveness.lock() {
-            l.remove(&station);
-        }
+        app.freshness.liveness.lock().remove(&station);
     } else if outcome != Outcome::Disconnected.as_str() && outcome != "NotStarted" {
         let trigger_id = record.map(|r| r.id.clone());
         tracing::warn!(station = %station, outcome = %outcome, "station unresponsive: its socket is open but it did not answer a Heartbeat probe");
@@ -435,25 +407,22 @@ async fn probe(app: Arc<App>, station: String, quiet_since: Millis) {
             probe_outcome: Some(outcome.clone()),
             trigger_id,
         };
-        if let Ok(mut l) = app.freshness.liveness.lock() {
-            l.insert(station.clone(), liveness);
-        }
-    } else if let Ok(mut l) = app.freshness.liveness.lock() {
-        l.remove(&station);
+        app.freshness
+            .liveness
+            .lock()
+            .insert(station.clone(), liveness);
+    } else {
+        app.freshness.liveness.lock().remove(&station);
     }
     app.freshness.release(PROBE, &station);
 }
 
 /// An unresponsive station that has sent something since is responsive again.
 fn mark_recovered(app: &App, id: &str, last_seen: Option<Millis>) {
-    let removed = app
-        .freshness
-        .liveness
-        .lock()
-        .map(|mut l| {
-            l.get(id).is_some_and(|x| x.status == "unresponsive") && l.remove(id).is_some()
-        })
-        .unwrap_or(false);
+    let removed = {
+        let mut l = app.freshness.liveness.lock();
+        l.get(id).is_some_and(|x| x.status == "unresponsive") && l.remove(id).is_some()
+    };
     if removed {
         app.store.record(vec![event(
             id,

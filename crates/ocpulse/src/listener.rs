@@ -11,11 +11,12 @@
 //! verified client certificate) reaches the handshake handler as a [`Peer`].
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
@@ -156,7 +157,7 @@ async fn connection(
     let abort = CancellationToken::new();
     let handle = ConnectionAbort(abort.clone());
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-        if let Some((seen, slot)) = first.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some((seen, slot)) = first.lock().take() {
             let _ = seen.send(());
             drop(slot);
         }
@@ -226,7 +227,7 @@ impl Pending {
     fn admit(self: &Arc<Self>, id: u64, cap: usize) -> Option<Slot> {
         let now = tokio::time::Instant::now();
         let evicted = CancellationToken::new();
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.waiting.lock();
         let cap = cap.max(1);
         while waiting.len() >= cap {
             match waiting.first_key_value() {
@@ -260,11 +261,6 @@ struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut waiting = self
-            .pending
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        waiting.remove(&self.id);
+        self.pending.waiting.lock().remove(&self.id);
     }
 }

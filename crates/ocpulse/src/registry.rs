@@ -2,11 +2,12 @@
 //! when connected, a handle to their one live session.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ocpp_rpc::ProtocolVersion;
 use ocpulse_core::StationState;
+use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -98,7 +99,7 @@ impl Registry {
 
     /// A snapshot of one station's entry.
     pub fn get(&self, id: &str) -> Option<StationEntry> {
-        self.stations.read().ok()?.get(id).cloned()
+        self.stations.read().get(id).cloned()
     }
 
     /// Every station's entry, sorted by id.
@@ -106,8 +107,9 @@ impl Registry {
         let mut all: Vec<_> = self
             .stations
             .read()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
@@ -115,12 +117,13 @@ impl Registry {
     /// Makes sure a station is known (a registered station that never connected), without
     /// touching one that is.
     pub fn ensure(&self, id: &str) {
-        if let Ok(mut map) = self.stations.write() {
-            map.entry(id.to_owned()).or_insert_with(|| StationEntry {
+        self.stations
+            .write()
+            .entry(id.to_owned())
+            .or_insert_with(|| StationEntry {
                 state: Arc::new(Mutex::new(StationState::new(id))),
                 session: None,
             });
-        }
     }
 
     /// Ends a station's live session, if any (its registration was disabled or deleted).
@@ -149,9 +152,7 @@ impl Registry {
             calls,
             cancel,
         };
-        let Ok(mut map) = self.stations.write() else {
-            return (Arc::new(Mutex::new(StationState::new(id))), generation);
-        };
+        let mut map = self.stations.write();
         let entry = map.entry(id.to_owned()).or_insert_with(|| StationEntry {
             state: Arc::new(Mutex::new(StationState::new(id))),
             session: None,
@@ -164,8 +165,8 @@ impl Registry {
 
     /// Forgets a session when its connection ends, unless a newer one already replaced it.
     pub fn disconnect(&self, id: &str, generation: u64) {
-        if let Ok(mut map) = self.stations.write()
-            && let Some(entry) = map.get_mut(id)
+        let mut map = self.stations.write();
+        if let Some(entry) = map.get_mut(id)
             && entry
                 .session
                 .as_ref()
@@ -173,9 +174,7 @@ impl Registry {
         {
             entry.session = None;
             // Under the registry lock, so a newer connection's start is never cleared.
-            if let Ok(mut s) = entry.state.lock() {
-                s.connected_since = None;
-            }
+            entry.state.lock().connected_since = None;
         }
     }
 }

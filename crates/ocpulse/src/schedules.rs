@@ -4,11 +4,12 @@
 //! was down happens once at the next start, then the schedule is back on its grid).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ocpulse_core::schedule::Schedule;
 use ocpulse_core::store::{Doc, StoreError, WriteBatch};
+use parking_lot::Mutex;
 
 use crate::app::App;
 use crate::jobs::{self, JobHandle};
@@ -29,20 +30,17 @@ pub struct Schedules {
 impl Schedules {
     /// One schedule as it stands.
     pub fn get(&self, id: &str) -> Option<Schedule> {
-        self.map.lock().ok()?.get(id).cloned()
+        self.map.lock().get(id).cloned()
     }
 
     /// Every schedule, oldest first.
     pub fn list(&self) -> Vec<Schedule> {
-        self.map
-            .lock()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
+        self.map.lock().values().cloned().collect()
     }
 
     /// Changes one schedule and returns its document to store.
     fn update(&self, id: &str, change: impl FnOnce(&mut Schedule)) -> Option<Doc> {
-        let mut map = self.map.lock().ok()?;
+        let mut map = self.map.lock();
         let s = map.get_mut(id)?;
         change(s);
         match Doc::put(DOC_KIND, id.to_owned(), &*s) {
@@ -59,20 +57,16 @@ impl Schedules {
 pub async fn put(app: &App, schedule: Schedule) -> Result<(), StoreError> {
     let doc = Doc::put(DOC_KIND, schedule.id.clone(), &schedule)?;
     app.store.save_docs(vec![doc]).await?;
-    if let Ok(mut map) = app.schedules.map.lock() {
-        map.insert(schedule.id.clone(), schedule);
-    }
+    app.schedules
+        .map
+        .lock()
+        .insert(schedule.id.clone(), schedule);
     Ok(())
 }
 
 /// Deletes a schedule; `false` if there was none. A firing already running goes on.
 pub async fn delete(app: &App, id: &str) -> Result<bool, StoreError> {
-    let existed = app
-        .schedules
-        .map
-        .lock()
-        .map(|mut m| m.remove(id).is_some())
-        .unwrap_or(false);
+    let existed = app.schedules.map.lock().remove(id).is_some();
     if existed {
         app.store
             .save_docs(vec![Doc::delete(DOC_KIND, id.to_owned())])
@@ -94,9 +88,7 @@ pub async fn start(app: &Arc<App>, delay: Duration) -> Result<usize, StoreError>
                 {
                     tokio::spawn(watch(Arc::clone(app), id.clone(), handle));
                 }
-                if let Ok(mut map) = app.schedules.map.lock() {
-                    map.insert(id, s);
-                }
+                app.schedules.map.lock().insert(id, s);
                 loaded += 1;
             }
             Err(e) => {

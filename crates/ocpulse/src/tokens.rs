@@ -20,11 +20,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ocpulse_core::store::StoreError;
 use ocpulse_core::{Doc, Millis, Store, rfc3339};
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::now_ms;
@@ -414,9 +415,7 @@ impl Tokens {
     }
 
     fn lookup(&self, hash: &str) -> (Option<Arc<ApiToken>>, bool) {
-        let Ok(cache) = self.cache.read() else {
-            return (None, false);
-        };
+        let cache = self.cache.read();
         let fresh = cache.loaded_at.is_some_and(|t| t.elapsed() < MAX_AGE);
         (cache.by_hash.get(hash).cloned(), fresh)
     }
@@ -425,7 +424,7 @@ impl Tokens {
     /// [`RELOAD_EVERY`]: callers arriving meanwhile wait for that reload and share it.
     async fn refresh(&self, store: &dyn Store, seen: Instant) -> Result<(), StoreError> {
         let _one = self.writing.lock().await;
-        let last = self.cache.read().ok().and_then(|c| c.loaded_at);
+        let last = self.cache.read().loaded_at;
         if last.is_some_and(|t| t > seen) {
             return Ok(());
         }
@@ -434,7 +433,8 @@ impl Tokens {
         }
         let started = Instant::now();
         let tokens = load(store).await?;
-        if let Ok(mut cache) = self.cache.write() {
+        {
+            let mut cache = self.cache.write();
             cache.by_hash = tokens
                 .into_iter()
                 .map(|t| (t.hash.clone(), Arc::new(t)))
@@ -453,7 +453,8 @@ impl Tokens {
     ) -> Result<Created, CreateError> {
         let _one = self.writing.lock().await;
         let created = create(store, name, scopes).await?;
-        if let Ok(mut cache) = self.cache.write() {
+        {
+            let mut cache = self.cache.write();
             cache
                 .by_hash
                 .insert(created.token.hash.clone(), Arc::new(created.token.clone()));
@@ -469,12 +470,8 @@ impl Tokens {
     ) -> Result<Option<ApiToken>, StoreError> {
         let _one = self.writing.lock().await;
         let revoked = revoke(store, id).await?;
-        if let Ok(mut cache) = self.cache.write() {
-            cache.by_hash.retain(|_, t| t.id != id);
-        }
-        if let Ok(mut uses) = self.uses.lock() {
-            uses.remove(id);
-        }
+        self.cache.write().by_hash.retain(|_, t| t.id != id);
+        self.uses.lock().remove(id);
         Ok(revoked)
     }
 
@@ -482,7 +479,7 @@ impl Tokens {
     /// stored one).
     pub async fn list(&self, store: &dyn Store) -> Result<Vec<TokenView>, StoreError> {
         let stored = list(store).await?;
-        let uses = self.uses.lock().map(|u| u.clone()).unwrap_or_default();
+        let uses = self.uses.lock().clone();
         Ok(stored
             .into_iter()
             .map(|(t, used)| {
@@ -497,9 +494,7 @@ impl Tokens {
     pub fn touch(&self, store: &dyn Store, id: &str) {
         let now = now_ms();
         let write = {
-            let Ok(mut uses) = self.uses.lock() else {
-                return;
-            };
+            let mut uses = self.uses.lock();
             let entry = uses.entry(id.to_owned()).or_insert((now, Millis::MIN));
             entry.0 = now;
             if now.saturating_sub(entry.1) >= USE_WRITE_EVERY {
@@ -635,7 +630,8 @@ mod tests {
             &self,
             batch: ocpulse_core::store::WriteBatch,
         ) -> ocpulse_core::store::BoxFuture<Result<(), StoreError>> {
-            if let Ok(mut docs) = self.docs.lock() {
+            {
+                let mut docs = self.docs.lock();
                 for d in batch.docs {
                     match d.change {
                         ocpulse_core::DocChange::Put(body) => docs.insert((d.kind, d.id), body),
@@ -700,13 +696,10 @@ mod tests {
             let list: Vec<(String, String)> = self
                 .docs
                 .lock()
-                .map(|docs| {
-                    docs.iter()
-                        .filter(|((k, _), _)| *k == kind)
-                        .map(|((_, id), body)| (id.clone(), body.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
+                .iter()
+                .filter(|((k, _), _)| *k == kind)
+                .map(|((_, id), body)| (id.clone(), body.clone()))
+                .collect();
             Box::pin(async move { Ok(list) })
         }
         fn load_stations(&self) -> Result<Vec<ocpulse_core::StationState>, StoreError> {

@@ -73,9 +73,7 @@ fn event(record: &TriggerRecord, name: &str, payload: &impl serde::Serialize) ->
 }
 
 fn publish(app: &App, record: &Arc<TriggerRecord>) {
-    if let Ok(mut running) = app.running.lock() {
-        running.put(Arc::clone(record));
-    }
+    app.running.lock().put(Arc::clone(record));
 }
 
 /// What one call ended with.
@@ -143,7 +141,8 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> Arc<TriggerRecord> {
     record.completed_at = Some(rfc3339(now));
     record.elapsed_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     let first_ms = record.messages.first().map(|m| m.after_ms);
-    if let Ok(mut s) = state.lock() {
+    {
+        let mut s = state.lock();
         let name = plans.first().map_or_else(String::new, requested_name);
         s.capabilities.entry(name).or_default().record(
             outcome,

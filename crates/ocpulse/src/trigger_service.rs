@@ -89,10 +89,7 @@ pub fn prepare(
         .get(station_id)
         .ok_or_else(|| Refusal::UnknownStation(station_id.to_owned()))?;
     let plan = |protocol: ProtocolVersion| {
-        let state = entry
-            .state
-            .lock()
-            .map_err(|_| Refusal::Internal("station state lock poisoned".into()))?;
+        let state = entry.state.lock();
         trigger_plan::plan_all(protocol, &request, &state).map_err(|e| Refusal::NotApplicable {
             protocol,
             code: e.code,
@@ -102,11 +99,12 @@ pub fn prepare(
     let Some(session) = entry.session.clone() else {
         // A request that could never run is told so now, not after the station is back:
         // it is checked against the version the station last spoke.
-        let last = entry.state.lock().ok().and_then(|s| {
-            s.protocol
-                .as_deref()
-                .and_then(ProtocolVersion::from_subprotocol)
-        });
+        let last = entry
+            .state
+            .lock()
+            .protocol
+            .as_deref()
+            .and_then(ProtocolVersion::from_subprotocol);
         if let Some(protocol) = last {
             plan(protocol)?;
         }

@@ -3,12 +3,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use common::{Server, Station, allow_loopback_webhooks, spawn_trigger};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 const SECRET: &str = "test-secret-0123456789";
@@ -61,7 +62,7 @@ impl Receiver {
             axum::routing::post(move |headers: HeaderMap, body: Bytes| {
                 let seen = Arc::clone(&seen);
                 async move {
-                    let mut seen = seen.lock().expect("lock");
+                    let mut seen = seen.lock();
                     let answered = if seen.len() < fail_first { 500 } else { 200 };
                     seen.push(Received {
                         headers,
@@ -79,7 +80,7 @@ impl Receiver {
     }
 
     fn all(&self) -> Vec<Received> {
-        self.got.lock().expect("lock").clone()
+        self.got.lock().clone()
     }
 
     /// Waits until a request with this event was answered 200, returning it.

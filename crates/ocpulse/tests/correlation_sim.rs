@@ -398,7 +398,7 @@ async fn untargeted_v201_transaction_event_without_transactions_ends_at_once() {
 }
 
 /// Routine meter traffic for the very connector/EVSE asked for, arriving while the station
-/// takes its time (450 ms) to send the triggered message: a station known to mark never
+/// takes its time (300 ms) to send the triggered message: a station known to mark never
 /// has a periodic sample taken for the answer (it waits for the marked one); one that does
 /// not mark is answered by the first message for the target. Either way the result holds
 /// exactly one message for the connector, never a triggered one plus a periodic sample.
@@ -415,10 +415,10 @@ async fn periodic_samples_during_the_wait_are_not_taken_for_the_answer() {
             charging(
                 &mut cfg,
                 Duration::from_secs(120),
-                Duration::from_millis(150),
+                Duration::from_millis(100),
             );
             cfg.faults
-                .add_flag(&format!("{requested}=delay:450"))
+                .add_flag(&format!("{requested}=delay:300"))
                 .expect("fault flag");
             let _sim = spawn(&server, cfg);
             server
@@ -436,7 +436,7 @@ async fn periodic_samples_during_the_wait_are_not_taken_for_the_answer() {
                 b
             };
             // The first trigger teaches the server the station's habit: a marked answer
-            // 450 ms later supersedes the periodic sample taken meanwhile; an unmarked
+            // 300 ms later supersedes the periodic sample taken meanwhile; an unmarked
             // one is a repeat and the periodic sample stays.
             let first = server.trigger(&id, body(2)).await;
             assert_eq!(first.code, 200, "{first}");
@@ -483,7 +483,7 @@ async fn periodic_samples_during_the_wait_are_not_taken_for_the_answer() {
                     };
                     assert_eq!(*marked, "Trigger", "{t}");
                     assert!(
-                        t.took >= Duration::from_millis(400),
+                        t.took >= Duration::from_millis(250),
                         "it waited for the marked message: {t}"
                     );
                     // The periodic samples it passed over.

@@ -5,12 +5,13 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use common::{Server, Station, allow_loopback_webhooks};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -84,7 +85,7 @@ async fn receiver(leaf: Vec<u8>, key: Vec<u8>) -> (String, Arc<Mutex<Vec<Value>>
             let seen = Arc::clone(&seen);
             async move {
                 if let Ok(v) = serde_json::from_slice(&body) {
-                    seen.lock().expect("lock").push(v);
+                    seen.lock().push(v);
                 }
                 "ok"
             }
@@ -161,7 +162,7 @@ async fn https_webhooks_are_verified_against_the_trusted_cas() {
         errors.to_lowercase().contains("certificate") || errors.contains("UnknownIssuer"),
         "{log}"
     );
-    assert!(got.lock().expect("lock").is_empty());
+    assert!(got.lock().is_empty());
     drop(server);
 
     // Trusted through --webhook-ca: delivered over TLS.
@@ -176,7 +177,7 @@ async fn https_webhooks_are_verified_against_the_trusted_cas() {
     let hook = faulted_alert(&server, &url, "TLS2").await;
     let log = deliveries(&server, &hook, |d| d["status"] == "delivered").await;
     assert_eq!(log["items"][0]["event"], "AlertRaised", "{log}");
-    let bodies = got.lock().expect("lock").clone();
+    let bodies = got.lock().clone();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     assert_eq!(bodies[0]["alert"]["stationId"], "TLS2");
 }

@@ -333,13 +333,10 @@ impl<T: Caller> ServerSession<T> {
             .min()
     }
 
-    /// Locks the station state. A poisoned lock means a panic mid-update: a bug, not
-    /// something to carry on from with half-written state.
-    fn lock_state(&self) -> std::sync::MutexGuard<'_, crate::StationState> {
-        #[allow(clippy::expect_used)]
-        self.state
-            .lock()
-            .expect("station state lock poisoned by an earlier panic")
+    /// Locks the station state (a `parking_lot` lock: it cannot be poisoned, so no caller
+    /// has a poisoned case to ignore).
+    fn lock_state(&self) -> parking_lot::MutexGuard<'_, crate::StationState> {
+        self.state.lock()
     }
 
     fn write(&mut self, entries: Vec<JournalEntry>) {

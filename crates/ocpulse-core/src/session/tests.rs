@@ -3,8 +3,8 @@
 //! once (or fail, when a test says so). No sockets, no sleeps.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ocpp_rpc::trigger::{Marking, MatchReason};
@@ -14,6 +14,7 @@ use ocpulse_sim::config::StationConfig;
 use ocpulse_sim::faults::TriggerFault;
 use ocpulse_sim::station::{Output as SimOutput, Station};
 use ocpulse_sim::triggers::CUSTOM_TRIGGERS;
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::*;
@@ -188,7 +189,7 @@ impl Pair {
     /// (or `TRIGGER_TIMEOUT` passes). Returns what the caller heard and how long it took.
     fn trigger(&mut self, request: TriggerRequest) -> (Ended, Duration) {
         let plan = {
-            let s = self.state.lock().expect("state");
+            let s = self.state.lock();
             trigger_plan::plan(self.station.config().protocol, &request, &s).expect("a valid plan")
         };
         let ask = Ask(u32::try_from(self.ended.len()).unwrap_or(0) + 1000);
@@ -220,7 +221,7 @@ impl Pair {
     }
 
     fn marking(&self) -> Marking {
-        self.state.lock().expect("state").trigger_marking
+        self.state.lock().trigger_marking
     }
 }
 
@@ -291,7 +292,7 @@ fn reasons(ended: &Ended) -> Vec<MatchReason> {
 #[test]
 fn the_pair_boots_and_the_station_is_accepted() {
     let pair = Pair::new(station("CP1", ProtocolVersion::V16, 2));
-    let s = pair.state.lock().expect("state");
+    let s = pair.state.lock();
     assert_eq!(s.registration_status.as_deref(), Some("Accepted"));
     assert_eq!(
         s.connectors.len(),
@@ -401,7 +402,7 @@ fn untargeted_transaction_event_ends_when_every_known_transaction_answered(
     pair.station.start_transaction(1, "TAG-B", now);
     pair.settle();
     pair.advance(Duration::from_millis(250));
-    assert_eq!(pair.state.lock().expect("state").transactions.len(), 2);
+    assert_eq!(pair.state.lock().transactions.len(), 2);
     let (ended, took) = pair.trigger(request("TransactionEvent"));
     assert_eq!(status(&ended), "Accepted");
     assert!(took < Duration::from_millis(100), "took {took:?}");
@@ -477,7 +478,7 @@ fn a_station_that_marks_never_has_a_periodic_sample_taken_for_the_answer() {
     let now = pair.now;
     pair.station.start_transaction(0, "TAG", now);
     pair.settle();
-    pair.state.lock().expect("state").trigger_marking = Marking::Marks;
+    pair.state.lock().trigger_marking = Marking::Marks;
     let (ended, _) = pair.trigger(on_connector("MeterValues", 1));
     let got = collected(&ended);
     assert_eq!(got.messages.len(), 1, "{:?}", got.messages);
@@ -561,7 +562,7 @@ fn a_disconnect_ends_a_waiting_trigger_as_disconnected() {
     with_fault(&mut cfg, "Heartbeat", TriggerFault::AcceptNeverSend);
     let mut pair = Pair::new(cfg);
     let plan = {
-        let s = pair.state.lock().expect("state");
+        let s = pair.state.lock();
         trigger_plan::plan(ProtocolVersion::V16, &request("Heartbeat"), &s).expect("plan")
     };
     pair.server.push_call(

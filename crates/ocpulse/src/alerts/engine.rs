@@ -131,14 +131,14 @@ async fn on_tick(app: &Arc<App>) {
         .stations
         .all()
         .into_iter()
-        .filter_map(|(id, entry)| {
-            let state = entry.state.lock().ok()?;
-            Some(StationSnapshot {
+        .map(|(id, entry)| {
+            let state = entry.state.lock();
+            StationSnapshot {
                 id,
                 connected: entry.session.is_some(),
                 last_heartbeat: state.last_heartbeat,
                 last_seen: state.last_seen,
-            })
+            }
         })
         .collect();
     let mut state = app.alerts.state.lock().await;

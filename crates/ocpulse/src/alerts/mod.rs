@@ -14,7 +14,7 @@ pub mod target;
 pub mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use ocpulse_core::alert_rules::{
     ALERT_ACKNOWLEDGED, ALERT_RAISED, ALERT_RESOLVED, AckError, Alert, AlertEngine, AlertKey,
@@ -23,6 +23,7 @@ use ocpulse_core::alert_rules::{
 use ocpulse_core::journal::EVENT;
 use ocpulse_core::store::{StoreError, WriteBatch};
 use ocpulse_core::{Direction, Doc, JournalEntry, Millis};
+use parking_lot::RwLock;
 use serde_json::json;
 
 use crate::app::App;
@@ -124,7 +125,7 @@ impl Alerts {
 
     /// The webhooks now registered.
     pub fn webhook_list(&self) -> Vec<Webhook> {
-        self.webhooks.read().map(|w| w.clone()).unwrap_or_default()
+        self.webhooks.read().clone()
     }
 }
 
@@ -166,9 +167,7 @@ pub async fn start(app: &Arc<App>) -> anyhow::Result<()> {
         state.alerts = alerts.into_iter().map(|a| (a.id.clone(), a)).collect();
         state.active = active;
     }
-    if let Ok(mut w) = app.alerts.webhooks.write() {
-        *w = hooks;
-    }
+    *app.alerts.webhooks.write() = hooks;
     tokio::spawn(engine::run(Arc::clone(app)));
     for d in pending
         .into_iter()

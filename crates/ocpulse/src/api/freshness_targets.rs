@@ -1,6 +1,7 @@
 //! `/api/v1/freshness`: freshness targets that make ocpulse refresh stale station data by
 //! itself.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -11,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use ocpulse_core::freshness::{FreshData, FreshnessTarget};
 use ocpulse_core::rfc3339;
 use ocpulse_core::selector::Selector;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use ocpulse_core::trigger_record::Outcome;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::jobs::SelectorDoc;
 use super::openapi::ApiErrorBody;
@@ -59,20 +61,21 @@ enum FreshDataName {
     Heartbeat,
 }
 
-/// A freshness target as the API shows it (`target_view` builds it).
-#[derive(utoipa::ToSchema)]
+/// A freshness target as the API shows it.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = FreshnessTarget)]
-#[allow(dead_code)] // documentation only
-struct TargetView {
+pub(crate) struct TargetView {
     /// The target id.
     target_id: String,
     /// Its label, or null.
     name: Option<String>,
     /// Which stations.
-    selector: SelectorDoc,
+    #[schema(value_type = SelectorDoc)]
+    selector: Selector,
     /// What must stay fresh.
-    data: FreshDataName,
+    #[schema(value_type = FreshDataName)]
+    data: FreshData,
     /// How old it may get, in seconds.
     max_age_seconds: u64,
     /// Only while charging.
@@ -86,17 +89,46 @@ struct TargetView {
     /// And how many did not.
     failed: u64,
     /// Each station's latest refresh, by station id.
-    stations: std::collections::BTreeMap<String, TargetStationView>,
+    stations: BTreeMap<String, TargetStationView>,
+}
+
+impl TargetView {
+    fn of(t: &FreshnessTarget, stats: &TargetStats) -> Self {
+        TargetView {
+            target_id: t.id.clone(),
+            name: t.name.clone(),
+            selector: t.selector.clone(),
+            data: t.data,
+            max_age_seconds: t.max_age_seconds,
+            only_while_charging: t.only_while_charging,
+            created_at: rfc3339(t.created_at),
+            refreshes: stats.refreshes,
+            succeeded: stats.succeeded,
+            failed: stats.failed,
+            stations: stats
+                .stations
+                .iter()
+                .map(|(id, l)| {
+                    let last = TargetStationView {
+                        outcome: l.outcome,
+                        at: rfc3339(l.at),
+                        trigger_id: l.trigger_id.clone(),
+                    };
+                    (id.clone(), last)
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A station's latest refresh under a freshness target.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = FreshnessStation)]
-#[allow(dead_code)] // documentation only
-struct TargetStationView {
+pub(crate) struct TargetStationView {
     /// The trigger's outcome.
-    outcome: String,
+    #[schema(value_type = super::trigger_records::TriggerOutcome)]
+    outcome: Outcome,
     /// When it ended (RFC 3339).
     at: String,
     /// Its trigger record.
@@ -109,24 +141,6 @@ fn target_not_found(id: &str) -> ApiError {
         "freshness_target_not_found",
         format!("no freshness target with id {id:?}; GET /api/v1/freshness lists them"),
     )
-}
-
-fn target_view(t: &FreshnessTarget, stats: &TargetStats) -> Value {
-    json!({
-        "targetId": t.id,
-        "name": t.name,
-        "selector": t.selector,
-        "data": t.data,
-        "maxAgeSeconds": t.max_age_seconds,
-        "onlyWhileCharging": t.only_while_charging,
-        "createdAt": rfc3339(t.created_at),
-        "refreshes": stats.refreshes,
-        "succeeded": stats.succeeded,
-        "failed": stats.failed,
-        "stations": stats.stations.iter().map(|(id, l)| (id.clone(), json!({
-            "outcome": l.outcome, "at": rfc3339(l.at), "triggerId": l.trigger_id,
-        }))).collect::<serde_json::Map<String, Value>>(),
-    })
 }
 
 /// Creates a freshness target (201).
@@ -171,7 +185,7 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
         .map_err(store_error)?;
     Ok((
         StatusCode::CREATED,
-        Json(target_view(&target, &TargetStats::default())),
+        Json(TargetView::of(&target, &TargetStats::default())),
     )
         .into_response())
 }
@@ -190,13 +204,13 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<Params>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Json<Page<TargetView>>, ApiError> {
     let paging = Paging::parse(&params)?;
     Ok(Json(paging.page(
         app.freshness.list(),
         Order::Ascending,
         |(t, _)| t.id.as_str(),
-        |(t, s)| target_view(&t, &s),
+        |(t, s)| TargetView::of(&t, &s),
     )))
 }
 
@@ -215,12 +229,12 @@ pub async fn list(
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TargetView>, ApiError> {
     let (t, s) = app
         .freshness
         .get(&id)
         .ok_or_else(|| target_not_found(&id))?;
-    Ok(Json(target_view(&t, &s)))
+    Ok(Json(TargetView::of(&t, &s)))
 }
 
 /// Deletes a freshness target.
@@ -239,9 +253,9 @@ pub async fn one(
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     if freshness::delete(&app, &id).await.map_err(store_error)? {
-        Ok(Json(json!({"deleted": id})))
+        Ok(Json(Deleted { deleted: id }))
     } else {
         Err(target_not_found(&id))
     }

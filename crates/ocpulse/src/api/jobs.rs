@@ -555,7 +555,7 @@ async fn add_messages(app: &App, body: &mut Value) {
         let Some(id) = r["triggerId"].as_str().map(str::to_owned) else {
             continue;
         };
-        let held = app.running.lock().ok().and_then(|x| x.get(&id).cloned());
+        let held = app.running.lock().get(&id).cloned();
         let record = match held {
             Some(rec) => Some(rec),
             None => app.store.trigger(id).await.ok().flatten(),
@@ -675,7 +675,7 @@ pub async fn list(
     // Job ids are time-ordered (UUIDv7), so newest first is descending by id.
     let matching = app.jobs.list().into_iter().filter_map(|h| {
         let counts = h.counts();
-        let job = h.job.lock().ok()?;
+        let job = h.job.lock();
         let before_cursor = paging.after.as_ref().is_some_and(|a| job.id >= *a);
         if before_cursor || status.is_some_and(|s| job.status != s) {
             return None;

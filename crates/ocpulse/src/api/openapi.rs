@@ -130,7 +130,11 @@ const EMPTY_MEANS_ABSENT: &[(&str, &[&str])] = &[
 ];
 
 /// POST operations whose JSON body may be left out (utoipa marks every typed body required).
-const OPTIONAL_BODIES: &[&str] = &["/api/v1/alerts/{id}/acknowledge"];
+const OPTIONAL_BODIES: &[&str] = &[
+    "/api/v1/alerts/{id}/acknowledge",
+    // An empty body makes a password and sets it on the station.
+    "/api/v1/stations/{id}/password",
+];
 
 /// Sets `allowEmptyValue` on the parameters of [`EMPTY_MEANS_ABSENT`], and marks the bodies
 /// of [`OPTIONAL_BODIES`] optional.

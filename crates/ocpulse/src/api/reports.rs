@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use ocpulse_core::capability::Capability;
 use ocpulse_core::fleet_report::FleetCounts;
 use ocpulse_core::{StationState, rfc3339};
@@ -20,17 +19,6 @@ use super::query::Params;
 use super::station_view::ActivityView;
 use crate::app::App;
 use crate::now_ms;
-use crate::registry::StationEntry;
-
-fn locked(entry: &StationEntry) -> Result<std::sync::MutexGuard<'_, StationState>, ApiError> {
-    entry.state.lock().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "station state lock poisoned",
-        )
-    })
-}
 
 type Counts = std::collections::BTreeMap<String, u64>;
 
@@ -259,7 +247,7 @@ pub async fn fleet(
 ) -> Result<Json<FleetView>, ApiError> {
     let mut counts = FleetCounts::default();
     for (_, entry) in app.stations.all() {
-        counts.add(&*locked(&entry)?, entry.session.is_some());
+        counts.add(&entry.state.lock(), entry.session.is_some());
     }
     Ok(Json(FleetView::of(counts, rfc3339(now_ms()))))
 }
@@ -286,18 +274,9 @@ pub async fn list(
         app.stations.all(),
         Order::Ascending,
         |(id, _)| id.as_str(),
-        |(_, entry)| {
-            Ok(StationHealth::of(
-                &*locked(&entry)?,
-                entry.session.is_some(),
-                now,
-            ))
-        },
+        |(_, entry)| StationHealth::of(&entry.state.lock(), entry.session.is_some(), now),
     );
-    Ok(Json(Page {
-        items: page.items.into_iter().collect::<Result<_, ApiError>>()?,
-        next: page.next,
-    }))
+    Ok(Json(page))
 }
 
 /// One station's health.
@@ -322,7 +301,7 @@ pub async fn one(
         .stations
         .get(&id)
         .ok_or_else(|| ApiError::station_not_found(&id))?;
-    let state = locked(&entry)?;
+    let state = entry.state.lock();
     Ok(Json(StationHealth::of(
         &state,
         entry.session.is_some(),

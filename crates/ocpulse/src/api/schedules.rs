@@ -1,6 +1,7 @@
 //! `/api/v1/schedules`: recurring trigger plans with jitter and a per-station record of
 //! results.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -8,12 +9,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ocpulse_core::fleet_job::JobTrigger;
+use ocpulse_core::fleet_job::{JobLimits, JobOutcome, JobTrigger};
 use ocpulse_core::rfc3339;
 use ocpulse_core::schedule::{self, Schedule};
 use ocpulse_core::selector::Selector;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::jobs::{JobLimitsView, JobTriggerDoc, SelectorDoc, limits_from, spec_from};
 use super::openapi::ApiErrorBody;
@@ -62,12 +63,11 @@ struct ScheduleBody {
     retry_backoff_ms: Option<u64>,
 }
 
-/// A schedule as the API shows it (`schedule_view` builds it).
-#[derive(utoipa::ToSchema)]
+/// A schedule as the API shows it.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = Schedule)]
-#[allow(dead_code)] // documentation only
-struct ScheduleView {
+pub(crate) struct ScheduleView {
     /// The schedule id.
     schedule_id: String,
     /// Its label, or null.
@@ -75,15 +75,18 @@ struct ScheduleView {
     /// Whether it fires.
     enabled: bool,
     /// Which stations.
-    selector: SelectorDoc,
+    #[schema(value_type = SelectorDoc)]
+    selector: Selector,
     /// What each is asked.
-    trigger: JobTriggerDoc,
+    #[schema(value_type = JobTriggerDoc)]
+    trigger: JobTrigger,
     /// Seconds between firings.
     every_seconds: u64,
     /// Start spread of each firing, in seconds.
     jitter_seconds: u64,
     /// Admission control of each firing's job.
-    limits: JobLimitsView,
+    #[schema(value_type = JobLimitsView)]
+    limits: JobLimits,
     /// When it was created (RFC 3339); firings are on a grid from it.
     created_at: String,
     /// When it fires next (RFC 3339).
@@ -96,15 +99,55 @@ struct ScheduleView {
     last_run: Option<ScheduleRunView>,
     /// Each station's latest result, by station id (absent in the list).
     #[serde(skip_serializing_if = "Option::is_none")]
-    stations: Option<std::collections::BTreeMap<String, ScheduleStationView>>,
+    stations: Option<BTreeMap<String, ScheduleStationView>>,
+}
+
+impl ScheduleView {
+    /// The view of `s`, with each station's latest result or without (lists).
+    fn of(s: &Schedule, with_stations: bool) -> Self {
+        ScheduleView {
+            schedule_id: s.id.clone(),
+            name: s.job.name.clone(),
+            enabled: s.enabled,
+            selector: s.job.selector.clone(),
+            trigger: s.job.trigger.clone(),
+            every_seconds: s.every_seconds,
+            jitter_seconds: s.job.limits.spread_ms / 1000,
+            limits: s.job.limits.clone(),
+            created_at: rfc3339(s.created_at),
+            next_run_at: rfc3339(s.next_run_at),
+            runs: s.runs,
+            skipped: s.skipped,
+            last_run: s.last_run.as_ref().map(|r| ScheduleRunView {
+                job_id: r.job_id.clone(),
+                started_at: rfc3339(r.started_at),
+                finished_at: r.finished_at.map(rfc3339),
+                counts: r.counts.clone(),
+            }),
+            stations: with_stations.then(|| {
+                s.stations
+                    .iter()
+                    .map(|(id, l)| {
+                        let last = ScheduleStationView {
+                            outcome: l.outcome,
+                            at: rfc3339(l.at),
+                            job_id: l.job_id.clone(),
+                            trigger_id: l.trigger_id.clone(),
+                            failures_in_a_row: l.failures_in_a_row,
+                        };
+                        (id.clone(), last)
+                    })
+                    .collect()
+            }),
+        }
+    }
 }
 
 /// A schedule's latest firing.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = ScheduleRun)]
-#[allow(dead_code)] // documentation only
-struct ScheduleRunView {
+pub(crate) struct ScheduleRunView {
     /// The job it ran (`GET /api/v1/trigger-jobs/{id}`).
     job_id: String,
     /// When it started (RFC 3339).
@@ -112,17 +155,17 @@ struct ScheduleRunView {
     /// When its job ended (RFC 3339), or null.
     finished_at: Option<String>,
     /// Stations per outcome, once it ended.
-    counts: std::collections::BTreeMap<String, u64>,
+    counts: BTreeMap<String, usize>,
 }
 
 /// A station's latest result under a schedule.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = ScheduleStation)]
-#[allow(dead_code)] // documentation only
-struct ScheduleStationView {
-    /// The outcome.
-    outcome: String,
+pub(crate) struct ScheduleStationView {
+    /// The outcome (a trigger outcome or a job outcome such as `Offline`).
+    #[schema(value_type = String)]
+    outcome: JobOutcome,
     /// When it ended (RFC 3339).
     at: String,
     /// The job of that firing.
@@ -134,11 +177,10 @@ struct ScheduleStationView {
 }
 
 /// The answer of a DELETE: the id of what was deleted.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only
+#[derive(Serialize, ToSchema)]
 pub(super) struct Deleted {
     /// The id.
-    deleted: String,
+    pub(super) deleted: String,
 }
 
 pub(super) fn store_error(e: ocpulse_core::store::StoreError) -> ApiError {
@@ -203,46 +245,6 @@ fn schedule_from(raw: &[u8], existing: Option<Schedule>) -> Result<Schedule, Api
     })
 }
 
-fn schedule_view(s: &Schedule, with_stations: bool) -> Value {
-    let mut v = json!({
-        "scheduleId": s.id,
-        "name": s.job.name,
-        "enabled": s.enabled,
-        "selector": s.job.selector,
-        "trigger": s.job.trigger,
-        "everySeconds": s.every_seconds,
-        "jitterSeconds": s.job.limits.spread_ms / 1000,
-        "limits": s.job.limits,
-        "createdAt": rfc3339(s.created_at),
-        "nextRunAt": rfc3339(s.next_run_at),
-        "runs": s.runs,
-        "skipped": s.skipped,
-        "lastRun": s.last_run.as_ref().map(|r| json!({
-            "jobId": r.job_id,
-            "startedAt": rfc3339(r.started_at),
-            "finishedAt": r.finished_at.map(rfc3339),
-            "counts": r.counts,
-        })),
-    });
-    if with_stations {
-        v["stations"] = s
-            .stations
-            .iter()
-            .map(|(id, l)| {
-                (
-                    id.clone(),
-                    json!({
-                        "outcome": l.outcome, "at": rfc3339(l.at), "jobId": l.job_id,
-                        "triggerId": l.trigger_id, "failuresInARow": l.failures_in_a_row,
-                    }),
-                )
-            })
-            .collect::<serde_json::Map<String, Value>>()
-            .into();
-    }
-    v
-}
-
 /// Creates a schedule (201); it first fires one interval from now.
 #[utoipa::path(
     post,
@@ -259,7 +261,7 @@ fn schedule_view(s: &Schedule, with_stations: bool) -> Value {
 pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response, ApiError> {
     let s = schedule_from(&raw, None)?;
     schedules::put(&app, s.clone()).await.map_err(store_error)?;
-    Ok((StatusCode::CREATED, Json(schedule_view(&s, true))).into_response())
+    Ok((StatusCode::CREATED, Json(ScheduleView::of(&s, true))).into_response())
 }
 
 /// Replaces a schedule's plan, keeping its record (and its grid unless the interval changed).
@@ -281,14 +283,14 @@ pub async fn replace(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     raw: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScheduleView>, ApiError> {
     let existing = app
         .schedules
         .get(&id)
         .ok_or_else(|| schedule_not_found(&id))?;
     let s = schedule_from(&raw, Some(existing))?;
     schedules::put(&app, s.clone()).await.map_err(store_error)?;
-    Ok(Json(schedule_view(&s, true)))
+    Ok(Json(ScheduleView::of(&s, true)))
 }
 
 /// Every schedule, without per-station records.
@@ -305,13 +307,13 @@ pub async fn replace(
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<Params>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Json<Page<ScheduleView>>, ApiError> {
     let paging = Paging::parse(&params)?;
     Ok(Json(paging.page(
         app.schedules.list(),
         Order::Ascending,
         |s| s.id.as_str(),
-        |s| schedule_view(&s, false),
+        |s| ScheduleView::of(&s, false),
     )))
 }
 
@@ -330,12 +332,12 @@ pub async fn list(
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScheduleView>, ApiError> {
     let s = app
         .schedules
         .get(&id)
         .ok_or_else(|| schedule_not_found(&id))?;
-    Ok(Json(schedule_view(&s, true)))
+    Ok(Json(ScheduleView::of(&s, true)))
 }
 
 /// Deletes a schedule (a firing already running finishes).
@@ -354,9 +356,9 @@ pub async fn one(
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     if schedules::delete(&app, &id).await.map_err(store_error)? {
-        Ok(Json(json!({"deleted": id})))
+        Ok(Json(Deleted { deleted: id }))
     } else {
         Err(schedule_not_found(&id))
     }

@@ -292,9 +292,7 @@ pub async fn trigger(
             "record": format!("/api/v1/triggers/{trigger_id}"),
         });
         // The record is visible (as running) before the caller hears of it.
-        if let Ok(mut running) = app.running.lock() {
-            running.put(Arc::new(run.record.clone()));
-        }
+        app.running.lock().put(Arc::new(run.record.clone()));
         tokio::spawn(trigger_run::run(Arc::clone(&app), run));
         return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
     }

@@ -17,13 +17,7 @@ use crate::app::App;
 use crate::registry::StationEntry;
 
 fn view(entry: &StationEntry, app: &App) -> Result<StationView, ApiError> {
-    let state = entry.state.lock().map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "station state lock poisoned",
-        )
-    })?;
+    let state = entry.state.lock();
     Ok(StationView::of(&state, entry.session.is_some(), app))
 }
 
@@ -133,16 +127,7 @@ pub async fn set_validation(
         .map(|m| m.parse::<ValidationMode>())
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_validation_mode", e))?;
-    {
-        let mut state = entry.state.lock().map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "lock poisoned",
-            )
-        })?;
-        state.validation_mode = mode;
-    }
+    entry.state.lock().validation_mode = mode;
     app.store
         .commit(WriteBatch {
             entries: Vec::new(),

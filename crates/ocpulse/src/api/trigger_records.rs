@@ -95,7 +95,7 @@ pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let running = app.running.lock().ok().and_then(|r| r.get(&id).cloned());
+    let running = app.running.lock().get(&id).cloned();
     let record = match running {
         Some(r) => Some(r),
         None => app.store.trigger(id.clone()).await.map_err(storage)?,
@@ -161,7 +161,7 @@ pub async fn list(
     for (_, r) in page.items {
         // A running trigger's stored row lags its live record.
         let live = (r.outcome == Outcome::Running)
-            .then(|| app.running.lock().ok().and_then(|m| m.get(&r.id).cloned()))
+            .then(|| app.running.lock().get(&r.id).cloned())
             .flatten();
         records.push(json!(live.unwrap_or(r)));
     }

@@ -205,9 +205,7 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
         })
         .await
         .map_err(storage)?;
-    if let Ok(mut list) = app.alerts.webhooks.write() {
-        list.push(hook.clone());
-    }
+    app.alerts.webhooks.write().push(hook.clone());
     Ok((StatusCode::CREATED, Json(hook.view())).into_response())
 }
 
@@ -281,9 +279,7 @@ pub async fn delete(
         })
         .await
         .map_err(storage)?;
-    if let Ok(mut list) = app.alerts.webhooks.write() {
-        list.retain(|h| h.id != id);
-    }
+    app.alerts.webhooks.write().retain(|h| h.id != id);
     Ok(Json(json!({"deleted": hook.view()})))
 }
 

@@ -7,12 +7,13 @@ pub mod password;
 pub mod registrations;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ocpulse_core::admission::{self, Admission, Presented, Refusal, Registration};
 use ocpulse_core::auth_limiter::AuthLimiter;
 use ocpulse_core::journal::CONNECTION_REFUSED;
 use ocpulse_core::{Direction, JournalEntry, Store};
+use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
 pub use registrations::Registrations;
@@ -73,12 +74,7 @@ impl Gate {
         now: ocpulse_core::Millis,
     ) -> Result<(), Refusal> {
         let ip = peer.remote.ip();
-        if self
-            .limiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .blocked(ip, now)
-        {
+        if self.limiter.lock().blocked(ip, now) {
             return Err(Refusal::RateLimited);
         }
         let presented = Presented {
@@ -123,10 +119,7 @@ impl Gate {
         if let Err(refusal) = &result
             && refusal.counts_as_failure()
         {
-            self.limiter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .failed(ip, now);
+            self.limiter.lock().failed(ip, now);
             self.registrations.count_refusal(identity);
         }
         result

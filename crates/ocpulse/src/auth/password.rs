@@ -4,11 +4,11 @@
 //! in memory as a keyed digest so a reconnecting fleet does not pay argon2 again.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use parking_lot::Mutex;
 use ring::rand::{SecureRandom as _, SystemRandom};
 
 /// Why a password operation failed.
@@ -95,7 +95,7 @@ impl VerifiedCache {
 
     /// Whether `password` verified against `stored` for `station` before.
     pub fn knows(&self, station: &str, stored: &str, password: &str) -> bool {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.lock();
         entries.get(station).is_some_and(|(hash, tag)| {
             hash == stored
                 && ring::hmac::verify(&self.key, password.as_bytes(), tag.as_ref()).is_ok()
@@ -105,14 +105,13 @@ impl VerifiedCache {
     /// Remembers a password that verified.
     pub fn remember(&self, station: &str, stored: &str, password: &str) {
         let tag = ring::hmac::sign(&self.key, password.as_bytes());
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.lock();
         entries.insert(station.to_owned(), (stored.to_owned(), tag));
     }
 
     /// Forgets a station (its password changed or it was deleted).
     pub fn forget(&self, station: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(station);
+        self.entries.lock().remove(station);
     }
 }
 

@@ -3,12 +3,12 @@
 //! answers and a refused identity never touches storage.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ocpulse_core::admission::{REGISTRATION_DOC, Registration};
 use ocpulse_core::store::StoreError;
 use ocpulse_core::{Doc, Store};
+use parking_lot::RwLock;
 
 /// Every registration, by identity, plus failed-login counters (not stored: they are
 /// rebuilt by running, and the journal keeps each refusal).
@@ -89,15 +89,13 @@ impl Registrations {
     pub fn count_refusal(&self, id: &str) {
         self.refused_total.fetch_add(1, Ordering::Relaxed);
         if self.read().contains_key(id) {
-            let mut failures = self.failures.write().unwrap_or_else(|e| e.into_inner());
-            *failures.entry(id.to_owned()).or_default() += 1;
+            *self.failures.write().entry(id.to_owned()).or_default() += 1;
         }
     }
 
     /// Refused connections of a registered station since the start.
     pub fn refusals(&self, id: &str) -> u64 {
-        let failures = self.failures.read().unwrap_or_else(|e| e.into_inner());
-        failures.get(id).copied().unwrap_or(0)
+        self.failures.read().get(id).copied().unwrap_or(0)
     }
 
     /// Refused connections of any identity since the start.
@@ -105,11 +103,11 @@ impl Registrations {
         self.refused_total.load(Ordering::Relaxed)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Registration>> {
-        self.by_id.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, HashMap<String, Registration>> {
+        self.by_id.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Registration>> {
-        self.by_id.write().unwrap_or_else(|e| e.into_inner())
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, HashMap<String, Registration>> {
+        self.by_id.write()
     }
 }

@@ -6,13 +6,14 @@
 mod runner;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ocpulse_core::StationState;
 use ocpulse_core::fleet_job::{Job, JobSpec, JobStatus, StationResult};
 use ocpulse_core::store::{Doc, StoreError, WriteBatch};
+use parking_lot::Mutex;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -70,22 +71,22 @@ impl JobHandle {
     /// A copy of the job now; a finished job's results may be absent (released, see
     /// [`JobHandle::full`]), so use [`JobHandle::counts`] for its totals.
     pub fn snapshot(&self) -> Option<Job> {
-        self.job.lock().ok().map(|j| j.clone())
+        Some(self.job.lock().clone())
     }
 
     /// How many stations have each outcome, whether or not the results are in memory.
     pub fn counts(&self) -> BTreeMap<String, usize> {
-        if let Some(counts) = self.released.lock().ok().and_then(|r| r.clone()) {
+        if let Some(counts) = self.released.lock().clone() {
             return counts;
         }
-        self.job.lock().map(|j| j.counts()).unwrap_or_default()
+        self.job.lock().counts()
     }
 
     /// The job with every station's result, read back from the store if they were
     /// released from memory.
     pub async fn full(&self, app: &App) -> Option<Job> {
         let job = self.snapshot()?;
-        let released = self.released.lock().ok().is_some_and(|r| r.is_some());
+        let released = self.released.lock().is_some();
         if !released {
             return Some(job);
         }
@@ -112,7 +113,7 @@ impl JobHandle {
 
     /// Results held in memory.
     fn results_in_memory(&self) -> usize {
-        self.job.lock().map(|j| j.results.len()).unwrap_or(0)
+        self.job.lock().results.len()
     }
 
     /// Drops the results of a finished, stored job from memory, keeping its counts.
@@ -120,9 +121,7 @@ impl JobHandle {
         if !self.stored.load(Ordering::Acquire) || self.dirty.load(Ordering::Acquire) {
             return;
         }
-        let (Ok(mut job), Ok(mut released)) = (self.job.lock(), self.released.lock()) else {
-            return;
-        };
+        let (mut job, mut released) = (self.job.lock(), self.released.lock());
         if job.status == JobStatus::Running || released.is_some() {
             return;
         }
@@ -132,10 +131,8 @@ impl JobHandle {
 
     /// Changes the job and marks it for the next write.
     fn update(&self, change: impl FnOnce(&mut Job)) {
-        if let Ok(mut job) = self.job.lock() {
-            change(&mut job);
-            self.dirty.store(true, Ordering::Release);
-        }
+        change(&mut self.job.lock());
+        self.dirty.store(true, Ordering::Release);
     }
 
     /// The document to write if something changed since the last one.
@@ -143,7 +140,7 @@ impl JobHandle {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return None;
         }
-        let job = self.job.lock().ok()?;
+        let job = self.job.lock();
         match Doc::put(DOC_KIND, job.id.clone(), &*job) {
             Ok(doc) => Some(doc),
             Err(e) => {
@@ -155,10 +152,7 @@ impl JobHandle {
 
     /// Whether the job has ended.
     pub fn is_finished(&self) -> bool {
-        self.job
-            .lock()
-            .map(|j| j.status != JobStatus::Running)
-            .unwrap_or(true)
+        self.job.lock().status != JobStatus::Running
     }
 }
 
@@ -190,26 +184,19 @@ pub enum CancelError {
 impl Jobs {
     /// One job.
     pub fn get(&self, id: &str) -> Option<Arc<JobHandle>> {
-        self.map.lock().ok()?.get(id).cloned()
+        self.map.lock().get(id).cloned()
     }
 
     /// Every job, newest first.
     pub fn list(&self) -> Vec<Arc<JobHandle>> {
-        self.map
-            .lock()
-            .map(|m| m.values().rev().cloned().collect())
-            .unwrap_or_default()
+        self.map.lock().values().rev().cloned().collect()
     }
 
     /// Cancels a running job: stations not started yet end `Cancelled`; triggers already
     /// sent run to their end (a TriggerMessage cannot be taken back).
     pub fn cancel(&self, id: &str) -> Result<Arc<JobHandle>, CancelError> {
         let handle = self.get(id).ok_or(CancelError::NotFound)?;
-        let status = handle
-            .job
-            .lock()
-            .map(|j| j.status)
-            .unwrap_or(JobStatus::Completed);
+        let status = handle.job.lock().status;
         if status != JobStatus::Running {
             return Err(CancelError::Finished(status));
         }
@@ -238,12 +225,9 @@ impl Jobs {
     }
 
     fn insert(&self, handle: Arc<JobHandle>) -> Vec<Doc> {
-        let Ok(mut map) = self.map.lock() else {
-            return Vec::new();
-        };
-        if let Some(id) = handle.job.lock().ok().map(|j| j.id.clone()) {
-            map.insert(id, handle);
-        }
+        let mut map = self.map.lock();
+        let id = handle.job.lock().id.clone();
+        map.insert(id, handle);
         // Forget the oldest finished jobs past the bound.
         let finished: Vec<String> = map
             .iter()
@@ -275,9 +259,9 @@ pub async fn create(
     let created_at = now_ms();
     let results = {
         let entries = app.stations.all();
-        let known: Vec<(std::sync::MutexGuard<'_, StationState>, bool)> = entries
+        let known: Vec<(parking_lot::MutexGuard<'_, StationState>, bool)> = entries
             .iter()
-            .filter_map(|(_, e)| Some((e.state.lock().ok()?, e.session.is_some())))
+            .map(|(_, e)| (e.state.lock(), e.session.is_some()))
             .collect();
         let ids = spec.selector.pick(known.iter().map(|(s, c)| (&**s, *c)));
         // Ids nobody knows are final now: no trigger to run, no detail to keep.

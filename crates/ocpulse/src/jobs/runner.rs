@@ -177,7 +177,9 @@ async fn station(
     index: usize,
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 ) {
-    let Some((station_id, done_before)) = handle.job.lock().ok().map(|j| {
+    let Some((station_id, done_before)) = Some({
+        let j = handle.job.lock();
+
         (
             j.results[index].station_id.clone(),
             j.results[index].attempts,
