@@ -207,6 +207,64 @@ async fn station_messages_new_in_21_are_not_implemented_and_csms_ones_not_suppor
     assert_eq!(answer[2], "FormatViolation", "{answer}");
 }
 
+/// A 2.1 TransactionEvent of transaction `TX21` carrying meter values only 2.1 has.
+fn event21(event_type: &str, trigger_reason: &str, seq_no: i64) -> serde_json::Value {
+    json!({
+        "eventType": event_type,
+        "timestamp": "2025-01-01T12:00:00Z",
+        "triggerReason": trigger_reason,
+        "seqNo": seq_no,
+        "transactionInfo": {"transactionId": "TX21", "chargingState": "Charging"},
+        "evse": {"id": 1, "connectorId": 1},
+        "idToken": {"idToken": "TAG21", "type": "ISO14443"},
+        "meterValue": [{
+            "timestamp": "2025-01-01T12:00:00Z",
+            "sampledValue": [
+                {"value": 1500.0, "measurand": "Energy.Active.Import.Register", "location": "Upstream"},
+                {"value": 42.0, "measurand": "Display.PresentSOC", "unitOfMeasure": {"unit": "Percent"}}
+            ]
+        }]
+    })
+}
+
+#[tokio::test]
+async fn values_only_21_has_in_shared_messages_do_not_hide_the_message_from_the_csms() {
+    let server = Server::start().await;
+    let mut st = station21(&server, "TX21").await;
+    // `Upstream`, `Display.PresentSOC` and the trigger reason `RunningCost` are new in 2.1.
+    let answer = st
+        .call("TransactionEvent", event21("Started", "Authorized", 0))
+        .await;
+    assert_eq!(answer[0], 3, "{answer}");
+    let answer = st
+        .call("TransactionEvent", event21("Updated", "RunningCost", 1))
+        .await;
+    assert_eq!(answer[0], 3, "{answer}");
+    let (_, state) = server.get("/api/v1/stations/TX21").await;
+    let known = state["transactions"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|x| x["transactionId"] == "TX21"));
+    assert!(
+        known,
+        "the 2.1 transaction is known as a 2.0.1 one would be (a reader of 2.0.1 types reads a 2.1 payload through ocpp_types::v21::as_v201 first): {state}"
+    );
+    // A trigger for it is answered by the station's marked Updated, as in 2.0.1 (F06.FR.07).
+    let http = spawn_trigger(
+        &server,
+        "TX21",
+        json!({"requestedMessage": "TransactionEvent"}),
+    );
+    let (id, _, payload) = st.next_call().await;
+    assert_eq!(payload, json!({"requestedMessage": "TransactionEvent"}));
+    st.reply(&id, json!({"status": "Accepted"})).await;
+    st.call("TransactionEvent", event21("Updated", "Trigger", 2))
+        .await;
+    let (code, body) = http.await.expect("join");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["outcome"], "Completed", "{body}");
+    assert_eq!(body["messages"].as_array().map(Vec::len), Some(1), "{body}");
+}
+
 /// Runs one simulated station against `server` until the token is cancelled.
 fn spawn_sim(
     server: &Server,

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use ocpp_rpc::Family;
 use ocpp_rpc::ProtocolVersion;
 use ocpp_rpc::trigger::{Marker, TargetKey};
-use ocpp_types::{v16, v201};
+use ocpp_types::{v16, v21, v201};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -128,9 +128,21 @@ impl StationCall {
     pub fn parse(version: ProtocolVersion, action: &str, payload: &Value) -> Self {
         let message = match version.family() {
             Family::V16 => Call16::parse(action, payload).map(Self::V16),
+            Family::V2 if version == ProtocolVersion::V21 => Self::parse_v21(action, payload),
             Family::V2 => Call2::parse(action, payload).map(Self::V2),
         };
         message.unwrap_or(Self::Other)
+    }
+
+    /// 2.1 is read with the 2.0.1 types; values 2.1 added to a shared message's vocabulary
+    /// are first rewritten into what those types hold (`v21::as_v201`), so such a message
+    /// still updates the state and answers triggers as its 2.0.1 twin would.
+    fn parse_v21(action: &str, payload: &Value) -> Option<Self> {
+        match v21::as_v201(action, payload) {
+            Some(read) => Call2::parse(action, &read),
+            None => Call2::parse(action, payload),
+        }
+        .map(Self::V2)
     }
 
     /// Reads a journaled station CALL. The journal does not keep the connection's version,
@@ -139,9 +151,11 @@ impl StationCall {
     /// FirmwareStatusNotification without requestId) it means the same in both, and the
     /// messages whose fields differ (StatusNotification, MeterValues, BootNotification)
     /// each require a field only their own version has.
+    /// A 2.1 payload with values only 2.1 has is read like [`StationCall::parse`] reads it.
     pub fn read_journaled(action: &str, payload: &Value) -> Self {
         Call2::parse(action, payload)
             .map(Self::V2)
+            .or_else(|| Self::parse_v21(action, payload))
             .or_else(|| Call16::parse(action, payload).map(Self::V16))
             .unwrap_or(Self::Other)
     }

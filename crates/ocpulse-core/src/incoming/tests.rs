@@ -63,6 +63,40 @@ fn targets_are_read_from_the_fields_each_version_uses() {
 }
 
 #[test]
+fn a_21_message_with_values_only_21_has_is_read_as_its_201_twin() {
+    let running_cost = event(json!({
+        "triggerReason": "RunningCost",
+        "evse": {"id": 2},
+        "meterValue": [{"timestamp": "t", "sampledValue": [
+            {"value": 1, "measurand": "Display.PresentSOC"},
+            {"value": 2, "context": "Trigger"}
+        ]}]
+    }));
+    assert_eq!(
+        v201("TransactionEvent", running_cost.clone()),
+        StationCall::Other,
+        "RunningCost is no 2.0.1 reason"
+    );
+    let read = StationCall::parse(V21, "TransactionEvent", &running_cost);
+    assert_eq!(read.target(), Some(TargetKey::of(2)));
+    assert_eq!(
+        read.marker(),
+        Marker::Routine,
+        "a running cost update is not a trigger's"
+    );
+    assert_eq!(
+        StationCall::read_journaled("TransactionEvent", &running_cost),
+        read,
+        "the journal reads it the same"
+    );
+    let triggered = event(json!({"evse": {"id": 2}, "idToken": {"idToken": "X", "type": "VIN"}}));
+    assert_eq!(
+        StationCall::parse(V21, "TransactionEvent", &triggered).marker(),
+        Marker::Triggered
+    );
+}
+
+#[test]
 fn meter_values_are_marked_by_the_trigger_context_and_transaction_events_by_their_reason() {
     let meter = |context: &str| json!({"connectorId": 1, "meterValue": [{"timestamp": "t", "sampledValue": [{"value": "1"}, {"value": "2", "context": context}]}]});
     assert_eq!(
