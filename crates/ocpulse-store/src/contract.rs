@@ -977,7 +977,7 @@ pub async fn batches_are_whole_or_absent_after_a_crash(backend: &dyn Backend) {
     const BATCHES: usize = 300;
     const ENTRIES: i64 = 4;
     let store = open(backend).await;
-    let batch = |k: usize| {
+    let batch = move |k: usize| {
         let station = format!("C{k:03}");
         WriteBatch {
             entries: (0..ENTRIES)
@@ -989,24 +989,27 @@ pub async fn batches_are_whole_or_absent_after_a_crash(backend: &dyn Backend) {
             transaction_id: None,
         }
     };
+    // Writers commit one batch after another, so groups keep forming while the crash hits.
+    const WRITERS: usize = 10;
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let mut writers = Vec::new();
-    for k in 0..BATCHES {
-        let commit = store.commit(batch(k));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            let acked = Arc::clone(&acked);
+            tokio::spawn(async move {
+                for k in (w..BATCHES).step_by(WRITERS) {
+                    if store.commit(batch(k)).await.is_ok() {
+                        acked.lock().push(k);
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually("a third of the batches are acknowledged", || {
         let acked = Arc::clone(&acked);
-        writers.push(tokio::spawn(async move {
-            if commit.await.is_ok() {
-                acked.lock().push(k);
-            }
-        }));
-        if k % 10 == 9 {
-            tokio::task::yield_now().await;
-        }
-        if k == BATCHES / 3 {
-            // Let some commits through before the crash.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
+        async move { acked.lock().len() >= BATCHES / 3 }
+    })
+    .await;
     let crashed = backend.crash(store).await;
     for w in writers {
         w.await.expect("writer");

@@ -12,7 +12,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, JournalScan, MALFORMED};
+use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, JournalScan};
 use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, DocChange, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
@@ -404,16 +404,6 @@ fn write_group(
     tx.commit().map_err(db)
 }
 
-fn frame_type(stored: &str) -> &'static str {
-    match stored {
-        "CALL" => "CALL",
-        "CALLRESULT" => "CALLRESULT",
-        "CALLERROR" => "CALLERROR",
-        EVENT => EVENT,
-        _ => MALFORMED,
-    }
-}
-
 fn read_journal(conn: &Connection, q: &JournalQuery) -> rusqlite::Result<Vec<JournalEntry>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, station_id, direction, frame_type, message_id, action, payload, at, violation, trigger_id FROM journal
@@ -485,7 +475,7 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
         seq: r.get(0)?,
         station_id: r.get(1)?,
         direction: Direction::parse(&direction).unwrap_or(Direction::In),
-        frame_type: frame_type(&ty),
+        frame_type: crate::stored_frame_type(&ty),
         message_id: r.get(4)?,
         action: r.get(5)?,
         payload: r.get(6)?,
@@ -715,9 +705,8 @@ mod tests {
         fn crash(&self, store: Arc<dyn Store>) -> BoxFuture<bool> {
             let halt = self.1.lock().clone();
             Box::pin(async move {
-                // Let the first commits through, then stop the writer dead before its next
-                // COMMIT: the group it holds rolls back, nothing queued is written.
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                // Stop the writer dead before its next COMMIT: the group it holds rolls
+                // back, nothing queued is written.
                 let Some(halt) = halt else { return false };
                 halt.store(true, Ordering::Relaxed);
                 drop(store);
