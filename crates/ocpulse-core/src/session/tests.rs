@@ -490,6 +490,27 @@ fn a_station_that_marks_never_has_a_periodic_sample_taken_for_the_answer() {
 }
 
 #[test]
+fn a_station_taken_for_one_that_does_not_mark_is_corrected_by_its_late_marked_answer() {
+    let mut cfg = sampling("CP1", ProtocolVersion::V16, 1, Duration::from_millis(200));
+    let delay = TriggerFault::Delay(Duration::from_millis(1000));
+    with_fault(&mut cfg, "MeterValues", delay);
+    let mut pair = Pair::new(cfg);
+    let now = pair.now;
+    pair.station.start_transaction(0, "TAG", now);
+    pair.settle();
+    pair.state.lock().trigger_marking = Marking::DoesNotMark;
+    // Believed not to mark, the trigger takes the next routine sample...
+    let (ended, _) = pair.trigger(on_connector("MeterValues", 1));
+    assert_eq!(reasons(&ended), [MatchReason::Target]);
+    assert_eq!(pair.marking(), Marking::DoesNotMark);
+    // ...and the marked answer arriving later sets the record straight.
+    pair.advance(Duration::from_secs(2));
+    assert_eq!(pair.marking(), Marking::Marks);
+    let (again, _) = pair.trigger(on_connector("MeterValues", 1));
+    assert_eq!(reasons(&again), [MatchReason::Marker]);
+}
+
+#[test]
 fn a_station_that_does_not_mark_is_matched_by_target_and_learned() {
     let mut cfg = station("CP1", ProtocolVersion::V16, 2);
     cfg.mark_triggered = false;

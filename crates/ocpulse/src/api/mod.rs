@@ -19,7 +19,7 @@ mod registrations;
 mod reports;
 mod schedules;
 mod send_trigger;
-mod station_view;
+pub(crate) mod station_view;
 mod stations;
 mod tokens;
 mod trigger_answer;

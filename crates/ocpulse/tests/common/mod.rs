@@ -2,6 +2,8 @@
 //! minimal real WebSocket station client.
 #![allow(dead_code, missing_docs)]
 
+pub mod sim;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
