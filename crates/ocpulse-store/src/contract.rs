@@ -1055,3 +1055,104 @@ pub async fn batches_are_whole_or_absent_after_a_crash(backend: &dyn Backend) {
         acked.len()
     );
 }
+
+/// The variable naming the PostgreSQL database tests may use (`.ci/run` sets it): a URL
+/// such as `postgres://root@127.0.0.1:5432/test`. Unset, PostgreSQL tests pass after saying
+/// they were skipped, so `cargo test` needs no database.
+#[cfg(feature = "postgres")]
+pub const POSTGRES_URL_VAR: &str = "OCPULSE_TEST_POSTGRES_URL";
+
+/// A schema of its own in the test database (`POSTGRES_URL_VAR`), dropped with this value:
+/// tests run in parallel without seeing each other's tables. Its connections are named
+/// after it (`application_name`), so a test can cut exactly them.
+#[cfg(feature = "postgres")]
+pub struct PgSchema {
+    base: String,
+    /// The schema's name (also its connections' `application_name`).
+    pub name: String,
+    /// The URL of the test database with this schema as `search_path`: what to give
+    /// `PgStore::open` or `ocpulse serve --database-url`.
+    pub url: String,
+}
+
+#[cfg(feature = "postgres")]
+impl PgSchema {
+    /// A new schema, or `None` (saying so) when no test database is configured.
+    pub async fn create() -> Option<Self> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
+            eprintln!("{POSTGRES_URL_VAR} is not set: PostgreSQL test skipped");
+            return None;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "ocpulse_test_{}_{}_{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        pg_admin(&base)
+            .await
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("create the test schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{name}&application_name={name}");
+        Some(Self { base, name, url })
+    }
+
+    /// The test database's URL, without the schema.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Ends every connection of this schema's stores, as a database restart would.
+    pub async fn cut_connections(&self) {
+        cut_connections(&self.base, &self.name).await;
+    }
+}
+
+/// Ends every connection named `name` (`application_name`) on the database at `base`.
+#[cfg(feature = "postgres")]
+pub async fn cut_connections(base: &str, name: &str) {
+    pg_admin(base)
+        .await
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&name],
+        )
+        .await
+        .expect("terminate");
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let base = self.base.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        // Its own thread and runtime: this may run inside a test's runtime, or unwinding.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move { pg_admin(&base).await.batch_execute(&sql).await })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// A plain connection to the database at `url` (panics if there is none: a test setup).
+#[cfg(feature = "postgres")]
+pub async fn pg_admin(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR}={url}: {e}"));
+    tokio::spawn(connection);
+    client
+}

@@ -1122,92 +1122,7 @@ impl Store for PgStore {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::contract::Backend;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// The variable naming the PostgreSQL the tests may use (`.ci/run` sets it); unset,
-    /// every PostgreSQL test passes after saying it was skipped.
-    pub(crate) const URL_VAR: &str = "OCPULSE_TEST_POSTGRES_URL";
-
-    /// A schema of its own in the test database, dropped when this is: tests run in
-    /// parallel without seeing each other. Its connections are named after it
-    /// (`application_name`) so a crash test can cut exactly them.
-    pub(crate) struct Schema {
-        base: String,
-        pub(crate) name: String,
-        pub(crate) url: String,
-    }
-
-    impl Schema {
-        /// A new schema, or `None` (with a note) when no test database is configured.
-        pub(crate) async fn create() -> Option<Self> {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let Ok(base) = std::env::var(URL_VAR) else {
-                eprintln!("{URL_VAR} is not set: PostgreSQL test skipped");
-                return None;
-            };
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            let name = format!(
-                "ocpulse_test_{}_{}_{nanos}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            );
-            let client = admin(&base).await;
-            client
-                .batch_execute(&format!("CREATE SCHEMA {name}"))
-                .await
-                .expect("create the test schema");
-            let sep = if base.contains('?') { '&' } else { '?' };
-            let url =
-                format!("{base}{sep}options=-c%20search_path%3D{name}&application_name={name}");
-            Some(Self { base, name, url })
-        }
-
-        /// Ends every connection of this schema's stores, as a database restart would.
-        pub(crate) async fn cut_connections(&self) {
-            cut_connections(&self.base, &self.name).await;
-        }
-    }
-
-    async fn cut_connections(base: &str, name: &str) {
-        admin(base)
-            .await
-            .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-                &[&name],
-            )
-            .await
-            .expect("terminate");
-    }
-
-    impl Drop for Schema {
-        fn drop(&mut self) {
-            let base = self.base.clone();
-            let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-            // Its own thread and runtime: this may run inside a test's runtime, or unwinding.
-            let dropped = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(async move { admin(&base).await.batch_execute(&sql).await })
-            })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
-                eprintln!("could not drop test schema {}: {dropped:?}", self.name);
-            }
-        }
-    }
-
-    async fn admin(url: &str) -> Client {
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("{URL_VAR}={url}: {e}"));
-        tokio::spawn(connection);
-        client
-    }
+    use crate::contract::{Backend, PgSchema as Schema, cut_connections, pg_admin as admin};
 
     impl Backend for Schema {
         fn open(&self) -> BoxFuture<Result<Arc<dyn Store>, StoreError>> {
@@ -1216,7 +1131,7 @@ pub(crate) mod tests {
         }
 
         fn crash(&self, store: Arc<dyn Store>) -> BoxFuture<bool> {
-            let base = self.base.clone();
+            let base = self.base().to_owned();
             let name = self.name.clone();
             Box::pin(async move {
                 cut_connections(&base, &name).await;

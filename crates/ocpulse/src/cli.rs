@@ -34,7 +34,7 @@ pub enum Command {
     Stations(crate::client_cmd::StationsArgs),
     /// List, show, create or cancel a running server's bulk trigger jobs.
     Jobs(crate::client_cmd::JobsArgs),
-    /// Create, list or revoke API tokens, offline in the data directory.
+    /// Create, list or revoke API tokens, offline in the server's store.
     Token(crate::token_cmd::TokenArgs),
     /// The benchmark's null server (answers every frame with the cheapest valid reply).
     #[command(hide = true)]
@@ -50,6 +50,15 @@ pub struct ServeArgs {
     /// Directory of the embedded SQLite database (created if missing).
     #[arg(long, env = "OCPULSE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// Store everything in this PostgreSQL database (postgres://user:password@host:port/db)
+    /// instead of the SQLite database in --data-dir.
+    #[arg(
+        long,
+        env = "OCPULSE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
     /// Heartbeat interval (seconds) given to stations with an Accepted BootNotification.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i32).range(1..))]
     pub heartbeat_interval: i32,
@@ -172,6 +181,7 @@ impl ServeArgs {
             limits,
             listen: self.listen,
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
             heartbeat_interval: self.heartbeat_interval,
             call_timeout: Duration::from_secs(self.call_timeout),
             validation: self.validation,
@@ -213,5 +223,16 @@ mod tests {
         let open = serve(&["--listen", "0.0.0.0:8180", "--auto-register"])
             .expect_err("refuses to start open");
         assert!(open.to_string().contains("--auto-register"), "{open}");
+    }
+
+    #[test]
+    fn a_database_url_selects_postgresql_and_is_shown_without_its_password() {
+        let url = "postgres://ops:pw@db.example:5432/ocpulse";
+        let pg = serve(&["--database-url", url]).expect("starts");
+        assert_eq!(pg.database_url.as_deref(), Some(url));
+        assert_eq!(
+            crate::server::describe_database(url),
+            "postgres://ops@db.example:5432/ocpulse"
+        );
     }
 }

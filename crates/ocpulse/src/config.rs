@@ -11,8 +11,11 @@ use ocpulse_core::ValidationMode;
 pub struct ServerConfig {
     /// Where the one listener (stations and API) binds.
     pub listen: SocketAddr,
-    /// Where the SQLite database lives.
+    /// Where the SQLite database lives (and the development CA, whatever the database).
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://...`) to store everything in instead of SQLite
+    /// in `data_dir`. It may hold a password: never log it (see `describe_database`).
+    pub database_url: Option<String>,
     /// Heartbeat interval given with an Accepted BootNotification, in seconds.
     pub heartbeat_interval: i32,
     /// How long a CSMS CALL may wait for the station's answer before it times out.
@@ -176,6 +179,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8180)),
             data_dir: PathBuf::from("data"),
+            database_url: None,
             heartbeat_interval: 300,
             call_timeout: Duration::from_secs(30),
             validation: ValidationMode::Strict,
