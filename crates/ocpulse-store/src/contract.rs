@@ -57,7 +57,9 @@ macro_rules! contract_tests {
             queued_writes_become_visible_in_order,
             a_closed_store_keeps_what_was_queued,
             nul_characters_do_not_fail_a_commit,
-            batches_are_whole_or_absent_after_a_crash
+            batches_are_whole_or_absent_after_a_crash,
+            pruning_deletes_only_the_covered_actions_in_its_window,
+            seq_before_and_stats_follow_the_journal
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -865,6 +867,7 @@ pub async fn queued_writes_become_visible_in_order(backend: &dyn Backend) {
         docs: vec![Doc::put("job", "q", &1).expect("json")],
         station: Some(shared("QUIET", 7)),
         transaction_id: None,
+        prune: Vec::new(),
     });
     store
         .commit(WriteBatch {
@@ -987,6 +990,7 @@ pub async fn batches_are_whole_or_absent_after_a_crash(backend: &dyn Backend) {
             triggers: vec![Arc::new(record(&station, &station, Outcome::Completed))],
             station: Some(shared(&station, 1)),
             transaction_id: None,
+            prune: Vec::new(),
         }
     };
     // Writers commit one batch after another, so groups keep forming while the crash hits.
@@ -1054,6 +1058,134 @@ pub async fn batches_are_whole_or_absent_after_a_crash(backend: &dyn Backend) {
         "crash: {} of {BATCHES} acknowledged, {present} present after reopening",
         acked.len()
     );
+}
+
+/// A prune step deletes exactly the entries of its actions within its seq window, in the
+/// same transaction as the batch's other writes; seqs are not reused afterwards, and the
+/// live tail and paging skip the gap.
+pub async fn pruning_deletes_only_the_covered_actions_in_its_window(backend: &dyn Backend) {
+    use ocpulse_core::retention::{ActionSet, JournalPrune};
+    let store = open(backend).await;
+    let actions = ["MeterValues", "Heartbeat", "BootNotification"];
+    let list = (0..30)
+        .map(|i| entry("CP1", actions[usize::try_from(i).unwrap_or(0) % 3], i))
+        .collect();
+    store.commit(entries(list)).await.expect("commit");
+    let all = store.journal_after(0, 100).await.expect("read");
+    let seq_of = |at: i64| all.iter().find(|e| e.at == at).map_or(0, |e| e.seq);
+    // Meter values among the first 12 go, with a new entry in the same batch.
+    store
+        .commit(WriteBatch {
+            entries: vec![entry("CP1", "Heartbeat", 30)],
+            prune: vec![JournalPrune {
+                actions: ActionSet::Only(vec!["MeterValues".into()]),
+                after_seq: 0,
+                until_seq: seq_of(11),
+            }],
+            ..WriteBatch::default()
+        })
+        .await
+        .expect("prune");
+    // Everything but boot notifications among the first 6 goes.
+    store
+        .commit(WriteBatch {
+            prune: vec![JournalPrune {
+                actions: ActionSet::AllBut(vec!["BootNotification".into()]),
+                after_seq: 0,
+                until_seq: seq_of(5),
+            }],
+            ..WriteBatch::default()
+        })
+        .await
+        .expect("prune");
+    let left = store.journal_after(0, 100).await.expect("read");
+    let expected: Vec<i64> = (0..31)
+        .filter(|i| {
+            let pruned_meter_value = *i < 12 && i % 3 == 0;
+            let pruned_heartbeat = *i < 6 && i % 3 == 1;
+            !pruned_meter_value && !pruned_heartbeat
+        })
+        .collect();
+    assert_eq!(ats(&left), expected);
+    assert!(seqs_increase(&left));
+    let page = store.journal_after(seq_of(1), 2).await.expect("read");
+    assert_eq!(ats(&page), vec![2, 5], "paging skips the gaps");
+    let head = store.journal_head().await.expect("head");
+    assert_eq!(head, left.last().map_or(0, |e| e.seq));
+    drop(store);
+    let store = open(backend).await;
+    store
+        .commit(entries(vec![entry("CP1", "Heartbeat", 31)]))
+        .await
+        .expect("commit");
+    let next = store.journal_after(head, 10).await.expect("read");
+    assert_eq!(ats(&next), vec![31]);
+}
+
+/// `journal_seq_before` finds the last entry older than a time, also across gaps left by
+/// pruning; `journal_stats` names the oldest and newest entries and a size.
+pub async fn seq_before_and_stats_follow_the_journal(backend: &dyn Backend) {
+    use ocpulse_core::retention::{ActionSet, JournalPrune};
+    let store = open(backend).await;
+    assert_eq!(store.journal_seq_before(1_000).await.expect("read"), 0);
+    let empty = store.journal_stats().await.expect("stats");
+    assert_eq!(
+        (empty.oldest_seq, empty.oldest_at, empty.newest_seq),
+        (0, None, 0)
+    );
+    let list = (0..100)
+        .map(|i| entry("CP1", "Heartbeat", 1_000 + i * 10))
+        .collect();
+    store.commit(entries(list)).await.expect("commit");
+    let all = store.journal_after(0, 1000).await.expect("read");
+    let seq_of = |at: i64| all.iter().find(|e| e.at == at).map_or(0, |e| e.seq);
+    assert_eq!(
+        store.journal_seq_before(500).await.expect("read"),
+        0,
+        "none older"
+    );
+    assert_eq!(store.journal_seq_before(1_000).await.expect("read"), 0);
+    assert_eq!(
+        store.journal_seq_before(1_001).await.expect("read"),
+        seq_of(1_000)
+    );
+    assert_eq!(
+        store.journal_seq_before(1_500).await.expect("read"),
+        seq_of(1_490)
+    );
+    assert_eq!(
+        store.journal_seq_before(1_505).await.expect("read"),
+        seq_of(1_500)
+    );
+    assert_eq!(
+        store.journal_seq_before(9_999).await.expect("read"),
+        seq_of(1_990)
+    );
+    store
+        .commit(WriteBatch {
+            prune: vec![JournalPrune {
+                actions: ActionSet::AllBut(Vec::new()),
+                after_seq: seq_of(1_200),
+                until_seq: seq_of(1_600),
+            }],
+            ..WriteBatch::default()
+        })
+        .await
+        .expect("prune");
+    assert_eq!(
+        store.journal_seq_before(1_400).await.expect("read"),
+        seq_of(1_200),
+        "across the gap"
+    );
+    assert_eq!(
+        store.journal_seq_before(1_700).await.expect("read"),
+        seq_of(1_690)
+    );
+    let stats = store.journal_stats().await.expect("stats");
+    assert_eq!(stats.oldest_seq, seq_of(1_000));
+    assert_eq!(stats.oldest_at, Some(1_000));
+    assert_eq!(stats.newest_seq, seq_of(1_990));
+    assert!(stats.bytes > 0);
 }
 
 /// The variable naming the PostgreSQL database tests may use (`.ci/run` sets it): a URL

@@ -23,7 +23,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use ocpulse_core::Millis;
 use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, JournalScan};
+use ocpulse_core::retention::{ActionSet, JournalStats};
 use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, DocChange, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
@@ -313,6 +315,8 @@ struct Statements {
     delete_docs: Statement,
     transaction_id: Statement,
     stations: Statement,
+    prune_only: Statement,
+    prune_all_but: Statement,
 }
 
 /// Reserves `$1` seqs: returns the new highest.
@@ -341,6 +345,13 @@ WHERE d.kind = u.kind AND d.id = u.id";
 const RAISE_TRANSACTION_ID: &str =
     "INSERT INTO meta (key, value) VALUES ('last_transaction_id', $1)
 ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value, excluded.value)";
+
+/// Retention: the entries of some actions in a seq window (`ActionSet::Only`).
+const PRUNE_ONLY: &str =
+    "DELETE FROM journal WHERE seq > $1 AND seq <= $2 AND action = ANY($3::text[])";
+
+/// Retention: the entries of every action but some in a seq window (`ActionSet::AllBut`).
+const PRUNE_ALL_BUT: &str = "DELETE FROM journal WHERE seq > $1 AND seq <= $2 AND (action IS NULL OR NOT (action = ANY($3::text[])))";
 
 const UPSERT_STATIONS: &str = "INSERT INTO stations (id, state, updated_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
@@ -380,6 +391,8 @@ async fn prepare(client: Client) -> Result<Conn, StoreError> {
         delete_docs: client.prepare(DELETE_DOCS).await.map_err(db)?,
         transaction_id: client.prepare(RAISE_TRANSACTION_ID).await.map_err(db)?,
         stations: client.prepare(UPSERT_STATIONS).await.map_err(db)?,
+        prune_only: client.prepare(PRUNE_ONLY).await.map_err(db)?,
+        prune_all_but: client.prepare(PRUNE_ALL_BUT).await.map_err(db)?,
     };
     Ok(Conn { client, statements })
 }
@@ -603,6 +616,7 @@ impl Writer {
                 b.entries.is_empty()
                     && b.triggers.is_empty()
                     && b.docs.is_empty()
+                    && b.prune.is_empty()
                     && b.transaction_id.is_none()
             });
         if nothing {
@@ -768,6 +782,26 @@ async fn write_group(
 
     let handed_out = group.iter().filter_map(|(b, _)| b.transaction_id).max();
 
+    // Retention steps: seq windows of the primary key, in order with the rest.
+    let prunes: Vec<(bool, i64, i64, Vec<String>)> = group
+        .iter()
+        .flat_map(|(b, _)| &b.prune)
+        .map(|p| {
+            let only = matches!(p.actions, ActionSet::Only(_));
+            let listed = p
+                .actions
+                .listed()
+                .iter()
+                .map(|a| text(a).into_owned())
+                .collect();
+            (only, p.after_seq, p.until_seq, listed)
+        })
+        .collect();
+    let prune_params: Vec<[&(dyn ToSql + Sync); 3]> = prunes
+        .iter()
+        .map(|(_, after, until, listed)| [after as &(dyn ToSql + Sync), until, listed])
+        .collect();
+
     // Station states as they are now (at least as new as every entry of the group), one
     // row per station.
     let mut state_at: HashMap<String, usize> = HashMap::new();
@@ -836,6 +870,14 @@ async fn write_group(
     }
     if handed_out.is_some() {
         steps.push(Box::pin(client.query(&s.transaction_id, &txid_params)));
+    }
+    for ((only, ..), params) in prunes.iter().zip(&prune_params) {
+        let delete = if *only {
+            &s.prune_only
+        } else {
+            &s.prune_all_but
+        };
+        steps.push(Box::pin(client.query(delete, params)));
     }
     if !st_id.is_empty() {
         steps.push(Box::pin(client.query(&s.stations, &station_params)));
@@ -917,6 +959,50 @@ impl Filter {
         let sql = format!("{head}{}{}", self.sql, tail.replace('$', &format!("${n}")));
         (sql, self.params)
     }
+}
+
+/// The lowest and highest seq in the journal (0, 0 when empty).
+async fn seq_range(client: &deadpool_postgres::Client) -> Result<(i64, i64), StoreError> {
+    let rows = query(
+        client,
+        "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM journal",
+        &[],
+    )
+    .await?;
+    Ok(rows.first().map_or((0, 0), |r| (r.get(0), r.get(1))))
+}
+
+/// The first entry at or after `seq`, as (seq, at).
+async fn entry_from(
+    client: &deadpool_postgres::Client,
+    seq: i64,
+) -> Result<Option<(i64, Millis)>, StoreError> {
+    let mut filter = Filter::default();
+    filter.and("seq >= $", seq);
+    let (sql, params) = filter.finish("SELECT seq, at FROM journal", " ORDER BY seq LIMIT $", 1);
+    Ok(query(client, &sql, &params)
+        .await?
+        .first()
+        .map(|r| (r.get(0), r.get(1))))
+}
+
+/// See `Store::journal_seq_before`: bisects the primary key as the SQLite store does, a few
+/// dozen point reads for millions of entries.
+async fn seq_before(client: &deadpool_postgres::Client, at: Millis) -> Result<i64, StoreError> {
+    let (mut lo, mut hi) = seq_range(client).await?;
+    // Invariant: every entry below `lo` is older than `at`; none from `hi + 1` on is.
+    let mut found = lo - 1;
+    while lo <= hi {
+        let mid = lo + (hi - lo) / 2;
+        match entry_from(client, mid).await? {
+            Some((seq, when)) if seq <= hi && when < at => {
+                found = seq;
+                lo = seq + 1;
+            }
+            _ => hi = mid - 1,
+        }
+    }
+    Ok(found.max(0))
 }
 
 async fn query(
@@ -1073,6 +1159,33 @@ impl Store for PgStore {
             )
             .await?;
             Ok(rows.first().map_or(0, |r| r.get(0)))
+        })
+    }
+
+    fn journal_seq_before(&self, at: Millis) -> BoxFuture<Result<i64, StoreError>> {
+        self.read(move |client| async move { seq_before(&client, at).await })
+    }
+
+    fn journal_stats(&self) -> BoxFuture<Result<JournalStats, StoreError>> {
+        self.read(move |client| async move {
+            let (oldest_seq, newest_seq) = seq_range(&client).await?;
+            let oldest_at = entry_from(&client, oldest_seq).await?.map(|(_, at)| at);
+            // Every table and index of the store's schema (a shared database holds others).
+            let rows = query(
+                &client,
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+                &[],
+            )
+            .await?;
+            let bytes: i64 = rows.first().map_or(0, |r| r.get(0));
+            Ok(JournalStats {
+                oldest_seq,
+                oldest_at: if oldest_seq == 0 { None } else { oldest_at },
+                newest_seq,
+                bytes: u64::try_from(bytes).unwrap_or(0),
+            })
         })
     }
 

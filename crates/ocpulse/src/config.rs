@@ -57,6 +57,10 @@ pub struct ServerConfig {
     /// An event-stream client whose socket takes none of its pending events for this long
     /// is disconnected (it resumes with `Last-Event-ID`), so it holds no memory meanwhile.
     pub event_stream_stall: Duration,
+    /// How long journal entries are kept (nothing is deleted by default).
+    pub retention: ocpulse_core::retention::RetentionPolicy,
+    /// How often the journal is pruned when a retention is set.
+    pub prune_every: Duration,
 }
 
 /// Authentication settings: who may open a station connection or call the API.
@@ -197,6 +201,8 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             webhook_allow: Vec::new(),
             event_stream_stall: Duration::from_secs(10),
+            retention: ocpulse_core::retention::RetentionPolicy::default(),
+            prune_every: Duration::from_secs(60),
         }
     }
 }

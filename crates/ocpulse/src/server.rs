@@ -58,6 +58,7 @@ pub async fn serve(
     crate::freshness::start(&app, delay).await?;
     // Alerting follows the journal from before the first station can connect.
     crate::alerts::start(&app).await?;
+    crate::retention::start(&app);
     tracing::info!(
         addr = %listener.local_addr()?,
         tls = tls.is_some(),
