@@ -131,4 +131,31 @@ async fn due_entries_are_pruned_per_action_and_everything_newer_is_kept() {
         seen, expected,
         "MeterValues kept 2 days, BootNotification for ever, the rest 15 days"
     );
+    // The storage report says what is kept and when the next pass is.
+    let (code, report) = server.get("/api/v1/reports/storage").await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(
+        report["retention"]["journalSeconds"],
+        15 * 86_400,
+        "{report}"
+    );
+    assert_eq!(
+        report["retention"]["perAction"],
+        serde_json::json!([
+            {"action": "BootNotification", "seconds": null},
+            {"action": "MeterValues", "seconds": 2 * 86_400},
+        ])
+    );
+    let oldest = report["journal"]["oldestAt"].as_str().unwrap_or_default();
+    assert_eq!((now - chrono_ms(oldest)) / DAY_MS, 40, "{report}");
+    assert!(
+        report["journal"]["bytes"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
+    assert!(
+        report["pruning"]["passes"].as_u64().unwrap_or(0) >= 1,
+        "{report}"
+    );
+    assert!(report["pruning"]["nextPassAt"].is_string(), "{report}");
+    assert_eq!(report["pruning"]["lastError"], serde_json::Value::Null);
 }
