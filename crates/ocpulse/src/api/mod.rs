@@ -21,6 +21,7 @@ mod schedules;
 mod send_trigger;
 pub(crate) mod station_view;
 mod stations;
+mod storage_report;
 mod tokens;
 mod trigger_answer;
 mod trigger_records;
@@ -85,6 +86,7 @@ api_routes! {
     // Reports and export.
     get "/api/v1/reports/fleet" => reports::fleet;
     get "/api/v1/reports/health" => reports::list;
+    get "/api/v1/reports/storage" => storage_report::storage;
     get "/api/v1/stations/{id}/health" => reports::one;
     get "/api/v1/stations/{id}/meter-values" => meter_values::list;
     get "/api/v1/export/journal" => export::journal;
@@ -150,7 +152,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, export/journal, export/meter-values, health, openapi.json) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

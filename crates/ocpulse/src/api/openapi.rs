@@ -65,6 +65,7 @@ use super::auth::SecurityDoc;
         super::reports::fleet,
         super::reports::list,
         super::reports::one,
+        super::storage_report::storage,
         super::meter_values::list,
         super::export::journal,
         super::export::meter_values,
