@@ -127,9 +127,8 @@ struct TokenUse {
     last_used_at: Millis,
 }
 
-/// A token as listed: never its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A token as listed (by the API and `ocpulse token list`): never its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenView {
     /// Its id.
     pub id: String,
@@ -140,7 +139,6 @@ pub struct TokenView {
     /// When it was created (RFC 3339).
     pub created_at: String,
     /// When it was last used (RFC 3339), to within a minute; absent if never.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
 }
 

@@ -6,7 +6,6 @@
 //! body bytes exactly as sent). Binding the timestamp lets a receiver refuse old replays.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use ocpulse_core::alert_rules::ALERT_EVENTS;
 
@@ -33,16 +32,14 @@ pub struct Webhook {
     pub created_at: String,
 }
 
-/// The API's create body.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// What a caller asks for when registering a webhook (the API reads it from its body).
+#[derive(Debug, Clone)]
 pub struct WebhookSpec {
     /// Where to POST.
     pub url: String,
     /// The HMAC key.
     pub secret: String,
     /// Only these events.
-    #[serde(default)]
     pub events: Option<Vec<String>>,
 }
 
@@ -97,19 +94,11 @@ impl Webhook {
             .is_none_or(|list| list.iter().any(|e| e == event))
     }
 
-    /// The API view: everything but the secret, of which only a hint is shown.
-    pub fn view(&self) -> Value {
-        let tail: String = {
-            let chars: Vec<char> = self.secret.chars().collect();
-            chars[chars.len().saturating_sub(4)..].iter().collect()
-        };
-        json!({
-            "id": self.id,
-            "url": self.url,
-            "events": self.events,
-            "secretHint": format!("…{tail}"),
-            "createdAt": self.created_at,
-        })
+    /// `…` and the secret's last 4 characters: enough to tell secrets apart, never the secret.
+    pub fn secret_hint(&self) -> String {
+        let chars: Vec<char> = self.secret.chars().collect();
+        let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+        format!("…{tail}")
     }
 }
 
@@ -182,7 +171,6 @@ mod tests {
             created_at: String::new(),
         };
         assert!(hook.wants("AlertResolved") && !hook.wants("AlertRaised"));
-        assert_eq!(hook.view()["secretHint"], "…cdef");
-        assert!(hook.view().get("secret").is_none());
+        assert_eq!(hook.secret_hint(), "…cdef");
     }
 }

@@ -7,9 +7,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ocpulse_core::alert_rules::{AlertRule, RuleSpec};
+use ocpulse_core::alert_rules::{AlertRule, Condition, RuleSpec, Severity};
 use ocpulse_core::rfc3339;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::openapi::ApiErrorBody;
 use super::page::{Order, Page, PageParams, Paging};
@@ -21,37 +22,55 @@ use crate::now_ms;
 
 const EXAMPLE: &str = r#"{"name": "Connector faulted", "condition": {"kind": "connectorFaulted"}, "severity": "critical"} (condition kinds: connectorFaulted, firmwareFailed, heartbeatMissing {minutes}, triggerOutcome {outcomes, requestedMessage?}, meterOutOfRange {measurand?, min?, max?}, securityEvent {types?, includeRefusedConnections?}; optional stations: ["CP1"])"#;
 
-/// An alert rule as its author writes it (`ocpulse_core::alert_rules::RuleSpec`): the
-/// create and replace body.
-#[derive(utoipa::ToSchema)]
+// Read into the core `RuleSpec`, then checked by `RuleSpec::validate`.
+/// An alert rule as its author writes it: the create and replace body.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = AlertRuleBody, example = json!({"name": "Connector faulted", "condition": {"kind": "connectorFaulted"}, "severity": "critical"}))]
-#[allow(dead_code)] // documentation only: the core `RuleSpec` parses this shape
 struct RuleBody {
     /// A name people recognise (1 to 200 characters, not blank); copied into its alerts.
     #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// What raises and clears its alerts.
-    condition: ConditionDoc,
+    condition: ConditionBody,
     /// How urgent its alerts are (default `warning`).
     #[serde(default)]
     severity: SeverityName,
     /// Only these stations (non-blank ids); every station when absent or null.
+    #[serde(default)]
     #[schema(min_items = 1)]
     stations: Option<Vec<String>>,
 }
 
+impl From<RuleBody> for RuleSpec {
+    fn from(b: RuleBody) -> Self {
+        RuleSpec {
+            name: b.name,
+            condition: b.condition.into(),
+            severity: b.severity.into(),
+            stations: b.stations,
+        }
+    }
+}
+
+// The serde attributes are the core `Condition`'s, so a body is read (and refused, with the
+// same words) as the core reads it; `ConnectorFaulted {}` rather than a unit variant, so an
+// unknown field next to `kind` is refused.
 /// What a rule watches for, by `kind`.
-#[derive(utoipa::ToSchema)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 #[schema(as = AlertCondition)]
-#[allow(dead_code)] // documentation only: the core `Condition` parses this shape
-enum ConditionDoc {
+enum ConditionBody {
     /// A StatusNotification with status Faulted (or a 1.6 errorCode other than NoError);
     /// clears when that connector reports otherwise.
-    ConnectorFaulted,
+    ConnectorFaulted {},
     /// A firmware status notification with a failure status; clears on Installed.
-    FirmwareFailed,
+    FirmwareFailed {},
     /// A connected station sent no Heartbeat for `minutes`; clears when one arrives.
     HeartbeatMissing {
         /// How long a connected station may go without a Heartbeat (fractions allowed).
@@ -62,10 +81,11 @@ enum ConditionDoc {
     /// requestedMessage on that station ends Completed.
     TriggerOutcome {
         /// Trigger outcomes that raise.
-        #[schema(min_items = 1)]
-        outcomes: Vec<AlertableOutcome>,
+        #[schema(min_items = 1, value_type = Vec<AlertableOutcome>)]
+        outcomes: Vec<String>,
         /// Only triggers of this requestedMessage (not blank).
-        #[serde(rename = "requestedMessage")]
+        #[serde(rename = "requestedMessage")] // utoipa does not read `rename_all_fields`
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schema(min_length = 1)]
         requested_message: Option<String>,
     },
@@ -73,12 +93,14 @@ enum ConditionDoc {
     /// `min` not above `max`); clears when a value is in range again.
     MeterOutOfRange {
         /// The measurand to watch (default `Energy.Active.Import.Register`; not blank).
-        #[serde(default)]
+        #[serde(default = "default_measurand")]
         #[schema(min_length = 1)]
         measurand: String,
         /// Values below this raise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         min: Option<f64>,
         /// Values above this raise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         max: Option<f64>,
     },
     /// A security event: a station's SecurityEventNotification (once the CSMS answered it
@@ -92,6 +114,7 @@ enum ConditionDoc {
     SecurityEvent {
         /// Only these event types (non-blank; refusal codes count as types); every type
         /// when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schema(min_items = 1)]
         types: Option<Vec<String>>,
         /// Connections refused at the handshake (`ConnectionRefused`) raise too (default
@@ -99,6 +122,76 @@ enum ConditionDoc {
         #[serde(rename = "includeRefusedConnections", default)]
         include_refused_connections: bool,
     },
+}
+
+fn default_measurand() -> String {
+    ocpulse_core::incoming::DEFAULT_MEASURAND.to_owned()
+}
+
+impl From<ConditionBody> for Condition {
+    fn from(c: ConditionBody) -> Self {
+        match c {
+            ConditionBody::ConnectorFaulted {} => Condition::ConnectorFaulted {},
+            ConditionBody::FirmwareFailed {} => Condition::FirmwareFailed {},
+            ConditionBody::HeartbeatMissing { minutes } => Condition::HeartbeatMissing { minutes },
+            ConditionBody::TriggerOutcome {
+                outcomes,
+                requested_message,
+            } => Condition::TriggerOutcome {
+                outcomes,
+                requested_message,
+            },
+            ConditionBody::MeterOutOfRange {
+                measurand,
+                min,
+                max,
+            } => Condition::MeterOutOfRange {
+                measurand,
+                min,
+                max,
+            },
+            ConditionBody::SecurityEvent {
+                types,
+                include_refused_connections,
+            } => Condition::SecurityEvent {
+                types,
+                include_refused_connections,
+            },
+        }
+    }
+}
+
+impl From<&Condition> for ConditionBody {
+    fn from(c: &Condition) -> Self {
+        match c.clone() {
+            Condition::ConnectorFaulted {} => ConditionBody::ConnectorFaulted {},
+            Condition::FirmwareFailed {} => ConditionBody::FirmwareFailed {},
+            Condition::HeartbeatMissing { minutes } => ConditionBody::HeartbeatMissing { minutes },
+            Condition::TriggerOutcome {
+                outcomes,
+                requested_message,
+            } => ConditionBody::TriggerOutcome {
+                outcomes,
+                requested_message,
+            },
+            Condition::MeterOutOfRange {
+                measurand,
+                min,
+                max,
+            } => ConditionBody::MeterOutOfRange {
+                measurand,
+                min,
+                max,
+            },
+            Condition::SecurityEvent {
+                types,
+                include_refused_connections,
+            } => ConditionBody::SecurityEvent {
+                types,
+                include_refused_connections,
+            },
+        }
+    }
 }
 
 /// A trigger outcome a `triggerOutcome` rule may name: every ended outcome but Completed
@@ -118,9 +211,8 @@ impl utoipa::PartialSchema for AlertableOutcome {
 impl utoipa::ToSchema for AlertableOutcome {}
 
 /// How urgent an alert is.
-#[derive(Default, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only: the core `Severity` parses these names
 pub(crate) enum SeverityName {
     /// Worth knowing.
     Info,
@@ -131,50 +223,91 @@ pub(crate) enum SeverityName {
     Critical,
 }
 
-/// An alert rule as the API shows it (`view` builds it).
-#[derive(utoipa::ToSchema)]
+impl From<Severity> for SeverityName {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Info => Self::Info,
+            Severity::Warning => Self::Warning,
+            Severity::Critical => Self::Critical,
+        }
+    }
+}
+
+impl From<SeverityName> for Severity {
+    fn from(s: SeverityName) -> Self {
+        match s {
+            SeverityName::Info => Self::Info,
+            SeverityName::Warning => Self::Warning,
+            SeverityName::Critical => Self::Critical,
+        }
+    }
+}
+
+// Fields are in alphabetical order, the order the rule had when the API showed it as one JSON
+// map, so the bytes a client receives did not change.
+/// An alert rule as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = AlertRule)]
-#[allow(dead_code)] // documentation only
-struct RuleView {
-    /// The rule id.
-    id: String,
-    /// Its name.
-    name: String,
+struct RuleView<'a> {
     /// What raises and clears its alerts.
-    condition: ConditionDoc,
+    // A JSON value of `ConditionBody`, for its keys in the sorted order they always had.
+    #[schema(value_type = ConditionBody)]
+    condition: Value,
+    /// When it was created (RFC 3339).
+    created_at: String,
+    /// The rule id.
+    #[schema(value_type = String)]
+    id: &'a str,
+    /// Its name.
+    #[schema(value_type = String)]
+    name: &'a str,
     /// How urgent its alerts are.
     severity: SeverityName,
     /// Only these stations, or null for every station.
-    stations: Option<Vec<String>>,
-    /// When it was created (RFC 3339).
-    created_at: String,
+    #[schema(value_type = Option<Vec<String>>)]
+    stations: Option<&'a [String]>,
     /// When it was last replaced (RFC 3339).
     updated_at: String,
 }
 
+impl<'a> From<&'a AlertRule> for RuleView<'a> {
+    fn from(rule: &'a AlertRule) -> Self {
+        Self {
+            condition: serde_json::to_value(ConditionBody::from(&rule.condition))
+                .unwrap_or(Value::Null),
+            created_at: rfc3339(rule.created_at),
+            id: &rule.id,
+            name: &rule.name,
+            severity: rule.severity.into(),
+            stations: rule.stations.as_deref(),
+            updated_at: rfc3339(rule.updated_at),
+        }
+    }
+}
+
 /// The answer of `PUT /api/v1/alert-rules/{id}`.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = AlertRuleReplaced)]
-#[allow(dead_code)] // documentation only
-struct RuleReplaced {
+struct RuleReplaced<'a> {
     #[serde(flatten)]
-    rule: RuleView,
+    rule: RuleView<'a>,
     /// Active alerts resolved because the condition's kind changed.
-    resolved_alerts: u64,
+    #[schema(value_type = u64)]
+    resolved_alerts: usize,
 }
 
 /// The answer of `DELETE /api/v1/alert-rules/{id}`.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = AlertRuleDeleted)]
-#[allow(dead_code)] // documentation only
-struct RuleDeleted {
+struct RuleDeleted<'a> {
     /// The rule as it was.
-    deleted: RuleView,
+    deleted: RuleView<'a>,
     /// Its active alerts, now resolved.
-    resolved_alerts: u64,
+    #[schema(value_type = u64)]
+    resolved_alerts: usize,
 }
 
 pub(super) fn storage(e: impl std::fmt::Display) -> ApiError {
@@ -193,20 +326,8 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
-fn view(rule: &AlertRule) -> Value {
-    json!({
-        "id": rule.id,
-        "name": rule.name,
-        "condition": rule.condition,
-        "severity": rule.severity,
-        "stations": rule.stations,
-        "createdAt": rfc3339(rule.created_at),
-        "updatedAt": rfc3339(rule.updated_at),
-    })
-}
-
 fn spec(raw: &[u8]) -> Result<RuleSpec, ApiError> {
-    let spec: RuleSpec = parse_body(raw, EXAMPLE)?;
+    let spec = RuleSpec::from(parse_body::<RuleBody>(raw, EXAMPLE)?);
     spec.validate()
         .map_err(|m| ApiError::bad_request("invalid_rule", m))?;
     Ok(spec)
@@ -230,7 +351,7 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     alerts::put_rule(&app, rule.clone())
         .await
         .map_err(storage)?;
-    Ok((StatusCode::CREATED, Json(view(&rule))).into_response())
+    Ok((StatusCode::CREATED, Json(RuleView::from(&rule))).into_response())
 }
 
 /// `GET /api/v1/alert-rules`: every rule, oldest first.
@@ -247,17 +368,15 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<Params>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     let paging = Paging::parse(&params)?;
     let state = app.alerts.state.lock().await;
     let mut rules: Vec<&AlertRule> = state.engine.rules().iter().collect();
     rules.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Json(paging.page(
-        rules,
-        Order::Ascending,
-        |r| r.id.as_str(),
-        view,
-    )))
+    Ok(
+        Json(paging.page(rules, Order::Ascending, |r| r.id.as_str(), RuleView::from))
+            .into_response(),
+    )
 }
 
 /// `GET /api/v1/alert-rules/{id}`.
@@ -275,10 +394,10 @@ pub async fn list(
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let state = app.alerts.state.lock().await;
     let rule = state.engine.rule(&id).ok_or_else(|| not_found(&id))?;
-    Ok(Json(view(rule)))
+    Ok(Json(RuleView::from(rule)).into_response())
 }
 
 /// `PUT /api/v1/alert-rules/{id}`: replaces the rule's spec; its active alerts stay active
@@ -302,7 +421,7 @@ pub async fn replace(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     raw: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let spec = spec(&raw)?;
     let existing = app.alerts.state.lock().await.engine.rule(&id).cloned();
     let rule = existing
@@ -311,9 +430,11 @@ pub async fn replace(
     let resolved = alerts::put_rule(&app, rule.clone())
         .await
         .map_err(storage)?;
-    let mut body = view(&rule);
-    body["resolvedAlerts"] = json!(resolved);
-    Ok(Json(body))
+    Ok(Json(RuleReplaced {
+        rule: RuleView::from(&rule),
+        resolved_alerts: resolved,
+    })
+    .into_response())
 }
 
 /// `DELETE /api/v1/alert-rules/{id}`: its active alerts are resolved.
@@ -332,12 +453,71 @@ pub async fn replace(
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let (rule, resolved) = alerts::delete_rule(&app, &id)
         .await
         .map_err(storage)?
         .ok_or_else(|| not_found(&id))?;
-    Ok(Json(
-        json!({"deleted": view(&rule), "resolvedAlerts": resolved}),
-    ))
+    Ok(Json(RuleDeleted {
+        deleted: RuleView::from(&rule),
+        resolved_alerts: resolved,
+    })
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::assert_sorted_keys;
+
+    /// Every condition kind with every field given, as a body.
+    const CONDITIONS: [&str; 6] = [
+        r#"{"kind": "connectorFaulted"}"#,
+        r#"{"kind": "firmwareFailed"}"#,
+        r#"{"kind": "heartbeatMissing", "minutes": 1.5}"#,
+        r#"{"kind": "triggerOutcome", "outcomes": ["Rejected"], "requestedMessage": "Heartbeat"}"#,
+        r#"{"kind": "meterOutOfRange", "measurand": "Voltage", "min": 1, "max": 2}"#,
+        r#"{"kind": "securityEvent", "types": ["InvalidCsr"], "includeRefusedConnections": true}"#,
+    ];
+
+    #[test]
+    fn a_body_reads_as_the_core_reads_it_and_a_rule_shows_its_condition_as_stored() {
+        for condition in CONDITIONS {
+            let body = format!(r#"{{"name": "n", "condition": {condition}, "stations": ["CP1"]}}"#);
+            let ours = RuleSpec::from(serde_json::from_str::<RuleBody>(&body).expect("api body"));
+            let core: RuleSpec = serde_json::from_str(&body).expect("core body");
+            assert_eq!(ours, core, "{condition}");
+            let rule = AlertRule::new("r", core, 0);
+            let view = RuleView::from(&rule);
+            assert_sorted_keys(&view);
+            assert_eq!(
+                serde_json::to_value(&view)
+                    .ok()
+                    .map(|v| v["condition"].clone()),
+                serde_json::to_value(&rule.condition).ok(),
+                "{condition}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_bodies_are_refused_in_the_core_words() {
+        for body in [
+            r#"{"name": "n", "condition": {"kind": "connectorFaulted", "minutes": 3}}"#,
+            r#"{"name": "n", "condition": {"kind": "nope"}}"#,
+            r#"{"name": "n", "condition": {"kind": "heartbeatMissing"}}"#,
+            r#"{"name": "n", "condition": {"kind": "meterOutOfRange", "minimum": 1}}"#,
+            r#"{"name": "n", "condition": {"kind": "connectorFaulted"}, "severity": "huge"}"#,
+            r#"{"name": "n", "condition": {"kind": "connectorFaulted"}, "foo": 1}"#,
+        ] {
+            let ours = serde_json::from_str::<RuleBody>(body)
+                .err()
+                .map(|e| e.to_string());
+            let core = serde_json::from_str::<RuleSpec>(body)
+                .err()
+                .map(|e| e.to_string());
+            assert!(ours.is_some(), "{body}");
+            assert_eq!(ours, core, "{body}");
+        }
+    }
 }

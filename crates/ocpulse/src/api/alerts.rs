@@ -7,14 +7,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use ocpulse_core::alert_rules::AlertStatus;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use ocpulse_core::alert_rules::{Alert, AlertStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::alert_rules::{SeverityName, storage};
 use super::openapi::ApiErrorBody;
 use super::page::{Order, Page, PageParams, Paging};
-use super::{ApiError, parse_body};
+use super::{ApiError, parse_body, query};
 use crate::alerts::{self, AcknowledgeError};
 use crate::app::App;
 
@@ -26,57 +27,93 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
+// Borrowed from the alert. Fields are in alphabetical order, the order the alert had when the
+// API showed it as one JSON map, so the bytes a client receives did not change.
 /// An alert as the API shows it (`ocpulse_core::alert_rules::Alert`).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = Alert)]
-#[allow(dead_code)] // documentation only
-pub(crate) struct AlertView {
-    /// The alert id.
-    id: String,
-    /// The rule that raised it.
-    rule_id: String,
-    /// The rule's name when raised.
-    rule_name: String,
-    /// The rule's severity when raised.
-    severity: SeverityName,
-    /// The station it is about.
-    station_id: String,
-    /// What on the station (`connector:1`, `evse:1/connector:2`, `firmware`, `heartbeat`,
-    /// `trigger:StatusNotification`, `meter:connector:1`; a `securityEvent` alert's is the
-    /// event type, e.g. `InvalidCsr`).
-    target: String,
-    /// Where it is in its life.
-    status: AlertStatusName,
-    /// When it was raised (RFC 3339).
-    raised_at: String,
-    /// When its condition last fired (RFC 3339).
-    last_raised_at: String,
+pub(crate) struct AlertView<'a> {
+    /// Their note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    acknowledge_note: Option<&'a str>,
+    /// When it was acknowledged (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    acknowledged_at: Option<&'a str>,
+    /// Who acknowledged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    acknowledged_by: Option<&'a str>,
     /// How many times the condition fired while it was active.
     count: u64,
     /// What the latest firing saw.
-    details: Value,
-    /// When it was acknowledged (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    acknowledged_at: Option<String>,
-    /// Who acknowledged it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    acknowledged_by: Option<String>,
-    /// Their note.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    acknowledge_note: Option<String>,
-    /// When it was resolved (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resolved_at: Option<String>,
+    #[schema(value_type = Value)]
+    details: &'a Value,
+    /// The alert id.
+    #[schema(value_type = String)]
+    id: &'a str,
+    /// When its condition last fired (RFC 3339).
+    #[schema(value_type = String)]
+    last_raised_at: &'a str,
+    /// When it was raised (RFC 3339).
+    #[schema(value_type = String)]
+    raised_at: &'a str,
     /// What cleared it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    resolution: Option<Value>,
+    #[schema(value_type = Option<Value>)]
+    resolution: Option<&'a Value>,
+    /// When it was resolved (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    resolved_at: Option<&'a str>,
+    /// The rule that raised it.
+    #[schema(value_type = String)]
+    rule_id: &'a str,
+    /// The rule's name when raised.
+    #[schema(value_type = String)]
+    rule_name: &'a str,
+    /// The rule's severity when raised.
+    severity: SeverityName,
+    /// The station it is about.
+    #[schema(value_type = String)]
+    station_id: &'a str,
+    /// Where it is in its life.
+    status: AlertStatusName,
+    /// What on the station (`connector:1`, `evse:1/connector:2`, `firmware`, `heartbeat`,
+    /// `trigger:StatusNotification`, `meter:connector:1`; a `securityEvent` alert's is the
+    /// event type, e.g. `InvalidCsr`).
+    #[schema(value_type = String)]
+    target: &'a str,
+}
+
+impl<'a> From<&'a Alert> for AlertView<'a> {
+    fn from(a: &'a Alert) -> Self {
+        Self {
+            acknowledge_note: a.acknowledge_note.as_deref(),
+            acknowledged_at: a.acknowledged_at.as_deref(),
+            acknowledged_by: a.acknowledged_by.as_deref(),
+            count: a.count,
+            details: &a.details,
+            id: &a.id,
+            last_raised_at: &a.last_raised_at,
+            raised_at: &a.raised_at,
+            resolution: a.resolution.as_ref(),
+            resolved_at: a.resolved_at.as_deref(),
+            rule_id: &a.rule_id,
+            rule_name: &a.rule_name,
+            severity: a.severity.into(),
+            station_id: &a.station_id,
+            status: a.status.into(),
+            target: &a.target,
+        }
+    }
 }
 
 /// Where an alert is in its life.
-#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only: `AlertStatus` parses these names
 pub(crate) enum AlertStatusName {
     /// Raised, nobody has acknowledged it yet.
     Open,
@@ -85,6 +122,26 @@ pub(crate) enum AlertStatusName {
     /// The condition cleared (or its rule was deleted; a `securityEvent` alert is resolved
     /// when acknowledged).
     Resolved,
+}
+
+impl From<AlertStatus> for AlertStatusName {
+    fn from(s: AlertStatus) -> Self {
+        match s {
+            AlertStatus::Open => Self::Open,
+            AlertStatus::Acknowledged => Self::Acknowledged,
+            AlertStatus::Resolved => Self::Resolved,
+        }
+    }
+}
+
+impl From<AlertStatusName> for AlertStatus {
+    fn from(s: AlertStatusName) -> Self {
+        match s {
+            AlertStatusName::Open => Self::Open,
+            AlertStatusName::Acknowledged => Self::Acknowledged,
+            AlertStatusName::Resolved => Self::Resolved,
+        }
+    }
 }
 
 /// `GET /api/v1/alerts?status=&station=&rule=&limit=&after=`: newest first.
@@ -106,19 +163,21 @@ pub(crate) enum AlertStatusName {
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     let status = params
         .get("status")
         .map(|s| {
-            AlertStatus::parse(s).ok_or_else(|| {
-                ApiError::bad_request(
+            query::name::<AlertStatusName>(s)
+                .map(AlertStatus::from)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
                     "invalid_status",
                     format!(
                         "status {s:?} is not an alert status; use open, acknowledged or resolved"
                     ),
                 )
-                .with("validValues", json!(["open", "acknowledged", "resolved"]))
-            })
+                .with("validValues", ["open", "acknowledged", "resolved"])
+                })
         })
         .transpose()?;
     let paging = Paging::parse(&params)?;
@@ -135,8 +194,9 @@ pub async fn list(
         matching,
         Order::Descending,
         |a| a.id.as_str(),
-        |a| json!(a),
-    )))
+        AlertView::from,
+    ))
+    .into_response())
 }
 
 /// `GET /api/v1/alerts/{id}`.
@@ -154,10 +214,10 @@ pub async fn list(
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let state = app.alerts.state.lock().await;
     let alert = state.alerts.get(&id).ok_or_else(|| not_found(&id))?;
-    Ok(Json(json!(alert)))
+    Ok(Json(AlertView::from(alert)).into_response())
 }
 
 /// The optional acknowledge body.
@@ -193,7 +253,7 @@ pub async fn acknowledge(
     Path(id): Path<String>,
     caller: Option<axum::Extension<super::auth::Caller>>,
     raw: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let body: AckBody = if raw.iter().all(u8::is_ascii_whitespace) {
         AckBody::default()
     } else {
@@ -214,7 +274,7 @@ pub async fn acknowledge(
         })
         .unwrap_or_else(|| "api".to_owned());
     match alerts::acknowledge(&app, &id, by, body.note).await {
-        Ok(alert) => Ok(Json(json!(alert))),
+        Ok(alert) => Ok(Json(AlertView::from(&alert)).into_response()),
         Err(AcknowledgeError::NotFound) => Err(not_found(&id)),
         Err(AcknowledgeError::Refused(why)) => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -222,5 +282,42 @@ pub async fn acknowledge(
             why.to_string(),
         )),
         Err(AcknowledgeError::Store(e)) => Err(storage(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ocpulse_core::alert_rules::Severity;
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::assert_sorted_keys;
+
+    #[test]
+    fn an_alert_keeps_the_key_order_of_a_json_map_and_shows_what_is_stored() {
+        let alert = Alert {
+            id: "a".into(),
+            rule_id: "r".into(),
+            rule_name: "n".into(),
+            severity: Severity::Critical,
+            station_id: "CP1".into(),
+            target: "connector:1".into(),
+            status: AlertStatus::Resolved,
+            raised_at: "t0".into(),
+            last_raised_at: "t1".into(),
+            count: 2,
+            details: json!({"status": "Faulted", "connectorId": 1}),
+            acknowledged_at: Some("t2".into()),
+            acknowledged_by: Some("alice".into()),
+            acknowledge_note: Some("note".into()),
+            resolved_at: Some("t3".into()),
+            resolution: Some(json!({"reason": "cleared"})),
+        };
+        let view = AlertView::from(&alert);
+        assert_sorted_keys(&view);
+        assert_eq!(
+            serde_json::to_value(&view).ok(),
+            serde_json::to_value(&alert).ok()
+        );
     }
 }

@@ -79,7 +79,17 @@ fn unknown_parameter(unknown: &str, allowed: &[String]) -> ApiError {
         "invalid_query",
         format!("unknown query parameter {unknown:?}; {hint}"),
     )
-    .with("accepted", serde_json::json!(allowed))
+    .with("accepted", allowed)
+}
+
+/// Reads a query value as one of the names of `T`, an API enum that derives `Deserialize`
+/// with the names it documents: `None` when it is none of them (the caller says what is
+/// accepted, in its own words).
+pub(crate) fn name<T: serde::de::DeserializeOwned>(value: &str) -> Option<T> {
+    use serde::de::IntoDeserializer;
+    let text: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        value.into_deserializer();
+    T::deserialize(text).ok()
 }
 
 /// A non-empty parameter's value (an empty one counts as absent, like `action=` in `messages`).

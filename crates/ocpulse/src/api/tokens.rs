@@ -8,8 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::openapi::ApiErrorBody;
 use super::page::{Order, Page, PageParams, Paging};
@@ -36,7 +35,7 @@ struct CreateBody {
 }
 
 /// A token scope.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[schema(as = TokenScope)]
 enum ScopeName {
@@ -58,50 +57,83 @@ impl From<ScopeName> for Scope {
     }
 }
 
-/// A token as listed (`tokens::TokenView`): never the token or its hash.
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = Token)]
-#[allow(dead_code)] // documentation only
-struct TokenDoc {
-    /// The token id (for revoking).
-    id: String,
-    /// Its name.
-    name: String,
-    /// Its scopes.
-    scopes: Vec<ScopeName>,
-    /// When it was created (RFC 3339).
-    created_at: String,
-    /// When it was last used (RFC 3339, to within a minute); absent if never.
-    last_used_at: Option<String>,
+impl From<Scope> for ScopeName {
+    fn from(s: Scope) -> Self {
+        match s {
+            Scope::Read => ScopeName::Read,
+            Scope::Trigger => ScopeName::Trigger,
+            Scope::Admin => ScopeName::Admin,
+        }
+    }
 }
 
-/// The answer of `POST /api/v1/tokens`.
-#[derive(utoipa::ToSchema)]
+fn scope_names(scopes: &[Scope]) -> Vec<ScopeName> {
+    scopes.iter().copied().map(ScopeName::from).collect()
+}
+
+/// A token as listed (`tokens::TokenView`): never the token or its hash.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(as = TokenCreated)]
-#[allow(dead_code)] // documentation only
-struct TokenCreatedDoc {
+#[schema(as = Token)]
+struct TokenInfo<'a> {
     /// The token id (for revoking).
-    id: String,
+    #[schema(value_type = String)]
+    id: &'a str,
     /// Its name.
-    name: String,
+    #[schema(value_type = String)]
+    name: &'a str,
     /// Its scopes.
     scopes: Vec<ScopeName>,
     /// When it was created (RFC 3339).
-    created_at: String,
+    #[schema(value_type = String)]
+    created_at: &'a str,
+    /// When it was last used (RFC 3339, to within a minute); absent if never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    last_used_at: Option<&'a str>,
+}
+
+impl<'a> From<&'a TokenView> for TokenInfo<'a> {
+    fn from(t: &'a TokenView) -> Self {
+        Self {
+            id: &t.id,
+            name: &t.name,
+            scopes: scope_names(&t.scopes),
+            created_at: &t.created_at,
+            last_used_at: t.last_used_at.as_deref(),
+        }
+    }
+}
+
+// Fields are in alphabetical order, the order this answer had when it was one JSON map, so
+// the bytes a client receives did not change.
+/// The answer of `POST /api/v1/tokens`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = TokenCreated)]
+struct TokenCreated<'a> {
+    /// When it was created (RFC 3339).
+    #[schema(value_type = String)]
+    created_at: &'a str,
+    /// The token id (for revoking).
+    #[schema(value_type = String)]
+    id: &'a str,
+    /// Its name.
+    #[schema(value_type = String)]
+    name: &'a str,
+    /// Its scopes.
+    scopes: Vec<ScopeName>,
     /// The bearer token: shown here once, never again (only its hash is stored).
-    #[schema(example = "ocp_3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
-    token: String,
+    #[schema(value_type = String, example = "ocp_3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    token: &'a str,
 }
 
 /// The answer of `DELETE /api/v1/tokens/{id}`.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = TokenRevoked)]
-#[allow(dead_code)] // documentation only
-struct TokenRevoked {
+struct TokenRevoked<'a> {
     /// The token as it was.
-    deleted: TokenDoc,
+    deleted: TokenInfo<'a>,
 }
 
 fn storage(e: impl std::fmt::Display) -> ApiError {
@@ -119,7 +151,7 @@ fn storage(e: impl std::fmt::Display) -> ApiError {
     tag = "tokens",
     request_body(content = CreateBody, content_type = "application/json"),
     responses(
-        (status = 201, description = "The token; `token` is shown here only", body = TokenCreatedDoc),
+        (status = 201, description = "The token; `token` is shown here only", body = TokenCreated),
         (status = 400, description = "Not a JSON object of this shape (`invalid_body`) or a bad name or scope list (`invalid_token_spec`)", body = ApiErrorBody),
         (status = 409, description = "A token with this name exists (`token_name_taken`)", body = ApiErrorBody),
         (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
@@ -145,9 +177,15 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
             ),
             CreateError::Store(e) => storage(e),
         })?;
-    let mut view = json!(created.token.view(None));
-    view["token"] = json!(created.plain);
-    Ok((StatusCode::CREATED, Json(view)).into_response())
+    let token = &created.token;
+    let body = TokenCreated {
+        created_at: &token.created_at,
+        id: &token.id,
+        name: &token.name,
+        scopes: scope_names(&token.scopes),
+        token: &created.plain,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 /// `GET /api/v1/tokens`: every token, without secrets.
@@ -157,7 +195,7 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     tag = "tokens",
     params(PageParams),
     responses(
-        (status = 200, description = "A page of tokens, oldest first; `next` is the last token id", body = Page<TokenDoc>),
+        (status = 200, description = "A page of tokens, oldest first; `next` is the last token id", body = Page<TokenInfo>),
         (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
         (status = 500, description = "Storage error (`storage_error`)", body = ApiErrorBody),
     )
@@ -165,16 +203,17 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<Params>,
-) -> Result<Json<Page<TokenView>>, ApiError> {
+) -> Result<Response, ApiError> {
     let paging = Paging::parse(&params)?;
     let mut tokens = app.tokens.list(app.store.as_ref()).await.map_err(storage)?;
     tokens.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(paging.page(
-        tokens,
+        &tokens,
         Order::Ascending,
         |t| t.id.as_str(),
-        |t| t,
-    )))
+        TokenInfo::from,
+    ))
+    .into_response())
 }
 
 /// `DELETE /api/v1/tokens/{id}`: the token stops working at once.
@@ -193,18 +232,41 @@ pub async fn list(
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     match app
         .tokens
         .revoke(app.store.as_ref(), &id)
         .await
         .map_err(storage)?
     {
-        Some(token) => Ok(Json(json!({"deleted": token.view(None)}))),
+        Some(token) => {
+            let view = token.view(None);
+            Ok(Json(TokenRevoked {
+                deleted: TokenInfo::from(&view),
+            })
+            .into_response())
+        }
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "token_not_found",
             format!("no token with id {id:?}; GET /api/v1/tokens lists them"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::assert_sorted_keys;
+
+    #[test]
+    fn the_created_token_answer_keeps_the_key_order_of_a_json_map() {
+        assert_sorted_keys(&TokenCreated {
+            created_at: "t",
+            id: "i",
+            name: "n",
+            scopes: vec![ScopeName::Read, ScopeName::Admin],
+            token: "ocp_x",
+        });
     }
 }

@@ -8,15 +8,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ocpulse_core::alert_rules::ALERT_EVENTS;
 use ocpulse_core::store::WriteBatch;
 use ocpulse_core::{Doc, rfc3339};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::alert_rules::storage;
 use super::openapi::ApiErrorBody;
 use super::page::{Order, Page, PageParams, Paging};
 use super::{ApiError, parse_body};
-use crate::alerts::delivery::{self, Delivery};
+use crate::alerts::delivery::{self, Attempt, Delivery, DeliveryStatus};
 use crate::alerts::new_id;
 use crate::alerts::target;
 use crate::alerts::webhooks::{self, Webhook, WebhookSpec};
@@ -25,11 +27,11 @@ use crate::now_ms;
 
 const EXAMPLE: &str = r#"{"url": "http://receiver.example:8080/hooks/ocpulse", "secret": "at least 16 characters", "events": ["AlertRaised", "AlertResolved"]} (events optional: every alert event)"#;
 
-/// The create body (`alerts::webhooks::WebhookSpec`).
-#[derive(utoipa::ToSchema)]
+// Read into `alerts::webhooks::WebhookSpec`, then checked by `WebhookSpec::validate`.
+/// The create body.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = WebhookBody, example = json!({"url": "http://receiver.example:8080/hooks/ocpulse", "secret": "at least 16 characters", "events": ["AlertRaised", "AlertResolved"]}))]
-#[allow(dead_code)] // documentation only: `WebhookSpec` parses this shape
 struct WebhookBody {
     /// Where deliveries are POSTed: an `http` or `https` URL whose host is a public address
     /// (or resolves to one), or lies in a range the operator allows with `--webhook-allow`.
@@ -41,83 +43,137 @@ struct WebhookBody {
     #[schema(min_length = 16)]
     secret: String,
     /// Only these events; every alert event when absent or null.
-    #[schema(min_items = 1)]
-    events: Option<Vec<AlertEventName>>,
+    #[serde(default)]
+    #[schema(min_items = 1, value_type = Option<Vec<AlertEventName>>)]
+    events: Option<Vec<String>>,
 }
 
-/// An alert event a webhook can receive.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code, clippy::enum_variant_names)] // documentation only: `ALERT_EVENTS`
-enum AlertEventName {
-    /// An alert was raised.
-    AlertRaised,
-    /// Someone acknowledged it.
-    AlertAcknowledged,
-    /// Its condition cleared.
-    AlertResolved,
+impl From<WebhookBody> for WebhookSpec {
+    fn from(b: WebhookBody) -> Self {
+        WebhookSpec {
+            url: b.url,
+            secret: b.secret,
+            events: b.events,
+        }
+    }
 }
 
-/// A webhook as the API shows it (`Webhook::view`): the secret only as a hint.
-#[derive(utoipa::ToSchema)]
+/// The schema of an alert event name: the names of `ALERT_EVENTS`, so the document lists
+/// exactly what a webhook's `events` accepts.
+pub(crate) struct AlertEventName;
+
+impl utoipa::PartialSchema for AlertEventName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("An alert event a webhook can receive."))
+            .enum_values(Some(ALERT_EVENTS))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AlertEventName {}
+
+// Fields are in alphabetical order, the order the webhook had when the API showed it as one
+// JSON map, so the bytes a client receives did not change.
+/// A webhook as the API shows it: the secret only as a hint.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = Webhook)]
-#[allow(dead_code)] // documentation only
-struct WebhookView {
-    /// The webhook id.
-    id: String,
-    /// Where deliveries are POSTed.
-    url: String,
+struct WebhookView<'a> {
+    /// When it was registered (RFC 3339).
+    #[schema(value_type = String)]
+    created_at: &'a str,
     /// Only these events, or null for every alert event.
-    events: Option<Vec<AlertEventName>>,
+    #[schema(value_type = Option<Vec<AlertEventName>>)]
+    events: Option<&'a [String]>,
+    /// The webhook id.
+    #[schema(value_type = String)]
+    id: &'a str,
     /// `…` and the secret's last 4 characters.
     secret_hint: String,
-    /// When it was registered (RFC 3339).
-    created_at: String,
+    /// Where deliveries are POSTed.
+    #[schema(value_type = String)]
+    url: &'a str,
+}
+
+impl<'a> From<&'a Webhook> for WebhookView<'a> {
+    fn from(h: &'a Webhook) -> Self {
+        Self {
+            created_at: &h.created_at,
+            events: h.events.as_deref(),
+            id: &h.id,
+            secret_hint: h.secret_hint(),
+            url: &h.url,
+        }
+    }
 }
 
 /// The answer of `DELETE /api/v1/webhooks/{id}`.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = WebhookDeleted)]
-#[allow(dead_code)] // documentation only
-struct WebhookDeleted {
+struct WebhookDeleted<'a> {
     /// The webhook as it was.
-    deleted: WebhookView,
+    deleted: WebhookView<'a>,
 }
 
 /// One alert change on its way to one webhook (`alerts::delivery::Delivery`).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = WebhookDelivery)]
-#[allow(dead_code)] // documentation only
-struct DeliveryView {
+struct DeliveryView<'a> {
     /// The delivery id (`X-Ocpulse-Delivery`).
-    id: String,
+    #[schema(value_type = String)]
+    id: &'a str,
     /// The webhook.
-    webhook_id: String,
+    #[schema(value_type = String)]
+    webhook_id: &'a str,
     /// `AlertRaised`, `AlertAcknowledged` or `AlertResolved`.
-    event: String,
+    #[schema(value_type = String)]
+    event: &'a str,
     /// The alert.
-    alert_id: String,
+    #[schema(value_type = String)]
+    alert_id: &'a str,
     /// The alert as it was when the event happened (what is sent).
-    alert: Value,
+    #[schema(value_type = Value)]
+    alert: &'a Value,
     /// Where it is.
     status: DeliveryStatusName,
     /// When it was created (RFC 3339).
-    created_at: String,
+    #[schema(value_type = String)]
+    created_at: &'a str,
     /// Every attempt so far.
-    attempts: Vec<AttemptView>,
+    attempts: Vec<AttemptView<'a>>,
     /// When it ended (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
-    completed_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    completed_at: Option<&'a str>,
     /// Why it ended without attempts left.
     #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
+    #[schema(value_type = Option<String>)]
+    note: Option<&'a str>,
+}
+
+impl<'a> From<&'a Delivery> for DeliveryView<'a> {
+    fn from(d: &'a Delivery) -> Self {
+        Self {
+            id: &d.id,
+            webhook_id: &d.webhook_id,
+            event: &d.event,
+            alert_id: &d.alert_id,
+            alert: &d.alert,
+            status: d.status.into(),
+            created_at: &d.created_at,
+            attempts: d.attempts.iter().map(AttemptView::from).collect(),
+            completed_at: d.completed_at.as_deref(),
+            note: d.note.as_deref(),
+        }
+    }
 }
 
 /// Where a delivery is.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only
 enum DeliveryStatusName {
     /// Not delivered yet; attempts remain.
     Pending,
@@ -127,22 +183,44 @@ enum DeliveryStatusName {
     Failed,
 }
 
+impl From<DeliveryStatus> for DeliveryStatusName {
+    fn from(s: DeliveryStatus) -> Self {
+        match s {
+            DeliveryStatus::Pending => Self::Pending,
+            DeliveryStatus::Delivered => Self::Delivered,
+            DeliveryStatus::Failed => Self::Failed,
+        }
+    }
+}
+
 /// One POST of a delivery.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = DeliveryAttempt)]
-#[allow(dead_code)] // documentation only
-struct AttemptView {
+struct AttemptView<'a> {
     /// When it was sent (RFC 3339).
-    at: String,
+    #[schema(value_type = String)]
+    at: &'a str,
     /// The receiver's HTTP status, if it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     status_code: Option<u16>,
     /// Why it did not count as delivered.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    #[schema(value_type = Option<String>)]
+    error: Option<&'a str>,
     /// How long it took.
     duration_ms: u64,
+}
+
+impl<'a> From<&'a Attempt> for AttemptView<'a> {
+    fn from(a: &'a Attempt) -> Self {
+        Self {
+            at: &a.at,
+            status_code: a.status_code,
+            error: a.error.as_deref(),
+            duration_ms: a.duration_ms,
+        }
+    }
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -175,7 +253,7 @@ fn find(app: &App, id: &str) -> Result<Webhook, ApiError> {
     )
 )]
 pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response, ApiError> {
-    let spec: WebhookSpec = parse_body(&raw, EXAMPLE)?;
+    let spec = WebhookSpec::from(parse_body::<WebhookBody>(&raw, EXAMPLE)?);
     spec.validate()
         .map_err(|m| ApiError::bad_request("invalid_webhook", m))?;
     // Checked last, after everything that needs no lookup; deliveries check again.
@@ -184,11 +262,11 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     if let Err(e) = target::check_target(&url, &app.alerts.policy).await {
         let mut err = ApiError::bad_request(e.code, e.message);
         if let Some(kind) = e.kind {
-            err = err.with("addressKind", json!(kind));
+            err = err.with("addressKind", kind);
         }
         return Err(err.with(
             "allowed",
-            json!("public addresses, and the ranges the operator names with --webhook-allow"),
+            "public addresses, and the ranges the operator names with --webhook-allow",
         ));
     }
     let hook = Webhook {
@@ -206,7 +284,7 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
         .await
         .map_err(storage)?;
     app.alerts.webhooks.write().push(hook.clone());
-    Ok((StatusCode::CREATED, Json(hook.view())).into_response())
+    Ok((StatusCode::CREATED, Json(WebhookView::from(&hook))).into_response())
 }
 
 /// `GET /api/v1/webhooks`.
@@ -223,16 +301,17 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     let paging = Paging::parse(&params)?;
     let mut hooks = app.alerts.webhook_list();
     hooks.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(paging.page(
-        hooks,
+        &hooks,
         Order::Ascending,
         |h| h.id.as_str(),
-        |h| h.view(),
-    )))
+        WebhookView::from,
+    ))
+    .into_response())
 }
 
 /// `GET /api/v1/webhooks/{id}`.
@@ -250,8 +329,8 @@ pub async fn list(
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(find(&app, &id)?.view()))
+) -> Result<Response, ApiError> {
+    Ok(Json(WebhookView::from(&find(&app, &id)?)).into_response())
 }
 
 /// `DELETE /api/v1/webhooks/{id}`: deliveries still pending for it end as failed.
@@ -270,7 +349,7 @@ pub async fn one(
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let hook = find(&app, &id)?;
     app.store
         .commit(WriteBatch {
@@ -280,7 +359,10 @@ pub async fn delete(
         .await
         .map_err(storage)?;
     app.alerts.webhooks.write().retain(|h| h.id != id);
-    Ok(Json(json!({"deleted": hook.view()})))
+    Ok(Json(WebhookDeleted {
+        deleted: WebhookView::from(&hook),
+    })
+    .into_response())
 }
 
 /// `GET /api/v1/webhooks/{id}/deliveries?limit=&after=`: the delivery log, newest first.
@@ -303,7 +385,7 @@ pub async fn deliveries(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Page<Delivery>>, ApiError> {
+) -> Result<Response, ApiError> {
     let paging = Paging::parse(&params)?;
     find(&app, &id)?;
     let docs = app.store.docs(delivery::DOC).await.map_err(storage)?;
@@ -314,10 +396,32 @@ pub async fn deliveries(
         .filter(|d| d.webhook_id == id)
         .collect();
     mine.sort_by(|a, b| b.id.cmp(&a.id));
-    Ok(Json(paging.page(
-        mine,
-        Order::Descending,
-        |d| d.id.as_str(),
-        |d| d,
-    )))
+    let Page { items, next } = paging.page(mine, Order::Descending, |d| d.id.as_str(), |d| d);
+    Ok(Json(Page {
+        items: items.iter().map(DeliveryView::from).collect(),
+        next,
+    })
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::assert_sorted_keys;
+
+    #[test]
+    fn a_webhook_shows_a_hint_of_its_secret_in_the_key_order_of_a_json_map() {
+        let hook = Webhook {
+            id: "w".into(),
+            url: "http://h/x".into(),
+            secret: "0123456789abcdef".into(),
+            events: Some(vec!["AlertResolved".into()]),
+            created_at: "t".into(),
+        };
+        let view = WebhookView::from(&hook);
+        assert_sorted_keys(&view);
+        let shown = serde_json::to_value(&view).expect("view");
+        assert_eq!(shown["secretHint"], "…cdef");
+        assert!(shown.get("secret").is_none());
+    }
 }
