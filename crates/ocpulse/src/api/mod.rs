@@ -158,6 +158,15 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     )
 }
 
+/// Test helper: `value` serializes with its keys in sorted order at every level, the order
+/// a `json!` map has, so a view that replaced one sends the same bytes.
+#[cfg(test)]
+pub(crate) fn assert_sorted_keys(value: &impl serde::Serialize) {
+    let direct = serde_json::to_string(value).expect("serializes");
+    let sorted = serde_json::to_value(value).expect("serializes").to_string();
+    assert_eq!(direct, sorted);
+}
+
 /// Reads a JSON body into `T`, turning every failure into a 400 that says what was wrong.
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
     body: &[u8],
