@@ -2,13 +2,18 @@
 //! under `--data-dir` (the embedded default) and memory (for tests). Every one passes the
 //! same contract suite (`contract`).
 
+mod backup;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 mod deferred;
+mod integrity;
+mod lock;
 mod memory;
 mod migrations;
 mod sqlite;
 
+pub use backup::{BackupReport, RestoreReport, backup, restore};
+pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 

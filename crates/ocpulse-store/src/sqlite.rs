@@ -98,7 +98,8 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `ocpulse.sqlite3` in `data_dir` and starts the writer.
+    /// Opens (creating if needed) `ocpulse.sqlite3` in `data_dir` and starts the writer;
+    /// a damaged file is refused, after a time-bounded `quick_check` (`integrity`).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         Self::open_with(data_dir, true)
     }
@@ -114,6 +115,7 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join("ocpulse.sqlite3");
+        crate::integrity::before_open(&path, recover)?;
         let mut writer = open(&path)?;
         crate::migrations::sqlite(&mut writer)?;
         // A trigger still running when the process stopped will never finish.

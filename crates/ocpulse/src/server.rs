@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use ocpulse_core::Store;
-use ocpulse_store::SqliteStore;
+use ocpulse_store::{DataDirLock, SqliteStore};
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -41,6 +41,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.check_exposure()?;
+    // One server per data directory, held until this returns (or the process dies).
+    let _held = DataDirLock::acquire(&config.data_dir, "ocpulse serve")?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
     let app = Arc::new(App::new(config, store).await?);
     let tls = match &app.config.security.tls {
