@@ -365,7 +365,9 @@ mod tests {
         let held = DataDirLock::acquire(live.path(), "ocpulse serve").expect("lock");
         let refused = restore(live.path(), &file).expect_err("held");
         assert!(
-            refused.to_string().contains("cannot restore while a server runs"),
+            refused
+                .to_string()
+                .contains("cannot restore while a server runs"),
             "{refused}"
         );
         drop(held);

@@ -182,7 +182,10 @@ pub(crate) fn check_pages(
         .collect::<Vec<_>>()
         .join("; ");
     if found.len() > 400 {
-        let cut = (0..=400).rev().find(|i| found.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=400)
+            .rev()
+            .find(|i| found.is_char_boundary(*i))
+            .unwrap_or(0);
         found.truncate(cut);
         found.push_str(" ...");
     }

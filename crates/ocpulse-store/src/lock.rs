@@ -130,7 +130,10 @@ mod tests {
         let refused = DataDirLock::acquire(dir.path(), "ocpulse restore").expect_err("held");
         let message = refused.to_string();
         assert!(
-            message.contains(&format!("ocpulse serve (pid {}, started ", std::process::id())),
+            message.contains(&format!(
+                "ocpulse serve (pid {}, started ",
+                std::process::id()
+            )),
             "{message}"
         );
         assert!(message.contains(LOCK_FILE), "{message}");

@@ -67,10 +67,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         report.journal_head,
     );
     if let Some(previous) = report.previous {
-        println!(
-            "the database it replaced is kept as {}",
-            previous.display()
-        );
+        println!("the database it replaced is kept as {}", previous.display());
     }
     Ok(())
 }

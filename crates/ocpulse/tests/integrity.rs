@@ -29,7 +29,12 @@ fn ocpulse() -> Command {
 fn serve(port: u16, dir: &Path) -> Command {
     let mut command = ocpulse();
     command
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir);
     command
 }
@@ -93,7 +98,10 @@ fn terminate(mut server: Child) {
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     while server.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -213,7 +221,9 @@ async fn a_second_server_on_the_same_data_dir_is_refused_and_a_killed_one_restar
     let (_, stderr) = refused(free_port(), dir.path());
     let holder = format!("ocpulse serve (pid {}, started ", first.id());
     assert!(
-        stderr.contains(&holder) && stderr.contains("is in use by") && stderr.contains("ocpulse.lock"),
+        stderr.contains(&holder)
+            && stderr.contains("is in use by")
+            && stderr.contains("ocpulse.lock"),
         "the refusal names the holder ({holder}...): {stderr}"
     );
     assert_eq!(
@@ -224,11 +234,23 @@ async fn a_second_server_on_the_same_data_dir_is_refused_and_a_killed_one_restar
 
     // Commands made to run beside a server still do.
     let token = ocpulse()
-        .args(["token", "create", "--name", "ops", "--scope", "read", "--data-dir"])
+        .args([
+            "token",
+            "create",
+            "--name",
+            "ops",
+            "--scope",
+            "read",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()
         .expect("token create");
-    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
 
     first.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
     let _ = first.wait();
@@ -257,7 +279,11 @@ async fn a_zero_length_database_refuses_to_start() {
             && stderr.contains("ocpulse restore --from"),
         "what, which file, what to do: {stderr}"
     );
-    assert_eq!(std::fs::metadata(&database).expect("kept").len(), 0, "left as it was");
+    assert_eq!(
+        std::fs::metadata(&database).expect("kept").len(),
+        0,
+        "left as it was"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,7 +430,10 @@ async fn a_backup_under_load_restores_every_message_acknowledged_before_it_began
         "restore: {}",
         String::from_utf8_lossy(&restore.stderr)
     );
-    assert!(said.contains("the database it replaced is kept as"), "{said}");
+    assert!(
+        said.contains("the database it replaced is kept as"),
+        "{said}"
+    );
 
     let port = free_port();
     let mut server = start(port, dir.path());
