@@ -50,8 +50,9 @@ pub struct SqliteStore {
     /// contract suite's crash test; nothing else sets it).
     #[cfg(test)]
     halt: Arc<AtomicBool>,
-    /// The checkpoint thread runs while this lives.
-    _alive: Arc<()>,
+    /// The checkpoint thread runs while this lives (taken, then joined, on drop).
+    alive: Option<Arc<()>>,
+    checkpointer: Option<thread::JoinHandle<()>>,
 }
 
 impl Drop for SqliteStore {
@@ -63,6 +64,13 @@ impl Drop for SqliteStore {
             && writer.join().is_err()
         {
             tracing::error!("the journal writer panicked");
+        }
+        // Its connection closed too, the last one to close (the reader's) folds the log into
+        // the database and removes it: a stopped server leaves one self-contained file.
+        drop(self.alive.take());
+        if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.thread().unpark();
+            let _ = checkpointer.join();
         }
     }
 }
@@ -152,7 +160,7 @@ impl SqliteStore {
             .name("ocpulse-sqlite-writer".into())
             .spawn(move || write_loop(writer, rx, wal, publish, &restarts, &halted))
             .map_err(|e| StoreError::Setup(format!("cannot start the writer thread: {e}")))?;
-        thread::Builder::new()
+        let checkpoint_thread = thread::Builder::new()
             .name("ocpulse-sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, watch, &checkpoints))
             .map_err(|e| StoreError::Setup(format!("cannot start the checkpoint thread: {e}")))?;
@@ -164,7 +172,8 @@ impl SqliteStore {
             path,
             #[cfg(test)]
             halt,
-            _alive: alive,
+            alive: Some(alive),
+            checkpointer: Some(checkpoint_thread),
         })
     }
 }
@@ -200,7 +209,7 @@ fn frames_left(row: &rusqlite::Row<'_>) -> rusqlite::Result<i64> {
 
 fn checkpoint_loop(conn: Connection, alive: std::sync::Weak<()>, lock: &CheckpointLock) {
     loop {
-        thread::sleep(CHECKPOINT_EVERY);
+        thread::park_timeout(CHECKPOINT_EVERY);
         if alive.upgrade().is_none() {
             return;
         }

@@ -39,12 +39,55 @@ fn serve(port: u16, dir: &Path) -> Command {
     command
 }
 
-fn start(port: u16, dir: &Path) -> Child {
-    serve(port, dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ocpulse")
+/// A server process; dropped, it is killed, so a failing test leaves no server behind.
+struct Running(Child);
+
+impl Running {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// `kill -9`, and waits for it to be gone.
+    fn kill(mut self) {
+        let _ = self.0.kill(); // std's kill() is SIGKILL on Unix
+        let _ = self.0.wait();
+    }
+
+    /// Stops it as an operator would (SIGTERM) and waits for it to exit.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.0.try_wait().expect("wait").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn start(port: u16, dir: &Path) -> Running {
+    Running(
+        serve(port, dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ocpulse"),
+    )
 }
 
 async fn wait_ready(port: u16) {
@@ -87,23 +130,6 @@ fn refused(port: u16, dir: &Path) -> (Output, String) {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!output.status.success(), "exit status {}", output.status);
     (output, stderr)
-}
-
-/// Stops a server as an operator would (SIGTERM) and waits for it to exit.
-fn terminate(mut server: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.try_wait().expect("wait").is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the server did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 type Station =
@@ -215,11 +241,11 @@ async fn fill(port: u16, station: &str, samples: usize, count: u64) {
 async fn a_second_server_on_the_same_data_dir_is_refused_and_a_killed_one_restarts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let mut first = start(port, dir.path());
+    let first = start(port, dir.path());
     wait_ready(port).await;
 
     let (_, stderr) = refused(free_port(), dir.path());
-    let holder = format!("ocpulse serve (pid {}, started ", first.id());
+    let holder = format!("ocpulse serve (pid {}, started ", first.pid());
     assert!(
         stderr.contains(&holder)
             && stderr.contains("is in use by")
@@ -252,13 +278,11 @@ async fn a_second_server_on_the_same_data_dir_is_refused_and_a_killed_one_restar
         String::from_utf8_lossy(&token.stderr)
     );
 
-    first.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
-    let _ = first.wait();
+    first.kill();
     let port = free_port();
-    let mut again = start(port, dir.path());
+    let again = start(port, dir.path());
     wait_ready(port).await;
-    let _ = again.kill();
-    let _ = again.wait();
+    again.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,10 +292,15 @@ async fn a_zero_length_database_refuses_to_start() {
     let server = start(port, dir.path());
     wait_ready(port).await;
     fill(port, "EMPTY1", 1, 20).await;
-    terminate(server);
+    server.terminate();
 
+    // The file truncated to nothing, and no write-ahead log beside it that could still
+    // hold its pages (SQLite would rebuild a young database from a log that has them all).
     let database = dir.path().join("ocpulse.sqlite3");
     std::fs::File::create(&database).expect("truncate to 0 bytes");
+    for log in ["ocpulse.sqlite3-wal", "ocpulse.sqlite3-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(log));
+    }
     let (_, stderr) = refused(free_port(), dir.path());
     assert!(
         stderr.contains(&format!("the database {} is damaged", database.display()))
@@ -294,8 +323,13 @@ async fn a_database_with_overwritten_pages_refuses_to_start() {
     wait_ready(port).await;
     // About 2 MB of journal: 400 MeterValues of 40 values each.
     fill(port, "PAGES1", 40, 400).await;
-    terminate(server);
+    server.terminate();
 
+    // A clean stop folds the log into the database: every page is in the file now.
+    assert!(
+        !dir.path().join("ocpulse.sqlite3-wal").exists(),
+        "a stopped server leaves one file"
+    );
     let database = dir.path().join("ocpulse.sqlite3");
     let mut bytes = std::fs::read(&database).expect("read");
     let pages = bytes.len() / 4096;
@@ -323,7 +357,7 @@ async fn a_database_with_overwritten_pages_refuses_to_start() {
 async fn a_backup_under_load_restores_every_message_acknowledged_before_it_began() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let mut server = start(port, dir.path());
+    let server = start(port, dir.path());
     wait_ready(port).await;
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -411,8 +445,7 @@ async fn a_backup_under_load_restores_every_message_acknowledged_before_it_began
         "{stderr}"
     );
 
-    server.kill().expect("SIGKILL");
-    let _ = server.wait();
+    server.kill();
     for s in stations {
         let _ = s.await;
     }
@@ -431,19 +464,19 @@ async fn a_backup_under_load_restores_every_message_acknowledged_before_it_began
         String::from_utf8_lossy(&restore.stderr)
     );
     assert!(
-        said.contains("the database it replaced is kept as"),
+        said.contains("the database it replaced is kept as")
+            && said.contains("counters carried over from the database it replaces"),
         "{said}"
     );
 
     let port = free_port();
-    let mut server = start(port, dir.path());
+    let server = start(port, dir.path());
     wait_ready(port).await;
     let mut restored = HashSet::new();
     for i in 0..4 {
         restored.extend(journaled(port, &format!("BAK{i}")).await);
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill();
     let lost: Vec<_> = before.difference(&restored).collect();
     assert!(
         lost.is_empty(),
