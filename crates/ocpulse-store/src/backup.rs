@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ocpulse_core::store::StoreError;
-use rusqlite::Connection;
 use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OptionalExtension as _, params};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -54,6 +54,28 @@ pub struct RestoreReport {
     pub journal_head: i64,
     /// Where the database it replaced was moved, if there was one.
     pub previous: Option<PathBuf>,
+    /// What the restored database continues from.
+    pub counters: Counters,
+}
+
+/// The counters a restored database continues from, so that nothing handed out after the
+/// backup was taken is handed out again: a 1.6 transaction id (a station would get one it
+/// already holds), a journal `seq` (an event-stream client's `Last-Event-ID` would skip
+/// or repeat entries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counters {
+    /// No database was replaced: the backup's own.
+    Backup,
+    /// Carried over from the replaced database where it was further.
+    Carried {
+        /// The highest 1.6 transaction id handed out.
+        last_transaction_id: i64,
+        /// The highest journal `seq` assigned.
+        journal_seq: i64,
+    },
+    /// The replaced database could not be read for them (too damaged): the backup's own,
+    /// and ids handed out after the backup was taken may be handed out again.
+    Unreadable(String),
 }
 
 fn db(what: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -234,12 +256,65 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
     report
 }
 
+/// The highest 1.6 transaction id and every AUTOINCREMENT sequence (journal, triggers) of
+/// the database at `path`, read without changing it (a damaged file is kept as found).
+fn read_counters(path: &Path) -> rusqlite::Result<(i64, Vec<(String, i64)>)> {
+    let conn = integrity::open_existing(path)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
+    conn.pragma_update(None, "query_only", true)?;
+    let last_transaction_id = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'last_transaction_id'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let sequences = conn
+        .prepare("SELECT name, seq FROM sqlite_sequence")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok((last_transaction_id, sequences))
+}
+
+/// Raises the counters of the database at `path` to at least `last_transaction_id` and
+/// `sequences`.
+fn raise_counters(
+    path: &Path,
+    last_transaction_id: i64,
+    sequences: &[(String, i64)],
+) -> rusqlite::Result<()> {
+    let mut conn = integrity::open_existing(path)?;
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('last_transaction_id', ?1) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+        [last_transaction_id],
+    )?;
+    for (name, seq) in sequences {
+        let raised = tx.execute(
+            "UPDATE sqlite_sequence SET seq = MAX(seq, ?2) WHERE name = ?1",
+            params![name, seq],
+        )?;
+        if raised == 0 {
+            tx.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
+                params![name, seq],
+            )?;
+        }
+    }
+    tx.commit()
+}
+
 /// Restores the backup `from` into `data_dir`, which no server may hold meanwhile.
 ///
 /// The backup is checked first (every page and index); it is then copied to a temporary
 /// file in the data directory, and only then does it take the database's place. A
 /// database already there is not deleted: it is moved aside, with its write-ahead log, to
-/// `ocpulse.sqlite3.before-restore-TIME`.
+/// `ocpulse.sqlite3.before-restore-TIME`, after its counters were carried over
+/// ([`Counters`]).
 pub fn restore(data_dir: &Path, from: &Path) -> Result<RestoreReport, StoreError> {
     let _held = DataDirLock::acquire(data_dir, "ocpulse restore").map_err(|e| match e {
         crate::lock::LockError::InUse { .. } => {
@@ -274,6 +349,27 @@ pub fn restore(data_dir: &Path, from: &Path) -> Result<RestoreReport, StoreError
         return Err(e);
     }
     drop(src);
+    let counters = if database.exists() {
+        match read_counters(&database) {
+            Ok((last_transaction_id, sequences)) => {
+                raise_counters(&restoring, last_transaction_id, &sequences)
+                    .map_err(db("cannot carry the counters over"))?;
+                let carried =
+                    read_counters(&restoring).map_err(db("cannot read the restored counters"))?;
+                Counters::Carried {
+                    last_transaction_id: carried.0,
+                    journal_seq: carried
+                        .1
+                        .iter()
+                        .find(|(name, _)| name == "journal")
+                        .map_or(0, |(_, seq)| *seq),
+                }
+            }
+            Err(e) => Counters::Unreadable(e.to_string()),
+        }
+    } else {
+        Counters::Backup
+    };
     sync(&restoring)?;
     let previous = if database.exists() {
         let stamp = OffsetDateTime::now_utc()
@@ -313,6 +409,7 @@ pub fn restore(data_dir: &Path, from: &Path) -> Result<RestoreReport, StoreError
         database,
         journal_head,
         previous,
+        counters,
     })
 }
 
@@ -378,9 +475,52 @@ mod tests {
         assert_eq!(restored.journal_head, 100);
         let previous = restored.previous.expect("the empty file kept aside");
         assert_eq!(std::fs::metadata(previous).expect("kept").len(), 0);
+        assert!(
+            matches!(restored.counters, Counters::Unreadable(_)),
+            "{:?}",
+            restored.counters
+        );
         let store = SqliteStore::open(other.path()).expect("open the restored store");
         assert_eq!(store.journal_head().await.expect("head"), 100);
         assert_eq!(store.journal_after(99, 10).await.expect("read")[0].at, 99);
+    }
+
+    #[tokio::test]
+    async fn a_restore_continues_the_counters_of_the_database_it_replaces() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        write(&store, 0, 10).await;
+        let file = dir.path().join("backup.sqlite3");
+        backup(dir.path(), &file).expect("backup");
+        // After the backup: more entries, and a transaction id a station now holds.
+        write(&store, 10, 20).await;
+        store
+            .commit(WriteBatch {
+                entries: vec![entry(20)],
+                transaction_id: Some(41),
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("commit");
+        drop(store);
+
+        let restored = restore(dir.path(), &file).expect("restore");
+        assert_eq!(restored.journal_head, 10);
+        assert_eq!(
+            restored.counters,
+            Counters::Carried {
+                last_transaction_id: 41,
+                journal_seq: 21
+            }
+        );
+        let store = SqliteStore::open(dir.path()).expect("open the restored store");
+        assert_eq!(store.last_transaction_id().expect("read"), 41);
+        write(&store, 21, 22).await;
+        assert_eq!(
+            store.journal_head().await.expect("head"),
+            22,
+            "seq 11..=21 are never given to other entries"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod memory;
 mod migrations;
 mod sqlite;
 
-pub use backup::{BackupReport, RestoreReport, backup, restore};
+pub use backup::{BackupReport, Counters, RestoreReport, backup, restore};
 pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;

@@ -66,6 +66,18 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         megabytes(report.bytes),
         report.journal_head,
     );
+    match &report.counters {
+        ocpulse_store::Counters::Backup => {}
+        ocpulse_store::Counters::Carried {
+            last_transaction_id,
+            journal_seq,
+        } => println!(
+            "counters carried over from the database it replaces: journal seq continues after {journal_seq}, 1.6 transaction ids after {last_transaction_id}"
+        ),
+        ocpulse_store::Counters::Unreadable(why) => eprintln!(
+            "warning: the database it replaces could not be read for its counters ({why}): journal seqs and 1.6 transaction ids handed out after the backup was taken may be handed out again"
+        ),
+    }
     if let Some(previous) = report.previous {
         println!("the database it replaced is kept as {}", previous.display());
     }
