@@ -9,7 +9,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
+use crate::Millis;
 use crate::journal::{JournalEntry, JournalQuery, JournalScan};
+use crate::retention::{JournalPrune, JournalStats};
 use crate::state::StationState;
 use crate::trigger_record::{TriggerQuery, TriggerRecord};
 
@@ -72,6 +74,8 @@ pub struct WriteBatch {
     /// has committed (`Store::last_transaction_id`), so an id a station saw acknowledged is
     /// never handed out again, even after a crash.
     pub transaction_id: Option<i64>,
+    /// Journal entries to delete (retention), in the same transaction as the rest.
+    pub prune: Vec<JournalPrune>,
 }
 
 /// A fleet-operation document (a trigger job, a schedule, an alert rule, an alert, a
@@ -186,6 +190,16 @@ pub trait Store: Send + Sync + 'static {
     /// first and then reads this knows where "live" began, so if it lags before receiving
     /// anything it can still replay exactly what it missed.
     fn journal_head(&self) -> BoxFuture<Result<i64, StoreError>>;
+
+    /// The highest `seq` of an entry older than `at` (0 if none), found by bisecting `seq`
+    /// on the assumption that entries are committed in time order (they are, to within a
+    /// group commit): where retention stops deleting. Bisection, not an index on time,
+    /// because an index would cost every commit a page.
+    fn journal_seq_before(&self, at: Millis) -> BoxFuture<Result<i64, StoreError>>;
+
+    /// The journal's extent and the store's size on disk: what the storage report shows
+    /// and where pruning starts.
+    fn journal_stats(&self) -> BoxFuture<Result<JournalStats, StoreError>>;
 
     /// Every entry committed from now on, with its `seq`, in `seq` order, published only
     /// after its transaction is durable (so a client never sees an entry that could vanish).

@@ -57,7 +57,9 @@ macro_rules! contract_tests {
             queued_writes_become_visible_in_order,
             a_closed_store_keeps_what_was_queued,
             nul_characters_do_not_fail_a_commit,
-            batches_are_whole_or_absent_after_a_crash
+            batches_are_whole_or_absent_after_a_crash,
+            pruning_deletes_only_the_covered_actions_in_its_window,
+            seq_before_and_stats_follow_the_journal
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -865,6 +867,7 @@ pub async fn queued_writes_become_visible_in_order(backend: &dyn Backend) {
         docs: vec![Doc::put("job", "q", &1).expect("json")],
         station: Some(shared("QUIET", 7)),
         transaction_id: None,
+        prune: Vec::new(),
     });
     store
         .commit(WriteBatch {
@@ -977,7 +980,7 @@ pub async fn batches_are_whole_or_absent_after_a_crash(backend: &dyn Backend) {
     const BATCHES: usize = 300;
     const ENTRIES: i64 = 4;
     let store = open(backend).await;
-    let batch = |k: usize| {
+    let batch = move |k: usize| {
         let station = format!("C{k:03}");
         WriteBatch {
             entries: (0..ENTRIES)
@@ -987,26 +990,30 @@ pub async fn batches_are_whole_or_absent_after_a_crash(backend: &dyn Backend) {
             triggers: vec![Arc::new(record(&station, &station, Outcome::Completed))],
             station: Some(shared(&station, 1)),
             transaction_id: None,
+            prune: Vec::new(),
         }
     };
+    // Writers commit one batch after another, so groups keep forming while the crash hits.
+    const WRITERS: usize = 10;
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let mut writers = Vec::new();
-    for k in 0..BATCHES {
-        let commit = store.commit(batch(k));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            let acked = Arc::clone(&acked);
+            tokio::spawn(async move {
+                for k in (w..BATCHES).step_by(WRITERS) {
+                    if store.commit(batch(k)).await.is_ok() {
+                        acked.lock().push(k);
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually("a third of the batches are acknowledged", || {
         let acked = Arc::clone(&acked);
-        writers.push(tokio::spawn(async move {
-            if commit.await.is_ok() {
-                acked.lock().push(k);
-            }
-        }));
-        if k % 10 == 9 {
-            tokio::task::yield_now().await;
-        }
-        if k == BATCHES / 3 {
-            // Let some commits through before the crash.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
+        async move { acked.lock().len() >= BATCHES / 3 }
+    })
+    .await;
     let crashed = backend.crash(store).await;
     for w in writers {
         w.await.expect("writer");
@@ -1051,4 +1058,233 @@ pub async fn batches_are_whole_or_absent_after_a_crash(backend: &dyn Backend) {
         "crash: {} of {BATCHES} acknowledged, {present} present after reopening",
         acked.len()
     );
+}
+
+/// A prune step deletes exactly the entries of its actions within its seq window, in the
+/// same transaction as the batch's other writes; seqs are not reused afterwards, and the
+/// live tail and paging skip the gap.
+pub async fn pruning_deletes_only_the_covered_actions_in_its_window(backend: &dyn Backend) {
+    use ocpulse_core::retention::{ActionSet, JournalPrune};
+    let store = open(backend).await;
+    let actions = ["MeterValues", "Heartbeat", "BootNotification"];
+    let list = (0..30)
+        .map(|i| entry("CP1", actions[usize::try_from(i).unwrap_or(0) % 3], i))
+        .collect();
+    store.commit(entries(list)).await.expect("commit");
+    let all = store.journal_after(0, 100).await.expect("read");
+    let seq_of = |at: i64| all.iter().find(|e| e.at == at).map_or(0, |e| e.seq);
+    // Meter values among the first 12 go, with a new entry in the same batch.
+    store
+        .commit(WriteBatch {
+            entries: vec![entry("CP1", "Heartbeat", 30)],
+            prune: vec![JournalPrune {
+                actions: ActionSet::Only(vec!["MeterValues".into()]),
+                after_seq: 0,
+                until_seq: seq_of(11),
+            }],
+            ..WriteBatch::default()
+        })
+        .await
+        .expect("prune");
+    // Everything but boot notifications among the first 6 goes.
+    store
+        .commit(WriteBatch {
+            prune: vec![JournalPrune {
+                actions: ActionSet::AllBut(vec!["BootNotification".into()]),
+                after_seq: 0,
+                until_seq: seq_of(5),
+            }],
+            ..WriteBatch::default()
+        })
+        .await
+        .expect("prune");
+    let left = store.journal_after(0, 100).await.expect("read");
+    let expected: Vec<i64> = (0..31)
+        .filter(|i| {
+            let pruned_meter_value = *i < 12 && i % 3 == 0;
+            let pruned_heartbeat = *i < 6 && i % 3 == 1;
+            !pruned_meter_value && !pruned_heartbeat
+        })
+        .collect();
+    assert_eq!(ats(&left), expected);
+    assert!(seqs_increase(&left));
+    let page = store.journal_after(seq_of(1), 2).await.expect("read");
+    assert_eq!(ats(&page), vec![2, 5], "paging skips the gaps");
+    let head = store.journal_head().await.expect("head");
+    assert_eq!(head, left.last().map_or(0, |e| e.seq));
+    drop(store);
+    let store = open(backend).await;
+    store
+        .commit(entries(vec![entry("CP1", "Heartbeat", 31)]))
+        .await
+        .expect("commit");
+    let next = store.journal_after(head, 10).await.expect("read");
+    assert_eq!(ats(&next), vec![31]);
+}
+
+/// `journal_seq_before` finds the last entry older than a time, also across gaps left by
+/// pruning; `journal_stats` names the oldest and newest entries and a size.
+pub async fn seq_before_and_stats_follow_the_journal(backend: &dyn Backend) {
+    use ocpulse_core::retention::{ActionSet, JournalPrune};
+    let store = open(backend).await;
+    assert_eq!(store.journal_seq_before(1_000).await.expect("read"), 0);
+    let empty = store.journal_stats().await.expect("stats");
+    assert_eq!(
+        (empty.oldest_seq, empty.oldest_at, empty.newest_seq),
+        (0, None, 0)
+    );
+    let list = (0..100)
+        .map(|i| entry("CP1", "Heartbeat", 1_000 + i * 10))
+        .collect();
+    store.commit(entries(list)).await.expect("commit");
+    let all = store.journal_after(0, 1000).await.expect("read");
+    let seq_of = |at: i64| all.iter().find(|e| e.at == at).map_or(0, |e| e.seq);
+    assert_eq!(
+        store.journal_seq_before(500).await.expect("read"),
+        0,
+        "none older"
+    );
+    assert_eq!(store.journal_seq_before(1_000).await.expect("read"), 0);
+    assert_eq!(
+        store.journal_seq_before(1_001).await.expect("read"),
+        seq_of(1_000)
+    );
+    assert_eq!(
+        store.journal_seq_before(1_500).await.expect("read"),
+        seq_of(1_490)
+    );
+    assert_eq!(
+        store.journal_seq_before(1_505).await.expect("read"),
+        seq_of(1_500)
+    );
+    assert_eq!(
+        store.journal_seq_before(9_999).await.expect("read"),
+        seq_of(1_990)
+    );
+    store
+        .commit(WriteBatch {
+            prune: vec![JournalPrune {
+                actions: ActionSet::AllBut(Vec::new()),
+                after_seq: seq_of(1_200),
+                until_seq: seq_of(1_600),
+            }],
+            ..WriteBatch::default()
+        })
+        .await
+        .expect("prune");
+    assert_eq!(
+        store.journal_seq_before(1_400).await.expect("read"),
+        seq_of(1_200),
+        "across the gap"
+    );
+    assert_eq!(
+        store.journal_seq_before(1_700).await.expect("read"),
+        seq_of(1_690)
+    );
+    let stats = store.journal_stats().await.expect("stats");
+    assert_eq!(stats.oldest_seq, seq_of(1_000));
+    assert_eq!(stats.oldest_at, Some(1_000));
+    assert_eq!(stats.newest_seq, seq_of(1_990));
+    assert!(stats.bytes > 0);
+}
+
+/// The variable naming the PostgreSQL database tests may use (`.ci/run` sets it): a URL
+/// such as `postgres://root@127.0.0.1:5432/test`. Unset, PostgreSQL tests pass after saying
+/// they were skipped, so `cargo test` needs no database.
+#[cfg(feature = "postgres")]
+pub const POSTGRES_URL_VAR: &str = "OCPULSE_TEST_POSTGRES_URL";
+
+/// A schema of its own in the test database (`POSTGRES_URL_VAR`), dropped with this value:
+/// tests run in parallel without seeing each other's tables. Its connections are named
+/// after it (`application_name`), so a test can cut exactly them.
+#[cfg(feature = "postgres")]
+pub struct PgSchema {
+    base: String,
+    /// The schema's name (also its connections' `application_name`).
+    pub name: String,
+    /// The URL of the test database with this schema as `search_path`: what to give
+    /// `PgStore::open` or `ocpulse serve --database-url`.
+    pub url: String,
+}
+
+#[cfg(feature = "postgres")]
+impl PgSchema {
+    /// A new schema, or `None` (saying so) when no test database is configured.
+    pub async fn create() -> Option<Self> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
+            eprintln!("{POSTGRES_URL_VAR} is not set: PostgreSQL test skipped");
+            return None;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "ocpulse_test_{}_{}_{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        pg_admin(&base)
+            .await
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("create the test schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{name}&application_name={name}");
+        Some(Self { base, name, url })
+    }
+
+    /// The test database's URL, without the schema.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Ends every connection of this schema's stores, as a database restart would.
+    pub async fn cut_connections(&self) {
+        cut_connections(&self.base, &self.name).await;
+    }
+}
+
+/// Ends every connection named `name` (`application_name`) on the database at `base`.
+#[cfg(feature = "postgres")]
+pub async fn cut_connections(base: &str, name: &str) {
+    pg_admin(base)
+        .await
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&name],
+        )
+        .await
+        .expect("terminate");
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let base = self.base.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        // Its own thread and runtime: this may run inside a test's runtime, or unwinding.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move { pg_admin(&base).await.batch_execute(&sql).await })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// A plain connection to the database at `url` (panics if there is none: a test setup).
+#[cfg(feature = "postgres")]
+pub async fn pg_admin(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR}={url}: {e}"));
+    tokio::spawn(connection);
+    client
 }

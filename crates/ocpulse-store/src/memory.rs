@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ocpulse_core::Millis;
 use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, JournalScan};
+use ocpulse_core::retention::JournalStats;
 use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, DocChange, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{Outcome, TriggerQuery, TriggerRecord};
@@ -20,8 +22,10 @@ const EVENTS_CAPACITY: usize = 4096;
 /// What a memory store holds: what a database file would, shared by every store opened on it.
 #[derive(Debug, Default)]
 struct Data {
-    /// The journal in `seq` order; an entry's `seq` is its index + 1.
+    /// The journal in `seq` order (with gaps where retention deleted entries).
     journal: Vec<JournalEntry>,
+    /// The last `seq` handed out.
+    last_seq: i64,
     /// Trigger records by id, with their list position (fixed at first insert).
     triggers: BTreeMap<String, (i64, TriggerRecord)>,
     /// The next trigger position.
@@ -79,9 +83,17 @@ impl MemoryStore {
     /// the lock, so concurrent batches publish in the order they were applied).
     fn apply(&self, batch: WriteBatch) {
         let mut data = self.data.lock();
+        for p in &batch.prune {
+            data.journal.retain(|e| {
+                !(e.seq > p.after_seq
+                    && e.seq <= p.until_seq
+                    && p.actions.covers(e.action.as_deref()))
+            });
+        }
         let first = data.journal.len();
         for mut entry in batch.entries {
-            entry.seq = i64::try_from(data.journal.len() + 1).unwrap_or(i64::MAX);
+            data.last_seq += 1;
+            entry.seq = data.last_seq;
             data.journal.push(entry);
         }
         for record in batch.triggers {
@@ -198,7 +210,7 @@ impl Store for MemoryStore {
 
     fn journal_scan(&self, scan: JournalScan) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>> {
         let data = self.data.lock();
-        let start = usize::try_from(scan.after_seq.max(0)).unwrap_or(usize::MAX);
+        let start = data.journal.partition_point(|e| e.seq <= scan.after_seq);
         let found = data
             .journal
             .iter()
@@ -216,7 +228,7 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> BoxFuture<Result<Vec<JournalEntry>, StoreError>> {
         let data = self.data.lock();
-        let start = usize::try_from(after_seq.max(0)).unwrap_or(usize::MAX);
+        let start = data.journal.partition_point(|e| e.seq <= after_seq);
         ready(
             data.journal
                 .iter()
@@ -228,7 +240,28 @@ impl Store for MemoryStore {
     }
 
     fn journal_head(&self) -> BoxFuture<Result<i64, StoreError>> {
-        ready(i64::try_from(self.data.lock().journal.len()).unwrap_or(i64::MAX))
+        ready(self.data.lock().last_seq)
+    }
+
+    fn journal_seq_before(&self, at: Millis) -> BoxFuture<Result<i64, StoreError>> {
+        let data = self.data.lock();
+        let older = data.journal.partition_point(|e| e.at < at);
+        ready(older.checked_sub(1).map_or(0, |i| data.journal[i].seq))
+    }
+
+    fn journal_stats(&self) -> BoxFuture<Result<JournalStats, StoreError>> {
+        let data = self.data.lock();
+        let bytes = data
+            .journal
+            .iter()
+            .map(|e| e.payload.len() + e.station_id.len())
+            .sum::<usize>();
+        ready(JournalStats {
+            oldest_seq: data.journal.first().map_or(0, |e| e.seq),
+            oldest_at: data.journal.first().map(|e| e.at),
+            newest_seq: data.journal.last().map_or(0, |e| e.seq),
+            bytes: u64::try_from(bytes).unwrap_or(u64::MAX),
+        })
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<JournalEntry>> {

@@ -47,6 +47,40 @@ const SQLITE: &[(&str, &str)] = &[
 /// are the first files of [`SQLITE`], statement for statement.
 const SQLITE_BEFORE_REFINERY: i64 = 6;
 
+/// The PostgreSQL migrations, in order (the same rule: never edit one that shipped).
+#[cfg(feature = "postgres")]
+const POSTGRES: &[(&str, &str)] = &[(
+    "V1__schema",
+    include_str!("../migrations/postgres/V1__schema.sql"),
+)];
+
+/// Brings a PostgreSQL schema (the first of the connection's `search_path`) to the current
+/// version, in one transaction, under an advisory lock keyed by the schema so that two
+/// servers starting at once migrate one after the other.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    let db = |e: tokio_postgres::Error| {
+        StoreError::Setup(format!("cannot migrate the database schema: {e}"))
+    };
+    client
+        .execute(
+            "SELECT pg_advisory_lock(hashtext('ocpulse migrations ' || current_schema()))",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    let result = runner(POSTGRES)?.run_async(client).await.map_err(failed);
+    let unlocked = client
+        .execute(
+            "SELECT pg_advisory_unlock(hashtext('ocpulse migrations ' || current_schema()))",
+            &[],
+        )
+        .await
+        .map_err(db);
+    result?;
+    unlocked.map(drop)
+}
+
 /// A failed migration, said as a start-up error.
 fn failed(e: impl std::fmt::Display) -> StoreError {
     StoreError::Setup(format!("cannot migrate the database schema: {e}"))

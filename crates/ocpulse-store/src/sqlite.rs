@@ -12,7 +12,9 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, JournalScan, MALFORMED};
+use ocpulse_core::Millis;
+use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, JournalScan};
+use ocpulse_core::retention::{ActionSet, JournalStats};
 use ocpulse_core::state::StationState;
 use ocpulse_core::store::{BoxFuture, DocChange, SharedStation, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
@@ -125,6 +127,16 @@ impl SqliteStore {
         let path = data_dir.join("ocpulse.sqlite3");
         crate::integrity::before_open(&path, recover)?;
         let mut writer = open(&path)?;
+        // Only a database without tables can switch to incremental vacuum cheaply; older
+        // ones keep reusing freed pages.
+        let empty: i64 = writer
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(db)?;
+        if empty == 0 {
+            writer
+                .pragma_update(None, "auto_vacuum", "INCREMENTAL")
+                .map_err(db)?;
+        }
         crate::migrations::sqlite(&mut writer)?;
         // A trigger still running when the process stopped will never finish.
         if recover {
@@ -430,6 +442,23 @@ fn write_group(
                 .map_err(db)?;
             }
         }
+        // Retention: seq windows of the primary key, so a step touches only its range.
+        for (batch, _) in group {
+            for p in &batch.prune {
+                let listed = serde_json::to_string(p.actions.listed()).map_err(not_json)?;
+                let sql = match p.actions {
+                    ActionSet::Only(_) => {
+                        "DELETE FROM journal WHERE seq > ?1 AND seq <= ?2 AND action IN (SELECT value FROM json_each(?3))"
+                    }
+                    ActionSet::AllBut(_) => {
+                        "DELETE FROM journal WHERE seq > ?1 AND seq <= ?2 AND (action IS NULL OR action NOT IN (SELECT value FROM json_each(?3)))"
+                    }
+                };
+                tx.prepare_cached(sql)
+                    .and_then(|mut s| s.execute(params![p.after_seq, p.until_seq, listed]))
+                    .map_err(db)?;
+            }
+        }
         // One row keeps the highest 1.6 transaction id handed out, in the same transaction
         // as the StartTransaction that handed it out (see `Store::last_transaction_id`).
         let handed_out = group.iter().filter_map(|(b, _)| b.transaction_id).max();
@@ -454,17 +483,66 @@ fn write_group(
         // Dropped, not committed: rolled back, as a crash before COMMIT leaves it.
         return Err(StoreError::Closed);
     }
-    tx.commit().map_err(db)
+    tx.commit().map_err(db)?;
+    // Pages freed by pruning go back to the file system a few at a time (a database made
+    // before incremental vacuum was on reuses them for new entries instead).
+    if group.iter().any(|(b, _)| !b.prune.is_empty())
+        && let Err(e) = conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))
+    {
+        tracing::warn!(error = %e, "incremental vacuum failed");
+    }
+    Ok(())
 }
 
-fn frame_type(stored: &str) -> &'static str {
-    match stored {
-        "CALL" => "CALL",
-        "CALLRESULT" => "CALLRESULT",
-        "CALLERROR" => "CALLERROR",
-        EVENT => EVENT,
-        _ => MALFORMED,
+/// Pages returned to the file system after a prune step: a few megabytes, so the step
+/// stays short.
+const VACUUM_PAGES: u32 = 1024;
+
+/// The first entry at or after `seq`, as (seq, at).
+fn entry_from(conn: &Connection, seq: i64) -> rusqlite::Result<Option<(i64, Millis)>> {
+    conn.prepare_cached("SELECT seq, at FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT 1")?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+/// See `Store::journal_seq_before`: bisects the primary key, a few dozen point reads for
+/// millions of entries.
+fn seq_before(conn: &Connection, at: Millis) -> rusqlite::Result<i64> {
+    let (mut lo, mut hi): (i64, i64) = conn.query_row(
+        "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM journal",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    // Invariant: every entry below `lo` is older than `at`; none from `hi + 1` on is.
+    let mut found = lo - 1;
+    while lo <= hi {
+        let mid = lo + (hi - lo) / 2;
+        match entry_from(conn, mid)? {
+            Some((seq, when)) if seq <= hi && when < at => {
+                found = seq;
+                lo = seq + 1;
+            }
+            _ => hi = mid - 1,
+        }
     }
+    Ok(found.max(0))
+}
+
+fn stats(conn: &Connection) -> rusqlite::Result<JournalStats> {
+    let (oldest_seq, newest_seq): (i64, i64) = conn.query_row(
+        "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM journal",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let oldest_at = entry_from(conn, oldest_seq)?.map(|(_, at)| at);
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(JournalStats {
+        oldest_seq,
+        oldest_at: if oldest_seq == 0 { None } else { oldest_at },
+        newest_seq,
+        bytes: u64::try_from(pages.saturating_mul(size)).unwrap_or(0),
+    })
 }
 
 fn read_journal(conn: &Connection, q: &JournalQuery) -> rusqlite::Result<Vec<JournalEntry>> {
@@ -538,7 +616,7 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
         seq: r.get(0)?,
         station_id: r.get(1)?,
         direction: Direction::parse(&direction).unwrap_or(Direction::In),
-        frame_type: frame_type(&ty),
+        frame_type: crate::stored_frame_type(&ty),
         message_id: r.get(4)?,
         action: r.get(5)?,
         payload: r.get(6)?,
@@ -671,6 +749,24 @@ impl Store for SqliteStore {
         })
     }
 
+    fn journal_seq_before(&self, at: Millis) -> BoxFuture<Result<i64, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || seq_before(&reader.lock(), at).map_err(db))
+                .await
+                .map_err(interrupted)?
+        })
+    }
+
+    fn journal_stats(&self) -> BoxFuture<Result<JournalStats, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || stats(&reader.lock()).map_err(db))
+                .await
+                .map_err(interrupted)?
+        })
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Arc<JournalEntry>> {
         self.events.subscribe()
     }
@@ -768,9 +864,8 @@ mod tests {
         fn crash(&self, store: Arc<dyn Store>) -> BoxFuture<bool> {
             let halt = self.1.lock().clone();
             Box::pin(async move {
-                // Let the first commits through, then stop the writer dead before its next
-                // COMMIT: the group it holds rolls back, nothing queued is written.
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                // Stop the writer dead before its next COMMIT: the group it holds rolls
+                // back, nothing queued is written.
                 let Some(halt) = halt else { return false };
                 halt.store(true, Ordering::Relaxed);
                 drop(store);

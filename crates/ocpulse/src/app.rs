@@ -84,6 +84,8 @@ pub struct App {
     pub gate: crate::auth::Gate,
     /// API bearer tokens (read from the store on first use).
     pub tokens: crate::tokens::Tokens,
+    /// What journal retention did last (the storage report shows it).
+    pub pruning: crate::retention::Pruning,
 }
 
 impl App {
@@ -131,6 +133,7 @@ impl App {
             ),
             gate,
             tokens: crate::tokens::Tokens::default(),
+            pruning: crate::retention::Pruning::default(),
         })
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ocpulse_core::ValidationMode;
+use ocpulse_core::retention::RetentionPolicy;
 
 use crate::config::{CaSource, Limits, Security, ServerConfig, TlsFiles};
 
@@ -34,7 +35,7 @@ pub enum Command {
     Stations(crate::client_cmd::StationsArgs),
     /// List, show, create or cancel a running server's bulk trigger jobs.
     Jobs(crate::client_cmd::JobsArgs),
-    /// Create, list or revoke API tokens, offline in the data directory.
+    /// Create, list or revoke API tokens, offline in the server's store.
     Token(crate::token_cmd::TokenArgs),
     /// Copy the data directory's database to a file, while a server may be serving from it.
     Backup(crate::backup_cmd::BackupArgs),
@@ -54,6 +55,15 @@ pub struct ServeArgs {
     /// Directory of the embedded SQLite database (created if missing).
     #[arg(long, env = "OCPULSE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// Store everything in this PostgreSQL database (postgres://user:password@host:port/db)
+    /// instead of the SQLite database in --data-dir.
+    #[arg(
+        long,
+        env = "OCPULSE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
     /// Heartbeat interval (seconds) given to stations with an Accepted BootNotification.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i32).range(1..))]
     pub heartbeat_interval: i32,
@@ -129,6 +139,22 @@ pub struct ServeArgs {
     /// link-local, CGNAT and other internal addresses are refused.
     #[arg(long, value_name = "CIDR", value_parser = crate::alerts::address_policy::parse_cidr)]
     pub webhook_allow: Vec<ipnet::IpNet>,
+    /// Delete journal entries older than this (`90d`, `12h`, `forever`), except actions
+    /// with their own period. Pruning runs in the background in small steps. Default: keep
+    /// everything.
+    #[arg(long, env = "OCPULSE_RETAIN_JOURNAL", value_name = "DURATION", value_parser = parse_retention)]
+    pub retain_journal: Option<Retention>,
+    /// Delete MeterValues (the bulk of a fleet's journal) older than this; the same as
+    /// `--retain-action MeterValues=DURATION`.
+    #[arg(long, env = "OCPULSE_RETAIN_METER_VALUES", value_name = "DURATION", value_parser = parse_retention)]
+    pub retain_meter_values: Option<Retention>,
+    /// Keep one action for its own period, overriding --retain-journal:
+    /// `ACTION=DURATION` or `ACTION=forever` (repeatable).
+    #[arg(long, value_name = "ACTION=DURATION", value_parser = parse_action_retention)]
+    pub retain_action: Vec<(String, Retention)>,
+    /// Seconds between two pruning passes (when a retention is set).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub prune_every: u64,
     /// The largest OCPP message (bytes) a station may send.
     #[arg(long, default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
     pub max_frame_bytes: u64,
@@ -176,6 +202,7 @@ impl ServeArgs {
             limits,
             listen: self.listen,
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
             heartbeat_interval: self.heartbeat_interval,
             call_timeout: Duration::from_secs(self.call_timeout),
             validation: self.validation,
@@ -185,9 +212,64 @@ impl ServeArgs {
             probe_after: Duration::from_secs(self.probe_after),
             webhook_ca: self.webhook_ca.clone(),
             webhook_allow: self.webhook_allow.clone(),
+            retention: self.retention()?,
+            prune_every: Duration::from_secs(self.prune_every),
             ..ServerConfig::default()
         })
     }
+}
+
+impl ServeArgs {
+    fn retention(&self) -> anyhow::Result<RetentionPolicy> {
+        let mut policy = RetentionPolicy {
+            journal: self.retain_journal.and_then(|r| r.0),
+            per_action: Default::default(),
+        };
+        if let Some(r) = self.retain_meter_values {
+            policy.per_action.insert("MeterValues".into(), r.0);
+        }
+        for (action, r) in &self.retain_action {
+            if policy.per_action.insert(action.clone(), r.0).is_some() {
+                anyhow::bail!(
+                    "the retention of {action} is given twice (--retain-action, or --retain-meter-values for MeterValues)"
+                );
+            }
+        }
+        Ok(policy)
+    }
+}
+
+/// A retention period; `None` keeps for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention(pub Option<Duration>);
+
+/// Reads `90d`, `12h 30m`, `forever`: humantime's durations, at least a minute (a shorter
+/// period would delete what alerts and triggers are still reading).
+fn parse_retention(text: &str) -> Result<Retention, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("forever") {
+        return Ok(Retention(None));
+    }
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: give a duration such as 90d, 36h or 30m, or `forever`"))?;
+    if d < Duration::from_secs(60) {
+        return Err(format!("{text} is shorter than the shortest retention, 1m"));
+    }
+    Ok(Retention(Some(d)))
+}
+
+/// Reads `ACTION=DURATION`.
+fn parse_action_retention(text: &str) -> Result<(String, Retention), String> {
+    let (action, period) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text}: expected ACTION=DURATION, e.g. MeterValues=7d"))?;
+    let action = action.trim();
+    if action.is_empty() || !action.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "{action:?} is not an OCPP action name (e.g. MeterValues)"
+        ));
+    }
+    Ok((action.to_owned(), parse_retention(period)?))
 }
 
 #[cfg(test)]
@@ -217,5 +299,53 @@ mod tests {
         let open = serve(&["--listen", "0.0.0.0:8180", "--auto-register"])
             .expect_err("refuses to start open");
         assert!(open.to_string().contains("--auto-register"), "{open}");
+    }
+
+    #[test]
+    fn a_database_url_selects_postgresql_and_is_shown_without_its_password() {
+        let url = "postgres://ops:pw@db.example:5432/ocpulse";
+        let pg = serve(&["--database-url", url]).expect("starts");
+        assert_eq!(pg.database_url.as_deref(), Some(url));
+        assert_eq!(
+            crate::server::describe_database(url),
+            "postgres://ops@db.example:5432/ocpulse"
+        );
+    }
+
+    #[test]
+    fn retention_periods_are_read_per_action_with_clear_errors() {
+        let day = std::time::Duration::from_secs(86_400);
+        let none = serve(&[]).expect("starts");
+        assert!(!none.retention.prunes(), "nothing is deleted by default");
+        let c = serve(&[
+            "--retain-journal",
+            "90d",
+            "--retain-meter-values",
+            "7d",
+            "--retain-action",
+            "BootNotification=forever",
+        ])
+        .expect("starts");
+        assert_eq!(c.retention.journal, Some(day * 90));
+        assert_eq!(c.retention.per_action["MeterValues"], Some(day * 7));
+        assert_eq!(c.retention.per_action["BootNotification"], None);
+        for (args, says) in [
+            (&["--retain-journal", "soon"][..], "90d"),
+            (&["--retain-journal", "10s"][..], "shortest"),
+            (&["--retain-action", "MeterValues"][..], "ACTION=DURATION"),
+            (&["--retain-action", "Meter Values=1d"][..], "action name"),
+            (
+                &[
+                    "--retain-meter-values",
+                    "1d",
+                    "--retain-action",
+                    "MeterValues=2d",
+                ][..],
+                "given twice",
+            ),
+        ] {
+            let e = serve(args).expect_err("refused");
+            assert!(e.to_string().contains(says), "{args:?}: {e}");
+        }
     }
 }

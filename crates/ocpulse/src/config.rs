@@ -11,8 +11,11 @@ use ocpulse_core::ValidationMode;
 pub struct ServerConfig {
     /// Where the one listener (stations and API) binds.
     pub listen: SocketAddr,
-    /// Where the SQLite database lives.
+    /// Where the SQLite database lives (and the development CA, whatever the database).
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://...`) to store everything in instead of SQLite
+    /// in `data_dir`. It may hold a password: never log it (see `describe_database`).
+    pub database_url: Option<String>,
     /// Heartbeat interval given with an Accepted BootNotification, in seconds.
     pub heartbeat_interval: i32,
     /// How long a CSMS CALL may wait for the station's answer before it times out.
@@ -54,6 +57,10 @@ pub struct ServerConfig {
     /// An event-stream client whose socket takes none of its pending events for this long
     /// is disconnected (it resumes with `Last-Event-ID`), so it holds no memory meanwhile.
     pub event_stream_stall: Duration,
+    /// How long journal entries are kept (nothing is deleted by default).
+    pub retention: ocpulse_core::retention::RetentionPolicy,
+    /// How often the journal is pruned when a retention is set.
+    pub prune_every: Duration,
 }
 
 /// Authentication settings: who may open a station connection or call the API.
@@ -176,6 +183,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8180)),
             data_dir: PathBuf::from("data"),
+            database_url: None,
             heartbeat_interval: 300,
             call_timeout: Duration::from_secs(30),
             validation: ValidationMode::Strict,
@@ -193,6 +201,8 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             webhook_allow: Vec::new(),
             event_stream_stall: Duration::from_secs(10),
+            retention: ocpulse_core::retention::RetentionPolicy::default(),
+            prune_every: Duration::from_secs(60),
         }
     }
 }

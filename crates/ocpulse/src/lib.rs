@@ -16,6 +16,7 @@ pub mod freshness;
 pub mod jobs;
 pub mod listener;
 pub mod registry;
+pub mod retention;
 pub mod schedules;
 pub mod server;
 pub mod session_env;

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use axum::Router;
 use axum::routing::get;
 use ocpulse_core::Store;
-use ocpulse_store::{DataDirLock, SqliteStore};
+use ocpulse_store::{DataDirLock, PgStore, SqliteStore};
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -41,9 +42,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.check_exposure()?;
-    // One server per data directory, held until this returns (or the process dies).
+    // One server per data directory (its database, or its CA with PostgreSQL), held until
+    // this returns or the process dies.
     let _held = DataDirLock::acquire(&config.data_dir, "ocpulse serve")?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir)?);
+    let store = open_store(&config.data_dir, config.database_url.as_deref(), true).await?;
     let app = Arc::new(App::new(config, store).await?);
     let tls = match &app.config.security.tls {
         Some(files) => {
@@ -59,6 +61,7 @@ pub async fn serve(
     crate::freshness::start(&app, delay).await?;
     // Alerting follows the journal from before the first station can connect.
     crate::alerts::start(&app).await?;
+    crate::retention::start(&app);
     tracing::info!(
         addr = %listener.local_addr()?,
         tls = tls.is_some(),
@@ -94,6 +97,55 @@ pub async fn serve(
     .await;
     crate::jobs::flush_all(&app).await;
     Ok(())
+}
+
+/// Opens the store `ocpulse` runs on: PostgreSQL when a database URL is given, else SQLite
+/// in `data_dir`. `server`: opened by the server itself (triggers left running by a stopped
+/// server are marked interrupted), not by an offline command beside it. A bad URL or an
+/// unreachable database is an error saying which, never a panic.
+pub async fn open_store(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    server: bool,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let Some(url) = database_url else {
+        let store = if server {
+            SqliteStore::open(data_dir)
+        } else {
+            SqliteStore::open_beside_server(data_dir)
+        };
+        let store =
+            store.with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+        return Ok(Arc::new(store));
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        anyhow::bail!(
+            "--database-url must be a postgres:// (or postgresql://) URL, not {:?}",
+            describe_database(url)
+        );
+    }
+    let store = if server {
+        PgStore::open(url).await
+    } else {
+        PgStore::open_beside_server(url).await
+    };
+    Ok(Arc::new(
+        store.map_err(|e| anyhow::anyhow!("{}", e.detail()))?,
+    ))
+}
+
+/// A database URL as it may be shown: without the password.
+pub fn describe_database(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".into();
+    };
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit (every station is a socket) and

@@ -1,12 +1,12 @@
-//! `ocpulse token create|list|revoke`: manage API tokens offline, straight in the data
-//! directory's store, so the first admin token exists before anyone can call the API. Safe
-//! while a server runs on the same directory: it sees a new token on its first use and
-//! stops accepting a revoked one within `tokens::MAX_AGE`.
+//! `ocpulse token create|list|revoke`: manage API tokens offline, straight in the server's
+//! store (the data directory's, or its `--database-url`), so the first admin token exists
+//! before anyone can call the API. Safe while a server runs on the same store: it sees a
+//! new token on its first use and stops accepting a revoked one within `tokens::MAX_AGE`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::Context as _;
-use ocpulse_store::SqliteStore;
+use ocpulse_core::Store;
 
 use crate::tokens::{self, Created, Scope};
 
@@ -19,6 +19,15 @@ pub struct TokenArgs {
     /// The server's data directory (the one `ocpulse serve --data-dir` uses).
     #[arg(long, env = "OCPULSE_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
+    /// The server's PostgreSQL database, when it runs on one (`ocpulse serve --database-url`).
+    #[arg(
+        long,
+        env = "OCPULSE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<String>,
 }
 
 /// `ocpulse token ...`.
@@ -42,28 +51,29 @@ pub enum TokenAction {
     },
 }
 
-fn open(data_dir: &Path) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open_beside_server(data_dir)
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))
+/// The server's store, opened beside it (see `server::open_store`).
+async fn open(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+    crate::server::open_store(data_dir, database_url, false).await
 }
 
-/// Creates a token in the store of `data_dir` (what `ocpulse token create` does).
+/// Creates a token in the SQLite store of `data_dir` (what `ocpulse token create` does).
 pub async fn create(data_dir: &Path, name: &str, scopes: &[Scope]) -> anyhow::Result<Created> {
-    let store = open(data_dir)?;
-    Ok(tokens::create(&store, name, scopes).await?)
+    let store = open(data_dir, None).await?;
+    Ok(tokens::create(&*store, name, scopes).await?)
 }
 
-/// Revokes a token in the store of `data_dir`; false if there is none with this id.
+/// Revokes a token in the SQLite store of `data_dir`; false if there is none with this id.
 pub async fn revoke(data_dir: &Path, id: &str) -> anyhow::Result<bool> {
-    let store = open(data_dir)?;
-    Ok(tokens::revoke(&store, id).await?.is_some())
+    let store = open(data_dir, None).await?;
+    Ok(tokens::revoke(&*store, id).await?.is_some())
 }
 
 /// `ocpulse token ...`.
 pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
+    let store = open(&args.data_dir, args.database_url.as_deref()).await?;
     match args.action {
         TokenAction::Create { name, scopes } => {
-            let created = create(&args.data_dir, &name, &scopes).await?;
+            let created = tokens::create(&*store, &name, &scopes).await?;
             let scopes: Vec<&str> = created.token.scopes.iter().map(|s| s.as_str()).collect();
             eprintln!(
                 "created token {} ({}, scopes: {}); it is shown only now:",
@@ -74,8 +84,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
             println!("{}", created.plain);
         }
         TokenAction::List => {
-            let store = open(&args.data_dir)?;
-            let list = tokens::list(&store).await?;
+            let list = tokens::list(&*store).await?;
             let rows: Vec<Vec<String>> = list
                 .iter()
                 .map(|(token, used)| {
@@ -97,7 +106,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
             println!("{} tokens", rows.len());
         }
         TokenAction::Revoke { id } => {
-            if !revoke(&args.data_dir, &id).await? {
+            if tokens::revoke(&*store, &id).await?.is_none() {
                 anyhow::bail!("no token with id {id:?}; `ocpulse token list` shows them");
             }
             println!("revoked token {id}");

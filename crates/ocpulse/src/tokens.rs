@@ -682,6 +682,18 @@ mod tests {
         fn journal_head(&self) -> ocpulse_core::store::BoxFuture<Result<i64, StoreError>> {
             Box::pin(async { Ok(0) })
         }
+        fn journal_seq_before(
+            &self,
+            _: ocpulse_core::Millis,
+        ) -> ocpulse_core::store::BoxFuture<Result<i64, StoreError>> {
+            Box::pin(async { Ok(0) })
+        }
+        fn journal_stats(
+            &self,
+        ) -> ocpulse_core::store::BoxFuture<Result<ocpulse_core::retention::JournalStats, StoreError>>
+        {
+            Box::pin(async { Ok(Default::default()) })
+        }
         fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<ocpulse_core::JournalEntry>> {
             tokio::sync::broadcast::channel(1).1
         }

@@ -380,7 +380,8 @@ fn collect(record: &mut TriggerRecord, collected: Collected, started: Instant) -
         .unmatched
         .extend(unmatched.into_iter().map(|m| correlated(m, started)));
     if let Some(c) = certificate {
-        record.certificate = serde_json::to_value(c).ok();
+        record.certificate =
+            serde_json::to_value(crate::api::station_view::CertificateView::of(&c)).ok();
     }
     let outcome = if any || complete {
         Outcome::Completed

@@ -173,6 +173,9 @@ async fn sign_via_trigger(server: &Server, id: &str, requested: &str, ca_der: &[
     assert_eq!(cert["status"], "Signed", "{cert}");
     assert_eq!(cert["certificateSignedStatus"], "Accepted", "{cert}");
     assert_eq!(cert["reason"], Value::Null);
+    // The trigger's answer and the station view say the same in the same form (RFC 3339
+    // times, not the stored milliseconds).
+    assert_eq!(body["certificate"], *cert, "{body}");
     assert!(
         cert["csrSubject"]
             .as_str()

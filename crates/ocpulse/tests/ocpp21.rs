@@ -4,17 +4,11 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use common::{Server, Station, spawn_trigger};
+use common::{Server, Station, sim, spawn_trigger};
 use ocpp_rpc::ProtocolVersion;
 use ocpulse_core::trigger_plan::valid_messages;
-use ocpulse_sim::runner::{RunOptions, run_station};
 use ocpulse_sim::triggers::CUSTOM_TRIGGERS;
-use ocpulse_sim::{Station as SimStation, StationConfig};
-use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
+use serde_json::json;
 
 /// A booted 2.1 station with one EVSE of one connector, `Available`.
 async fn station21(server: &Server, id: &str) -> Station {
@@ -265,49 +259,12 @@ async fn values_only_21_has_in_shared_messages_do_not_hide_the_message_from_the_
     assert_eq!(body["messages"].as_array().map(Vec::len), Some(1), "{body}");
 }
 
-/// Runs one simulated station against `server` until the token is cancelled.
-fn spawn_sim(
-    server: &Server,
-    cfg: StationConfig,
-) -> (CancellationToken, tokio::task::JoinHandle<impl Sized>) {
-    let options = Arc::new(RunOptions {
-        url: format!("ws://{}/ocpp", server.addr),
-        reconnect_min: Duration::from_millis(50),
-        ..RunOptions::default()
-    });
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(run_station(
-        SimStation::new(cfg, None),
-        options,
-        Arc::default(),
-        stop.clone(),
-        true,
-    ));
-    (stop, task)
-}
-
-async fn wait_for(server: &Server, id: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..300 {
-        let (code, body) = server.get(&format!("/api/v1/stations/{id}")).await;
-        if code == 200 && ready(&body) {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("station {id} never became ready");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_21_requested_message_returns_the_simulators_message() {
     let server = Server::start().await;
-    let mut cfg = StationConfig::new("SIM21", ProtocolVersion::V21);
-    cfg.evses = 2;
-    cfg.auto_transactions = true;
-    cfg.idle_time = Duration::from_millis(1);
-    cfg.session_time = Duration::from_secs(3600);
-    cfg.meter_interval = Duration::from_secs(3600);
-    let (stop, task) = spawn_sim(&server, cfg);
-    let state = wait_for(&server, "SIM21", |s| {
+    let cfg = sim::charging_on_two_evses("SIM21", ProtocolVersion::V21);
+    let (stop, task) = sim::spawn(&server, cfg);
+    let state = sim::wait_for(&server, "SIM21", |s| {
         s["transactions"].as_array().is_some_and(|t| t.len() == 2)
     })
     .await;

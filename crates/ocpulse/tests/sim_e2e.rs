@@ -7,33 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::Server;
+use common::{Server, sim};
 use ocpp_rpc::ProtocolVersion;
 use ocpulse_core::trigger_plan::valid_messages;
+use ocpulse_sim::StationConfig;
 use ocpulse_sim::fleet::{FleetOptions, run_fleet};
-use ocpulse_sim::runner::{FleetStats, RunOptions, run_station};
-use ocpulse_sim::{Station, StationConfig};
+use ocpulse_sim::runner::FleetStats;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-fn run_options(server: &Server) -> Arc<RunOptions> {
-    Arc::new(RunOptions {
-        url: format!("ws://{}/ocpp", server.addr),
-        reconnect_min: Duration::from_millis(50),
-        ..RunOptions::default()
-    })
-}
-
-async fn wait_for(server: &Server, id: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..300 {
-        let (code, body) = server.get(&format!("/api/v1/stations/{id}")).await;
-        if code == 200 && ready(&body) {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("station {id} never became ready");
-}
 
 /// The action a requestedMessage produces: the certificate triggers all send SignCertificate,
 /// every other value names its own message.
@@ -45,22 +26,6 @@ fn produced(requested: &str) -> &str {
         | "SignCombinedCertificate" => "SignCertificate",
         other => other,
     }
-}
-
-/// Runs one simulated station against `server` until the token is cancelled.
-fn spawn_station(
-    server: &Server,
-    cfg: StationConfig,
-) -> (CancellationToken, tokio::task::JoinHandle<impl Sized>) {
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(run_station(
-        Station::new(cfg, None),
-        run_options(server),
-        Arc::default(),
-        stop.clone(),
-        true,
-    ));
-    (stop, task)
 }
 
 /// The CSMS's view of the station, read after a triggered message, holds that message field
@@ -150,8 +115,8 @@ async fn every_v16_requested_message_returns_the_simulators_message() {
     let server = Server::start().await;
     let mut cfg = StationConfig::new("SIM16", ProtocolVersion::V16);
     cfg.evses = 2;
-    let (stop, task) = spawn_station(&server, cfg);
-    let station = wait_for(&server, "SIM16", |s| {
+    let (stop, task) = sim::spawn(&server, cfg);
+    let station = sim::wait_for(&server, "SIM16", |s| {
         s["connectors"].as_array().is_some_and(|c| c.len() == 3)
     })
     .await;
@@ -177,7 +142,7 @@ async fn every_v16_requested_message_returns_the_simulators_message() {
             "TriggerMessage"
         };
         assert_eq!(body["sent"]["action"], sent_action);
-        let state = wait_for(&server, "SIM16", |_| true).await;
+        let state = sim::wait_for(&server, "SIM16", |_| true).await;
         assert_reflected(messages.last().expect("a message"), &state);
     }
     // Field by field against the station's state as the CSMS recorded it.
@@ -195,7 +160,7 @@ async fn every_v16_requested_message_returns_the_simulators_message() {
         vec![json!(0), json!(1), json!(2)],
         "1.6 §5.17: connector 0 and every connector"
     );
-    let state = wait_for(&server, "SIM16", |_| true).await;
+    let state = sim::wait_for(&server, "SIM16", |_| true).await;
     for m in body["messages"].as_array().expect("messages") {
         let c = m["payload"]["connectorId"].clone();
         let known = state["connectors"]
@@ -235,14 +200,9 @@ async fn every_v16_requested_message_returns_the_simulators_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_v201_requested_message_returns_the_simulators_message() {
     let server = Server::start().await;
-    let mut cfg = StationConfig::new("SIM201", ProtocolVersion::V201);
-    cfg.evses = 2;
-    cfg.auto_transactions = true;
-    cfg.idle_time = Duration::from_millis(1);
-    cfg.session_time = Duration::from_secs(3600);
-    cfg.meter_interval = Duration::from_secs(3600);
-    let (stop, task) = spawn_station(&server, cfg);
-    wait_for(&server, "SIM201", |s| {
+    let cfg = sim::charging_on_two_evses("SIM201", ProtocolVersion::V201);
+    let (stop, task) = sim::spawn(&server, cfg);
+    sim::wait_for(&server, "SIM201", |s| {
         s["transactions"].as_array().is_some_and(|t| t.len() == 2)
     })
     .await;
@@ -264,7 +224,7 @@ async fn every_v201_requested_message_returns_the_simulators_message() {
             !messages.is_empty() && messages.iter().all(|m| m["action"] == produced(requested)),
             "{requested}: {body}"
         );
-        let state = wait_for(&server, "SIM201", |_| true).await;
+        let state = sim::wait_for(&server, "SIM201", |_| true).await;
         assert_reflected(messages.last().expect("a message"), &state);
     }
     let (_, body) = server
@@ -304,7 +264,7 @@ async fn every_v201_requested_message_returns_the_simulators_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_exits_with_an_error_when_the_url_is_wrong() {
     let server = Server::start().await;
-    let mut opts = (*run_options(&server)).clone();
+    let mut opts = (*sim::run_options(&server)).clone();
     opts.url = format!("ws://{}/not-ocpp", server.addr);
     let result = run_fleet(
         FleetOptions {
@@ -340,7 +300,7 @@ async fn load_smoke_500_stations_boot_and_answer_a_trigger() {
     let fleet = tokio::spawn(run_fleet(
         FleetOptions {
             stations,
-            run: (*run_options(&server)).clone(),
+            run: (*sim::run_options(&server)).clone(),
             ramp_per_sec: 0.0,
             summary_every: None,
         },
@@ -403,8 +363,8 @@ async fn every_simulated_fault_ends_with_its_named_outcome() {
     ] {
         cfg.faults.add_flag(flag).expect("fault flag");
     }
-    let (stop, task) = spawn_station(&server, cfg);
-    wait_for(&server, "FAULTY", |s| {
+    let (stop, task) = sim::spawn(&server, cfg);
+    sim::wait_for(&server, "FAULTY", |s| {
         s["connectors"].as_array().is_some_and(|c| c.len() == 3)
     })
     .await;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ocpp_rpc::schema::SchemaError;
-use ocpp_rpc::trigger::Offer;
+use ocpp_rpc::trigger::{Marker, Marking, Offer};
 use ocpp_rpc::{ErrorCode, Frame, FrameError, PayloadKind};
 use serde_json::Value;
 
@@ -183,6 +183,12 @@ impl<T: Caller> ServerSession<T> {
         let facts = {
             let mut s = self.lock_state();
             let facts = CallFacts::read(&call_read, &s);
+            // A marked message proves the station marks, whenever it comes: a station once
+            // taken for one that does not (its marked answer came after a routine sample had
+            // ended the trigger) is corrected by the late answer itself.
+            if facts.marker == Marker::Triggered && s.trigger_marking == Marking::DoesNotMark {
+                s.trigger_marking = Marking::Marks;
+            }
             s.apply_call(action, &call_read, payload, &response, now.wall);
             if let Some(v) = &violation {
                 s.record_violation(action, v, now.wall);

@@ -469,8 +469,9 @@ fn a_marked_message_for_another_connector_is_a_wrong_target() {
     assert_eq!(got.unmatched[0].payload["connectorId"], 2);
 }
 
-#[test]
-fn a_station_that_marks_never_has_a_periodic_sample_taken_for_the_answer() {
+/// A marking 1.6 station charging on connector 1, sampling every 200 ms, whose triggered
+/// MeterValues come 1 s after it accepts: routine samples arrive first.
+fn charging_with_late_marked_answers() -> Pair {
     let mut cfg = sampling("CP1", ProtocolVersion::V16, 1, Duration::from_millis(200));
     let delay = TriggerFault::Delay(Duration::from_millis(1000));
     with_fault(&mut cfg, "MeterValues", delay);
@@ -478,6 +479,12 @@ fn a_station_that_marks_never_has_a_periodic_sample_taken_for_the_answer() {
     let now = pair.now;
     pair.station.start_transaction(0, "TAG", now);
     pair.settle();
+    pair
+}
+
+#[test]
+fn a_station_that_marks_never_has_a_periodic_sample_taken_for_the_answer() {
+    let mut pair = charging_with_late_marked_answers();
     pair.state.lock().trigger_marking = Marking::Marks;
     let (ended, _) = pair.trigger(on_connector("MeterValues", 1));
     let got = collected(&ended);
@@ -487,6 +494,21 @@ fn a_station_that_marks_never_has_a_periodic_sample_taken_for_the_answer() {
         "Trigger"
     );
     assert_eq!(reasons(&ended), [MatchReason::Marker]);
+}
+
+#[test]
+fn a_station_taken_for_one_that_does_not_mark_is_corrected_by_its_late_marked_answer() {
+    let mut pair = charging_with_late_marked_answers();
+    pair.state.lock().trigger_marking = Marking::DoesNotMark;
+    // Believed not to mark, the trigger takes the next routine sample...
+    let (ended, _) = pair.trigger(on_connector("MeterValues", 1));
+    assert_eq!(reasons(&ended), [MatchReason::Target]);
+    assert_eq!(pair.marking(), Marking::DoesNotMark);
+    // ...and the marked answer arriving later sets the record straight.
+    pair.advance(Duration::from_secs(2));
+    assert_eq!(pair.marking(), Marking::Marks);
+    let (again, _) = pair.trigger(on_connector("MeterValues", 1));
+    assert_eq!(reasons(&again), [MatchReason::Marker]);
 }
 
 #[test]

@@ -81,6 +81,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     // Reports and export.
     ("get", "/api/v1/reports/fleet", Needs(Read)),
     ("get", "/api/v1/reports/health", Needs(Read)),
+    ("get", "/api/v1/reports/storage", Needs(Read)),
     ("get", "/api/v1/export/journal", Needs(Read)),
     ("get", "/api/v1/export/meter-values", Needs(Read)),
     // Alerts.

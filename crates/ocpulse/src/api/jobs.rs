@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 use super::openapi::ApiErrorBody;
 use super::page::{Order, Page, PageParams, Paging};
 use super::send_trigger::requested_by;
+use super::trigger_answer::TriggeredMessage;
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::jobs::{self, CancelError, JobHandle};
@@ -137,7 +138,7 @@ pub(crate) enum ConnectionName {
 pub(crate) struct JobTriggerDoc {
     /// The message wanted, by its name in either version (`Heartbeat`, `StatusNotification`,
     /// `MeterValues`, ...).
-    #[schema(value_type = super::send_trigger::RequestedMessageDoc)]
+    #[schema(value_type = super::send_trigger::RequestedMessage)]
     requested_message: String,
     /// 1.6-style target: a connector (0 = the station itself).
     connector_id: Option<i64>,
@@ -555,7 +556,7 @@ async fn add_messages(app: &App, body: &mut JobView) {
             r.messages = Some(
                 rec.messages
                     .iter()
-                    .map(|m| json!(super::trigger_answer::Message::from(m)))
+                    .map(|m| serde_json::to_value(TriggeredMessage::from(m)).unwrap_or(Value::Null))
                     .collect(),
             );
         }

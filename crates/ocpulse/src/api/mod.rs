@@ -19,8 +19,9 @@ mod registrations;
 mod reports;
 mod schedules;
 mod send_trigger;
-mod station_view;
+pub(crate) mod station_view;
 mod stations;
+mod storage_report;
 mod tokens;
 mod trigger_answer;
 mod trigger_records;
@@ -85,6 +86,7 @@ api_routes! {
     // Reports and export.
     get "/api/v1/reports/fleet" => reports::fleet;
     get "/api/v1/reports/health" => reports::list;
+    get "/api/v1/reports/storage" => storage_report::storage;
     get "/api/v1/stations/{id}/health" => reports::one;
     get "/api/v1/stations/{id}/meter-values" => meter_values::list;
     get "/api/v1/export/journal" => export::journal;
@@ -150,10 +152,19 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, export/journal, export/meter-values, health, openapi.json) and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json) and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )
+}
+
+/// Test helper: `value` serializes with its keys in sorted order at every level, the order
+/// a `json!` map has, so a view that replaced one sends the same bytes.
+#[cfg(test)]
+pub(crate) fn assert_sorted_keys(value: &impl serde::Serialize) {
+    let direct = serde_json::to_string(value).expect("serializes");
+    let sorted = serde_json::to_value(value).expect("serializes").to_string();
+    assert_eq!(direct, sorted);
 }
 
 /// Reads a JSON body into `T`, turning every failure into a 400 that says what was wrong.

@@ -18,7 +18,9 @@ use std::sync::LazyLock;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::Value;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
+
+pub use super::error::ApiErrorBody;
 
 use super::auth::SecurityDoc;
 
@@ -63,6 +65,7 @@ use super::auth::SecurityDoc;
         super::reports::fleet,
         super::reports::list,
         super::reports::one,
+        super::storage_report::storage,
         super::meter_values::list,
         super::export::journal,
         super::export::meter_values,
@@ -173,20 +176,6 @@ impl utoipa::Modify for EmptyMeansAbsent {
             }
         }
     }
-}
-
-/// The one error shape of the API (`api::ApiError`): every 4xx and 5xx body.
-#[derive(ToSchema)]
-#[schema(example = json!({"error": "station_not_found", "message": "no station with id \"CP9\" has ever connected; GET /api/v1/stations lists the known ones"}))]
-#[allow(dead_code)] // documentation only: `ApiError` builds this shape
-pub struct ApiErrorBody {
-    /// A stable, machine-readable code, e.g. `station_not_found`, `invalid_body`.
-    error: String,
-    /// What was wrong and what would be right, for a human.
-    message: String,
-    /// Context some errors add (`validValues`, `triggerId`, `outcome`, `sent`, ...).
-    #[serde(flatten)]
-    extra: std::collections::HashMap<String, Value>,
 }
 
 /// The document as served (built once). Serializing it cannot fail: it is plain strings,

@@ -20,15 +20,16 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ocpulse_core::trigger_plan::{EvseTarget, TriggerRequest};
-use ocpulse_core::trigger_record::{Outcome, TriggerRecord};
+use ocpp_rpc::ProtocolVersion;
+use ocpulse_core::trigger_plan::{self, EvseTarget, TriggerRequest};
+use ocpulse_core::trigger_record::{CorrelatedMessage, Outcome, TriggerRecord};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::auth::Caller;
 use super::openapi::ApiErrorBody;
-use super::trigger_answer::{Answer, Message, Sent};
+use super::trigger_answer::{Sent, TriggerAccepted, TriggerResult, TriggeredMessage};
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::trigger_run;
@@ -38,31 +39,32 @@ const MAX_TIMEOUT_MS: u64 = 300_000;
 const MAX_REQUESTED_BY: usize = 128;
 const EXAMPLE: &str = r#"{"requestedMessage": "StatusNotification", "connectorId": 1} or {"requestedMessage": "MeterValues", "evse": {"id": 1}, "wait": true, "timeoutMs": 10000}"#;
 
-/// Every `requestedMessage` the API takes: the names of every version's vocabulary (the
-/// 1.6 TriggerMessage and ExtendedTriggerMessage values, the 2.0.1 and 2.1
-/// MessageTriggerEnumType values). A station gets the name translated to its own version,
-/// or a 400 (`no_equivalent`) when its version has none; `tests/openapi.rs` holds this list
-/// equal to `trigger_plan::valid_messages` of every version.
-#[derive(utoipa::ToSchema)]
-#[schema(as = RequestedMessage)]
-#[allow(dead_code)] // documentation only
-pub(crate) enum RequestedMessageDoc {
-    BootNotification,
-    CustomTrigger,
-    DiagnosticsStatusNotification,
-    FirmwareStatusNotification,
-    Heartbeat,
-    LogStatusNotification,
-    MeterValues,
-    PublishFirmwareStatusNotification,
-    SignChargePointCertificate,
-    SignChargingStationCertificate,
-    SignCombinedCertificate,
-    SignV2GCertificate,
-    SignV2G20Certificate,
-    StatusNotification,
-    TransactionEvent,
+/// The schema of `requestedMessage`: every name the API takes, the names of every version's
+/// vocabulary (the 1.6 TriggerMessage and ExtendedTriggerMessage values, the 2.0.1 and 2.1
+/// MessageTriggerEnumType values), generated from `trigger_plan::valid_messages` of every
+/// version so the document lists exactly what the server accepts. A station gets the name
+/// translated to its own version, or a 400 (`no_equivalent`) when its version has none.
+pub(crate) struct RequestedMessage;
+
+impl utoipa::PartialSchema for RequestedMessage {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let mut names: Vec<&str> = ProtocolVersion::ALL
+            .into_iter()
+            .flat_map(trigger_plan::valid_messages)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "Every `requestedMessage` the API takes: the names of every version's vocabulary (the\n1.6 TriggerMessage and ExtendedTriggerMessage values, the 2.0.1 and 2.1\nMessageTriggerEnumType values). A station gets the name translated to its own version,\nor a 400 (`no_equivalent`) when its version has none.",
+            ))
+            .enum_values(Some(names))
+            .into()
+    }
 }
+
+impl utoipa::ToSchema for RequestedMessage {}
 
 /// The request body; serialized back (only the fields given) as the record's `request`.
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
@@ -79,7 +81,7 @@ struct Body {
     /// `LogStatusNotification`, `DiagnosticsStatusNotification`, `SignChargingStationCertificate`,
     /// ...); translated to the station's version. Required.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = RequestedMessageDoc, required = true)]
+    #[schema(value_type = RequestedMessage, required = true)]
     requested_message: Option<String>,
     /// 2.x-style target: an EVSE (and a connector in it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,78 +113,6 @@ struct EvseBody {
     /// A connector of that EVSE.
     #[serde(skip_serializing_if = "Option::is_none")]
     connector_id: Option<i64>,
-}
-
-/// The 200 answer of a trigger that was waited for.
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only: `trigger_answer::Answer` serializes this shape
-pub(crate) struct TriggerResult {
-    /// The record id (`GET /api/v1/triggers/{id}`).
-    trigger_id: String,
-    /// The station.
-    station_id: String,
-    /// The station's subprotocol.
-    protocol: String,
-    /// The last call sent (action and payload).
-    sent: Value,
-    /// The station's answer status (`Accepted`, `Rejected`, `NotImplemented`), or null.
-    status: Option<String>,
-    /// `Completed`, `Partial`, `Rejected` or `NotImplemented`.
-    #[schema(value_type = super::trigger_records::TriggerOutcome)]
-    outcome: String,
-    /// The messages the trigger produced.
-    messages: Vec<TriggeredMessage>,
-    /// False when the deadline cut a fan-out short.
-    complete: bool,
-    /// How long the trigger took.
-    elapsed_ms: Option<u64>,
-    /// 2.0.1 statusInfo of the answer, when given.
-    status_info: Option<Value>,
-    /// Every call, when the trigger needed more than one.
-    calls: Option<Vec<Value>>,
-    /// A note on how the request was translated.
-    note: Option<String>,
-    /// More about the outcome.
-    detail: Option<String>,
-    /// For certificate triggers: the certificate issued.
-    certificate: Option<Value>,
-}
-
-/// A station message a trigger produced.
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only: `trigger_answer::Message` serializes this shape
-pub(crate) struct TriggeredMessage {
-    /// Its OCPP action.
-    action: String,
-    /// Why ocpulse took it as the answer: `marker` (it carries OCPP's trigger marker),
-    /// `target` (about the connector/EVSE asked for), `transaction` (about a transaction
-    /// the trigger waited for) or `first_after_accept`. Absent in `unmatched`.
-    #[schema(value_type = Option<String>)]
-    matched_by: Option<String>,
-    /// Its OCPP message id.
-    message_id: String,
-    /// Its payload.
-    payload: Value,
-    /// When it was received (RFC 3339).
-    received_at: String,
-}
-
-/// The 202 answer of `"wait": false`.
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only: `trigger` builds this shape
-pub(crate) struct TriggerAccepted {
-    /// The record id.
-    trigger_id: String,
-    /// The station.
-    station_id: String,
-    /// Always `Running`.
-    #[schema(value_type = super::trigger_records::TriggerOutcome)]
-    outcome: String,
-    /// Where to read the record.
-    record: String,
 }
 
 /// Who asked: the name of the bearer token used (it cannot be claimed otherwise), else the
@@ -284,24 +214,19 @@ pub async fn trigger(
         started,
     )?;
     if !wait {
-        let trigger_id = run.record.id.clone();
-        let pending = json!({
-            "triggerId": trigger_id,
-            "stationId": id,
-            "outcome": Outcome::Running.as_str(),
-            "record": format!("/api/v1/triggers/{trigger_id}"),
-        });
+        let accepted = Json(TriggerAccepted::from(&run.record)).into_response();
         // The record is visible (as running) before the caller hears of it.
         app.running.lock().put(Arc::new(run.record.clone()));
         tokio::spawn(trigger_run::run(Arc::clone(&app), run));
-        return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
+        return Ok((StatusCode::ACCEPTED, accepted).into_response());
     }
     let record = trigger_run::run(Arc::clone(&app), run).await;
     respond(&record, timeout_ms)
 }
 
-fn message_json(m: &ocpulse_core::trigger_record::CorrelatedMessage) -> Value {
-    json!(Message::from(m))
+/// The messages as an error shows them (`messages`, `unmatched`).
+fn messages(list: &[CorrelatedMessage]) -> Vec<TriggeredMessage<'_>> {
+    list.iter().map(TriggeredMessage::from).collect()
 }
 
 /// The answer of a waited-for trigger: 200 with the messages, or the error that says what
@@ -309,14 +234,12 @@ fn message_json(m: &ocpulse_core::trigger_record::CorrelatedMessage) -> Value {
 fn respond(r: &TriggerRecord, timeout_ms: u64) -> Result<Response, ApiError> {
     let id = &r.station_id;
     let last = r.calls.last();
-    let sent = json!(last.map(Sent::from));
-    let status = last
-        .and_then(|c| c.status.clone())
-        .map_or(Value::Null, Value::String);
+    let sent = last.map(Sent::from);
+    let status = last.and_then(|c| c.status.as_deref());
     let with_record = |e: ApiError| {
-        e.with("triggerId", json!(r.id))
-            .with("outcome", json!(r.outcome.as_str()))
-            .with("sent", sent.clone())
+        e.with("triggerId", &r.id)
+            .with("outcome", r.outcome.as_str())
+            .with("sent", &sent)
     };
     let action = last.map_or("TriggerMessage", |c| c.action.as_str());
     match r.outcome {
@@ -335,10 +258,7 @@ fn respond(r: &TriggerRecord, timeout_ms: u64) -> Result<Response, ApiError> {
                 "station_disconnected",
                 format!("station {id:?} disconnected before the trigger ended"),
             ))
-            .with(
-                "messages",
-                json!(r.messages.iter().map(message_json).collect::<Vec<_>>()),
-            ));
+            .with("messages", messages(&r.messages)));
         }
         Outcome::CallError => {
             let error = last.and_then(|c| c.error.clone()).unwrap_or(Value::Null);
@@ -383,15 +303,12 @@ fn respond(r: &TriggerRecord, timeout_ms: u64) -> Result<Response, ApiError> {
                 r.detail.clone().unwrap_or_default(),
             ))
             .with("status", status)
-            .with(
-                "unmatched",
-                json!(r.unmatched.iter().map(message_json).collect::<Vec<_>>()),
-            ));
+            .with("unmatched", messages(&r.unmatched)));
         }
         Outcome::Running | Outcome::Interrupted => {
             return Err(ApiError::internal("the trigger ended without an outcome"));
         }
         Outcome::Completed | Outcome::Partial | Outcome::Rejected | Outcome::NotImplemented => {}
     }
-    Ok(Json(Answer::from(r)).into_response())
+    Ok(Json(TriggerResult::from(r)).into_response())
 }

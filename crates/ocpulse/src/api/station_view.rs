@@ -345,7 +345,9 @@ pub(crate) struct CertificateView {
 }
 
 impl CertificateView {
-    fn of(c: &CertificateRequest) -> Self {
+    /// The API's form of a certificate request, shared by the station view and the trigger
+    /// answer so both show the same times in the same (RFC 3339) form.
+    pub(crate) fn of(c: &CertificateRequest) -> Self {
         CertificateView {
             requested_at: rfc3339(c.requested_at),
             certificate_type: c.certificate_type.clone(),

@@ -7,8 +7,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use ocpulse_core::trigger_record::{Outcome, TriggerQuery};
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use ocpp_rpc::trigger::MatchReason;
+use ocpulse_core::trigger_record::{
+    CorrelatedMessage, Outcome, SentCall, TriggerQuery, TriggerRecord,
+};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::ApiError;
 use super::openapi::ApiErrorBody;
@@ -23,43 +28,146 @@ fn storage(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
+// Borrowed from the record. Fields are in alphabetical order, the order the record had when
+// the API showed it as one JSON map, so the bytes a client receives did not change.
 /// A trigger record as the API shows it (the record as stored, or live while running).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only
-pub(crate) struct TriggerRecordView {
-    /// The record id.
-    id: String,
-    /// The station.
-    station_id: String,
-    /// The station's subprotocol.
-    protocol: String,
-    /// Who asked (`X-Requested-By`, `job:<id>`, ...).
-    requested_by: String,
-    /// The request as the caller gave it.
-    request: Value,
-    /// When the trigger started (RFC 3339).
-    created_at: String,
+pub(crate) struct TriggerRecordView<'a> {
     /// Each OCPP call sent (action, payload, note, status, statusInfo, error, answerMs).
-    calls: Vec<Value>,
-    /// The station messages correlated with the trigger (action, messageId, payload,
-    /// receivedAt, afterMs, beforeAnswer, matchedBy: why it was taken).
-    messages: Vec<Value>,
-    /// Messages of the expected action about another target.
-    unmatched: Option<Vec<Value>>,
-    /// How the trigger ended (or `Running`).
-    #[schema(value_type = TriggerOutcome)]
-    outcome: String,
-    /// More about the outcome.
-    detail: Option<String>,
+    #[schema(value_type = Vec<Value>)]
+    calls: Vec<SentCallView<'a>>,
+    /// For certificate triggers: the certificate issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
+    certificate: Option<&'a Value>,
     /// False when the deadline cut a fan-out short.
     complete: bool,
     /// When it ended (RFC 3339).
-    completed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    completed_at: Option<&'a str>,
+    /// When the trigger started (RFC 3339).
+    #[schema(value_type = String)]
+    created_at: &'a str,
+    /// More about the outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    detail: Option<&'a str>,
     /// How long it took.
+    #[serde(skip_serializing_if = "Option::is_none")]
     elapsed_ms: Option<u64>,
-    /// For certificate triggers: the certificate issued.
-    certificate: Option<Value>,
+    /// The record id.
+    #[schema(value_type = String)]
+    id: &'a str,
+    /// The station messages correlated with the trigger (action, messageId, payload,
+    /// receivedAt, afterMs, beforeAnswer, matchedBy: why it was taken).
+    #[schema(value_type = Vec<Value>)]
+    messages: Vec<RecordMessageView<'a>>,
+    /// How the trigger ended (or `Running`).
+    #[schema(value_type = TriggerOutcome)]
+    outcome: &'static str,
+    /// The station's subprotocol.
+    #[schema(value_type = String)]
+    protocol: &'a str,
+    /// The request as the caller gave it.
+    #[schema(value_type = Value)]
+    request: &'a Value,
+    /// Who asked (`X-Requested-By`, `job:<id>`, ...).
+    #[schema(value_type = String)]
+    requested_by: &'a str,
+    /// The station.
+    #[schema(value_type = String)]
+    station_id: &'a str,
+    /// Messages of the expected action about another target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Option<Vec<Value>>)]
+    unmatched: Vec<RecordMessageView<'a>>,
+}
+
+impl<'a> From<&'a TriggerRecord> for TriggerRecordView<'a> {
+    fn from(r: &'a TriggerRecord) -> Self {
+        Self {
+            calls: r.calls.iter().map(SentCallView::from).collect(),
+            certificate: r.certificate.as_ref(),
+            complete: r.complete,
+            completed_at: r.completed_at.as_deref(),
+            created_at: &r.created_at,
+            detail: r.detail.as_deref(),
+            elapsed_ms: r.elapsed_ms,
+            id: &r.id,
+            messages: r.messages.iter().map(RecordMessageView::from).collect(),
+            outcome: r.outcome.as_str(),
+            protocol: &r.protocol,
+            request: &r.request,
+            requested_by: &r.requested_by,
+            station_id: &r.station_id,
+            unmatched: r.unmatched.iter().map(RecordMessageView::from).collect(),
+        }
+    }
+}
+
+/// One OCPP call a trigger sent, as a record (and a trigger answer's `calls`) shows it; the
+/// record's schema describes it in words (`calls`). Alphabetical, as `TriggerRecordView`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SentCallView<'a> {
+    action: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
+    payload: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_info: Option<&'a Value>,
+}
+
+impl<'a> From<&'a SentCall> for SentCallView<'a> {
+    fn from(c: &'a SentCall) -> Self {
+        Self {
+            action: &c.action,
+            answer_ms: c.answer_ms,
+            error: c.error.as_ref(),
+            note: c.note.as_deref(),
+            payload: &c.payload,
+            status: c.status.as_deref(),
+            status_info: c.status_info.as_ref(),
+        }
+    }
+}
+
+/// A station message correlated with a trigger, as its record shows it (described in words
+/// by the record's `messages`). Alphabetical, as `TriggerRecordView`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordMessageView<'a> {
+    action: &'a str,
+    after_ms: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    before_answer: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matched_by: Option<MatchReason>,
+    message_id: &'a str,
+    payload: &'a Value,
+    received_at: &'a str,
+}
+
+impl<'a> From<&'a CorrelatedMessage> for RecordMessageView<'a> {
+    fn from(m: &'a CorrelatedMessage) -> Self {
+        Self {
+            action: &m.action,
+            after_ms: m.after_ms,
+            before_answer: m.before_answer,
+            matched_by: m.matched_by,
+            message_id: &m.message_id,
+            payload: &m.payload,
+            received_at: &m.received_at,
+        }
+    }
 }
 
 /// The schema of a trigger outcome name: the names of `Outcome::ALL`, so the document
@@ -94,7 +202,7 @@ impl utoipa::ToSchema for TriggerOutcome {}
 pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let running = app.running.lock().get(&id).cloned();
     let record = match running {
         Some(r) => Some(r),
@@ -107,7 +215,7 @@ pub async fn one(
             format!("no trigger with id {id:?}; list them with GET /api/v1/triggers?station=ID"),
         )
     })?;
-    Ok(Json(json!(record)))
+    Ok(Json(TriggerRecordView::from(&record)).into_response())
 }
 
 /// Trigger records, newest first.
@@ -129,7 +237,7 @@ pub async fn one(
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     let outcome = params
         .get("outcome")
         .map(|o| {
@@ -138,10 +246,7 @@ pub async fn list(
                     "invalid_outcome",
                     format!("outcome {o:?} is not one of the trigger outcomes"),
                 )
-                .with(
-                    "validValues",
-                    json!(Outcome::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>()),
-                )
+                .with("validValues", Outcome::ALL.map(Outcome::as_str))
             })
         })
         .transpose()?;
@@ -157,16 +262,84 @@ pub async fn list(
         .await
         .map_err(storage)?;
     let page = Page::from_lookahead(rows, paging.limit, |(seq, _)| seq.to_string());
-    let mut records: Vec<Value> = Vec::with_capacity(page.items.len());
-    for (_, r) in page.items {
-        // A running trigger's stored row lags its live record.
-        let live = (r.outcome == Outcome::Running)
-            .then(|| app.running.lock().get(&r.id).cloned())
-            .flatten();
-        records.push(json!(live.unwrap_or(r)));
-    }
+    let records: Vec<TriggerRecord> = page
+        .items
+        .into_iter()
+        .map(|(_, r)| {
+            // A running trigger's stored row lags its live record.
+            let live = (r.outcome == Outcome::Running)
+                .then(|| app.running.lock().get(&r.id).cloned())
+                .flatten();
+            live.unwrap_or(r)
+        })
+        .collect();
     Ok(Json(Page {
-        items: records,
+        items: records.iter().map(TriggerRecordView::from).collect(),
         next: page.next,
-    }))
+    })
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::assert_sorted_keys;
+    use crate::api::trigger_answer::{TriggerAccepted, TriggerResult};
+
+    /// A record with every optional part present, so every field is serialized.
+    fn full_record() -> TriggerRecord {
+        let call = SentCall {
+            action: "TriggerMessage".into(),
+            payload: json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
+            note: Some("translated".into()),
+            status: Some("Accepted".into()),
+            status_info: Some(json!({"reasonCode": "x"})),
+            error: Some(json!({"errorCode": "y"})),
+            answer_ms: Some(3),
+        };
+        let message = CorrelatedMessage {
+            action: "StatusNotification".into(),
+            message_id: "m1".into(),
+            payload: json!({"status": "Available", "connectorId": 1}),
+            received_at: "2025-01-01T00:00:00Z".into(),
+            after_ms: 5,
+            before_answer: true,
+            matched_by: Some(MatchReason::Target),
+        };
+        TriggerRecord {
+            id: "t1".into(),
+            station_id: "CP1".into(),
+            protocol: "ocpp1.6".into(),
+            requested_by: "api".into(),
+            request: json!({"requestedMessage": "StatusNotification", "connectorId": 1}),
+            created_at: "2025-01-01T00:00:00Z".into(),
+            calls: vec![call.clone(), call],
+            messages: vec![message.clone()],
+            unmatched: vec![message],
+            outcome: Outcome::Completed,
+            detail: Some("detail".into()),
+            complete: true,
+            completed_at: Some("2025-01-01T00:00:01Z".into()),
+            elapsed_ms: Some(7),
+            certificate: Some(json!({"status": "Signed", "serial": "01"})),
+        }
+    }
+
+    #[test]
+    fn records_and_answers_keep_the_key_order_of_a_json_map() {
+        let record = full_record();
+        assert_sorted_keys(&TriggerRecordView::from(&record));
+        assert_sorted_keys(&TriggerResult::from(&record));
+        assert_sorted_keys(&TriggerAccepted::from(&record));
+    }
+
+    #[test]
+    fn a_record_shows_what_is_stored() {
+        let record = full_record();
+        let shown = serde_json::to_value(TriggerRecordView::from(&record)).expect("view");
+        let stored = serde_json::to_value(&record).expect("record");
+        assert_eq!(shown, stored);
+    }
 }

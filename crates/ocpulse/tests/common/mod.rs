@@ -2,6 +2,8 @@
 //! minimal real WebSocket station client.
 #![allow(dead_code, missing_docs)]
 
+pub mod sim;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -61,6 +63,16 @@ impl Server {
     pub async fn restart(self, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
         let addr = self.addr;
         let dir = self.stop().await;
+        Self::start_in(dir, addr, tweak).await
+    }
+
+    /// Starts a server on an existing data directory (left by `stop`, perhaps changed
+    /// meanwhile), on `addr` once it is free again.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        addr: SocketAddr,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let mut config = ServerConfig {
             listen: addr,
             data_dir: dir.path().to_path_buf(),
