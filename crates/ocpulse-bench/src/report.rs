@@ -3,6 +3,9 @@
 
 use serde_json::json;
 
+/// The column of ocpulse on PostgreSQL (`Target::OcpulsePostgres`).
+const POSTGRES: &str = "ocpulse (postgres)";
+
 /// One measured figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
@@ -58,15 +61,20 @@ impl Report {
         let others: Vec<&str> = targets
             .iter()
             .copied()
-            .filter(|t| *t != "ocpulse")
+            .filter(|t| *t != "ocpulse" && *t != POSTGRES)
             .collect();
+        // ocpulse on PostgreSQL is compared with ocpulse on SQLite (issue 18's ratio).
+        let postgres = targets.contains(&POSTGRES) && targets.contains(&"ocpulse");
         let mut out = format!("{header}\n\n| metric | {} |", targets.join(" | "));
         for o in &others {
             out.push_str(&format!(" ocpulse ÷ {o} |"));
         }
+        if postgres {
+            out.push_str(&format!(" {POSTGRES} ÷ ocpulse |"));
+        }
         out.push_str(&format!(
             "\n|---|{}\n",
-            "---|".repeat(targets.len() + others.len())
+            "---|".repeat(targets.len() + others.len() + usize::from(postgres))
         ));
         for m in metrics {
             out.push_str(&format!("| {m} |"));
@@ -78,6 +86,12 @@ impl Report {
             }
             for o in &others {
                 match (self.value("ocpulse", m), self.value(o, m)) {
+                    (Some(a), Some(b)) if b != 0.0 => out.push_str(&format!(" {:.2}× |", a / b)),
+                    _ => out.push_str(" – |"),
+                }
+            }
+            if postgres {
+                match (self.value(POSTGRES, m), self.value("ocpulse", m)) {
                     (Some(a), Some(b)) if b != 0.0 => out.push_str(&format!(" {:.2}× |", a / b)),
                     _ => out.push_str(" – |"),
                 }
@@ -115,5 +129,22 @@ mod tests {
         );
         assert!(t.contains("| triggers/s | 1000 | 2000 | 0.50× |"), "{t}");
         assert!(t.contains("| KB per station | – | 8.00 | – |"), "{t}");
+    }
+
+    #[test]
+    fn postgres_is_compared_with_ocpulse_on_sqlite() {
+        let mut r = Report::default();
+        r.add("ocpulse", "acked/s", 1000.0);
+        r.add("ocpulse (postgres)", "acked/s", 400.0);
+        r.add("null", "acked/s", 2000.0);
+        let t = r.markdown("# run");
+        assert!(
+            t.contains("| metric | ocpulse | ocpulse (postgres) | null | ocpulse ÷ null | ocpulse (postgres) ÷ ocpulse |\n|---|---|---|---|---|---|\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| acked/s | 1000 | 400 | 2000 | 0.50× | 0.40× |"),
+            "{t}"
+        );
     }
 }

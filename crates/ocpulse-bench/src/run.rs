@@ -8,7 +8,7 @@ use crate::report::Report;
 use crate::scenarios::{
     Fleet, fleet_job, fleet_trigger, ingest, trigger_closed_loop, trigger_open_loop,
 };
-use crate::targets::{Target, start};
+use crate::targets::{BenchSchema, Target, start};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -32,6 +32,9 @@ pub struct BenchOptions {
     pub job_concurrency: Option<u32>,
     /// Stations streaming MeterValues in the ingest scenario.
     pub ingest_stations: usize,
+    /// `--store postgres`: also run ocpulse (next to its SQLite run) on the PostgreSQL
+    /// database at this URL, in a schema made for the run and dropped after it.
+    pub postgres_url: Option<String>,
 }
 
 impl BenchOptions {
@@ -65,12 +68,37 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
         "bench: driver pinned to core 1: {pinned}; phases of {phase:?}; targets: {:?}",
         opts.targets
     );
-    for &target in &opts.targets {
+    let mut targets = opts.targets.clone();
+    if opts.postgres_url.is_some() {
+        // Next to ocpulse on SQLite, so the two columns stand side by side.
+        let at = targets
+            .iter()
+            .position(|t| *t == Target::Ocpulse)
+            .map_or(0, |i| i + 1);
+        targets.insert(at, Target::OcpulsePostgres);
+    }
+    for &target in &targets {
         let name = target.name();
-        let server = match start(target, &opts.exe, &opts.repo, pinned.then_some(0)).await {
+        let schema = match (target, &opts.postgres_url) {
+            (Target::OcpulsePostgres, Some(url)) => match BenchSchema::create(url).await {
+                Ok(schema) => Some(schema),
+                Err(e) => {
+                    eprintln!("bench: skipping {name}: {e:#}");
+                    continue;
+                }
+            },
+            _ => None,
+        };
+        let url = schema.as_ref().map(|s| s.url.as_str());
+        let server = match start(target, &opts.exe, &opts.repo, pinned.then_some(0), url).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("bench: skipping {name}: {e:#}");
+                if let Some(schema) = schema
+                    && let Err(e) = schema.drop_schema().await
+                {
+                    eprintln!("bench: {e:#}");
+                }
                 continue;
             }
         };
@@ -151,7 +179,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
         }
 
         // The same fleet trigger as one bulk job (ocpulse only: the others have no bulk API).
-        if target == Target::Ocpulse && opts.wants("job") {
+        if target.is_ocpulse() && opts.wants("job") {
             let (secs, failures) =
                 fleet_job(&server.http(), fleet.stations.len(), opts.job_concurrency).await;
             report.add(
@@ -199,7 +227,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
             );
         }
 
-        let big_job = target == Target::Ocpulse && opts.wants("job");
+        let big_job = target.is_ocpulse() && opts.wants("job");
         if big > 0 && (opts.wants("big") || big_job) {
             let rss_before = rss_kib(pid);
             let (fleet, took, failed) =
@@ -237,7 +265,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
             }
             fleet.stop().await;
         }
-        if target == Target::Ocpulse && opts.max_stations > 0 && !opts.quick && opts.wants("max") {
+        if target.is_ocpulse() && opts.max_stations > 0 && !opts.quick && opts.wants("max") {
             let started = Instant::now();
             let (fleet, took, failed) = Fleet::connect(
                 &server.ws(),
@@ -265,6 +293,11 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<Report> {
             eprintln!("bench: max-stations phase took {:?}", started.elapsed());
         }
         drop(server);
+        if let Some(schema) = schema
+            && let Err(e) = schema.drop_schema().await
+        {
+            eprintln!("bench: {e:#}");
+        }
     }
     Ok(report)
 }

@@ -12,6 +12,9 @@ use anyhow::{Context, bail};
 pub enum Target {
     /// ocpulse itself, release build, SQLite journal with the durability rule.
     Ocpulse,
+    /// ocpulse on PostgreSQL (`bench --store postgres`): the same binary and rule, its
+    /// journal in a schema made for the run.
+    OcpulsePostgres,
     /// The null server (the machine's ceiling).
     Null,
     /// A CSMS on PyPI `ocpp` 2.1.0 + aiohttp (`bench/peers/python`).
@@ -25,13 +28,19 @@ impl Target {
     pub fn name(self) -> &'static str {
         match self {
             Target::Ocpulse => "ocpulse",
+            Target::OcpulsePostgres => "ocpulse (postgres)",
             Target::Null => "null",
             Target::Python => "python-ocpp",
             Target::Node => "node-ocpp-rpc",
         }
     }
 
-    /// Parses a name from `--targets`.
+    /// Whether it is ocpulse (on either store): the scenarios only ocpulse has run on it.
+    pub fn is_ocpulse(self) -> bool {
+        matches!(self, Target::Ocpulse | Target::OcpulsePostgres)
+    }
+
+    /// Parses a name from `--targets` (ocpulse on PostgreSQL comes from `--store`).
     pub fn parse(name: &str) -> Option<Self> {
         [Target::Ocpulse, Target::Null, Target::Python, Target::Node]
             .into_iter()
@@ -96,12 +105,14 @@ fn pinned(core: Option<usize>, program: &Path) -> Command {
     }
 }
 
-/// Starts `target` and waits until its HTTP API answers.
+/// Starts `target` and waits until its HTTP API answers. `database_url` is where ocpulse
+/// on PostgreSQL keeps its journal.
 pub async fn start(
     target: Target,
     exe: &Path,
     repo: &Path,
     core: Option<usize>,
+    database_url: Option<&str>,
 ) -> anyhow::Result<Running> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
@@ -112,6 +123,16 @@ pub async fn start(
             let mut c = pinned(core, exe);
             c.args(["serve", "--listen", &listen, "--data-dir"])
                 .arg(dir.path());
+            data = Some(dir);
+            c
+        }
+        Target::OcpulsePostgres => {
+            let url = database_url.context("ocpulse on PostgreSQL needs a database URL")?;
+            let dir = tempfile::tempdir()?;
+            let mut c = pinned(core, exe);
+            c.args(["serve", "--listen", &listen, "--data-dir"])
+                .arg(dir.path())
+                .args(["--database-url", url]);
             data = Some(dir);
             c
         }
@@ -171,4 +192,56 @@ pub async fn start(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("{} did not start within 30 s", target.name())
+}
+
+/// A schema made for one run of ocpulse on PostgreSQL, so a run starts from an empty journal
+/// and leaves the database as it found it: dropped (with its tables) by `drop_schema`.
+#[derive(Debug)]
+pub struct BenchSchema {
+    /// The database's URL, as given.
+    base: String,
+    /// `ocpulse_bench_PID_NANOS`.
+    name: String,
+    /// `base` with the schema as its `search_path`: what the server is given.
+    pub url: String,
+}
+
+/// A connection to `url` for making or dropping the run's schema.
+async fn admin(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .context("cannot connect to the benchmark's PostgreSQL")?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+impl BenchSchema {
+    /// Makes a fresh schema in the database at `base`.
+    pub async fn create(base: &str) -> anyhow::Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!("ocpulse_bench_{}_{nanos}", std::process::id());
+        admin(base)
+            .await?
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .with_context(|| format!("cannot create schema {name}"))?;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+        Ok(Self {
+            base: base.to_owned(),
+            name,
+            url,
+        })
+    }
+
+    /// Drops the schema and everything in it (after the server using it has stopped).
+    pub async fn drop_schema(self) -> anyhow::Result<()> {
+        admin(&self.base)
+            .await?
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+            .await
+            .with_context(|| format!("cannot drop schema {}", self.name))
+    }
 }

@@ -3,15 +3,20 @@
 //! `postgres`) and memory (for tests). Every one passes the same contract suite
 //! (`contract`).
 
+mod backup;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 mod deferred;
+mod integrity;
+mod lock;
 mod memory;
 mod migrations;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
+pub use backup::{BackupReport, Counters, RestoreReport, backup, restore};
+pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;

@@ -38,6 +38,19 @@ pub struct BenchArgs {
     /// ingest scenario.
     #[arg(long, default_value_t = 100)]
     pub ingest_stations: usize,
+    /// Stores to run ocpulse on: `sqlite` (the default), or `postgres` to also run it on
+    /// PostgreSQL (`--database-url`), a column `ocpulse (postgres)` beside `ocpulse`.
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
+    pub store: String,
+    /// The PostgreSQL database for `--store postgres`; each run makes a schema of its own
+    /// in it and drops it afterwards.
+    #[arg(
+        long,
+        env = "OCPULSE_BENCH_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
     /// Also write the markdown table here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -61,6 +74,13 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("unknown target {t:?}; use ocpulse, null, python or node"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let postgres_url = match (args.store.as_str(), &args.database_url) {
+        ("postgres", Some(url)) => Some(url.clone()),
+        ("postgres", None) => {
+            anyhow::bail!("--store postgres needs --database-url (or OCPULSE_BENCH_DATABASE_URL)")
+        }
+        _ => None,
+    };
     let opts = BenchOptions {
         quick: args.quick,
         targets,
@@ -70,6 +90,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         only: args.only.clone(),
         job_concurrency: args.job_concurrency,
         ingest_stations: args.ingest_stations,
+        postgres_url,
     };
     let report = run(&opts).await?;
     let when = time::OffsetDateTime::now_utc().date();

@@ -37,6 +37,10 @@ pub enum Command {
     Jobs(crate::client_cmd::JobsArgs),
     /// Create, list or revoke API tokens, offline in the server's store.
     Token(crate::token_cmd::TokenArgs),
+    /// Copy the data directory's database to a file, while a server may be serving from it.
+    Backup(crate::backup_cmd::BackupArgs),
+    /// Put a backup in place in a data directory no server is running on.
+    Restore(crate::backup_cmd::RestoreArgs),
     /// The benchmark's null server (answers every frame with the cheapest valid reply).
     #[command(hide = true)]
     BenchNullServer(crate::bench_cmd::NullServerArgs),

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup_cmd;
 pub mod bench_cmd;
 pub mod cli;
 pub mod client_cmd;

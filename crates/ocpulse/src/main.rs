@@ -64,6 +64,8 @@ async fn run() -> anyhow::Result<()> {
         Command::Stations(args) => ocpulse::client_cmd::stations(args).await,
         Command::Jobs(args) => ocpulse::client_cmd::jobs(args).await,
         Command::Token(args) => ocpulse::token_cmd::run(args).await,
+        Command::Backup(args) => ocpulse::backup_cmd::backup(args).await,
+        Command::Restore(args) => ocpulse::backup_cmd::restore(args).await,
         Command::Sim(args) => ocpulse::sim_cmd::run(args).await,
         Command::Bench(args) => ocpulse::bench_cmd::bench(args).await,
         Command::BenchNullServer(args) => ocpulse::bench_cmd::null_server(args).await,

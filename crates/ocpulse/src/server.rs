@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::routing::get;
 use ocpulse_core::Store;
-use ocpulse_store::{PgStore, SqliteStore};
+use ocpulse_store::{DataDirLock, PgStore, SqliteStore};
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -42,6 +42,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.check_exposure()?;
+    // One server per data directory (its database, or its CA with PostgreSQL), held until
+    // this returns or the process dies.
+    let _held = DataDirLock::acquire(&config.data_dir, "ocpulse serve")?;
     let store = open_store(&config.data_dir, config.database_url.as_deref(), true).await?;
     let app = Arc::new(App::new(config, store).await?);
     let tls = match &app.config.security.tls {
