@@ -16,6 +16,11 @@ pub enum ValidationMode {
     Lenient,
 }
 
+impl ValidationMode {
+    /// Every mode, for documentation (its name is its `Display`).
+    pub const ALL: [ValidationMode; 2] = [ValidationMode::Strict, ValidationMode::Lenient];
+}
+
 impl FromStr for ValidationMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

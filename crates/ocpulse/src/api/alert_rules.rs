@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::openapi::ApiErrorBody;
-use super::page::{Order, Page, PageParams, Paging};
+use super::page::{Order, Page, Paging};
 use super::query::Params;
 use super::{ApiError, parse_body};
 use crate::alerts;
@@ -359,7 +359,7 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     get,
     path = "/api/v1/alert-rules",
     tag = "alerts",
-    params(PageParams),
+    params(Paging),
     responses(
         (status = 200, description = "A page of rules, oldest first; `next` is the last rule id", body = Page<RuleView>),
         (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::alert_rules::{SeverityName, storage};
 use super::openapi::ApiErrorBody;
-use super::page::{Order, Page, PageParams, Paging};
+use super::page::{Order, Page, Paging};
 use super::{ApiError, parse_body, query};
 use crate::alerts::{self, AcknowledgeError};
 use crate::app::App;
@@ -153,7 +153,7 @@ impl From<AlertStatusName> for AlertStatus {
         ("status" = Option<AlertStatusName>, Query, description = "Only alerts in this state"),
         ("station" = Option<String>, Query, description = "Only this station's alerts", example = "CP0001"),
         ("rule" = Option<String>, Query, description = "Only alerts of this rule id"),
-        PageParams,
+        Paging,
     ),
     responses(
         (status = 200, description = "A page of alerts, newest first; `next` is the last alert id", body = Page<AlertView>),

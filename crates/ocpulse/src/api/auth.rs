@@ -22,7 +22,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::ApiError;
 use crate::app::App;
@@ -183,8 +182,8 @@ fn forbidden(needed: Scope, caller: &Caller) -> Response {
             names(&caller.scopes)
         ),
     )
-    .with("requiredScope", json!(needed))
-    .with("tokenScopes", json!(caller.scopes))
+    .with("requiredScope", needed)
+    .with("tokenScopes", &caller.scopes)
     .into_response();
     let challenge =
         format!(r#"Bearer realm="ocpulse", error="insufficient_scope", scope="{needed}""#);

@@ -30,13 +30,12 @@ use axum::response::{IntoResponse, Response};
 use ocpulse_core::JournalEntry;
 use ocpulse_core::alert_rules::ALERT_EVENTS;
 use ocpulse_core::journal::{EVENT, STATION_CONNECTED, STATION_DISCONNECTED};
-use serde_json::json;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::ApiError;
-use super::messages::entry_json;
+use super::messages::JournalEntryView;
 use super::openapi::ApiErrorBody;
 use crate::app::App;
 use crate::listener::ConnectionAbort;
@@ -123,7 +122,7 @@ fn parse_filter(params: &HashMap<String, String>) -> Result<Filter, ApiError> {
                             KINDS.join(", ")
                         ),
                     )
-                    .with("validValues", json!(KINDS)));
+                    .with("validValues", KINDS));
                 };
                 kinds.push(*known);
             }
@@ -246,6 +245,19 @@ pub async fn stream(
         .into_response())
 }
 
+// Alphabetical, the order this had when it was one JSON map.
+/// The data of the final `event: lag` of a client that fell behind.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LagNotice {
+    /// Where to resume (also the event's id).
+    last_event_id: i64,
+    /// How many entries the live feed went past it.
+    missed: u64,
+    /// What to do.
+    recovery: &'static str,
+}
+
 /// Why a stream's producer stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -287,17 +299,15 @@ impl Producer {
                 cursor = self.cursor,
                 "event stream: client lagged; ending its stream"
             );
+            let notice = LagNotice {
+                last_event_id: self.cursor,
+                missed,
+                recovery: "the stream ends here; reconnect with Last-Event-ID (this event's id) to be replayed everything after it from the journal",
+            };
             let notice = Event::default()
                 .event("lag")
                 .id(self.cursor.to_string())
-                .data(
-                    json!({
-                        "missed": missed,
-                        "lastEventId": self.cursor,
-                        "recovery": "the stream ends here; reconnect with Last-Event-ID (this event's id) to be replayed everything after it from the journal",
-                    })
-                    .to_string(),
-                );
+                .data(serde_json::to_string(&notice).unwrap_or_default());
             // Sent if the client makes room within the stall timeout, after everything
             // it was already given.
             let _ = self.send(notice, 256).await;
@@ -388,10 +398,10 @@ impl Producer {
         if !self.filter.matches(entry) {
             return Ok(());
         }
-        let mut data = entry_json(entry);
-        data["stationId"] = json!(entry.station_id);
-        data["kind"] = json!(kind_of(entry));
-        let data = data.to_string();
+        let mut view = JournalEntryView::from(entry);
+        view.station_id = Some(&entry.station_id);
+        view.kind = Some(kind_of(entry));
+        let data = serde_json::to_string(&view).unwrap_or_default();
         let cost = data.len() + 32;
         let event = Event::default().id(entry.seq.to_string()).data(data);
         self.send(event, cost).await

@@ -16,13 +16,14 @@ use axum::response::{IntoResponse, Response};
 use ocpulse_core::JournalEntry;
 use ocpulse_core::journal::JournalScan;
 use ocpulse_core::rfc3339;
-use serde_json::{Value, json};
 
 use super::ApiError;
-use super::messages::entry_json;
-use super::meter_values::{ROW_COLUMNS, RowFilter, SCAN_PAGE, meter_scan, row_json, row_record};
+use super::messages::JournalEntryView;
+use super::meter_values::{
+    MeterRowView, ROW_COLUMNS, RowFilter, SCAN_PAGE, meter_scan, row_record,
+};
 use super::openapi::ApiErrorBody;
-use super::query::{Format, Params, range, storage, text};
+use super::query::{ExportFormat, Params, range, storage, text};
 use crate::app::App;
 
 /// The columns of a journal export, in CSV order. `payload` is the JSON text as journaled
@@ -55,7 +56,7 @@ where
     w.flush()
 }
 
-fn json_line(v: &Value, out: &mut Vec<u8>) -> std::io::Result<()> {
+fn json_line(v: &impl serde::Serialize, out: &mut Vec<u8>) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, v).map_err(std::io::Error::other)?;
     out.push(b'\n');
     Ok(())
@@ -70,7 +71,7 @@ fn station(app: &App, params: &Params) -> Result<Option<String>, ApiError> {
 }
 
 /// A file name made of safe characters only, whatever the station id holds.
-fn file_name(what: &str, station: Option<&str>, format: Format) -> String {
+fn file_name(what: &str, station: Option<&str>, format: ExportFormat) -> String {
     let who: String = station
         .unwrap_or("all")
         .chars()
@@ -97,7 +98,7 @@ struct Pages {
 async fn respond(
     app: Arc<App>,
     mut scan: JournalScan,
-    format: Format,
+    format: ExportFormat,
     name: String,
     header: Vec<u8>,
     encode: Encode,
@@ -173,7 +174,7 @@ pub async fn journal(
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     let station = station(&app, &params)?;
-    let format = Format::parse(&params)?;
+    let format = ExportFormat::parse(&params)?;
     let (from_at, to_at) = range(&params)?;
     let actions = text(&params, "action")
         .map(|a| {
@@ -194,7 +195,7 @@ pub async fn journal(
     };
     let mut header = Vec::new();
     let encode: Encode = match format {
-        Format::Csv => {
+        ExportFormat::Csv => {
             csv_line(JOURNAL_COLUMNS, &mut header).map_err(|e| storage_io(&e))?;
             Box::new(|page, out| {
                 for e in page {
@@ -217,11 +218,11 @@ pub async fn journal(
                 Ok(())
             })
         }
-        Format::Jsonl => Box::new(|page, out| {
+        ExportFormat::Jsonl => Box::new(|page, out| {
             for e in page {
-                let mut v = entry_json(e);
-                v["stationId"] = json!(e.station_id);
-                json_line(&v, out)?;
+                let mut view = JournalEntryView::from(e);
+                view.station_id = Some(&e.station_id);
+                json_line(&view, out)?;
             }
             Ok(())
         }),
@@ -258,12 +259,12 @@ pub async fn meter_values(
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     let station = station(&app, &params)?;
-    let format = Format::parse(&params)?;
+    let format = ExportFormat::parse(&params)?;
     let filter = RowFilter::parse(&params)?;
     let scan = meter_scan(station.clone(), &params)?;
     let mut header = Vec::new();
     let encode: Encode = match format {
-        Format::Csv => {
+        ExportFormat::Csv => {
             csv_line(ROW_COLUMNS, &mut header).map_err(|e| storage_io(&e))?;
             Box::new(move |page, out| {
                 for row in page.iter().flat_map(|e| filter.rows(e)) {
@@ -272,26 +273,15 @@ pub async fn meter_values(
                 Ok(())
             })
         }
-        Format::Jsonl => Box::new(move |page, out| {
+        ExportFormat::Jsonl => Box::new(move |page, out| {
             for row in page.iter().flat_map(|e| filter.rows(e)) {
-                json_line(&row_json(&row), out)?;
+                json_line(&MeterRowView::from(&row), out)?;
             }
             Ok(())
         }),
     };
     let name = file_name("meter-values", station.as_deref(), format);
     respond(app, scan, format, name, header, encode).await
-}
-
-/// How an export is written.
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)] // documentation only: `query::Format` reads these names
-pub(crate) enum ExportFormat {
-    /// Comma-separated values with a header row (RFC 4180 quoting), `text/csv`.
-    Csv,
-    /// One JSON object per line, `application/x-ndjson`.
-    Jsonl,
 }
 
 fn storage_io(e: &std::io::Error) -> ApiError {

@@ -11,14 +11,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ocpulse_core::freshness::{FreshData, FreshnessTarget};
 use ocpulse_core::rfc3339;
-use ocpulse_core::selector::Selector;
-use ocpulse_core::trigger_record::Outcome;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::jobs::SelectorDoc;
+use super::jobs::StationSelector;
 use super::openapi::ApiErrorBody;
-use super::page::{Order, Page, PageParams, Paging};
+use super::page::{Order, Page, Paging};
 use super::query::Params;
 use super::schedules::{Deleted, store_error};
 use super::{ApiError, parse_body};
@@ -36,11 +34,11 @@ struct FreshnessBody {
     /// A label for people.
     name: Option<String>,
     /// Which stations. Required.
-    #[schema(value_type = SelectorDoc, required = true)]
-    selector: Option<Selector>,
+    #[schema(value_type = StationSelector, required = true)]
+    selector: Option<StationSelector>,
     /// What must stay fresh. Required.
     #[schema(value_type = FreshDataName, required = true)]
-    data: Option<FreshData>,
+    data: Option<FreshDataName>,
     /// How old it may get, in seconds (1 to 7 days). Required.
     #[schema(value_type = u64, required = true, minimum = 1, maximum = 604_800)]
     max_age_seconds: Option<u64>,
@@ -49,9 +47,8 @@ struct FreshnessBody {
 }
 
 /// What a freshness target keeps fresh.
-#[derive(utoipa::ToSchema)]
+#[derive(Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only: the core `FreshData` parses these names
 enum FreshDataName {
     /// Every known connector's status (refreshed with StatusNotification).
     ConnectorStatus,
@@ -59,6 +56,26 @@ enum FreshDataName {
     MeterValues,
     /// Any message at all (a Heartbeat is triggered when the station has been quiet).
     Heartbeat,
+}
+
+impl From<FreshDataName> for FreshData {
+    fn from(d: FreshDataName) -> Self {
+        match d {
+            FreshDataName::ConnectorStatus => FreshData::ConnectorStatus,
+            FreshDataName::MeterValues => FreshData::MeterValues,
+            FreshDataName::Heartbeat => FreshData::Heartbeat,
+        }
+    }
+}
+
+impl From<FreshData> for FreshDataName {
+    fn from(d: FreshData) -> Self {
+        match d {
+            FreshData::ConnectorStatus => FreshDataName::ConnectorStatus,
+            FreshData::MeterValues => FreshDataName::MeterValues,
+            FreshData::Heartbeat => FreshDataName::Heartbeat,
+        }
+    }
 }
 
 /// A freshness target as the API shows it.
@@ -71,11 +88,9 @@ pub(crate) struct TargetView {
     /// Its label, or null.
     name: Option<String>,
     /// Which stations.
-    #[schema(value_type = SelectorDoc)]
-    selector: Selector,
+    selector: StationSelector,
     /// What must stay fresh.
-    #[schema(value_type = FreshDataName)]
-    data: FreshData,
+    data: FreshDataName,
     /// How old it may get, in seconds.
     max_age_seconds: u64,
     /// Only while charging.
@@ -97,8 +112,8 @@ impl TargetView {
         TargetView {
             target_id: t.id.clone(),
             name: t.name.clone(),
-            selector: t.selector.clone(),
-            data: t.data,
+            selector: StationSelector::from(&t.selector),
+            data: t.data.into(),
             max_age_seconds: t.max_age_seconds,
             only_while_charging: t.only_while_charging,
             created_at: rfc3339(t.created_at),
@@ -110,7 +125,7 @@ impl TargetView {
                 .iter()
                 .map(|(id, l)| {
                     let last = TargetStationView {
-                        outcome: l.outcome,
+                        outcome: l.outcome.as_str(),
                         at: rfc3339(l.at),
                         trigger_id: l.trigger_id.clone(),
                     };
@@ -128,7 +143,7 @@ impl TargetView {
 pub(crate) struct TargetStationView {
     /// The trigger's outcome.
     #[schema(value_type = super::trigger_records::TriggerOutcome)]
-    outcome: Outcome,
+    outcome: &'static str,
     /// When it ended (RFC 3339).
     at: String,
     /// Its trigger record.
@@ -167,10 +182,11 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     let target = FreshnessTarget {
         id: uuid::Uuid::now_v7().simple().to_string(),
         name: body.name,
-        selector: body.selector.ok_or_else(|| missing("selector"))?,
+        selector: body.selector.ok_or_else(|| missing("selector"))?.into(),
         data: body
             .data
-            .ok_or_else(|| missing("data (connectorStatus, meterValues or heartbeat)"))?,
+            .ok_or_else(|| missing("data (connectorStatus, meterValues or heartbeat)"))?
+            .into(),
         max_age_seconds: body
             .max_age_seconds
             .ok_or_else(|| missing("maxAgeSeconds"))?,
@@ -195,7 +211,7 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     get,
     path = "/api/v1/freshness",
     tag = "freshness",
-    params(PageParams),
+    params(Paging),
     responses(
         (status = 200, description = "A page of freshness targets, oldest first; `next` is the last target id", body = Page<TargetView>),
         (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),

@@ -12,19 +12,21 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ocpp_rpc::ProtocolVersion;
 use ocpp_rpc::trigger::MatchReason;
-use ocpulse_core::fleet_job::{Job, JobLimits, JobOutcome, JobSpec, JobStatus, JobTrigger};
-use ocpulse_core::selector::Selector;
+use ocpulse_core::fleet_job::{
+    Job, JobEvse, JobLimits, JobOutcome, JobSpec, JobStatus, JobTrigger,
+};
+use ocpulse_core::selector::{Connection, Selector};
 use ocpulse_core::trigger_plan::{self, TriggerRequest};
 use ocpulse_core::{StationState, rfc3339};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::openapi::ApiErrorBody;
-use super::page::{Order, Page, PageParams, Paging};
+use super::page::{Order, Page, Paging};
 use super::send_trigger::requested_by;
 use super::trigger_answer::TriggeredMessage;
-use super::{ApiError, parse_body};
+use super::{ApiError, parse_body, query};
 use crate::app::App;
 use crate::jobs::{self, CancelError, JobHandle};
 use crate::now_ms;
@@ -43,11 +45,11 @@ pub(crate) struct CreateBody {
     #[schema(max_length = 200)]
     name: Option<String>,
     /// Which stations. Required.
-    #[schema(value_type = SelectorDoc, required = true)]
-    selector: Option<Selector>,
+    #[schema(value_type = StationSelector, required = true)]
+    selector: Option<StationSelector>,
     /// What to ask each station. Required.
-    #[schema(value_type = JobTriggerDoc, required = true)]
-    trigger: Option<JobTrigger>,
+    #[schema(value_type = JobTriggerBody, required = true)]
+    trigger: Option<JobTriggerBody>,
     /// Triggers of this job in flight at once (default 100).
     #[schema(minimum = 1, maximum = 10_000)]
     concurrency: Option<u32>,
@@ -72,56 +74,93 @@ pub(crate) struct CreateBody {
     include_messages: Option<bool>,
 }
 
+// The serde attributes are the core `Selector`'s, so a selector is read (and refused, with
+// the same words) as the core reads it, and shown as it always was.
 /// Which stations a job, schedule or freshness target is about (`ocpulse_core::selector::Selector`):
 /// `stationIds`, or `all: true`, or filters; filters also narrow `stationIds`. An empty
 /// selector, an empty id list, or `stationIds` with `all` are refused.
-#[derive(utoipa::ToSchema)]
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = Selector, examples(json!({"all": true}), json!({"stationIds": ["CP0001", "CS0001"]}), json!({"protocol": "ocpp1.6", "connection": "connected"})))]
-#[allow(dead_code)] // documentation only: the core `Selector` parses this shape
-pub(crate) struct SelectorDoc {
+pub(crate) struct StationSelector {
     /// These stations only (non-blank ids).
     /// At most 10000 (`too_many_station_ids`): select a larger fleet by filter or `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_items = 1, max_items = 10_000)]
     station_ids: Option<Vec<String>>,
     /// Every known station (subject to the filters); required when nothing else is given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     all: bool,
     /// Only stations on this protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<ProtocolName>)]
     protocol: Option<String>,
     /// BootNotification vendor (exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     vendor: Option<String>,
     /// BootNotification model (exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     model: Option<String>,
     /// BootNotification firmware version (exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     firmware_version: Option<String>,
     /// Only connected (or disconnected) stations.
-    #[schema(value_type = Option<ConnectionName>)]
-    connection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connection: Option<ConnectionName>,
     /// At least one connector reports this status (`Charging`, `Faulted`, `Available`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     connector_status: Option<String>,
 }
 
-/// An OCPP subprotocol.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only
-pub(crate) enum ProtocolName {
-    /// OCPP 1.6.
-    #[serde(rename = "ocpp1.6")]
-    Ocpp16,
-    /// OCPP 2.0.1.
-    #[serde(rename = "ocpp2.0.1")]
-    Ocpp201,
-    /// OCPP 2.1.
-    #[serde(rename = "ocpp2.1")]
-    Ocpp21,
+impl From<StationSelector> for Selector {
+    fn from(s: StationSelector) -> Self {
+        Selector {
+            station_ids: s.station_ids,
+            all: s.all,
+            protocol: s.protocol,
+            vendor: s.vendor,
+            model: s.model,
+            firmware_version: s.firmware_version,
+            connection: s.connection.map(Connection::from),
+            connector_status: s.connector_status,
+        }
+    }
 }
 
+impl From<&Selector> for StationSelector {
+    fn from(s: &Selector) -> Self {
+        StationSelector {
+            station_ids: s.station_ids.clone(),
+            all: s.all,
+            protocol: s.protocol.clone(),
+            vendor: s.vendor.clone(),
+            model: s.model.clone(),
+            firmware_version: s.firmware_version.clone(),
+            connection: s.connection.map(ConnectionName::from),
+            connector_status: s.connector_status.clone(),
+        }
+    }
+}
+
+/// The schema of an OCPP subprotocol name: every version's, so the document lists exactly
+/// what `Selector::check` accepts.
+pub(crate) struct ProtocolName;
+
+impl utoipa::PartialSchema for ProtocolName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("An OCPP subprotocol."))
+            .enum_values(Some(ProtocolVersion::ALL.map(ProtocolVersion::subprotocol)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProtocolName {}
+
 /// Whether a station has a live connection.
-#[derive(utoipa::ToSchema)]
+#[derive(Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only
 pub(crate) enum ConnectionName {
     /// It has a live WebSocket now.
     Connected,
@@ -129,47 +168,98 @@ pub(crate) enum ConnectionName {
     Disconnected,
 }
 
+impl From<ConnectionName> for Connection {
+    fn from(c: ConnectionName) -> Self {
+        match c {
+            ConnectionName::Connected => Connection::Connected,
+            ConnectionName::Disconnected => Connection::Disconnected,
+        }
+    }
+}
+
+impl From<Connection> for ConnectionName {
+    fn from(c: Connection) -> Self {
+        match c {
+            Connection::Connected => ConnectionName::Connected,
+            Connection::Disconnected => ConnectionName::Disconnected,
+        }
+    }
+}
+
+// The serde attributes are the core `JobTrigger`'s (see `StationSelector`).
 /// The trigger a job sends to each station (`ocpulse_core::fleet_job::JobTrigger`): the
 /// single-station trigger body without `wait`.
-#[derive(utoipa::ToSchema)]
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = JobTrigger, example = json!({"requestedMessage": "StatusNotification"}))]
-#[allow(dead_code)] // documentation only: the core `JobTrigger` parses this shape
-pub(crate) struct JobTriggerDoc {
+pub(crate) struct JobTriggerBody {
     /// The message wanted, by its name in either version (`Heartbeat`, `StatusNotification`,
     /// `MeterValues`, ...).
     #[schema(value_type = super::send_trigger::RequestedMessage)]
     requested_message: String,
     /// 1.6-style target: a connector (0 = the station itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     connector_id: Option<i64>,
     /// 2.x-style target: an EVSE (and a connector in it).
-    evse: Option<JobEvseDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    evse: Option<JobEvseBody>,
     /// With `requestedMessage: "CustomTrigger"` (OCPP 2.1 stations only), and only then:
     /// the vendor trigger's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 50)]
     custom_trigger: Option<String>,
     /// How long each station's trigger may take, in ms (default 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 300_000)]
     timeout_ms: Option<u64>,
 }
 
 /// An EVSE target of a job.
-#[derive(utoipa::ToSchema)]
+#[derive(Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = JobEvse)]
-#[allow(dead_code)] // documentation only
-pub(crate) struct JobEvseDoc {
+pub(crate) struct JobEvseBody {
     /// The EVSE id.
     id: i64,
     /// A connector of that EVSE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     connector_id: Option<i64>,
 }
 
+impl From<JobTriggerBody> for JobTrigger {
+    fn from(t: JobTriggerBody) -> Self {
+        JobTrigger {
+            requested_message: t.requested_message,
+            connector_id: t.connector_id,
+            evse: t.evse.map(|e| JobEvse {
+                id: e.id,
+                connector_id: e.connector_id,
+            }),
+            custom_trigger: t.custom_trigger,
+            timeout_ms: t.timeout_ms,
+        }
+    }
+}
+
+impl From<&JobTrigger> for JobTriggerBody {
+    fn from(t: &JobTrigger) -> Self {
+        JobTriggerBody {
+            requested_message: t.requested_message.clone(),
+            connector_id: t.connector_id,
+            evse: t.evse.map(|e| JobEvseBody {
+                id: e.id,
+                connector_id: e.connector_id,
+            }),
+            custom_trigger: t.custom_trigger.clone(),
+            timeout_ms: t.timeout_ms,
+        }
+    }
+}
+
 /// A job's admission control as it runs (`limits` of a job or schedule).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = JobLimits)]
-#[allow(dead_code)] // documentation only
 pub(crate) struct JobLimitsView {
     /// Triggers in flight at once.
     concurrency: u32,
@@ -184,10 +274,21 @@ pub(crate) struct JobLimitsView {
     spread_ms: u64,
 }
 
+impl From<&JobLimits> for JobLimitsView {
+    fn from(l: &JobLimits) -> Self {
+        JobLimitsView {
+            concurrency: l.concurrency,
+            rate_per_second: l.rate_per_second,
+            retries: l.retries,
+            retry_backoff_ms: l.retry_backoff_ms,
+            spread_ms: l.spread_ms,
+        }
+    }
+}
+
 /// Where a job stands.
-#[derive(utoipa::ToSchema)]
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only
 pub(crate) enum JobStatusName {
     /// Stations are still being triggered.
     Running,
@@ -195,6 +296,26 @@ pub(crate) enum JobStatusName {
     Completed,
     /// Cancelled: stations not started by then are `Cancelled`.
     Cancelled,
+}
+
+impl From<JobStatus> for JobStatusName {
+    fn from(s: JobStatus) -> Self {
+        match s {
+            JobStatus::Running => JobStatusName::Running,
+            JobStatus::Completed => JobStatusName::Completed,
+            JobStatus::Cancelled => JobStatusName::Cancelled,
+        }
+    }
+}
+
+impl From<JobStatusName> for JobStatus {
+    fn from(s: JobStatusName) -> Self {
+        match s {
+            JobStatusName::Running => JobStatus::Running,
+            JobStatusName::Completed => JobStatus::Completed,
+            JobStatusName::Cancelled => JobStatus::Cancelled,
+        }
+    }
 }
 
 /// A trigger job as the API shows it.
@@ -207,19 +328,15 @@ pub(crate) struct JobView {
     /// Its label, or null.
     name: Option<String>,
     /// Where it stands.
-    #[schema(value_type = JobStatusName)]
-    status: JobStatus,
+    status: JobStatusName,
     /// Who asked (`X-Requested-By`, `api`, or `schedule:<id>`).
     requested_by: String,
     /// Which stations (as given).
-    #[schema(value_type = SelectorDoc)]
-    selector: Selector,
+    selector: StationSelector,
     /// What each is asked.
-    #[schema(value_type = JobTriggerDoc)]
-    trigger: JobTrigger,
+    trigger: JobTriggerBody,
     /// Admission control.
-    #[schema(value_type = JobLimitsView)]
-    limits: JobLimits,
+    limits: JobLimitsView,
     /// When it was created (RFC 3339).
     created_at: String,
     /// When it ended (RFC 3339), or null while running.
@@ -253,7 +370,7 @@ pub(crate) struct JobResultView {
     /// `Pending`, `Running`, a trigger outcome (`Completed`, `Rejected`, ...) or a job
     /// outcome (`Offline`, `UnknownStation`, `NotApplicable`, `Cancelled`).
     #[schema(value_type = String)]
-    outcome: JobOutcome,
+    outcome: &'static str,
     /// Triggers sent so far (retries included).
     attempts: u32,
     /// The latest trigger's record id.
@@ -302,8 +419,8 @@ pub(crate) fn limits_from(
 /// Turns a create body into a checked spec; shared with schedules, which carry the same one.
 pub(crate) fn spec_from(
     name: Option<String>,
-    selector: Option<Selector>,
-    trigger: Option<JobTrigger>,
+    selector: Option<StationSelector>,
+    trigger: Option<JobTriggerBody>,
     limits: JobLimits,
     example: &str,
 ) -> Result<JobSpec, ApiError> {
@@ -327,8 +444,8 @@ pub(crate) fn spec_from(
     }
     let spec = JobSpec {
         name,
-        selector,
-        trigger,
+        selector: selector.into(),
+        trigger: trigger.into(),
         limits,
     };
     spec.check()
@@ -375,7 +492,7 @@ fn refuse_for_every_version(request: &TriggerRequest) -> Result<(), ApiError> {
                 valid.push(m);
             }
         }
-        err = err.with("validValues", json!(valid));
+        err = err.with("validValues", valid);
     }
     Err(err)
 }
@@ -454,24 +571,16 @@ pub async fn create(
         .await
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "job lock"))?;
     let location = format!("/api/v1/trigger-jobs/{}", job.id);
-    let mut body = view(&job, &job.counts(), Results::All);
+    let mut body = view(&job, &job.counts(), ResultsName::All);
     if body_include_messages {
         add_messages(&app, &mut body).await;
     }
     Ok((status, [(header::LOCATION, location)], Json(body)).into_response())
 }
 
-/// Which per-station results a view carries.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Results {
-    None,
-    Failed,
-    All,
-}
-
 /// The job as the API shows it: request, progress counts (`counts`, which a finished job
 /// keeps when its results have left memory), and per-station results from `job.results`.
-fn view(job: &Job, counts: &BTreeMap<String, usize>, results: Results) -> JobView {
+fn view(job: &Job, counts: &BTreeMap<String, usize>, results: ResultsName) -> JobView {
     let sum = |pick: &dyn Fn(JobOutcome) -> bool| -> usize {
         counts
             .iter()
@@ -483,13 +592,13 @@ fn view(job: &Job, counts: &BTreeMap<String, usize>, results: Results) -> JobVie
     let open = sum(&JobOutcome::is_open);
     let total: usize = counts.values().sum();
     let end = job.finished_at.unwrap_or_else(now_ms);
-    let results = (results != Results::None).then(|| {
+    let results = (results != ResultsName::Nothing).then(|| {
         job.results
             .iter()
-            .filter(|r| results == Results::All || (!r.is_open() && !r.outcome.succeeded()))
+            .filter(|r| results == ResultsName::All || (!r.is_open() && !r.outcome.succeeded()))
             .map(|r| JobResultView {
                 station_id: r.station_id.clone(),
-                outcome: r.outcome,
+                outcome: r.outcome.as_str(),
                 attempts: r.attempts,
                 trigger_id: r.trigger_id.clone(),
                 detail: r.detail.clone(),
@@ -503,11 +612,11 @@ fn view(job: &Job, counts: &BTreeMap<String, usize>, results: Results) -> JobVie
     JobView {
         job_id: job.id.clone(),
         name: job.spec.name.clone(),
-        status: job.status,
+        status: job.status.into(),
         requested_by: job.requested_by.clone(),
-        selector: job.spec.selector.clone(),
-        trigger: job.spec.trigger.clone(),
-        limits: job.spec.limits.clone(),
+        selector: StationSelector::from(&job.spec.selector),
+        trigger: JobTriggerBody::from(&job.spec.trigger),
+        limits: JobLimitsView::from(&job.spec.limits),
         created_at: rfc3339(job.created_at),
         finished_at: job.finished_at.map(rfc3339),
         elapsed_ms: end.saturating_sub(job.created_at),
@@ -529,15 +638,15 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
-fn parse_results(value: Option<&String>) -> Result<Results, ApiError> {
-    match value.map(String::as_str) {
-        None | Some("all") => Ok(Results::All),
-        Some("failed") => Ok(Results::Failed),
-        Some("none") => Ok(Results::None),
-        Some(other) => Err(ApiError::bad_request(
-            "invalid_results",
-            format!("results must be all, failed or none, got {other:?}"),
-        )),
+fn parse_results(value: Option<&String>) -> Result<ResultsName, ApiError> {
+    match value {
+        None => Ok(ResultsName::All),
+        Some(v) => query::name(v).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_results",
+                format!("results must be all, failed or none, got {v:?}"),
+            )
+        }),
     }
 }
 
@@ -564,18 +673,16 @@ async fn add_messages(app: &App, body: &mut JobView) {
 }
 
 /// What `include` may add to a job view.
-#[derive(utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
-#[allow(dead_code)] // documentation only: `one` reads this name
 pub(crate) enum IncludeName {
     /// Each station's correlated messages.
     Messages,
 }
 
 /// Which per-station results a job view carries.
-#[derive(utoipa::ToSchema)]
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
-#[allow(dead_code)] // documentation only: `parse_results` reads these names
 pub(crate) enum ResultsName {
     /// Every station's result.
     All,
@@ -609,18 +716,20 @@ pub async fn one(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<JobView>, ApiError> {
     let results = parse_results(params.get("results"))?;
-    let include_messages = match params.get("include").map(String::as_str) {
+    let include_messages = match params.get("include") {
         None => false,
-        Some("messages") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_include",
-                format!("include must be \"messages\", got {other:?}"),
-            ));
-        }
+        Some(v) => match query::name::<IncludeName>(v) {
+            Some(IncludeName::Messages) => true,
+            None => {
+                return Err(ApiError::bad_request(
+                    "invalid_include",
+                    format!("include must be \"messages\", got {v:?}"),
+                ));
+            }
+        },
     };
     let handle = app.jobs.get(&id).ok_or_else(|| not_found(&id))?;
-    let job = if results == Results::None {
+    let job = if results == ResultsName::Nothing {
         handle.snapshot()
     } else {
         handle.full(&app).await
@@ -640,7 +749,7 @@ pub async fn one(
     tag = "jobs",
     params(
         ("status" = Option<JobStatusName>, Query, description = "Only jobs in this state"),
-        PageParams,
+        Paging,
     ),
     responses(
         (status = 200, description = "A page of jobs, newest first, without `results`; `next` is the last job id", body = Page<JobView>),
@@ -652,17 +761,16 @@ pub async fn list(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Page<JobView>>, ApiError> {
     let paging = Paging::parse(&params)?;
-    let status = match params.get("status").map(String::as_str) {
+    let status = match params.get("status") {
         None => None,
-        Some("running") => Some(JobStatus::Running),
-        Some("completed") => Some(JobStatus::Completed),
-        Some("cancelled") => Some(JobStatus::Cancelled),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_status",
-                format!("status must be running, completed or cancelled, got {other:?}"),
-            ));
-        }
+        Some(v) => Some(JobStatus::from(
+            query::name::<JobStatusName>(v).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_status",
+                    format!("status must be running, completed or cancelled, got {v:?}"),
+                )
+            })?,
+        )),
     };
     // Counted first, then read: a running job's results are never copied for a list.
     // Job ids are time-ordered (UUIDv7), so newest first is descending by id.
@@ -673,7 +781,7 @@ pub async fn list(
         if before_cursor || status.is_some_and(|s| job.status != s) {
             return None;
         }
-        Some((job.id.clone(), view(&job, &counts, Results::None)))
+        Some((job.id.clone(), view(&job, &counts, ResultsName::Nothing)))
     });
     Ok(Json(paging.page(
         matching,
@@ -723,5 +831,71 @@ pub async fn cancel(
     let job = handle
         .snapshot()
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "job lock"))?;
-    Ok(Json(view(&job, &handle.counts(), Results::None)))
+    Ok(Json(view(&job, &handle.counts(), ResultsName::Nothing)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_and_job_triggers_read_and_show_as_the_core_types() {
+        for selector in [
+            r#"{"all": true}"#,
+            r#"{"stationIds": ["CP1"], "protocol": "ocpp1.6", "vendor": "v", "model": "m", "firmwareVersion": "f", "connection": "disconnected", "connectorStatus": "Charging"}"#,
+        ] {
+            let ours: StationSelector = serde_json::from_str(selector).expect("api selector");
+            let core: Selector = serde_json::from_str(selector).expect("core selector");
+            assert_eq!(
+                serde_json::to_string(&StationSelector::from(&core)).ok(),
+                serde_json::to_string(&core).ok()
+            );
+            assert_eq!(Selector::from(ours), core);
+        }
+        for trigger in [
+            r#"{"requestedMessage": "Heartbeat"}"#,
+            r#"{"requestedMessage": "CustomTrigger", "connectorId": 1, "evse": {"id": 1, "connectorId": 2}, "customTrigger": "x", "timeoutMs": 5}"#,
+        ] {
+            let ours: JobTriggerBody = serde_json::from_str(trigger).expect("api trigger");
+            let core: JobTrigger = serde_json::from_str(trigger).expect("core trigger");
+            assert_eq!(
+                serde_json::to_string(&JobTriggerBody::from(&core)).ok(),
+                serde_json::to_string(&core).ok()
+            );
+            assert_eq!(JobTrigger::from(ours), core);
+        }
+    }
+
+    #[test]
+    fn bad_selectors_and_job_triggers_are_refused_in_the_core_words() {
+        for selector in [
+            r#"{"all": true, "x": 1}"#,
+            r#"{"connection": "maybe"}"#,
+            r#"{"stationIds": "CP1"}"#,
+        ] {
+            let ours = serde_json::from_str::<StationSelector>(selector)
+                .err()
+                .map(|e| e.to_string());
+            let core = serde_json::from_str::<Selector>(selector)
+                .err()
+                .map(|e| e.to_string());
+            assert!(ours.is_some(), "{selector}");
+            assert_eq!(ours, core, "{selector}");
+        }
+        for trigger in [
+            r#"{"requestedMessage": "Heartbeat", "wait": true}"#,
+            r#"{}"#,
+            r#"{"requestedMessage": "Heartbeat", "evse": {"id": "x"}}"#,
+            r#"{"requestedMessage": "Heartbeat", "evse": {"id": 1, "connector": 1}}"#,
+        ] {
+            let ours = serde_json::from_str::<JobTriggerBody>(trigger)
+                .err()
+                .map(|e| e.to_string());
+            let core = serde_json::from_str::<JobTrigger>(trigger)
+                .err()
+                .map(|e| e.to_string());
+            assert!(ours.is_some(), "{trigger}");
+            assert_eq!(ours, core, "{trigger}");
+        }
+    }
 }

@@ -6,39 +6,80 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use ocpulse_core::journal::JournalQuery;
 use ocpulse_core::{JournalEntry, parse_rfc3339, rfc3339};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::ApiError;
 use super::openapi::ApiErrorBody;
-use super::page::{Page, PageParams, Paging};
+use super::page::{Page, Paging};
 use crate::app::App;
 
-/// A journal entry as the API shows it (`entry_json` builds it).
-#[derive(utoipa::ToSchema)]
+// Borrowed from the entry. Fields are in alphabetical order, the order the entry had when the
+// API showed it as one JSON map, so the bytes a client receives did not change. The event
+// stream and the journal export add `stationId` (and the stream `kind`), which this schema
+// leaves out: the messages of one station do not carry them.
+/// A journal entry as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documentation only
-pub(crate) struct JournalEntryView {
-    /// Its position in the journal (also the event id of the event stream).
-    seq: i64,
-    /// `in` (from the station) or `out` (to it).
-    direction: String,
-    /// `CALL`, `CALLRESULT`, `CALLERROR`, `MALFORMED` or `EVENT`.
-    #[serde(rename = "type")]
-    frame_type: String,
-    /// The OCPP message id.
-    message_id: Option<String>,
+pub(crate) struct JournalEntryView<'a> {
     /// The action (or event name).
-    action: Option<String>,
-    /// The payload (the raw text when it was not JSON).
-    payload: Value,
+    #[schema(value_type = Option<String>)]
+    action: Option<&'a str>,
     /// When it was journaled (RFC 3339).
     at: String,
-    /// The schema violation accepted in lenient mode.
-    violation: Option<String>,
+    /// `in` (from the station) or `out` (to it).
+    #[schema(value_type = String)]
+    direction: &'static str,
+    /// The event stream's kind of the entry (`frame`, `station`, `trigger`, `alert`,
+    /// `event`); only in the stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub(crate) kind: Option<&'static str>,
+    /// The OCPP message id.
+    #[schema(value_type = Option<String>)]
+    message_id: Option<&'a str>,
+    /// The payload (the raw text when it was not JSON).
+    payload: Value,
+    /// Its position in the journal (also the event id of the event stream).
+    seq: i64,
+    /// The station; only in the event stream and the journal export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub(crate) station_id: Option<&'a str>,
     /// The trigger it belongs to.
-    trigger_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    trigger_id: Option<&'a str>,
+    /// `CALL`, `CALLRESULT`, `CALLERROR`, `MALFORMED` or `EVENT`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    frame_type: &'static str,
+    /// The schema violation accepted in lenient mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    violation: Option<&'a str>,
+}
+
+impl<'a> From<&'a JournalEntry> for JournalEntryView<'a> {
+    fn from(e: &'a JournalEntry) -> Self {
+        Self {
+            action: e.action.as_deref(),
+            at: rfc3339(e.at),
+            direction: e.direction.as_str(),
+            kind: None,
+            message_id: e.message_id.as_deref(),
+            payload: serde_json::from_str::<Value>(&e.payload)
+                .unwrap_or_else(|_| Value::String(e.payload.clone())),
+            seq: e.seq,
+            station_id: None,
+            trigger_id: e.trigger_id.as_deref(),
+            frame_type: e.frame_type,
+            violation: e.violation.as_deref(),
+        }
+    }
 }
 
 /// Where a journal page ends: an entry's `seq` (to page), or an RFC 3339 time.
@@ -59,28 +100,6 @@ impl utoipa::PartialSchema for JournalBefore {
 
 impl utoipa::ToSchema for JournalBefore {}
 
-/// The API form of a journal entry (shared with the event stream).
-pub(crate) fn entry_json(e: &JournalEntry) -> Value {
-    let payload = serde_json::from_str::<Value>(&e.payload)
-        .unwrap_or_else(|_| Value::String(e.payload.clone()));
-    let mut v = json!({
-        "seq": e.seq,
-        "direction": e.direction.as_str(),
-        "type": e.frame_type,
-        "messageId": e.message_id,
-        "action": e.action,
-        "payload": payload,
-        "at": rfc3339(e.at),
-    });
-    if let Some(violation) = &e.violation {
-        v["violation"] = json!(violation);
-    }
-    if let Some(trigger) = &e.trigger_id {
-        v["triggerId"] = json!(trigger);
-    }
-    v
-}
-
 /// Lists a station's journal, newest first.
 #[utoipa::path(
     get,
@@ -90,7 +109,7 @@ pub(crate) fn entry_json(e: &JournalEntry) -> Value {
         ("id" = String, Path, description = "The station id", example = "CP0001"),
         ("action" = Option<String>, Query, description = "Only entries of this action"),
         ("before" = Option<JournalBefore>, Query, description = "Only entries before this seq or this RFC 3339 time", example = "2025-01-01T12:00:00Z"),
-        PageParams,
+        Paging,
     ),
     responses(
         (status = 200, description = "A page of journal entries, newest first; `next` is the last entry's `seq`", body = Page<JournalEntryView>),
@@ -103,7 +122,7 @@ pub async fn list(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     if app.stations.get(&id).is_none() {
         return Err(ApiError::station_not_found(&id));
     }
@@ -147,7 +166,53 @@ pub async fn list(
         })?;
     let page = Page::from_lookahead(entries, paging.limit, |e| e.seq.to_string());
     Ok(Json(Page {
-        items: page.items.iter().map(entry_json).collect(),
+        items: page
+            .items
+            .iter()
+            .map(JournalEntryView::from)
+            .collect::<Vec<_>>(),
         next: page.next,
-    }))
+    })
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use ocpulse_core::Direction;
+
+    use super::*;
+    use crate::api::assert_sorted_keys;
+
+    #[test]
+    fn entries_keep_the_key_order_of_a_json_map_with_or_without_the_stream_fields() {
+        let entry = JournalEntry {
+            seq: 7,
+            station_id: "CP1".into(),
+            direction: Direction::In,
+            frame_type: "CALL",
+            message_id: Some("m1".into()),
+            action: Some("StatusNotification".into()),
+            payload: r#"{"status": "Available", "connectorId": 1}"#.into(),
+            at: 0,
+            violation: Some("v".into()),
+            trigger_id: Some("t".into()),
+        };
+        let mut view = JournalEntryView::from(&entry);
+        assert_sorted_keys(&view);
+        view.station_id = Some(&entry.station_id);
+        view.kind = Some("frame");
+        assert_sorted_keys(&view);
+        let raw = JournalEntry {
+            payload: "not json".into(),
+            message_id: None,
+            action: None,
+            violation: None,
+            trigger_id: None,
+            ..entry
+        };
+        let shown = serde_json::to_value(JournalEntryView::from(&raw)).expect("view");
+        assert_eq!(shown["payload"], "not json");
+        assert!(shown["messageId"].is_null() && shown["action"].is_null());
+        assert!(shown.get("violation").is_none() && shown.get("triggerId").is_none());
+    }
 }

@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use ocpulse_core::journal::JournalScan;
 use ocpulse_core::meter_rows::{METER_ACTIONS, MeterRow, meter_rows};
 use ocpulse_core::rfc3339;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::ApiError;
 use super::openapi::ApiErrorBody;
-use super::page::{Page, PageParams, Paging};
+use super::page::{Page, Paging};
 use super::query::{Params, evse, range, storage, text};
 use crate::app::App;
 
@@ -39,53 +40,75 @@ pub(crate) const ROW_COLUMNS: [&str; 15] = [
     "value",
 ];
 
-/// A meter row: one sampled value (`row_json` builds it; the CSV export has the same columns).
-#[derive(utoipa::ToSchema)]
+// Borrowed from the row. Fields are in alphabetical order, the order the row had when the
+// API showed it as one JSON map, so the bytes a client receives did not change; every field
+// is present (`null` when empty).
+/// A meter row: one sampled value (the CSV export has the same columns).
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = MeterRow)]
-#[allow(dead_code)] // documentation only
-pub(crate) struct MeterRowView {
-    /// The journal entry it was read from (`after` pages by it).
-    seq: i64,
-    /// When ocpulse received the message (RFC 3339).
-    received_at: String,
-    /// The station.
-    station_id: String,
+pub(crate) struct MeterRowView<'a> {
     /// `MeterValues`, `StopTransaction` or `TransactionEvent`.
-    action: String,
-    /// The station's timestamp of the sample, as sent.
-    timestamp: Option<String>,
-    /// 2.0.1 EVSE id (0 = main meter).
-    evse_id: Option<i64>,
+    #[schema(value_type = String)]
+    action: &'a str,
     /// 1.6 connector id (0 = main meter), or a 2.0.1 TransactionEvent's `evse.connectorId`.
     connector_id: Option<i64>,
-    /// The transaction, if the message names one.
-    transaction_id: Option<String>,
-    /// What was measured.
-    measurand: String,
-    /// The phase, if any.
-    phase: Option<String>,
-    /// Where it was measured.
-    location: String,
     /// Why it was sampled.
-    context: String,
-    /// The unit, if known.
-    unit: Option<String>,
+    #[schema(value_type = String)]
+    context: &'a str,
+    /// 2.0.1 EVSE id (0 = main meter).
+    evse_id: Option<i64>,
+    /// Where it was measured.
+    #[schema(value_type = String)]
+    location: &'a str,
+    /// What was measured.
+    #[schema(value_type = String)]
+    measurand: &'a str,
     /// 2.0.1 `unitOfMeasure.multiplier` (a power of ten); null on 1.6.
     multiplier: Option<i64>,
+    /// The phase, if any.
+    #[schema(value_type = Option<String>)]
+    phase: Option<&'a str>,
+    /// When ocpulse received the message (RFC 3339).
+    received_at: String,
+    /// The journal entry it was read from (`after` pages by it).
+    seq: i64,
+    /// The station.
+    #[schema(value_type = String)]
+    station_id: &'a str,
+    /// The station's timestamp of the sample, as sent.
+    #[schema(value_type = Option<String>)]
+    timestamp: Option<&'a str>,
+    /// The transaction, if the message names one.
+    #[schema(value_type = Option<String>)]
+    transaction_id: Option<&'a str>,
+    /// The unit, if known.
+    #[schema(value_type = Option<String>)]
+    unit: Option<&'a str>,
     /// The value as a number; null when it is not one (1.6 `SignedData`).
     value: Option<f64>,
 }
 
-/// The API form of a meter row (every column present, `null` when empty).
-pub(crate) fn row_json(r: &MeterRow) -> Value {
-    json!({
-        "seq": r.seq, "receivedAt": rfc3339(r.received_at), "stationId": r.station_id,
-        "action": r.action, "timestamp": r.timestamp, "evseId": r.evse_id,
-        "connectorId": r.connector_id, "transactionId": r.transaction_id,
-        "measurand": r.measurand, "phase": r.phase, "location": r.location,
-        "context": r.context, "unit": r.unit, "multiplier": r.multiplier, "value": r.value,
-    })
+impl<'a> From<&'a MeterRow> for MeterRowView<'a> {
+    fn from(r: &'a MeterRow) -> Self {
+        Self {
+            action: &r.action,
+            connector_id: r.connector_id,
+            context: &r.context,
+            evse_id: r.evse_id,
+            location: &r.location,
+            measurand: &r.measurand,
+            multiplier: r.multiplier,
+            phase: r.phase.as_deref(),
+            received_at: rfc3339(r.received_at),
+            seq: r.seq,
+            station_id: &r.station_id,
+            timestamp: r.timestamp.as_deref(),
+            transaction_id: r.transaction_id.as_deref(),
+            unit: r.unit.as_deref(),
+            value: r.value,
+        }
+    }
 }
 
 /// The CSV record of a meter row, in `ROW_COLUMNS` order (empty when absent).
@@ -169,7 +192,7 @@ pub(crate) fn meter_scan(
         ("to" = Option<String>, Query, format = DateTime, description = "Only rows received before this RFC 3339 time"),
         ("evse" = Option<i64>, Query, minimum = 0, description = "Only this 2.0.1 EVSE or 1.6 connector (0 = main meter)"),
         ("measurand" = Option<String>, Query, description = "Only this measurand", example = "Energy.Active.Import.Register"),
-        PageParams,
+        Paging,
     ),
     responses(
         (status = 200, description = "A page of meter rows, oldest first (a message's rows are never split, so a page may hold more than `limit` when its first message alone has more); `next` is the last row's `seq`", body = Page<MeterRowView>),
@@ -182,7 +205,7 @@ pub async fn list(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(params): Query<Params>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     if app.stations.get(&id).is_none() {
         return Err(ApiError::station_not_found(&id));
     }
@@ -192,7 +215,7 @@ pub async fn list(
     if let Some(after) = paging.after_number("a row's seq")? {
         scan.after_seq = after;
     }
-    let mut out: Vec<Value> = Vec::new();
+    let mut out: Vec<MeterRow> = Vec::new();
     // The page is full when the next message's rows would not fit; seeing that message is
     // also what says that more remain.
     let mut more = false;
@@ -211,7 +234,7 @@ pub async fn list(
                 more = true;
                 break 'pages;
             }
-            out.extend(rows.iter().map(row_json));
+            out.extend(rows);
         }
         match page.last() {
             Some(last) if page.len() == scan.limit => scan.after_seq = last.seq,
@@ -219,9 +242,52 @@ pub async fn list(
         }
     }
     let next = if more {
-        out.last().map(|row| row["seq"].to_string())
+        out.last().map(|row| row.seq.to_string())
     } else {
         None
     };
-    Ok(Json(Page { items: out, next }))
+    Ok(Json(Page {
+        items: out.iter().map(MeterRowView::from).collect::<Vec<_>>(),
+        next,
+    })
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::assert_sorted_keys;
+
+    #[test]
+    fn a_row_has_every_column_in_the_key_order_of_a_json_map() {
+        let row = MeterRow {
+            seq: 1,
+            station_id: "CP1".into(),
+            action: "MeterValues".into(),
+            received_at: 0,
+            timestamp: None,
+            evse_id: Some(1),
+            connector_id: None,
+            transaction_id: None,
+            measurand: "Voltage".into(),
+            phase: None,
+            location: "Outlet".into(),
+            context: "Trigger".into(),
+            unit: Some("V".into()),
+            multiplier: None,
+            value: Some(230.0),
+        };
+        let view = MeterRowView::from(&row);
+        assert_sorted_keys(&view);
+        let shown = serde_json::to_value(&view).expect("view");
+        let keys: Vec<&str> = shown
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut columns = ROW_COLUMNS.to_vec();
+        columns.sort_unstable();
+        assert_eq!(keys, columns, "the JSON form has the CSV columns");
+    }
 }

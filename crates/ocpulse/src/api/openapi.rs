@@ -10,6 +10,12 @@
 //!    routed, every path/query/header parameter, and every status the handler can return.
 //!    Every 4xx/5xx response has `body = ApiErrorBody` (import it from `super::openapi`);
 //!    success bodies use schema structs defined in the `api` module (never a domain type).
+//!    A body's schema is the struct the handler serializes (or parses): it derives
+//!    `Serialize` (`Deserialize`) *and* `utoipa::ToSchema`, borrowing from the domain value
+//!    where that saves copies (`#[schema(value_type = String)]` for a `&str`, ...); there are
+//!    no structs for the document only. A list of names the server reads as text gets its
+//!    schema from the domain's list (a `PartialSchema` impl, as `TriggerOutcome`), or is an
+//!    enum deriving `Deserialize` that the handler parses with (`query::name`).
 //! 3. Add the handler to `paths(...)` below, and run
 //!    `cargo test -p ocpulse --test openapi` and `bash interop/openapi_fuzz.sh`.
 
@@ -93,7 +99,7 @@ use super::auth::SecurityDoc;
         super::jobs::ResultsName,
         super::jobs::IncludeName,
         super::jobs::JobStatusName,
-        super::export::ExportFormat,
+        super::query::ExportFormat,
         super::alerts::AlertStatusName,
     )),
     tags(

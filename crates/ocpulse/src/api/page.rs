@@ -37,18 +37,6 @@ impl<T> Page<T> {
     }
 }
 
-/// The `limit` and `after` query parameters of every list endpoint (documented once).
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // documentation only: `Paging::parse` reads these
-pub(crate) struct PageParams {
-    /// Items per page (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
-    /// The `next` of the previous page (absent or empty: from the start).
-    after: Option<String>,
-}
-
 /// Which way a list is sorted by its cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Order {
@@ -58,12 +46,15 @@ pub(crate) enum Order {
     Descending,
 }
 
-/// A list request's `limit` and `after`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A list request's `limit` and `after`: the query parameters of every list endpoint,
+/// documented once (`params(Paging)`) and read by `Paging::parse`.
+#[derive(Debug, Clone, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct Paging {
-    /// How many items at most.
+    /// Items per page (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: usize,
-    /// The cursor to continue after, if any.
+    /// The `next` of the previous page (absent or empty: from the start).
     pub after: Option<String>,
 }
 

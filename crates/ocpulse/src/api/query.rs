@@ -150,40 +150,42 @@ pub(crate) fn evse(params: &Params) -> Result<Option<i64>, ApiError> {
 }
 
 /// How an export is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
-    /// Comma-separated values with a header row (RFC 4180 quoting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ExportFormat {
+    /// Comma-separated values with a header row (RFC 4180 quoting), `text/csv`.
     Csv,
-    /// One JSON object per line.
+    /// One JSON object per line, `application/x-ndjson`.
     Jsonl,
 }
 
-impl Format {
+impl ExportFormat {
     /// Reads `format` (default `csv`).
     pub(crate) fn parse(params: &Params) -> Result<Self, ApiError> {
         match text(params, "format") {
-            None | Some("csv") => Ok(Format::Csv),
-            Some("jsonl") => Ok(Format::Jsonl),
-            Some(other) => Err(ApiError::bad_request(
-                "invalid_format",
-                format!("format must be csv or jsonl, got {other:?}"),
-            )),
+            None => Ok(ExportFormat::Csv),
+            Some(v) => name(v).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_format",
+                    format!("format must be csv or jsonl, got {v:?}"),
+                )
+            }),
         }
     }
 
     /// The response's content type.
     pub(crate) fn content_type(self) -> &'static str {
         match self {
-            Format::Csv => "text/csv; charset=utf-8",
-            Format::Jsonl => "application/x-ndjson",
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Jsonl => "application/x-ndjson",
         }
     }
 
     /// The file extension.
     pub(crate) fn extension(self) -> &'static str {
         match self {
-            Format::Csv => "csv",
-            Format::Jsonl => "jsonl",
+            ExportFormat::Csv => "csv",
+            ExportFormat::Jsonl => "jsonl",
         }
     }
 }

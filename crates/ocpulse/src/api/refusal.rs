@@ -3,7 +3,6 @@
 
 use axum::http::StatusCode;
 use ocpulse_core::trigger_plan;
-use serde_json::json;
 
 use super::ApiError;
 use crate::trigger_service::Refusal;
@@ -20,9 +19,9 @@ impl From<Refusal> for ApiError {
         match refusal {
             // The version that cannot express it, and the values it can when that helps.
             Refusal::NotApplicable { protocol, code, .. } => {
-                let err = err.with("protocol", json!(protocol.subprotocol()));
+                let err = err.with("protocol", protocol.subprotocol());
                 if code == "unknown_requested_message" || code == "no_equivalent" {
-                    err.with("validValues", json!(trigger_plan::valid_messages(protocol)))
+                    err.with("validValues", trigger_plan::valid_messages(protocol))
                 } else {
                     err
                 }

@@ -425,7 +425,7 @@ pub async fn set_password(
                     "the station answered {status:?}; its old password stays valid (A01.FR.04)"
                 ),
             )
-            .with("stationStatus", json!(status)));
+            .with("stationStatus", &status));
         }
         station_status = Some(status);
     }

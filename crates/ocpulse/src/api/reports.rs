@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::ApiError;
 use super::openapi::ApiErrorBody;
-use super::page::{Order, Page, PageParams, Paging};
+use super::page::{Order, Page, Paging};
 use super::query::Params;
 use super::station_view::ActivityView;
 use crate::app::App;
@@ -257,7 +257,7 @@ pub async fn fleet(
     get,
     path = "/api/v1/reports/health",
     tag = "reports",
-    params(PageParams),
+    params(Paging),
     responses(
         (status = 200, description = "A page of stations' health, by station id", body = Page<StationHealth>),
         (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),

@@ -9,16 +9,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ocpulse_core::fleet_job::{JobLimits, JobOutcome, JobTrigger};
 use ocpulse_core::rfc3339;
 use ocpulse_core::schedule::{self, Schedule};
-use ocpulse_core::selector::Selector;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::jobs::{JobLimitsView, JobTriggerDoc, SelectorDoc, limits_from, spec_from};
+use super::jobs::{JobLimitsView, JobTriggerBody, StationSelector, limits_from, spec_from};
 use super::openapi::ApiErrorBody;
-use super::page::{Order, Page, PageParams, Paging};
+use super::page::{Order, Page, Paging};
 use super::query::Params;
 use super::{ApiError, parse_body};
 use crate::app::App;
@@ -35,11 +33,11 @@ struct ScheduleBody {
     #[schema(max_length = 200)]
     name: Option<String>,
     /// Which stations (chosen anew at each firing). Required.
-    #[schema(value_type = SelectorDoc, required = true)]
-    selector: Option<Selector>,
+    #[schema(value_type = StationSelector, required = true)]
+    selector: Option<StationSelector>,
     /// What to ask each station. Required.
-    #[schema(value_type = JobTriggerDoc, required = true)]
-    trigger: Option<JobTrigger>,
+    #[schema(value_type = JobTriggerBody, required = true)]
+    trigger: Option<JobTriggerBody>,
     /// Seconds between firings (1 to 30 days). Required.
     #[schema(value_type = u64, required = true, minimum = 1, maximum = 2_592_000)]
     every_seconds: Option<u64>,
@@ -75,18 +73,15 @@ pub(crate) struct ScheduleView {
     /// Whether it fires.
     enabled: bool,
     /// Which stations.
-    #[schema(value_type = SelectorDoc)]
-    selector: Selector,
+    selector: StationSelector,
     /// What each is asked.
-    #[schema(value_type = JobTriggerDoc)]
-    trigger: JobTrigger,
+    trigger: JobTriggerBody,
     /// Seconds between firings.
     every_seconds: u64,
     /// Start spread of each firing, in seconds.
     jitter_seconds: u64,
     /// Admission control of each firing's job.
-    #[schema(value_type = JobLimitsView)]
-    limits: JobLimits,
+    limits: JobLimitsView,
     /// When it was created (RFC 3339); firings are on a grid from it.
     created_at: String,
     /// When it fires next (RFC 3339).
@@ -109,11 +104,11 @@ impl ScheduleView {
             schedule_id: s.id.clone(),
             name: s.job.name.clone(),
             enabled: s.enabled,
-            selector: s.job.selector.clone(),
-            trigger: s.job.trigger.clone(),
+            selector: StationSelector::from(&s.job.selector),
+            trigger: JobTriggerBody::from(&s.job.trigger),
             every_seconds: s.every_seconds,
             jitter_seconds: s.job.limits.spread_ms / 1000,
-            limits: s.job.limits.clone(),
+            limits: JobLimitsView::from(&s.job.limits),
             created_at: rfc3339(s.created_at),
             next_run_at: rfc3339(s.next_run_at),
             runs: s.runs,
@@ -129,7 +124,7 @@ impl ScheduleView {
                     .iter()
                     .map(|(id, l)| {
                         let last = ScheduleStationView {
-                            outcome: l.outcome,
+                            outcome: l.outcome.as_str(),
                             at: rfc3339(l.at),
                             job_id: l.job_id.clone(),
                             trigger_id: l.trigger_id.clone(),
@@ -165,7 +160,7 @@ pub(crate) struct ScheduleRunView {
 pub(crate) struct ScheduleStationView {
     /// The outcome (a trigger outcome or a job outcome such as `Offline`).
     #[schema(value_type = String)]
-    outcome: JobOutcome,
+    outcome: &'static str,
     /// When it ended (RFC 3339).
     at: String,
     /// The job of that firing.
@@ -298,7 +293,7 @@ pub async fn replace(
     get,
     path = "/api/v1/schedules",
     tag = "schedules",
-    params(PageParams),
+    params(Paging),
     responses(
         (status = 200, description = "A page of schedules, oldest first, without `stations`; `next` is the last schedule id", body = Page<ScheduleView>),
         (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),

@@ -9,7 +9,7 @@ use ocpulse_core::ValidationMode;
 use ocpulse_core::store::WriteBatch;
 
 use super::openapi::ApiErrorBody;
-use super::page::{Order, Page, PageParams, Paging};
+use super::page::{Order, Page, Paging};
 use super::query::Params;
 use super::station_view::StationView;
 use super::{ApiError, parse_body};
@@ -26,7 +26,7 @@ fn view(entry: &StationEntry, app: &App) -> Result<StationView, ApiError> {
     get,
     path = "/api/v1/stations",
     tag = "stations",
-    params(PageParams),
+    params(Paging),
     responses(
         (status = 200, description = "A page of the stations that ever connected or are registered, by id; `next` is the last id", body = Page<StationView>),
         (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
@@ -83,16 +83,21 @@ struct ValidationBody {
     mode: Option<String>,
 }
 
-/// A validation policy.
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)] // documentation only: `ValidationMode` (core) parses these names
-enum ValidationModeName {
-    /// Schema failures are answered with CALLERROR.
-    Strict,
-    /// Schema failures are accepted, journaled and counted.
-    Lenient,
+/// The schema of a validation policy name: the names of `ValidationMode::ALL`, which
+/// `ValidationMode`'s `FromStr` reads (so a wrong one is `invalid_validation_mode`).
+struct ValidationModeName;
+
+impl utoipa::PartialSchema for ValidationModeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A validation policy."))
+            .enum_values(Some(ValidationMode::ALL.map(|m| m.to_string())))
+            .into()
+    }
 }
+
+impl utoipa::ToSchema for ValidationModeName {}
 
 /// Sets or clears a station's own validation policy.
 #[utoipa::path(

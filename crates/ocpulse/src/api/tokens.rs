@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::openapi::ApiErrorBody;
-use super::page::{Order, Page, PageParams, Paging};
+use super::page::{Order, Page, Paging};
 use super::query::Params;
 use super::{ApiError, parse_body};
 use crate::app::App;
@@ -193,7 +193,7 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     get,
     path = "/api/v1/tokens",
     tag = "tokens",
-    params(PageParams),
+    params(Paging),
     responses(
         (status = 200, description = "A page of tokens, oldest first; `next` is the last token id", body = Page<TokenInfo>),
         (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::ApiError;
 use super::openapi::ApiErrorBody;
-use super::page::{Page, PageParams, Paging};
+use super::page::{Page, Paging};
 use crate::app::App;
 
 fn storage(e: impl std::fmt::Display) -> ApiError {
@@ -226,7 +226,7 @@ pub async fn one(
     params(
         ("station" = Option<String>, Query, description = "Only this station's triggers", example = "CP0001"),
         ("outcome" = Option<TriggerOutcome>, Query, description = "Only triggers with this outcome", example = "Completed"),
-        PageParams,
+        Paging,
     ),
     responses(
         (status = 200, description = "A page of records, newest first", body = Page<TriggerRecordView>),

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::alert_rules::storage;
 use super::openapi::ApiErrorBody;
-use super::page::{Order, Page, PageParams, Paging};
+use super::page::{Order, Page, Paging};
 use super::{ApiError, parse_body};
 use crate::alerts::delivery::{self, Attempt, Delivery, DeliveryStatus};
 use crate::alerts::new_id;
@@ -292,7 +292,7 @@ pub async fn create(State(app): State<Arc<App>>, raw: Bytes) -> Result<Response,
     get,
     path = "/api/v1/webhooks",
     tag = "webhooks",
-    params(PageParams),
+    params(Paging),
     responses(
         (status = 200, description = "A page of webhooks, oldest first; `next` is the last webhook id", body = Page<WebhookView>),
         (status = 400, description = "A bad `limit` (`invalid_limit`), an unknown parameter (`invalid_query`) or an undecodable query", body = ApiErrorBody),
@@ -372,7 +372,7 @@ pub async fn delete(
     tag = "webhooks",
     params(
         ("id" = String, Path, description = "The webhook id"),
-        PageParams,
+        Paging,
     ),
     responses(
         (status = 200, description = "A page of the delivery log, newest first; `next` is the last delivery id", body = Page<DeliveryView>),
