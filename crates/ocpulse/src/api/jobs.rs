@@ -151,7 +151,12 @@ impl utoipa::PartialSchema for ProtocolName {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .description(Some("An OCPP subprotocol."))
-            .enum_values(Some(ProtocolVersion::ALL.map(ProtocolVersion::subprotocol)))
+            .enum_values(Some({
+                // Oldest first, as people list them (`ALL` is newest first).
+                let mut names = ProtocolVersion::ALL.map(ProtocolVersion::subprotocol);
+                names.sort_unstable();
+                names
+            }))
             .into()
     }
 }
