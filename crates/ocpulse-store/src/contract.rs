@@ -83,8 +83,9 @@ async fn open(backend: &dyn Backend) -> Arc<dyn Store> {
     backend.open().await.expect("the backend opens")
 }
 
-/// A station CALL at `at`.
-fn entry(station: &str, action: &str, at: i64) -> JournalEntry {
+/// A station CALL of `action` at `at` (its payload names the time): test data for any code
+/// that writes journal entries, here and in the server's tests.
+pub fn entry(station: &str, action: &str, at: i64) -> JournalEntry {
     JournalEntry {
         seq: 0,
         station_id: station.into(),

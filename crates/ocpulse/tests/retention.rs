@@ -8,27 +8,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::Server;
+use ocpulse_core::Store;
 use ocpulse_core::retention::RetentionPolicy;
 use ocpulse_core::store::WriteBatch;
-use ocpulse_core::{Direction, JournalEntry, Store};
 use ocpulse_store::SqliteStore;
+use ocpulse_store::contract::entry;
 
 const DAY_MS: i64 = 86_400_000;
-
-fn entry(station: &str, action: &str, at: i64) -> JournalEntry {
-    JournalEntry {
-        seq: 0,
-        station_id: station.into(),
-        direction: Direction::In,
-        frame_type: "CALL",
-        message_id: Some(format!("{action}-{at}")),
-        action: Some(action.into()),
-        payload: "{}".into(),
-        at,
-        violation: None,
-        trigger_id: None,
-    }
-}
 
 /// The actions of a station's journal, oldest first, with how many days old each is.
 async fn journal(server: &Server, station: &str, now: i64) -> Vec<(String, i64)> {
