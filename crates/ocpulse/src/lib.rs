@@ -21,6 +21,7 @@ pub mod schedules;
 pub mod server;
 pub mod session_env;
 pub mod sim_cmd;
+pub mod snapshots;
 pub mod tls;
 pub mod token_cmd;
 pub mod tokens;
