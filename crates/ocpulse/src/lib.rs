@@ -15,6 +15,7 @@ pub mod config;
 pub mod freshness;
 pub mod jobs;
 pub mod listener;
+pub mod metrics;
 pub mod registry;
 pub mod retention;
 pub mod schedules;
