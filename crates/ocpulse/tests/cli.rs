@@ -111,3 +111,30 @@ async fn trigger_stations_and_jobs_from_the_command_line() {
     assert!(err.contains("409 job_finished"), "{err}");
     stop.cancel();
 }
+
+#[test]
+fn completions_cover_every_command() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ocpulse"))
+        .args(["completions", "bash"])
+        .output()
+        .expect("run ocpulse");
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "trigger",
+        "jobs",
+        "config",
+        "--heartbeat-interval",
+        "--no-wait",
+    ] {
+        assert!(
+            script.contains(word),
+            "{word} missing from the bash completions"
+        );
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ocpulse"))
+        .args(["completions", "tcsh"])
+        .output()
+        .expect("run ocpulse");
+    assert!(!out.status.success(), "an unknown shell is refused");
+}
