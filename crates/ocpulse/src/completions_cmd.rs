@@ -13,5 +13,7 @@ pub struct CompletionsArgs {
 /// Prints the script on stdout (e.g. `ocpulse completions bash > /etc/bash_completion.d/ocpulse`).
 pub fn run(args: &CompletionsArgs) {
     let mut cmd = crate::cli::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "ocpulse", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "ocpulse", &mut script);
+    crate::stdout::text(&String::from_utf8_lossy(&script));
 }

@@ -31,7 +31,7 @@ pub fn run(parsed: &Parsed, args: &crate::serve_args::ServeArgs) -> anyhow::Resu
     let Some(matches) = &parsed.serve else {
         anyhow::bail!("config check: no settings were parsed");
     };
-    print!("{}", effective(parsed, matches));
+    crate::stdout::text(&effective(parsed, matches));
     Ok(())
 }
 
