@@ -130,6 +130,13 @@ async fn prometheus_scrapes_the_server_and_promql_finds_its_series() {
         return;
     }
     let server = Server::start_with(|c| c.security.require_token = true).await;
+    // Tokens are made offline beside the server: once it holds its data directory.
+    for _ in 0..100 {
+        if reqwest::get(server.url("/api/v1/health")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let token = ocpulse::token_cmd::create(server.dir.path(), "prometheus", &[Scope::Read])
         .await
         .expect("a read token");
