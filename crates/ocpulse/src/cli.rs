@@ -30,6 +30,20 @@ pub enum Command {
     Stations(crate::client_cmd::StationsArgs),
     /// List, show, create or cancel a running server's bulk trigger jobs.
     Jobs(crate::client_cmd::JobsArgs),
+    /// List, show, create or delete a running server's schedules (recurring jobs).
+    Schedules(crate::client_cmd::SchedulesArgs),
+    /// List, show, create or delete freshness targets.
+    Freshness(crate::client_cmd::FreshnessArgs),
+    /// List, show, create or delete alert rules.
+    AlertRules(crate::client_cmd::AlertRulesArgs),
+    /// List, show or acknowledge alerts.
+    Alerts(crate::client_cmd::AlertsArgs),
+    /// List, show, create or delete webhooks, and read their delivery logs.
+    Webhooks(crate::client_cmd::WebhooksArgs),
+    /// The fleet, health and storage reports.
+    Reports(crate::client_cmd::ReportsArgs),
+    /// Export the journal or the meter values as CSV or JSON lines.
+    Export(crate::client_cmd::ExportArgs),
     /// Create, list or revoke API tokens, offline in the server's store.
     Token(crate::token_cmd::TokenArgs),
     /// Copy the data directory's database to a file, while a server may be serving from it.

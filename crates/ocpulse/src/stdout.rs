@@ -14,6 +14,11 @@ pub fn text(text: &str) {
     write(text.as_bytes(), false);
 }
 
+/// Writes raw bytes (a download passed through as it arrives).
+pub fn bytes(bytes: &[u8]) {
+    write(bytes, false);
+}
+
 fn write(bytes: &[u8], newline: bool) {
     let mut out = std::io::stdout().lock();
     let done = out

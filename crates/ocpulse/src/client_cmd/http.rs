@@ -32,6 +32,22 @@ impl ClientArgs {
     pub(crate) async fn post(&self, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         call(self, reqwest::Method::POST, path, body).await
     }
+
+    /// A DELETE of `path`.
+    pub(crate) async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        call(self, reqwest::Method::DELETE, path, None).await
+    }
+
+    /// A request whose answer is not JSON (an export), returned as it came.
+    pub(crate) async fn download(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let response = request(self, reqwest::Method::GET, path, None).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let text = response.text().await.context("reading the answer")?;
+        Err(api_error(self, status, &text))
+    }
 }
 
 async fn request(

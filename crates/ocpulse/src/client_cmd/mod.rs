@@ -7,14 +7,30 @@
 //! and the command exits non-zero. One file per resource; `http` talks to the API,
 //! `output` prints.
 
+mod alert_rules;
+mod alerts;
+mod crud;
+mod export;
+mod freshness;
 mod http;
 mod jobs;
 mod output;
+mod reports;
+mod schedules;
 mod stations;
 mod trigger;
+mod webhooks;
 
+pub use alert_rules::{AlertRulesArgs, alert_rules};
+pub use alerts::{AlertsAction, AlertsArgs, alerts};
+pub use crud::CrudAction;
+pub use export::{ExportArgs, ExportWhat, export};
+pub use freshness::{FreshnessArgs, freshness};
 pub use http::ClientArgs;
-pub use jobs::{JobsAction, JobsArgs, jobs};
+pub use jobs::{CreateArgs, JobsAction, JobsArgs, jobs};
 pub(crate) use output::table;
+pub use reports::{Report, ReportsArgs, reports};
+pub use schedules::{SchedulesArgs, schedules};
 pub use stations::{StationsArgs, stations};
 pub use trigger::{TriggerArgs, trigger};
+pub use webhooks::{WebhooksAction, WebhooksArgs, webhooks};
