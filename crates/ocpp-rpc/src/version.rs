@@ -65,6 +65,21 @@ impl ProtocolVersion {
             .find(|v| v.subprotocol() == token.trim())
     }
 
+    /// The version a person names, in any of the spellings ocpulse accepts everywhere (the
+    /// API's selectors, every command's `--protocol`): the subprotocol (`ocpp1.6`,
+    /// `ocpp2.0.1`, `ocpp2.1`), the bare version (`1.6`, `2.0.1`, `2.1`) or its digits
+    /// (`16`, `201`, `21`), in any case. One parser, so no two places disagree.
+    pub fn parse_name(name: &str) -> Option<Self> {
+        let name = name.trim().to_ascii_lowercase();
+        let version = name.strip_prefix("ocpp").unwrap_or(&name);
+        match version {
+            "1.6" | "16" => Some(ProtocolVersion::V16),
+            "2.0.1" | "201" => Some(ProtocolVersion::V201),
+            "2.1" | "21" => Some(ProtocolVersion::V21),
+            _ => None,
+        }
+    }
+
     /// The schema folder name under `schemas/ocpp/`.
     pub fn schema_dir(self) -> &'static str {
         match self {
@@ -97,6 +112,25 @@ pub fn negotiate(offer: &str) -> Option<ProtocolVersion> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_spelling_of_a_version_names_it() {
+        for (names, version) in [
+            (["1.6", "ocpp1.6", "16", "OCPP1.6"], ProtocolVersion::V16),
+            (
+                ["2.0.1", "ocpp2.0.1", "201", " Ocpp2.0.1 "],
+                ProtocolVersion::V201,
+            ),
+            (["2.1", "ocpp2.1", "21", "OCPP2.1"], ProtocolVersion::V21),
+        ] {
+            for name in names {
+                assert_eq!(ProtocolVersion::parse_name(name), Some(version), "{name}");
+            }
+        }
+        for bad in ["", "2.0", "ocpp", "1.5", "ocpp2"] {
+            assert_eq!(ProtocolVersion::parse_name(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn negotiation_follows_the_stations_preference_order() {

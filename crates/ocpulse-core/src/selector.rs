@@ -115,15 +115,33 @@ impl Selector {
             None => {}
         }
         if let Some(p) = &self.protocol
-            && !ProtocolVersion::ALL.iter().any(|v| v.subprotocol() == p)
+            && ProtocolVersion::parse_name(p).is_none()
         {
             let names: Vec<String> = ProtocolVersion::ALL
                 .iter()
+                .rev()
                 .map(|v| format!("{:?}", v.subprotocol()))
                 .collect();
             return fail(
                 "invalid_selector",
-                format!("protocol must be one of {}, got {p:?}", names.join(", ")),
+                format!(
+                    "protocol must be one of {} (or 1.6, 2.0.1, 2.1), got {p:?}",
+                    names.join(", ")
+                ),
+            );
+        }
+        if let Some(status) = &self.connector_status
+            && !connector_statuses().any(|s| s == status)
+        {
+            let mut known: Vec<&str> = connector_statuses().collect();
+            known.sort_unstable();
+            known.dedup();
+            return fail(
+                "invalid_selector",
+                format!(
+                    "connectorStatus must be a connector status of OCPP 1.6 or 2.x ({}), got {status:?}",
+                    known.join(", ")
+                ),
             );
         }
         Ok(())
@@ -135,8 +153,13 @@ impl Selector {
         let eq = |want: &Option<String>, have: Option<&String>| {
             want.as_ref().is_none_or(|w| have == Some(w))
         };
-        eq(&self.protocol, state.protocol.as_ref())
-            && eq(&self.vendor, boot.and_then(|b| b.vendor.as_ref()))
+        self.protocol.as_deref().is_none_or(|want| {
+            let have = state.protocol.as_deref();
+            match ProtocolVersion::parse_name(want) {
+                Some(version) => have == Some(version.subprotocol()),
+                None => have == Some(want),
+            }
+        }) && eq(&self.vendor, boot.and_then(|b| b.vendor.as_ref()))
             && eq(&self.model, boot.and_then(|b| b.model.as_ref()))
             && eq(
                 &self.firmware_version,
@@ -196,6 +219,18 @@ impl Selector {
             }
         }
     }
+}
+
+/// Every connector status a station can report, in either version's vocabulary (1.6
+/// `ChargePointStatus`, 2.x `ConnectorStatusEnumType`): a `connectorStatus` filter outside
+/// it could never match, so it is refused instead of selecting nothing.
+fn connector_statuses() -> impl Iterator<Item = &'static str> {
+    use ocpp_types::v16::ChargePointStatus;
+    use ocpp_types::v201::ConnectorStatusEnumType;
+    ChargePointStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .chain(ConnectorStatusEnumType::ALL.iter().map(|s| s.as_str()))
 }
 
 #[cfg(test)]

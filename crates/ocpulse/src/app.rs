@@ -52,6 +52,9 @@ impl Running {
     }
 }
 
+/// How often the metrics read the journal's size at most (it walks the store's files).
+const JOURNAL_SIZE_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Shared application state.
 pub struct App {
     /// The settings.
@@ -88,6 +91,8 @@ pub struct App {
     pub pruning: crate::retention::Pruning,
     /// Where the stored station snapshots stand (`snapshots`).
     pub snapshots: crate::snapshots::Snapshots,
+    /// The Prometheus series (`GET /metrics`), fed by the code that sees each event.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl App {
@@ -139,6 +144,7 @@ impl App {
             tokens: crate::tokens::Tokens::default(),
             pruning: crate::retention::Pruning::default(),
             snapshots,
+            metrics: Arc::new(crate::metrics::Metrics::new(JOURNAL_SIZE_REFRESH)),
         })
     }
 }

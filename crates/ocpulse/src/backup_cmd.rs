@@ -39,7 +39,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
         .await
         .context("the backup did not finish")?
         .map_err(|e| anyhow::anyhow!("backup failed: {}", e.detail()))?;
-    println!(
+    crate::stdout::line(&format!(
         "backed up {} to {}: {:.1} MB, journal up to seq {}, copied in {:.2} s, every page checked in {:.2} s",
         report.source.display(),
         args.to.display(),
@@ -47,7 +47,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
         report.journal_head,
         report.copied_in.as_secs_f64(),
         report.checked_in.as_secs_f64(),
-    );
+    ));
     Ok(())
 }
 
@@ -59,27 +59,30 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         .await
         .context("the restore did not finish")?
         .map_err(|e| anyhow::anyhow!("restore failed: {}", e.detail()))?;
-    println!(
+    crate::stdout::line(&format!(
         "restored {} into {}: {:.1} MB, journal up to seq {}",
         args.from.display(),
         report.database.display(),
         megabytes(report.bytes),
         report.journal_head,
-    );
+    ));
     match &report.counters {
         ocpulse_store::Counters::Backup => {}
         ocpulse_store::Counters::Carried {
             last_transaction_id,
             journal_seq,
-        } => println!(
+        } => crate::stdout::line(&format!(
             "counters carried over from the database it replaces: journal seq continues after {journal_seq}, 1.6 transaction ids after {last_transaction_id}"
-        ),
+        )),
         ocpulse_store::Counters::Unreadable(why) => eprintln!(
             "warning: the database it replaces could not be read for its counters ({why}): journal seqs and 1.6 transaction ids handed out after the backup was taken may be handed out again"
         ),
     }
     if let Some(previous) = report.previous {
-        println!("the database it replaced is kept as {}", previous.display());
+        crate::stdout::line(&format!(
+            "the database it replaced is kept as {}",
+            previous.display()
+        ));
     }
     Ok(())
 }

@@ -107,7 +107,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             .replace("  ", ""),
     );
     let table = report.markdown(&header);
-    println!("{table}");
+    crate::stdout::line(&table);
     if let Some(path) = &args.out {
         std::fs::write(path, &table).with_context(|| format!("cannot write {}", path.display()))?;
     }

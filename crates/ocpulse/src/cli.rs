@@ -1,15 +1,10 @@
-//! The command line: `ocpulse serve`, `ocpulse sim`, `ocpulse bench`, and the API client
-//! commands `ocpulse trigger`, `ocpulse stations`, `ocpulse jobs`.
-
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+//! The command line: `ocpulse serve` (its options in `serve_args.rs`, its config file in
+//! `config_file.rs`), `ocpulse sim`, `ocpulse bench`, `ocpulse config check`, and the API
+//! client commands (`client_cmd/`).
 
 use clap::{Parser, Subcommand};
-use ocpulse_core::ValidationMode;
-use ocpulse_core::retention::RetentionPolicy;
 
-use crate::config::{CaSource, Limits, Security, ServerConfig, TlsFiles};
+pub use crate::serve_args::ServeArgs;
 
 /// ocpulse: an OCPP central system that makes TriggerMessage a first-class API.
 #[derive(Debug, Parser)]
@@ -35,317 +30,31 @@ pub enum Command {
     Stations(crate::client_cmd::StationsArgs),
     /// List, show, create or cancel a running server's bulk trigger jobs.
     Jobs(crate::client_cmd::JobsArgs),
+    /// List, show, create or delete a running server's schedules (recurring jobs).
+    Schedules(crate::client_cmd::SchedulesArgs),
+    /// List, show, create or delete freshness targets.
+    Freshness(crate::client_cmd::FreshnessArgs),
+    /// List, show, create or delete alert rules.
+    AlertRules(crate::client_cmd::AlertRulesArgs),
+    /// List, show or acknowledge alerts.
+    Alerts(crate::client_cmd::AlertsArgs),
+    /// List, show, create or delete webhooks, and read their delivery logs.
+    Webhooks(crate::client_cmd::WebhooksArgs),
+    /// The fleet, health and storage reports.
+    Reports(crate::client_cmd::ReportsArgs),
+    /// Export the journal or the meter values as CSV or JSON lines.
+    Export(crate::client_cmd::ExportArgs),
     /// Create, list or revoke API tokens, offline in the server's store.
     Token(crate::token_cmd::TokenArgs),
     /// Copy the data directory's database to a file, while a server may be serving from it.
     Backup(crate::backup_cmd::BackupArgs),
     /// Put a backup in place in a data directory no server is running on.
     Restore(crate::backup_cmd::RestoreArgs),
+    /// Check the settings `serve` would start with (`config check`) and print them.
+    Config(crate::config_cmd::ConfigArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(crate::completions_cmd::CompletionsArgs),
     /// The benchmark's null server (answers every frame with the cheapest valid reply).
     #[command(hide = true)]
     BenchNullServer(crate::bench_cmd::NullServerArgs),
-}
-
-/// Options of `ocpulse serve`.
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// Address for the one listener (station WebSocket and HTTP API).
-    #[arg(long, env = "OCPULSE_LISTEN", default_value = "127.0.0.1:8180")]
-    pub listen: SocketAddr,
-    /// Directory of the embedded SQLite database (created if missing).
-    #[arg(long, env = "OCPULSE_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
-    /// Store everything in this PostgreSQL database (postgres://user:password@host:port/db)
-    /// instead of the SQLite database in --data-dir.
-    #[arg(
-        long,
-        env = "OCPULSE_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<String>,
-    /// Heartbeat interval (seconds) given to stations with an Accepted BootNotification.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i32).range(1..))]
-    pub heartbeat_interval: i32,
-    /// Seconds a station has to answer a CSMS CALL.
-    #[arg(long, default_value_t = 30)]
-    pub call_timeout: u64,
-    /// Inbound schema validation for stations without their own policy: strict or lenient.
-    #[arg(long, default_value = "strict")]
-    pub validation: ValidationMode,
-    /// Seconds of silence before a station is pinged; three intervals without any frame or
-    /// pong close the connection (0 = never ping).
-    #[arg(long, default_value_t = 60)]
-    pub ws_ping_interval: u64,
-    /// CA certificate (PEM, optionally followed by its chain) that signs station certificates
-    /// (SignCertificate). Needs --ca-key. Without both, a development CA is generated once in
-    /// DATA_DIR/ca/.
-    #[arg(long, value_name = "PATH", requires = "ca_key")]
-    pub ca_cert: Option<PathBuf>,
-    /// The CA's private key (PKCS#8 PEM). Needs --ca-cert.
-    #[arg(long, value_name = "PATH", requires = "ca_cert")]
-    pub ca_key: Option<PathBuf>,
-    /// The organization (O) a station's CSR must name to be signed (its CN must always be
-    /// the station's identity).
-    #[arg(long, value_name = "NAME")]
-    pub csr_organization: Option<String>,
-    /// Sign no station certificates: SignCertificate is answered Rejected.
-    #[arg(long, conflicts_with_all = ["ca_cert", "ca_key"])]
-    pub no_ca: bool,
-    /// Seconds after a start before trigger jobs (and schedules) that were running at the
-    /// stop resume: time for the fleet to reconnect first.
-    #[arg(long, default_value_t = 15)]
-    pub resume_delay: u64,
-    /// Seconds a connected station may stay silent before it is probed with a triggered
-    /// Heartbeat; a failed probe declares it unresponsive (0 = never probe). Keep it above
-    /// the heartbeat interval.
-    #[arg(long, default_value_t = 600)]
-    pub probe_after: u64,
-    /// Extra CA certificates (PEM) to trust for https webhook receivers, besides the OS
-    /// certificate store (for receivers behind a private CA).
-    #[arg(long, value_name = "PATH")]
-    pub webhook_ca: Option<PathBuf>,
-    /// Accept unknown station identities and register them (profile 0, no credentials).
-    /// The default on a loopback listener; refused on any other.
-    #[arg(long, conflicts_with = "no_auto_register")]
-    pub auto_register: bool,
-    /// Refuse unknown station identities even on a loopback listener.
-    #[arg(long)]
-    pub no_auto_register: bool,
-    /// API requests need a bearer token (`ocpulse token create`). Always on when the
-    /// listener is not loopback.
-    #[arg(long)]
-    pub require_token: bool,
-    /// Server certificate (PEM, leaf then chain): the listener then speaks only TLS
-    /// (wss:// for stations at profile 2 and 3, https:// for the API). Needs --tls-key.
-    #[arg(long, value_name = "PATH", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The server certificate's private key (PEM). Needs --tls-cert.
-    #[arg(long, value_name = "PATH", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Extra CA certificates (PEM) that station client certificates (profile 3) may chain
-    /// to, besides the CA that signs station CSRs.
-    #[arg(long, value_name = "PATH", requires = "tls_cert")]
-    pub tls_client_ca: Option<PathBuf>,
-    /// Seconds a connection has to finish its TLS handshake and send its first request.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
-    pub handshake_timeout: u64,
-    /// Connections allowed at once that have not sent a first request yet; more are closed
-    /// at once.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_pending_connections: u64,
-    /// Let webhooks reach this address range (CIDR, e.g. 10.20.0.0/16, or one address;
-    /// repeatable). Without it only public addresses are allowed: loopback, private,
-    /// link-local, CGNAT and other internal addresses are refused.
-    #[arg(long, value_name = "CIDR", value_parser = crate::alerts::address_policy::parse_cidr)]
-    pub webhook_allow: Vec<ipnet::IpNet>,
-    /// Delete journal entries older than this (`90d`, `12h`, `forever`), except actions
-    /// with their own period. Pruning runs in the background in small steps. Default: keep
-    /// everything.
-    #[arg(long, env = "OCPULSE_RETAIN_JOURNAL", value_name = "DURATION", value_parser = parse_retention)]
-    pub retain_journal: Option<Retention>,
-    /// Delete MeterValues (the bulk of a fleet's journal) older than this; the same as
-    /// `--retain-action MeterValues=DURATION`.
-    #[arg(long, env = "OCPULSE_RETAIN_METER_VALUES", value_name = "DURATION", value_parser = parse_retention)]
-    pub retain_meter_values: Option<Retention>,
-    /// Keep one action for its own period, overriding --retain-journal:
-    /// `ACTION=DURATION` or `ACTION=forever` (repeatable).
-    #[arg(long, value_name = "ACTION=DURATION", value_parser = parse_action_retention)]
-    pub retain_action: Vec<(String, Retention)>,
-    /// Seconds between two pruning passes (when a retention is set).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    pub prune_every: u64,
-    /// The largest OCPP message (bytes) a station may send.
-    #[arg(long, default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
-    pub max_frame_bytes: u64,
-}
-
-impl ServeArgs {
-    /// The server settings these options describe. Fails when only one of `--ca-cert` and
-    /// `--ca-key` is given (clap already refuses that; this keeps the rule when the
-    /// struct is built another way).
-    pub fn config(&self) -> anyhow::Result<ServerConfig> {
-        let ca = match (&self.ca_cert, &self.ca_key, self.no_ca) {
-            (None, None, true) => CaSource::Disabled,
-            (None, None, false) => CaSource::Development,
-            (Some(cert), Some(key), false) => CaSource::Files {
-                cert: cert.clone(),
-                key: key.clone(),
-            },
-            (_, _, true) => anyhow::bail!("--no-ca cannot be combined with --ca-cert/--ca-key"),
-            (Some(_), None, _) => anyhow::bail!("--ca-cert needs --ca-key (the CA's private key)"),
-            (None, Some(_), _) => anyhow::bail!("--ca-key needs --ca-cert (the CA certificate)"),
-        };
-        let loopback = self.listen.ip().is_loopback();
-        let security = Security {
-            auto_register: self.auto_register || (loopback && !self.no_auto_register),
-            require_token: self.require_token || !loopback,
-            tls: match (&self.tls_cert, &self.tls_key) {
-                (Some(cert), Some(key)) => Some(TlsFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                    client_ca: self.tls_client_ca.clone(),
-                }),
-                (None, None) => None,
-                _ => anyhow::bail!("--tls-cert and --tls-key go together"),
-            },
-        };
-        let limits = Limits {
-            handshake_timeout: Duration::from_secs(self.handshake_timeout),
-            max_pending_connections: usize::try_from(self.max_pending_connections)?,
-            max_frame_bytes: usize::try_from(self.max_frame_bytes)?,
-            ..Limits::default()
-        };
-        Ok(ServerConfig {
-            csr_organization: self.csr_organization.clone(),
-            security,
-            limits,
-            listen: self.listen,
-            data_dir: self.data_dir.clone(),
-            database_url: self.database_url.clone(),
-            heartbeat_interval: self.heartbeat_interval,
-            call_timeout: Duration::from_secs(self.call_timeout),
-            validation: self.validation,
-            ws_ping_interval: Duration::from_secs(self.ws_ping_interval),
-            ca,
-            job_resume_delay: Duration::from_secs(self.resume_delay),
-            probe_after: Duration::from_secs(self.probe_after),
-            webhook_ca: self.webhook_ca.clone(),
-            webhook_allow: self.webhook_allow.clone(),
-            retention: self.retention()?,
-            prune_every: Duration::from_secs(self.prune_every),
-            ..ServerConfig::default()
-        })
-    }
-}
-
-impl ServeArgs {
-    fn retention(&self) -> anyhow::Result<RetentionPolicy> {
-        let mut policy = RetentionPolicy {
-            journal: self.retain_journal.and_then(|r| r.0),
-            per_action: Default::default(),
-        };
-        if let Some(r) = self.retain_meter_values {
-            policy.per_action.insert("MeterValues".into(), r.0);
-        }
-        for (action, r) in &self.retain_action {
-            if policy.per_action.insert(action.clone(), r.0).is_some() {
-                anyhow::bail!(
-                    "the retention of {action} is given twice (--retain-action, or --retain-meter-values for MeterValues)"
-                );
-            }
-        }
-        Ok(policy)
-    }
-}
-
-/// A retention period; `None` keeps for ever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention(pub Option<Duration>);
-
-/// Reads `90d`, `12h 30m`, `forever`: humantime's durations, at least a minute (a shorter
-/// period would delete what alerts and triggers are still reading).
-fn parse_retention(text: &str) -> Result<Retention, String> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("forever") {
-        return Ok(Retention(None));
-    }
-    let d = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}: give a duration such as 90d, 36h or 30m, or `forever`"))?;
-    if d < Duration::from_secs(60) {
-        return Err(format!("{text} is shorter than the shortest retention, 1m"));
-    }
-    Ok(Retention(Some(d)))
-}
-
-/// Reads `ACTION=DURATION`.
-fn parse_action_retention(text: &str) -> Result<(String, Retention), String> {
-    let (action, period) = text
-        .split_once('=')
-        .ok_or_else(|| format!("{text}: expected ACTION=DURATION, e.g. MeterValues=7d"))?;
-    let action = action.trim();
-    if action.is_empty() || !action.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(format!(
-            "{action:?} is not an OCPP action name (e.g. MeterValues)"
-        ));
-    }
-    Ok((action.to_owned(), parse_retention(period)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser as _;
-
-    use super::{Cli, Command};
-
-    fn serve(args: &[&str]) -> anyhow::Result<crate::config::ServerConfig> {
-        let cli = Cli::try_parse_from(["ocpulse", "serve"].iter().chain(args))?;
-        let Command::Serve(serve) = cli.command else {
-            anyhow::bail!("not serve");
-        };
-        let config = serve.config()?;
-        config.check_exposure()?;
-        Ok(config)
-    }
-
-    #[test]
-    fn loopback_is_development_mode_and_anything_else_requires_authentication() {
-        let dev = serve(&[]).expect("the default starts");
-        assert!(dev.security.auto_register && !dev.security.require_token);
-        let closed = serve(&["--no-auto-register", "--require-token"]).expect("starts");
-        assert!(!closed.security.auto_register && closed.security.require_token);
-        let public = serve(&["--listen", "0.0.0.0:8180"]).expect("secure by default");
-        assert!(!public.security.auto_register && public.security.require_token);
-        let open = serve(&["--listen", "0.0.0.0:8180", "--auto-register"])
-            .expect_err("refuses to start open");
-        assert!(open.to_string().contains("--auto-register"), "{open}");
-    }
-
-    #[test]
-    fn a_database_url_selects_postgresql_and_is_shown_without_its_password() {
-        let url = "postgres://ops:pw@db.example:5432/ocpulse";
-        let pg = serve(&["--database-url", url]).expect("starts");
-        assert_eq!(pg.database_url.as_deref(), Some(url));
-        assert_eq!(
-            crate::server::describe_database(url),
-            "postgres://ops@db.example:5432/ocpulse"
-        );
-    }
-
-    #[test]
-    fn retention_periods_are_read_per_action_with_clear_errors() {
-        let day = std::time::Duration::from_secs(86_400);
-        let none = serve(&[]).expect("starts");
-        assert!(!none.retention.prunes(), "nothing is deleted by default");
-        let c = serve(&[
-            "--retain-journal",
-            "90d",
-            "--retain-meter-values",
-            "7d",
-            "--retain-action",
-            "BootNotification=forever",
-        ])
-        .expect("starts");
-        assert_eq!(c.retention.journal, Some(day * 90));
-        assert_eq!(c.retention.per_action["MeterValues"], Some(day * 7));
-        assert_eq!(c.retention.per_action["BootNotification"], None);
-        for (args, says) in [
-            (&["--retain-journal", "soon"][..], "90d"),
-            (&["--retain-journal", "10s"][..], "shortest"),
-            (&["--retain-action", "MeterValues"][..], "ACTION=DURATION"),
-            (&["--retain-action", "Meter Values=1d"][..], "action name"),
-            (
-                &[
-                    "--retain-meter-values",
-                    "1d",
-                    "--retain-action",
-                    "MeterValues=2d",
-                ][..],
-                "given twice",
-            ),
-        ] {
-            let e = serve(args).expect_err("refused");
-            assert!(e.to_string().contains(says), "{args:?}: {e}");
-        }
-    }
 }

@@ -1,12 +1,10 @@
 //! The `ocpulse` command.
 
-use clap::Parser;
-
 /// mimalloc: faster than glibc's allocator on the per-frame allocations of a busy server,
 /// and it gives freed memory back, so an idle fleet's RSS reflects what it holds.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use ocpulse::cli::{Cli, Command};
+use ocpulse::cli::Command;
 use tracing_subscriber::EnvFilter;
 
 /// Transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` asks for them.
@@ -53,7 +51,8 @@ async fn run() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    match Cli::parse().command {
+    let parsed = ocpulse::config_file::parse()?;
+    match parsed.cli.command {
         Command::Serve(args) => {
             let config = args.config()?;
             let listener = ocpulse::server::bind(config.listen)
@@ -63,10 +62,24 @@ async fn run() -> anyhow::Result<()> {
         Command::Trigger(args) => ocpulse::client_cmd::trigger(args).await,
         Command::Stations(args) => ocpulse::client_cmd::stations(args).await,
         Command::Jobs(args) => ocpulse::client_cmd::jobs(args).await,
+        Command::Schedules(args) => ocpulse::client_cmd::schedules(args).await,
+        Command::Freshness(args) => ocpulse::client_cmd::freshness(args).await,
+        Command::AlertRules(args) => ocpulse::client_cmd::alert_rules(args).await,
+        Command::Alerts(args) => ocpulse::client_cmd::alerts(args).await,
+        Command::Webhooks(args) => ocpulse::client_cmd::webhooks(args).await,
+        Command::Reports(args) => ocpulse::client_cmd::reports(args).await,
+        Command::Export(args) => ocpulse::client_cmd::export(args).await,
         Command::Token(args) => ocpulse::token_cmd::run(args).await,
         Command::Backup(args) => ocpulse::backup_cmd::backup(args).await,
         Command::Restore(args) => ocpulse::backup_cmd::restore(args).await,
         Command::Sim(args) => ocpulse::sim_cmd::run(args).await,
+        Command::Config(ocpulse::config_cmd::ConfigArgs {
+            action: ocpulse::config_cmd::ConfigAction::Check(ref args),
+        }) => ocpulse::config_cmd::run(&parsed, args),
+        Command::Completions(args) => {
+            ocpulse::completions_cmd::run(&args);
+            Ok(())
+        }
         Command::Bench(args) => ocpulse::bench_cmd::bench(args).await,
         Command::BenchNullServer(args) => ocpulse::bench_cmd::null_server(args).await,
     }

@@ -109,13 +109,11 @@ pub struct SimArgs {
     pub report: Option<PathBuf>,
 }
 
-fn parse_protocol(s: &str) -> Result<ProtocolVersion, String> {
-    match s {
-        "1.6" | "ocpp1.6" | "16" => Ok(ProtocolVersion::V16),
-        "2.0.1" | "ocpp2.0.1" | "201" => Ok(ProtocolVersion::V201),
-        "2.1" | "ocpp2.1" | "21" => Ok(ProtocolVersion::V21),
-        other => Err(format!("unknown protocol {other:?}; use 1.6, 2.0.1 or 2.1")),
-    }
+/// `--protocol`: the spellings every command accepts ([`ProtocolVersion::parse_name`]).
+pub(crate) fn parse_protocol(s: &str) -> Result<ProtocolVersion, String> {
+    ProtocolVersion::parse_name(s).ok_or_else(|| {
+        format!("unknown protocol {s:?}; use 1.6, 2.0.1 or 2.1 (or ocpp1.6, ocpp2.0.1, ocpp2.1)")
+    })
 }
 
 impl SimArgs {
@@ -218,10 +216,10 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("ocpulse sim: {e}"))?;
     let text = serde_json::to_string_pretty(&report)?;
-    println!("{text}");
     if let Some(path) = &args.report {
         std::fs::write(path, &text)
             .with_context(|| format!("cannot write report {}", path.display()))?;
     }
+    crate::stdout::line(&text);
     Ok(())
 }

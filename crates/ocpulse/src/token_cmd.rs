@@ -81,7 +81,7 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
                 created.token.name,
                 scopes.join(", ")
             );
-            println!("{}", created.plain);
+            crate::stdout::line(&created.plain);
         }
         TokenAction::List => {
             let list = tokens::list(&*store).await?;
@@ -99,17 +99,17 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            print!(
-                "{}",
-                crate::client_cmd::table(&["ID", "NAME", "SCOPES", "CREATED", "LAST USED"], &rows)
-            );
-            println!("{} tokens", rows.len());
+            crate::stdout::text(&crate::client_cmd::table(
+                &["ID", "NAME", "SCOPES", "CREATED", "LAST USED"],
+                &rows,
+            ));
+            crate::stdout::line(&format!("{} tokens", rows.len()));
         }
         TokenAction::Revoke { id } => {
             if tokens::revoke(&*store, &id).await?.is_none() {
                 anyhow::bail!("no token with id {id:?}; `ocpulse token list` shows them");
             }
-            println!("revoked token {id}");
+            crate::stdout::line(&format!("revoked token {id}"));
         }
     }
     Ok(())

@@ -127,6 +127,16 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> Arc<TriggerRecord> {
     };
     // The station's capabilities count it now, as replaying this entry would.
     facts.apply(&mut state.lock(), now);
+    app.metrics.trigger_ended(
+        record
+            .request
+            .get("requestedMessage")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        &record.protocol,
+        outcome.as_str(),
+        started.elapsed(),
+    );
     let record = Arc::new(record);
     app.store.enqueue(WriteBatch {
         entries: vec![completed(&record, &facts, now)],

@@ -13,6 +13,28 @@ use ocpulse_sim::{Station, StationConfig};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+/// Starts a simulated station on `server`, stopped with `stop`, and waits until it is up.
+async fn station(server: &Server, id: &str, protocol: ProtocolVersion, stop: &CancellationToken) {
+    station_with(server, StationConfig::new(id, protocol), stop).await;
+}
+
+/// Starts a simulated station of this configuration and waits until it is up.
+async fn station_with(server: &Server, cfg: StationConfig, stop: &CancellationToken) {
+    let id = cfg.id.clone();
+    tokio::spawn(run_station(
+        Station::new(cfg, None),
+        Arc::new(RunOptions {
+            url: format!("ws://{}/ocpp", server.addr),
+            reconnect_min: Duration::from_millis(50),
+            ..RunOptions::default()
+        }),
+        Arc::default(),
+        stop.clone(),
+        true,
+    ));
+    common::wait_connected(server, &id, true).await;
+}
+
 /// Runs `ocpulse ARGS --server URL` and returns (success, stdout, stderr).
 async fn ocpulse(server: &Server, args: &[&str]) -> (bool, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ocpulse"))
@@ -55,9 +77,10 @@ async fn trigger_stations_and_jobs_from_the_command_line() {
     .await;
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("CLI1 TriggerMessage → Accepted Completed"),
+        out.starts_with("CLI1 TriggerMessage → Completed (ocpp1.6, "),
         "{out}"
     );
+    assert!(!out.contains('\x1b'), "no colour in a pipe: {out:?}");
     assert!(out.contains("StatusNotification {"), "{out}");
     assert!(out.contains("\"connectorId\":1"), "{out}");
 
@@ -109,5 +132,430 @@ async fn trigger_stations_and_jobs_from_the_command_line() {
     let (ok, _, err) = ocpulse(&server, &["jobs", "cancel", &job_id]).await;
     assert!(!ok);
     assert!(err.contains("409 job_finished"), "{err}");
+    stop.cancel();
+}
+
+#[test]
+fn completions_cover_every_command() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ocpulse"))
+        .args(["completions", "bash"])
+        .output()
+        .expect("run ocpulse");
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "trigger",
+        "jobs",
+        "config",
+        "--heartbeat-interval",
+        "--no-wait",
+    ] {
+        assert!(
+            script.contains(word),
+            "{word} missing from the bash completions"
+        );
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ocpulse"))
+        .args(["completions", "tcsh"])
+        .output()
+        .expect("run ocpulse");
+    assert!(!out.status.success(), "an unknown shell is refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_that_does_not_complete_says_why_once_and_fails() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    station(&server, "CLI201", ProtocolVersion::V201, &stop).await;
+    // A booted 2.0.1 station refuses a BootNotification trigger: Rejected, AlreadyAccepted.
+    let (ok, out, err) = ocpulse(&server, &["trigger", "CLI201", "BootNotification"]).await;
+    assert!(!ok, "a Rejected trigger fails the command: {out}");
+    let first = out.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("CLI201 TriggerMessage → Rejected (ocpp2.0.1, "),
+        "{out}"
+    );
+    assert_eq!(first.matches("Rejected").count(), 1, "said once: {first}");
+    assert!(
+        out.contains("station answered Rejected, reason AlreadyAccepted"),
+        "{out}"
+    );
+    assert!(!out.contains("incomplete"), "{out}");
+    assert!(err.contains("the trigger ended Rejected"), "{err}");
+    // --json still prints the answer, and still fails.
+    let (ok, out, _) = ocpulse(
+        &server,
+        &["trigger", "CLI201", "BootNotification", "--json"],
+    )
+    .await;
+    assert!(!ok);
+    let answer: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(answer["statusInfo"]["reasonCode"], "AlreadyAccepted");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_take_every_protocol_spelling_refuse_unknown_statuses_and_no_wait_prints_the_id() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    station(&server, "P16", ProtocolVersion::V16, &stop).await;
+    station(&server, "P201", ProtocolVersion::V201, &stop).await;
+
+    for (spelling, picked) in [
+        ("1.6", "P16"),
+        ("ocpp1.6", "P16"),
+        ("2.0.1", "P201"),
+        ("ocpp2.0.1", "P201"),
+    ] {
+        let (ok, out, err) = ocpulse(
+            &server,
+            &["jobs", "create", "Heartbeat", "--protocol", spelling],
+        )
+        .await;
+        assert!(ok, "--protocol {spelling}: {err}");
+        assert!(out.contains("completed, 1 stations"), "{spelling}: {out}");
+        assert!(out.contains(picked), "{spelling}: {out}");
+        assert!(
+            err.is_empty(),
+            "no progress bar outside a terminal: {err:?}"
+        );
+    }
+    let (ok, out, _) = ocpulse(
+        &server,
+        &["jobs", "create", "Heartbeat", "--protocol", "2.1"],
+    )
+    .await;
+    assert!(ok && out.contains("completed, 0 stations"), "{out}");
+    let (ok, _, err) = ocpulse(&server, &["jobs", "create", "Heartbeat", "--protocol", "3"]).await;
+    assert!(!ok);
+    assert!(err.contains("use 1.6, 2.0.1 or 2.1"), "{err}");
+    // The API takes the same spellings.
+    let (status, job) = server
+        .post(
+            "/api/v1/trigger-jobs",
+            r#"{"selector": {"protocol": "1.6"}, "trigger": {"requestedMessage": "Heartbeat"}, "wait": true}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["total"], 1, "{job}");
+    assert_eq!(job["selector"]["protocol"], "ocpp1.6", "{job}");
+
+    let (ok, _, err) = ocpulse(
+        &server,
+        &[
+            "jobs",
+            "create",
+            "Heartbeat",
+            "--all",
+            "--connector-status",
+            "Bogus",
+        ],
+    )
+    .await;
+    assert!(!ok, "an unknown connector status is refused");
+    assert!(
+        err.contains("400 invalid_selector")
+            && err.contains("connectorStatus")
+            && err.contains("Charging"),
+        "{err}"
+    );
+
+    let (ok, out, err) = ocpulse(
+        &server,
+        &["jobs", "create", "Heartbeat", "--all", "--no-wait"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let id = out.trim();
+    assert_eq!(out.lines().count(), 1, "only the id: {out}");
+    assert!(
+        !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{out}"
+    );
+    let (ok, shown, _) = ocpulse(&server, &["jobs", "show", id]).await;
+    assert!(ok && shown.contains(id), "{shown}");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_the_simulator_quietly() {
+    let server = Server::start().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ocpulse"))
+        .args(["sim", "--duration", "1", "--summary-secs", "0", "--url"])
+        .arg(format!("ws://{}/ocpp", server.addr))
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ocpulse sim");
+    // The reader goes away at once, as `| head -0` would.
+    drop(child.stdout.take());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("sim ends")
+        .expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+}
+
+/// Runs `ocpulse ARGS` with `input` on stdin.
+async fn ocpulse_stdin(server: &Server, args: &[&str], input: &str) -> (bool, String, String) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ocpulse"))
+        .args(args)
+        .args(["--server", &server.url("")])
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ocpulse");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("wait");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The id `create` printed (`created ID`).
+fn created(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("created "))
+        .unwrap_or_else(|| panic!("no `created` line in {out}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_and_freshness_targets_from_the_command_line() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    station(&server, "SCH1", ProtocolVersion::V16, &stop).await;
+
+    let body = r#"{"name": "hourly heartbeat", "selector": {"all": true}, "trigger": {"requestedMessage": "Heartbeat"}, "everySeconds": 3600}"#;
+    let (ok, out, err) = ocpulse(&server, &["schedules", "create", "--body", body]).await;
+    assert!(ok, "{err}");
+    let id = created(&out);
+    assert!(
+        out.contains("everySeconds") && out.contains("3600"),
+        "{out}"
+    );
+    let (ok, out, _) = ocpulse(&server, &["schedules"]).await;
+    assert!(ok);
+    let line = out.lines().find(|l| l.starts_with(&id)).expect("listed");
+    assert!(
+        line.contains("hourly heartbeat") && line.contains("Heartbeat"),
+        "{line}"
+    );
+    let (ok, out, _) = ocpulse(&server, &["schedules", "show", &id, "--json"]).await;
+    assert!(ok);
+    let shown: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(shown["scheduleId"], id.as_str());
+    let (ok, out, _) = ocpulse(&server, &["schedules", "delete", &id]).await;
+    assert!(ok && out.trim() == format!("deleted {id}"), "{out}");
+    let (ok, out, _) = ocpulse(&server, &["schedules", "list"]).await;
+    assert!(ok && out.trim() == "none", "{out}");
+    let (ok, _, err) = ocpulse(&server, &["schedules", "show", &id]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+    let (ok, _, err) = ocpulse(&server, &["schedules", "create", "--body", "{oops"]).await;
+    assert!(!ok && err.contains("--body is not JSON"), "{err}");
+    let (ok, _, err) = ocpulse(&server, &["schedules", "create", "--body", "{}"]).await;
+    assert!(
+        !ok && err.contains("400"),
+        "the API's refusal is shown: {err}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("target.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "connector status", "selector": {"all": true}, "data": "connectorStatus", "maxAgeSeconds": 900}"#,
+    )
+    .expect("write body");
+    let at_file = format!("@{}", file.display());
+    let (ok, out, err) = ocpulse(&server, &["freshness", "create", "--body", &at_file]).await;
+    assert!(ok, "{err}");
+    let id = created(&out);
+    let (ok, out, _) = ocpulse(&server, &["freshness"]).await;
+    assert!(ok);
+    let line = out.lines().find(|l| l.starts_with(&id)).expect("listed");
+    assert!(
+        line.contains("connectorStatus") && line.contains("900"),
+        "{line}"
+    );
+    let (ok, out, _) = ocpulse(&server, &["freshness", "show", &id]).await;
+    assert!(ok && out.contains("maxAgeSeconds"), "{out}");
+    let (ok, _, _) = ocpulse(&server, &["freshness", "delete", &id]).await;
+    assert!(ok);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_rules_alerts_and_webhooks_from_the_command_line() {
+    let server = Server::start_with(common::allow_loopback_webhooks).await;
+    let stop = CancellationToken::new();
+
+    let (ok, out, err) = ocpulse_stdin(
+        &server,
+        &["alert-rules", "create", "--body", "-"],
+        r#"{"name": "Connector faulted", "condition": {"kind": "connectorFaulted"}, "severity": "critical"}"#,
+    )
+    .await;
+    assert!(ok, "{err}");
+    let rule = created(&out);
+    let (ok, out, _) = ocpulse(&server, &["alert-rules"]).await;
+    assert!(ok);
+    let line = out.lines().find(|l| l.starts_with(&rule)).expect("listed");
+    assert!(
+        line.contains("critical") && line.contains("connectorFaulted"),
+        "{line}"
+    );
+
+    let mut cfg = StationConfig::new("ALR1", ProtocolVersion::V16);
+    cfg.faults.faulted = true;
+    station_with(&server, cfg, &stop).await;
+    let mut listed = String::new();
+    for _ in 0..100 {
+        let (ok, out, err) = ocpulse(&server, &["alerts", "list", "--status", "open"]).await;
+        assert!(ok, "{err}");
+        if out.contains("ALR1") {
+            listed = out;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let line = listed
+        .lines()
+        .find(|l| l.contains("ALR1"))
+        .expect("the faulted station raised an alert");
+    assert!(
+        line.contains("open") && line.contains("Connector faulted"),
+        "{line}"
+    );
+    let alert = line.split_whitespace().next().expect("alert id").to_owned();
+    let (ok, out, err) = ocpulse(
+        &server,
+        &[
+            "alerts",
+            "acknowledge",
+            &alert,
+            "--by",
+            "alice",
+            "--note",
+            "on it",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("acknowledged") && out.contains("alice"),
+        "{out}"
+    );
+    let (ok, out, _) = ocpulse(&server, &["alerts", "show", &alert, "--json"]).await;
+    assert!(ok);
+    let shown: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(shown["acknowledgeNote"], "on it");
+    let (ok, _, err) = ocpulse(&server, &["alerts", "list", "--status", "bogus"]).await;
+    assert!(!ok && err.contains("open"), "{err}");
+
+    let body =
+        r#"{"url": "http://127.0.0.1:9/hooks", "secret": "change-me-to-a-long-random-secret"}"#;
+    let (ok, out, err) = ocpulse(&server, &["webhooks", "create", "--body", body]).await;
+    assert!(ok, "{err}");
+    let hook = created(&out);
+    let (ok, out, _) = ocpulse(&server, &["webhooks"]).await;
+    assert!(ok);
+    assert!(
+        out.contains(&hook) && out.contains("http://127.0.0.1:9/hooks"),
+        "{out}"
+    );
+    assert!(!out.contains("change-me-to-a-long-random-secret"), "{out}");
+    let (ok, out, err) = ocpulse(&server, &["webhooks", "deliveries", &hook]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("DELIVERY") || out.trim() == "none", "{out}");
+    let (ok, _, _) = ocpulse(&server, &["webhooks", "delete", &hook]).await;
+    assert!(ok);
+    let (ok, _, _) = ocpulse(&server, &["alert-rules", "delete", &rule]).await;
+    assert!(ok);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_and_exports_from_the_command_line() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    station(&server, "REP1", ProtocolVersion::V16, &stop).await;
+    let (ok, _, err) = ocpulse(&server, &["trigger", "REP1", "Heartbeat"]).await;
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = ocpulse(&server, &["reports", "fleet"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("ocpp1.6"), "{out}");
+    let (ok, out, _) = ocpulse(&server, &["reports", "health"]).await;
+    assert!(ok);
+    let line = out.lines().find(|l| l.starts_with("REP1")).expect("listed");
+    assert!(line.contains("ocpp1.6") && line.contains("true"), "{line}");
+    let (ok, out, _) = ocpulse(&server, &["reports", "health", "REP1", "--json"]).await;
+    assert!(ok);
+    let health: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(health["stationId"], "REP1");
+    let (ok, out, err) = ocpulse(&server, &["reports", "storage"]).await;
+    assert!(ok && !out.is_empty(), "{err}");
+
+    let (ok, out, err) = ocpulse(
+        &server,
+        &[
+            "export",
+            "journal",
+            "--station",
+            "REP1",
+            "--format",
+            "jsonl",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let entries: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(entries.iter().any(|e| e["action"] == "Heartbeat"), "{out}");
+    assert!(entries.iter().all(|e| e["stationId"] == "REP1"), "{out}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("journal.csv");
+    let (ok, out, err) = ocpulse(
+        &server,
+        &[
+            "export",
+            "journal",
+            "--action",
+            "BootNotification",
+            "-o",
+            &file.to_string_lossy(),
+        ],
+    )
+    .await;
+    assert!(ok && out.is_empty(), "{err}");
+    let csv = std::fs::read_to_string(&file).expect("export written");
+    assert!(csv.starts_with("seq,at,stationId"), "{csv}");
+    assert!(
+        csv.contains("BootNotification") && !csv.contains("Heartbeat"),
+        "{csv}"
+    );
+    let (ok, out, err) = ocpulse(&server, &["export", "meter-values"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.lines().next().is_some_and(|h| h.contains("stationId")),
+        "{out}"
+    );
+    let (ok, _, err) = ocpulse(&server, &["export", "journal", "--station", "NOPE"]).await;
+    assert!(!ok && err.contains("404 station_not_found"), "{err}");
     stop.cancel();
 }

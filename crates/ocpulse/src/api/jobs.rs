@@ -91,7 +91,7 @@ pub(crate) struct StationSelector {
     /// Every known station (subject to the filters); required when nothing else is given.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     all: bool,
-    /// Only stations on this protocol.
+    /// Only stations on this protocol (`1.6`, `2.0.1` and `2.1` are accepted too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<ProtocolName>)]
     protocol: Option<String>,
@@ -117,7 +117,10 @@ impl From<StationSelector> for Selector {
         Selector {
             station_ids: s.station_ids,
             all: s.all,
-            protocol: s.protocol,
+            // Any spelling the CLI takes (`1.6`, `ocpp1.6`, ...) is kept as the subprotocol.
+            protocol: s
+                .protocol
+                .map(|p| ProtocolVersion::parse_name(&p).map_or(p, |v| v.subprotocol().into())),
             vendor: s.vendor,
             model: s.model,
             firmware_version: s.firmware_version,
@@ -142,15 +145,17 @@ impl From<&Selector> for StationSelector {
     }
 }
 
-/// The schema of an OCPP subprotocol name: every version's, so the document lists exactly
-/// what `Selector::check` accepts.
+/// The schema of an OCPP subprotocol name: every version's subprotocol, the names the API
+/// answers with (`Selector::check` also takes the bare `1.6`, `2.0.1`, `2.1`).
 pub(crate) struct ProtocolName;
 
 impl utoipa::PartialSchema for ProtocolName {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some("An OCPP subprotocol."))
+            .description(Some(
+                "An OCPP subprotocol (`1.6`, `2.0.1` and `2.1` are accepted too).",
+            ))
             .enum_values(Some({
                 // Oldest first, as people list them (`ALL` is newest first).
                 let mut names = ProtocolVersion::ALL.map(ProtocolVersion::subprotocol);

@@ -1,0 +1,36 @@
+//! The API client commands (`ocpulse trigger`, `stations`, `jobs`, `schedules`,
+//! `freshness`, `alert-rules`, `alerts`, `webhooks`, `reports`, `export`): the common
+//! operations from a terminal, against a running server's HTTP API (with
+//! `--token`/`OCPULSE_TOKEN` when it requires one). Tables by default, the API's own JSON
+//! with `--json` (for scripts; a list is read whole by following `next` and printed as one
+//! page, `{"items": [...], "next": null}`). An API error is shown as its code and message
+//! and the command exits non-zero. One file per resource; `http` talks to the API,
+//! `output` prints.
+
+mod alert_rules;
+mod alerts;
+mod crud;
+mod export;
+mod freshness;
+mod http;
+mod jobs;
+mod output;
+mod reports;
+mod schedules;
+mod stations;
+mod trigger;
+mod webhooks;
+
+pub use alert_rules::{AlertRulesArgs, alert_rules};
+pub use alerts::{AlertsAction, AlertsArgs, alerts};
+pub use crud::CrudAction;
+pub use export::{ExportArgs, ExportWhat, export};
+pub use freshness::{FreshnessArgs, freshness};
+pub use http::ClientArgs;
+pub use jobs::{CreateArgs, JobsAction, JobsArgs, jobs};
+pub(crate) use output::table;
+pub use reports::{Report, ReportsArgs, reports};
+pub use schedules::{SchedulesArgs, schedules};
+pub use stations::{StationsArgs, stations};
+pub use trigger::{TriggerArgs, trigger};
+pub use webhooks::{WebhooksAction, WebhooksArgs, webhooks};

@@ -1,0 +1,35 @@
+//! `ocpulse schedules`: recurring trigger jobs (docs/schedules.md).
+
+use super::crud::{CrudAction, Resource};
+use super::http::ClientArgs;
+
+const SCHEDULES: Resource = Resource {
+    path: "/api/v1/schedules",
+    id: "scheduleId",
+    columns: &[
+        ("SCHEDULE", "/scheduleId"),
+        ("NAME", "/name"),
+        ("ENABLED", "/enabled"),
+        ("MESSAGE", "/trigger/requestedMessage"),
+        ("EVERY S", "/everySeconds"),
+        ("RUNS", "/runs"),
+        ("NEXT RUN", "/nextRunAt"),
+    ],
+};
+
+/// `ocpulse schedules`.
+#[derive(Debug, clap::Args)]
+pub struct SchedulesArgs {
+    /// What to do (default: list).
+    #[command(subcommand)]
+    pub action: Option<CrudAction>,
+    /// Server and output.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `ocpulse schedules [list|show|create|delete]`.
+pub async fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
+    let action = args.action.unwrap_or(CrudAction::List);
+    SCHEDULES.run(&args.client, action).await
+}
