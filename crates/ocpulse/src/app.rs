@@ -52,6 +52,9 @@ impl Running {
     }
 }
 
+/// How often the metrics read the journal's size at most (it walks the store's files).
+const JOURNAL_SIZE_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Shared application state.
 pub struct App {
     /// The settings.
@@ -86,6 +89,8 @@ pub struct App {
     pub tokens: crate::tokens::Tokens,
     /// What journal retention did last (the storage report shows it).
     pub pruning: crate::retention::Pruning,
+    /// The Prometheus series (`GET /metrics`), fed by the code that sees each event.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl App {
@@ -134,6 +139,7 @@ impl App {
             gate,
             tokens: crate::tokens::Tokens::default(),
             pruning: crate::retention::Pruning::default(),
+            metrics: Arc::new(crate::metrics::Metrics::new(JOURNAL_SIZE_REFRESH)),
         })
     }
 }

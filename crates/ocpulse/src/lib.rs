@@ -18,6 +18,7 @@ pub mod config_file;
 pub mod freshness;
 pub mod jobs;
 pub mod listener;
+pub mod metrics;
 pub mod registry;
 pub mod retention;
 pub mod schedules;

@@ -151,6 +151,16 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> Arc<TriggerRecord> {
             now,
         );
     }
+    app.metrics.trigger_ended(
+        record
+            .request
+            .get("requestedMessage")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        &record.protocol,
+        outcome.as_str(),
+        started.elapsed(),
+    );
     let record = Arc::new(record);
     app.store.enqueue(WriteBatch {
         entries: vec![event(

@@ -161,10 +161,21 @@ pub async fn run(app: Arc<App>, mut d: Delivery) {
         }
         store(&app, &d).await;
         if d.status != DeliveryStatus::Pending {
-            return;
+            return count(&app, &d);
         }
     }
     store(&app, &d).await;
+    count(&app, &d);
+}
+
+/// Counts a finished delivery in `ocpulse_webhook_deliveries_total`.
+fn count(app: &App, d: &Delivery) {
+    let result = match d.status {
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Failed => "failed",
+        DeliveryStatus::Pending => return,
+    };
+    app.metrics.webhook_delivery(result);
 }
 
 fn finish(d: &mut Delivery, status: DeliveryStatus, note: Option<String>) {

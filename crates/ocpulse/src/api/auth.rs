@@ -45,6 +45,8 @@ use Scope::{Admin, Read, Trigger};
 pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/health", Public),
     ("get", "/api/v1/openapi.json", Public),
+    // Metrics show the fleet (stations by protocol, triggers, ...): read, as other GETs.
+    ("get", "/metrics", Needs(Read)),
     // Stations.
     ("get", "/api/v1/stations", Needs(Read)),
     ("get", "/api/v1/stations/{id}", Needs(Read)),

@@ -292,7 +292,16 @@ struct Producer {
 impl Producer {
     /// Feeds the client until it ends, then makes sure the connection ends too.
     async fn run(mut self, abort: Option<ConnectionAbort>) {
+        let _counted = self.app.metrics.event_stream_client();
         let end = self.feed().await;
+        let (reason, missed) = match end {
+            End::Shutdown => ("shutdown", 0),
+            End::Gone => ("gone", 0),
+            End::Lagged(missed) => ("lagged", missed),
+            End::Stalled => ("stalled", 0),
+            End::Store => ("store", 0),
+        };
+        self.app.metrics.event_stream_ended(reason, missed);
         if let End::Lagged(missed) = end {
             tracing::debug!(
                 missed,

@@ -54,6 +54,7 @@ use super::auth::SecurityDoc;
         super::events::stream,
         super::ca::certificate,
         super::health,
+        super::metrics::metrics,
         document,
         super::jobs::create,
         super::jobs::list,

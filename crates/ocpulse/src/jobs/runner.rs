@@ -137,6 +137,10 @@ pub(super) async fn run(app: Arc<App>, handle: Arc<JobHandle>, delay: Option<Dur
     }
     handle.finished.notify_waiters();
     let counts = handle.counts();
+    app.metrics.job_finished(
+        if cancelled { "Cancelled" } else { "Completed" },
+        counts.iter().map(|(outcome, n)| (outcome.as_str(), *n)),
+    );
     tracing::info!(job = %job_id, cancelled, ?counts, "trigger job ended");
     // Older finished jobs' results leave memory past the bound (they are stored).
     app.jobs.trim();

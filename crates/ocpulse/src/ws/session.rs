@@ -47,6 +47,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
     let (state, generation) = app
         .stations
         .connect(&station_id, protocol, calls_tx, cancel.clone());
+    let _counted = app.metrics.station_connected(protocol.subprotocol());
     tracing::info!(station = %station_id, %protocol, generation, "station connected");
     let prefix = uuid::Uuid::new_v4().simple().to_string();
     let mut session: ServerSession<Reply> = ServerSession::new(
@@ -65,7 +66,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
     let mut close_reason = None;
     'conn: loop {
         for output in session.poll(now()) {
-            if let Some(text) = perform(&app, output, &mut commits)
+            if let Some(text) = perform(&app, protocol, output, &mut commits)
                 && sink.send(Message::Text(text.into())).await.is_err()
             {
                 break 'conn;
@@ -125,7 +126,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
     let reason = close_reason.unwrap_or("connection closed");
     for output in session.on_close(generation, reason, now()) {
         // Nothing more is sent; writes and callers still get theirs.
-        drop(perform(&app, output, &mut commits));
+        drop(perform(&app, protocol, output, &mut commits));
     }
     app.stations.disconnect(&station_id, generation);
     tracing::info!(station = %station_id, generation, "station disconnected");
@@ -134,21 +135,38 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
 /// Carries out one output; returns the text to send, if it is one.
 fn perform(
     app: &App,
+    protocol: ProtocolVersion,
     output: Output<Reply>,
     commits: &mut FuturesOrdered<Commit>,
 ) -> Option<String> {
+    let count = |batch: &ocpulse_core::store::WriteBatch| {
+        app.metrics.batch(protocol.subprotocol(), batch, |action| {
+            app.schemas.knows(protocol, action)
+        });
+    };
     match output {
         Output::Send(text) => return Some(text),
-        Output::Write(batch) => app.store.enqueue(batch),
+        Output::Write(batch) => {
+            count(&batch);
+            app.store.enqueue(batch);
+        }
         Output::Commit { id, batch } => {
+            count(&batch);
+            let asked = Instant::now();
             let commit = app.store.commit(batch);
-            commits.push_back(Box::pin(async move { (id, commit.await) }));
+            let metrics = Arc::clone(&app.metrics);
+            commits.push_back(Box::pin(async move {
+                let result = commit.await;
+                metrics.commit_took(asked.elapsed());
+                (id, result)
+            }));
         }
         Output::Ended {
             caller,
             outcome,
             collected,
         } => {
+            app.metrics.call_ended(protocol.subprotocol(), &outcome);
             let _ = caller.0.send(CallEnd { outcome, collected });
         }
     }
