@@ -65,18 +65,26 @@ impl ProtocolVersion {
             .find(|v| v.subprotocol() == token.trim())
     }
 
-    /// The version a person names, in any of the spellings ocpulse accepts everywhere (the
-    /// API's selectors, every command's `--protocol`): the subprotocol (`ocpp1.6`,
-    /// `ocpp2.0.1`, `ocpp2.1`), the bare version (`1.6`, `2.0.1`, `2.1`) or its digits
-    /// (`16`, `201`, `21`), in any case. One parser, so no two places disagree.
+    /// The version a person names, in the spellings ocpulse accepts everywhere (the API's
+    /// selectors, every command's `--protocol`): the subprotocol (`ocpp1.6`, `ocpp2.0.1`,
+    /// `ocpp2.1`) or the bare version (`1.6`, `2.0.1`, `2.1`); [`Self::NAMES`] lists them.
+    /// One parser, so no two places disagree.
     pub fn parse_name(name: &str) -> Option<Self> {
-        let name = name.trim().to_ascii_lowercase();
-        let version = name.strip_prefix("ocpp").unwrap_or(&name);
-        match version {
-            "1.6" | "16" => Some(ProtocolVersion::V16),
-            "2.0.1" | "201" => Some(ProtocolVersion::V201),
-            "2.1" | "21" => Some(ProtocolVersion::V21),
-            _ => None,
+        let name = name.trim();
+        let version = name.strip_prefix("ocpp").unwrap_or(name);
+        Self::ALL.into_iter().find(|v| v.number() == version)
+    }
+
+    /// Every spelling [`Self::parse_name`] accepts, oldest version first, subprotocols
+    /// first (the API documents exactly these).
+    pub const NAMES: [&'static str; 6] = ["ocpp1.6", "ocpp2.0.1", "ocpp2.1", "1.6", "2.0.1", "2.1"];
+
+    /// The bare version number, e.g. `2.0.1`.
+    pub fn number(self) -> &'static str {
+        match self {
+            ProtocolVersion::V16 => "1.6",
+            ProtocolVersion::V201 => "2.0.1",
+            ProtocolVersion::V21 => "2.1",
         }
     }
 
@@ -116,18 +124,27 @@ mod tests {
     #[test]
     fn every_spelling_of_a_version_names_it() {
         for (names, version) in [
-            (["1.6", "ocpp1.6", "16", "OCPP1.6"], ProtocolVersion::V16),
-            (
-                ["2.0.1", "ocpp2.0.1", "201", " Ocpp2.0.1 "],
-                ProtocolVersion::V201,
-            ),
-            (["2.1", "ocpp2.1", "21", "OCPP2.1"], ProtocolVersion::V21),
+            (["1.6", "ocpp1.6", " 1.6 "], ProtocolVersion::V16),
+            (["2.0.1", "ocpp2.0.1", "ocpp2.0.1 "], ProtocolVersion::V201),
+            (["2.1", "ocpp2.1", "2.1"], ProtocolVersion::V21),
         ] {
             for name in names {
                 assert_eq!(ProtocolVersion::parse_name(name), Some(version), "{name}");
             }
         }
-        for bad in ["", "2.0", "ocpp", "1.5", "ocpp2"] {
+        for name in ProtocolVersion::NAMES {
+            assert!(ProtocolVersion::parse_name(name).is_some(), "{name}");
+        }
+        for bad in [
+            "",
+            "2.0",
+            "ocpp",
+            "1.5",
+            "ocpp2",
+            "16",
+            "OCPP1.6",
+            "ocppocpp1.6",
+        ] {
             assert_eq!(ProtocolVersion::parse_name(bad), None, "{bad}");
         }
     }

@@ -130,19 +130,17 @@ impl Selector {
                 ),
             );
         }
-        if let Some(status) = &self.connector_status
-            && !connector_statuses().any(|s| s == status)
-        {
-            let mut known: Vec<&str> = connector_statuses().collect();
-            known.sort_unstable();
-            known.dedup();
-            return fail(
-                "invalid_selector",
-                format!(
-                    "connectorStatus must be a connector status of OCPP 1.6 or 2.x ({}), got {status:?}",
-                    known.join(", ")
-                ),
-            );
+        if let Some(status) = &self.connector_status {
+            let known = connector_statuses();
+            if !known.contains(&status.as_str()) {
+                return fail(
+                    "invalid_selector",
+                    format!(
+                        "connectorStatus must be a connector status of OCPP 1.6 or 2.x ({}), got {status:?}",
+                        known.join(", ")
+                    ),
+                );
+            }
         }
         Ok(())
     }
@@ -222,15 +220,19 @@ impl Selector {
 }
 
 /// Every connector status a station can report, in either version's vocabulary (1.6
-/// `ChargePointStatus`, 2.x `ConnectorStatusEnumType`): a `connectorStatus` filter outside
-/// it could never match, so it is refused instead of selecting nothing.
-fn connector_statuses() -> impl Iterator<Item = &'static str> {
+/// `ChargePointStatus`, 2.x `ConnectorStatusEnumType`), sorted: a `connectorStatus` filter
+/// outside it could never match, so it is refused instead of selecting nothing.
+pub fn connector_statuses() -> Vec<&'static str> {
     use ocpp_types::v16::ChargePointStatus;
     use ocpp_types::v201::ConnectorStatusEnumType;
-    ChargePointStatus::ALL
+    let mut all: Vec<&'static str> = ChargePointStatus::ALL
         .iter()
         .map(|s| s.as_str())
         .chain(ConnectorStatusEnumType::ALL.iter().map(|s| s.as_str()))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 #[cfg(test)]

@@ -93,6 +93,8 @@ pub struct App {
     pub snapshots: crate::snapshots::Snapshots,
     /// The Prometheus series (`GET /metrics`), fed by the code that sees each event.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The readiness checks' last result (`GET /health/ready`).
+    pub readiness: crate::readiness::Readiness,
 }
 
 impl App {
@@ -145,6 +147,7 @@ impl App {
             pruning: crate::retention::Pruning::default(),
             snapshots,
             metrics: Arc::new(crate::metrics::Metrics::new(JOURNAL_SIZE_REFRESH)),
+            readiness: crate::readiness::Readiness::default(),
         })
     }
 }

@@ -559,3 +559,63 @@ async fn reports_and_exports_from_the_command_line() {
     assert!(!ok && err.contains("404 station_not_found"), "{err}");
     stop.cancel();
 }
+
+/// Runs `ocpulse ARGS` on a pseudo-terminal (util-linux `script`, in Debian's essential
+/// bsdutils) and returns what the terminal showed, or `None` without `script`.
+async fn on_a_terminal(server: &Server, args: &str, env: &[(&str, &str)]) -> Option<String> {
+    let command = format!(
+        "{} {args} --server {}",
+        env!("CARGO_BIN_EXE_ocpulse"),
+        server.url("")
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("RUST_LOG", "warn")
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_gets_colour_and_a_progress_bar() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    station(&server, "TTY1", ProtocolVersion::V16, &stop).await;
+    let mut mute = StationConfig::new("TTY2", ProtocolVersion::V16);
+    mute.faults.ignore_csms_calls = true;
+    station_with(&server, mute, &stop).await;
+
+    let args = "jobs create Heartbeat --all --retries 0 --timeout-ms 1500";
+    let Some(shown) = on_a_terminal(&server, args, &[]).await else {
+        eprintln!("skipped: no `script` to run a pseudo-terminal");
+        return;
+    };
+    assert!(shown.contains("2 stations in"), "{shown}");
+    assert!(
+        shown.contains("\x1b[32mCompleted\x1b[0m"),
+        "green: {shown:?}"
+    );
+    assert!(
+        shown.contains("\x1b[31mStationTimeout\x1b[0m"),
+        "red: {shown:?}"
+    );
+    assert!(
+        shown.contains("/2 stations"),
+        "a progress bar while it ran: {shown:?}"
+    );
+
+    let shown = on_a_terminal(&server, args, &[("NO_COLOR", "1")])
+        .await
+        .expect("script ran before");
+    assert!(shown.contains("2 stations in"), "{shown}");
+    assert!(
+        !shown.contains("\x1b[32m") && !shown.contains("\x1b[31m"),
+        "{shown:?}"
+    );
+    stop.cancel();
+}

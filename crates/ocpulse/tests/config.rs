@@ -22,6 +22,7 @@ fn ocpulse(args: &[&str], env: &[(&str, &str)]) -> Output {
         "OCPULSE_LISTEN",
         "OCPULSE_DATA_DIR",
         "OCPULSE_REQUIRE_TOKEN",
+        "OCPULSE_WEBHOOK_ALLOW",
     ] {
         cmd.env_remove(var);
     }
@@ -241,4 +242,27 @@ async fn serve_starts_with_the_settings_of_its_file() {
     );
     assert!(data.exists(), "the file's data-dir is used");
     child.kill().await.expect("stop serve");
+}
+
+#[test]
+fn the_environment_takes_switches_and_comma_separated_lists() {
+    let out = ocpulse(
+        &["config", "check"],
+        &[
+            ("OCPULSE_REQUIRE_TOKEN", "true"),
+            ("OCPULSE_WEBHOOK_ALLOW", "10.0.0.0/8,192.168.1.5"),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        setting(&stdout, "require-token"),
+        "require-token = true  # env OCPULSE_REQUIRE_TOKEN"
+    );
+    assert_eq!(
+        setting(&stdout, "webhook-allow"),
+        "webhook-allow = [\"10.0.0.0/8\", \"192.168.1.5\"]  # env OCPULSE_WEBHOOK_ALLOW"
+    );
+    let out = ocpulse(&["config", "check"], &[("OCPULSE_REQUIRE_TOKEN", "maybe")]);
+    assert!(!out.status.success(), "a bad environment value is refused");
 }

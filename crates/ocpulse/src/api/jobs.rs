@@ -109,6 +109,7 @@ pub(crate) struct StationSelector {
     connection: Option<ConnectionName>,
     /// At least one connector reports this status (`Charging`, `Faulted`, `Available`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ConnectorStatusName>)]
     connector_status: Option<String>,
 }
 
@@ -145,8 +146,9 @@ impl From<&Selector> for StationSelector {
     }
 }
 
-/// The schema of an OCPP subprotocol name: every version's subprotocol, the names the API
-/// answers with (`Selector::check` also takes the bare `1.6`, `2.0.1`, `2.1`).
+/// The schema of a protocol name: exactly what `Selector::check` accepts
+/// (`ProtocolVersion::NAMES`: each subprotocol, and the bare version); answers carry the
+/// subprotocol.
 pub(crate) struct ProtocolName;
 
 impl utoipa::PartialSchema for ProtocolName {
@@ -154,19 +156,32 @@ impl utoipa::PartialSchema for ProtocolName {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .description(Some(
-                "An OCPP subprotocol (`1.6`, `2.0.1` and `2.1` are accepted too).",
+                "An OCPP version: its subprotocol (`ocpp1.6`), or the bare version (`1.6`) in a request.",
             ))
-            .enum_values(Some({
-                // Oldest first, as people list them (`ALL` is newest first).
-                let mut names = ProtocolVersion::ALL.map(ProtocolVersion::subprotocol);
-                names.sort_unstable();
-                names
-            }))
+            .enum_values(Some(ProtocolVersion::NAMES))
             .into()
     }
 }
 
 impl utoipa::ToSchema for ProtocolName {}
+
+/// The schema of a connector status filter: either version's vocabulary, exactly what
+/// `Selector::check` accepts.
+pub(crate) struct ConnectorStatusName;
+
+impl utoipa::PartialSchema for ConnectorStatusName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A connector status of OCPP 1.6 (`ChargePointStatus`) or 2.x (`ConnectorStatusEnumType`).",
+            ))
+            .enum_values(Some(ocpulse_core::selector::connector_statuses()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ConnectorStatusName {}
 
 /// Whether a station has a live connection.
 #[derive(Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]

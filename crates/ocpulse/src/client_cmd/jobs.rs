@@ -197,24 +197,11 @@ async fn create_job(c: &ClientArgs, a: CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Polls the job until it is no longer running, drawing a progress bar on a terminal
-/// (stderr, so stdout stays the result); nothing is drawn elsewhere.
+/// Polls the job until it is no longer running, with a progress bar while it runs when
+/// stderr is a terminal; nothing is drawn elsewhere.
 async fn follow(c: &ClientArgs, id: &str) -> anyhow::Result<()> {
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} job {prefix} [{bar:30}] {pos}/{len} stations, {elapsed} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(id.chars().take(12).collect::<String>());
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
     let path = format!("/api/v1/trigger-jobs/{}?results=none", encode(id));
+    let mut bar: Option<indicatif::ProgressBar> = None;
     loop {
         let job = c.get(&path).await?;
         let total = job["total"].as_u64().unwrap_or(0);
@@ -222,15 +209,38 @@ async fn follow(c: &ClientArgs, id: &str) -> anyhow::Result<()> {
             .iter()
             .map(|k| job["counts"][k].as_u64().unwrap_or(0))
             .sum();
-        bar.set_length(total);
-        bar.set_position(total.saturating_sub(open));
-        bar.set_message(counts(&job));
-        if job["status"] != "running" {
-            bar.finish_and_clear();
+        let running = job["status"] == "running";
+        if bar.is_none() && running && std::io::stderr().is_terminal() {
+            bar = Some(progress_bar(id, total));
+        }
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(total.saturating_sub(open));
+            bar.set_message(counts(&job));
+            if !running {
+                bar.finish_and_clear();
+            }
+        }
+        if !running {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// A bar on stderr (stdout stays the result) that shows stations done of the total.
+fn progress_bar(id: &str, total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} job {prefix} [{bar:20}] {pos}/{len} stations {elapsed} {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(id.chars().take(12).collect::<String>());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
 
 fn counts(job: &Value) -> String {
