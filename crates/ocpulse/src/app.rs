@@ -91,6 +91,8 @@ pub struct App {
     pub pruning: crate::retention::Pruning,
     /// The Prometheus series (`GET /metrics`), fed by the code that sees each event.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The readiness checks' last result (`GET /health/ready`).
+    pub readiness: crate::readiness::Readiness,
 }
 
 impl App {
@@ -140,6 +142,7 @@ impl App {
             tokens: crate::tokens::Tokens::default(),
             pruning: crate::retention::Pruning::default(),
             metrics: Arc::new(crate::metrics::Metrics::new(JOURNAL_SIZE_REFRESH)),
+            readiness: crate::readiness::Readiness::default(),
         })
     }
 }

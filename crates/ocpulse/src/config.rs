@@ -61,6 +61,9 @@ pub struct ServerConfig {
     pub retention: ocpulse_core::retention::RetentionPolicy,
     /// How often the journal is pruned when a retention is set.
     pub prune_every: Duration,
+    /// Readiness fails when the data directory's file system has fewer bytes free than
+    /// this (0: no floor), so a load balancer stops sending stations before writes fail.
+    pub min_free_space: u64,
 }
 
 /// Authentication settings: who may open a station connection or call the API.
@@ -175,6 +178,9 @@ pub enum CaSource {
     Disabled,
 }
 
+/// The default readiness floor on free space: 100 MiB.
+pub const DEFAULT_MIN_FREE_SPACE: u64 = 100 << 20;
+
 /// Subdirectory of the data directory that holds the development CA.
 pub const DEV_CA_DIR: &str = "ca";
 
@@ -203,6 +209,7 @@ impl Default for ServerConfig {
             event_stream_stall: Duration::from_secs(10),
             retention: ocpulse_core::retention::RetentionPolicy::default(),
             prune_every: Duration::from_secs(60),
+            min_free_space: DEFAULT_MIN_FREE_SPACE,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod freshness;
 pub mod jobs;
 pub mod listener;
 pub mod metrics;
+pub mod readiness;
 pub mod registry;
 pub mod retention;
 pub mod schedules;

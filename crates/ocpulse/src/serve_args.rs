@@ -156,6 +156,10 @@ pub struct ServeArgs {
     /// The largest OCPP message (bytes) a station may send.
     #[arg(long, env = "OCPULSE_MAX_FRAME_BYTES", default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
     pub max_frame_bytes: u64,
+    /// `GET /health/ready` fails while the data directory's file system has less free space
+    /// than this (`500MiB`, `2GiB`; 0 = no floor).
+    #[arg(long, env = "OCPULSE_MIN_FREE_SPACE", value_name = "SIZE", default_value = "100MiB", value_parser = crate::readiness::parse_size)]
+    pub min_free_space: u64,
 }
 
 impl ServeArgs {
@@ -212,6 +216,7 @@ impl ServeArgs {
             webhook_allow: self.webhook_allow.clone(),
             retention: self.retention()?,
             prune_every: Duration::from_secs(self.prune_every),
+            min_free_space: self.min_free_space,
             ..ServerConfig::default()
         })
     }

@@ -45,6 +45,9 @@ use Scope::{Admin, Read, Trigger};
 pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/health", Public),
     ("get", "/api/v1/openapi.json", Public),
+    // Probes carry no token; the answers name checks, not fleet data.
+    ("get", "/health/live", Public),
+    ("get", "/health/ready", Public),
     // Metrics show the fleet (stations by protocol, triggers, ...): read, as other GETs.
     ("get", "/metrics", Needs(Read)),
     // Stations.
@@ -485,11 +488,18 @@ mod tests {
     }
 
     #[test]
-    fn only_health_and_the_document_are_public_and_gets_need_read_at_least() {
+    fn only_health_probes_and_the_document_are_public_and_gets_need_read_at_least() {
         for (method, path, rule) in ACCESS {
             match rule {
                 Public => assert!(
-                    *method == "get" && matches!(*path, "/api/v1/health" | "/api/v1/openapi.json"),
+                    *method == "get"
+                        && matches!(
+                            *path,
+                            "/api/v1/health"
+                                | "/api/v1/openapi.json"
+                                | "/health/live"
+                                | "/health/ready"
+                        ),
                     "{method} {path} is public"
                 ),
                 Needs(Read) => assert_eq!(*method, "get", "{path}: writes need more than read"),
@@ -497,6 +507,7 @@ mod tests {
             }
         }
         assert_eq!(access("get", "/api/v1/tokens"), Needs(Admin));
+        assert_eq!(access("get", "/metrics"), Needs(Read));
         assert_eq!(access("get", "/api/v1/webhooks/{id}"), Needs(Admin));
         assert_eq!(access("post", "/api/v1/trigger-jobs"), Needs(Trigger));
         assert_eq!(access("head", "/api/v1/stations"), Needs(Read));

@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod export;
 mod freshness_targets;
+mod health;
 mod jobs;
 mod messages;
 mod meter_values;
@@ -69,6 +70,8 @@ api_routes! {
     get "/api/v1/events" => events::stream;
     get "/api/v1/ca" => ca::certificate;
     get "/api/v1/health" => health;
+    get "/health/live" => health::live;
+    get "/health/ready" => health::ready;
     get "/metrics" => metrics::metrics;
     get "/api/v1/openapi.json" => openapi::document;
     // Fleet operations: bulk trigger jobs, schedules, freshness targets.
@@ -153,7 +156,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), metrics at /metrics, and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

@@ -54,6 +54,8 @@ use super::auth::SecurityDoc;
         super::events::stream,
         super::ca::certificate,
         super::health,
+        super::health::live,
+        super::health::ready,
         super::metrics::metrics,
         document,
         super::jobs::create,
