@@ -25,15 +25,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use ocpulse_core::Millis;
 use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, JournalScan};
+use ocpulse_core::projection::Folded;
 use ocpulse_core::retention::{ActionSet, JournalStats};
-use ocpulse_core::state::StationState;
-use ocpulse_core::store::{BoxFuture, DocChange, SharedStation, Store, StoreError, WriteBatch};
+use ocpulse_core::store::{BoxFuture, DocChange, Snapshot, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
-
-use crate::deferred::{BatchStation, DeferredStates};
 
 /// The most batches one group commit takes, so a flood cannot make one commit unbounded.
 const MAX_GROUP: usize = 4096;
@@ -90,7 +88,7 @@ fn take(work: Work, group: &mut Vec<Commit>, reads: &mut Vec<SyncRead>, waited: 
 /// The port's two synchronous reads, answered by the writer on its own runtime (a caller
 /// blocking its thread can then never starve the connection that answers it).
 enum SyncRead {
-    Stations(std::sync::mpsc::Sender<Result<Vec<StationState>, StoreError>>),
+    Snapshot(std::sync::mpsc::Sender<Result<Snapshot, StoreError>>),
     TransactionId(std::sync::mpsc::Sender<Result<i64, StoreError>>),
 }
 
@@ -315,6 +313,7 @@ struct Statements {
     delete_docs: Statement,
     transaction_id: Statement,
     stations: Statement,
+    snapshot_seq: Statement,
     prune_only: Statement,
     prune_all_but: Statement,
 }
@@ -353,9 +352,14 @@ const PRUNE_ONLY: &str =
 /// Retention: the entries of every action but some in a seq window (`ActionSet::AllBut`).
 const PRUNE_ALL_BUT: &str = "DELETE FROM journal WHERE seq > $1 AND seq <= $2 AND (action IS NULL OR NOT (action = ANY($3::text[])))";
 
-const UPSERT_STATIONS: &str = "INSERT INTO stations (id, state, updated_at)
+const UPSERT_STATIONS: &str = "INSERT INTO stations (id, state, seq)
 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
-ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";
+ON CONFLICT (id) DO UPDATE SET state = excluded.state, seq = excluded.seq
+WHERE excluded.seq > stations.seq";
+
+/// The point every stored snapshot reaches, raised by a snapshot round's last batch.
+const RAISE_SNAPSHOT_SEQ: &str = "INSERT INTO meta (key, value) VALUES ('snapshot_seq', $1)
+ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value, excluded.value)";
 
 /// One writer connection, ready to commit.
 struct Conn {
@@ -391,6 +395,7 @@ async fn prepare(client: Client) -> Result<Conn, StoreError> {
         delete_docs: client.prepare(DELETE_DOCS).await.map_err(db)?,
         transaction_id: client.prepare(RAISE_TRANSACTION_ID).await.map_err(db)?,
         stations: client.prepare(UPSERT_STATIONS).await.map_err(db)?,
+        snapshot_seq: client.prepare(RAISE_SNAPSHOT_SEQ).await.map_err(db)?,
         prune_only: client.prepare(PRUNE_ONLY).await.map_err(db)?,
         prune_all_but: client.prepare(PRUNE_ALL_BUT).await.map_err(db)?,
     };
@@ -509,28 +514,16 @@ impl Writer {
         mut rx: mpsc::UnboundedReceiver<Work>,
         events: broadcast::Sender<Arc<JournalEntry>>,
     ) {
-        let mut deferred = DeferredStates::default();
         let mut closed = false;
         while !closed {
-            // With states deferred, an idle LINGER is the cue to write them (see `deferred`).
-            let first = if deferred.is_empty() {
-                match rx.recv().await {
-                    Some(work) => Some(work),
-                    None => break,
-                }
-            } else {
-                match tokio::time::timeout(LINGER, rx.recv()).await {
-                    Ok(Some(work)) => Some(work),
-                    Ok(None) => break,
-                    Err(_) => None,
-                }
+            let first = match rx.recv().await {
+                Some(work) => work,
+                None => break,
             };
             let mut group: Vec<Commit> = Vec::new();
             let mut reads: Vec<SyncRead> = Vec::new();
             let mut waited = false;
-            if let Some(work) = first {
-                take(work, &mut group, &mut reads, &mut waited);
-            }
+            take(first, &mut group, &mut reads, &mut waited);
             let deadline = tokio::time::Instant::now() + LINGER;
             // Take what is queued; commit at once when someone waits (or a read waits
             // behind the group), else linger so fire-and-forget entries share a commit.
@@ -558,21 +551,9 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let stations: Vec<BatchStation<'_>> = group
-                .iter()
-                .map(|(batch, ack)| BatchStation {
-                    station: batch.station.as_ref(),
-                    waited: ack.is_some(),
-                })
-                .collect();
-            let states = deferred.plan(&stations, Instant::now(), false);
-            drop(stations);
-            let result = self.commit(&group, &states).await;
-            match &result {
-                Ok(_) => deferred.written(&states),
-                Err(e) => {
-                    tracing::error!(error = %e, batches = group.len(), "journal commit failed")
-                }
+            let result = self.commit(&group).await;
+            if let Err(e) = &result {
+                tracing::error!(error = %e, batches = group.len(), "journal commit failed");
             }
             // Published only after the commit, so a subscriber never sees an entry that
             // could still vanish (the same rule, and reasons, as SQLite's writer).
@@ -595,30 +576,19 @@ impl Writer {
                 self.answer(read).await;
             }
         }
-        // Every sender is gone: write what is still deferred before the thread ends.
-        if !deferred.is_empty() {
-            let states = deferred.plan(&[], Instant::now(), true);
-            if let Err(e) = self.commit(&[], &states).await {
-                tracing::error!(error = %e, "could not write the deferred station states");
-            }
-        }
     }
 
-    /// Commits a group and `states` in one transaction; returns the seq before the group's
-    /// first entry (its entries are numbered on from it, in order).
-    async fn commit(
-        &mut self,
-        group: &[Commit],
-        states: &[SharedStation],
-    ) -> Result<i64, StoreError> {
-        let nothing = states.is_empty()
-            && group.iter().all(|(b, _)| {
-                b.entries.is_empty()
-                    && b.triggers.is_empty()
-                    && b.docs.is_empty()
-                    && b.prune.is_empty()
-                    && b.transaction_id.is_none()
-            });
+    /// Commits a group in one transaction; returns the seq before the group's first entry
+    /// (its entries are numbered on from it, in order).
+    async fn commit(&mut self, group: &[Commit]) -> Result<i64, StoreError> {
+        let nothing = group.iter().all(|(b, _)| {
+            b.entries.is_empty()
+                && b.triggers.is_empty()
+                && b.docs.is_empty()
+                && b.prune.is_empty()
+                && b.transaction_id.is_none()
+                && b.snapshot.is_none()
+        });
         if nothing {
             return Ok(0);
         }
@@ -633,7 +603,7 @@ impl Writer {
             }
         }
         let conn = self.conn().await?;
-        let result = write_group(conn, group, states).await;
+        let result = write_group(conn, group).await;
         if result.is_err() {
             // Leave no transaction open on a connection that survived the failure (after a
             // failed statement the pipelined COMMIT already rolled back: this is a no-op).
@@ -646,9 +616,9 @@ impl Writer {
 
     async fn answer(&mut self, read: SyncRead) {
         match read {
-            SyncRead::Stations(tx) => {
+            SyncRead::Snapshot(tx) => {
                 let result = match self.conn().await {
-                    Ok(conn) => load_stations(&conn.client).await,
+                    Ok(conn) => load_snapshot(&conn.client).await,
                     Err(e) => Err(e),
                 };
                 let _ = tx.send(result);
@@ -672,33 +642,26 @@ impl Writer {
     }
 }
 
-async fn load_stations(client: &Client) -> Result<Vec<StationState>, StoreError> {
+async fn load_snapshot(client: &Client) -> Result<Snapshot, StoreError> {
+    let through = client
+        .query_opt("SELECT value FROM meta WHERE key = 'snapshot_seq'", &[])
+        .await
+        .map_err(db)?
+        .map_or(0, |r| r.get(0));
     let rows = client
-        .query("SELECT id, state FROM stations ORDER BY id", &[])
+        .query("SELECT id, seq, state FROM stations ORDER BY id", &[])
         .await
         .map_err(db)?;
-    let mut stations = Vec::with_capacity(rows.len());
-    for row in rows {
-        let id: String = row.get(0);
-        let json: &str = row.get(1);
-        match serde_json::from_str::<StationState>(json) {
-            Ok(s) => stations.push(s),
-            Err(e) => {
-                tracing::warn!(station = %id, error = %e, "stored station state unreadable; starting it afresh");
-                stations.push(StationState::new(id));
-            }
-        }
-    }
-    Ok(stations)
+    let stations = rows
+        .iter()
+        .map(|row| crate::stored_station(row.get(0), row.get(1), row.get(2)))
+        .collect();
+    Ok(Snapshot { through, stations })
 }
 
 /// Writes one group: every statement sent at once (pipelined) and checked. After a failed
 /// statement the others fail too and COMMIT rolls back, so the group is whole or absent.
-async fn write_group(
-    conn: &Conn,
-    group: &[Commit],
-    states: &[SharedStation],
-) -> Result<i64, StoreError> {
+async fn write_group(conn: &Conn, group: &[Commit]) -> Result<i64, StoreError> {
     let s = &conn.statements;
     let client = &conn.client;
 
@@ -802,33 +765,32 @@ async fn write_group(
         .map(|(_, after, until, listed)| [after as &(dyn ToSql + Sync), until, listed])
         .collect();
 
-    // Station states as they are now (at least as new as every entry of the group), one
-    // row per station.
+    // Station snapshots (a background round's batch), one row per station, and the mark
+    // its last batch sets.
     let mut state_at: HashMap<String, usize> = HashMap::new();
-    let (mut st_id, mut st_json, mut st_seen): (Vec<String>, Vec<String>, Vec<i64>) =
+    let (mut st_id, mut st_json, mut st_seq): (Vec<String>, Vec<String>, Vec<i64>) =
         Default::default();
-    for station in states {
-        let (id, json, seen) = {
-            let state = station.lock();
-            let json = serde_json::to_string(&*state).map_err(not_json)?;
-            (
-                text(&state.id).into_owned(),
-                text(&json).into_owned(),
-                state.last_seen.unwrap_or(0),
-            )
-        };
-        match state_at.get(&id) {
-            Some(&i) => {
-                st_json[i] = json;
-                st_seen[i] = seen;
-            }
-            None => {
-                state_at.insert(id.clone(), st_id.len());
-                st_id.push(id);
-                st_json.push(json);
-                st_seen.push(seen);
+    let mut snapshot_through: Option<i64> = None;
+    for snapshot in group.iter().filter_map(|(b, _)| b.snapshot.as_ref()) {
+        for station in &snapshot.stations {
+            let (id, json) = (
+                text(&station.id).into_owned(),
+                text(&station.state).into_owned(),
+            );
+            match state_at.get(&id) {
+                Some(&i) => {
+                    st_json[i] = json;
+                    st_seq[i] = station.seq;
+                }
+                None => {
+                    state_at.insert(id.clone(), st_id.len());
+                    st_id.push(id);
+                    st_json.push(json);
+                    st_seq.push(station.seq);
+                }
             }
         }
+        snapshot_through = snapshot_through.max(snapshot.through);
     }
 
     let journal_params: [&(dyn ToSql + Sync); 10] = [
@@ -848,7 +810,8 @@ async fn write_group(
     let put_params: [&(dyn ToSql + Sync); 3] = [&put_kind, &put_id, &put_body];
     let delete_params: [&(dyn ToSql + Sync); 2] = [&del_kind, &del_id];
     let txid_params: [&(dyn ToSql + Sync); 1] = [&handed_out];
-    let station_params: [&(dyn ToSql + Sync); 3] = [&st_id, &st_json, &st_seen];
+    let station_params: [&(dyn ToSql + Sync); 3] = [&st_id, &st_json, &st_seq];
+    let through_params: [&(dyn ToSql + Sync); 1] = [&snapshot_through];
 
     let mut steps: Vec<Step<'_>> = Vec::with_capacity(9);
     steps.push(Box::pin(async {
@@ -881,6 +844,9 @@ async fn write_group(
     }
     if !st_id.is_empty() {
         steps.push(Box::pin(client.query(&s.stations, &station_params)));
+    }
+    if snapshot_through.is_some() {
+        steps.push(Box::pin(client.query(&s.snapshot_seq, &through_params)));
     }
     steps.push(Box::pin(async {
         client.batch_execute("COMMIT").await.map(|()| Vec::new())
@@ -1223,8 +1189,25 @@ impl Store for PgStore {
         })
     }
 
-    fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
-        self.ask(SyncRead::Stations)
+    fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.ask(SyncRead::Snapshot)
+    }
+
+    fn station_snapshots(&self, ids: Vec<String>) -> BoxFuture<Result<Vec<Folded>, StoreError>> {
+        self.read(move |client| async move {
+            let ids: Vec<String> = ids.iter().map(|id| text(id).into_owned()).collect();
+            let rows = client
+                .query(
+                    "SELECT id, seq, state FROM stations WHERE id = ANY($1::text[])",
+                    &[&ids],
+                )
+                .await
+                .map_err(db)?;
+            Ok(rows
+                .iter()
+                .map(|row| crate::stored_station(row.get(0), row.get(1), row.get(2)))
+                .collect())
+        })
     }
 
     fn last_transaction_id(&self) -> Result<i64, StoreError> {

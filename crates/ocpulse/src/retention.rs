@@ -82,7 +82,13 @@ pub fn start(app: &Arc<App>) {
 /// One pass: every rule, from where it stopped to its cutoff.
 async fn pass(app: &App, done: &mut HashMap<ActionSet, i64>) -> Result<(), StoreError> {
     for rule in app.config.retention.rules(now_ms()) {
-        let until = app.store.journal_seq_before(rule.before).await?;
+        // Never past the stored snapshots: an entry they do not reflect yet is still the
+        // only record of what it changed.
+        let until = app
+            .store
+            .journal_seq_before(rule.before)
+            .await?
+            .min(app.snapshots.through());
         let from = done.get(&rule.actions).copied().unwrap_or(0);
         for step in windows(&rule.actions, from, until, STEP) {
             if app.shutdown.is_cancelled() {
