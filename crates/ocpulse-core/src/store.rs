@@ -250,6 +250,22 @@ pub trait Store: Send + Sync + 'static {
     /// and where pruning starts.
     fn journal_stats(&self) -> BoxFuture<Result<JournalStats, StoreError>>;
 
+    /// Drops whole periods of the journal where the backend stores them apart (PostgreSQL's
+    /// day partitions): each that ends at or before `before`, holds no entry above
+    /// `until_seq` and none of the `keep` actions. Dropping a table is how retention stays
+    /// cheap on a large journal; what is left (a partly due day, the default partition) is
+    /// deleted row by row. Returns how many entries went; a backend without such periods
+    /// drops nothing.
+    fn drop_partitions(
+        &self,
+        before: Millis,
+        until_seq: i64,
+        keep: Vec<String>,
+    ) -> BoxFuture<Result<u64, StoreError>> {
+        let _ = (before, until_seq, keep);
+        Box::pin(std::future::ready(Ok(0)))
+    }
+
     /// Every entry committed from now on, with its `seq`, in `seq` order, published only
     /// after its transaction is durable (so a client never sees an entry that could vanish).
     ///

@@ -166,6 +166,25 @@ fn today() -> i64 {
     ms.div_euclid(DAY_MS)
 }
 
+/// The day since the epoch a `journal_pYYYYMMDD` partition holds.
+fn partition_day(name: &str) -> Option<i64> {
+    let digits = name.strip_prefix("journal_p")?;
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number = |r: std::ops::Range<usize>| digits.get(r)?.parse::<i32>().ok();
+    let month = time::Month::try_from(u8::try_from(number(4..6)?).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(number(0..4)?, month, u8::try_from(number(6..8)?).ok()?)
+            .ok()?;
+    Some(
+        date.midnight()
+            .assume_utc()
+            .unix_timestamp()
+            .div_euclid(86_400),
+    )
+}
+
 /// `journal_pYYYYMMDD` for day `day` since the epoch.
 fn partition_name(day: i64) -> String {
     let date = time::OffsetDateTime::from_unix_timestamp(day * 86_400)
@@ -1193,6 +1212,52 @@ impl Store for PgStore {
         self.ask(SyncRead::Snapshot)
     }
 
+    fn drop_partitions(
+        &self,
+        before: Millis,
+        until_seq: i64,
+        keep: Vec<String>,
+    ) -> BoxFuture<Result<u64, StoreError>> {
+        self.read(move |client| async move {
+            // Day partitions by name; a day is due once its end is.
+            let rows = client
+                .query(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                     JOIN pg_class p ON p.oid = i.inhparent
+                     WHERE p.relname = 'journal' AND p.relnamespace = to_regnamespace(current_schema())::oid
+                       AND c.relname LIKE 'journal\\_p%' ORDER BY c.relname",
+                    &[],
+                )
+                .await
+                .map_err(db)?;
+            let keep: Vec<String> = keep.iter().map(|a| text(a).into_owned()).collect();
+            let mut dropped = 0u64;
+            for row in rows {
+                let name: String = row.get(0);
+                let Some(day) = partition_day(&name) else { continue };
+                if (day + 1) * DAY_MS > before {
+                    continue;
+                }
+                // Not past what the snapshots reflect, and nothing an action kept longer.
+                let check = format!(
+                    "SELECT count(*), COALESCE(max(seq), 0), COALESCE(bool_or(action = ANY($1::text[])), false) FROM {name}"
+                );
+                let facts = client.query_one(&check, &[&keep]).await.map_err(db)?;
+                let (count, top, kept): (i64, i64, bool) = (facts.get(0), facts.get(1), facts.get(2));
+                if top > until_seq || kept {
+                    continue;
+                }
+                client
+                    .batch_execute(&format!("DROP TABLE {name}"))
+                    .await
+                    .map_err(db)?;
+                tracing::info!(partition = %name, entries = count, "journal partition dropped (retention)");
+                dropped += u64::try_from(count).unwrap_or(0);
+            }
+            Ok(dropped)
+        })
+    }
+
     fn station_snapshots(&self, ids: Vec<String>) -> BoxFuture<Result<Vec<Folded>, StoreError>> {
         self.read(move |client| async move {
             let ids: Vec<String> = ids.iter().map(|id| text(id).into_owned()).collect();
@@ -1243,6 +1308,75 @@ pub(crate) mod tests {
     fn partitions_are_named_by_utc_day() {
         assert_eq!(partition_name(0), "journal_p19700101");
         assert_eq!(partition_name(20_000), "journal_p20241004");
+        assert_eq!(partition_day("journal_p20241004"), Some(20_000));
+        assert_eq!(partition_day("journal_default"), None);
+        assert_eq!(partition_day("journal_p20241399"), None);
+    }
+
+    /// Retention drops a whole day partition once it is due, never one holding an entry the
+    /// snapshots do not reflect yet or an action kept longer.
+    #[tokio::test]
+    async fn due_day_partitions_are_dropped_whole() {
+        let Some(schema) = Schema::create().await else {
+            eprintln!("skipped: OCPULSE_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let store = PgStore::open(&schema.url).await.expect("open");
+        let (client, connection) = tokio_postgres::connect(&schema.url, NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        let today = today();
+        create_partitions(&client, today - 12, today - 8).await;
+        let at = |days_ago: i64, action: &str| JournalEntry {
+            action: Some(action.into()),
+            at: (today - days_ago) * DAY_MS + 1_000,
+            ..crate::contract::entry("CP1", action, 0)
+        };
+        let list = vec![
+            at(11, "MeterValues"),
+            at(10, "MeterValues"),
+            at(10, "BootNotification"),
+            at(9, "MeterValues"),
+            at(0, "MeterValues"),
+        ];
+        store
+            .commit(WriteBatch {
+                entries: list,
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("commit");
+        let exists = |days_ago: i64| {
+            let client = &client;
+            async move {
+                let name = partition_name(today - days_ago);
+                client
+                    .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+                    .await
+                    .expect("query")
+                    .get::<_, bool>(0)
+            }
+        };
+        let before = (today - 8) * DAY_MS;
+        // The snapshots reach only the first entry: nothing past it goes.
+        let dropped = store
+            .drop_partitions(before, 1, vec!["BootNotification".into()])
+            .await
+            .expect("drop");
+        assert_eq!(dropped, 1, "day -11 (seq 1), and the empty day -12");
+        assert!(!exists(12).await && !exists(11).await && exists(10).await);
+        let dropped = store
+            .drop_partitions(before, 5, vec!["BootNotification".into()])
+            .await
+            .expect("drop");
+        assert_eq!(
+            dropped, 1,
+            "day -9; day -10 holds a BootNotification kept longer"
+        );
+        assert!(exists(10).await && !exists(9).await);
+        let left = store.journal_after(0, 10).await.expect("read");
+        assert_eq!(left.len(), 3, "day -10's two entries and today's");
     }
 
     #[tokio::test]

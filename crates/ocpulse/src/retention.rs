@@ -89,6 +89,19 @@ async fn pass(app: &App, done: &mut HashMap<ActionSet, i64>) -> Result<(), Store
             .journal_seq_before(rule.before)
             .await?
             .min(app.snapshots.through());
+        if matches!(rule.actions, ActionSet::AllBut(_)) {
+            // Whole stored days first (PostgreSQL): a table dropped instead of its rows.
+            let dropped = app
+                .store
+                .drop_partitions(rule.before, until, app.config.retention.kept_longer())
+                .await?;
+            if dropped > 0 {
+                tracing::info!(
+                    entries = dropped,
+                    "retention dropped whole journal partitions"
+                );
+            }
+        }
         let from = done.get(&rule.actions).copied().unwrap_or(0);
         for step in windows(&rule.actions, from, until, STEP) {
             if app.shutdown.is_cancelled() {
