@@ -485,6 +485,63 @@ struct Writer {
     /// The first day without a partition made by this writer.
     partitions_until: i64,
     next_partition_check: Instant,
+    /// A server's writer: its connection holds the schema's server lock.
+    holds_schema: bool,
+}
+
+/// How long a starting server waits for the schema's server lock: a server restarting
+/// finds its predecessor's connection still closing.
+const SERVER_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// The first key of the server lock (`pg_try_advisory_lock(int, int)`), the second being
+/// the schema's `hashtext`: one server per schema, whatever else uses advisory locks.
+const SERVER_LOCK: i32 = 0x6f63_7075; // "ocpu"
+
+/// Takes the schema's server lock on `client`'s session, retrying for up to `wait`; fails
+/// saying which connection holds it.
+async fn hold_schema(client: &Client, wait: Duration) -> Result<(), StoreError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let held: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+                &[&SERVER_LOCK],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        if held {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let holder = client
+        .query_opt(
+            "SELECT a.pid, a.application_name, COALESCE(host(a.client_addr), 'local'), current_schema()
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+               AND l.classid = $1::int4::oid AND l.objid = hashtext(current_schema())::oid",
+            &[&SERVER_LOCK],
+        )
+        .await
+        .map_err(db)?;
+    let who = holder.map_or_else(
+        || "another connection".to_owned(),
+        |r| {
+            format!(
+                "PostgreSQL backend {} ({:?} from {})",
+                r.get::<_, i32>(0),
+                r.get::<_, Option<String>>(1).unwrap_or_default(),
+                r.get::<_, String>(2)
+            )
+        },
+    );
+    Err(StoreError::Database(format!(
+        "another ocpulse server is running on this database schema (its lock is held by {who}); run one server per database schema"
+    )))
 }
 
 /// One step of a pipelined group: each sends its request when first polled.
@@ -495,6 +552,10 @@ impl Writer {
         let mut client = connect(&config, &target).await?;
         crate::migrations::postgres(&mut client).await?;
         if recover {
+            // A server's writer holds the schema: a second server on it refuses to start.
+            hold_schema(&client, SERVER_LOCK_WAIT)
+                .await
+                .map_err(|e| StoreError::Setup(e.detail().to_owned()))?;
             interrupt_running(&mut client).await?;
         }
         let day = today();
@@ -507,6 +568,7 @@ impl Writer {
             conn: Some(conn),
             partitions_until,
             next_partition_check: Instant::now() + PARTITION_CHECK_EVERY,
+            holds_schema: recover,
         })
     }
 
@@ -521,6 +583,11 @@ impl Writer {
                 let client = connect(&self.config, &self.target)
                     .await
                     .map_err(|e| StoreError::Database(e.detail().to_owned()))?;
+                // The lock went with the old connection: while another server holds the
+                // schema now, this one writes nothing.
+                if self.holds_schema {
+                    hold_schema(&client, Duration::ZERO).await?;
+                }
                 tracing::info!(target = %self.target, "the PostgreSQL writer reconnected");
                 prepare(client).await?
             }
@@ -1311,6 +1378,38 @@ pub(crate) mod tests {
         assert_eq!(partition_day("journal_p20241004"), Some(20_000));
         assert_eq!(partition_day("journal_default"), None);
         assert_eq!(partition_day("journal_p20241399"), None);
+    }
+
+    /// One server per schema: a second refuses to start and says who holds it; commands
+    /// beside the server (backup, tokens) open it freely; once the first is gone the
+    /// schema is free again.
+    #[tokio::test]
+    async fn a_second_server_on_one_schema_refuses_to_start() {
+        let Some(schema) = Schema::create().await else {
+            eprintln!("skipped: OCPULSE_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let first = PgStore::open(&schema.url).await.expect("first server");
+        let started = Instant::now();
+        let second = PgStore::open(&schema.url).await.expect_err("second server");
+        assert!(
+            started.elapsed() >= SERVER_LOCK_WAIT,
+            "it waited for a restart's predecessor"
+        );
+        let message = second.to_string();
+        assert!(
+            message.contains("another ocpulse server is running on this database schema")
+                && message.contains("PostgreSQL backend"),
+            "{message}"
+        );
+        let beside = PgStore::open_beside_server(&schema.url)
+            .await
+            .expect("a command beside the server");
+        drop(beside);
+        drop(first);
+        PgStore::open(&schema.url)
+            .await
+            .expect("the schema is free once the first server is gone");
     }
 
     /// Retention drops a whole day partition once it is due, never one holding an entry the
