@@ -28,9 +28,9 @@ impl Report {
     /// Records a figure and prints it as a JSON line.
     pub fn add(&mut self, target: &'static str, metric: impl Into<String>, value: f64) {
         let metric = metric.into();
-        println!(
-            "{}",
-            json!({"target": target, "metric": metric, "value": (value * 1000.0).round() / 1000.0})
+        print_line(
+            &json!({"target": target, "metric": metric, "value": (value * 1000.0).round() / 1000.0})
+                .to_string(),
         );
         self.figures.push(Figure {
             target,
@@ -109,6 +109,19 @@ fn fmt(v: f64) -> String {
         format!("{v:.2}")
     } else {
         format!("{v:.3}")
+    }
+}
+
+/// Prints one line on stdout. Not `println!`, which panics when the reader has gone
+/// (`ocpulse bench | head -1`): then the process ends quietly, as a pipeline expects.
+fn print_line(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("bench: cannot write to stdout: {e}");
     }
 }
 

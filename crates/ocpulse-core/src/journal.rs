@@ -35,9 +35,9 @@ impl Direction {
 pub const MALFORMED: &str = "MALFORMED";
 
 /// The frame type of an entry that records something other than a frame (a station
-/// connecting or disconnecting, a trigger starting or ending); its `action` names the
-/// event (`StationConnected`, `StationDisconnected`, `TriggerStarted`, `TriggerAnswered`,
-/// `TriggerCompleted`). Keeping them in the journal gives every live event a durable,
+/// connecting or disconnecting, a trigger ending); its `action` names the
+/// event (`StationConnected`, `StationDisconnected`, `TriggerCompleted`, and the facts of
+/// `crate::projection`). Keeping them in the journal gives every live event a durable,
 /// ordered id (its `seq`), so a client that reconnects can be replayed what it missed.
 pub const EVENT: &str = "EVENT";
 
@@ -85,10 +85,8 @@ pub struct JournalEntry {
 }
 
 impl JournalEntry {
-    /// An `EVENT` entry of a trigger (`TriggerStarted`, `TriggerAnswered`,
-    /// `TriggerCompleted`): one shape whoever journals it (the trigger's task or the station's
-    /// session), keyed by the trigger id as message and trigger id, so `?trigger=` selects it
-    /// with the trigger's frames.
+    /// A trigger's `EVENT` entry (`TriggerCompleted`), keyed by the trigger id as message
+    /// and trigger id, so `?trigger=` selects it with the trigger's frames.
     pub fn trigger_event(
         station_id: &str,
         trigger_id: &str,

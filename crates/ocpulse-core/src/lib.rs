@@ -15,6 +15,7 @@ pub mod freshness;
 pub mod incoming;
 pub mod journal;
 pub mod meter_rows;
+pub mod projection;
 pub mod retention;
 pub mod schedule;
 pub mod selector;

@@ -116,6 +116,23 @@ impl RetentionPolicy {
     }
 }
 
+impl RetentionPolicy {
+    /// The actions kept longer than the journal as a whole (their own period is longer, or
+    /// they are kept forever): a stored period of the journal holding one of them cannot
+    /// be dropped whole when the journal's period ends.
+    pub fn kept_longer(&self) -> Vec<String> {
+        self.per_action
+            .iter()
+            .filter(|(_, period)| match (period, self.journal) {
+                (None, _) => true,
+                (Some(own), Some(journal)) => *own > journal,
+                (Some(_), None) => true,
+            })
+            .map(|(action, _)| action.clone())
+            .collect()
+    }
+}
+
 /// The steps that delete `actions` from `after_seq` (exclusive) to `until_seq` (inclusive),
 /// `step` seqs at a time.
 pub fn windows(
@@ -145,6 +162,23 @@ mod tests {
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn actions_kept_longer_than_the_journal_keep_their_stored_days() {
+        let policy = RetentionPolicy {
+            journal: Some(DAY * 30),
+            per_action: [
+                ("MeterValues".to_owned(), Some(DAY * 7)),
+                ("BootNotification".to_owned(), None),
+                ("SecurityEventNotification".to_owned(), Some(DAY * 365)),
+            ]
+            .into(),
+        };
+        assert_eq!(
+            policy.kept_longer(),
+            vec!["BootNotification", "SecurityEventNotification"]
+        );
+    }
 
     #[test]
     fn nothing_is_pruned_by_default() {

@@ -187,9 +187,11 @@ pub struct CertificateRequest {
     pub answered_at: Option<Millis>,
 }
 
-/// Everything ocpulse knows about one station; persisted after every acknowledged CALL.
+/// Everything ocpulse knows about one station: the fold of its journal entries
+/// (`crate::projection`), snapshotted in the background. Every field defaults, so a
+/// snapshot written before a field existed still loads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct StationState {
     /// The station identity from its connection URL.
     pub id: String,
@@ -356,6 +358,32 @@ impl StationState {
                 Activity::Firmware => self.firmware = status,
                 Activity::Log => self.log = status,
             }
+        }
+    }
+
+    /// Applies a CALL the CSMS acknowledged with `response`: what the session does as it
+    /// answers and what replaying the journal does at start, so both reach one state.
+    /// `violation` is the schema violation the lenient policy let through, if any.
+    pub fn apply_acknowledged(
+        &mut self,
+        action: &str,
+        call: &StationCall,
+        payload: &Value,
+        response: &Value,
+        violation: Option<&str>,
+        now: Millis,
+    ) {
+        // A marked message proves the station marks, whenever it comes: a station once
+        // taken for one that does not (its marked answer came after a routine sample had
+        // ended the trigger) is corrected by the late answer itself.
+        if call.marker() == ocpp_rpc::trigger::Marker::Triggered
+            && self.trigger_marking == ocpp_rpc::trigger::Marking::DoesNotMark
+        {
+            self.trigger_marking = ocpp_rpc::trigger::Marking::Marks;
+        }
+        self.apply_call(action, call, payload, response, now);
+        if let Some(v) = violation {
+            self.record_violation(action, v, now);
         }
     }
 

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::Millis;
 use crate::journal::{JournalEntry, JournalQuery, JournalScan};
+use crate::projection::Folded;
 use crate::retention::{JournalPrune, JournalStats};
 use crate::state::StationState;
 use crate::trigger_record::{TriggerQuery, TriggerRecord};
@@ -50,20 +51,66 @@ impl StoreError {
     }
 }
 
-/// A station's live state, shared by its session, the API and the store.
-///
-/// The store takes the handle rather than a copy: it serializes the state when it writes,
-/// so a station sending many messages in one group commit costs one snapshot, not one per
-/// message, and what is written is never older than the entries it commits.
+/// A station's live state, shared by its session and the API. The store never writes it:
+/// it keeps snapshots folded from the journal (`crate::projection`).
 pub type SharedStation = Arc<Mutex<StationState>>;
+
+/// A station's snapshot as stored: its id, the last journal `seq` it reflects, its JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredStation {
+    /// The station.
+    pub id: String,
+    /// Every entry of the station up to this `seq` is folded in.
+    pub seq: i64,
+    /// The `StationState` as JSON.
+    pub state: String,
+}
+
+impl StoredStation {
+    /// Serializes a folded state for storage.
+    pub fn of(folded: &Folded) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: folded.state.id.clone(),
+            seq: folded.seq,
+            state: serde_json::to_string(&folded.state)
+                .map_err(|e| StoreError::Serialization(e.to_string()))?,
+        })
+    }
+
+    /// Reads a stored row back. A state that no longer reads (a damaged row) is an
+    /// error the backend reports before starting that station afresh from `seq` 0
+    /// ([`Folded::fresh`]), so replay rebuilds what the journal still holds of it.
+    pub fn read(seq: i64, state: &str) -> Result<Folded, String> {
+        serde_json::from_str::<StationState>(state)
+            .map(|state| Folded { seq, state })
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Snapshots a background round writes (never per message).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SnapshotWrite {
+    /// Station states to insert or replace.
+    pub stations: Vec<StoredStation>,
+    /// Set by a round's last batch: every station's entries up to this `seq` are folded
+    /// into its stored snapshot, so start-up replays only what comes after.
+    pub through: Option<i64>,
+}
+
+/// What start-up folds the journal's tail into.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Every entry up to this `seq` is reflected in `stations` (0: replay everything).
+    pub through: i64,
+    /// Every stored station snapshot.
+    pub stations: Vec<Folded>,
+}
 
 /// Writes that must become durable together.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     /// Journal entries to append, in order.
     pub entries: Vec<JournalEntry>,
-    /// The station whose state these entries changed, to upsert as it is at commit time.
-    pub station: Option<SharedStation>,
     /// Trigger records to insert or replace (by id). Shared with the server's in-memory
     /// copy of the same record (the final record of a trigger is read from memory until the
     /// store has it), so it is built once and never deep-copied for either.
@@ -76,6 +123,8 @@ pub struct WriteBatch {
     pub transaction_id: Option<i64>,
     /// Journal entries to delete (retention), in the same transaction as the rest.
     pub prune: Vec<JournalPrune>,
+    /// Station snapshots (written by the background snapshot round only).
+    pub snapshot: Option<SnapshotWrite>,
 }
 
 /// A fleet-operation document (a trigger job, a schedule, an alert rule, an alert, a
@@ -201,6 +250,22 @@ pub trait Store: Send + Sync + 'static {
     /// and where pruning starts.
     fn journal_stats(&self) -> BoxFuture<Result<JournalStats, StoreError>>;
 
+    /// Drops whole periods of the journal where the backend stores them apart (PostgreSQL's
+    /// day partitions): each that ends at or before `before`, holds no entry above
+    /// `until_seq` and none of the `keep` actions. Dropping a table is how retention stays
+    /// cheap on a large journal; what is left (a partly due day, the default partition) is
+    /// deleted row by row. Returns how many entries went; a backend without such periods
+    /// drops nothing.
+    fn drop_partitions(
+        &self,
+        before: Millis,
+        until_seq: i64,
+        keep: Vec<String>,
+    ) -> BoxFuture<Result<u64, StoreError>> {
+        let _ = (before, until_seq, keep);
+        Box::pin(std::future::ready(Ok(0)))
+    }
+
     /// Every entry committed from now on, with its `seq`, in `seq` order, published only
     /// after its transaction is durable (so a client never sees an entry that could vanish).
     ///
@@ -226,8 +291,13 @@ pub trait Store: Send + Sync + 'static {
         })
     }
 
-    /// Every station ever seen, as last committed; read once at start.
-    fn load_stations(&self) -> Result<Vec<StationState>, StoreError>;
+    /// The stored station snapshots and the `seq` they all reach; read once at start,
+    /// before the journal's tail is folded into them.
+    fn load_snapshot(&self) -> Result<Snapshot, StoreError>;
+
+    /// The stored snapshots of these stations (those that have one): what a background
+    /// round folds new entries into without holding every station in memory.
+    fn station_snapshots(&self, ids: Vec<String>) -> BoxFuture<Result<Vec<Folded>, StoreError>>;
 
     /// The highest 1.6 transaction id any committed batch handed out (0 if none); read once
     /// at start to seed the in-memory counter, so ids never repeat across restarts.

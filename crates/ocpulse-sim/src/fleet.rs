@@ -1,5 +1,6 @@
 //! Many stations in one process: the load generator behind `ocpulse sim --stations N`.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -80,7 +81,9 @@ pub async fn run_fleet(
                     _ = ticker.tick() => {}
                 }
                 let calls = stats.calls_sent.load(Ordering::Relaxed);
-                eprintln!(
+                // Not eprintln!: a closed stderr (`2>&1 | head -1`) must not panic the fleet.
+                let _ = writeln!(
+                    std::io::stderr().lock(),
                     "sim: {:>6.1}s connected {} booted {} calls/s {:.0} errors {} triggers accepted {}",
                     started.elapsed().as_secs_f64(),
                     stats.connected.load(Ordering::Relaxed),

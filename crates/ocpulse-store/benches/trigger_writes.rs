@@ -4,8 +4,9 @@
 //! 1,000 stations by default, `synchronous=FULL`, and nothing else in the process. Each
 //! level adds one part of what ocpulse stores; `raw` is the floor: the four frames as bare
 //! rows through rusqlite, one transaction per batch of concurrent triggers, no JSON, no
-//! events, no states. The last level is not a trigger: a MeterValues with its answer and the
-//! station's state in one awaited commit, the ingest scenario's unit.
+//! event, no record. Station state is not written per message (it is folded from the
+//! journal in the background). The last level is not a trigger: a MeterValues with its
+//! answer in one awaited commit, the ingest scenario's unit.
 //!
 //! `cargo bench -p ocpulse-store --bench trigger_writes [-- --triggers N] [--level L]
 //! [--concurrent C] [--stations S]`
@@ -17,11 +18,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ocpulse_core::journal::{Direction, JournalEntry};
-use ocpulse_core::state::StationState;
 use ocpulse_core::store::{Store, WriteBatch};
 use ocpulse_core::trigger_record::TriggerRecord;
 use ocpulse_store::SqliteStore;
-use parking_lot::Mutex;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -41,53 +40,39 @@ const REPEATS: usize = 3;
 #[derive(Clone, Copy)]
 struct Level {
     name: &'static str,
-    events: bool,
+    event: bool,
     record: bool,
-    state: bool,
     /// Everything of the trigger in its one awaited commit: what the store would cost if a
     /// trigger's completion were committed with the message that completes it.
     one_commit: bool,
 }
 
-const LEVELS: [Level; 5] = [
+const LEVELS: [Level; 4] = [
     Level {
         name: "4 frames",
-        events: false,
+        event: false,
         record: false,
-        state: false,
         one_commit: false,
     },
     Level {
-        name: "+ 3 trigger events",
-        events: true,
+        name: "+ TriggerCompleted event",
+        event: true,
         record: false,
-        state: false,
         one_commit: false,
     },
     Level {
-        name: "+ trigger record",
-        events: true,
+        name: "+ trigger record (= the server)",
+        event: true,
         record: true,
-        state: false,
-        one_commit: false,
-    },
-    Level {
-        name: "+ station state (= the server)",
-        events: true,
-        record: true,
-        state: true,
         one_commit: false,
     },
     Level {
         name: "the same in one commit per trigger",
-        events: true,
+        event: true,
         record: true,
-        state: true,
         one_commit: true,
     },
 ];
-
-const STATE: &str = r#"{"id":"S","protocol":"ocpp1.6","boot":{"vendor":"ocpulse","model":"sim-1","serialNumber":"A0001","firmwareVersion":"ocpulse-sim-0.1.0","reason":null,"payload":{"chargePointModel":"sim-1","chargePointSerialNumber":"A0001","chargePointVendor":"ocpulse","firmwareVersion":"ocpulse-sim-0.1.0"},"receivedAt":1796063310819},"registrationStatus":"Accepted","connectors":[{"evseId":null,"connectorId":0,"status":"Available","errorCode":"NoError","info":null,"vendorErrorCode":null,"timestamp":"2026-11-30T18:28:30.821Z","receivedAt":1796063310822},{"evseId":null,"connectorId":1,"status":"Available","errorCode":"NoError","info":null,"vendorErrorCode":null,"timestamp":"2026-11-30T18:28:33.802Z","receivedAt":1796063313802}],"meterValues":[],"firmware":null,"log":null,"transactions":[],"lastSeen":1796063313802,"lastHeartbeat":null,"validationMode":null,"violations":0,"lastViolation":null,"capabilities":{"StatusNotification":{"accepted":1,"rejected":0,"notImplemented":0,"errors":0,"timeouts":0,"delivered":1,"latencyMsTotal":0,"worksWith":"TriggerMessage","lastOutcome":"Completed","lastAt":1796063313802}},"certificate":null,"connectedSince":1796063310818}"#;
 
 const RECORD: &str = r#"{"id":"T","stationId":"S","protocol":"ocpp1.6","requestedBy":"api","request":{"connectorId":1,"requestedMessage":"StatusNotification"},"createdAt":"2026-11-30T18:28:33.801Z","calls":[{"action":"TriggerMessage","payload":{"connectorId":1,"requestedMessage":"StatusNotification"},"status":"Accepted","answerMs":0}],"messages":[{"action":"StatusNotification","messageId":"e6ad239f-4","payload":{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-30T18:28:33.802Z"},"receivedAt":"2026-11-30T18:28:33.802Z","afterMs":0}],"outcome":"Completed","complete":true,"completedAt":"2026-11-30T18:28:33.802Z","elapsedMs":0}"#;
 
@@ -116,7 +101,7 @@ const FRAMES: [(Direction, &str, &str, &str); 4] = [
 ];
 
 /// A 1.6 MeterValues of the ingest scenario and its answer: what a streaming station's
-/// acknowledged message writes (with the station's state) in one awaited commit.
+/// acknowledged message writes in one awaited commit.
 const METER_VALUES: [(Direction, &str, &str, &str); 2] = [
     (
         Direction::In,
@@ -192,44 +177,29 @@ async fn one_trigger(
     store: &SqliteStore,
     level: Level,
     station: &str,
-    state: &Arc<Mutex<StationState>>,
     template: &TriggerRecord,
     n: usize,
 ) {
     let trigger = trigger_id(n);
     if level.one_commit {
-        return one_commit(store, station, state, template, trigger).await;
+        return one_commit(store, station, template, trigger).await;
     }
-    let batch = |entries, station, triggers| WriteBatch {
+    let batch = |entries, triggers| WriteBatch {
         entries,
-        station,
         triggers,
         ..WriteBatch::default()
     };
-    if level.events {
-        store.enqueue(batch(
-            vec![event(station, &trigger, "TriggerStarted")],
-            None,
-            Vec::new(),
-        ));
-    }
-    store.enqueue(batch(vec![frame(station, 0, &trigger)], None, Vec::new()));
-    let mut answered = vec![frame(station, 1, &trigger)];
-    if level.events {
-        answered.push(event(station, &trigger, "TriggerAnswered"));
-    }
-    store.enqueue(batch(answered, None, Vec::new()));
-    let shared = level.state.then(|| Arc::clone(state));
+    store.enqueue(batch(vec![frame(station, 0, &trigger)], Vec::new()));
+    store.enqueue(batch(vec![frame(station, 1, &trigger)], Vec::new()));
     store
         .commit(batch(
             vec![frame(station, 2, &trigger), frame(station, 3, &trigger)],
-            shared.clone(),
             Vec::new(),
         ))
         .await
         .expect("commit");
     let mut last = Vec::new();
-    if level.events {
+    if level.event {
         last.push(event(station, &trigger, "TriggerCompleted"));
     }
     let records = if level.record {
@@ -237,14 +207,14 @@ async fn one_trigger(
     } else {
         Vec::new()
     };
-    if !last.is_empty() || !records.is_empty() || shared.is_some() {
-        store.enqueue(batch(last, shared, records));
+    if !last.is_empty() || !records.is_empty() {
+        store.enqueue(batch(last, records));
     }
 }
 
-/// A MeterValues as the session writes it: the CALL, its CALLRESULT and the station's
-/// state, in one commit awaited before the answer.
-async fn one_meter_values(store: &SqliteStore, station: &str, state: &Arc<Mutex<StationState>>) {
+/// A MeterValues as the session writes it: the CALL and its CALLRESULT in one commit
+/// awaited before the answer.
+async fn one_meter_values(store: &SqliteStore, station: &str) {
     let entries = METER_VALUES
         .into_iter()
         .map(|row| entry(station, row, None))
@@ -252,26 +222,17 @@ async fn one_meter_values(store: &SqliteStore, station: &str, state: &Arc<Mutex<
     store
         .commit(WriteBatch {
             entries,
-            station: Some(Arc::clone(state)),
             ..WriteBatch::default()
         })
         .await
         .expect("commit");
 }
 
-/// The whole trigger's entries, record and station state in one awaited commit.
-async fn one_commit(
-    store: &SqliteStore,
-    station: &str,
-    state: &Arc<Mutex<StationState>>,
-    template: &TriggerRecord,
-    trigger: String,
-) {
+/// The whole trigger's entries and record in one awaited commit.
+async fn one_commit(store: &SqliteStore, station: &str, template: &TriggerRecord, trigger: String) {
     let entries = vec![
-        event(station, &trigger, "TriggerStarted"),
         frame(station, 0, &trigger),
         frame(station, 1, &trigger),
-        event(station, &trigger, "TriggerAnswered"),
         frame(station, 2, &trigger),
         frame(station, 3, &trigger),
         event(station, &trigger, "TriggerCompleted"),
@@ -279,7 +240,6 @@ async fn one_commit(
     store
         .commit(WriteBatch {
             entries,
-            station: Some(Arc::clone(state)),
             triggers: vec![record(template, station, trigger)],
             ..WriteBatch::default()
         })
@@ -333,32 +293,24 @@ fn measure_level(work: Work, triggers: usize, shape: Shape) -> Figures {
         .enable_all()
         .build()
         .expect("runtime");
-    let states: Vec<_> = (0..stations)
-        .map(|i| {
-            let mut s: StationState = serde_json::from_str(STATE).expect("state");
-            s.id = format!("S{i:05}");
-            (s.id.clone(), Arc::new(Mutex::new(s)))
-        })
-        .collect();
-    let states = Arc::new(states);
+    let ids: Arc<Vec<String>> = Arc::new((0..stations).map(|i| format!("S{i:05}")).collect());
     let template: Arc<TriggerRecord> = Arc::new(serde_json::from_str(RECORD).expect("record"));
     let run = |count: usize, offset: usize| {
         runtime.block_on(async {
             let tasks: Vec<_> = (0..concurrent)
                 .map(|c| {
                     let store = Arc::clone(&store);
-                    let states = Arc::clone(&states);
+                    let ids = Arc::clone(&ids);
                     let template = Arc::clone(&template);
                     tokio::spawn(async move {
                         let mut k = c;
                         while k < count {
-                            let (id, state) = &states[station_of(k, stations)];
+                            let id = &ids[station_of(k, stations)];
                             match work {
                                 Work::Trigger(level) => {
-                                    one_trigger(&store, level, id, state, &template, offset + k)
-                                        .await;
+                                    one_trigger(&store, level, id, &template, offset + k).await;
                                 }
-                                Work::MeterValues => one_meter_values(&store, id, state).await,
+                                Work::MeterValues => one_meter_values(&store, id).await,
                             }
                             k += concurrent;
                         }
@@ -374,8 +326,7 @@ fn measure_level(work: Work, triggers: usize, shape: Shape) -> Figures {
     let (p0, w0) = cpu();
     let started = Instant::now();
     run(triggers, triggers);
-    // Everything enqueued before it is committed with it; the deferred states are written
-    // once the writer sees no more work, well within the pause.
+    // Everything enqueued before it is committed with it.
     runtime
         .block_on(store.commit(WriteBatch::default()))
         .expect("commit");
@@ -506,10 +457,10 @@ fn main() {
             });
         }
     }
-    // `--level 6`: the ingest scenario's unit (shape it with `--concurrent 100 --stations 100`).
+    // `--level 5`: the ingest scenario's unit (shape it with `--concurrent 100 --stations 100`).
     if only.is_none_or(|l| l == LEVELS.len() + 1) {
         row(
-            "MeterValues (not a trigger): its 2 frames and the station state, one awaited commit",
+            "MeterValues (not a trigger): its 2 frames, one awaited commit",
             || measure_level(Work::MeterValues, triggers, shape),
         );
     }

@@ -12,8 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocpulse_core::journal::{Direction, EVENT, JournalEntry, JournalQuery, JournalScan, MALFORMED};
+use ocpulse_core::projection::Folded;
 use ocpulse_core::state::StationState;
-use ocpulse_core::store::{BoxFuture, Doc, SharedStation, Store, StoreError, WriteBatch};
+use ocpulse_core::store::{
+    BoxFuture, Doc, Snapshot, SnapshotWrite, Store, StoreError, StoredStation, WriteBatch,
+};
 use ocpulse_core::trigger_record::{Outcome, TriggerQuery, TriggerRecord};
 use parking_lot::Mutex;
 
@@ -50,7 +53,7 @@ macro_rules! contract_tests {
             trigger_records_are_replaced_by_id_filtered_and_paged,
             running_triggers_are_interrupted_by_a_restart,
             documents_are_put_replaced_deleted_and_kept,
-            station_states_are_upserted_and_loaded_after_reopening,
+            station_snapshots_are_kept_by_seq_and_loaded_after_reopening,
             the_highest_transaction_id_is_kept_across_reopening,
             concurrent_commits_are_all_durable_in_each_tasks_order,
             a_large_batch_commits_whole,
@@ -127,10 +130,19 @@ fn record(id: &str, station: &str, outcome: Outcome) -> TriggerRecord {
     }
 }
 
-fn shared(id: &str, last_seen: i64) -> SharedStation {
+/// A stored snapshot of `id` folded up to `seq` (its `last_seen` says so too).
+fn stored(id: &str, seq: i64) -> StoredStation {
     let mut state = StationState::new(id);
-    state.last_seen = Some(last_seen);
-    Arc::new(Mutex::new(state))
+    state.last_seen = Some(seq);
+    StoredStation::of(&Folded { seq, state }).expect("json")
+}
+
+/// A batch of snapshots, moving the mark to `through` when set.
+fn snapshot(stations: Vec<StoredStation>, through: Option<i64>) -> WriteBatch {
+    WriteBatch {
+        snapshot: Some(SnapshotWrite { stations, through }),
+        ..WriteBatch::default()
+    }
 }
 
 fn ats(list: &[JournalEntry]) -> Vec<i64> {
@@ -700,42 +712,57 @@ pub async fn documents_are_put_replaced_deleted_and_kept(backend: &dyn Backend) 
     );
 }
 
-/// A station's state is upserted by id (the latest commit wins) and every station is
-/// loaded, ordered by id, after reopening.
-pub async fn station_states_are_upserted_and_loaded_after_reopening(backend: &dyn Backend) {
+/// Station snapshots are upserted by id, never replaced by an older fold, loaded ordered
+/// by id with the mark of the last complete round after reopening, and read by id.
+pub async fn station_snapshots_are_kept_by_seq_and_loaded_after_reopening(backend: &dyn Backend) {
     let store = open(backend).await;
-    for (id, seen) in [("CP2", 1), ("CP1", 2), ("CP2", 3)] {
+    assert_eq!(store.load_snapshot().expect("load"), Snapshot::default());
+    for (id, seq, through) in [
+        ("CP2", 1, None),
+        ("CP1", 2, None),
+        ("CP2", 3, Some(3)),
+        ("CP2", 2, None),
+    ] {
         store
-            .commit(WriteBatch {
-                entries: vec![entry(id, "Heartbeat", seen)],
-                station: Some(shared(id, seen)),
-                ..WriteBatch::default()
-            })
+            .commit(snapshot(vec![stored(id, seq)], through))
             .await
             .expect("commit");
     }
     let mut boot = StationState::new("CP3");
     boot.protocol = Some("ocpp2.0.1".into());
     boot.registration_status = Some("Accepted".into());
+    let whole = Folded {
+        seq: 4,
+        state: boot,
+    };
     store
-        .commit(WriteBatch {
-            station: Some(Arc::new(Mutex::new(boot.clone()))),
-            ..WriteBatch::default()
-        })
+        .commit(snapshot(
+            vec![StoredStation::of(&whole).expect("json")],
+            Some(2),
+        ))
         .await
-        .expect("a state alone commits");
+        .expect("a snapshot alone commits");
     drop(store);
     let store = open(backend).await;
-    let loaded = store.load_stations().expect("load");
+    let loaded = store.load_snapshot().expect("load");
+    assert_eq!(loaded.through, 3, "the mark is never lowered");
     assert_eq!(
         loaded
+            .stations
             .iter()
-            .map(|s| (s.id.as_str(), s.last_seen))
+            .map(|f| (f.state.id.as_str(), f.seq, f.state.last_seen))
             .collect::<Vec<_>>(),
-        vec![("CP1", Some(2)), ("CP2", Some(3)), ("CP3", None)],
-        "one per station, the latest, ordered by id"
+        vec![("CP1", 2, Some(2)), ("CP2", 3, Some(3)), ("CP3", 4, None)],
+        "one per station, the newest fold, ordered by id"
     );
-    assert_eq!(loaded[2], boot, "the whole state round-trips");
+    assert_eq!(loaded.stations[2], whole, "the whole state round-trips");
+    let some = store
+        .station_snapshots(vec!["CP3".into(), "NEW".into(), "CP1".into()])
+        .await
+        .expect("read");
+    let mut ids: Vec<&str> = some.iter().map(|f| f.state.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec!["CP1", "CP3"], "only the stations that have one");
 }
 
 /// The highest 1.6 transaction id any committed batch handed out is kept, never lowered,
@@ -796,14 +823,7 @@ pub async fn concurrent_commits_are_all_durable_in_each_tasks_order(backend: &dy
                             ..entry(&station, "MeterValues", i)
                         });
                     }
-                    store
-                        .commit(WriteBatch {
-                            entries: list,
-                            station: Some(shared(&station, i)),
-                            ..WriteBatch::default()
-                        })
-                        .await
-                        .expect("acknowledged");
+                    store.commit(entries(list)).await.expect("acknowledged");
                 }
             })
         })
@@ -838,12 +858,6 @@ pub async fn concurrent_commits_are_all_durable_in_each_tasks_order(backend: &dy
             "{station}: answers follow calls"
         );
     }
-    let states = store.load_stations().expect("load");
-    assert_eq!(states.len(), TASKS);
-    assert!(
-        states.iter().all(|s| s.last_seen == Some(EACH - 1)),
-        "each station's last acknowledged state"
-    );
 }
 
 /// One batch far larger than any group: committed whole, in order.
@@ -866,16 +880,12 @@ pub async fn queued_writes_become_visible_in_order(backend: &dyn Backend) {
         entries: vec![entry("CP1", "TriggerMessage", 2)],
         triggers: vec![Arc::new(record("q1", "CP1", Outcome::Completed))],
         docs: vec![Doc::put("job", "q", &1).expect("json")],
-        station: Some(shared("QUIET", 7)),
+        snapshot: snapshot(vec![stored("QUIET", 7)], None).snapshot,
         transaction_id: None,
         prune: Vec::new(),
     });
     store
-        .commit(WriteBatch {
-            entries: vec![entry("BUSY", "Heartbeat", 3)],
-            station: Some(shared("BUSY", 1)),
-            ..WriteBatch::default()
-        })
+        .commit(entries(vec![entry("BUSY", "Heartbeat", 3)]))
         .await
         .expect("commit");
     let read = store.journal_after(0, 10).await.expect("read");
@@ -889,17 +899,11 @@ pub async fn queued_writes_become_visible_in_order(backend: &dyn Backend) {
         store.doc("job", "q".into()).await.expect("read"),
         Some("1".into())
     );
-    // The state nobody waited for may be held for company, but not for long.
-    eventually("the queued station state is written", || {
-        let store = Arc::clone(&store);
-        async move {
-            let states = store.load_stations().expect("load");
-            states
-                .iter()
-                .any(|s| s.id == "QUIET" && s.last_seen == Some(7))
-        }
-    })
-    .await;
+    let states = store.load_snapshot().expect("load").stations;
+    assert!(
+        states.iter().any(|f| f.state.id == "QUIET" && f.seq == 7),
+        "the queued snapshot is written with the batch it was queued in"
+    );
     // Queued alone, with nothing committed after it.
     store.record(vec![entry("CP1", "Heartbeat", 4)]);
     let head = read[2].seq;
@@ -914,25 +918,18 @@ pub async fn queued_writes_become_visible_in_order(backend: &dyn Backend) {
 pub async fn a_closed_store_keeps_what_was_queued(backend: &dyn Backend) {
     let store = open(backend).await;
     store.enqueue(WriteBatch {
-        station: Some(shared("QUIET", 7)),
         docs: vec![Doc::put("job", "queued", &1).expect("json")],
-        ..WriteBatch::default()
+        ..snapshot(vec![stored("QUIET", 7)], None)
     });
     store
-        .commit(WriteBatch {
-            entries: vec![entry("BUSY", "Heartbeat", 1)],
-            station: Some(shared("BUSY", 1)),
-            ..WriteBatch::default()
-        })
+        .commit(entries(vec![entry("BUSY", "Heartbeat", 1)]))
         .await
         .expect("commit");
     store.record(vec![entry("BUSY", "Heartbeat", 2)]);
     drop(store);
     let store = open(backend).await;
-    let states = store.load_stations().expect("load");
-    let seen = |id: &str| states.iter().find(|s| s.id == id).and_then(|s| s.last_seen);
-    assert_eq!(seen("QUIET"), Some(7));
-    assert_eq!(seen("BUSY"), Some(1));
+    let states = store.load_snapshot().expect("load").stations;
+    assert!(states.iter().any(|f| f.state.id == "QUIET" && f.seq == 7));
     assert_eq!(
         ats(&store.journal_after(0, 10).await.expect("read")),
         vec![1, 2]
@@ -989,9 +986,9 @@ pub async fn batches_are_whole_or_absent_after_a_crash(backend: &dyn Backend) {
                 .collect(),
             docs: vec![Doc::put("crash", station.clone(), &k).expect("json")],
             triggers: vec![Arc::new(record(&station, &station, Outcome::Completed))],
-            station: Some(shared(&station, 1)),
             transaction_id: None,
             prune: Vec::new(),
+            snapshot: snapshot(vec![stored(&station, 1)], None).snapshot,
         }
     };
     // Writers commit one batch after another, so groups keep forming while the crash hits.
@@ -1035,16 +1032,26 @@ pub async fn batches_are_whole_or_absent_after_a_crash(backend: &dyn Backend) {
         .expect("read")
         .into_iter()
         .collect();
+    let snapshots: std::collections::BTreeSet<String> = store
+        .load_snapshot()
+        .expect("load")
+        .stations
+        .into_iter()
+        .map(|f| f.state.id)
+        .collect();
     let acked = acked.lock().clone();
     let mut present = 0;
     for k in 0..BATCHES {
         let station = format!("C{k:03}");
         let journaled = per_station.get(&station);
         let record = store.trigger(station.clone()).await.expect("read");
+        let snapshot = snapshots.contains(&station);
         let whole = journaled.is_some_and(|l| *l == (0..ENTRIES).collect::<Vec<_>>())
             && docs.contains_key(&station)
-            && record.is_some();
-        let absent = journaled.is_none() && !docs.contains_key(&station) && record.is_none();
+            && record.is_some()
+            && snapshot;
+        let absent =
+            journaled.is_none() && !docs.contains_key(&station) && record.is_none() && !snapshot;
         assert!(
             whole || absent,
             "batch {k} is torn: {journaled:?}, doc {}",

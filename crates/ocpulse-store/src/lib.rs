@@ -6,7 +6,6 @@
 mod backup;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
-mod deferred;
 mod integrity;
 mod lock;
 mod memory;
@@ -37,4 +36,17 @@ pub(crate) fn stored_frame_type(stored: &str) -> &'static str {
         EVENT => EVENT,
         _ => MALFORMED,
     }
+}
+
+/// A stored station snapshot read back; an unreadable one is logged and rebuilt from the
+/// journal (it starts at `seq` 0).
+pub(crate) fn stored_station(
+    id: String,
+    seq: i64,
+    state: &str,
+) -> ocpulse_core::projection::Folded {
+    ocpulse_core::store::StoredStation::read(seq, state).unwrap_or_else(|error| {
+        tracing::warn!(station = %id, %error, "stored station snapshot unreadable; rebuilding it from the journal");
+        ocpulse_core::projection::Folded::fresh(id)
+    })
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use ocpulse_core::Millis;
 use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, JournalScan};
+use ocpulse_core::projection::Folded;
 use ocpulse_core::retention::JournalStats;
-use ocpulse_core::state::StationState;
-use ocpulse_core::store::{BoxFuture, DocChange, Store, StoreError, WriteBatch};
+use ocpulse_core::store::{BoxFuture, DocChange, Snapshot, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{Outcome, TriggerQuery, TriggerRecord};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
@@ -33,7 +33,10 @@ struct Data {
     /// Documents by (kind, id).
     docs: BTreeMap<(String, String), String>,
     /// Station states as last committed, by id.
-    stations: BTreeMap<String, StationState>,
+    /// Station snapshots: `(seq, JSON)` by id, stored as text like the real backends.
+    stations: BTreeMap<String, (i64, String)>,
+    /// The point every snapshot reaches.
+    snapshot_through: i64,
     /// The highest 1.6 transaction id committed.
     last_transaction_id: i64,
 }
@@ -119,9 +122,16 @@ impl MemoryStore {
         if let Some(id) = batch.transaction_id {
             data.last_transaction_id = data.last_transaction_id.max(id);
         }
-        if let Some(station) = batch.station {
-            let state = station.lock().clone();
-            data.stations.insert(state.id.clone(), state);
+        if let Some(snapshot) = batch.snapshot {
+            for s in snapshot.stations {
+                // Never replaced by an older fold (the real backends' rule too).
+                if data.stations.get(&s.id).is_none_or(|(seq, _)| *seq < s.seq) {
+                    data.stations.insert(s.id, (s.seq, s.state));
+                }
+            }
+            if let Some(through) = snapshot.through {
+                data.snapshot_through = data.snapshot_through.max(through);
+            }
         }
         if self.events.receiver_count() > 0 {
             for entry in &data.journal[first..] {
@@ -283,8 +293,28 @@ impl Store for MemoryStore {
         ready(self.data.lock().docs.get(&(kind.to_owned(), id)).cloned())
     }
 
-    fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
-        Ok(self.data.lock().stations.values().cloned().collect())
+    fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let data = self.data.lock();
+        Ok(Snapshot {
+            through: data.snapshot_through,
+            stations: data
+                .stations
+                .iter()
+                .map(|(id, (seq, state))| crate::stored_station(id.clone(), *seq, state))
+                .collect(),
+        })
+    }
+
+    fn station_snapshots(&self, ids: Vec<String>) -> BoxFuture<Result<Vec<Folded>, StoreError>> {
+        let data = self.data.lock();
+        let found = ids
+            .into_iter()
+            .filter_map(|id| {
+                let (seq, state) = data.stations.get(&id)?;
+                Some(crate::stored_station(id, *seq, state))
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
     }
 
     fn last_transaction_id(&self) -> Result<i64, StoreError> {

@@ -41,6 +41,10 @@ const SQLITE: &[(&str, &str)] = &[
         "V6__drop_triggers_by_station",
         include_str!("../migrations/sqlite/V6__drop_triggers_by_station.sql"),
     ),
+    (
+        "V7__station_snapshots",
+        include_str!("../migrations/sqlite/V7__station_snapshots.sql"),
+    ),
 ];
 
 /// How many migrations ocpulse ran before refinery, counted in `PRAGMA user_version`: they
@@ -49,10 +53,16 @@ const SQLITE_BEFORE_REFINERY: i64 = 6;
 
 /// The PostgreSQL migrations, in order (the same rule: never edit one that shipped).
 #[cfg(feature = "postgres")]
-const POSTGRES: &[(&str, &str)] = &[(
-    "V1__schema",
-    include_str!("../migrations/postgres/V1__schema.sql"),
-)];
+const POSTGRES: &[(&str, &str)] = &[
+    (
+        "V1__schema",
+        include_str!("../migrations/postgres/V1__schema.sql"),
+    ),
+    (
+        "V2__station_snapshots",
+        include_str!("../migrations/postgres/V2__station_snapshots.sql"),
+    ),
+];
 
 /// Brings a PostgreSQL schema (the first of the connection's `search_path`) to the current
 /// version, in one transaction, under an advisory lock keyed by the schema so that two

@@ -25,15 +25,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use ocpulse_core::Millis;
 use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, JournalScan};
+use ocpulse_core::projection::Folded;
 use ocpulse_core::retention::{ActionSet, JournalStats};
-use ocpulse_core::state::StationState;
-use ocpulse_core::store::{BoxFuture, DocChange, SharedStation, Store, StoreError, WriteBatch};
+use ocpulse_core::store::{BoxFuture, DocChange, Snapshot, Store, StoreError, WriteBatch};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
-
-use crate::deferred::{BatchStation, DeferredStates};
 
 /// The most batches one group commit takes, so a flood cannot make one commit unbounded.
 const MAX_GROUP: usize = 4096;
@@ -90,7 +88,7 @@ fn take(work: Work, group: &mut Vec<Commit>, reads: &mut Vec<SyncRead>, waited: 
 /// The port's two synchronous reads, answered by the writer on its own runtime (a caller
 /// blocking its thread can then never starve the connection that answers it).
 enum SyncRead {
-    Stations(std::sync::mpsc::Sender<Result<Vec<StationState>, StoreError>>),
+    Snapshot(std::sync::mpsc::Sender<Result<Snapshot, StoreError>>),
     TransactionId(std::sync::mpsc::Sender<Result<i64, StoreError>>),
 }
 
@@ -166,6 +164,25 @@ fn today() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     ms.div_euclid(DAY_MS)
+}
+
+/// The day since the epoch a `journal_pYYYYMMDD` partition holds.
+fn partition_day(name: &str) -> Option<i64> {
+    let digits = name.strip_prefix("journal_p")?;
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number = |r: std::ops::Range<usize>| digits.get(r)?.parse::<i32>().ok();
+    let month = time::Month::try_from(u8::try_from(number(4..6)?).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(number(0..4)?, month, u8::try_from(number(6..8)?).ok()?)
+            .ok()?;
+    Some(
+        date.midnight()
+            .assume_utc()
+            .unix_timestamp()
+            .div_euclid(86_400),
+    )
 }
 
 /// `journal_pYYYYMMDD` for day `day` since the epoch.
@@ -315,6 +332,7 @@ struct Statements {
     delete_docs: Statement,
     transaction_id: Statement,
     stations: Statement,
+    snapshot_seq: Statement,
     prune_only: Statement,
     prune_all_but: Statement,
 }
@@ -353,9 +371,14 @@ const PRUNE_ONLY: &str =
 /// Retention: the entries of every action but some in a seq window (`ActionSet::AllBut`).
 const PRUNE_ALL_BUT: &str = "DELETE FROM journal WHERE seq > $1 AND seq <= $2 AND (action IS NULL OR NOT (action = ANY($3::text[])))";
 
-const UPSERT_STATIONS: &str = "INSERT INTO stations (id, state, updated_at)
+const UPSERT_STATIONS: &str = "INSERT INTO stations (id, state, seq)
 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
-ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at";
+ON CONFLICT (id) DO UPDATE SET state = excluded.state, seq = excluded.seq
+WHERE excluded.seq > stations.seq";
+
+/// The point every stored snapshot reaches, raised by a snapshot round's last batch.
+const RAISE_SNAPSHOT_SEQ: &str = "INSERT INTO meta (key, value) VALUES ('snapshot_seq', $1)
+ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value, excluded.value)";
 
 /// One writer connection, ready to commit.
 struct Conn {
@@ -391,6 +414,7 @@ async fn prepare(client: Client) -> Result<Conn, StoreError> {
         delete_docs: client.prepare(DELETE_DOCS).await.map_err(db)?,
         transaction_id: client.prepare(RAISE_TRANSACTION_ID).await.map_err(db)?,
         stations: client.prepare(UPSERT_STATIONS).await.map_err(db)?,
+        snapshot_seq: client.prepare(RAISE_SNAPSHOT_SEQ).await.map_err(db)?,
         prune_only: client.prepare(PRUNE_ONLY).await.map_err(db)?,
         prune_all_but: client.prepare(PRUNE_ALL_BUT).await.map_err(db)?,
     };
@@ -461,6 +485,63 @@ struct Writer {
     /// The first day without a partition made by this writer.
     partitions_until: i64,
     next_partition_check: Instant,
+    /// A server's writer: its connection holds the schema's server lock.
+    holds_schema: bool,
+}
+
+/// How long a starting server waits for the schema's server lock: a server restarting
+/// finds its predecessor's connection still closing.
+const SERVER_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// The first key of the server lock (`pg_try_advisory_lock(int, int)`), the second being
+/// the schema's `hashtext`: one server per schema, whatever else uses advisory locks.
+const SERVER_LOCK: i32 = 0x6f63_7075; // "ocpu"
+
+/// Takes the schema's server lock on `client`'s session, retrying for up to `wait`; fails
+/// saying which connection holds it.
+async fn hold_schema(client: &Client, wait: Duration) -> Result<(), StoreError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let held: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+                &[&SERVER_LOCK],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        if held {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let holder = client
+        .query_opt(
+            "SELECT a.pid, a.application_name, COALESCE(host(a.client_addr), 'local'), current_schema()
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+               AND l.classid = $1::int4::oid AND l.objid = hashtext(current_schema())::oid",
+            &[&SERVER_LOCK],
+        )
+        .await
+        .map_err(db)?;
+    let who = holder.map_or_else(
+        || "another connection".to_owned(),
+        |r| {
+            format!(
+                "PostgreSQL backend {} ({:?} from {})",
+                r.get::<_, i32>(0),
+                r.get::<_, Option<String>>(1).unwrap_or_default(),
+                r.get::<_, String>(2)
+            )
+        },
+    );
+    Err(StoreError::Database(format!(
+        "another ocpulse server is running on this database schema (its lock is held by {who}); run one server per database schema"
+    )))
 }
 
 /// One step of a pipelined group: each sends its request when first polled.
@@ -471,6 +552,10 @@ impl Writer {
         let mut client = connect(&config, &target).await?;
         crate::migrations::postgres(&mut client).await?;
         if recover {
+            // A server's writer holds the schema: a second server on it refuses to start.
+            hold_schema(&client, SERVER_LOCK_WAIT)
+                .await
+                .map_err(|e| StoreError::Setup(e.detail().to_owned()))?;
             interrupt_running(&mut client).await?;
         }
         let day = today();
@@ -483,6 +568,7 @@ impl Writer {
             conn: Some(conn),
             partitions_until,
             next_partition_check: Instant::now() + PARTITION_CHECK_EVERY,
+            holds_schema: recover,
         })
     }
 
@@ -497,6 +583,11 @@ impl Writer {
                 let client = connect(&self.config, &self.target)
                     .await
                     .map_err(|e| StoreError::Database(e.detail().to_owned()))?;
+                // The lock went with the old connection: while another server holds the
+                // schema now, this one writes nothing.
+                if self.holds_schema {
+                    hold_schema(&client, Duration::ZERO).await?;
+                }
                 tracing::info!(target = %self.target, "the PostgreSQL writer reconnected");
                 prepare(client).await?
             }
@@ -509,28 +600,16 @@ impl Writer {
         mut rx: mpsc::UnboundedReceiver<Work>,
         events: broadcast::Sender<Arc<JournalEntry>>,
     ) {
-        let mut deferred = DeferredStates::default();
         let mut closed = false;
         while !closed {
-            // With states deferred, an idle LINGER is the cue to write them (see `deferred`).
-            let first = if deferred.is_empty() {
-                match rx.recv().await {
-                    Some(work) => Some(work),
-                    None => break,
-                }
-            } else {
-                match tokio::time::timeout(LINGER, rx.recv()).await {
-                    Ok(Some(work)) => Some(work),
-                    Ok(None) => break,
-                    Err(_) => None,
-                }
+            let first = match rx.recv().await {
+                Some(work) => work,
+                None => break,
             };
             let mut group: Vec<Commit> = Vec::new();
             let mut reads: Vec<SyncRead> = Vec::new();
             let mut waited = false;
-            if let Some(work) = first {
-                take(work, &mut group, &mut reads, &mut waited);
-            }
+            take(first, &mut group, &mut reads, &mut waited);
             let deadline = tokio::time::Instant::now() + LINGER;
             // Take what is queued; commit at once when someone waits (or a read waits
             // behind the group), else linger so fire-and-forget entries share a commit.
@@ -558,21 +637,9 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let stations: Vec<BatchStation<'_>> = group
-                .iter()
-                .map(|(batch, ack)| BatchStation {
-                    station: batch.station.as_ref(),
-                    waited: ack.is_some(),
-                })
-                .collect();
-            let states = deferred.plan(&stations, Instant::now(), false);
-            drop(stations);
-            let result = self.commit(&group, &states).await;
-            match &result {
-                Ok(_) => deferred.written(&states),
-                Err(e) => {
-                    tracing::error!(error = %e, batches = group.len(), "journal commit failed")
-                }
+            let result = self.commit(&group).await;
+            if let Err(e) = &result {
+                tracing::error!(error = %e, batches = group.len(), "journal commit failed");
             }
             // Published only after the commit, so a subscriber never sees an entry that
             // could still vanish (the same rule, and reasons, as SQLite's writer).
@@ -595,30 +662,19 @@ impl Writer {
                 self.answer(read).await;
             }
         }
-        // Every sender is gone: write what is still deferred before the thread ends.
-        if !deferred.is_empty() {
-            let states = deferred.plan(&[], Instant::now(), true);
-            if let Err(e) = self.commit(&[], &states).await {
-                tracing::error!(error = %e, "could not write the deferred station states");
-            }
-        }
     }
 
-    /// Commits a group and `states` in one transaction; returns the seq before the group's
-    /// first entry (its entries are numbered on from it, in order).
-    async fn commit(
-        &mut self,
-        group: &[Commit],
-        states: &[SharedStation],
-    ) -> Result<i64, StoreError> {
-        let nothing = states.is_empty()
-            && group.iter().all(|(b, _)| {
-                b.entries.is_empty()
-                    && b.triggers.is_empty()
-                    && b.docs.is_empty()
-                    && b.prune.is_empty()
-                    && b.transaction_id.is_none()
-            });
+    /// Commits a group in one transaction; returns the seq before the group's first entry
+    /// (its entries are numbered on from it, in order).
+    async fn commit(&mut self, group: &[Commit]) -> Result<i64, StoreError> {
+        let nothing = group.iter().all(|(b, _)| {
+            b.entries.is_empty()
+                && b.triggers.is_empty()
+                && b.docs.is_empty()
+                && b.prune.is_empty()
+                && b.transaction_id.is_none()
+                && b.snapshot.is_none()
+        });
         if nothing {
             return Ok(0);
         }
@@ -633,7 +689,7 @@ impl Writer {
             }
         }
         let conn = self.conn().await?;
-        let result = write_group(conn, group, states).await;
+        let result = write_group(conn, group).await;
         if result.is_err() {
             // Leave no transaction open on a connection that survived the failure (after a
             // failed statement the pipelined COMMIT already rolled back: this is a no-op).
@@ -646,9 +702,9 @@ impl Writer {
 
     async fn answer(&mut self, read: SyncRead) {
         match read {
-            SyncRead::Stations(tx) => {
+            SyncRead::Snapshot(tx) => {
                 let result = match self.conn().await {
-                    Ok(conn) => load_stations(&conn.client).await,
+                    Ok(conn) => load_snapshot(&conn.client).await,
                     Err(e) => Err(e),
                 };
                 let _ = tx.send(result);
@@ -672,33 +728,26 @@ impl Writer {
     }
 }
 
-async fn load_stations(client: &Client) -> Result<Vec<StationState>, StoreError> {
+async fn load_snapshot(client: &Client) -> Result<Snapshot, StoreError> {
+    let through = client
+        .query_opt("SELECT value FROM meta WHERE key = 'snapshot_seq'", &[])
+        .await
+        .map_err(db)?
+        .map_or(0, |r| r.get(0));
     let rows = client
-        .query("SELECT id, state FROM stations ORDER BY id", &[])
+        .query("SELECT id, seq, state FROM stations ORDER BY id", &[])
         .await
         .map_err(db)?;
-    let mut stations = Vec::with_capacity(rows.len());
-    for row in rows {
-        let id: String = row.get(0);
-        let json: &str = row.get(1);
-        match serde_json::from_str::<StationState>(json) {
-            Ok(s) => stations.push(s),
-            Err(e) => {
-                tracing::warn!(station = %id, error = %e, "stored station state unreadable; starting it afresh");
-                stations.push(StationState::new(id));
-            }
-        }
-    }
-    Ok(stations)
+    let stations = rows
+        .iter()
+        .map(|row| crate::stored_station(row.get(0), row.get(1), row.get(2)))
+        .collect();
+    Ok(Snapshot { through, stations })
 }
 
 /// Writes one group: every statement sent at once (pipelined) and checked. After a failed
 /// statement the others fail too and COMMIT rolls back, so the group is whole or absent.
-async fn write_group(
-    conn: &Conn,
-    group: &[Commit],
-    states: &[SharedStation],
-) -> Result<i64, StoreError> {
+async fn write_group(conn: &Conn, group: &[Commit]) -> Result<i64, StoreError> {
     let s = &conn.statements;
     let client = &conn.client;
 
@@ -802,33 +851,32 @@ async fn write_group(
         .map(|(_, after, until, listed)| [after as &(dyn ToSql + Sync), until, listed])
         .collect();
 
-    // Station states as they are now (at least as new as every entry of the group), one
-    // row per station.
+    // Station snapshots (a background round's batch), one row per station, and the mark
+    // its last batch sets.
     let mut state_at: HashMap<String, usize> = HashMap::new();
-    let (mut st_id, mut st_json, mut st_seen): (Vec<String>, Vec<String>, Vec<i64>) =
+    let (mut st_id, mut st_json, mut st_seq): (Vec<String>, Vec<String>, Vec<i64>) =
         Default::default();
-    for station in states {
-        let (id, json, seen) = {
-            let state = station.lock();
-            let json = serde_json::to_string(&*state).map_err(not_json)?;
-            (
-                text(&state.id).into_owned(),
-                text(&json).into_owned(),
-                state.last_seen.unwrap_or(0),
-            )
-        };
-        match state_at.get(&id) {
-            Some(&i) => {
-                st_json[i] = json;
-                st_seen[i] = seen;
-            }
-            None => {
-                state_at.insert(id.clone(), st_id.len());
-                st_id.push(id);
-                st_json.push(json);
-                st_seen.push(seen);
+    let mut snapshot_through: Option<i64> = None;
+    for snapshot in group.iter().filter_map(|(b, _)| b.snapshot.as_ref()) {
+        for station in &snapshot.stations {
+            let (id, json) = (
+                text(&station.id).into_owned(),
+                text(&station.state).into_owned(),
+            );
+            match state_at.get(&id) {
+                Some(&i) => {
+                    st_json[i] = json;
+                    st_seq[i] = station.seq;
+                }
+                None => {
+                    state_at.insert(id.clone(), st_id.len());
+                    st_id.push(id);
+                    st_json.push(json);
+                    st_seq.push(station.seq);
+                }
             }
         }
+        snapshot_through = snapshot_through.max(snapshot.through);
     }
 
     let journal_params: [&(dyn ToSql + Sync); 10] = [
@@ -848,7 +896,8 @@ async fn write_group(
     let put_params: [&(dyn ToSql + Sync); 3] = [&put_kind, &put_id, &put_body];
     let delete_params: [&(dyn ToSql + Sync); 2] = [&del_kind, &del_id];
     let txid_params: [&(dyn ToSql + Sync); 1] = [&handed_out];
-    let station_params: [&(dyn ToSql + Sync); 3] = [&st_id, &st_json, &st_seen];
+    let station_params: [&(dyn ToSql + Sync); 3] = [&st_id, &st_json, &st_seq];
+    let through_params: [&(dyn ToSql + Sync); 1] = [&snapshot_through];
 
     let mut steps: Vec<Step<'_>> = Vec::with_capacity(9);
     steps.push(Box::pin(async {
@@ -881,6 +930,9 @@ async fn write_group(
     }
     if !st_id.is_empty() {
         steps.push(Box::pin(client.query(&s.stations, &station_params)));
+    }
+    if snapshot_through.is_some() {
+        steps.push(Box::pin(client.query(&s.snapshot_seq, &through_params)));
     }
     steps.push(Box::pin(async {
         client.batch_execute("COMMIT").await.map(|()| Vec::new())
@@ -1223,8 +1275,71 @@ impl Store for PgStore {
         })
     }
 
-    fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
-        self.ask(SyncRead::Stations)
+    fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.ask(SyncRead::Snapshot)
+    }
+
+    fn drop_partitions(
+        &self,
+        before: Millis,
+        until_seq: i64,
+        keep: Vec<String>,
+    ) -> BoxFuture<Result<u64, StoreError>> {
+        self.read(move |client| async move {
+            // Day partitions by name; a day is due once its end is.
+            let rows = client
+                .query(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                     JOIN pg_class p ON p.oid = i.inhparent
+                     WHERE p.relname = 'journal' AND p.relnamespace = to_regnamespace(current_schema())::oid
+                       AND c.relname LIKE 'journal\\_p%' ORDER BY c.relname",
+                    &[],
+                )
+                .await
+                .map_err(db)?;
+            let keep: Vec<String> = keep.iter().map(|a| text(a).into_owned()).collect();
+            let mut dropped = 0u64;
+            for row in rows {
+                let name: String = row.get(0);
+                let Some(day) = partition_day(&name) else { continue };
+                if (day + 1) * DAY_MS > before {
+                    continue;
+                }
+                // Not past what the snapshots reflect, and nothing an action kept longer.
+                let check = format!(
+                    "SELECT count(*), COALESCE(max(seq), 0), COALESCE(bool_or(action = ANY($1::text[])), false) FROM {name}"
+                );
+                let facts = client.query_one(&check, &[&keep]).await.map_err(db)?;
+                let (count, top, kept): (i64, i64, bool) = (facts.get(0), facts.get(1), facts.get(2));
+                if top > until_seq || kept {
+                    continue;
+                }
+                client
+                    .batch_execute(&format!("DROP TABLE {name}"))
+                    .await
+                    .map_err(db)?;
+                tracing::info!(partition = %name, entries = count, "journal partition dropped (retention)");
+                dropped += u64::try_from(count).unwrap_or(0);
+            }
+            Ok(dropped)
+        })
+    }
+
+    fn station_snapshots(&self, ids: Vec<String>) -> BoxFuture<Result<Vec<Folded>, StoreError>> {
+        self.read(move |client| async move {
+            let ids: Vec<String> = ids.iter().map(|id| text(id).into_owned()).collect();
+            let rows = client
+                .query(
+                    "SELECT id, seq, state FROM stations WHERE id = ANY($1::text[])",
+                    &[&ids],
+                )
+                .await
+                .map_err(db)?;
+            Ok(rows
+                .iter()
+                .map(|row| crate::stored_station(row.get(0), row.get(1), row.get(2)))
+                .collect())
+        })
     }
 
     fn last_transaction_id(&self) -> Result<i64, StoreError> {
@@ -1260,6 +1375,107 @@ pub(crate) mod tests {
     fn partitions_are_named_by_utc_day() {
         assert_eq!(partition_name(0), "journal_p19700101");
         assert_eq!(partition_name(20_000), "journal_p20241004");
+        assert_eq!(partition_day("journal_p20241004"), Some(20_000));
+        assert_eq!(partition_day("journal_default"), None);
+        assert_eq!(partition_day("journal_p20241399"), None);
+    }
+
+    /// One server per schema: a second refuses to start and says who holds it; commands
+    /// beside the server (backup, tokens) open it freely; once the first is gone the
+    /// schema is free again.
+    #[tokio::test]
+    async fn a_second_server_on_one_schema_refuses_to_start() {
+        let Some(schema) = Schema::create().await else {
+            eprintln!("skipped: OCPULSE_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let first = PgStore::open(&schema.url).await.expect("first server");
+        let started = Instant::now();
+        let second = PgStore::open(&schema.url).await.expect_err("second server");
+        assert!(
+            started.elapsed() >= SERVER_LOCK_WAIT,
+            "it waited for a restart's predecessor"
+        );
+        let message = second.to_string();
+        assert!(
+            message.contains("another ocpulse server is running on this database schema")
+                && message.contains("PostgreSQL backend"),
+            "{message}"
+        );
+        let beside = PgStore::open_beside_server(&schema.url)
+            .await
+            .expect("a command beside the server");
+        drop(beside);
+        drop(first);
+        PgStore::open(&schema.url)
+            .await
+            .expect("the schema is free once the first server is gone");
+    }
+
+    /// Retention drops a whole day partition once it is due, never one holding an entry the
+    /// snapshots do not reflect yet or an action kept longer.
+    #[tokio::test]
+    async fn due_day_partitions_are_dropped_whole() {
+        let Some(schema) = Schema::create().await else {
+            eprintln!("skipped: OCPULSE_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let store = PgStore::open(&schema.url).await.expect("open");
+        let (client, connection) = tokio_postgres::connect(&schema.url, NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        let today = today();
+        create_partitions(&client, today - 12, today - 8).await;
+        let at = |days_ago: i64, action: &str| JournalEntry {
+            action: Some(action.into()),
+            at: (today - days_ago) * DAY_MS + 1_000,
+            ..crate::contract::entry("CP1", action, 0)
+        };
+        let list = vec![
+            at(11, "MeterValues"),
+            at(10, "MeterValues"),
+            at(10, "BootNotification"),
+            at(9, "MeterValues"),
+            at(0, "MeterValues"),
+        ];
+        store
+            .commit(WriteBatch {
+                entries: list,
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("commit");
+        let exists = |days_ago: i64| {
+            let client = &client;
+            async move {
+                let name = partition_name(today - days_ago);
+                client
+                    .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+                    .await
+                    .expect("query")
+                    .get::<_, bool>(0)
+            }
+        };
+        let before = (today - 8) * DAY_MS;
+        // The snapshots reach only the first entry: nothing past it goes.
+        let dropped = store
+            .drop_partitions(before, 1, vec!["BootNotification".into()])
+            .await
+            .expect("drop");
+        assert_eq!(dropped, 1, "day -11 (seq 1), and the empty day -12");
+        assert!(!exists(12).await && !exists(11).await && exists(10).await);
+        let dropped = store
+            .drop_partitions(before, 5, vec!["BootNotification".into()])
+            .await
+            .expect("drop");
+        assert_eq!(
+            dropped, 1,
+            "day -9; day -10 holds a BootNotification kept longer"
+        );
+        assert!(exists(10).await && !exists(9).await);
+        let left = store.journal_after(0, 10).await.expect("read");
+        assert_eq!(left.len(), 3, "day -10's two entries and today's");
     }
 
     #[tokio::test]

@@ -14,15 +14,15 @@ use std::time::{Duration, Instant};
 
 use ocpulse_core::Millis;
 use ocpulse_core::journal::{Direction, JournalEntry, JournalQuery, JournalScan};
+use ocpulse_core::projection::Folded;
 use ocpulse_core::retention::{ActionSet, JournalStats};
-use ocpulse_core::state::StationState;
-use ocpulse_core::store::{BoxFuture, DocChange, SharedStation, Store, StoreError, WriteBatch};
+use ocpulse_core::store::{
+    BoxFuture, DocChange, Snapshot, SnapshotWrite, Store, StoreError, WriteBatch,
+};
 use ocpulse_core::trigger_record::{TriggerQuery, TriggerRecord};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, oneshot};
-
-use crate::deferred::{BatchStation, DeferredStates};
 
 /// The most batches one group commit takes, so a flood cannot make one commit unbounded.
 const MAX_GROUP: usize = 4096;
@@ -259,24 +259,14 @@ fn write_loop(
     halt: &AtomicBool,
 ) {
     let mut assigned = Vec::new();
-    let mut deferred = DeferredStates::default();
     // Said once per blocked stretch, not after every commit of it.
     let mut restart_blocked = false;
     loop {
-        // With states deferred, an idle LINGER is the cue to write them (see `deferred`).
-        let first = if deferred.is_empty() {
-            match rx.recv() {
-                Ok(queued) => Some(queued),
-                Err(_) => break,
-            }
-        } else {
-            match rx.recv_timeout(LINGER) {
-                Ok(queued) => Some(queued),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
+        let first = match rx.recv() {
+            Ok(queued) => queued,
+            Err(_) => break,
         };
-        let mut group: Vec<Commit> = first.into_iter().collect();
+        let mut group: Vec<Commit> = vec![first];
         let deadline = Instant::now() + LINGER;
         while !group.is_empty() {
             while group.len() < MAX_GROUP {
@@ -300,14 +290,10 @@ fn write_loop(
             thread::park_timeout(left);
         }
         assigned.clear();
-        let states = deferred.plan(&batch_stations(&group), Instant::now(), false);
-        let result = write_group(&mut conn, &group, &states, &mut assigned, halt);
+        let result = write_group(&mut conn, &group, &mut assigned, halt);
         if halt.load(Ordering::Relaxed) {
             // A simulated crash: no acknowledgement, no flush, the transaction rolled back.
             return;
-        }
-        if result.is_ok() {
-            deferred.written(&states);
         }
         if let Err(e) = &result {
             tracing::error!(error = %e, batches = group.len(), "journal commit failed");
@@ -360,33 +346,13 @@ fn write_loop(
             }
         }
     }
-    // Every sender is gone: write what is still deferred before the thread ends.
-    if !deferred.is_empty() {
-        let states = deferred.plan(&[], Instant::now(), true);
-        if let Err(e) = write_group(&mut conn, &[], &states, &mut assigned, halt) {
-            tracing::error!(error = %e, "could not write the deferred station states");
-        }
-    }
 }
 
-/// What the state deferral needs to know of each batch of a group.
-fn batch_stations(group: &[Commit]) -> Vec<BatchStation<'_>> {
-    group
-        .iter()
-        .map(|(batch, ack)| BatchStation {
-            station: batch.station.as_ref(),
-            waited: ack.is_some(),
-        })
-        .collect()
-}
-
-/// Writes a group and the station `states` the deferral chose in one transaction, pushing
-/// each entry's assigned `seq` onto `seqs` in order (a push per entry is all the hot path
-/// pays for the live event stream).
+/// Writes a group in one transaction, pushing each entry's assigned `seq` onto `seqs` in
+/// order (a push per entry is all the hot path pays for the live event stream).
 fn write_group(
     conn: &mut Connection,
     group: &[Commit],
-    states: &[SharedStation],
     seqs: &mut Vec<i64>,
     halt: &AtomicBool,
 ) -> Result<(), StoreError> {
@@ -394,9 +360,6 @@ fn write_group(
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO journal (station_id, direction, frame_type, message_id, action, payload, at, violation, trigger_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        ).map_err(db)?;
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO stations (id, state, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
         ).map_err(db)?;
         for (batch, _) in group {
             for e in &batch.entries {
@@ -469,14 +432,8 @@ fn write_group(
             .and_then(|mut s| s.execute([id]))
             .map_err(db)?;
         }
-        // Each state is written as it is now: at least as new as every entry of the group.
-        for station in states {
-            let (id, json, seen) = {
-                let state = station.lock();
-                let json = serde_json::to_string(&*state).map_err(not_json)?;
-                (state.id.clone(), json, state.last_seen.unwrap_or(0))
-            };
-            upsert.execute(params![id, json, seen]).map_err(db)?;
+        for snapshot in group.iter().filter_map(|(b, _)| b.snapshot.as_ref()) {
+            write_snapshot(&tx, snapshot)?;
         }
     }
     if halt.load(Ordering::Relaxed) {
@@ -490,6 +447,27 @@ fn write_group(
         && let Err(e) = conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))
     {
         tracing::warn!(error = %e, "incremental vacuum failed");
+    }
+    Ok(())
+}
+
+/// Writes station snapshots, and the round's mark once its last batch is in.
+fn write_snapshot(
+    tx: &rusqlite::Transaction<'_>,
+    snapshot: &SnapshotWrite,
+) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO stations (id, state, seq) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET state = excluded.state, seq = excluded.seq WHERE excluded.seq > stations.seq",
+    ).map_err(db)?;
+    for s in &snapshot.stations {
+        upsert.execute(params![s.id, s.state, s.seq]).map_err(db)?;
+    }
+    if let Some(through) = snapshot.through {
+        tx.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ('snapshot_seq', ?1) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+        )
+        .and_then(|mut s| s.execute([through]))
+        .map_err(db)?;
     }
     Ok(())
 }
@@ -806,27 +784,59 @@ impl Store for SqliteStore {
         })
     }
 
-    fn load_stations(&self) -> Result<Vec<StationState>, StoreError> {
+    fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         let conn = self.reader.lock();
-        let mut stmt = conn
-            .prepare("SELECT id, state FROM stations ORDER BY id")
+        let through: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'snapshot_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
             .map_err(db)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        let mut stmt = conn
+            .prepare("SELECT id, seq, state FROM stations ORDER BY id")
+            .map_err(db)?;
+        let stations = stmt
+            .query_map([], |r| {
+                Ok(crate::stored_station(
+                    r.get(0)?,
+                    r.get(1)?,
+                    &r.get::<_, String>(2)?,
+                ))
+            })
             .map_err(db)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(db)?;
-        let mut stations = Vec::with_capacity(rows.len());
-        for (id, json) in rows {
-            match serde_json::from_str::<StationState>(&json) {
-                Ok(s) => stations.push(s),
-                Err(e) => {
-                    tracing::warn!(station = %id, error = %e, "stored station state unreadable; starting it afresh");
-                    stations.push(StationState::new(id));
+        Ok(Snapshot {
+            through: through.unwrap_or(0),
+            stations,
+        })
+    }
+
+    fn station_snapshots(&self, ids: Vec<String>) -> BoxFuture<Result<Vec<Folded>, StoreError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader.lock();
+                let mut stmt = conn
+                    .prepare_cached("SELECT seq, state FROM stations WHERE id = ?1")
+                    .map_err(db)?;
+                let mut found = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let row: Option<(i64, String)> = stmt
+                        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                        .map_err(db)?;
+                    if let Some((seq, state)) = row {
+                        found.push(crate::stored_station(id, seq, &state));
+                    }
                 }
-            }
-        }
-        Ok(stations)
+                Ok(found)
+            })
+            .await
+            .map_err(interrupted)?
+        })
     }
 
     fn last_transaction_id(&self) -> Result<i64, StoreError> {
@@ -940,7 +950,10 @@ mod tests {
             vec![(1, 1000), (2, 1001)]
         );
         assert_eq!(journal[1].trigger_id.as_deref(), Some("t1"));
-        assert_eq!(store.load_stations().expect("load")[0].id, "CP1");
+        let snapshot = store.load_snapshot().expect("load");
+        assert_eq!(snapshot.stations[0].state.id, "CP1");
+        // A state written before snapshots existed reflects the whole journal of its time.
+        assert_eq!((snapshot.stations[0].seq, snapshot.through), (2, 2));
         assert_eq!(store.last_transaction_id().expect("read"), 41);
         assert_eq!(
             store.doc("job", "j1".into()).await.expect("read"),

@@ -89,6 +89,8 @@ pub struct App {
     pub tokens: crate::tokens::Tokens,
     /// What journal retention did last (the storage report shows it).
     pub pruning: crate::retention::Pruning,
+    /// Where the stored station snapshots stand (`snapshots`).
+    pub snapshots: crate::snapshots::Snapshots,
     /// The Prometheus series (`GET /metrics`), fed by the code that sees each event.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The readiness checks' last result (`GET /health/ready`).
@@ -100,7 +102,9 @@ impl App {
     pub async fn new(config: ServerConfig, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let schemas = Arc::new(SchemaRegistry::load().map_err(anyhow::Error::msg)?);
         let registrations = crate::auth::Registrations::load(&*store).await?;
-        let stations = Registry::with_stations(store.load_stations()?);
+        let rebuilt = crate::snapshots::rebuild(&*store).await?;
+        let snapshots = crate::snapshots::Snapshots::new(rebuilt.through);
+        let stations = Registry::with_stations(rebuilt.stations);
         // A registered station that never connected is listed too.
         for reg in registrations.all() {
             stations.ensure(&reg.id);
@@ -141,6 +145,7 @@ impl App {
             gate,
             tokens: crate::tokens::Tokens::default(),
             pruning: crate::retention::Pruning::default(),
+            snapshots,
             metrics: Arc::new(crate::metrics::Metrics::new(JOURNAL_SIZE_REFRESH)),
             readiness: crate::readiness::Readiness::default(),
         })

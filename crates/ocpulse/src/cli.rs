@@ -39,11 +39,11 @@ pub enum Command {
     Stations(crate::client_cmd::StationsArgs),
     /// List, show, create or cancel a running server's bulk trigger jobs.
     Jobs(crate::client_cmd::JobsArgs),
-    /// List, show, create or delete a running server's schedules (recurring jobs).
+    /// List, show, create, replace or delete a running server's schedules (recurring jobs).
     Schedules(crate::client_cmd::SchedulesArgs),
     /// List, show, create or delete freshness targets.
     Freshness(crate::client_cmd::FreshnessArgs),
-    /// List, show, create or delete alert rules.
+    /// List, show, create, replace or delete alert rules.
     AlertRules(crate::client_cmd::AlertRulesArgs),
     /// List, show or acknowledge alerts.
     Alerts(crate::client_cmd::AlertsArgs),

@@ -32,6 +32,17 @@ pub fn run(parsed: &Parsed, args: &crate::serve_args::ServeArgs) -> anyhow::Resu
         anyhow::bail!("config check: no settings were parsed");
     };
     crate::stdout::text(&effective(parsed, matches));
+    // The two switches whose default depends on the listener: say what they come to.
+    crate::stdout::line(&format!(
+        "# in force: auto-register = {}, require-token = {} ({})",
+        config.security.auto_register,
+        config.security.require_token,
+        if config.listen.ip().is_loopback() {
+            "loopback listener: development mode unless switched off"
+        } else {
+            "non-loopback listener: tokens and registered stations required"
+        }
+    ));
     Ok(())
 }
 

@@ -222,3 +222,25 @@ fn clap_message(e: &clap::Error) -> String {
     let text = text.join(" ");
     text.strip_prefix("error: ").unwrap_or(&text).to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The documented rule, kept for options added later: `--some-option` is also
+    /// `OCPULSE_SOME_OPTION`.
+    #[test]
+    fn every_serve_option_is_also_an_environment_variable() {
+        let cmd = super::serve_command(&["serve"]);
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == "help" {
+                continue;
+            }
+            let want = format!("OCPULSE_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(want.as_str()),
+                "--{long}"
+            );
+        }
+    }
+}

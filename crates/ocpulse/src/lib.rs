@@ -28,6 +28,7 @@ pub mod serve_args;
 pub mod server;
 pub mod session_env;
 pub mod sim_cmd;
+pub mod snapshots;
 pub mod stdout;
 pub mod tls;
 pub mod token_cmd;

@@ -82,7 +82,26 @@ pub fn start(app: &Arc<App>) {
 /// One pass: every rule, from where it stopped to its cutoff.
 async fn pass(app: &App, done: &mut HashMap<ActionSet, i64>) -> Result<(), StoreError> {
     for rule in app.config.retention.rules(now_ms()) {
-        let until = app.store.journal_seq_before(rule.before).await?;
+        // Never past the stored snapshots: an entry they do not reflect yet is still the
+        // only record of what it changed.
+        let until = app
+            .store
+            .journal_seq_before(rule.before)
+            .await?
+            .min(app.snapshots.through());
+        if matches!(rule.actions, ActionSet::AllBut(_)) {
+            // Whole stored days first (PostgreSQL): a table dropped instead of its rows.
+            let dropped = app
+                .store
+                .drop_partitions(rule.before, until, app.config.retention.kept_longer())
+                .await?;
+            if dropped > 0 {
+                tracing::info!(
+                    entries = dropped,
+                    "retention dropped whole journal partitions"
+                );
+            }
+        }
         let from = done.get(&rule.actions).copied().unwrap_or(0);
         for step in windows(&rule.actions, from, until, STEP) {
             if app.shutdown.is_cancelled() {

@@ -62,6 +62,7 @@ pub async fn serve(
     // Alerting follows the journal from before the first station can connect.
     crate::alerts::start(&app).await?;
     crate::retention::start(&app);
+    crate::snapshots::start(&app);
     tracing::info!(
         addr = %listener.local_addr()?,
         tls = tls.is_some(),
@@ -96,6 +97,7 @@ pub async fn serve(
     )
     .await;
     crate::jobs::flush_all(&app).await;
+    crate::snapshots::finish(&app).await;
     Ok(())
 }
 

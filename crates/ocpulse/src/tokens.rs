@@ -712,8 +712,15 @@ mod tests {
                 .collect();
             Box::pin(async move { Ok(list) })
         }
-        fn load_stations(&self) -> Result<Vec<ocpulse_core::StationState>, StoreError> {
-            Ok(Vec::new())
+        fn load_snapshot(&self) -> Result<ocpulse_core::store::Snapshot, StoreError> {
+            Ok(ocpulse_core::store::Snapshot::default())
+        }
+        fn station_snapshots(
+            &self,
+            _: Vec<String>,
+        ) -> ocpulse_core::store::BoxFuture<Result<Vec<ocpulse_core::projection::Folded>, StoreError>>
+        {
+            Box::pin(async { Ok(Vec::new()) })
         }
         fn last_transaction_id(&self) -> Result<i64, StoreError> {
             Ok(0)

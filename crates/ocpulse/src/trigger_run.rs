@@ -6,11 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ocpulse_core::projection::{TRIGGER_COMPLETED, TriggerCompleted};
 use ocpulse_core::session::{Collected, MatchedMessage, TriggerWatch};
 use ocpulse_core::store::WriteBatch;
 use ocpulse_core::trigger_plan::{self, TriggerPlan};
 use ocpulse_core::trigger_record::{CorrelatedMessage, Outcome, SentCall, TriggerRecord};
-use ocpulse_core::{JournalEntry, rfc3339};
+use ocpulse_core::{JournalEntry, Millis, rfc3339};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -39,36 +40,15 @@ pub struct TriggerRun {
     pub store_start: bool,
 }
 
-/// `TriggerStarted`'s payload. The event payloads are borrowed structs, not `json!` trees
-/// (which cloned the request into a map to serialize it once); fields are in alphabetical
-/// order, as the maps had them, so the journaled text did not change.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Started<'a> {
-    calls: usize,
-    request: &'a Value,
-    requested_by: &'a str,
-}
-
-/// `TriggerCompleted`'s payload.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Completed<'a> {
-    complete: bool,
-    elapsed_ms: Option<u64>,
-    messages: usize,
-    outcome: &'static str,
-    requested_message: Option<&'a Value>,
-}
-
-fn event(record: &TriggerRecord, name: &str, payload: &impl serde::Serialize) -> JournalEntry {
+/// The trigger's one journal entry, `TriggerCompleted`, at `at`.
+fn completed(record: &TriggerRecord, payload: &TriggerCompleted, at: Millis) -> JournalEntry {
     JournalEntry::trigger_event(
         &record.station_id,
         &record.id,
-        name,
+        TRIGGER_COMPLETED,
         // Plain structs of strings and `Value`s always serialize.
         serde_json::to_string(payload).unwrap_or_default(),
-        now_ms(),
+        at,
     )
 }
 
@@ -97,19 +77,14 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> Arc<TriggerRecord> {
     let deadline = started + timeout;
     let first = Arc::new(record.clone());
     publish(&app, &first);
-    app.store.enqueue(WriteBatch {
-        entries: vec![event(
-            &record,
-            "TriggerStarted",
-            &Started {
-                calls: plans.len(),
-                request: &record.request,
-                requested_by: &record.requested_by,
-            },
-        )],
-        triggers: if store_start { vec![first] } else { Vec::new() },
-        ..WriteBatch::default()
-    });
+    // A trigger is journaled once, as it ends (its frames carry its id meanwhile). A caller
+    // that does not wait gets its record stored now, so a restart marks it `Interrupted`.
+    if store_start {
+        app.store.enqueue(WriteBatch {
+            triggers: vec![first],
+            ..WriteBatch::default()
+        });
+    }
     let mut ends = Vec::new();
     let mut accepted_by = None;
     for plan in &plans {
@@ -140,17 +115,18 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> Arc<TriggerRecord> {
     let now = now_ms();
     record.completed_at = Some(rfc3339(now));
     record.elapsed_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-    let first_ms = record.messages.first().map(|m| m.after_ms);
-    {
-        let mut s = state.lock();
-        let name = plans.first().map_or_else(String::new, requested_name);
-        s.capabilities.entry(name).or_default().record(
-            outcome,
-            accepted_by.as_deref(),
-            first_ms,
-            now,
-        );
-    }
+    let facts = TriggerCompleted {
+        complete,
+        elapsed_ms: record.elapsed_ms,
+        messages: record.messages.len(),
+        outcome: outcome.as_str().to_owned(),
+        requested_message: record.request.get("requestedMessage").cloned(),
+        capability: plans.first().map_or_else(String::new, requested_name),
+        accepted_by,
+        first_message_ms: record.messages.first().map(|m| m.after_ms),
+    };
+    // The station's capabilities count it now, as replaying this entry would.
+    facts.apply(&mut state.lock(), now);
     app.metrics.trigger_ended(
         record
             .request
@@ -163,18 +139,7 @@ pub async fn run(app: Arc<App>, run: TriggerRun) -> Arc<TriggerRecord> {
     );
     let record = Arc::new(record);
     app.store.enqueue(WriteBatch {
-        entries: vec![event(
-            &record,
-            "TriggerCompleted",
-            &Completed {
-                complete,
-                elapsed_ms: record.elapsed_ms,
-                messages: record.messages.len(),
-                outcome: outcome.as_str(),
-                requested_message: record.request.get("requestedMessage"),
-            },
-        )],
-        station: Some(state),
+        entries: vec![completed(&record, &facts, now)],
         triggers: vec![Arc::clone(&record)],
         ..WriteBatch::default()
     });
@@ -362,7 +327,6 @@ async fn send_and_collect(
         .to_owned();
     call.status = Some(status.clone());
     call.status_info = response.get("statusInfo").cloned();
-    // Its `TriggerAnswered` event was journaled by the session, with the CALLRESULT.
     match status.as_str() {
         "Accepted" => {}
         "NotImplemented" => return fail(Outcome::NotImplemented),

@@ -358,6 +358,14 @@ async fn schedules_and_freshness_targets_from_the_command_line() {
     assert!(ok);
     let shown: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(shown["scheduleId"], id.as_str());
+    let disabled = r#"{"name": "hourly heartbeat", "selector": {"all": true}, "trigger": {"requestedMessage": "Heartbeat"}, "everySeconds": 3600, "enabled": false}"#;
+    let (ok, out, err) = ocpulse(&server, &["schedules", "replace", &id, "--body", disabled]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("enabled") && l.ends_with("false")),
+        "{out}"
+    );
     let (ok, out, _) = ocpulse(&server, &["schedules", "delete", &id]).await;
     assert!(ok && out.trim() == format!("deleted {id}"), "{out}");
     let (ok, out, _) = ocpulse(&server, &["schedules", "list"]).await;
@@ -482,6 +490,17 @@ async fn alert_rules_alerts_and_webhooks_from_the_command_line() {
     assert!(out.starts_with("DELIVERY") || out.trim() == "none", "{out}");
     let (ok, _, _) = ocpulse(&server, &["webhooks", "delete", &hook]).await;
     assert!(ok);
+    let renamed = r#"{"name": "Faulted connector", "condition": {"kind": "connectorFaulted"}, "severity": "warning"}"#;
+    let (ok, out, err) = ocpulse(
+        &server,
+        &["alert-rules", "replace", &rule, "--body", renamed],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Faulted connector") && out.contains("warning"),
+        "{out}"
+    );
     let (ok, _, _) = ocpulse(&server, &["alert-rules", "delete", &rule]).await;
     assert!(ok);
     stop.cancel();

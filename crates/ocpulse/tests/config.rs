@@ -184,6 +184,13 @@ fn secrets_are_redacted_and_exposure_is_checked() {
         stdout.contains("postgres://ops:REDACTED@127.0.0.1:5432/ocpulse"),
         "{stdout}"
     );
+    let out = ocpulse(&["config", "check", "--listen", "0.0.0.0:8180"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("# in force: auto-register = false, require-token = true"),
+        "what the listener makes of the defaults is shown: {stdout}"
+    );
     let out = ocpulse(
         &[
             "config",

@@ -507,7 +507,7 @@ async fn a_trigger_id_stream_shows_the_whole_trigger_in_order() {
     let trigger = body["triggerId"].as_str().expect("trigger id").to_owned();
 
     let seen: Vec<(String, String)> = live
-        .take(7)
+        .take(5)
         .await
         .into_iter()
         .map(|e| {
@@ -517,17 +517,16 @@ async fn a_trigger_id_stream_shows_the_whole_trigger_in_order() {
             )
         })
         .collect();
+    // A trigger is journaled once, as it ends; its frames carry its id before that.
     let want = [
-        ("EVENT", "TriggerStarted"),
         ("CALL", "TriggerMessage"),
         ("CALLRESULT", "TriggerMessage"),
-        ("EVENT", "TriggerAnswered"),
         ("CALL", "Heartbeat"),
         ("CALLRESULT", "Heartbeat"),
         ("EVENT", "TriggerCompleted"),
     ];
-    // The trigger's own events come in this order; frames of the same instant may share
-    // a commit with an event, so compare the order of what the trigger id selects.
+    // Frames of the same instant may share a commit with the event, so compare the order
+    // of what the trigger id selects.
     let mut replay = Events::open(&server, &format!("?trigger={trigger}&after=0"), None).await;
     let by_trigger: Vec<(String, String)> = replay
         .take(want.len())

@@ -8,10 +8,14 @@
 //! printed) when `initdb` or `pg_ctl` cannot be found. As root, PostgreSQL refuses to run,
 //! so its commands run as the `postgres` user through `runuser`.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use common::spawned::{free_port, journaled};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,20 +24,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// How many stations stream MeterValues.
 const STATIONS: usize = 4;
 
 /// How long any one wait of the test may take.
 const WAIT: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 /// `name` on the PATH or in /usr/local/bin.
 fn find_bin(name: &str) -> Option<PathBuf> {
@@ -185,14 +181,7 @@ impl Server {
         let port = free_port();
         let log = dir.join("ocpulse.log");
         let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_ocpulse"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(dir)
+        let child = common::spawned::serve(port, dir)
             .args(["--database-url", url])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -246,24 +235,14 @@ enum Seen {
 /// One event a station reports, with when it was seen.
 type Event = (usize, Seen, Instant);
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = common::spawned::Station;
 
 async fn connect(port: u16, station: &str) -> Socket {
-    let mut request = format!("ws://127.0.0.1:{port}/ocpp/{station}")
-        .into_client_request()
-        .expect("request");
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "ocpp1.6".parse().expect("header"));
-    tokio_tungstenite::connect_async(request)
+    common::spawned::connect(port, station)
         .await
-        .expect("station connects")
-        .0
+        .unwrap_or_else(|| panic!("{station} cannot connect"))
 }
 
-/// Streams MeterValues on one connection until `stop`, reporting each answer. Every
-/// message has an id of its own, retries included, so an acknowledged id names one frame.
 async fn stream(
     index: usize,
     port: u16,
@@ -369,32 +348,6 @@ impl Log {
 }
 
 /// The ids of the MeterValues CALLs journaled for `station`, read back through the API.
-async fn journaled(port: u16, station: &str) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    let mut after: Option<String> = None;
-    loop {
-        let cursor = after.map(|a| format!("&after={a}")).unwrap_or_default();
-        let page: Value = reqwest::get(format!(
-            "http://127.0.0.1:{port}/api/v1/stations/{station}/messages?action=MeterValues&limit=1000{cursor}"
-        ))
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("json");
-        let entries = page["items"].as_array().expect("items");
-        for e in entries {
-            if e["direction"] == "in" && e["type"] == "CALL" {
-                ids.insert(e["messageId"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-        match page["next"].as_str() {
-            Some(next) => after = Some(next.to_owned()),
-            None => return ids,
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_gets_internal_errors_loses_no_acknowledged_message_and_recovers() {
     let pg = match Postgres::init() {

@@ -3,9 +3,11 @@
 //! after a graceful restart and after `kill -9`. Skipped (passing) when
 //! `OCPULSE_TEST_POSTGRES_URL` is unset; the start-up errors are checked always.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ocpp_rpc::ProtocolVersion;
 use ocpulse_sim::runner::{RunOptions, run_station};
@@ -14,42 +16,18 @@ use ocpulse_store::contract::PgSchema;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use common::spawned::{Running, free_port, serve, wait_ready};
 
-fn start(port: u16, dir: &std::path::Path, url: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ocpulse"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .args(["--database-url", url])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn ocpulse")
-}
-
-async fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if reqwest::get(format!("http://127.0.0.1:{port}/api/v1/health"))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not start");
+fn start(port: u16, dir: &std::path::Path, url: &str) -> Running {
+    Running(
+        serve(port, dir)
+            .args(["--database-url", url])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn ocpulse"),
+    )
 }
 
 async fn get(port: u16, path: &str) -> (u16, Value) {
@@ -103,17 +81,6 @@ async fn journaled(port: u16, station: &str, trigger: &Value) -> Vec<String> {
         .collect()
 }
 
-fn stop(server: &mut Child) {
-    let pid = server.id().to_string();
-    let status = Command::new("kill").arg(&pid).status().expect("kill");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "ocpulse did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_triggered_message_is_journaled_in_postgres_and_survives_restarts() {
     let Some(schema) = PgSchema::create().await else {
@@ -122,7 +89,7 @@ async fn a_triggered_message_is_journaled_in_postgres_and_survives_restarts() {
     ocpulse::install_tls_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let mut server = start(port, dir.path(), &schema.url);
+    let server = start(port, dir.path(), &schema.url);
     wait_ready(port).await;
     assert!(
         !dir.path().join("ocpulse.sqlite3").exists(),
@@ -151,8 +118,8 @@ async fn a_triggered_message_is_journaled_in_postgres_and_survives_restarts() {
     }
 
     // A graceful restart: the record, the journal and the station are read back.
-    stop(&mut server);
-    let mut server = start(port, dir.path(), &schema.url);
+    server.terminate();
+    let server = start(port, dir.path(), &schema.url);
     wait_ready(port).await;
     let (code, record) = get(
         port,
@@ -173,19 +140,25 @@ async fn a_triggered_message_is_journaled_in_postgres_and_survives_restarts() {
     wait_connected(port, "PG1").await;
     let second = trigger(port, "PG1").await;
     let second_id = second["triggerId"].clone();
-    server.kill().expect("SIGKILL");
-    let _ = server.wait();
-    let mut server = start(port, dir.path(), &schema.url);
+    let (_, before) = get(port, "/api/v1/stations/PG1").await;
+    server.kill(); // SIGKILL
+    let server = start(port, dir.path(), &schema.url);
     wait_ready(port).await;
     let after = journaled(port, "PG1", &second_id).await;
     assert!(
         after.iter().any(|a| a == "Heartbeat"),
         "the acknowledged triggered Heartbeat survived kill -9: {after:?}"
     );
+    // Its state too, folded from the journal at start.
+    let (_, known) = get(port, "/api/v1/stations/PG1").await;
+    assert_eq!(
+        known["lastHeartbeat"], before["lastHeartbeat"],
+        "the state the acknowledged Heartbeat produced: {known}"
+    );
 
     stop_station.cancel();
     let _ = station.await;
-    stop(&mut server);
+    server.terminate();
 }
 
 /// Runs `ocpulse serve` expecting it to refuse to start; returns its stderr.

@@ -69,9 +69,6 @@ async fn due_entries_are_pruned_per_action_and_everything_newer_is_kept() {
         store
             .commit(WriteBatch {
                 entries: list,
-                station: Some(std::sync::Arc::new(parking_lot::Mutex::new(
-                    ocpulse_core::StationState::new("OLD1"),
-                ))),
                 ..WriteBatch::default()
             })
             .await

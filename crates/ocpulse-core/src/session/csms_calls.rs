@@ -6,12 +6,11 @@ use ocpp_rpc::outbox::AnswerMatch;
 use ocpp_rpc::schema::SchemaError;
 use ocpp_rpc::trigger::Collector;
 use ocpp_rpc::{Frame, PayloadKind};
-use serde_json::Value;
 
 use super::certificates::FollowUp;
 use super::watches::Watch;
 use super::{CallOutcome, Caller, CsmsCall, Now, Origin, Output, Queued, ServerSession};
-use crate::{Direction, JournalEntry, ValidationMode};
+use crate::{Direction, ValidationMode};
 
 impl<T: Caller> ServerSession<T> {
     /// Queues a CSMS CALL; it is sent by `poll` once none is in flight.
@@ -131,19 +130,9 @@ impl<T: Caller> ServerSession<T> {
             },
             Frame::Call { .. } => CallOutcome::Disconnected,
         };
-        let mut entries = vec![entry];
-        // Journaled with the CALLRESULT by the code that read it, so it always comes before
-        // whatever the station sends next, the triggered message included.
-        if let (CallOutcome::Result(payload), Some(w)) = (&outcome, &queued.watch) {
-            entries.push(trigger_answered(
-                &self.station_id,
-                &w.trigger_id,
-                &action,
-                payload,
-                now,
-            ));
-        }
-        self.write(entries);
+        // The answer is the trigger's own record of how the station took it (its entry
+        // carries the trigger id); the trigger's one event comes when it ends.
+        self.write(vec![entry]);
         self.settle_call(&id, queued, outcome, now);
     }
 
@@ -176,10 +165,16 @@ impl<T: Caller> ServerSession<T> {
                     .lock_state()
                     .record_certificate_signed(&serial, &status, now.wall);
                 if recorded {
-                    self.out.push(Output::Write(crate::store::WriteBatch {
-                        station: Some(std::sync::Arc::clone(&self.state)),
-                        ..Default::default()
-                    }));
+                    let answered = crate::projection::CertificateSignedAnswered {
+                        serial: serial.clone(),
+                        status,
+                    };
+                    let event = self.event(
+                        crate::projection::CERTIFICATE_SIGNED_ANSWERED,
+                        &serde_json::to_value(&answered).unwrap_or_default(),
+                        now,
+                    );
+                    self.write(vec![event]);
                 }
                 for w in &mut self.watches {
                     if w.awaiting_certificate.as_deref() == Some(serial.as_str()) {
@@ -211,7 +206,19 @@ impl<T: Caller> ServerSession<T> {
             .then(|| self.lock_state().certificate.clone())
             .flatten();
         if let Some(learned) = watch.collector.learned() {
-            self.lock_state().trigger_marking = learned;
+            let changed = {
+                let mut s = self.lock_state();
+                std::mem::replace(&mut s.trigger_marking, learned) != learned
+            };
+            if changed {
+                let fact = crate::projection::MarkingLearned { marking: learned };
+                let event = self.event(
+                    crate::projection::TRIGGER_MARKING_LEARNED,
+                    &serde_json::to_value(&fact).unwrap_or_default(),
+                    now,
+                );
+                self.write(vec![event]);
+            }
         }
         let mut collected = watch.collected(now.mono, certificate);
         collected.disconnected = disconnected;
@@ -224,25 +231,4 @@ impl<T: Caller> ServerSession<T> {
             });
         }
     }
-}
-
-/// The `TriggerAnswered` event of a trigger's (Extended)TriggerMessage answer.
-fn trigger_answered(
-    station_id: &str,
-    trigger_id: &str,
-    action: &str,
-    payload: &Value,
-    now: Now,
-) -> JournalEntry {
-    let status = payload
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    JournalEntry::trigger_event(
-        station_id,
-        trigger_id,
-        "TriggerAnswered",
-        serde_json::json!({"action": action, "status": status}).to_string(),
-        now.wall,
-    )
 }

@@ -279,18 +279,16 @@ impl<T: Caller> ServerSession<T> {
             s.last_seen = Some(now.wall);
             s.connected_since = s.last_seen;
         }
+        let connected = crate::projection::Connected {
+            protocol: self.protocol.subprotocol().to_owned(),
+            generation,
+        };
         let event = self.event(
             STATION_CONNECTED,
-            &serde_json::json!({"protocol": self.protocol.subprotocol(), "generation": generation}),
+            &serde_json::to_value(&connected).unwrap_or_default(),
             now,
         );
-        // Not a commit of its own: the BootNotification that follows within milliseconds
-        // writes this same state, and the store joins the two.
-        self.out.push(Output::Write(WriteBatch {
-            entries: vec![event],
-            station: Some(Arc::clone(&self.state)),
-            ..WriteBatch::default()
-        }));
+        self.write(vec![event]);
     }
 
     /// A ping or pong arrived: the station is alive.

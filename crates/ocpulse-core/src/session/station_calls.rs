@@ -1,10 +1,8 @@
 //! Station CALLs: validated, answered, applied to the state, offered to the waiting
 //! triggers, committed with their answer, and answered once the commit is durable.
 
-use std::sync::Arc;
-
 use ocpp_rpc::schema::SchemaError;
-use ocpp_rpc::trigger::{Marker, Marking, Offer};
+use ocpp_rpc::trigger::Offer;
 use ocpp_rpc::{ErrorCode, Frame, FrameError, PayloadKind};
 use serde_json::Value;
 
@@ -183,19 +181,25 @@ impl<T: Caller> ServerSession<T> {
         let facts = {
             let mut s = self.lock_state();
             let facts = CallFacts::read(&call_read, &s);
-            // A marked message proves the station marks, whenever it comes: a station once
-            // taken for one that does not (its marked answer came after a routine sample had
-            // ended the trigger) is corrected by the late answer itself.
-            if facts.marker == Marker::Triggered && s.trigger_marking == Marking::DoesNotMark {
-                s.trigger_marking = Marking::Marks;
-            }
-            s.apply_call(action, &call_read, payload, &response, now.wall);
-            if let Some(v) = &violation {
-                s.record_violation(action, v, now.wall);
-            }
+            s.apply_acknowledged(
+                action,
+                &call_read,
+                payload,
+                &response,
+                violation.as_deref(),
+                now.wall,
+            );
             facts
         };
+        // The CSMS's decision on a CSR is journaled with the CALL: replaying the journal
+        // cannot ask the CA again.
+        let mut decided = None;
         let follow_up = csr_check.and_then(|check| {
+            decided = Some(self.event(
+                crate::projection::CERTIFICATE_REQUESTED,
+                &serde_json::to_value(&check.record).unwrap_or_default(),
+                now,
+            ));
             self.lock_state().record_certificate_request(check.record);
             check.follow_up
         });
@@ -224,8 +228,7 @@ impl<T: Caller> ServerSession<T> {
         self.out.push(Output::Commit {
             id: commit,
             batch: WriteBatch {
-                entries: vec![entry, answered],
-                station: Some(Arc::clone(&self.state)),
+                entries: [entry, answered].into_iter().chain(decided).collect(),
                 transaction_id,
                 ..WriteBatch::default()
             },

@@ -655,3 +655,81 @@ fn malformed_and_oversized_frames_get_a_call_error_and_the_session_lives_on() {
     let (ended, _) = pair.trigger(request("Heartbeat"));
     assert_eq!(collected(&ended).messages.len(), 1);
 }
+
+/// Folds the pair's journal as start-up would (seqs assigned in order).
+fn replayed(pair: &Pair) -> StationState {
+    let mut projection = crate::projection::Projection::default();
+    for (i, entry) in pair.journal.iter().enumerate() {
+        let mut entry = entry.clone();
+        entry.seq = i64::try_from(i).unwrap_or(i64::MAX) + 1;
+        projection.apply(&entry);
+    }
+    let mut states = projection.into_states();
+    assert_eq!(states.len(), 1, "one station journaled");
+    states.remove(0)
+}
+
+/// The journal is the source of truth: folding what a session journaled gives the state
+/// the session kept live (apart from being connected, which no restart keeps).
+#[test]
+fn replaying_the_journal_rebuilds_the_live_state_of_every_version() {
+    for protocol in ProtocolVersion::ALL {
+        for mark in [true, false] {
+            let mut cfg = sampling("CP-replay", protocol, 2, Duration::from_secs(5));
+            cfg.mark_triggered = mark;
+            let mut pair = Pair::new(cfg);
+            let now = pair.now;
+            pair.station.start_transaction(0, "TAG-A", now);
+            pair.advance(Duration::from_secs(12));
+            for name in trigger_plan::valid_messages(protocol) {
+                if name == trigger_plan::CUSTOM_TRIGGER {
+                    continue;
+                }
+                let request = match name {
+                    "StatusNotification" if protocol.is_v2() => on_evse(name, 1, Some(1)),
+                    _ => request(name),
+                };
+                pair.trigger(request);
+            }
+            pair.advance(Duration::from_secs(6));
+            let mut live = pair.state.lock().clone();
+            live.connected_since = None;
+            assert_eq!(
+                replayed(&pair),
+                live,
+                "{protocol} (marking {mark}): the journal does not rebuild the live state"
+            );
+        }
+    }
+}
+
+#[test]
+fn replay_keeps_lenient_violations_and_validation_of_a_later_policy() {
+    let mut pair = Pair::new(station("CP-lenient", ProtocolVersion::V16, 1));
+    pair.state.lock().validation_mode = Some(ValidationMode::Lenient);
+    pair.journal.push(JournalEntry {
+        seq: 0,
+        station_id: "CP-lenient".into(),
+        direction: crate::Direction::In,
+        frame_type: crate::journal::EVENT,
+        message_id: None,
+        action: Some(crate::projection::VALIDATION_MODE_CHANGED.into()),
+        payload: r#"{"mode":"lenient"}"#.into(),
+        at: pair.now.wall_ms,
+        violation: None,
+        trigger_id: None,
+    });
+    pair.server.on_text(
+        r#"[2,"bad-1","Heartbeat",{"unexpected":true}]"#,
+        pair.server_now(),
+    );
+    pair.settle();
+    let live = pair.state.lock().clone();
+    assert_eq!(
+        live.violations, 1,
+        "the lenient policy let one violation through"
+    );
+    let mut expected = live;
+    expected.connected_since = None;
+    assert_eq!(replayed(&pair), expected);
+}

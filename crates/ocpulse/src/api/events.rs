@@ -56,7 +56,7 @@ const KINDS: [&str; 4] = ["frame", "station", "trigger", "alert"];
 
 /// What an entry is, as the stream's `kind` field and filter name it: `frame` (CALL,
 /// CALLRESULT, CALLERROR, MALFORMED), `station` (connected, disconnected), `trigger`
-/// (the Trigger* events), `alert` (AlertRaised, AlertAcknowledged, AlertResolved), `event`
+/// (`TriggerCompleted`), `alert` (AlertRaised, AlertAcknowledged, AlertResolved), `event`
 /// for any other event.
 fn kind_of(e: &JournalEntry) -> &'static str {
     if e.frame_type != EVENT {
@@ -64,7 +64,7 @@ fn kind_of(e: &JournalEntry) -> &'static str {
     }
     match e.action.as_deref() {
         Some(STATION_CONNECTED | STATION_DISCONNECTED) => "station",
-        Some(a) if a.starts_with("Trigger") => "trigger",
+        Some(ocpulse_core::projection::TRIGGER_COMPLETED) => "trigger",
         Some(a) if ALERT_EVENTS.contains(&a) => "alert",
         _ => "event",
     }
@@ -458,8 +458,8 @@ mod tests {
 
     #[test]
     fn kinds_and_trigger_ids_filter_entries() {
-        let started = entry(EVENT, "TriggerStarted", Some("t1"));
-        let other = entry(EVENT, "TriggerStarted", Some("t2"));
+        let started = entry(EVENT, "TriggerCompleted", Some("t1"));
+        let other = entry(EVENT, "TriggerCompleted", Some("t2"));
         let call = entry("CALL", "Heartbeat", Some("t1"));
         let connected = entry(EVENT, STATION_CONNECTED, None);
         assert_eq!(

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use ocpulse_core::ValidationMode;
+use ocpulse_core::journal::EVENT;
+use ocpulse_core::projection::{VALIDATION_MODE_CHANGED, ValidationModeChanged};
 use ocpulse_core::store::WriteBatch;
+use ocpulse_core::{Direction, JournalEntry, ValidationMode};
 
 use super::openapi::ApiErrorBody;
 use super::page::{Order, Page, Paging};
@@ -133,10 +135,22 @@ pub async fn set_validation(
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_validation_mode", e))?;
     entry.state.lock().validation_mode = mode;
+    let changed = ValidationModeChanged { mode };
+    let event = JournalEntry {
+        seq: 0,
+        station_id: id.clone(),
+        direction: Direction::In,
+        frame_type: EVENT,
+        message_id: None,
+        action: Some(VALIDATION_MODE_CHANGED.to_owned()),
+        payload: serde_json::to_string(&changed).unwrap_or_default(),
+        at: crate::now_ms(),
+        violation: None,
+        trigger_id: None,
+    };
     app.store
         .commit(WriteBatch {
-            entries: Vec::new(),
-            station: Some(Arc::clone(&entry.state)),
+            entries: vec![event],
             ..WriteBatch::default()
         })
         .await

@@ -1,6 +1,6 @@
 //! `ocpulse alert-rules`: the conditions that raise alerts (docs/alerts.md).
 
-use super::crud::{CrudAction, Resource};
+use super::crud::{CrudAction, ReplaceAction, Resource};
 use super::http::ClientArgs;
 
 const RULES: Resource = Resource {
@@ -21,14 +21,14 @@ const RULES: Resource = Resource {
 pub struct AlertRulesArgs {
     /// What to do (default: list).
     #[command(subcommand)]
-    pub action: Option<CrudAction>,
+    pub action: Option<ReplaceAction>,
     /// Server and output.
     #[command(flatten)]
     pub client: ClientArgs,
 }
 
-/// `ocpulse alert-rules [list|show|create|delete]`.
+/// `ocpulse alert-rules [list|show|create|replace|delete]`.
 pub async fn alert_rules(args: AlertRulesArgs) -> anyhow::Result<()> {
-    let action = args.action.unwrap_or(CrudAction::List);
-    RULES.run(&args.client, action).await
+    let action = args.action.unwrap_or(ReplaceAction::Crud(CrudAction::List));
+    RULES.run_replaceable(&args.client, action).await
 }

@@ -43,7 +43,38 @@ pub enum CrudAction {
     },
 }
 
+/// `replace`, for the collections whose items can be replaced whole (`PUT`).
+#[derive(Debug, clap::Subcommand)]
+pub enum ReplaceAction {
+    /// List, show, create or delete.
+    #[command(flatten)]
+    Crud(CrudAction),
+    /// Replace one with a new JSON body (the same fields as `create`).
+    Replace {
+        /// Its id.
+        id: String,
+        /// The body: JSON text, `@FILE` for a file, or `-` for stdin.
+        #[arg(long)]
+        body: String,
+    },
+}
+
 impl Resource {
+    /// Runs a shared subcommand or `replace`.
+    pub(crate) async fn run_replaceable(
+        &self,
+        c: &ClientArgs,
+        action: ReplaceAction,
+    ) -> anyhow::Result<()> {
+        match action {
+            ReplaceAction::Crud(action) => self.run(c, action).await,
+            ReplaceAction::Replace { id, body } => {
+                let item = c.put(&self.item(&id), read_body(&body)?).await?;
+                show(c, &item)
+            }
+        }
+    }
+
     /// Runs one of the shared subcommands.
     pub(crate) async fn run(&self, c: &ClientArgs, action: CrudAction) -> anyhow::Result<()> {
         match action {

@@ -33,6 +33,11 @@ impl ClientArgs {
         call(self, reqwest::Method::POST, path, body).await
     }
 
+    /// A PUT of `body` to `path` (a whole replacement).
+    pub(crate) async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        call(self, reqwest::Method::PUT, path, Some(body)).await
+    }
+
     /// A DELETE of `path`.
     pub(crate) async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         call(self, reqwest::Method::DELETE, path, None).await

@@ -23,7 +23,7 @@ mod webhooks;
 
 pub use alert_rules::{AlertRulesArgs, alert_rules};
 pub use alerts::{AlertsAction, AlertsArgs, alerts};
-pub use crud::CrudAction;
+pub use crud::{CrudAction, ReplaceAction};
 pub use export::{ExportArgs, ExportWhat, export};
 pub use freshness::{FreshnessArgs, freshness};
 pub use http::ClientArgs;

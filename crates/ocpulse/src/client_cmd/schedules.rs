@@ -1,6 +1,6 @@
 //! `ocpulse schedules`: recurring trigger jobs (docs/schedules.md).
 
-use super::crud::{CrudAction, Resource};
+use super::crud::{CrudAction, ReplaceAction, Resource};
 use super::http::ClientArgs;
 
 const SCHEDULES: Resource = Resource {
@@ -22,14 +22,14 @@ const SCHEDULES: Resource = Resource {
 pub struct SchedulesArgs {
     /// What to do (default: list).
     #[command(subcommand)]
-    pub action: Option<CrudAction>,
+    pub action: Option<ReplaceAction>,
     /// Server and output.
     #[command(flatten)]
     pub client: ClientArgs,
 }
 
-/// `ocpulse schedules [list|show|create|delete]`.
+/// `ocpulse schedules [list|show|create|replace|delete]`.
 pub async fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
-    let action = args.action.unwrap_or(CrudAction::List);
-    SCHEDULES.run(&args.client, action).await
+    let action = args.action.unwrap_or(ReplaceAction::Crud(CrudAction::List));
+    SCHEDULES.run_replaceable(&args.client, action).await
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod sim;
+pub mod spawned;
 
 use std::net::SocketAddr;
 use std::time::Duration;
