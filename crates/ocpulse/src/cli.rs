@@ -10,6 +10,15 @@ pub use crate::serve_args::ServeArgs;
 #[derive(Debug, Parser)]
 #[command(name = "ocpulse", version, about)]
 pub struct Cli {
+    /// How log lines on stderr are written: `text`, or `json` (one object a line).
+    #[arg(
+        long,
+        global = true,
+        env = "OCPULSE_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: crate::logging::LogFormat,
     /// What to run.
     #[command(subcommand)]
     pub command: Command,

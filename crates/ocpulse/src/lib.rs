@@ -18,6 +18,7 @@ pub mod config_file;
 pub mod freshness;
 pub mod jobs;
 pub mod listener;
+pub mod logging;
 pub mod metrics;
 pub mod readiness;
 pub mod registry;

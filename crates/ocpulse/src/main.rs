@@ -5,7 +5,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ocpulse::cli::Command;
-use tracing_subscriber::EnvFilter;
 
 /// Transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` asks for them.
 /// mimalloc marks its arenas `MADV_HUGEPAGE`, so a process that only grows a little still
@@ -45,13 +44,9 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr) // stdout is for results (the sim's and bench's reports)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    // Parsed first: the log's format is an option (and may come from the config file).
     let parsed = ocpulse::config_file::parse()?;
+    ocpulse::logging::init(parsed.cli.log_format)?;
     match parsed.cli.command {
         Command::Serve(args) => {
             let config = args.config()?;

@@ -67,7 +67,7 @@ impl Registrations {
                 ..Default::default()
             }),
             Err(e) => {
-                tracing::error!(registration = %reg.id, error = %e, "auto-registration not written")
+                tracing::error!(station = %reg.id, error = %e, "auto-registration not written")
             }
         }
         self.write().insert(reg.id.clone(), reg);

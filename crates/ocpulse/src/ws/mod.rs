@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ocpp_rpc::{identity, version};
 use ocpulse_core::admission;
+use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::auth::{self, Peer};
@@ -125,5 +126,9 @@ pub async fn upgrade(
             .into_response();
     }
     ws.protocols([protocol.subprotocol()])
-        .on_upgrade(move |socket| session::run(app, station_id, protocol, socket))
+        .on_upgrade(move |socket| {
+            // Every line the session logs, and anything it calls, names its station.
+            let span = tracing::info_span!("session", station = %station_id);
+            session::run(app, station_id, protocol, socket).instrument(span)
+        })
 }

@@ -48,7 +48,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         .stations
         .connect(&station_id, protocol, calls_tx, cancel.clone());
     let _counted = app.metrics.station_connected(protocol.subprotocol());
-    tracing::info!(station = %station_id, %protocol, generation, "station connected");
+    tracing::info!(%protocol, generation, "station connected");
     let prefix = uuid::Uuid::new_v4().simple().to_string();
     let mut session: ServerSession<Reply> = ServerSession::new(
         Arc::clone(&app.session_env),
@@ -79,7 +79,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
             () = sleep_until(next_ping), if next_ping.is_some() => {
                 let every = ping_every.unwrap_or_default();
                 if last_heard.elapsed() >= every * 3 {
-                    tracing::warn!(station = %station_id, "no frame or pong for {:?}; closing a dead connection", every * 3);
+                    tracing::warn!("no frame or pong for {:?}; closing a dead connection", every * 3);
                     close_reason = Some("no answer to pings");
                     break 'conn;
                 }
@@ -108,7 +108,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
             }
             Some((id, result)) = commits.next(), if !commits.is_empty() => {
                 if let Err(e) = &result {
-                    tracing::error!(station = %station_id, error = %e, "could not commit a station CALL; answering InternalError so it retries");
+                    tracing::error!(error = %e, "could not commit a station CALL; answering InternalError so it retries");
                 }
                 session.on_committed(id, result, now());
             }
@@ -129,7 +129,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         drop(perform(&app, protocol, output, &mut commits));
     }
     app.stations.disconnect(&station_id, generation);
-    tracing::info!(station = %station_id, generation, "station disconnected");
+    tracing::info!(generation, "station disconnected");
 }
 
 /// Carries out one output; returns the text to send, if it is one.
