@@ -104,14 +104,18 @@ impl SchemaRegistry {
     }
 
     /// Every action `version` has a `kind` schema for, sorted: the vocabulary an API can
-    /// list when it refuses an action, taken from the official schemas themselves.
-    pub fn actions(&self, version: ProtocolVersion, kind: PayloadKind) -> Vec<&str> {
-        let mut actions: Vec<&str> = self
-            .validators
-            .get(&(version, kind))
-            .map(|m| m.keys().map(String::as_str).collect())
-            .unwrap_or_default();
+    /// list when it refuses an action or documents its values, read from the embedded
+    /// official schemas (no registry needed, so a document can list it without compiling).
+    pub fn actions(version: ProtocolVersion, kind: PayloadKind) -> Vec<&'static str> {
+        let mut actions: Vec<&'static str> = embedded::EMBEDDED
+            .iter()
+            .filter(|(dir, _, _)| ProtocolVersion::from_schema_dir(dir) == Some(version))
+            .map(|(_, stem, _)| split_stem(version, stem))
+            .filter(|(_, k)| *k == kind)
+            .map(|(action, _)| action)
+            .collect();
         actions.sort_unstable();
+        actions.dedup();
         actions
     }
 
@@ -209,7 +213,7 @@ mod tests {
 
     #[test]
     fn actions_are_listed_from_the_schemas_and_a_violation_names_its_path() {
-        let v16 = registry().actions(V16, PayloadKind::Request);
+        let v16 = SchemaRegistry::actions(V16, PayloadKind::Request);
         assert!(v16.contains(&"GetConfiguration") && v16.contains(&"BootNotification"));
         assert!(v16.windows(2).all(|w| w[0] < w[1]), "sorted");
         assert!(!v16.contains(&"GetVariables"));

@@ -35,7 +35,7 @@ pub enum CallRefusal {
         /// The action asked for.
         action: String,
         /// Every action that version lets the CSMS send through this path.
-        valid: Vec<String>,
+        valid: Vec<&'static str>,
     },
     /// The payload violates the action's request schema.
     InvalidPayload {
@@ -55,7 +55,7 @@ pub enum CallRefusal {
 /// The CSMS-initiated actions of `protocol` this path sends: every request schema of the
 /// version except the station's own messages (DataTransfer goes both ways, so it stays) and
 /// the trigger actions.
-pub fn csms_actions(schemas: &SchemaRegistry, protocol: ProtocolVersion) -> Vec<String> {
+pub fn csms_actions(protocol: ProtocolVersion) -> Vec<&'static str> {
     let from_station: &[&[&str]] = match protocol {
         ProtocolVersion::V16 => &[ocpp_types::v16::ACTIONS_FROM_STATION],
         ProtocolVersion::V201 => &[ocpp_types::v201::ACTIONS_FROM_STATION],
@@ -64,14 +64,12 @@ pub fn csms_actions(schemas: &SchemaRegistry, protocol: ProtocolVersion) -> Vec<
             ocpp_types::v21::NEW_ACTIONS_FROM_STATION,
         ],
     };
-    schemas
-        .actions(protocol, PayloadKind::Request)
+    SchemaRegistry::actions(protocol, PayloadKind::Request)
         .into_iter()
         .filter(|a| {
             *a == "DataTransfer"
                 || !(from_station.iter().any(|l| l.contains(a)) || TRIGGER_ACTIONS.contains(a))
         })
-        .map(str::to_owned)
         .collect()
 }
 
@@ -88,8 +86,8 @@ pub fn check(
             action: action.to_owned(),
         });
     }
-    let valid = csms_actions(schemas, protocol);
-    if !valid.iter().any(|a| a == action) {
+    let valid = csms_actions(protocol);
+    if !valid.contains(&action) {
         return Err(CallRefusal::NotCsmsAction {
             protocol,
             action: action.to_owned(),
@@ -189,29 +187,25 @@ mod tests {
 
     #[test]
     fn csms_actions_exclude_station_messages_and_triggers_but_keep_data_transfer() {
-        let s = schemas();
-        let v16 = csms_actions(&s, ProtocolVersion::V16);
+        let v16 = csms_actions(ProtocolVersion::V16);
         for a in [
             "GetConfiguration",
             "Reset",
             "DataTransfer",
             "CertificateSigned",
         ] {
-            assert!(v16.iter().any(|x| x == a), "{a} in {v16:?}");
+            assert!(v16.contains(&a), "{a} in {v16:?}");
         }
         for a in [
             "BootNotification",
             "TriggerMessage",
             "ExtendedTriggerMessage",
         ] {
-            assert!(!v16.iter().any(|x| x == a), "{a} not in {v16:?}");
+            assert!(!v16.contains(&a), "{a} not in {v16:?}");
         }
-        let v21 = csms_actions(&s, ProtocolVersion::V21);
-        assert!(v21.iter().any(|x| x == "GetVariables"));
-        assert!(
-            !v21.iter()
-                .any(|x| x == "NotifyDERAlarm" || x == "TransactionEvent")
-        );
+        let v21 = csms_actions(ProtocolVersion::V21);
+        assert!(v21.contains(&"GetVariables"));
+        assert!(!v21.contains(&"NotifyDERAlarm") && !v21.contains(&"TransactionEvent"));
     }
 
     #[test]

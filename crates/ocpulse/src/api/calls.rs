@@ -12,6 +12,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ocpp_rpc::ProtocolVersion;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -26,6 +27,31 @@ const MAX_TIMEOUT_MS: u64 = 300_000;
 const EXAMPLE: &str =
     r#"{"action": "GetConfiguration", "payload": {"key": ["HeartbeatInterval"]}}"#;
 
+/// The schema of `action`: every CSMS-initiated action of every version, from the official
+/// schemas (`csms_call::csms_actions`), so the document lists exactly what the server may
+/// accept; a station takes only its own version's (else a 400 listing them).
+pub(crate) struct CallAction;
+
+impl utoipa::PartialSchema for CallAction {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let mut names: Vec<&str> = ProtocolVersion::ALL
+            .into_iter()
+            .flat_map(csms_call::csms_actions)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A CSMS-initiated action: the names of every version's (from the official\nschemas). A station takes only its own version's; TriggerMessage goes through `/trigger`.",
+            ))
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CallAction {}
+
 /// The request body.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -38,7 +64,7 @@ struct Body {
     /// A CSMS-initiated action of the station's version (`GetConfiguration`,
     /// `ChangeAvailability`, `GetVariables`, `Reset`, `DataTransfer`, ...). Required.
     /// TriggerMessage goes through `/trigger`; a 400 lists the version's actions.
-    #[schema(required = true)]
+    #[schema(value_type = CallAction, required = true)]
     action: Option<String>,
     /// The CALL payload, checked against the version's official request schema before it
     /// is sent (default `{}`).
