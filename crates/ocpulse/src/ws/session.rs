@@ -31,6 +31,11 @@ impl Caller for Reply {
     }
 }
 
+/// The close reason (and the journaled disconnect reason) when the server stops.
+const SHUTTING_DOWN: &str = "the CSMS is shutting down";
+/// How long sending a close frame may take before the socket is just dropped.
+const CLOSE_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 type Commit = Pin<Box<dyn Future<Output = (u64, Result<(), StoreError>)> + Send>>;
 
 fn now() -> Now {
@@ -93,7 +98,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
                 break 'conn;
             }
             () = app.shutdown.cancelled() => {
-                close_reason = Some("the CSMS is shutting down");
+                close_reason = Some(SHUTTING_DOWN);
                 break 'conn;
             }
             message = stream.next() => match message.inspect(|_| last_heard = Instant::now()) {
@@ -116,12 +121,14 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         }
     }
     if let Some(reason) = close_reason {
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: 1000,
-                reason: reason.into(),
-            })))
-            .await;
+        // 1001 (going away) tells the station the server itself stops, so it reconnects
+        // later; a station that does not read cannot hold the stop up.
+        let code = if reason == SHUTTING_DOWN { 1001 } else { 1000 };
+        let close = sink.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })));
+        let _ = tokio::time::timeout(CLOSE_SEND_TIMEOUT, close).await;
     }
     let reason = close_reason.unwrap_or("connection closed");
     for output in session.on_close(generation, reason, now()) {
