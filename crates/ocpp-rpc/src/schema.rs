@@ -30,6 +30,9 @@ pub struct Violation {
     pub code: ErrorCode,
     /// Where and what: `"/chargePointVendor: \"...\" is longer than 20 characters"`.
     pub description: String,
+    /// Where alone, as a JSON pointer into the payload (`/` for the payload itself), so an
+    /// API can name the failing field without parsing the description.
+    pub path: String,
 }
 
 /// Why a payload could not be validated at all.
@@ -100,6 +103,18 @@ impl SchemaRegistry {
             .is_some_and(|m| m.contains_key(action))
     }
 
+    /// Every action `version` has a `kind` schema for, sorted: the vocabulary an API can
+    /// list when it refuses an action, taken from the official schemas themselves.
+    pub fn actions(&self, version: ProtocolVersion, kind: PayloadKind) -> Vec<&str> {
+        let mut actions: Vec<&str> = self
+            .validators
+            .get(&(version, kind))
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        actions.sort_unstable();
+        actions
+    }
+
     /// Checks `payload` against the schema of `action`'s request or response.
     pub fn validate(
         &self,
@@ -121,18 +136,18 @@ impl SchemaRegistry {
             return Ok(());
         };
         let more = errors.count();
-        let path = first.instance_path().to_string();
-        let mut description = format!(
-            "{}: {}",
-            if path.is_empty() { "/" } else { path.as_str() },
-            first
-        );
+        let mut path = first.instance_path().to_string();
+        if path.is_empty() {
+            path.push('/');
+        }
+        let mut description = format!("{path}: {first}");
         if more > 0 {
             description.push_str(&format!(" (and {more} more)"));
         }
         Err(SchemaError::Invalid(Violation {
             code: code_for(first.kind()),
             description,
+            path,
         }))
     }
 }
@@ -190,6 +205,29 @@ mod tests {
     fn registry() -> &'static SchemaRegistry {
         static R: OnceLock<SchemaRegistry> = OnceLock::new();
         R.get_or_init(|| SchemaRegistry::load().expect("embedded schemas compile"))
+    }
+
+    #[test]
+    fn actions_are_listed_from_the_schemas_and_a_violation_names_its_path() {
+        let v16 = registry().actions(V16, PayloadKind::Request);
+        assert!(v16.contains(&"GetConfiguration") && v16.contains(&"BootNotification"));
+        assert!(v16.windows(2).all(|w| w[0] < w[1]), "sorted");
+        assert!(!v16.contains(&"GetVariables"));
+        let Err(SchemaError::Invalid(v)) = registry().validate(
+            V16,
+            "ChangeAvailability",
+            PayloadKind::Request,
+            &json!({"connectorId": 1, "type": "Sometimes"}),
+        ) else {
+            panic!("invalid")
+        };
+        assert_eq!(v.path, "/type");
+        let Err(SchemaError::Invalid(v)) =
+            registry().validate(V16, "ChangeAvailability", PayloadKind::Request, &json!({}))
+        else {
+            panic!("invalid")
+        };
+        assert_eq!(v.path, "/");
     }
 
     fn code(version: ProtocolVersion, action: &str, payload: Value) -> Option<ErrorCode> {

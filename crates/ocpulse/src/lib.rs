@@ -15,6 +15,7 @@ pub mod completions_cmd;
 pub mod config;
 pub mod config_cmd;
 pub mod config_file;
+pub mod csms_call;
 pub mod freshness;
 pub mod jobs;
 pub mod listener;

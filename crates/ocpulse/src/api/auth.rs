@@ -55,6 +55,9 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/stations/{id}", Needs(Read)),
     ("put", "/api/v1/stations/{id}/validation", Needs(Admin)),
     ("post", "/api/v1/stations/{id}/trigger", Needs(Trigger)),
+    // Any CSMS call can change a station's password, certificates or firmware, which only
+    // admin may do through the typed routes: admin.
+    ("post", "/api/v1/stations/{id}/calls", Needs(Admin)),
     ("get", "/api/v1/stations/{id}/messages", Needs(Read)),
     ("get", "/api/v1/stations/{id}/health", Needs(Read)),
     ("get", "/api/v1/stations/{id}/meter-values", Needs(Read)),

@@ -4,6 +4,7 @@ mod alert_rules;
 mod alerts;
 pub mod auth;
 mod ca;
+mod calls;
 mod error;
 mod events;
 mod export;
@@ -64,6 +65,7 @@ api_routes! {
     post "/api/v1/stations/{id}/password" => registrations::set_password;
     put "/api/v1/stations/{id}/validation" => stations::set_validation;
     post "/api/v1/stations/{id}/trigger" => send_trigger::trigger;
+    post "/api/v1/stations/{id}/calls" => calls::send;
     get "/api/v1/stations/{id}/messages" => messages::list;
     get "/api/v1/triggers" => trigger_records::list;
     get "/api/v1/triggers/{id}" => trigger_records::one;

@@ -48,6 +48,7 @@ use super::auth::SecurityDoc;
         super::registrations::unregister,
         super::registrations::set_password,
         super::send_trigger::trigger,
+        super::calls::send,
         super::messages::list,
         super::trigger_records::list,
         super::trigger_records::one,
@@ -108,6 +109,7 @@ use super::auth::SecurityDoc;
     tags(
         (name = "stations", description = "What is known about each station"),
         (name = "triggers", description = "Ask a station for a message and get it back"),
+        (name = "calls", description = "Send any CSMS call of a station's version and get its answer"),
         (name = "events", description = "Live events: a tail of the journal"),
         (name = "jobs", description = "Bulk trigger jobs: one trigger sent to many stations"),
         (name = "schedules", description = "Recurring trigger jobs"),
