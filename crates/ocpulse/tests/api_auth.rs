@@ -124,6 +124,11 @@ async fn every_route_answers_by_the_scope_of_its_token() {
     assert!(checked > 100, "{checked}");
     // The access table's classes, spot-checked by name.
     assert_eq!(access("get", "/api/v1/tokens"), Access::Needs(Scope::Admin));
+    // Any CSMS call can change what only admin may change through the typed routes.
+    assert_eq!(
+        access("post", "/api/v1/stations/{id}/calls"),
+        Access::Needs(Scope::Admin)
+    );
     assert!(
         ACCESS
             .iter()

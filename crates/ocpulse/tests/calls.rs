@@ -225,3 +225,33 @@ async fn unknown_and_disconnected_stations_are_refused_as_triggers_are() {
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["error"], "unknown_action");
 }
+
+#[tokio::test]
+async fn calls_to_one_station_go_one_at_a_time_and_a_drop_is_a_502() {
+    let server = Server::start().await;
+    let mut st = Station::connect(&server, "CPQ", "ocpp1.6").await;
+    st.boot16().await;
+    let first = spawn_call(&server, "CPQ", json!({"action": "ClearCache"}));
+    let (id, action, _) = st.next_call().await;
+    assert_eq!(action, "ClearCache");
+    let second = spawn_call(
+        &server,
+        "CPQ",
+        json!({"action": "UnlockConnector", "payload": {"connectorId": 1}}),
+    );
+    // The second CALL waits in the outbox until the first is answered.
+    assert_silence(&mut st, 300).await;
+    st.reply(&id, json!({"status": "Accepted"})).await;
+    let (code, body) = first.await.expect("join");
+    assert_eq!((code, &body["status"]), (200, &json!("Accepted")), "{body}");
+    let (_, action, payload) = st.next_call().await;
+    assert_eq!(
+        (action.as_str(), payload),
+        ("UnlockConnector", json!({"connectorId": 1}))
+    );
+    drop(st);
+    let (code, body) = second.await.expect("join");
+    assert_eq!(code, 502, "{body}");
+    assert_eq!(body["error"], "station_disconnected");
+    assert_eq!(body["action"], "UnlockConnector");
+}
