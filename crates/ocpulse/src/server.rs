@@ -80,7 +80,7 @@ pub async fn serve(
         token.cancel();
     });
     let flushes = flush_share(app.config.shutdown_timeout);
-    let waits = app.config.shutdown_timeout.saturating_sub(flushes);
+    let waits = session_wait(app.config.shutdown_timeout);
     let settings = crate::listener::Listening {
         tls,
         handshake_timeout: app.config.limits.handshake_timeout,
@@ -117,6 +117,11 @@ pub async fn serve(
 /// milliseconds; the rest is for stations that are slow to take their close frame).
 fn flush_share(timeout: Duration) -> Duration {
     (timeout / 5).min(Duration::from_secs(2))
+}
+
+/// How long a stop waits for sessions and requests: the timeout less the flush's share.
+pub(crate) fn session_wait(timeout: Duration) -> Duration {
+    timeout.saturating_sub(flush_share(timeout))
 }
 
 /// At shutdown, waits (up to `waits`) for every station session to send its close frame

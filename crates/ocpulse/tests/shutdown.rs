@@ -191,3 +191,92 @@ async fn sigterm_closes_and_journals_every_station_within_the_timeout() {
     );
     restarted.terminate();
 }
+
+/// A trigger under way when SIGTERM arrives is let finish: the station answers its
+/// TriggerMessage a second after the signal, sends the Heartbeat asked for, and only then
+/// is closed; the restarted server has the trigger `Completed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_in_flight_at_sigterm_finishes_before_its_station_is_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut server = Running(
+        serve(port, &dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ocpulse"),
+    );
+    wait_ready(port).await;
+    let mut ws = connect(port, "SLOW").await.expect("connect");
+    let boot = call(
+        &mut ws,
+        "boot",
+        "BootNotification",
+        json!({"chargePointVendor": "ocpulse", "chargePointModel": "slow"}),
+    )
+    .await
+    .expect("boot");
+    assert_eq!(boot["status"], "Accepted");
+    let trigger = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{port}/api/v1/stations/SLOW/trigger"
+            ))
+            .json(&json!({"requestedMessage": "Heartbeat"}))
+            .send()
+            .await
+            .expect("POST trigger")
+            .json::<Value>()
+            .await
+            .expect("trigger json")
+    });
+    let asked = loop {
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            panic!("no TriggerMessage");
+        };
+        let v: Value = serde_json::from_str(t.as_str()).expect("json");
+        if v[0] == 2 && v[2] == "TriggerMessage" {
+            break v[1].clone();
+        }
+    };
+    let stopping = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    futures_util::SinkExt::send(
+        &mut ws,
+        Message::Text(json!([3, asked, {"status": "Accepted"}]).to_string().into()),
+    )
+    .await
+    .expect("answer the TriggerMessage");
+    let heartbeat = call(&mut ws, "hb", "Heartbeat", json!({})).await;
+    assert!(heartbeat.is_some(), "the Heartbeat was answered");
+    let answer = trigger.await.expect("trigger task");
+    assert_eq!(answer["outcome"], "Completed", "{answer}");
+    let code = loop {
+        match ws.next().await {
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            _ => break None,
+        }
+    };
+    assert_eq!(code, Some(1001));
+    while server.0.try_wait().expect("wait").is_none() {
+        assert!(stopping.elapsed() < Duration::from_secs(12), "no exit");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let restarted = common::spawned::start(port, &dir.path().join("data"));
+    wait_ready(port).await;
+    let id = answer["triggerId"].as_str().expect("triggerId");
+    let record: Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/triggers/{id}"))
+        .await
+        .expect("GET trigger")
+        .json()
+        .await
+        .expect("record json");
+    assert_eq!(record["outcome"], "Completed", "{record}");
+    restarted.terminate();
+}

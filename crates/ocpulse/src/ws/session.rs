@@ -69,6 +69,9 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
     let mut last_heard = Instant::now();
     let mut next_ping = ping_every.map(|every| last_heard + every);
     let mut close_reason = None;
+    // At shutdown: until when a busy session may finish its CSMS CALLs and triggers
+    // before it closes anyway (half the stop's wait, leaving time to close and journal).
+    let mut draining: Option<Instant> = None;
     'conn: loop {
         for output in session.poll(now()) {
             if let Some(text) = perform(&app, protocol, output, &mut commits)
@@ -76,6 +79,10 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
             {
                 break 'conn;
             }
+        }
+        if draining.is_some() && session.is_idle() && commits.is_empty() {
+            close_reason = Some(SHUTTING_DOWN);
+            break 'conn;
         }
         let deadline = session.next_deadline();
         tokio::select! {
@@ -97,7 +104,12 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
                 close_reason = Some("replaced by a newer connection of the same station");
                 break 'conn;
             }
-            () = app.shutdown.cancelled() => {
+            () = app.shutdown.cancelled(), if draining.is_none() => {
+                let waits = crate::server::session_wait(app.config.shutdown_timeout);
+                draining = Some(Instant::now() + waits / 2);
+            }
+            () = sleep_until(draining), if draining.is_some() => {
+                tracing::warn!("closing at shutdown with CSMS CALLs or triggers still running");
                 close_reason = Some(SHUTTING_DOWN);
                 break 'conn;
             }
