@@ -69,6 +69,10 @@ pub struct App {
     pub stations: Registry,
     /// Cancelled at shutdown so every session closes its socket and the server can exit.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Every station session still running: a stop waits on it (bounded by
+    /// `--shutdown-timeout`) so each session closes its socket and journals its
+    /// disconnect before the store is flushed and the process exits.
+    pub sessions: tokio_util::task::TaskTracker,
     /// Triggers still running, by id: their latest record, for `GET /api/v1/triggers/{id}`
     /// before the final one is stored.
     pub running: Mutex<Running>,
@@ -133,6 +137,7 @@ impl App {
             session_env,
             stations,
             shutdown: Default::default(),
+            sessions: tokio_util::task::TaskTracker::new(),
             running: Mutex::default(),
             ca,
             jobs: crate::jobs::Jobs::default(),

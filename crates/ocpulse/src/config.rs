@@ -26,6 +26,9 @@ pub struct ServerConfig {
     pub default_trigger_timeout: Duration,
     /// Ping a station quiet for this long; close it after three intervals of silence (0 = never).
     pub ws_ping_interval: Duration,
+    /// How long a stop may take: closing every station session (each journaled
+    /// disconnected), letting API requests finish and flushing the store.
+    pub shutdown_timeout: Duration,
     /// Which CA answers SignCertificate.
     pub ca: CaSource,
     /// How long after a start a job that was running at the stop resumes: time for the
@@ -195,6 +198,7 @@ impl Default for ServerConfig {
             validation: ValidationMode::Strict,
             default_trigger_timeout: Duration::from_secs(10),
             ws_ping_interval: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(10),
             ca: CaSource::Development,
             job_resume_delay: Duration::from_secs(15),
             probe_after: Duration::from_secs(600),

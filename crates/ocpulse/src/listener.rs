@@ -28,8 +28,6 @@ use crate::auth::Peer;
 
 /// How long an idle keep-alive connection may wait between requests.
 const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(75);
-/// How long in-flight HTTP requests get to finish at shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Lets a handler close its own connection, with whatever it still has buffered: an
 /// event stream whose client stopped reading must not hold its memory and socket
@@ -54,6 +52,9 @@ pub struct Listening {
     pub handshake_timeout: Duration,
     /// Connections allowed at once that have not sent a first request.
     pub max_pending: usize,
+    /// How long in-flight HTTP requests get to finish at shutdown (its share of
+    /// `--shutdown-timeout`).
+    pub shutdown_grace: Duration,
 }
 
 /// Accepts and serves connections until `shutdown` is cancelled, then lets HTTP requests
@@ -96,8 +97,11 @@ pub async fn serve(
             connection(tcp, remote, slot, router, settings, shutdown).await;
         });
     }
+    // Stop accepting at once: a station reconnecting now must be refused, not queued
+    // behind a listener nobody accepts from any more.
+    drop(listener);
     tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+    if tokio::time::timeout(settings.shutdown_grace, tracker.wait())
         .await
         .is_err()
     {
@@ -202,7 +206,7 @@ async fn connection(
         }
         () = shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+            let _ = tokio::time::timeout(settings.shutdown_grace, conn).await;
         }
     }
 }

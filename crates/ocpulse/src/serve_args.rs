@@ -46,6 +46,11 @@ pub struct ServeArgs {
     /// pong close the connection (0 = never ping).
     #[arg(long, env = "OCPULSE_WS_PING_INTERVAL", default_value_t = 60)]
     pub ws_ping_interval: u64,
+    /// Seconds a stop (SIGTERM or Ctrl-C) may take: stations get a close frame, each is
+    /// journaled disconnected and the store is flushed within it; what is still open then
+    /// is dropped so the process always exits.
+    #[arg(long, env = "OCPULSE_SHUTDOWN_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub shutdown_timeout: u64,
     /// CA certificate (PEM, optionally followed by its chain) that signs station certificates
     /// (SignCertificate). Needs --ca-key. Without both, a development CA is generated once in
     /// DATA_DIR/ca/.
@@ -209,6 +214,7 @@ impl ServeArgs {
             call_timeout: Duration::from_secs(self.call_timeout),
             validation: self.validation,
             ws_ping_interval: Duration::from_secs(self.ws_ping_interval),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
             ca,
             job_resume_delay: Duration::from_secs(self.resume_delay),
             probe_after: Duration::from_secs(self.probe_after),

@@ -1,6 +1,7 @@
 //! Assembles the router and runs the server until shutdown.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
@@ -78,6 +79,8 @@ pub async fn serve(
         shutdown.await;
         token.cancel();
     });
+    let flushes = flush_share(app.config.shutdown_timeout);
+    let waits = session_wait(app.config.shutdown_timeout);
     let settings = crate::listener::Listening {
         tls,
         handshake_timeout: app.config.limits.handshake_timeout,
@@ -88,17 +91,77 @@ pub async fn serve(
             .limits
             .max_pending_connections
             .min(open_files.map_or(usize::MAX, |n| (n / 4).max(16))),
+        shutdown_grace: waits,
     };
-    crate::listener::serve(
+    let listening = crate::listener::serve(
         listener,
         router(Arc::clone(&app)),
         settings,
         app.shutdown.clone(),
-    )
-    .await;
-    crate::jobs::flush_all(&app).await;
-    crate::snapshots::finish(&app).await;
+    );
+    tokio::join!(listening, close_sessions(&app, waits));
+    // Whatever is left of the timeout goes to the store; what it has not written by then
+    // is written as the store closes (its writer finishes its queue) or replayed at the
+    // next start.
+    if tokio::time::timeout(flushes, flush(&app)).await.is_err() {
+        tracing::warn!(
+            "the store did not finish flushing within --shutdown-timeout; exiting anyway"
+        );
+    }
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// The part of `--shutdown-timeout` kept for flushing the store after sessions and
+/// requests ended: a fifth of the timeout, at most two seconds (a flush normally takes
+/// milliseconds; the rest is for stations that are slow to take their close frame).
+fn flush_share(timeout: Duration) -> Duration {
+    (timeout / 5).min(Duration::from_secs(2))
+}
+
+/// How long a stop waits for sessions and requests: the timeout less the flush's share.
+pub(crate) fn session_wait(timeout: Duration) -> Duration {
+    timeout.saturating_sub(flush_share(timeout))
+}
+
+/// At shutdown, waits (up to `waits`) for every station session to send its close frame
+/// and journal its `StationDisconnected`. Without this wait the process ended while
+/// sessions were still closing, and their disconnects were lost.
+async fn close_sessions(app: &App, waits: Duration) {
+    app.shutdown.cancelled().await;
+    app.sessions.close();
+    let open = app.sessions.len();
+    let started = Instant::now();
+    if tokio::time::timeout(waits, app.sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = app.sessions.len(),
+            "station sessions still open at the end of --shutdown-timeout; dropping them"
+        );
+    } else {
+        tracing::info!(
+            sessions = open,
+            took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "every station session closed"
+        );
+    }
+}
+
+/// Commits what the stop left: running jobs' progress, every write queued before (a
+/// commit is written after everything queued before it, so this is a barrier for the
+/// sessions' disconnect entries), and last the station snapshot that folds them in.
+async fn flush(app: &App) {
+    crate::jobs::flush_all(app).await;
+    if let Err(e) = app
+        .store
+        .commit(ocpulse_core::store::WriteBatch::default())
+        .await
+    {
+        tracing::error!(error = %e, "could not flush the journal at shutdown");
+    }
+    crate::snapshots::finish(app).await;
 }
 
 /// Opens the store `ocpulse` runs on: PostgreSQL when a database URL is given, else SQLite

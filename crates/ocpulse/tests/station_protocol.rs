@@ -327,26 +327,13 @@ async fn a_reconnect_with_the_same_id_replaces_the_old_session() {
 #[tokio::test]
 async fn station_state_survives_a_restart() {
     let server = Server::start().await;
-    let dir = server.dir.path().to_path_buf();
     let mut st = Station::connect(&server, "PERSIST", "ocpp1.6").await;
     st.boot16().await;
     st.status16(2, "Faulted").await;
     drop(st);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let config = ocpulse::config::ServerConfig {
-        listen: addr,
-        data_dir: dir,
-        ..Default::default()
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let _dir = server.stop().await;
-    let handle = tokio::spawn(ocpulse::server::serve(config, listener, async {
-        let _ = rx.await;
-    }));
-    let body: serde_json::Value = reqwest::get(format!("http://{addr}/api/v1/stations/PERSIST"))
+    // Folded back from the journal (and the snapshot written at shutdown) at start.
+    let server = server.restart(|_| {}).await;
+    let body: serde_json::Value = reqwest::get(server.url("/api/v1/stations/PERSIST"))
         .await
         .expect("GET")
         .json()
@@ -355,8 +342,7 @@ async fn station_state_survives_a_restart() {
     assert_eq!(body["connected"], false);
     assert_eq!(body["connectors"][0]["status"], "Faulted");
     assert_eq!(body["boot"]["vendor"], "Acme");
-    let _ = tx.send(());
-    let _ = handle.await;
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -322,6 +322,13 @@ impl<T: Caller> ServerSession<T> {
         std::mem::take(&mut self.out)
     }
 
+    /// Nothing a stop should wait for: no CSMS CALL queued or awaiting its answer, no
+    /// trigger waiting for the station's message, no station CALL being committed. A
+    /// stopping server closes an idle session at once and lets a busy one finish first.
+    pub fn is_idle(&self) -> bool {
+        self.outbox.is_empty() && self.watches.is_empty() && self.acks.is_empty()
+    }
+
     /// When `poll` next has something to do with nothing arriving.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.watches

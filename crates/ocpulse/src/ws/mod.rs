@@ -39,6 +39,11 @@ pub async fn upgrade(
     peer: Option<Extension<Peer>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if app.shutdown.is_cancelled() {
+        // A session opened now would be closed at once: the station retries elsewhere or
+        // after the restart.
+        return (StatusCode::SERVICE_UNAVAILABLE, "the CSMS is shutting down").into_response();
+    }
     if let Err(e) = admission::check_identity(&station_id) {
         return (
             StatusCode::BAD_REQUEST,
@@ -125,10 +130,17 @@ pub async fn upgrade(
         )
             .into_response();
     }
+    // Counted from the answer on, not from when the upgraded socket reaches the session:
+    // a stop in between still waits for this session to journal its disconnect.
+    let tracked = app.sessions.token();
     ws.protocols([protocol.subprotocol()])
         .on_upgrade(move |socket| {
             // Every line the session logs, and anything it calls, names its station.
             let span = tracing::info_span!("session", station = %station_id);
-            session::run(app, station_id, protocol, socket).instrument(span)
+            async move {
+                session::run(app, station_id, protocol, socket).await;
+                drop(tracked);
+            }
+            .instrument(span)
         })
 }

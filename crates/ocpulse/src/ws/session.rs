@@ -31,6 +31,11 @@ impl Caller for Reply {
     }
 }
 
+/// The close reason (and the journaled disconnect reason) when the server stops.
+const SHUTTING_DOWN: &str = "the CSMS is shutting down";
+/// How long sending a close frame may take before the socket is just dropped.
+const CLOSE_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 type Commit = Pin<Box<dyn Future<Output = (u64, Result<(), StoreError>)> + Send>>;
 
 fn now() -> Now {
@@ -64,6 +69,9 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
     let mut last_heard = Instant::now();
     let mut next_ping = ping_every.map(|every| last_heard + every);
     let mut close_reason = None;
+    // At shutdown: until when a busy session may finish its CSMS CALLs and triggers
+    // before it closes anyway (half the stop's wait, leaving time to close and journal).
+    let mut draining: Option<Instant> = None;
     'conn: loop {
         for output in session.poll(now()) {
             if let Some(text) = perform(&app, protocol, output, &mut commits)
@@ -71,6 +79,10 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
             {
                 break 'conn;
             }
+        }
+        if draining.is_some() && session.is_idle() && commits.is_empty() {
+            close_reason = Some(SHUTTING_DOWN);
+            break 'conn;
         }
         let deadline = session.next_deadline();
         tokio::select! {
@@ -92,8 +104,13 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
                 close_reason = Some("replaced by a newer connection of the same station");
                 break 'conn;
             }
-            () = app.shutdown.cancelled() => {
-                close_reason = Some("the CSMS is shutting down");
+            () = app.shutdown.cancelled(), if draining.is_none() => {
+                let waits = crate::server::session_wait(app.config.shutdown_timeout);
+                draining = Some(Instant::now() + waits / 2);
+            }
+            () = sleep_until(draining), if draining.is_some() => {
+                tracing::warn!("closing at shutdown with CSMS CALLs or triggers still running");
+                close_reason = Some(SHUTTING_DOWN);
                 break 'conn;
             }
             message = stream.next() => match message.inspect(|_| last_heard = Instant::now()) {
@@ -116,12 +133,14 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         }
     }
     if let Some(reason) = close_reason {
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: 1000,
-                reason: reason.into(),
-            })))
-            .await;
+        // 1001 (going away) tells the station the server itself stops, so it reconnects
+        // later; a station that does not read cannot hold the stop up.
+        let code = if reason == SHUTTING_DOWN { 1001 } else { 1000 };
+        let close = sink.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })));
+        let _ = tokio::time::timeout(CLOSE_SEND_TIMEOUT, close).await;
     }
     let reason = close_reason.unwrap_or("connection closed");
     for output in session.on_close(generation, reason, now()) {

@@ -10,12 +10,38 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use ocpulse::config::ServerConfig;
+use ocpulse_store::contract::PgSchema;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// With `OCPULSE_TEST_SERVER_STORE=postgres` (and `OCPULSE_TEST_POSTGRES_URL`), every test
+/// server runs on PostgreSQL, each data directory with a schema of its own kept across its
+/// restarts: how `.ci/run` runs the server's integration tests on the second backend.
+/// Unset, servers run on SQLite in their data directory.
+async fn database_url(dir: &std::path::Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock};
+    type Schemas = parking_lot::Mutex<HashMap<std::path::PathBuf, Arc<PgSchema>>>;
+    // Kept for the process's life (a restarted server finds its schema); `.ci/run` drops
+    // the test schemas afterwards.
+    static SCHEMAS: LazyLock<Schemas> = LazyLock::new(Schemas::default);
+    if std::env::var("OCPULSE_TEST_SERVER_STORE").as_deref() != Ok("postgres") {
+        return None;
+    }
+    if let Some(schema) = SCHEMAS.lock().get(dir) {
+        return Some(schema.url.clone());
+    }
+    let schema = PgSchema::create()
+        .await
+        .expect("OCPULSE_TEST_SERVER_STORE=postgres needs OCPULSE_TEST_POSTGRES_URL");
+    let url = schema.url.clone();
+    SCHEMAS.lock().insert(dir.to_path_buf(), Arc::new(schema));
+    Some(url)
+}
 
 pub struct Server {
     pub addr: SocketAddr,
@@ -40,6 +66,7 @@ impl Server {
         let mut config = ServerConfig {
             listen: addr,
             data_dir: dir.path().to_path_buf(),
+            database_url: database_url(dir.path()).await,
             ..ServerConfig::default()
         };
         tweak(&mut config);
@@ -77,6 +104,7 @@ impl Server {
         let mut config = ServerConfig {
             listen: addr,
             data_dir: dir.path().to_path_buf(),
+            database_url: database_url(dir.path()).await,
             ..ServerConfig::default()
         };
         tweak(&mut config);
