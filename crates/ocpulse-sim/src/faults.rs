@@ -72,6 +72,10 @@ pub struct Faults {
     pub ignore_csms_calls: bool,
     /// Report every connector Faulted from the start.
     pub faulted: bool,
+    /// CSMS operations (by action: `Reset`, `ChangeAvailability`, ...) the station refuses
+    /// with its version's refusal status (`Rejected`; `UnlockFailed` for UnlockConnector),
+    /// changing nothing: firmware that will not be told.
+    pub reject_operations: std::collections::BTreeSet<String>,
 }
 
 impl Faults {
@@ -109,6 +113,9 @@ pub struct FaultSpec {
     /// See [`Faults::faulted`].
     #[serde(default)]
     pub faulted: bool,
+    /// See [`Faults::reject_operations`].
+    #[serde(default)]
+    pub reject_operations: Vec<String>,
 }
 
 /// A scenario file: faults for every station and per station id.
@@ -138,6 +145,9 @@ impl Scenario {
             }
             faults.ignore_csms_calls |= spec.ignore_csms_calls;
             faults.faulted |= spec.faulted;
+            faults
+                .reject_operations
+                .extend(spec.reject_operations.iter().cloned());
         }
         Ok(faults)
     }
@@ -167,12 +177,13 @@ mod tests {
 
     #[test]
     fn scenario_layers_station_faults_over_all() {
-        let s: Scenario = serde_json::from_str(r#"{"all": {"triggers": {"MeterValues": "reject"}}, "stations": {"S2": {"triggers": {"*": "no-answer"}, "ignoreCsmsCalls": true}}}"#).expect("json");
+        let s: Scenario = serde_json::from_str(r#"{"all": {"triggers": {"MeterValues": "reject"}}, "stations": {"S2": {"triggers": {"*": "no-answer"}, "ignoreCsmsCalls": true, "rejectOperations": ["Reset"]}}}"#).expect("json");
         let f1 = s.faults_for("S1", &Faults::default()).expect("faults");
         let f2 = s.faults_for("S2", &Faults::default()).expect("faults");
         assert_eq!(f1.for_trigger("MeterValues"), &TriggerFault::Reject);
         assert_eq!(f1.for_trigger("Heartbeat"), &TriggerFault::None);
         assert_eq!(f2.for_trigger("Heartbeat"), &TriggerFault::NoAnswer);
         assert!(f2.ignore_csms_calls && !f1.ignore_csms_calls);
+        assert!(f2.reject_operations.contains("Reset") && f1.reject_operations.is_empty());
     }
 }

@@ -494,6 +494,14 @@ impl Station {
                 .to_text(),
             )]
         };
+        if self.cfg.faults.reject_operations.contains(action) {
+            let status = if action == "UnlockConnector" {
+                "UnlockFailed"
+            } else {
+                "Rejected"
+            };
+            return result(serde_json::json!({"status": status}));
+        }
         match action {
             "TriggerMessage" | "ExtendedTriggerMessage" => {
                 self.on_trigger(id, action, payload, now)
