@@ -334,7 +334,16 @@ fn refused_call(station_id: &str, refusal: &CallRefusal) -> StationResult {
     }
     let mut result = StationResult::pending(station_id);
     result.outcome = JobOutcome::NotApplicable;
-    result.detail = Some(format!("{}: {refusal}", refusal.code()));
+    result.detail = Some(match refusal {
+        // `/calls` lists the valid actions beside this message; a job result has no room.
+        CallRefusal::NotCsmsAction {
+            protocol, action, ..
+        } => format!(
+            "unknown_action: {action:?} is not a call the CSMS sends in {}",
+            protocol.subprotocol()
+        ),
+        other => format!("{}: {other}", other.code()),
+    });
     result
 }
 
