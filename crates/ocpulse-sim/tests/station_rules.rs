@@ -66,7 +66,7 @@ impl Csms {
     }
 
     fn take(&mut self, outputs: Vec<Output>) {
-        for Output::Send(text) in outputs {
+        for text in outputs.into_iter().filter_map(Output::frame) {
             let frame = Frame::parse(&text).expect("the station sends well-formed frames");
             match &frame {
                 Frame::Call {

@@ -20,6 +20,7 @@ pub mod freshness;
 pub mod jobs;
 pub mod listener;
 pub mod logging;
+pub mod logs;
 pub mod metrics;
 pub mod readiness;
 pub mod registry;

@@ -1,5 +1,5 @@
 //! The API client commands (`ocpulse trigger`, `stations`, `jobs`, `schedules`,
-//! `freshness`, `alert-rules`, `alerts`, `webhooks`, `reports`, `export`): the common
+//! `freshness`, `logs`, `alert-rules`, `alerts`, `webhooks`, `reports`, `export`): the common
 //! operations from a terminal, against a running server's HTTP API (with
 //! `--token`/`OCPULSE_TOKEN` when it requires one). Tables by default, the API's own JSON
 //! with `--json` (for scripts; a list is read whole by following `next` and printed as one
@@ -14,6 +14,7 @@ mod export;
 mod freshness;
 mod http;
 mod jobs;
+mod logs;
 mod output;
 mod reports;
 mod schedules;
@@ -28,6 +29,7 @@ pub use export::{ExportArgs, ExportWhat, export};
 pub use freshness::{FreshnessArgs, freshness};
 pub use http::ClientArgs;
 pub use jobs::{CreateArgs, JobsAction, JobsArgs, jobs};
+pub use logs::{LogsAction, LogsArgs, logs};
 pub(crate) use output::table;
 pub use reports::{Report, ReportsArgs, reports};
 pub use schedules::{SchedulesArgs, schedules};
