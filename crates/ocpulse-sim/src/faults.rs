@@ -63,6 +63,53 @@ impl std::str::FromStr for TriggerFault {
     }
 }
 
+/// How a station misbehaves when the CSMS asks for an operation (GetLog, GetDiagnostics,
+/// UpdateFirmware; `reject` also for Reset, ChangeAvailability, UnlockConnector, ClearCache,
+/// ChangeConfiguration): `--fault GetLog=reject`, `--fault Reset=reject`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationFault {
+    /// Refuse it (GetLog `Rejected`; 1.6 GetDiagnostics answers without a file name; the
+    /// [`REFUSABLE_OPERATIONS`] answer `Rejected`, UnlockConnector `UnlockFailed`, changing
+    /// nothing).
+    Reject,
+    /// Accept it, then fail (the upload is never made; `UploadFailed` / `UploadFailure`).
+    Fail,
+}
+
+impl std::str::FromStr for OperationFault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reject" => Ok(Self::Reject),
+            "fail" => Ok(Self::Fail),
+            _ => Err(format!("unknown operation fault {s:?}; use reject or fail")),
+        }
+    }
+}
+
+/// The operations [`OperationFault`]s apply to (any other name is a trigger's).
+pub const FAULTY_OPERATIONS: [&str; 9] = [
+    "GetLog",
+    "GetDiagnostics",
+    "UpdateFirmware",
+    "SignedUpdateFirmware",
+    "Reset",
+    "ChangeAvailability",
+    "UnlockConnector",
+    "ClearCache",
+    "ChangeConfiguration",
+];
+
+/// The operations a `reject` fault answers with their refusal status at once (firmware that
+/// will not be told); `fail` means nothing more for them.
+pub const REFUSABLE_OPERATIONS: [&str; 5] = [
+    "Reset",
+    "ChangeAvailability",
+    "UnlockConnector",
+    "ClearCache",
+    "ChangeConfiguration",
+];
+
 /// Every fault of one station.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Faults {
@@ -72,10 +119,8 @@ pub struct Faults {
     pub ignore_csms_calls: bool,
     /// Report every connector Faulted from the start.
     pub faulted: bool,
-    /// CSMS operations (by action: `Reset`, `ChangeAvailability`, ...) the station refuses
-    /// with its version's refusal status (`Rejected`; `UnlockFailed` for UnlockConnector),
-    /// changing nothing: firmware that will not be told.
-    pub reject_operations: std::collections::BTreeSet<String>,
+    /// Per operation ([`FAULTY_OPERATIONS`]).
+    pub operations: BTreeMap<String, OperationFault>,
 }
 
 impl Faults {
@@ -88,14 +133,24 @@ impl Faults {
             .unwrap_or(&NONE)
     }
 
-    /// Adds `MESSAGE=FAULT` (as given on the command line).
+    /// The fault for an operation, if any.
+    pub fn for_operation(&self, action: &str) -> Option<OperationFault> {
+        self.operations.get(action).copied()
+    }
+
+    /// Adds `MESSAGE=FAULT` (as given on the command line): a trigger's, or an
+    /// operation's (`GetLog=reject`, `UpdateFirmware=fail`).
     pub fn add_flag(&mut self, flag: &str) -> Result<(), String> {
         let (message, fault) = flag.split_once('=').ok_or_else(|| {
             format!(
-                "--fault {flag:?}: use MESSAGE=FAULT, e.g. StatusNotification=reject or *=no-answer"
+                "--fault {flag:?}: use MESSAGE=FAULT, e.g. StatusNotification=reject, *=no-answer or GetLog=reject"
             )
         })?;
-        self.triggers.insert(message.to_owned(), fault.parse()?);
+        if FAULTY_OPERATIONS.contains(&message) {
+            self.operations.insert(message.to_owned(), fault.parse()?);
+        } else {
+            self.triggers.insert(message.to_owned(), fault.parse()?);
+        }
         Ok(())
     }
 }
@@ -113,9 +168,9 @@ pub struct FaultSpec {
     /// See [`Faults::faulted`].
     #[serde(default)]
     pub faulted: bool,
-    /// See [`Faults::reject_operations`].
+    /// Operation → fault name (`reject`, `fail`), see [`Faults::operations`].
     #[serde(default)]
-    pub reject_operations: Vec<String>,
+    pub operations: BTreeMap<String, String>,
 }
 
 /// A scenario file: faults for every station and per station id.
@@ -143,11 +198,11 @@ impl Scenario {
             for (message, fault) in &spec.triggers {
                 faults.triggers.insert(message.clone(), fault.parse()?);
             }
+            for (operation, fault) in &spec.operations {
+                faults.operations.insert(operation.clone(), fault.parse()?);
+            }
             faults.ignore_csms_calls |= spec.ignore_csms_calls;
             faults.faulted |= spec.faulted;
-            faults
-                .reject_operations
-                .extend(spec.reject_operations.iter().cloned());
         }
         Ok(faults)
     }
@@ -168,6 +223,9 @@ mod tests {
             &TriggerFault::Delay(Duration::from_millis(1500))
         );
         assert!(f.add_flag("Heartbeat=explode").is_err());
+        f.add_flag("GetLog=reject").expect("an operation's fault");
+        assert_eq!(f.for_operation("GetLog"), Some(OperationFault::Reject));
+        assert!(f.add_flag("GetLog=no-answer").is_err());
         assert!(f.add_flag("Heartbeat").is_err());
         assert_eq!(
             "callerror:NotSupported".parse(),
@@ -177,13 +235,12 @@ mod tests {
 
     #[test]
     fn scenario_layers_station_faults_over_all() {
-        let s: Scenario = serde_json::from_str(r#"{"all": {"triggers": {"MeterValues": "reject"}}, "stations": {"S2": {"triggers": {"*": "no-answer"}, "ignoreCsmsCalls": true, "rejectOperations": ["Reset"]}}}"#).expect("json");
+        let s: Scenario = serde_json::from_str(r#"{"all": {"triggers": {"MeterValues": "reject"}}, "stations": {"S2": {"triggers": {"*": "no-answer"}, "ignoreCsmsCalls": true}}}"#).expect("json");
         let f1 = s.faults_for("S1", &Faults::default()).expect("faults");
         let f2 = s.faults_for("S2", &Faults::default()).expect("faults");
         assert_eq!(f1.for_trigger("MeterValues"), &TriggerFault::Reject);
         assert_eq!(f1.for_trigger("Heartbeat"), &TriggerFault::None);
         assert_eq!(f2.for_trigger("Heartbeat"), &TriggerFault::NoAnswer);
         assert!(f2.ignore_csms_calls && !f1.ignore_csms_calls);
-        assert!(f2.reject_operations.contains("Reset") && f1.reject_operations.is_empty());
     }
 }

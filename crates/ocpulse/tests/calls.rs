@@ -441,8 +441,8 @@ async fn a_job_runs_a_call_over_a_selector_with_each_stations_result() {
     let mut refusing = StationConfig::new("JC16B", ProtocolVersion::V16);
     refusing
         .faults
-        .reject_operations
-        .insert("ChangeConfiguration".into());
+        .add_flag("ChangeConfiguration=reject")
+        .expect("fault");
     let stations = [
         StationConfig::new("JC16A", ProtocolVersion::V16),
         refusing,

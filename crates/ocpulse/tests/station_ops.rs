@@ -290,14 +290,17 @@ async fn unlock_and_clear_cache_answer_for_both_versions() {
 async fn a_refusing_station_a_silent_one_and_missing_ones() {
     let server = Server::start().await;
     let mut refusing = StationConfig::new("OPSR", ProtocolVersion::V201);
-    refusing.faults.reject_operations = [
+    for action in [
         "Reset",
         "ChangeAvailability",
         "UnlockConnector",
         "ClearCache",
-    ]
-    .map(String::from)
-    .into();
+    ] {
+        refusing
+            .faults
+            .add_flag(&format!("{action}=reject"))
+            .expect("fault");
+    }
     let mut silent = StationConfig::new("OPSS", ProtocolVersion::V16);
     silent.faults.ignore_csms_calls = true;
     let _sims = sims(&server, vec![refusing, silent]).await;
