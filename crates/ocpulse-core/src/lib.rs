@@ -9,6 +9,7 @@ pub mod alert_rules;
 pub mod answers;
 pub mod auth_limiter;
 pub mod capability;
+pub mod charging_session;
 pub mod fleet_job;
 pub mod fleet_report;
 pub mod freshness;

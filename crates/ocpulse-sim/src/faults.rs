@@ -72,6 +72,11 @@ pub struct Faults {
     pub ignore_csms_calls: bool,
     /// Report every connector Faulted from the start.
     pub faulted: bool,
+    /// No car plugged in: accept RemoteStartTransaction / RequestStartTransaction and
+    /// never start the transaction.
+    pub no_car: bool,
+    /// Answer every RemoteStartTransaction / RequestStartTransaction `Rejected`.
+    pub reject_remote_start: bool,
 }
 
 impl Faults {
@@ -109,6 +114,12 @@ pub struct FaultSpec {
     /// See [`Faults::faulted`].
     #[serde(default)]
     pub faulted: bool,
+    /// See [`Faults::no_car`].
+    #[serde(default)]
+    pub no_car: bool,
+    /// See [`Faults::reject_remote_start`].
+    #[serde(default)]
+    pub reject_remote_start: bool,
 }
 
 /// A scenario file: faults for every station and per station id.
@@ -138,6 +149,8 @@ impl Scenario {
             }
             faults.ignore_csms_calls |= spec.ignore_csms_calls;
             faults.faulted |= spec.faulted;
+            faults.no_car |= spec.no_car;
+            faults.reject_remote_start |= spec.reject_remote_start;
         }
         Ok(faults)
     }

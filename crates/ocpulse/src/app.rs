@@ -99,6 +99,8 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The readiness checks' last result (`GET /health/ready`).
     pub readiness: crate::readiness::Readiness,
+    /// Charging sessions' changes as they are stored (`charging_sessions`).
+    pub charging: crate::charging_sessions::ChargingSessions,
 }
 
 impl App {
@@ -153,6 +155,7 @@ impl App {
             snapshots,
             metrics: Arc::new(crate::metrics::Metrics::new(JOURNAL_SIZE_REFRESH)),
             readiness: crate::readiness::Readiness::default(),
+            charging: crate::charging_sessions::ChargingSessions::default(),
         })
     }
 }

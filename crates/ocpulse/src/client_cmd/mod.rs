@@ -1,4 +1,4 @@
-//! The API client commands (`ocpulse trigger`, `stations`, `jobs`, `schedules`,
+//! The API client commands (`ocpulse trigger`, `stations`, `sessions`, `jobs`, `schedules`,
 //! `freshness`, `alert-rules`, `alerts`, `webhooks`, `reports`, `export`): the common
 //! operations from a terminal, against a running server's HTTP API (with
 //! `--token`/`OCPULSE_TOKEN` when it requires one). Tables by default, the API's own JSON
@@ -17,6 +17,7 @@ mod jobs;
 mod output;
 mod reports;
 mod schedules;
+mod sessions;
 mod stations;
 mod trigger;
 mod webhooks;
@@ -31,6 +32,7 @@ pub use jobs::{CreateArgs, JobsAction, JobsArgs, jobs};
 pub(crate) use output::table;
 pub use reports::{Report, ReportsArgs, reports};
 pub use schedules::{SchedulesArgs, schedules};
+pub use sessions::{SessionsAction, SessionsArgs, sessions};
 pub use stations::{StationsArgs, stations};
 pub use trigger::{TriggerArgs, trigger};
 pub use webhooks::{WebhooksAction, WebhooksArgs, webhooks};
