@@ -68,7 +68,10 @@ async fn start_watch_stop(version: ProtocolVersion, id: &str) -> Value {
     assert_eq!(started["idToken"], "TAG-1");
     let session = started["id"].as_str().expect("id").to_owned();
     // Energy rises while it charges.
-    let first = session_when(&server, &session, |s| s["energyWh"].as_f64().is_some()).await;
+    let first = session_when(&server, &session, |s| {
+        s["timeline"].as_array().is_some_and(|t| !t.is_empty())
+    })
+    .await;
     let e0 = first["energyWh"].as_f64().expect("energy");
     let rising = session_when(&server, &session, |s| {
         s["energyWh"].as_f64().is_some_and(|e| e > e0) && s["powerW"].as_f64() > Some(0.0)
