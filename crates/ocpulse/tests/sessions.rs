@@ -243,3 +243,4 @@ async fn a_disconnected_station_is_409() {
     let (code, body) = start(&server, "GONE", json!({"idToken": "T"})).await;
     assert_eq!((code, body["error"].as_str()), (409, Some("station_not_connected")), "{body}");
 }
+
