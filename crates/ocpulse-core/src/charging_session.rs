@@ -180,7 +180,10 @@ impl ChargingSession {
             let scale = 10f64.powi(sample.multiplier.unwrap_or(0).clamp(-9, 9) as i32);
             let kilo = matches!(sample.unit(), Some("kWh" | "kW"));
             let value = value * scale * if kilo { 1000.0 } else { 1.0 };
-            if points.last().is_none_or(|p| p.timestamp != sample.timestamp) {
+            if points
+                .last()
+                .is_none_or(|p| p.timestamp != sample.timestamp)
+            {
                 points.push(MeterPoint {
                     timestamp: sample.timestamp.to_owned(),
                     seq,
@@ -324,8 +327,7 @@ impl SessionFold {
         if entry.message_id.as_deref() != Some(pending.message_id.as_str()) {
             return None;
         }
-        let request: v16::StartTransactionRequest =
-            serde_json::from_str(&pending.payload).ok()?;
+        let request: v16::StartTransactionRequest = serde_json::from_str(&pending.payload).ok()?;
         let answer: Value = serde_json::from_str(&entry.payload).ok()?;
         let id = answer.get("transactionId").and_then(Value::as_i64)?;
         let mut session = ChargingSession::opened(
@@ -531,7 +533,10 @@ pub fn remote_start(
 /// `RemoteStopTransaction` (its integer `transactionId`), 2.x `RequestStopTransaction`.
 /// `None` for a 1.6 transaction id that is not a number (a 2.x session on a station now
 /// speaking 1.6).
-pub fn remote_stop(family: ocpp_rpc::Family, session: &ChargingSession) -> Option<(&'static str, Value)> {
+pub fn remote_stop(
+    family: ocpp_rpc::Family,
+    session: &ChargingSession,
+) -> Option<(&'static str, Value)> {
     match family {
         ocpp_rpc::Family::V16 => {
             let id = session.transaction_id.parse::<i64>().ok()?;

@@ -508,10 +508,10 @@ impl Station {
         }
     }
 
-    /// Advances timers: boot retries, heartbeats, transactions, delayed sends, the offline
-    /// flush and CALL timeouts. Returns the frames to send.
-    pub fn on_tick(&mut self, now: Now) -> Vec<Output> {
-        let mut out = Vec::new();
+    /// Brings every meter's register up to `now` at the power it has had since the last
+    /// tick, so a change of power (a transaction starting or ending between ticks) counts
+    /// from when it happens.
+    fn settle_meters(&mut self, now: Now) {
         let dt = self
             .last_tick
             .map_or(Duration::ZERO, |t| now.mono.saturating_duration_since(t));
@@ -520,6 +520,13 @@ impl Station {
         for evse in &mut self.evses {
             evse.meter.advance(dt, dc);
         }
+    }
+
+    /// Advances timers: boot retries, heartbeats, transactions, delayed sends, the offline
+    /// flush and CALL timeouts. Returns the frames to send.
+    pub fn on_tick(&mut self, now: Now) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.settle_meters(now);
         let due: Vec<Deferred> = {
             let (due, later): (Vec<_>, Vec<_>) =
                 self.deferred.drain(..).partition(|(at, _)| *at <= now.mono);
@@ -645,6 +652,10 @@ impl Station {
         if evse.tx.is_some() || evse.state() == ConnState::Faulted {
             return;
         }
+        self.settle_meters(now);
+        let Some(evse) = self.evses.get_mut(evse_index) else {
+            return;
+        };
         let tx = Transaction {
             id: version
                 .is_v2()
@@ -702,6 +713,10 @@ impl Station {
     /// `ReasonEnumType` also has: `EVDisconnected`, `Remote`, `Local`).
     pub(crate) fn end_transaction(&mut self, evse_index: usize, reason: &str, now: Now) {
         let idle = self.jitter(self.cfg.idle_time) + self.cfg.idle_time / 2;
+        if self.evses.get(evse_index).is_none_or(|e| e.tx.is_none()) {
+            return;
+        }
+        self.settle_meters(now);
         let Some(evse) = self.evses.get_mut(evse_index) else {
             return;
         };

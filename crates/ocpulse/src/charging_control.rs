@@ -38,7 +38,7 @@ pub struct StartRequest {
 #[derive(Debug)]
 pub enum Ended {
     /// The station did it: the session as stored.
-    Done(ChargingSession),
+    Done(Box<ChargingSession>),
     /// The station answered, but not `Accepted`.
     Refused {
         /// The action sent.
@@ -134,7 +134,7 @@ pub async fn start(app: &Arc<App>, req: StartRequest) -> Result<Ended, CallRefus
     };
     let seen = wait_for(app, &mut updates, deadline, |s| watch.matches(s)).await;
     Ok(match seen {
-        Some(session) => Ended::Done(session),
+        Some(session) => Ended::Done(Box::new(session)),
         None => Ended::NotSeen { action, response },
     })
 }
@@ -145,9 +145,9 @@ pub enum StopRefusal {
     /// The station cannot be called (or the payload would be refused).
     Call(CallRefusal),
     /// The session has ended already.
-    AlreadyEnded(ChargingSession),
+    AlreadyEnded(Box<ChargingSession>),
     /// The station now speaks a version that cannot name this transaction.
-    Unstoppable(ChargingSession),
+    Unstoppable(Box<ChargingSession>),
 }
 
 /// Stops an open session and waits for the station to end it.
@@ -164,15 +164,14 @@ pub async fn stop(
         _ => session,
     };
     if !session.active {
-        return Err(StopRefusal::AlreadyEnded(session));
+        return Err(StopRefusal::AlreadyEnded(Box::new(session)));
     }
     let protocol = protocol_of(app, &session.station_id).map_err(StopRefusal::Call)?;
-    let Some((action, payload)) = charging_session::remote_stop(protocol.family(), &session)
-    else {
-        return Err(StopRefusal::Unstoppable(session));
+    let Some((action, payload)) = charging_session::remote_stop(protocol.family(), &session) else {
+        return Err(StopRefusal::Unstoppable(Box::new(session)));
     };
-    let handle =
-        csms_call::prepare(app, &session.station_id, action, &payload).map_err(StopRefusal::Call)?;
+    let handle = csms_call::prepare(app, &session.station_id, action, &payload)
+        .map_err(StopRefusal::Call)?;
     let outcome = csms_call::send(&handle, action, payload, call_timeout(app, timeout)).await;
     let response = match outcome {
         CallOutcome::Result(response) => response,
@@ -184,7 +183,7 @@ pub async fn stop(
     let id = session.id.clone();
     let seen = wait_for(app, &mut updates, deadline, |s| s.id == id && !s.active).await;
     Ok(match seen {
-        Some(session) => Ended::Done(session),
+        Some(session) => Ended::Done(Box::new(session)),
         None => Ended::NotSeen { action, response },
     })
 }

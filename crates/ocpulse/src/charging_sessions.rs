@@ -168,8 +168,8 @@ async fn fold_and_store(app: &App, fold: &mut SessionFold, entries: &[JournalEnt
             changed.insert(session.id.clone(), session);
             dirty = true;
         }
-        dirty |= fold.pending.len() != pending
-            || entry.action.as_deref() == Some("StartTransaction");
+        dirty |=
+            fold.pending.len() != pending || entry.action.as_deref() == Some("StartTransaction");
     }
     if !dirty {
         return true;

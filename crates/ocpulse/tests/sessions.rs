@@ -107,13 +107,21 @@ async fn start_watch_stop(version: ProtocolVersion, id: &str) -> Value {
     let (code, body) = server
         .post(&format!("/api/v1/sessions/{session}/stop"), "")
         .await;
-    assert_eq!((code, body["error"].as_str()), (409, Some("session_ended")), "{body}");
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("session_ended")),
+        "{body}"
+    );
     // Filters.
     let ended_list = server
         .get(&format!("/api/v1/sessions?station={id}&active=false"))
         .await
         .1;
-    assert_eq!(ended_list["items"].as_array().map(Vec::len), Some(1), "{ended_list}");
+    assert_eq!(
+        ended_list["items"].as_array().map(Vec::len),
+        Some(1),
+        "{ended_list}"
+    );
     let none = server.get("/api/v1/sessions?active=true").await.1;
     assert_eq!(none["items"], json!([]), "{none}");
     let other = server.get("/api/v1/sessions?station=NOPE").await.1;
@@ -123,9 +131,15 @@ async fn start_watch_stop(version: ProtocolVersion, id: &str) -> Value {
         .await
         .1;
     assert_eq!(future["items"], json!([]));
-    let past = server.get("/api/v1/sessions?to=2999-01-01T00:00:00Z").await.1;
+    let past = server
+        .get("/api/v1/sessions?to=2999-01-01T00:00:00Z")
+        .await
+        .1;
     assert_eq!(past["items"].as_array().map(Vec::len), Some(1));
-    let before = server.get("/api/v1/sessions?to=2000-01-01T00:00:00Z").await.1;
+    let before = server
+        .get("/api/v1/sessions?to=2000-01-01T00:00:00Z")
+        .await
+        .1;
     assert_eq!(before["items"], json!([]));
     // Sessions survive a restart (rebuilt from the stored fold and the journal).
     let server = server.restart(|_| {}).await;
@@ -154,7 +168,10 @@ async fn v201_a_session_is_started_watched_and_stopped() {
 #[tokio::test]
 async fn a_station_refusing_to_start_is_409_with_its_answer() {
     let server = Server::start().await;
-    for (id, version) in [("REJ16", ProtocolVersion::V16), ("REJ201", ProtocolVersion::V201)] {
+    for (id, version) in [
+        ("REJ16", ProtocolVersion::V16),
+        ("REJ201", ProtocolVersion::V201),
+    ] {
         let mut cfg = station(id, version);
         cfg.faults.reject_remote_start = true;
         let _stop = connected(&server, cfg).await;
@@ -168,7 +185,10 @@ async fn a_station_refusing_to_start_is_409_with_its_answer() {
 #[tokio::test]
 async fn no_car_plugged_in_is_a_timeout_outcome() {
     let server = Server::start().await;
-    for (id, version) in [("CAR16", ProtocolVersion::V16), ("CAR201", ProtocolVersion::V201)] {
+    for (id, version) in [
+        ("CAR16", ProtocolVersion::V16),
+        ("CAR201", ProtocolVersion::V201),
+    ] {
         let mut cfg = station(id, version);
         cfg.faults.no_car = true;
         let _stop = connected(&server, cfg).await;
@@ -200,23 +220,46 @@ async fn bad_requests_are_refused_before_anything_is_sent() {
         (json!({}), 400, "missing_id_token"),
         (json!({"idToken": ""}), 400, "missing_id_token"),
         (json!({"idToken": "T", "evseId": 0}), 400, "invalid_evse"),
-        (json!({"idToken": "T", "evseId": 1, "connectorId": 2}), 400, "invalid_evse"),
-        (json!({"idToken": "T", "timeoutMs": 0}), 400, "invalid_timeout"),
+        (
+            json!({"idToken": "T", "evseId": 1, "connectorId": 2}),
+            400,
+            "invalid_evse",
+        ),
+        (
+            json!({"idToken": "T", "timeoutMs": 0}),
+            400,
+            "invalid_timeout",
+        ),
         (json!({"idToken": "T", "evse": 1}), 400, "invalid_body"),
         // 1.6 idTag is at most 20 characters: the schema says so before sending.
         (json!({"idToken": "X".repeat(21)}), 400, "invalid_payload"),
     ] {
         let (got, answer) = start(&server, "BAD16", body.clone()).await;
-        assert_eq!((got, answer["error"].as_str()), (code, Some(error)), "{body}: {answer}");
+        assert_eq!(
+            (got, answer["error"].as_str()),
+            (code, Some(error)),
+            "{body}: {answer}"
+        );
     }
     let (code, body) = server.post("/api/v1/stations/BAD16/sessions", "[1]").await;
     assert_eq!((code, body["error"].as_str()), (400, Some("invalid_body")));
     let (code, body) = start(&server, "NOPE", json!({"idToken": "T"})).await;
-    assert_eq!((code, body["error"].as_str()), (404, Some("station_not_found")));
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (404, Some("station_not_found"))
+    );
     let (code, body) = server.get("/api/v1/sessions/0000000000003039").await;
-    assert_eq!((code, body["error"].as_str()), (404, Some("session_not_found")));
-    let (code, body) = server.post("/api/v1/sessions/0000000000003039/stop", "").await;
-    assert_eq!((code, body["error"].as_str()), (404, Some("session_not_found")));
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (404, Some("session_not_found"))
+    );
+    let (code, body) = server
+        .post("/api/v1/sessions/0000000000003039/stop", "")
+        .await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (404, Some("session_not_found"))
+    );
     for (query, error) in [
         ("active=maybe", "invalid_active"),
         ("from=yesterday", "invalid_time"),
@@ -224,7 +267,11 @@ async fn bad_requests_are_refused_before_anything_is_sent() {
         ("statoin=A", "invalid_query"),
     ] {
         let (code, body) = server.get(&format!("/api/v1/sessions?{query}")).await;
-        assert_eq!((code, body["error"].as_str()), (400, Some(error)), "{query}: {body}");
+        assert_eq!(
+            (code, body["error"].as_str()),
+            (400, Some(error)),
+            "{query}: {body}"
+        );
     }
     // No CALL reached the station: nothing but its own boot traffic is journaled out.
     let (_, messages) = server.get("/api/v1/stations/BAD16/messages").await;
@@ -241,6 +288,9 @@ async fn a_disconnected_station_is_409() {
     stop.cancel();
     wait_for(&server, "GONE", |s| s["connected"] == json!(false)).await;
     let (code, body) = start(&server, "GONE", json!({"idToken": "T"})).await;
-    assert_eq!((code, body["error"].as_str()), (409, Some("station_not_connected")), "{body}");
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("station_not_connected")),
+        "{body}"
+    );
 }
-

@@ -189,7 +189,9 @@ pub async fn list(
     {
         return Err(ApiError::bad_request(
             "invalid_after",
-            format!("after must be the \"next\" of a previous page (a session id, 16 hex digits), got {a:?}"),
+            format!(
+                "after must be the \"next\" of a previous page (a session id, 16 hex digits), got {a:?}"
+            ),
         ));
     }
     let filter = SessionFilter {
@@ -198,9 +200,7 @@ pub async fn list(
         from,
         to,
     };
-    let sessions = crate::charging_sessions::all(&app)
-        .await
-        .map_err(storage)?;
+    let sessions = crate::charging_sessions::all(&app).await.map_err(storage)?;
     let page = paging.page(
         sessions.iter().filter(|s| filter.matches(s)),
         Order::Descending,
@@ -222,7 +222,10 @@ pub async fn list(
         (status = 500, description = "Storage error", body = ApiErrorBody),
     )
 )]
-pub async fn one(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn one(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let session = find(&app, &id).await?;
     Ok(session_response(StatusCode::OK, &session))
 }
@@ -466,7 +469,9 @@ fn call_failure(station: &str, action: &str, outcome: CallOutcome) -> ApiError {
         CallOutcome::InvalidResponse { violation, .. } => (
             StatusCode::BAD_GATEWAY,
             "invalid_station_response",
-            format!("station {station:?} answered {action} with a payload that violates the schema: {violation}"),
+            format!(
+                "station {station:?} answered {action} with a payload that violates the schema: {violation}"
+            ),
         ),
         CallOutcome::Timeout => (
             StatusCode::GATEWAY_TIMEOUT,
@@ -476,7 +481,9 @@ fn call_failure(station: &str, action: &str, outcome: CallOutcome) -> ApiError {
         CallOutcome::Disconnected | CallOutcome::Result(_) => (
             StatusCode::BAD_GATEWAY,
             "station_disconnected",
-            format!("station {station:?} disconnected before it answered {action}; it may or may not have acted on it"),
+            format!(
+                "station {station:?} disconnected before it answered {action}; it may or may not have acted on it"
+            ),
         ),
     };
     let err = ApiError::new(status, code, message)

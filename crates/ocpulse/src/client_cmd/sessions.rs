@@ -221,7 +221,13 @@ fn show(client: &ClientArgs, s: &Value, timeline: bool) -> anyhow::Result<()> {
     if timeline && let Some(points) = s["timeline"].as_array() {
         let rows: Vec<Vec<String>> = points
             .iter()
-            .map(|p| vec![cell(&p["timestamp"]), wh(&p["energyWh"]), watts(&p["powerW"])])
+            .map(|p| {
+                vec![
+                    cell(&p["timestamp"]),
+                    wh(&p["energyWh"]),
+                    watts(&p["powerW"]),
+                ]
+            })
             .collect();
         crate::stdout::line("");
         print_table(&["READING", "REGISTER", "POWER"], &rows);
