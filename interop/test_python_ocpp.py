@@ -1149,6 +1149,39 @@ async def test_v201_rejected_trigger_returns_rejected_without_messages(ctx: Cont
 
 
 @test
+async def test_blocked_id_token_is_refused_to_both_versions_and_others_follow_the_policy(ctx: Context):
+    # The server runs in loopback development mode (--authorization accept-all): a token
+    # not in the registry is accepted, a registered Blocked one is refused all the same.
+    status, entry = await ctx.server.api("PUT", "/api/v1/id-tokens/PYBLOCKED", {"status": "Blocked"})
+    check(status in (200, 201), f"PUT id-token answered HTTP {status}: {entry}")
+    cp16 = await ctx.connect(Station16, "PY16-AUTH")
+    await boot16(cp16)
+    blocked = await bounded(cp16.call(call16.Authorize(id_tag="pyblocked"), suppress=False),
+                            "1.6 Authorize of a blocked tag")
+    check(blocked.id_tag_info.get("status") == "Blocked",
+          f"1.6 Authorize of a blocked tag answered {blocked}")
+    other = await bounded(cp16.call(call16.Authorize(id_tag="PYANYONE"), suppress=False),
+                          "1.6 Authorize of an unknown tag")
+    check(other.id_tag_info.get("status") == "Accepted", f"1.6 Authorize answered {other}")
+    started = await bounded(
+        cp16.call(call16.StartTransaction(connector_id=1, id_tag="PYBLOCKED", meter_start=0,
+                                          timestamp=now()), suppress=False),
+        "1.6 StartTransaction of a blocked tag")
+    check(started.id_tag_info.get("status") == "Blocked" and isinstance(started.transaction_id, int),
+          f"1.6 StartTransaction of a blocked tag answered {started}")
+    cp201 = await ctx.connect(Station201, "PY201-AUTH")
+    await boot201(cp201)
+    blocked = await bounded(
+        cp201.call(call201.Authorize(id_token={"id_token": "PYBLOCKED", "type": "ISO14443"}),
+                   suppress=False),
+        "2.0.1 Authorize of a blocked token")
+    check(blocked.id_token_info.get("status") == "Blocked",
+          f"2.0.1 Authorize of a blocked token answered {blocked}")
+    check_station_healthy(cp16)
+    check_station_healthy(cp201)
+
+
+@test
 async def test_v21_station_negotiates_ocpp21_boots_and_answers_a_status_trigger(ctx: Context):
     station = await ctx.connect(Station21, "PY21")
     response = await bounded(

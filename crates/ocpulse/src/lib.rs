@@ -10,6 +10,8 @@ pub mod auth;
 pub mod backup_cmd;
 pub mod bench_cmd;
 pub mod call_run;
+pub mod charging_control;
+pub mod charging_sessions;
 pub mod cli;
 pub mod client_cmd;
 pub mod completions_cmd;

@@ -1,4 +1,4 @@
-//! The client commands (`ocpulse trigger`, `stations`, `jobs`) run as the real binary
+//! The client commands (`ocpulse trigger`, `stations`, `jobs`, `sessions`) run as the real binary
 //! against a real server with a simulated station: human output, `--json`, and errors.
 
 mod common;
@@ -636,5 +636,125 @@ async fn a_terminal_gets_colour_and_a_progress_bar() {
         !shown.contains("\x1b[32m") && !shown.contains("\x1b[31m"),
         "{shown:?}"
     );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_started_watched_and_stopped_from_the_command_line() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    let mut cfg = StationConfig::new("CLIS", ProtocolVersion::V201);
+    cfg.meter_interval = Duration::from_millis(300);
+    station_with(&server, cfg, &stop).await;
+    common::sim::wait_for(&server, "CLIS", |s| {
+        s["connectors"].as_array().is_some_and(|c| !c.is_empty())
+    })
+    .await;
+
+    let (ok, out, err) = ocpulse(
+        &server,
+        &[
+            "sessions",
+            "start",
+            "CLIS",
+            "--id-token",
+            "TAG9",
+            "--evse",
+            "1",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let started: Value = serde_json::from_str(&out).expect("--json prints the session");
+    let id = started["id"].as_str().expect("id").to_owned();
+    assert_eq!(started["active"], true);
+
+    // watch prints a line per change until --for passes: energy rises.
+    let (ok, out, err) = ocpulse(
+        &server,
+        &["sessions", "watch", &id, "--for", "2", "--every", "0.2"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let energies: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.split("energy ").nth(1))
+        .filter_map(|e| e.split(" kWh").next())
+        .filter_map(|e| e.parse().ok())
+        .collect();
+    assert!(
+        energies.len() >= 2 && energies.last() > energies.first(),
+        "energy rising: {out}"
+    );
+    assert!(out.contains("active") && out.contains("11.0 kW"), "{out}");
+
+    let (ok, out, err) = ocpulse(&server, &["sessions", "list", "--active"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("SESSION"), "{out}");
+    assert!(out.contains(&id) && out.contains("TAG9"), "{out}");
+
+    let (ok, out, err) = ocpulse(&server, &["sessions", "stop", &id]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("ended") && out.contains("Remote"), "{out}");
+    let (ok, out, _) = ocpulse(&server, &["sessions", "get", &id]).await;
+    assert!(ok);
+    assert!(out.contains("READING") && out.contains("REGISTER"), "{out}");
+    let (ok, out, _) = ocpulse(&server, &["sessions", "list", "--ended", "--json"]).await;
+    assert!(ok);
+    let list: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(list["items"][0]["id"], id.as_str());
+
+    let (ok, _, err) = ocpulse(&server, &["sessions", "stop", &id]).await;
+    assert!(!ok, "stopping an ended session fails the command");
+    assert!(err.contains("409 session_ended"), "{err}");
+    let (ok, _, err) = ocpulse(&server, &["sessions", "start", "NOPE", "--id-token", "T"]).await;
+    assert!(!ok);
+    assert!(err.contains("404 station_not_found"), "{err}");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_is_uploaded_and_downloaded_each_with_one_command_in_both_versions() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    station(&server, "CLILOG16", ProtocolVersion::V16, &stop).await;
+    station(&server, "CLILOG201", ProtocolVersion::V201, &stop).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (id, version) in [("CLILOG16", "ocpp1.6"), ("CLILOG201", "ocpp2.0.1")] {
+        let file = dir.path().join(format!("{id}.log"));
+        let file_arg = file.to_string_lossy().into_owned();
+        // One command: ask, wait, write the file.
+        let (ok, out, err) =
+            ocpulse(&server, &["logs", "request", id, "--wait", "-o", &file_arg]).await;
+        assert!(ok, "{out}{err}");
+        let text = std::fs::read_to_string(&file).expect("the file was written");
+        assert!(text.contains(&format!("station={id}")), "{text}");
+        assert!(text.contains(&format!("protocol={version}")), "{text}");
+        // One command to download it again, to stdout.
+        let (ok, out, err) = ocpulse(&server, &["logs", "list", "--station", id, "--json"]).await;
+        assert!(ok, "{err}");
+        let list: Value = serde_json::from_str(&out).expect("json");
+        let log_id = list["items"][0]["id"].as_str().expect("id").to_owned();
+        let (ok, downloaded, err) = ocpulse(&server, &["logs", "download", &log_id]).await;
+        assert!(ok, "{err}");
+        assert_eq!(downloaded, text);
+        let (ok, shown, _) = ocpulse(&server, &["logs", "get", &log_id]).await;
+        assert!(ok && shown.contains("received"), "{shown}");
+    }
+    let (ok, table, _) = ocpulse(&server, &["logs", "list"]).await;
+    assert!(ok, "{table}");
+    assert!(table.starts_with("LOG"), "{table}");
+    assert!(
+        table.contains("GetDiagnostics") && table.contains("GetLog"),
+        "{table}"
+    );
+    // A refusal fails the command and says so.
+    let mut cfg = StationConfig::new("CLILOGREJ", ProtocolVersion::V201);
+    cfg.faults.add_flag("GetLog=reject").expect("fault");
+    station_with(&server, cfg, &stop).await;
+    let (ok, out, err) = ocpulse(&server, &["logs", "request", "CLILOGREJ", "--wait"]).await;
+    assert!(!ok, "{out}");
+    assert!(err.contains("rejected"), "{err}");
     stop.cancel();
 }

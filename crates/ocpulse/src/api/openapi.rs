@@ -56,6 +56,10 @@ use super::auth::SecurityDoc;
         super::station_ops::unlock_connector,
         super::station_ops::clear_cache,
         super::messages::list,
+        super::sessions::start,
+        super::sessions::list,
+        super::sessions::one,
+        super::sessions::stop,
         super::logs::create,
         super::logs::list,
         super::logs::one,
@@ -126,6 +130,7 @@ use super::auth::SecurityDoc;
         (name = "triggers", description = "Ask a station for a message and get it back"),
         (name = "calls", description = "Send any CSMS call of a station's version and get its answer; read back call records"),
         (name = "station-ops", description = "Reset, ChangeAvailability, UnlockConnector, ClearCache in one vocabulary for every version"),
+        (name = "sessions", description = "Charging sessions: watch them, start and stop them"),
         (name = "logs", description = "Ask a station for its log and download what it uploads"),
         (name = "events", description = "Live events: a tail of the journal"),
         (name = "jobs", description = "Bulk trigger jobs: one trigger sent to many stations"),
@@ -148,6 +153,10 @@ pub struct ApiDoc;
 const EMPTY_MEANS_ABSENT: &[(&str, &[&str])] = &[
     ("/api/v1/reports/health", &["after"]),
     (
+        "/api/v1/sessions",
+        &["station", "active", "from", "to", "after"],
+    ),
+    (
         "/api/v1/stations/{id}/meter-values",
         &["from", "to", "evse", "measurand", "after"],
     ),
@@ -166,6 +175,8 @@ const OPTIONAL_BODIES: &[&str] = &[
     "/api/v1/alerts/{id}/acknowledge",
     // An empty body makes a password and sets it on the station.
     "/api/v1/stations/{id}/password",
+    // Stopping a session needs no options.
+    "/api/v1/sessions/{id}/stop",
 ];
 
 /// Sets `allowEmptyValue` on the parameters of [`EMPTY_MEANS_ABSENT`], and marks the bodies
