@@ -152,6 +152,8 @@ pub struct Counters {
     pub csms_calls: u64,
     /// TriggerMessage / ExtendedTriggerMessage it answered Accepted.
     pub triggers_accepted: u64,
+    /// Transactions it ended because the CSMS refused their id token.
+    pub deauthorized: u64,
 }
 
 /// One simulated charging station.
@@ -445,6 +447,7 @@ impl Station {
             Ok(_) => self.counters.results += 1,
             Err(_) => self.counters.errors += 1,
         }
+        let answered = result.as_ref().ok().cloned();
         match (token.purpose, result) {
             (Purpose::Boot, Ok(payload)) => self.on_boot_answer(&payload, now),
             (Purpose::Boot, Err(_)) => self.next_boot = Some(now.mono + Duration::from_secs(10)),
@@ -458,6 +461,15 @@ impl Station {
                 }
             }
             _ => {}
+        }
+        if let Some(answer) = answered {
+            self.on_transaction_authorization(
+                token.action,
+                &token.payload,
+                token.purpose,
+                &answer,
+                now,
+            );
         }
     }
 
