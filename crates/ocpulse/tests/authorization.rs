@@ -525,9 +525,11 @@ async fn journal_has(server: &Server, id: &str, action: &str, needle: &str) -> b
     let (_, page) = server
         .get(&format!("/api/v1/stations/{id}/messages?limit=200"))
         .await;
-    page["items"].as_array().into_iter().flatten().any(|m| {
-        m["action"] == action && m["type"] == "CALL" && m.to_string().contains(needle)
-    })
+    page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|m| m["action"] == action && m["type"] == "CALL" && m.to_string().contains(needle))
 }
 
 #[tokio::test]
@@ -546,7 +548,12 @@ async fn a_simulated_station_ends_a_transaction_whose_token_is_refused() {
             json!({"action": "RequestStartTransaction", "payload": {"evseId": 1, "remoteStartId": 7, "idToken": {"idToken": "BLOCKED1", "type": "ISO14443"}}}),
         ),
     ] {
-        wait_for(&server, id, |s| s["registrationStatus"] == "Accepted").await;
+        // Statuses come once the station has read its Accepted boot: only then does it
+        // start transactions (a start while Pending would send nothing).
+        wait_for(&server, id, |s| {
+            s["connectors"].as_array().is_some_and(|c| !c.is_empty())
+        })
+        .await;
         let (code, body) = server
             .post(&format!("/api/v1/stations/{id}/calls"), &start.to_string())
             .await;
