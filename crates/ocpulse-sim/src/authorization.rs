@@ -49,7 +49,7 @@ impl Station {
             && self.evses.get(i).is_some_and(|e| e.tx.is_some())
         {
             self.counters.deauthorized += 1;
-            self.stop_transaction(i, now);
+            self.end_transaction(i, "DeAuthorized", now);
         }
     }
 }

@@ -780,7 +780,7 @@ impl Station {
     }
 
     /// Ends the transaction of an EVSE (index) for `reason` (a 1.6 `Reason` that 2.x
-    /// `ReasonEnumType` also has: `EVDisconnected`, `Remote`, `Local`).
+    /// `ReasonEnumType` also has: `EVDisconnected`, `Remote`, `Local`, `DeAuthorized`).
     pub(crate) fn end_transaction(&mut self, evse_index: usize, reason: &str, now: Now) {
         let idle = self.jitter(self.cfg.idle_time) + self.cfg.idle_time / 2;
         if self.evses.get(evse_index).is_none_or(|e| e.tx.is_none()) {
@@ -804,10 +804,10 @@ impl Station {
             Family::V2 => {
                 let mut payload = messages::transaction_event(
                     "Ended",
-                    if reason == "Remote" {
-                        "RemoteStop"
-                    } else {
-                        "EVDeparted"
+                    match reason {
+                        "Remote" => "RemoteStop",
+                        "DeAuthorized" => "Deauthorized",
+                        _ => "EVDeparted",
                     },
                     &tx,
                     &self.evses[evse_index],

@@ -564,9 +564,9 @@ async fn a_simulated_station_ends_a_transaction_whose_token_is_refused() {
         );
         // The start is answered Blocked, and the station ends the transaction itself.
         let (end_action, end_needle) = if id == "CP0001" {
-            ("StopTransaction", "meterStop")
+            ("StopTransaction", "\"reason\":\"DeAuthorized\"")
         } else {
-            ("TransactionEvent", "\"Ended\"")
+            ("TransactionEvent", "\"stoppedReason\":\"DeAuthorized\"")
         };
         let mut ended = false;
         for _ in 0..150 {
