@@ -21,6 +21,7 @@ pub mod schedule;
 pub mod selector;
 pub mod session;
 pub mod state;
+pub mod station_config;
 pub mod store;
 pub mod trigger_plan;
 pub mod trigger_record;

@@ -5,6 +5,8 @@ mod alerts;
 pub mod auth;
 mod ca;
 mod calls;
+mod config_drift;
+mod config_profiles;
 mod error;
 mod events;
 mod export;
@@ -22,6 +24,7 @@ mod registrations;
 mod reports;
 mod schedules;
 mod send_trigger;
+mod station_config;
 pub(crate) mod station_view;
 mod stations;
 mod storage_report;
@@ -112,6 +115,19 @@ api_routes! {
     get "/api/v1/webhooks/{id}" => webhooks::one;
     delete "/api/v1/webhooks/{id}" => webhooks::delete;
     get "/api/v1/webhooks/{id}/deliveries" => webhooks::deliveries;
+    // Configuration verification: snapshots, profiles, drift, apply jobs.
+    post "/api/v1/stations/{id}/configuration/read" => station_config::read_now;
+    get "/api/v1/stations/{id}/configuration" => station_config::latest;
+    get "/api/v1/stations/{id}/configuration/history" => station_config::history;
+    get "/api/v1/config/profiles" => config_profiles::list;
+    get "/api/v1/config/profiles/{id}" => config_profiles::one;
+    put "/api/v1/config/profiles/{id}" => config_profiles::put;
+    delete "/api/v1/config/profiles/{id}" => config_profiles::delete;
+    get "/api/v1/config/drift" => config_drift::report;
+    post "/api/v1/config/drift/check" => config_drift::check;
+    post "/api/v1/config/apply" => config_drift::apply;
+    get "/api/v1/config/applies" => config_drift::applies;
+    get "/api/v1/config/applies/{id}" => config_drift::one_apply;
     // API tokens (admin).
     post "/api/v1/tokens" => tokens::create;
     get "/api/v1/tokens" => tokens::list;
