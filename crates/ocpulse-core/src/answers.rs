@@ -10,6 +10,8 @@ use ocpp_types::{v16, v21, v201};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::authorization::Verdict;
+
 /// The inputs an answer may need besides the request.
 #[derive(Debug, Clone)]
 pub struct AnswerContext {
@@ -19,6 +21,11 @@ pub struct AnswerContext {
     pub heartbeat_interval: i32,
     /// A fresh 1.6 transaction id, when `needs_transaction_id` said one is needed.
     pub transaction_id: Option<i64>,
+    /// The registry's verdict on the id token the CALL presents
+    /// (`authorization::presented`): 1.6 `idTagInfo`, 2.x `idTokenInfo`. `None` for a CALL
+    /// that presents none; Authorize and StartTransaction are then answered `Invalid`
+    /// (never Accepted by default: nobody decided it may charge).
+    pub id_token: Option<Verdict>,
 }
 
 /// The answer to a station CALL.
@@ -72,10 +79,11 @@ fn is_new_in_v21(version: ProtocolVersion, action: &str) -> bool {
 }
 
 fn answer_v16(action: &str, ctx: &AnswerContext) -> Answer {
-    let accepted = || v16::IdTagInfo {
-        expiry_date: None,
-        parent_id_tag: None,
-        status: v16::AuthorizationStatus::Accepted,
+    let id_tag_info = || {
+        ctx.id_token
+            .clone()
+            .unwrap_or_else(Verdict::invalid)
+            .id_tag_info()
     };
     match action {
         "BootNotification" => typed(v16::BootNotificationResponse {
@@ -86,20 +94,21 @@ fn answer_v16(action: &str, ctx: &AnswerContext) -> Answer {
         "Heartbeat" => typed(v16::HeartbeatResponse {
             current_time: ctx.now.clone(),
         }),
-        "Authorize" => typed(v16::AuthorizeResponse {
-            id_tag_info: accepted(),
-        }),
+        "Authorize" => Answer::Result(json!({"idTagInfo": id_tag_info()})),
         "StartTransaction" => match ctx.transaction_id.and_then(|id| i32::try_from(id).ok()) {
-            Some(transaction_id) => typed(v16::StartTransactionResponse {
-                id_tag_info: accepted(),
-                transaction_id,
-            }),
+            Some(transaction_id) => {
+                Answer::Result(json!({"idTagInfo": id_tag_info(), "transactionId": transaction_id}))
+            }
             None => Answer::Error {
                 code: ErrorCode::InternalError,
                 description: "no transaction id could be allocated".into(),
             },
         },
-        "StopTransaction" => Answer::Result(json!({"idTagInfo": {"status": "Accepted"}})),
+        // idTagInfo only when the station said who stopped (1.6 §6.51: it is optional).
+        "StopTransaction" => Answer::Result(match &ctx.id_token {
+            Some(verdict) => json!({"idTagInfo": verdict.id_tag_info()}),
+            None => json!({}),
+        }),
         "StatusNotification"
         | "MeterValues"
         | "DiagnosticsStatusNotification"
@@ -117,7 +126,6 @@ fn answer_v16(action: &str, ctx: &AnswerContext) -> Answer {
 
 /// 2.0.1's answers, which are valid 2.1 answers too (2.1 only added optional fields).
 fn answer_v2(version: ProtocolVersion, action: &str, ctx: &AnswerContext) -> Answer {
-    let accepted = json!({"idTokenInfo": {"status": "Accepted"}});
     match action {
         "BootNotification" => typed(v201::BootNotificationResponse {
             custom_data: None,
@@ -130,9 +138,16 @@ fn answer_v2(version: ProtocolVersion, action: &str, ctx: &AnswerContext) -> Ans
             custom_data: None,
             current_time: ctx.now.clone(),
         }),
-        "Authorize" => Answer::Result(accepted),
-        "TransactionEvent"
-        | "StatusNotification"
+        "Authorize" => Answer::Result(json!({
+            "idTokenInfo": ctx.id_token.clone().unwrap_or_else(Verdict::invalid).id_token_info()
+        })),
+        // TransactionEventResponse.idTokenInfo "is required when the transactionEventRequest
+        // contained an idToken", and only then.
+        "TransactionEvent" => Answer::Result(match &ctx.id_token {
+            Some(verdict) => json!({"idTokenInfo": verdict.id_token_info()}),
+            None => json!({}),
+        }),
+        "StatusNotification"
         | "MeterValues"
         | "FirmwareStatusNotification"
         | "LogStatusNotification"
@@ -248,6 +263,7 @@ mod tests {
             now: "2025-01-01T12:00:00.000Z".into(),
             heartbeat_interval: 60,
             transaction_id: Some(7),
+            id_token: None,
         }
     }
 

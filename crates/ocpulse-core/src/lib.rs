@@ -8,6 +8,7 @@ pub mod admission;
 pub mod alert_rules;
 pub mod answers;
 pub mod auth_limiter;
+pub mod authorization;
 pub mod capability;
 pub mod fleet_job;
 pub mod fleet_report;

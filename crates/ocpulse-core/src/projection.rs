@@ -19,6 +19,7 @@ use ocpp_rpc::trigger::Marking;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::authorization::local_list::{LOCAL_LIST_VERSION, ListKnown};
 use crate::incoming::StationCall;
 use crate::journal::{Direction, EVENT, JournalEntry, STATION_CONNECTED, STATION_DISCONNECTED};
 use crate::state::{CertificateRequest, StationState};
@@ -310,6 +311,11 @@ fn apply_event(state: &mut StationState, entry: &JournalEntry) {
         TRIGGER_COMPLETED => {
             if let Ok(t) = serde_json::from_str::<TriggerCompleted>(&entry.payload) {
                 t.apply(state, at);
+            }
+        }
+        LOCAL_LIST_VERSION => {
+            if let Ok(known) = serde_json::from_str::<ListKnown>(&entry.payload) {
+                state.local_list = Some(known);
             }
         }
         _ => {}

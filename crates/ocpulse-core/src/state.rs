@@ -237,6 +237,10 @@ pub struct StationState {
     /// messages are never taken as a trigger's answer.
     #[serde(default, skip_serializing_if = "is_unknown")]
     pub trigger_marking: ocpp_rpc::trigger::Marking,
+    /// The station's local authorization list version, as last learned from an accepted
+    /// SendLocalList or a GetLocalListVersion answer (the `LocalListVersion` event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_list: Option<crate::authorization::local_list::ListKnown>,
 }
 
 fn is_unknown(m: &ocpp_rpc::trigger::Marking) -> bool {

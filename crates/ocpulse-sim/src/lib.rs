@@ -12,6 +12,7 @@ pub mod config;
 pub mod csr;
 pub mod faults;
 pub mod fleet;
+pub mod local_list;
 pub mod messages;
 pub mod model;
 pub mod operations;

@@ -151,6 +151,8 @@ pub struct Station {
     rng: u64,
     /// What happened so far.
     pub counters: Counters,
+    /// The local authorization list (SendLocalList, GetLocalListVersion).
+    pub local_list: crate::local_list::LocalList,
 }
 
 impl std::fmt::Debug for Station {
@@ -213,6 +215,7 @@ impl Station {
             schemas,
             rng,
             counters: Counters::default(),
+            local_list: crate::local_list::LocalList::default(),
         }
     }
 
@@ -497,6 +500,12 @@ impl Station {
         match action {
             "TriggerMessage" | "ExtendedTriggerMessage" => {
                 self.on_trigger(id, action, payload, now)
+            }
+            "SendLocalList" | "GetLocalListVersion" => {
+                match self.local_list.on_call(version.family(), action, payload) {
+                    Some(answer) => result(answer),
+                    None => error(ErrorCode::InternalError, "local list"),
+                }
             }
             _ => match self.on_operation(action, payload, now) {
                 Some(answer) => result(answer),

@@ -104,6 +104,7 @@ impl Csms {
             now: "2025-01-01T12:00:00.000Z".into(),
             heartbeat_interval: 60,
             transaction_id: Some(77),
+            id_token: Some(ocpulse_core::authorization::Verdict::accepted()),
         };
         let Answer::Result(mut payload) = answer(self.version, action, &ctx) else {
             panic!("no answer for {action}")

@@ -65,6 +65,9 @@ pub struct App {
     pub schemas: Arc<SchemaRegistry>,
     /// What every station session shares (settings, schemas, CA, transaction ids).
     pub session_env: Arc<ocpulse_core::session::SessionEnv>,
+    /// The id-token registry every session answers Authorize and transactions from (the
+    /// same one as `session_env.id_tokens`), changed by `/api/v1/id-tokens`.
+    pub id_tokens: Arc<ocpulse_core::authorization::IdTokenRegistry>,
     /// Known stations and their sessions.
     pub stations: Registry,
     /// Cancelled at shutdown so every session closes its socket and the server can exit.
@@ -122,11 +125,13 @@ impl App {
             config.limits.auth_failures_per_minute,
         )?;
         let ca = load_ca(&config)?.map(Arc::new);
+        let id_tokens = Arc::new(crate::id_tokens::load(&*store).await?);
         let session_env = Arc::new(crate::session_env::build(
             &config,
             Arc::clone(&schemas),
             ca.clone(),
             store.last_transaction_id()?,
+            Arc::clone(&id_tokens),
         ));
         let config_webhook_ca = config.webhook_ca.clone();
         let webhook_policy = Arc::new(crate::alerts::address_policy::AddressPolicy::new(
@@ -137,6 +142,7 @@ impl App {
             store,
             schemas,
             session_env,
+            id_tokens,
             stations,
             shutdown: Default::default(),
             sessions: tokio_util::task::TaskTracker::new(),

@@ -49,6 +49,9 @@ pub enum Command {
     Alerts(crate::client_cmd::AlertsArgs),
     /// List, show, create or delete webhooks, and read their delivery logs.
     Webhooks(crate::client_cmd::WebhooksArgs),
+    /// List, show, set or delete the id tokens stations are answered from, and push them
+    /// to a station as its local list.
+    IdTokens(crate::client_cmd::IdTokensArgs),
     /// The fleet, health and storage reports.
     Reports(crate::client_cmd::ReportsArgs),
     /// Export the journal or the meter values as CSV or JSON lines.

@@ -49,6 +49,9 @@ pub struct ServerConfig {
     /// The organization (O) a station's CSR must name, when set (A00.FR.404); its CN must
     /// always be the station's identity.
     pub csr_organization: Option<String>,
+    /// How presented id tokens are decided: `accept-all` (unknown tokens Accepted; the
+    /// loopback default, refused elsewhere by `check_exposure`) or `registry`.
+    pub authorization: ocpulse_core::authorization::Policy,
     /// Who may connect and call the API.
     pub security: Security,
     /// Bounds that keep one client from exhausting what every client shares.
@@ -149,6 +152,12 @@ impl ServerConfig {
                 self.listen
             );
         }
+        if self.authorization == ocpulse_core::authorization::Policy::AcceptAll {
+            anyhow::bail!(
+                "refusing to listen on {} with --authorization accept-all: every id token would be accepted, so anyone could charge. Use --authorization registry (the default off loopback) and register tokens (PUT /api/v1/id-tokens/{{idToken}}), or listen on 127.0.0.1",
+                self.listen
+            );
+        }
         if !self.security.require_token {
             anyhow::bail!(
                 "refusing to listen on {} without API tokens: give --require-token (create one with `ocpulse token create --name NAME --scope admin`), or listen on 127.0.0.1",
@@ -196,6 +205,7 @@ impl Default for ServerConfig {
             heartbeat_interval: 300,
             call_timeout: Duration::from_secs(30),
             validation: ValidationMode::Strict,
+            authorization: ocpulse_core::authorization::Policy::AcceptAll,
             default_trigger_timeout: Duration::from_secs(10),
             ws_ping_interval: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(10),

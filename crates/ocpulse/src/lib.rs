@@ -17,6 +17,7 @@ pub mod config_cmd;
 pub mod config_file;
 pub mod csms_call;
 pub mod freshness;
+pub mod id_tokens;
 pub mod jobs;
 pub mod listener;
 pub mod logging;

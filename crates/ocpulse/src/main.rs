@@ -62,6 +62,7 @@ async fn run() -> anyhow::Result<()> {
         Command::AlertRules(args) => ocpulse::client_cmd::alert_rules(args).await,
         Command::Alerts(args) => ocpulse::client_cmd::alerts(args).await,
         Command::Webhooks(args) => ocpulse::client_cmd::webhooks(args).await,
+        Command::IdTokens(args) => ocpulse::client_cmd::id_tokens(args).await,
         Command::Reports(args) => ocpulse::client_cmd::reports(args).await,
         Command::Export(args) => ocpulse::client_cmd::export(args).await,
         Command::Token(args) => ocpulse::token_cmd::run(args).await,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ocpulse_core::ValidationMode;
+use ocpulse_core::authorization::Policy;
 use ocpulse_core::retention::RetentionPolicy;
 
 use crate::config::{CaSource, Limits, Security, ServerConfig, TlsFiles};
@@ -100,6 +101,12 @@ pub struct ServeArgs {
     /// Refuse unknown station identities even on a loopback listener.
     #[arg(long, env = "OCPULSE_NO_AUTO_REGISTER")]
     pub no_auto_register: bool,
+    /// How station id tokens (Authorize, transactions) are decided: `registry` (only
+    /// registered tokens, `/api/v1/id-tokens`; an unknown one is Invalid) or `accept-all`
+    /// (an unknown token is Accepted; registered ones still answer their status). Default:
+    /// accept-all on a loopback listener, registry on any other, where accept-all is refused.
+    #[arg(long, env = "OCPULSE_AUTHORIZATION", value_name = "POLICY", value_parser = ["registry", "accept-all"])]
+    pub authorization: Option<String>,
     /// API requests need a bearer token (`ocpulse token create`). Always on when the
     /// listener is not loopback.
     #[arg(long, env = "OCPULSE_REQUIRE_TOKEN")]
@@ -197,6 +204,11 @@ impl ServeArgs {
                 _ => anyhow::bail!("--tls-cert and --tls-key go together"),
             },
         };
+        let authorization = match self.authorization.as_deref() {
+            Some(policy) => policy.parse().map_err(anyhow::Error::msg)?,
+            None if loopback => Policy::AcceptAll,
+            None => Policy::Registry,
+        };
         let limits = Limits {
             handshake_timeout: Duration::from_secs(self.handshake_timeout),
             max_pending_connections: usize::try_from(self.max_pending_connections)?,
@@ -206,6 +218,7 @@ impl ServeArgs {
         Ok(ServerConfig {
             csr_organization: self.csr_organization.clone(),
             security,
+            authorization,
             limits,
             listen: self.listen,
             data_dir: self.data_dir.clone(),
@@ -308,6 +321,21 @@ mod tests {
         let open = serve(&["--listen", "0.0.0.0:8180", "--auto-register"])
             .expect_err("refuses to start open");
         assert!(open.to_string().contains("--auto-register"), "{open}");
+    }
+
+    #[test]
+    fn authorization_is_accept_all_only_on_loopback_and_registry_elsewhere() {
+        use ocpulse_core::authorization::Policy;
+        assert_eq!(serve(&[]).expect("starts").authorization, Policy::AcceptAll);
+        let strict = serve(&["--authorization", "registry"]).expect("starts");
+        assert_eq!(strict.authorization, Policy::Registry);
+        let public = serve(&["--listen", "0.0.0.0:8180"]).expect("secure by default");
+        assert_eq!(public.authorization, Policy::Registry);
+        let open = serve(&["--listen", "0.0.0.0:8180", "--authorization", "accept-all"])
+            .expect_err("refuses to accept every token from the network");
+        assert!(open.to_string().contains("accept-all"), "{open}");
+        let typo = serve(&["--authorization", "accept"]).expect_err("unknown policy");
+        assert!(typo.to_string().contains("registry"), "{typo}");
     }
 
     #[test]

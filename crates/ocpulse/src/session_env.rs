@@ -1,10 +1,12 @@
 //! What every station session shares, built once at start: the settings it applies, the
-//! schemas, the CA behind SignCertificate and the source of 1.6 transaction ids.
+//! schemas, the CA behind SignCertificate, the source of 1.6 transaction ids and the
+//! id-token registry.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use ocpulse_ca::{CaError, CertificateAuthority};
+use ocpulse_core::authorization::IdTokenRegistry;
 use ocpulse_core::session::{
     CertificateIssuer, IssueRefusal, IssuedCertificate, SessionEnv, SessionSettings, TransactionIds,
 };
@@ -17,12 +19,14 @@ use crate::config::ServerConfig;
 const CERTIFICATE_VALIDITY_DAYS: u32 = 365;
 
 /// The session environment for `config`; 1.6 transaction ids continue after
-/// `last_transaction_id`, the highest the store has committed.
+/// `last_transaction_id`, the highest the store has committed; id tokens are looked up in
+/// `id_tokens` (loaded from the store, kept current by the API).
 pub fn build(
     config: &ServerConfig,
     schemas: Arc<ocpp_rpc::SchemaRegistry>,
     ca: Option<Arc<CertificateAuthority>>,
     last_transaction_id: i64,
+    id_tokens: Arc<IdTokenRegistry>,
 ) -> SessionEnv {
     SessionEnv {
         settings: SessionSettings {
@@ -32,10 +36,12 @@ pub fn build(
             call_timeout: config.call_timeout,
             quiet_period: QUIET_PERIOD,
             csr_organization: config.csr_organization.clone(),
+            authorization: config.authorization,
         },
         schemas,
         issuer: ca.map(|ca| Arc::new(CaIssuer(ca)) as Arc<dyn CertificateIssuer>),
         transaction_ids: Arc::new(CountedTransactionIds(AtomicI64::new(last_transaction_id))),
+        id_tokens,
     }
 }
 

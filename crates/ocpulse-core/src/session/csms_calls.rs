@@ -73,6 +73,7 @@ impl<T: Caller> ServerSession<T> {
             entry.payload = super::redact::redacted(payload).to_string();
         }
         self.write(vec![entry]);
+        self.note_local_list_sent(&t.action, &t.frame);
         self.out.push(Output::Send(t.frame.to_text()));
     }
 
@@ -133,6 +134,9 @@ impl<T: Caller> ServerSession<T> {
         // The answer is the trigger's own record of how the station took it (its entry
         // carries the trigger id); the trigger's one event comes when it ends.
         self.write(vec![entry]);
+        if let CallOutcome::Result(response) = &outcome {
+            self.learn_local_list(&id, &action, response, now);
+        }
         self.settle_call(&id, queued, outcome, now);
     }
 

@@ -14,6 +14,7 @@
 mod certificates;
 mod csms_calls;
 mod frames;
+mod local_list;
 mod offers;
 mod redact;
 mod station_calls;
@@ -61,6 +62,8 @@ pub struct SessionSettings {
     pub quiet_period: Duration,
     /// The organization an issued certificate's subject must carry, when set.
     pub csr_organization: Option<String>,
+    /// How presented id tokens are decided (`authorization::Policy`).
+    pub authorization: crate::authorization::Policy,
 }
 
 /// Hands out 1.6 transaction ids; must never block (a session calls it while answering).
@@ -79,6 +82,8 @@ pub struct SessionEnv {
     pub issuer: Option<Arc<dyn CertificateIssuer>>,
     /// 1.6 transaction ids.
     pub transaction_ids: Arc<dyn TransactionIds>,
+    /// The id-token registry Authorize, transactions and local lists are answered from.
+    pub id_tokens: Arc<crate::authorization::IdTokenRegistry>,
 }
 
 impl std::fmt::Debug for SessionEnv {
@@ -246,6 +251,9 @@ pub struct ServerSession<T> {
     acks: VecDeque<PendingAck>,
     next_commit: u64,
     out: Vec<Output<T>>,
+    /// The SendLocalList in flight (its CALL id and payload), so an Accepted answer tells
+    /// the list version the station now has.
+    local_list_sent: Option<(String, Value)>,
 }
 
 impl<T: Caller> ServerSession<T> {
@@ -268,6 +276,7 @@ impl<T: Caller> ServerSession<T> {
             acks: VecDeque::new(),
             next_commit: 0,
             out: Vec::new(),
+            local_list_sent: None,
         }
     }
 

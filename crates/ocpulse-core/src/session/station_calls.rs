@@ -147,10 +147,17 @@ impl<T: Caller> ServerSession<T> {
         } else {
             None
         };
+        // The registry decides now, and the decision is journaled as the CALLRESULT.
+        let id_token = crate::authorization::presented(self.protocol, action, payload).verdict(
+            &self.env.id_tokens,
+            self.env.settings.authorization,
+            now.wall,
+        );
         let ctx = AnswerContext {
             now: crate::rfc3339(now.wall),
             heartbeat_interval: self.env.settings.heartbeat_interval,
             transaction_id,
+            id_token,
         };
         let call_read = StationCall::parse(self.protocol, action, payload);
         let csr_check = (action == "SignCertificate").then(|| self.check_csr(&call_read, now));

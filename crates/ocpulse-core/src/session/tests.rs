@@ -73,10 +73,12 @@ impl Pair {
                 call_timeout: Duration::from_secs(30),
                 quiet_period: Duration::from_millis(750),
                 csr_organization: None,
+                authorization: crate::authorization::Policy::AcceptAll,
             },
             schemas: schemas(),
             issuer: None,
             transaction_ids: Arc::new(Ids(AtomicI64::new(1))),
+            id_tokens: Arc::default(),
         });
         let state = Arc::new(Mutex::new(StationState::new(&cfg.id)));
         let protocol = cfg.protocol;
@@ -732,4 +734,54 @@ fn replay_keeps_lenient_violations_and_validation_of_a_later_policy() {
     let mut expected = live;
     expected.connected_since = None;
     assert_eq!(replayed(&pair), expected);
+}
+
+#[test]
+fn an_accepted_local_list_sets_the_version_in_the_state_and_the_journal_rebuilds_it() {
+    use crate::authorization::local_list::{self, UpdateType};
+    for version in [ProtocolVersion::V16, ProtocolVersion::V201] {
+        let mut pair = Pair::new(station("CP1", version, 1));
+        let call = |pair: &mut Pair, action: &str, payload: Value, ask: u32| {
+            pair.server.push_call(
+                CsmsCall {
+                    action: action.into(),
+                    payload,
+                    timeout: Duration::from_secs(5),
+                    caller: Ask(ask),
+                    watch: None,
+                    redact: false,
+                },
+                pair.server_now(),
+            );
+            pair.settle();
+            pair.ended.pop().expect("answered").1.outcome
+        };
+        let list = local_list::build(version, UpdateType::Full, 3, &[], 0);
+        assert!(call(&mut pair, "SendLocalList", list.payload, 1).is_accepted());
+        let known = pair.state.lock().local_list.clone().expect("known");
+        assert_eq!((known.version, known.source.as_str()), (3, "SendLocalList"));
+        // A Differential update at the same version is refused: the version stays.
+        let old = local_list::build(version, UpdateType::Differential, 3, &[], 0);
+        let refused = call(&mut pair, "SendLocalList", old.payload, 2);
+        assert_eq!(refused.status_name(), "VersionMismatch");
+        assert_eq!(
+            pair.state.lock().local_list.as_ref().map(|l| l.version),
+            Some(3)
+        );
+        call(&mut pair, "GetLocalListVersion", serde_json::json!({}), 3);
+        let known = pair.state.lock().local_list.clone().expect("known");
+        assert_eq!(
+            (known.version, known.source.as_str()),
+            (3, "GetLocalListVersion")
+        );
+        // Folding the journal gives the same state.
+        let mut projection = crate::projection::Projection::default();
+        for (seq, entry) in pair.journal.iter().enumerate() {
+            let mut entry = entry.clone();
+            entry.seq = i64::try_from(seq).unwrap_or(0) + 1;
+            projection.apply(&entry);
+        }
+        let folded = projection.into_states().pop().expect("one station");
+        assert_eq!(folded.local_list, pair.state.lock().local_list, "{version}");
+    }
 }

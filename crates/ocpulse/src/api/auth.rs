@@ -91,6 +91,13 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/reports/storage", Needs(Read)),
     ("get", "/api/v1/export/journal", Needs(Read)),
     ("get", "/api/v1/export/meter-values", Needs(Read)),
+    // Authorization: reading the registry is read; changing who may charge, or a
+    // station's local list, is admin.
+    ("get", "/api/v1/id-tokens", Needs(Read)),
+    ("get", "/api/v1/id-tokens/{idToken}", Needs(Read)),
+    ("put", "/api/v1/id-tokens/{idToken}", Needs(Admin)),
+    ("delete", "/api/v1/id-tokens/{idToken}", Needs(Admin)),
+    ("post", "/api/v1/stations/{id}/local-list", Needs(Admin)),
     // Alerts.
     ("post", "/api/v1/alert-rules", Needs(Admin)),
     ("get", "/api/v1/alert-rules", Needs(Read)),

@@ -12,7 +12,9 @@ mod events;
 mod export;
 mod freshness_targets;
 mod health;
+mod id_tokens;
 mod jobs;
+mod local_list;
 mod messages;
 mod meter_values;
 mod metrics;
@@ -128,6 +130,12 @@ api_routes! {
     post "/api/v1/config/apply" => config_drift::apply;
     get "/api/v1/config/applies" => config_drift::applies;
     get "/api/v1/config/applies/{id}" => config_drift::one_apply;
+    // Authorization: the id-token registry and local lists.
+    get "/api/v1/id-tokens" => id_tokens::list;
+    get "/api/v1/id-tokens/{idToken}" => id_tokens::one;
+    put "/api/v1/id-tokens/{idToken}" => id_tokens::put;
+    delete "/api/v1/id-tokens/{idToken}" => id_tokens::delete;
+    post "/api/v1/stations/{id}/local-list" => local_list::push;
     // API tokens (admin).
     post "/api/v1/tokens" => tokens::create;
     get "/api/v1/tokens" => tokens::list;
@@ -174,7 +182,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/local-list, id-tokens, id-tokens/{{idToken}}, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, and stations connect to /ocpp/{{stationId}}",
             uri.path()
         ),
     )

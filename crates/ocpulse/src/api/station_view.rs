@@ -55,6 +55,26 @@ pub(crate) struct StationView {
     registration: Option<RegistrationView>,
     /// The schema validation policy that applies to it.
     validation: ValidationView,
+    /// Its local authorization list version, once known (absent until a SendLocalList was
+    /// accepted or GetLocalListVersion answered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_list: Option<LocalListView>,
+}
+
+/// A station's local authorization list, as the CSMS last learned it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LocalListView {
+    /// The version (0: no list; -1: a 1.6 station without local list support).
+    version: i64,
+    /// `SendLocalList` (the station accepted this version) or `GetLocalListVersion` (the
+    /// station reported it).
+    source: String,
+    /// For SendLocalList: `Full` or `Differential`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    update_type: Option<String>,
+    /// When it was learned (RFC 3339).
+    learned_at: String,
 }
 
 impl StationView {
@@ -94,6 +114,12 @@ impl StationView {
                 violations: s.violations,
                 last_violation: s.last_violation.as_ref().map(ViolationView::of),
             },
+            local_list: s.local_list.as_ref().map(|l| LocalListView {
+                version: l.version,
+                source: l.source.clone(),
+                update_type: l.update_type.clone(),
+                learned_at: rfc3339(l.at),
+            }),
         }
     }
 }

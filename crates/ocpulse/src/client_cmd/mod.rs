@@ -1,5 +1,5 @@
 //! The API client commands (`ocpulse trigger`, `stations`, `jobs`, `schedules`,
-//! `freshness`, `alert-rules`, `alerts`, `webhooks`, `reports`, `export`): the common
+//! `freshness`, `alert-rules`, `alerts`, `webhooks`, `id-tokens`, `reports`, `export`): the common
 //! operations from a terminal, against a running server's HTTP API (with
 //! `--token`/`OCPULSE_TOKEN` when it requires one). Tables by default, the API's own JSON
 //! with `--json` (for scripts; a list is read whole by following `next` and printed as one
@@ -13,6 +13,7 @@ mod crud;
 mod export;
 mod freshness;
 mod http;
+mod id_tokens;
 mod jobs;
 mod output;
 mod reports;
@@ -27,6 +28,7 @@ pub use crud::{CrudAction, ReplaceAction};
 pub use export::{ExportArgs, ExportWhat, export};
 pub use freshness::{FreshnessArgs, freshness};
 pub use http::ClientArgs;
+pub use id_tokens::{IdTokensAction, IdTokensArgs, id_tokens};
 pub use jobs::{CreateArgs, JobsAction, JobsArgs, jobs};
 pub(crate) use output::table;
 pub use reports::{Report, ReportsArgs, reports};
