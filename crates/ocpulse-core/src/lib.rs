@@ -15,6 +15,7 @@ pub mod fleet_report;
 pub mod freshness;
 pub mod incoming;
 pub mod journal;
+pub mod log_request;
 pub mod meter_rows;
 pub mod projection;
 pub mod retention;

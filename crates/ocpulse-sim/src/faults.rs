@@ -63,6 +63,35 @@ impl std::str::FromStr for TriggerFault {
     }
 }
 
+/// How a station misbehaves when the CSMS asks for a long-running operation (GetLog,
+/// GetDiagnostics, UpdateFirmware): `--fault GetLog=reject`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationFault {
+    /// Refuse it (GetLog `Rejected`; 1.6 GetDiagnostics answers without a file name).
+    Reject,
+    /// Accept it, then fail (the upload is never made; `UploadFailed` / `UploadFailure`).
+    Fail,
+}
+
+impl std::str::FromStr for OperationFault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reject" => Ok(Self::Reject),
+            "fail" => Ok(Self::Fail),
+            _ => Err(format!("unknown operation fault {s:?}; use reject or fail")),
+        }
+    }
+}
+
+/// The operations [`OperationFault`]s apply to (any other name is a trigger's).
+pub const FAULTY_OPERATIONS: [&str; 4] = [
+    "GetLog",
+    "GetDiagnostics",
+    "UpdateFirmware",
+    "SignedUpdateFirmware",
+];
+
 /// Every fault of one station.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Faults {
@@ -72,6 +101,8 @@ pub struct Faults {
     pub ignore_csms_calls: bool,
     /// Report every connector Faulted from the start.
     pub faulted: bool,
+    /// Per operation ([`FAULTY_OPERATIONS`]).
+    pub operations: BTreeMap<String, OperationFault>,
 }
 
 impl Faults {
@@ -84,14 +115,24 @@ impl Faults {
             .unwrap_or(&NONE)
     }
 
-    /// Adds `MESSAGE=FAULT` (as given on the command line).
+    /// The fault for an operation, if any.
+    pub fn for_operation(&self, action: &str) -> Option<OperationFault> {
+        self.operations.get(action).copied()
+    }
+
+    /// Adds `MESSAGE=FAULT` (as given on the command line): a trigger's, or an
+    /// operation's (`GetLog=reject`, `UpdateFirmware=fail`).
     pub fn add_flag(&mut self, flag: &str) -> Result<(), String> {
         let (message, fault) = flag.split_once('=').ok_or_else(|| {
             format!(
-                "--fault {flag:?}: use MESSAGE=FAULT, e.g. StatusNotification=reject or *=no-answer"
+                "--fault {flag:?}: use MESSAGE=FAULT, e.g. StatusNotification=reject, *=no-answer or GetLog=reject"
             )
         })?;
-        self.triggers.insert(message.to_owned(), fault.parse()?);
+        if FAULTY_OPERATIONS.contains(&message) {
+            self.operations.insert(message.to_owned(), fault.parse()?);
+        } else {
+            self.triggers.insert(message.to_owned(), fault.parse()?);
+        }
         Ok(())
     }
 }
@@ -109,6 +150,9 @@ pub struct FaultSpec {
     /// See [`Faults::faulted`].
     #[serde(default)]
     pub faulted: bool,
+    /// Operation → fault name (`reject`, `fail`), see [`Faults::operations`].
+    #[serde(default)]
+    pub operations: BTreeMap<String, String>,
 }
 
 /// A scenario file: faults for every station and per station id.
@@ -136,6 +180,9 @@ impl Scenario {
             for (message, fault) in &spec.triggers {
                 faults.triggers.insert(message.clone(), fault.parse()?);
             }
+            for (operation, fault) in &spec.operations {
+                faults.operations.insert(operation.clone(), fault.parse()?);
+            }
             faults.ignore_csms_calls |= spec.ignore_csms_calls;
             faults.faulted |= spec.faulted;
         }
@@ -158,6 +205,9 @@ mod tests {
             &TriggerFault::Delay(Duration::from_millis(1500))
         );
         assert!(f.add_flag("Heartbeat=explode").is_err());
+        f.add_flag("GetLog=reject").expect("an operation's fault");
+        assert_eq!(f.for_operation("GetLog"), Some(OperationFault::Reject));
+        assert!(f.add_flag("GetLog=no-answer").is_err());
         assert!(f.add_flag("Heartbeat").is_err());
         assert_eq!(
             "callerror:NotSupported".parse(),

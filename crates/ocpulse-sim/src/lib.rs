@@ -20,8 +20,9 @@ pub mod runner;
 pub mod station;
 pub mod tls;
 pub mod triggers;
+pub mod upload;
 
 pub use clock::Now;
 pub use config::StationConfig;
-pub use faults::{Faults, TriggerFault};
-pub use station::{Output, Station};
+pub use faults::{Faults, OperationFault, TriggerFault};
+pub use station::{Output, Station, Upload};

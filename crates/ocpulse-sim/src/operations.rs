@@ -8,8 +8,9 @@ use ocpp_rpc::Family;
 use serde_json::{Value, json};
 
 use crate::clock::Now;
+use crate::faults::OperationFault;
 use crate::model::ConnState;
-use crate::station::{Activity, ActivityKind, Deferred, Pending, Purpose, Station};
+use crate::station::{Activity, ActivityKind, Deferred, Pending, Purpose, Station, Upload};
 
 /// Configuration keys (1.6) / variables (2.0.1 `Component.Variable`) the station exposes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,25 +286,39 @@ impl Station {
             "GetTransactionStatus" if !v16 => json!({"messagesInQueue": false}),
             "CertificateSigned" => json!({"status": "Accepted"}),
             "GetDiagnostics" if v16 => {
-                self.start_activity(
-                    ActivityKind::Log,
+                let fault = self.cfg.faults.for_operation(action);
+                if fault == Some(OperationFault::Reject) {
+                    // 1.6 has no refusal: an answer without fileName says there is nothing.
+                    return Some(json!({}));
+                }
+                let file_name = format!("diagnostics-{}.log", self.cfg.id);
+                self.start_log(
                     "DiagnosticsStatusNotification",
                     None,
-                    &["Uploading", "Uploaded"],
+                    text(p, "location")?,
+                    &file_name,
+                    fault,
                     now,
                 );
-                json!({"fileName": format!("diagnostics-{}.log", self.cfg.id)})
+                json!({"fileName": file_name})
             }
             "GetLog" => {
+                let fault = self.cfg.faults.for_operation(action);
+                if fault == Some(OperationFault::Reject) {
+                    return Some(json!({"status": "Rejected"}));
+                }
                 let request = p.get("requestId").and_then(Value::as_i64);
-                self.start_activity(
-                    ActivityKind::Log,
+                let location = p.get("log").and_then(|l| text(l, "remoteLocation"))?;
+                let file_name = format!("log-{}.log", self.cfg.id);
+                self.start_log(
                     "LogStatusNotification",
                     request,
-                    &["Uploading", "Uploaded"],
+                    location,
+                    &file_name,
+                    fault,
                     now,
                 );
-                json!({"status": "Accepted", "filename": format!("log-{}.log", self.cfg.id)})
+                json!({"status": "Accepted", "filename": file_name})
             }
             "UpdateFirmware" if v16 => {
                 self.start_activity(
@@ -382,6 +397,63 @@ impl Station {
                 self.next_heartbeat = Some(now.mono + self.heartbeat_interval);
             }
         }
+    }
+
+    /// Starts a log upload: `Uploading` after half a second, when the runner uploads the
+    /// file to `location` (its outcome then reports `Uploaded` or the failure); with the
+    /// `fail` fault the upload is never made and the failure reported.
+    fn start_log(
+        &mut self,
+        action: &'static str,
+        request_id: Option<i64>,
+        location: &str,
+        file_name: &str,
+        fault: Option<OperationFault>,
+        now: Now,
+    ) {
+        let failure = if action == "DiagnosticsStatusNotification" {
+            "UploadFailed"
+        } else {
+            "UploadFailure"
+        };
+        let steps: &[&'static str] = if fault == Some(OperationFault::Fail) {
+            self.log_upload = None;
+            &["Uploading", failure]
+        } else {
+            self.log_upload = Some(Upload {
+                url: location.to_owned(),
+                file_name: file_name.to_owned(),
+                body: self.log_file(now).into_bytes(),
+                multipart: self.version().family() == Family::V16,
+            });
+            &["Uploading"]
+        };
+        self.start_activity(ActivityKind::Log, action, request_id, steps, now);
+    }
+
+    /// The log file a station uploads: what it is, what it runs, what its connectors do.
+    pub(crate) fn log_file(&self, now: Now) -> String {
+        let mut text = format!(
+            "{} station={} vendor={} model={} firmware={} protocol={}\n",
+            now.rfc3339(),
+            self.cfg.id,
+            self.cfg.vendor,
+            self.cfg.model,
+            self.cfg.firmware_version,
+            self.version().subprotocol(),
+        );
+        for evse in &self.evses {
+            text.push_str(&format!(
+                "evse={} connectors={:?} transaction={}\n",
+                evse.id,
+                evse.connectors,
+                evse.tx
+                    .as_ref()
+                    .and_then(|t| t.id.as_deref())
+                    .unwrap_or("none"),
+            ));
+        }
+        text
     }
 
     fn start_activity(

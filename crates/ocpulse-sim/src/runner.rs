@@ -241,10 +241,48 @@ pub async fn connect(station: &Station, opts: &RunOptions) -> Result<Ws, RunErro
     }
 }
 
-async fn send_all(ws: &mut Ws, outputs: Vec<Output>) -> bool {
-    for Output::Send(text) in outputs {
-        if ws.feed(Message::Text(text.into())).await.is_err() {
-            return false;
+/// Where uploads the station asks for are made: each in a task of its own (the station
+/// keeps running meanwhile), its outcome sent back to the station's loop.
+struct Uploads {
+    client: Option<reqwest::Client>,
+    done: tokio::sync::mpsc::UnboundedSender<bool>,
+}
+
+impl Uploads {
+    fn start(&mut self, upload: crate::station::Upload, tls: Option<&Arc<rustls::ClientConfig>>) {
+        if self.client.is_none() {
+            match crate::upload::client(tls) {
+                Ok(c) => self.client = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot build the upload client");
+                    let _ = self.done.send(false);
+                    return;
+                }
+            }
+        }
+        let (Some(client), done) = (self.client.clone(), self.done.clone()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let _ = done.send(crate::upload::perform(&client, upload).await);
+        });
+    }
+}
+
+async fn send_all(
+    ws: &mut Ws,
+    outputs: Vec<Output>,
+    uploads: &mut Uploads,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> bool {
+    for output in outputs {
+        match output {
+            Output::Send(text) => {
+                if ws.feed(Message::Text(text.into())).await.is_err() {
+                    return false;
+                }
+            }
+            Output::Upload(upload) => uploads.start(upload, tls),
         }
     }
     ws.flush().await.is_ok()
@@ -269,6 +307,9 @@ pub async fn run_station(
 ) -> Result<Station, RunError> {
     let mut backoff = opts.reconnect_min;
     let mut first = true;
+    let (done, mut uploaded) = tokio::sync::mpsc::unbounded_channel();
+    let mut uploads = Uploads { client: None, done };
+    let tls = opts.tls.clone();
     loop {
         if stop.is_cancelled() {
             return Ok(station);
@@ -299,7 +340,13 @@ pub async fn run_station(
             .disconnect_every
             .map(|d| tokio::time::Instant::now() + d);
         let mut before = station.counters;
-        let mut alive = send_all(&mut ws, station.on_connected(Now::system())).await;
+        let mut alive = send_all(
+            &mut ws,
+            station.on_connected(Now::system()),
+            &mut uploads,
+            tls.as_ref(),
+        )
+        .await;
         while alive {
             let outputs = tokio::select! {
                 () = stop.cancelled() => {
@@ -314,9 +361,10 @@ pub async fn run_station(
                     Some(Ok(_)) => continue,
                 },
                 () = sleep_until(station.next_wakeup()) => station.on_tick(Now::system()),
+                Some(ok) = uploaded.recv() => station.on_upload_done(ok, Now::system()),
                 () = async { match drop_at { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => break,
             };
-            alive = send_all(&mut ws, outputs).await;
+            alive = send_all(&mut ws, outputs, &mut uploads, tls.as_ref()).await;
             let now_booted = station.registration() == Registration::Accepted;
             if now_booted && !booted {
                 stats.booted.fetch_add(1, Ordering::Relaxed);

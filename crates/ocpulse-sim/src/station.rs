@@ -24,6 +24,32 @@ use crate::model::{ConnState, Evse, Meter, Transaction};
 pub enum Output {
     /// Send this text frame.
     Send(String),
+    /// Upload this file over HTTP (a log the CSMS asked for), then report how it went
+    /// with [`Station::on_upload_done`]. The runner does it; the station does no I/O.
+    Upload(Upload),
+}
+
+/// A file to upload to the location the CSMS gave (GetDiagnostics / GetLog).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Where: the `location` / `remoteLocation` URL.
+    pub url: String,
+    /// The file's name (the one announced in the answer).
+    pub file_name: String,
+    /// The file.
+    pub body: Vec<u8>,
+    /// Send it as `multipart/form-data` POST (as 1.6 stations commonly do), else a raw PUT.
+    pub multipart: bool,
+}
+
+impl Output {
+    /// The frame to send, if this output is one.
+    pub fn frame(self) -> Option<String> {
+        match self {
+            Self::Send(text) => Some(text),
+            Self::Upload(_) => None,
+        }
+    }
 }
 
 /// Where the station stands with the CSMS.
@@ -144,6 +170,8 @@ pub struct Station {
     pub(crate) raw_ids: IdGenerator,
     pub(crate) firmware: Activity,
     pub(crate) log: Activity,
+    /// The upload the running log activity makes when it reaches `Uploading`.
+    pub(crate) log_upload: Option<Upload>,
     pub(crate) config_keys: crate::operations::ConfigKeys,
     pub(crate) boot_reason: &'static str,
     last_tick: Option<Instant>,
@@ -209,6 +237,7 @@ impl Station {
             raw_ids: IdGenerator::new(&format!("r{prefix}")),
             firmware: Activity::idle(),
             log: Activity::idle(),
+            log_upload: None,
             config_keys: crate::operations::ConfigKeys::default(),
             boot_reason: "PowerUp",
             last_tick: None,
@@ -544,7 +573,15 @@ impl Station {
                     out.push(Output::Send(frame));
                     messages.into_iter().for_each(|m| self.send_triggered(m));
                 }
-                Deferred::Progress(kind, status) => self.progress(kind, status),
+                Deferred::Progress(kind, status) => {
+                    self.progress(kind, status);
+                    if kind == ActivityKind::Log
+                        && status == "Uploading"
+                        && let Some(upload) = self.log_upload.take()
+                    {
+                        out.push(Output::Upload(upload));
+                    }
+                }
                 Deferred::Reboot => {
                     self.registration = Registration::Unknown;
                     self.boot_reason = "RemoteReset";
@@ -581,6 +618,18 @@ impl Station {
             }
         }
         out
+    }
+
+    /// The runner finished an [`Output::Upload`]: report `Uploaded`, or the version's
+    /// failure status, and return what to send.
+    pub fn on_upload_done(&mut self, ok: bool, now: Now) -> Vec<Output> {
+        let status = match (ok, self.log.action) {
+            (true, _) => "Uploaded",
+            (false, "DiagnosticsStatusNotification") => "UploadFailed",
+            (false, _) => "UploadFailure",
+        };
+        self.progress(ActivityKind::Log, status);
+        self.on_tick(now)
     }
 
     fn flush_offline(&mut self, now: Now) {

@@ -28,6 +28,8 @@ struct Csms {
     /// Answer station CALLs automatically.
     auto: bool,
     boot_status: &'static str,
+    /// Uploads the station asked its runner to make.
+    uploads: Vec<ocpulse_sim::Upload>,
 }
 
 impl Csms {
@@ -42,6 +44,7 @@ impl Csms {
             next: 0,
             auto: true,
             boot_status: "Accepted",
+            uploads: Vec::new(),
         }
     }
 
@@ -66,7 +69,14 @@ impl Csms {
     }
 
     fn take(&mut self, outputs: Vec<Output>) {
-        for Output::Send(text) in outputs {
+        for output in outputs {
+            let text = match output {
+                Output::Send(text) => text,
+                Output::Upload(upload) => {
+                    self.uploads.push(upload);
+                    continue;
+                }
+            };
             let frame = Frame::parse(&text).expect("the station sends well-formed frames");
             match &frame {
                 Frame::Call {
@@ -938,6 +948,55 @@ fn a_log_upload_is_reported_live_to_a_triggered_status_in_both_versions() {
         ),
         (json!("Uploading"), json!(9))
     );
+}
+
+#[test]
+fn a_log_is_uploaded_by_the_runner_and_its_outcome_reported_with_the_request_id() {
+    let mut v201 = booted(Csms::v201());
+    let frames = v201.call("GetLog", json!({"logType": "DiagnosticsLog", "requestId": 5, "log": {"remoteLocation": "http://csms.invalid/uploads/t1"}}));
+    assert_eq!(result_of(&frames)["filename"], "log-SIM201.log");
+    assert!(v201.uploads.is_empty(), "not before Uploading");
+    v201.advance(Duration::from_millis(600));
+    let upload = v201.uploads.pop().expect("an upload once Uploading");
+    assert_eq!(upload.url, "http://csms.invalid/uploads/t1");
+    assert!(!upload.multipart, "2.0.1 PUTs the file");
+    assert!(String::from_utf8_lossy(&upload.body).contains("station=SIM201"));
+    let out = v201.station.on_upload_done(false, v201.now);
+    v201.take(out);
+    let statuses: Vec<_> = calls_of(&v201.sent, "LogStatusNotification")
+        .iter()
+        .map(|p| (p["status"].clone(), p["requestId"].clone()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (json!("Uploading"), json!(5)),
+            (json!("UploadFailure"), json!(5))
+        ]
+    );
+    let mut v16 = booted(Csms::v16());
+    v16.call(
+        "GetDiagnostics",
+        json!({"location": "http://csms.invalid/uploads/t2"}),
+    );
+    v16.advance(Duration::from_millis(600));
+    assert!(
+        v16.uploads.pop().expect("upload").multipart,
+        "1.6 POSTs a form"
+    );
+    let out = v16.station.on_upload_done(true, v16.now);
+    v16.take(out);
+    assert_eq!(
+        calls_of(&v16.sent, "DiagnosticsStatusNotification")
+            .last()
+            .copied(),
+        Some(&json!({"status": "Uploaded"}))
+    );
+    let mut refusing = StationConfig::new("SIMREJ", ProtocolVersion::V201);
+    refusing.faults.add_flag("GetLog=reject").expect("fault");
+    let mut refusing = booted(Csms::new(refusing));
+    let frames = refusing.call("GetLog", json!({"logType": "SecurityLog", "requestId": 1, "log": {"remoteLocation": "http://csms.invalid/u"}}));
+    assert_eq!(result_of(&frames)["status"], "Rejected");
 }
 
 #[test]

@@ -104,6 +104,8 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The readiness checks' last result (`GET /health/ready`).
     pub readiness: crate::readiness::Readiness,
+    /// Held while an upload is checked and stored, so a one-time upload URL takes one file.
+    pub log_uploads: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -162,6 +164,7 @@ impl App {
             snapshots,
             metrics: Arc::new(crate::metrics::Metrics::new(JOURNAL_SIZE_REFRESH)),
             readiness: crate::readiness::Readiness::default(),
+            log_uploads: tokio::sync::Mutex::new(()),
         })
     }
 }

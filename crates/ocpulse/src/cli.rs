@@ -41,6 +41,8 @@ pub enum Command {
     Jobs(crate::client_cmd::JobsArgs),
     /// List, show, create, replace or delete a running server's schedules (recurring jobs).
     Schedules(crate::client_cmd::SchedulesArgs),
+    /// Ask a station for its log; list, show and download uploaded logs.
+    Logs(crate::client_cmd::LogsArgs),
     /// List, show, create or delete freshness targets.
     Freshness(crate::client_cmd::FreshnessArgs),
     /// List, show, create, replace or delete alert rules.

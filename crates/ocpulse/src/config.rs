@@ -70,6 +70,11 @@ pub struct ServerConfig {
     /// Readiness fails when the data directory's file system has fewer bytes free than
     /// this (0: no floor), so a load balancer stops sending stations before writes fail.
     pub min_free_space: u64,
+    /// The URL stations reach this server at (`https://csms.example.com`): upload URLs
+    /// handed to stations start with it. `None`: the listen address.
+    pub public_url: Option<String>,
+    /// The largest log file a station may upload, in bytes (larger: 413, nothing kept).
+    pub max_upload_bytes: u64,
 }
 
 /// Authentication settings: who may open a station connection or call the API.
@@ -224,6 +229,8 @@ impl Default for ServerConfig {
             retention: ocpulse_core::retention::RetentionPolicy::default(),
             prune_every: Duration::from_secs(60),
             min_free_space: DEFAULT_MIN_FREE_SPACE,
+            public_url: None,
+            max_upload_bytes: 64 * 1024 * 1024,
         }
     }
 }

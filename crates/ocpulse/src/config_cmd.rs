@@ -32,15 +32,16 @@ pub fn run(parsed: &Parsed, args: &crate::serve_args::ServeArgs) -> anyhow::Resu
         anyhow::bail!("config check: no settings were parsed");
     };
     crate::stdout::text(&effective(parsed, matches));
-    // The two switches whose default depends on the listener: say what they come to.
+    // The settings whose default depends on the listener: say what they come to.
     crate::stdout::line(&format!(
-        "# in force: auto-register = {}, require-token = {} ({})",
+        "# in force: auto-register = {}, require-token = {}, authorization = {} ({})",
         config.security.auto_register,
         config.security.require_token,
+        config.authorization,
         if config.listen.ip().is_loopback() {
             "loopback listener: development mode unless switched off"
         } else {
-            "non-loopback listener: tokens and registered stations required"
+            "non-loopback listener: tokens, registered stations and id tokens required"
         }
     ));
     Ok(())

@@ -21,6 +21,7 @@ pub mod id_tokens;
 pub mod jobs;
 pub mod listener;
 pub mod logging;
+pub mod logs;
 pub mod metrics;
 pub mod readiness;
 pub mod registry;

@@ -61,6 +61,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Freshness(args) => ocpulse::client_cmd::freshness(args).await,
         Command::AlertRules(args) => ocpulse::client_cmd::alert_rules(args).await,
         Command::Alerts(args) => ocpulse::client_cmd::alerts(args).await,
+        Command::Logs(args) => ocpulse::client_cmd::logs(args).await,
         Command::Webhooks(args) => ocpulse::client_cmd::webhooks(args).await,
         Command::IdTokens(args) => ocpulse::client_cmd::id_tokens(args).await,
         Command::Reports(args) => ocpulse::client_cmd::reports(args).await,

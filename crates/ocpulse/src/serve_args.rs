@@ -172,6 +172,15 @@ pub struct ServeArgs {
     /// than this (`500MiB`, `2GiB`; 0 = no floor).
     #[arg(long, env = "OCPULSE_MIN_FREE_SPACE", value_name = "SIZE", default_value = "100MiB", value_parser = crate::readiness::parse_size)]
     pub min_free_space: u64,
+    /// The URL stations reach this server at (`https://csms.example.com`, behind a proxy
+    /// or NAT): the one-time log upload URLs handed to stations start with it. Default:
+    /// the listen address (or, when that is 0.0.0.0, the host the API was called at).
+    #[arg(long, env = "OCPULSE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// The largest log file a station may upload (`64MiB`, `1GiB`); larger is refused
+    /// with 413 and nothing is kept. One upload is held in memory while it is checked.
+    #[arg(long, env = "OCPULSE_MAX_UPLOAD_SIZE", value_name = "SIZE", default_value = "64MiB", value_parser = crate::readiness::parse_size)]
+    pub max_upload_size: u64,
 }
 
 impl ServeArgs {
@@ -236,6 +245,8 @@ impl ServeArgs {
             retention: self.retention()?,
             prune_every: Duration::from_secs(self.prune_every),
             min_free_space: self.min_free_space,
+            public_url: self.public_url.clone(),
+            max_upload_bytes: self.max_upload_size,
             ..ServerConfig::default()
         })
     }
@@ -278,6 +289,23 @@ fn parse_retention(text: &str) -> Result<Retention, String> {
         return Err(format!("{text} is shorter than the shortest retention, 1m"));
     }
     Ok(Retention(Some(d)))
+}
+
+/// Reads `--public-url`: an http(s) URL without query or fragment; a trailing `/` is dropped.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let t = text.trim().trim_end_matches('/');
+    let rest = t
+        .strip_prefix("http://")
+        .or_else(|| t.strip_prefix("https://"))
+        .ok_or_else(|| {
+            format!("{text:?} is not an http:// or https:// URL (e.g. https://csms.example.com)")
+        })?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "{text:?}: give the scheme, host and optional port and path, without query or fragment (e.g. https://csms.example.com)"
+        ));
+    }
+    Ok(t.to_owned())
 }
 
 /// Reads `ACTION=DURATION`.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, put};
 use ocpulse_core::Store;
 use ocpulse_store::{DataDirLock, PgStore, SqliteStore};
 use tokio::net::TcpListener;
@@ -18,6 +18,11 @@ use crate::{api, ws};
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/ocpp/{station_id}", get(ws::upgrade))
+        // The stations' log uploads: the one-time token in the path is the credential.
+        .route(
+            "/uploads/{token}",
+            put(api::uploads::receive).post(api::uploads::receive),
+        )
         .merge(api::router(&app))
         .fallback(api::not_found)
         .with_state(app)

@@ -49,7 +49,8 @@ pub struct SimArgs {
     pub client_key: Option<PathBuf>,
     /// Inject a trigger fault: MESSAGE=FAULT (MESSAGE may be *). Faults: reject,
     /// not-implemented, callerror[:CODE], no-answer, accept-never-send, delay:MS,
-    /// before-response, wrong-target, twice, crossing. Repeatable.
+    /// before-response, wrong-target, twice, crossing. Repeatable. For GetLog,
+    /// GetDiagnostics, UpdateFirmware and SignedUpdateFirmware: reject or fail.
     #[arg(long = "fault")]
     pub faults: Vec<String>,
     /// A JSON scenario file with faults for all stations and per station id.

@@ -112,7 +112,7 @@ impl Pair {
     }
 
     fn route_station(&mut self, out: Vec<SimOutput>) {
-        for SimOutput::Send(text) in out {
+        for text in out.into_iter().filter_map(SimOutput::frame) {
             self.to_server.push_back(text);
         }
     }

@@ -61,6 +61,11 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/stations/{id}/messages", Needs(Read)),
     ("get", "/api/v1/stations/{id}/health", Needs(Read)),
     ("get", "/api/v1/stations/{id}/meter-values", Needs(Read)),
+    // Log uploads: asking is an operation on the station like a trigger; reading, read.
+    ("post", "/api/v1/stations/{id}/logs", Needs(Trigger)),
+    ("get", "/api/v1/logs", Needs(Read)),
+    ("get", "/api/v1/logs/{id}", Needs(Read)),
+    ("get", "/api/v1/logs/{id}/content", Needs(Read)),
     // The station registry (routes being added separately).
     ("post", "/api/v1/stations", Needs(Admin)),
     ("put", "/api/v1/stations/{id}", Needs(Admin)),

@@ -15,6 +15,7 @@ mod health;
 mod id_tokens;
 mod jobs;
 mod local_list;
+mod logs;
 mod messages;
 mod meter_values;
 mod metrics;
@@ -33,6 +34,7 @@ mod storage_report;
 mod tokens;
 mod trigger_answer;
 mod trigger_records;
+pub mod uploads;
 mod webhooks;
 
 use std::sync::Arc;
@@ -72,6 +74,11 @@ api_routes! {
     post "/api/v1/stations/{id}/trigger" => send_trigger::trigger;
     post "/api/v1/stations/{id}/calls" => calls::send;
     get "/api/v1/stations/{id}/messages" => messages::list;
+    // Log uploads (the station's upload endpoint, /uploads/{token}, is outside the API).
+    post "/api/v1/stations/{id}/logs" => logs::create;
+    get "/api/v1/logs" => logs::list;
+    get "/api/v1/logs/{id}" => logs::one;
+    get "/api/v1/logs/{id}/content" => logs::content;
     get "/api/v1/triggers" => trigger_records::list;
     get "/api/v1/triggers/{id}" => trigger_records::one;
     get "/api/v1/events" => events::stream;
@@ -182,7 +189,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/local-list, id-tokens, id-tokens/{{idToken}}, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, and stations connect to /ocpp/{{stationId}}",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/local-list, id-tokens, id-tokens/{{idToken}}, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, stations/{{id}}/logs, logs, logs/{{id}}, logs/{{id}}/content, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, stations connect to /ocpp/{{stationId}} and upload logs to the one-time /uploads/{{token}} they are given",
             uri.path()
         ),
     )

@@ -1,6 +1,6 @@
 //! The API client commands (`ocpulse trigger`, `stations`, `jobs`, `schedules`,
-//! `freshness`, `alert-rules`, `alerts`, `webhooks`, `id-tokens`, `reports`, `export`): the common
-//! operations from a terminal, against a running server's HTTP API (with
+//! `freshness`, `logs`, `alert-rules`, `alerts`, `webhooks`, `id-tokens`, `reports`,
+//! `export`): the common operations from a terminal, against a running server's HTTP API (with
 //! `--token`/`OCPULSE_TOKEN` when it requires one). Tables by default, the API's own JSON
 //! with `--json` (for scripts; a list is read whole by following `next` and printed as one
 //! page, `{"items": [...], "next": null}`). An API error is shown as its code and message
@@ -15,6 +15,7 @@ mod freshness;
 mod http;
 mod id_tokens;
 mod jobs;
+mod logs;
 mod output;
 mod reports;
 mod schedules;
@@ -30,6 +31,7 @@ pub use freshness::{FreshnessArgs, freshness};
 pub use http::ClientArgs;
 pub use id_tokens::{IdTokensAction, IdTokensArgs, id_tokens};
 pub use jobs::{CreateArgs, JobsAction, JobsArgs, jobs};
+pub use logs::{LogsAction, LogsArgs, logs};
 pub(crate) use output::table;
 pub use reports::{Report, ReportsArgs, reports};
 pub use schedules::{SchedulesArgs, schedules};
