@@ -22,9 +22,10 @@ receive deliveries. The hook points every http(s) URL of a webhook body at 127.0
 accepted (the server is started with --webhook-allow 127.0.0.0/8) and nothing leaves
 loopback.
 
-Calls: POST /api/v1/stations/{id}/calls waits up to `timeoutMs` (up to 300 s) for the
-station; the hook lowers a valid `timeoutMs` above MAX_WAIT_MS to MAX_WAIT_MS, by the same
-rule, so a call queued behind others never runs into the request timeout.
+Calls: POST /api/v1/stations/{id}/calls (and /local-list) waits up to `timeoutMs` (up to
+300 s) for the station; the hook lowers a valid `timeoutMs` above MAX_WAIT_MS to
+MAX_WAIT_MS, by the same rule, so a call queued behind others never runs into the request
+timeout.
 
 Tokens: the run authenticates with one admin token, and `DELETE /api/v1/tokens/{id}`
 with an id the fuzzer read from `GET /api/v1/tokens` revokes it, after which every
@@ -80,7 +81,8 @@ def before_call(ctx, case, **kwargs):
             value = body.get(field)
             if _is_int(value) and 1 <= value < MIN_BACKGROUND_S:
                 body[field] = MIN_BACKGROUND_S
-    if method == "POST" and path == "/api/v1/stations/{id}/calls" and isinstance(body, dict):
+    waits = ("/api/v1/stations/{id}/calls", "/api/v1/stations/{id}/local-list")
+    if method == "POST" and path in waits and isinstance(body, dict):
         timeout_ms = body.get("timeoutMs")
         if _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= SERVER_MAX_WAIT_MS:
             body["timeoutMs"] = MAX_WAIT_MS

@@ -8,6 +8,10 @@ message with the library's `call()`. The library validates every frame the CSMS 
 (our TriggerMessage requests and our CALLRESULTs) against its own copy of the OCA JSON
 schemas; a violation surfaces as a CALLERROR or an exception, and the test fails.
 
+The stations also answer GetDiagnostics (1.6) and GetLog (2.0.1) and really upload a log
+file with urllib to the one-time URL ocpulse hands out (a multipart POST, a raw PUT); the
+API must then list the request as received and download the very bytes sent.
+
 Each test drives the server through its HTTP API (stdlib urllib) and compares what the
 API returns with the exact frames the station wrote on the wire.
 
@@ -127,6 +131,8 @@ class Recording:
         self.sent: List[Any] = []  # every frame this station wrote, parsed
         self.received: List[Any] = []  # every frame it read, parsed
         self.triggers: dict = {}  # TriggerMessage unique id -> TriggerRecord
+        self.upload_requests: List[dict] = []  # GetDiagnostics / GetLog payloads received
+        self.upload_results: List[Any] = []  # (HTTP status, body) of each upload made
         self.problems: List[str] = []  # failures in hooks or the receive loop
         self.task: Optional[asyncio.Task] = None
         self.ws = None
@@ -147,6 +153,10 @@ class Recording:
             if isinstance(f, list) and f[0] == message_type and f[1] == unique_id:
                 return f
         raise TestFailure(f"{self.id}: sent no frame of type {message_type} with id {unique_id}")
+
+    def log_text(self) -> bytes:
+        """The log file this station uploads: unique per call, so a download proves it."""
+        return f"{now()} {self.id} log line one\n{uuid.uuid4()} line two\n".encode()
 
     async def send_call(self, request) -> list:
         """Sends `request` with the library's call() (schema-validated both ways, a
@@ -263,6 +273,29 @@ class Station16(Recording, ChargePoint16):
         )
 
 
+    # GetDiagnostics: a real upload with the stdlib (multipart/form-data POST, as 1.6
+    # stations commonly send it), then DiagnosticsStatusNotification Uploaded/UploadFailed.
+    @on(enums16.Action.get_diagnostics)
+    def on_get_diagnostics(self, location, **kwargs):
+        self.upload_requests.append({"location": location, **kwargs})
+        return result16.GetDiagnostics(file_name=f"diagnostics-{self.id}.txt")
+
+    @after(enums16.Action.get_diagnostics)
+    async def after_get_diagnostics(self, location, **kwargs):
+        try:
+            await self.send_call(
+                call16.DiagnosticsStatusNotification(status=enums16.DiagnosticsStatus.uploading)
+            )
+            ok = await asyncio.to_thread(
+                upload_file, location, self.log_text(), f"diagnostics-{self.id}.txt", True
+            )
+            status = (enums16.DiagnosticsStatus.uploaded if ok
+                      else enums16.DiagnosticsStatus.upload_failed)
+            await self.send_call(call16.DiagnosticsStatusNotification(status=status))
+        except BaseException as e:  # surfaced by the test through station.problems
+            self.problems.append(f"GetDiagnostics upload: {e!r}")
+
+
 class RejectingStation16(Station16):
     """A 1.6 charge point whose TriggerMessage handler answers Rejected."""
 
@@ -350,6 +383,29 @@ class Station201(Recording, ChargePoint201):
     @after(enums201.Action.trigger_message)
     async def after_trigger_message(self, requested_message, call_unique_id, evse=None, **kwargs):
         await self.run_trigger(call_unique_id, lambda: self.requests_for(requested_message, evse))
+
+
+    # GetLog: a raw PUT of the file to log.remoteLocation, with LogStatusNotification
+    # (requestId) before and after.
+    @on(enums201.Action.get_log)
+    def on_get_log(self, log, log_type, request_id, **kwargs):
+        self.upload_requests.append({"log": log, "log_type": log_type, "request_id": request_id})
+        return result201.GetLog(status=enums201.LogStatusEnumType.accepted,
+                                filename=f"{log_type}-{self.id}.txt")
+
+    @after(enums201.Action.get_log)
+    async def after_get_log(self, log, log_type, request_id, **kwargs):
+        try:
+            await self.send_call(call201.LogStatusNotification(
+                status=enums201.UploadLogStatusEnumType.uploading, request_id=request_id))
+            ok = await asyncio.to_thread(
+                upload_file, log["remote_location"], self.log_text(), None, False
+            )
+            status = (enums201.UploadLogStatusEnumType.uploaded if ok
+                      else enums201.UploadLogStatusEnumType.upload_failure)
+            await self.send_call(call201.LogStatusNotification(status=status, request_id=request_id))
+        except BaseException as e:
+            self.problems.append(f"GetLog upload: {e!r}")
 
 
 class RejectingStation201(Station201):
@@ -451,6 +507,40 @@ def _http(method: str, url: str, body: Any, timeout: float):
         return status, json.loads(raw) if raw else None
     except ValueError:
         return status, raw.decode(errors="replace")
+
+
+UPLOADED: dict = {}  # upload URL -> the bytes a station sent there
+
+
+def upload_file(url: str, data: bytes, file_name: Optional[str], multipart: bool) -> bool:
+    """Uploads `data` to `url` with urllib (the CSMS's one-time URL): multipart/form-data
+    POST or raw PUT. Returns whether the server took it (2xx)."""
+    if multipart:
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                f"filename=\"{file_name}\"\r\nContent-Type: text/plain\r\n\r\n").encode()
+        body += data + f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    else:
+        request = urllib.request.Request(url, data=data, method="PUT",
+                                         headers={"Content-Type": "text/plain"})
+    try:
+        with _OPENER.open(request, timeout=STEP) as response:
+            ok = 200 <= response.status < 300
+    except urllib.error.HTTPError:
+        ok = False
+    if ok:
+        UPLOADED[url] = data
+    return ok
+
+
+def _http_raw(url: str, timeout: float):
+    try:
+        with _OPENER.open(urllib.request.Request(url), timeout=timeout) as response:
+            return response.status, response.headers.get("Content-Type"), response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read()
 
 
 class Server:
@@ -782,6 +872,47 @@ async def test_v16_station_boots_accepted_and_reports_connectors_0_1_2(ctx: Cont
     check_station_healthy(station)
 
 
+async def log_upload_round_trip(ctx: Context, station: Recording, action: str, body: dict):
+    """Asks for the station's log through the API (waiting), checks the station got the
+    one-time URL and uploaded with urllib, then downloads the file through the API."""
+    before = len(station.upload_requests)
+    status, log = await ctx.server.api(
+        "POST", f"/api/v1/stations/{station.id}/logs", {**body, "wait": True, "timeoutMs": 10000})
+    check(status == 200, f"POST logs answered HTTP {status}: {log}")
+    check(log.get("status") == "received", f"status {log.get('status')!r}: {dumps(log)}")
+    check(log.get("action") == action, f"action {log.get('action')!r}")
+    check(len(station.upload_requests) == before + 1,
+          f"the station got {len(station.upload_requests) - before} {action} calls")
+    asked = station.upload_requests[-1]
+    url = asked.get("location") or asked.get("log", {}).get("remote_location")
+    check(url in UPLOADED, f"the station's upload to {url!r} is not recorded as taken")
+    if action == "GetLog":
+        check(asked.get("request_id") == log.get("requestId"),
+              f"requestId {asked.get('request_id')} vs the API's {log.get('requestId')}")
+    code, content_type, data = await bounded(asyncio.to_thread(
+        _http_raw, ctx.server.http_base + f"/api/v1/logs/{log['id']}/content", STEP), "download")
+    check(code == 200, f"GET content answered HTTP {code}: {data[:200]!r}")
+    check(data == UPLOADED[url], f"downloaded {data!r}, the station sent {UPLOADED[url]!r}")
+    check(content_type == "text/plain", f"content type {content_type!r}")
+    # The station's Uploaded notification arrives after the file: the request stays received.
+    for _ in range(50):
+        status, now_log = await ctx.server.api("GET", f"/api/v1/logs/{log['id']}")
+        if any(p.get("status") == "Uploaded" for p in now_log.get("progress", [])):
+            break
+        await asyncio.sleep(0.1)
+    check(now_log.get("status") == "received", f"then {dumps(now_log)}")
+    check([p.get("status") for p in now_log.get("progress", [])] == ["Uploading", "Uploaded"],
+          f"progress {now_log.get('progress')}")
+    status, listed = await ctx.server.api("GET", f"/api/v1/logs?station={station.id}")
+    check(status == 200 and listed["items"][0]["id"] == log["id"], f"list {dumps(listed)}")
+    check_station_healthy(station)
+
+
+@test
+async def test_v16_get_diagnostics_station_posts_multipart_and_the_api_downloads_it(ctx: Context):
+    await log_upload_round_trip(ctx, ctx.require("cp16"), "GetDiagnostics", {})
+
+
 @test
 async def test_v16_targeted_status_notification_trigger_returns_the_station_message(ctx: Context):
     station = ctx.require("cp16")
@@ -907,6 +1038,11 @@ async def test_v201_station_boots_accepted_and_reports_evse_1_connector_1(ctx: C
 
 
 @test
+async def test_v201_get_log_station_puts_its_log_and_the_api_downloads_it(ctx: Context):
+    await log_upload_round_trip(ctx, ctx.require("cp201"), "GetLog", {"logType": "SecurityLog"})
+
+
+@test
 async def test_v201_targeted_status_notification_trigger_fills_connector_and_returns_message(ctx: Context):
     station = ctx.require("cp201")
     station.status[(1, 1)] = enums201.ConnectorStatusEnumType.occupied
@@ -1010,6 +1146,39 @@ async def test_v201_rejected_trigger_returns_rejected_without_messages(ctx: Cont
     await asyncio.sleep(0.5)
     calls = [f for f in station.sent[mark:] if f[0] == 2]
     check(not calls, f"the rejecting station sent CALLs anyway: {calls}")
+
+
+@test
+async def test_blocked_id_token_is_refused_to_both_versions_and_others_follow_the_policy(ctx: Context):
+    # The server runs in loopback development mode (--authorization accept-all): a token
+    # not in the registry is accepted, a registered Blocked one is refused all the same.
+    status, entry = await ctx.server.api("PUT", "/api/v1/id-tokens/PYBLOCKED", {"status": "Blocked"})
+    check(status in (200, 201), f"PUT id-token answered HTTP {status}: {entry}")
+    cp16 = await ctx.connect(Station16, "PY16-AUTH")
+    await boot16(cp16)
+    blocked = await bounded(cp16.call(call16.Authorize(id_tag="pyblocked"), suppress=False),
+                            "1.6 Authorize of a blocked tag")
+    check(blocked.id_tag_info.get("status") == "Blocked",
+          f"1.6 Authorize of a blocked tag answered {blocked}")
+    other = await bounded(cp16.call(call16.Authorize(id_tag="PYANYONE"), suppress=False),
+                          "1.6 Authorize of an unknown tag")
+    check(other.id_tag_info.get("status") == "Accepted", f"1.6 Authorize answered {other}")
+    started = await bounded(
+        cp16.call(call16.StartTransaction(connector_id=1, id_tag="PYBLOCKED", meter_start=0,
+                                          timestamp=now()), suppress=False),
+        "1.6 StartTransaction of a blocked tag")
+    check(started.id_tag_info.get("status") == "Blocked" and isinstance(started.transaction_id, int),
+          f"1.6 StartTransaction of a blocked tag answered {started}")
+    cp201 = await ctx.connect(Station201, "PY201-AUTH")
+    await boot201(cp201)
+    blocked = await bounded(
+        cp201.call(call201.Authorize(id_token={"id_token": "PYBLOCKED", "type": "ISO14443"}),
+                   suppress=False),
+        "2.0.1 Authorize of a blocked token")
+    check(blocked.id_token_info.get("status") == "Blocked",
+          f"2.0.1 Authorize of a blocked token answered {blocked}")
+    check_station_healthy(cp16)
+    check_station_healthy(cp201)
 
 
 @test

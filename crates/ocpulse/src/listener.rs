@@ -194,6 +194,13 @@ async fn connection(
             tracing::debug!(%remote, "evicted: the oldest of too many connections without a request");
             return;
         }
+        // Stopping: a connection that has sent nothing is closed at once (as hyper's
+        // graceful shutdown closes idle ones), instead of holding the stop up until its
+        // handshake timeout.
+        () = shutdown.cancelled() => {
+            tracing::debug!(%remote, "stopping: closing a connection that sent no request");
+            return;
+        }
     }
     tokio::select! {
         result = conn.as_mut() => {

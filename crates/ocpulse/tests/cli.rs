@@ -638,3 +638,48 @@ async fn a_terminal_gets_colour_and_a_progress_bar() {
     );
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_is_uploaded_and_downloaded_each_with_one_command_in_both_versions() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    station(&server, "CLILOG16", ProtocolVersion::V16, &stop).await;
+    station(&server, "CLILOG201", ProtocolVersion::V201, &stop).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (id, version) in [("CLILOG16", "ocpp1.6"), ("CLILOG201", "ocpp2.0.1")] {
+        let file = dir.path().join(format!("{id}.log"));
+        let file_arg = file.to_string_lossy().into_owned();
+        // One command: ask, wait, write the file.
+        let (ok, out, err) =
+            ocpulse(&server, &["logs", "request", id, "--wait", "-o", &file_arg]).await;
+        assert!(ok, "{out}{err}");
+        let text = std::fs::read_to_string(&file).expect("the file was written");
+        assert!(text.contains(&format!("station={id}")), "{text}");
+        assert!(text.contains(&format!("protocol={version}")), "{text}");
+        // One command to download it again, to stdout.
+        let (ok, out, err) = ocpulse(&server, &["logs", "list", "--station", id, "--json"]).await;
+        assert!(ok, "{err}");
+        let list: Value = serde_json::from_str(&out).expect("json");
+        let log_id = list["items"][0]["id"].as_str().expect("id").to_owned();
+        let (ok, downloaded, err) = ocpulse(&server, &["logs", "download", &log_id]).await;
+        assert!(ok, "{err}");
+        assert_eq!(downloaded, text);
+        let (ok, shown, _) = ocpulse(&server, &["logs", "get", &log_id]).await;
+        assert!(ok && shown.contains("received"), "{shown}");
+    }
+    let (ok, table, _) = ocpulse(&server, &["logs", "list"]).await;
+    assert!(ok, "{table}");
+    assert!(table.starts_with("LOG"), "{table}");
+    assert!(
+        table.contains("GetDiagnostics") && table.contains("GetLog"),
+        "{table}"
+    );
+    // A refusal fails the command and says so.
+    let mut cfg = StationConfig::new("CLILOGREJ", ProtocolVersion::V201);
+    cfg.faults.add_flag("GetLog=reject").expect("fault");
+    station_with(&server, cfg, &stop).await;
+    let (ok, out, err) = ocpulse(&server, &["logs", "request", "CLILOGREJ", "--wait"]).await;
+    assert!(!ok, "{out}");
+    assert!(err.contains("rejected"), "{err}");
+    stop.cancel();
+}

@@ -352,3 +352,41 @@ async fn the_public_url_is_where_stations_are_told_to_upload() {
         .await;
     assert_eq!(now["status"], "uploading", "{now}");
 }
+
+#[tokio::test]
+async fn requests_and_files_survive_a_restart() {
+    let server = Server::start().await;
+    let (_st, url, http) = raw_request(&server, "CPKEEP").await;
+    let (code, log) = http.await.expect("join");
+    assert_eq!(code, 202, "{log}");
+    let id = log["id"].as_str().expect("id").to_owned();
+    let put = reqwest::Client::new()
+        .put(&url)
+        .header("content-type", "text/plain")
+        .body("kept across restarts")
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(put.status().as_u16(), 201);
+    drop(_st);
+    let server = server.restart(|_| {}).await;
+    let (code, after) = server.get(&format!("/api/v1/logs/{id}")).await;
+    assert_eq!(code, 200, "{after}");
+    assert_eq!(after["status"], "received");
+    let (code, _, bytes) = download(&server, &id).await;
+    assert_eq!(
+        (code, bytes.as_slice()),
+        (200, &b"kept across restarts"[..])
+    );
+    let again = reqwest::Client::new()
+        .put(&url)
+        .body("x")
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(
+        again.status().as_u16(),
+        410,
+        "still spent after the restart"
+    );
+}

@@ -16,6 +16,27 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 const STATIONS: usize = 1000;
+
+/// A client that opened a connection and sent nothing does not hold a stop up until the
+/// handshake timeout (5 s): before, such a connection made a test server's stop miss its
+/// 5 s bound now and then.
+#[tokio::test]
+async fn a_connection_without_a_request_does_not_delay_the_stop() {
+    let server = common::Server::start().await;
+    let idle = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    // Let the listener accept it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the stop took {:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}
 const SHUTDOWN_TIMEOUT: u64 = 10;
 
 /// The test process holds one socket per station: make sure the soft limit allows it.
