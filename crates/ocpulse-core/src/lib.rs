@@ -10,6 +10,7 @@ pub mod answers;
 pub mod auth_limiter;
 pub mod authorization;
 pub mod capability;
+pub mod charging_session;
 pub mod fleet_job;
 pub mod fleet_report;
 pub mod freshness;

@@ -101,6 +101,11 @@ pub struct Faults {
     pub ignore_csms_calls: bool,
     /// Report every connector Faulted from the start.
     pub faulted: bool,
+    /// No car plugged in: accept RemoteStartTransaction / RequestStartTransaction and
+    /// never start the transaction.
+    pub no_car: bool,
+    /// Answer every RemoteStartTransaction / RequestStartTransaction `Rejected`.
+    pub reject_remote_start: bool,
     /// Per operation ([`FAULTY_OPERATIONS`]).
     pub operations: BTreeMap<String, OperationFault>,
 }
@@ -150,6 +155,12 @@ pub struct FaultSpec {
     /// See [`Faults::faulted`].
     #[serde(default)]
     pub faulted: bool,
+    /// See [`Faults::no_car`].
+    #[serde(default)]
+    pub no_car: bool,
+    /// See [`Faults::reject_remote_start`].
+    #[serde(default)]
+    pub reject_remote_start: bool,
     /// Operation → fault name (`reject`, `fail`), see [`Faults::operations`].
     #[serde(default)]
     pub operations: BTreeMap<String, String>,
@@ -185,6 +196,8 @@ impl Scenario {
             }
             faults.ignore_csms_calls |= spec.ignore_csms_calls;
             faults.faulted |= spec.faulted;
+            faults.no_car |= spec.no_car;
+            faults.reject_remote_start |= spec.reject_remote_start;
         }
         Ok(faults)
     }

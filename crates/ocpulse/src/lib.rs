@@ -9,6 +9,8 @@ pub mod app;
 pub mod auth;
 pub mod backup_cmd;
 pub mod bench_cmd;
+pub mod charging_control;
+pub mod charging_sessions;
 pub mod cli;
 pub mod client_cmd;
 pub mod completions_cmd;

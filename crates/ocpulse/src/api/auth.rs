@@ -59,6 +59,12 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     // admin may do through the typed routes: admin.
     ("post", "/api/v1/stations/{id}/calls", Needs(Admin)),
     ("get", "/api/v1/stations/{id}/messages", Needs(Read)),
+    // Charging sessions: starting and stopping one delivers energy someone pays for, so
+    // admin, like `/calls` that could send the same CALLs.
+    ("post", "/api/v1/stations/{id}/sessions", Needs(Admin)),
+    ("get", "/api/v1/sessions", Needs(Read)),
+    ("get", "/api/v1/sessions/{id}", Needs(Read)),
+    ("post", "/api/v1/sessions/{id}/stop", Needs(Admin)),
     ("get", "/api/v1/stations/{id}/health", Needs(Read)),
     ("get", "/api/v1/stations/{id}/meter-values", Needs(Read)),
     // Log uploads: asking is an operation on the station like a trigger; reading, read.

@@ -50,6 +50,10 @@ use super::auth::SecurityDoc;
         super::send_trigger::trigger,
         super::calls::send,
         super::messages::list,
+        super::sessions::start,
+        super::sessions::list,
+        super::sessions::one,
+        super::sessions::stop,
         super::logs::create,
         super::logs::list,
         super::logs::one,
@@ -131,6 +135,7 @@ use super::auth::SecurityDoc;
         (name = "stations", description = "What is known about each station"),
         (name = "triggers", description = "Ask a station for a message and get it back"),
         (name = "calls", description = "Send any CSMS call of a station's version and get its answer"),
+        (name = "sessions", description = "Charging sessions: watch them, start and stop them"),
         (name = "logs", description = "Ask a station for its log and download what it uploads"),
         (name = "events", description = "Live events: a tail of the journal"),
         (name = "jobs", description = "Bulk trigger jobs: one trigger sent to many stations"),
@@ -154,6 +159,10 @@ pub struct ApiDoc;
 const EMPTY_MEANS_ABSENT: &[(&str, &[&str])] = &[
     ("/api/v1/reports/health", &["after"]),
     (
+        "/api/v1/sessions",
+        &["station", "active", "from", "to", "after"],
+    ),
+    (
         "/api/v1/stations/{id}/meter-values",
         &["from", "to", "evse", "measurand", "after"],
     ),
@@ -172,6 +181,8 @@ const OPTIONAL_BODIES: &[&str] = &[
     "/api/v1/alerts/{id}/acknowledge",
     // An empty body makes a password and sets it on the station.
     "/api/v1/stations/{id}/password",
+    // Stopping a session needs no options.
+    "/api/v1/sessions/{id}/stop",
 ];
 
 /// Sets `allowEmptyValue` on the parameters of [`EMPTY_MEANS_ABSENT`], and marks the bodies
