@@ -25,6 +25,7 @@ pub mod selector;
 pub mod session;
 pub mod state;
 pub mod station_config;
+pub mod station_ops;
 pub mod store;
 pub mod trigger_plan;
 pub mod trigger_record;

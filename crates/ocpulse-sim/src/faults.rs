@@ -63,11 +63,14 @@ impl std::str::FromStr for TriggerFault {
     }
 }
 
-/// How a station misbehaves when the CSMS asks for a long-running operation (GetLog,
-/// GetDiagnostics, UpdateFirmware): `--fault GetLog=reject`.
+/// How a station misbehaves when the CSMS asks for an operation (GetLog, GetDiagnostics,
+/// UpdateFirmware; `reject` also for Reset, ChangeAvailability, UnlockConnector, ClearCache,
+/// ChangeConfiguration): `--fault GetLog=reject`, `--fault Reset=reject`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OperationFault {
-    /// Refuse it (GetLog `Rejected`; 1.6 GetDiagnostics answers without a file name).
+    /// Refuse it (GetLog `Rejected`; 1.6 GetDiagnostics answers without a file name; the
+    /// [`REFUSABLE_OPERATIONS`] answer `Rejected`, UnlockConnector `UnlockFailed`, changing
+    /// nothing).
     Reject,
     /// Accept it, then fail (the upload is never made; `UploadFailed` / `UploadFailure`).
     Fail,
@@ -85,11 +88,26 @@ impl std::str::FromStr for OperationFault {
 }
 
 /// The operations [`OperationFault`]s apply to (any other name is a trigger's).
-pub const FAULTY_OPERATIONS: [&str; 4] = [
+pub const FAULTY_OPERATIONS: [&str; 9] = [
     "GetLog",
     "GetDiagnostics",
     "UpdateFirmware",
     "SignedUpdateFirmware",
+    "Reset",
+    "ChangeAvailability",
+    "UnlockConnector",
+    "ClearCache",
+    "ChangeConfiguration",
+];
+
+/// The operations a `reject` fault answers with their refusal status at once (firmware that
+/// will not be told); `fail` means nothing more for them.
+pub const REFUSABLE_OPERATIONS: [&str; 5] = [
+    "Reset",
+    "ChangeAvailability",
+    "UnlockConnector",
+    "ClearCache",
+    "ChangeConfiguration",
 ];
 
 /// Every fault of one station.

@@ -526,6 +526,16 @@ impl Station {
                 .to_text(),
             )]
         };
+        if crate::faults::REFUSABLE_OPERATIONS.contains(&action)
+            && self.cfg.faults.for_operation(action) == Some(crate::faults::OperationFault::Reject)
+        {
+            let status = if action == "UnlockConnector" {
+                "UnlockFailed"
+            } else {
+                "Rejected"
+            };
+            return result(serde_json::json!({"status": status}));
+        }
         match action {
             "TriggerMessage" | "ExtendedTriggerMessage" => {
                 self.on_trigger(id, action, payload, now)

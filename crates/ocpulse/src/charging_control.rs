@@ -132,7 +132,7 @@ pub async fn start(app: &Arc<App>, req: StartRequest) -> Result<Ended, CallRefus
             .and_then(Value::as_str)
             .map(str::to_owned),
     };
-    let seen = wait_for(app, &mut updates, deadline, |s| watch.matches(s)).await;
+    let seen = wait_for(app, &mut updates, deadline, None, |s| watch.matches(s)).await;
     Ok(match seen {
         Some(session) => Ended::Done(Box::new(session)),
         None => Ended::NotSeen { action, response },
@@ -181,7 +181,10 @@ pub async fn stop(
         return Ok(Ended::Refused { action, response });
     }
     let id = session.id.clone();
-    let seen = wait_for(app, &mut updates, deadline, |s| s.id == id && !s.active).await;
+    let seen = wait_for(app, &mut updates, deadline, Some(&id), |s| {
+        s.id == id && !s.active
+    })
+    .await;
     Ok(match seen {
         Some(session) => Ended::Done(Box::new(session)),
         None => Ended::NotSeen { action, response },
@@ -195,11 +198,12 @@ fn call_timeout(app: &App, timeout: Duration) -> Duration {
 }
 
 /// Waits for a stored session change that `wanted` picks, until `deadline`. A waiter that
-/// fell behind the feed checks the open sessions (a start) or the stored ones (a stop).
+/// fell behind the feed checks the open sessions, and the `stored` session (a stop's).
 async fn wait_for(
     app: &App,
     updates: &mut tokio::sync::broadcast::Receiver<Arc<ChargingSession>>,
     deadline: Instant,
+    stored: Option<&str>,
     wanted: impl Fn(&ChargingSession) -> bool,
 ) -> Option<ChargingSession> {
     loop {
@@ -210,6 +214,12 @@ async fn wait_for(
             Ok(Ok(_)) => {}
             Ok(Err(RecvError::Lagged(_))) => {
                 if let Some(s) = app.charging.open().into_iter().find(|s| wanted(s)) {
+                    return Some(s);
+                }
+                if let Some(id) = stored
+                    && let Ok(Some(s)) = crate::charging_sessions::get(app, id).await
+                    && wanted(&s)
+                {
                     return Some(s);
                 }
             }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod backup_cmd;
 pub mod bench_cmd;
+pub mod call_run;
 pub mod charging_control;
 pub mod charging_sessions;
 pub mod cli;

@@ -294,3 +294,35 @@ async fn a_disconnected_station_is_409() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn an_untargeted_trigger_refreshes_open_sessions_in_both_versions() {
+    let server = Server::start().await;
+    for (id, version, message) in [
+        ("TRG16", ProtocolVersion::V16, "MeterValues"),
+        ("TRG201", ProtocolVersion::V201, "TransactionEvent"),
+    ] {
+        let mut cfg = station(id, version);
+        // No periodic readings: only the trigger brings one.
+        cfg.meter_interval = Duration::from_secs(3600);
+        let _stop = connected(&server, cfg).await;
+        let (code, started) = start(&server, id, json!({"idToken": "T"})).await;
+        assert_eq!(code, 201, "{started}");
+        let before = started["timeline"].as_array().map_or(0, Vec::len);
+        let (code, answer) = server
+            .trigger(id, json!({"requestedMessage": message}))
+            .await;
+        assert_eq!(
+            (code, &answer["outcome"]),
+            (200, &json!("Completed")),
+            "{answer}"
+        );
+        let session = started["id"].as_str().expect("id");
+        let refreshed = session_when(&server, session, |s| {
+            s["timeline"].as_array().map_or(0, Vec::len) > before
+        })
+        .await;
+        assert_eq!(refreshed["active"], true, "{refreshed}");
+        assert!(refreshed["powerW"].as_f64() > Some(0.0), "{refreshed}");
+    }
+}
