@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::drift::describe;
 use super::read::{self, live_session};
 use crate::app::App;
-use crate::csms_call;
+use crate::call_run::{self, CallOptions};
 use crate::now_ms;
 use crate::registry::CallOutcome;
 
@@ -255,7 +255,7 @@ async fn run(
 
 /// Reads, sets and verifies one station.
 pub async fn apply_one(
-    app: &App,
+    app: &Arc<App>,
     profile: &ConfigProfile,
     station_id: &str,
     timeout: Duration,
@@ -284,7 +284,7 @@ pub async fn apply_one(
     let session = match live_session(app, station_id) {
         Ok(s) => s,
         Err(e) => {
-            out.error = Some(format!("{e:?}"));
+            out.error = Some(e.to_string());
             return out;
         }
     };
@@ -308,20 +308,18 @@ pub async fn apply_one(
     };
     let value_of = |key: &str| profile.settings.get(key).cloned().unwrap_or_default();
     for call in &calls {
+        let options = CallOptions::new(read::REQUESTED_BY, timeout);
         let answer =
-            match csms_call::check(&app.schemas, session.protocol, call.action, &call.payload) {
-                Err(e) => Err(format!("not sent: {e:?}")),
-                Ok(()) => {
-                    match csms_call::send(&session, call.action, call.payload.clone(), timeout)
-                        .await
-                    {
-                        CallOutcome::Result(response) => Ok(response),
-                        CallOutcome::Error { code, .. } => Err(format!("CallError {code}")),
-                        CallOutcome::InvalidResponse { .. } => Err("InvalidResponse".into()),
-                        CallOutcome::Timeout => Err("Timeout".into()),
-                        CallOutcome::Disconnected => Err("Disconnected".into()),
-                    }
-                }
+            match call_run::call(app, station_id, call.action, call.payload.clone(), options).await
+            {
+                Err(e) => Err(format!("not sent: {}", e.code())),
+                Ok(ended) => match ended.outcome {
+                    CallOutcome::Result(response) => Ok(response),
+                    CallOutcome::Error { code, .. } => Err(format!("CallError {code}")),
+                    CallOutcome::InvalidResponse { .. } => Err("InvalidResponse".into()),
+                    CallOutcome::Timeout => Err("Timeout".into()),
+                    CallOutcome::Disconnected => Err("Disconnected".into()),
+                },
             };
         match answer {
             Ok(response) => {

@@ -163,7 +163,7 @@ pub async fn check(
 pub fn describe(e: &ReadError) -> String {
     use crate::registry::CallOutcome;
     match e {
-        ReadError::Refused(r) => format!("not read: {r:?}"),
+        ReadError::Refused(r) => format!("not read: {r}"),
         ReadError::InvalidKey(why) => why.clone(),
         ReadError::Call { action, outcome } => match outcome {
             CallOutcome::Error {

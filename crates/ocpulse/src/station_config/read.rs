@@ -3,6 +3,7 @@
 //! are collected from the committed journal by `requestId` (the session answers them;
 //! nothing here holds a station message).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::app::App;
-use crate::csms_call::{self, CallRefusal};
+use crate::call_run::{self, CallOptions};
+use crate::csms_call::CallRefusal;
 use crate::now_ms;
 use crate::registry::{CallOutcome, SessionHandle};
 use crate::trigger_service::Refusal;
@@ -23,6 +25,9 @@ use crate::trigger_service::Refusal;
 /// Keys per GetVariables: the smallest `ItemsPerMessageGetVariables` stations commonly
 /// have, so a read is never refused for its size.
 const KEYS_PER_GET_VARIABLES: usize = 20;
+
+/// Who asked, in the call records of configuration reads and applies.
+pub const REQUESTED_BY: &str = "configuration";
 
 /// How often the journal is looked at for NotifyReport parts (besides every commit).
 const REPORT_POLL: Duration = Duration::from_millis(200);
@@ -67,7 +72,7 @@ impl From<StoreError> for ReadError {
 /// Reads `keys` (every setting when `None`) from the station, stores the snapshot and the
 /// comparisons with its profiles, and returns the stored (merged) snapshot.
 pub async fn read_and_store(
-    app: &App,
+    app: &Arc<App>,
     station_id: &str,
     keys: Option<&[String]>,
     timeout: Duration,
@@ -78,7 +83,7 @@ pub async fn read_and_store(
 
 /// Reads without storing: the snapshot of what the station answered.
 pub async fn read(
-    app: &App,
+    app: &Arc<App>,
     station_id: &str,
     keys: Option<&[String]>,
     timeout: Duration,
@@ -92,7 +97,7 @@ pub async fn read(
                 Some(k) if !k.is_empty() => json!({"key": k}),
                 _ => json!({}),
             };
-            let response = call(app, &session, "GetConfiguration", payload, deadline).await?;
+            let response = call(app, station_id, "GetConfiguration", payload, deadline).await?;
             let (entries, unknown) = rules::from_get_configuration(&response);
             (entries, unknown, "GetConfiguration")
         }
@@ -101,7 +106,7 @@ pub async fn read(
             let mut unknown = Vec::new();
             for chunk in k.chunks(KEYS_PER_GET_VARIABLES) {
                 let payload = rules::get_variables_request(chunk).map_err(ReadError::InvalidKey)?;
-                let response = call(app, &session, "GetVariables", payload, deadline).await?;
+                let response = call(app, station_id, "GetVariables", payload, deadline).await?;
                 let (e, u) = rules::from_get_variables(&response);
                 entries.extend(e);
                 unknown.extend(u);
@@ -109,7 +114,7 @@ pub async fn read(
             (entries, unknown, "GetVariables")
         }
         (Family::V2, _) => {
-            let entries = base_report(app, &session, station_id, deadline).await?;
+            let entries = base_report(app, station_id, deadline).await?;
             (entries, Vec::new(), "GetBaseReport")
         }
     };
@@ -136,20 +141,23 @@ pub fn live_session(app: &App, station_id: &str) -> Result<SessionHandle, CallRe
         .ok_or_else(|| CallRefusal::Station(Refusal::NotConnected(station_id.to_owned())))
 }
 
-/// Sends one CALL (schema-checked) and returns its CALLRESULT payload.
+/// Sends one CALL (schema-checked, and recorded as a call record like every CSMS call sent
+/// on someone's behalf) and returns its CALLRESULT payload.
 async fn call(
-    app: &App,
-    session: &SessionHandle,
+    app: &Arc<App>,
+    station_id: &str,
     action: &'static str,
     payload: Value,
     deadline: Instant,
 ) -> Result<Value, ReadError> {
-    csms_call::check(&app.schemas, session.protocol, action, &payload)
-        .map_err(ReadError::Refused)?;
     let left = deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(1));
-    match csms_call::send(session, action, payload, left).await {
+    let options = CallOptions::new(REQUESTED_BY, left);
+    let ended = call_run::call(app, station_id, action, payload, options)
+        .await
+        .map_err(ReadError::Refused)?;
+    match ended.outcome {
         CallOutcome::Result(response) => Ok(response),
         outcome => Err(ReadError::Call { action, outcome }),
     }
@@ -165,8 +173,7 @@ fn next_request_id() -> i64 {
 
 /// GetBaseReport FullInventory, then its NotifyReport parts from the journal.
 async fn base_report(
-    app: &App,
-    session: &SessionHandle,
+    app: &Arc<App>,
     station_id: &str,
     deadline: Instant,
 ) -> Result<std::collections::BTreeMap<String, ConfigEntry>, ReadError> {
@@ -174,7 +181,7 @@ async fn base_report(
     let mut cursor = app.store.journal_head().await?;
     let mut live = app.store.subscribe();
     let payload = json!({"requestId": request_id, "reportBase": "FullInventory"});
-    let response = call(app, session, "GetBaseReport", payload, deadline).await?;
+    let response = call(app, station_id, "GetBaseReport", payload, deadline).await?;
     match response.get("status").and_then(Value::as_str) {
         Some("Accepted") => {}
         Some("EmptyResultSet") => return Ok(Default::default()),
