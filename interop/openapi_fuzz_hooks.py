@@ -27,6 +27,11 @@ Calls: POST /api/v1/stations/{id}/calls (and /local-list) waits up to `timeoutMs
 MAX_WAIT_MS, by the same rule, so a call queued behind others never runs into the request
 timeout.
 
+Log requests: POST /api/v1/stations/{id}/logs waits up to `timeoutMs` (up to 600 s) for
+the station's answer, and with `"wait": true` for the upload too (120 s when no timeoutMs
+is given); the hook lowers a valid `timeoutMs` above MAX_WAIT_MS to MAX_WAIT_MS and gives a
+waiting request without one MAX_WAIT_MS, by the same rule.
+
 Tokens: the run authenticates with one admin token, and `DELETE /api/v1/tokens/{id}`
 with an id the fuzzer read from `GET /api/v1/tokens` revokes it, after which every
 request is a 401 (each after the token cache's reload pause) and the run times out. The
@@ -40,6 +45,7 @@ import schemathesis
 
 MAX_WAIT_MS = 5_000
 SERVER_MAX_WAIT_MS = 300_000
+LOGS_MAX_WAIT_MS = 600_000
 MIN_BACKGROUND_S = 600
 # (method, path, field) of the background intervals the hook raises.
 BACKGROUND = [
@@ -85,6 +91,12 @@ def before_call(ctx, case, **kwargs):
     if method == "POST" and path in waits and isinstance(body, dict):
         timeout_ms = body.get("timeoutMs")
         if _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= SERVER_MAX_WAIT_MS:
+            body["timeoutMs"] = MAX_WAIT_MS
+    if method == "POST" and path == "/api/v1/stations/{id}/logs" and isinstance(body, dict):
+        timeout_ms = body.get("timeoutMs")
+        if _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= LOGS_MAX_WAIT_MS:
+            body["timeoutMs"] = MAX_WAIT_MS
+        elif timeout_ms is None and body.get("wait") is True:
             body["timeoutMs"] = MAX_WAIT_MS
     if method != "POST" or path != "/api/v1/trigger-jobs":
         return
