@@ -444,7 +444,7 @@ pub async fn one(
     tag = "logs",
     params(("id" = String, Path, description = "The log request id")),
     responses(
-        (status = 200, description = "The file, with the content type it was uploaded with", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file, with the media type it was uploaded with (`application/octet-stream` when it came with none, or with one that is not a media type)", content_type = "*/*", body = Vec<u8>),
         (status = 404, description = "No log request with this id (`log_not_found`)", body = ApiErrorBody),
         (status = 409, description = "No file arrived for it (yet) (`log_not_received`, with `status`)", body = ApiErrorBody),
         (status = 500, description = "Internal error, or the file is missing from the data directory", body = ApiErrorBody),
