@@ -12,6 +12,10 @@ The stations also answer GetDiagnostics (1.6) and GetLog (2.0.1) and really uplo
 file with urllib to the one-time URL ocpulse hands out (a multipart POST, a raw PUT); the
 API must then list the request as received and download the very bytes sent.
 
+A charging 1.6 charge point answers RemoteStartTransaction / RemoteStopTransaction and
+sends StartTransaction, MeterValues and StopTransaction: the session API must answer with
+the session it started and stopped, with its energy.
+
 Each test drives the server through its HTTP API (stdlib urllib) and compares what the
 API returns with the exact frames the station wrote on the wire.
 
@@ -300,6 +304,91 @@ class RejectingStation16(Station16):
     """A 1.6 charge point whose TriggerMessage handler answers Rejected."""
 
     trigger_status = enums16.TriggerMessageStatus.rejected
+
+
+class ChargingStation16(Station16):
+    """A 1.6 charge point that charges when asked: RemoteStartTransaction is answered
+    (Accepted unless `remote_start_status` says otherwise), then StartTransaction, two
+    MeterValues naming the transactionId (energy rising), and on RemoteStopTransaction a
+    StopTransaction with reason Remote, each through the library's call()."""
+
+    remote_start_status = enums16.RemoteStartStopStatus.accepted
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.remote_starts: List[dict] = []
+        self.remote_stops: List[dict] = []
+        self.transaction_id: Optional[int] = None
+        self.meter_wh = 5000
+
+    def reading(self, power_w: int):
+        return types16.MeterValue(
+            timestamp=now(),
+            sampled_value=[
+                types16.SampledValue(
+                    value=str(self.meter_wh),
+                    measurand=enums16.Measurand.energy_active_import_register,
+                    unit=enums16.UnitOfMeasure.wh,
+                ),
+                types16.SampledValue(
+                    value=str(power_w),
+                    measurand=enums16.Measurand.power_active_import,
+                    unit=enums16.UnitOfMeasure.w,
+                ),
+            ],
+        )
+
+    @on(enums16.Action.remote_start_transaction)
+    def on_remote_start_transaction(self, id_tag, connector_id=None, **kwargs):
+        self.remote_starts.append({"id_tag": id_tag, "connector_id": connector_id, **kwargs})
+        return result16.RemoteStartTransaction(status=self.remote_start_status)
+
+    @after(enums16.Action.remote_start_transaction)
+    async def after_remote_start_transaction(self, id_tag, connector_id=None, **kwargs):
+        if self.remote_start_status != enums16.RemoteStartStopStatus.accepted:
+            return
+        try:
+            connector = connector_id or 1
+            answer = await bounded(
+                self.call(call16.StartTransaction(connector_id=connector, id_tag=id_tag,
+                                                  meter_start=self.meter_wh, timestamp=now()),
+                          suppress=False),
+                f"{self.id}: StartTransaction answer")
+            self.transaction_id = answer.transaction_id
+            for _ in range(2):
+                self.meter_wh += 250
+                await self.send_call(call16.MeterValues(
+                    connector_id=connector, transaction_id=self.transaction_id,
+                    meter_value=[self.reading(7400)]))
+        except BaseException as e:  # surfaced by the test through station.problems
+            self.problems.append(f"after RemoteStartTransaction: {e!r}")
+
+    @on(enums16.Action.remote_stop_transaction)
+    def on_remote_stop_transaction(self, transaction_id, **kwargs):
+        self.remote_stops.append({"transaction_id": transaction_id, **kwargs})
+        ok = transaction_id == self.transaction_id
+        return result16.RemoteStopTransaction(
+            status=enums16.RemoteStartStopStatus.accepted if ok
+            else enums16.RemoteStartStopStatus.rejected)
+
+    @after(enums16.Action.remote_stop_transaction)
+    async def after_remote_stop_transaction(self, transaction_id, **kwargs):
+        if transaction_id != self.transaction_id:
+            return
+        try:
+            self.meter_wh += 100
+            await self.send_call(call16.StopTransaction(
+                meter_stop=self.meter_wh, timestamp=now(), transaction_id=transaction_id,
+                reason=enums16.Reason.remote, transaction_data=[self.reading(0)]))
+            self.transaction_id = None
+        except BaseException as e:  # surfaced by the test through station.problems
+            self.problems.append(f"after RemoteStopTransaction: {e!r}")
+
+
+class RefusingChargingStation16(ChargingStation16):
+    """A 1.6 charge point that answers RemoteStartTransaction Rejected."""
+
+    remote_start_status = enums16.RemoteStartStopStatus.rejected
 
 
 class Station201(Recording, ChargePoint201):
@@ -1179,6 +1268,55 @@ async def test_blocked_id_token_is_refused_to_both_versions_and_others_follow_th
           f"2.0.1 Authorize of a blocked token answered {blocked}")
     check_station_healthy(cp16)
     check_station_healthy(cp201)
+
+
+@test
+async def test_v16_session_started_and_stopped_through_the_api_with_its_energy(ctx: Context):
+    station = await ctx.connect(ChargingStation16, "PY16-CHARGE")
+    await boot16(station)
+    status, session = await ctx.server.api(
+        "POST", "/api/v1/stations/PY16-CHARGE/sessions",
+        {"evseId": 2, "idToken": "PYDRIVER", "timeoutMs": 10000})
+    check(status == 201, f"POST sessions answered HTTP {status}: {session}")
+    check(station.remote_starts == [{"id_tag": "PYDRIVER", "connector_id": 2}],
+          f"the station was asked {station.remote_starts}")
+    start = next((f for f in station.sent if isinstance(f, list) and f[0] == 2
+                  and f[2] == "StartTransaction"), None)
+    check(start is not None, "the station sent no StartTransaction")
+    check(session.get("transactionId") == str(station.transaction_id),
+          f"transactionId {session.get('transactionId')!r}, the station got {station.transaction_id}")
+    check(session.get("connectorId") == 2 and session.get("idToken") == "PYDRIVER"
+          and session.get("active") is True and session.get("meterStartWh") == 5000,
+          f"session {dumps(session)}")
+    # The two MeterValues after the start: 500 Wh so far, 7.4 kW now.
+    for _ in range(50):
+        status, now_session = await ctx.server.api("GET", f"/api/v1/sessions/{session['id']}")
+        if now_session.get("energyWh") == 500:
+            break
+        await asyncio.sleep(0.1)
+    check(now_session.get("energyWh") == 500 and now_session.get("powerW") == 7400,
+          f"after two readings: {dumps(now_session)}")
+    status, ended = await ctx.server.api(
+        "POST", f"/api/v1/sessions/{session['id']}/stop", {"timeoutMs": 10000})
+    check(status == 200, f"POST stop answered HTTP {status}: {ended}")
+    check(station.remote_stops and station.remote_stops[-1]["transaction_id"]
+          == int(session["transactionId"]), f"the station was asked {station.remote_stops}")
+    check(ended.get("active") is False and ended.get("stopReason") == "Remote"
+          and ended.get("energyWh") == 600 and ended.get("powerW") == 0,
+          f"ended session {dumps(ended)}")
+    check_station_healthy(station)
+
+
+@test
+async def test_v16_station_refusing_a_remote_start_is_409_with_its_answer(ctx: Context):
+    station = await ctx.connect(RefusingChargingStation16, "PY16-REFUSE")
+    await boot16(station)
+    status, body = await ctx.server.api(
+        "POST", "/api/v1/stations/PY16-REFUSE/sessions", {"idToken": "PYDRIVER", "timeoutMs": 5000})
+    check(status == 409 and body.get("error") == "start_rejected"
+          and body.get("response", {}).get("status") == "Rejected", f"HTTP {status}: {body}")
+    check(len(station.remote_starts) == 1, f"the station was asked {station.remote_starts}")
+    check_station_healthy(station)
 
 
 @test

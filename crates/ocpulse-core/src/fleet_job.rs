@@ -1,4 +1,4 @@
-//! A bulk trigger job: one trigger request sent to every station a selector picks, with
+//! A bulk job: one trigger request (or one CSMS call) sent to every station a selector picks, with
 //! admission control (a concurrency budget, a start rate, per-station retries with backoff)
 //! and a per-station result. This module is the job's data and its rules, no I/O: what a
 //! valid job looks like, which outcomes are worth a retry, how long to back off, how a
@@ -57,6 +57,32 @@ pub struct JobTrigger {
     /// How long each station's trigger may take (default 10 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+}
+
+/// The CSMS call a job sends to each station instead of a trigger: the `/calls` body
+/// without `wait`. Each station's version checks the payload before anything is sent to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobCall {
+    /// A CSMS-initiated action (`ChangeConfiguration`, `SetVariables`, `Reset`, ...).
+    pub action: String,
+    /// Its payload (default `{}`).
+    #[serde(default = "empty_object")]
+    pub payload: serde_json::Value,
+    /// How long each station has to answer (default 10 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+impl JobCall {
+    /// The per-station timeout in milliseconds.
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)
+    }
 }
 
 /// A 2.0.1 EVSE target as written in a job.
@@ -130,8 +156,12 @@ pub struct JobSpec {
     pub name: Option<String>,
     /// Which stations.
     pub selector: Selector,
-    /// What to ask each of them.
-    pub trigger: JobTrigger,
+    /// What to ask each of them: a trigger (every job stored before calls had one)...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<JobTrigger>,
+    /// ... or a CSMS call; exactly one of the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<JobCall>,
     /// Admission control.
     pub limits: JobLimits,
 }
@@ -156,17 +186,48 @@ impl JobSpec {
             code: e.code,
             message: e.message,
         })?;
-        if self.trigger.requested_message.trim().is_empty() {
-            return refuse(
-                "missing_requested_message",
-                "trigger.requestedMessage is required, e.g. \"StatusNotification\"".into(),
-            );
-        }
-        let t = self.trigger.timeout_ms();
+        let (what, t) = match (&self.trigger, &self.call) {
+            (Some(trigger), None) => {
+                if trigger.requested_message.trim().is_empty() {
+                    return refuse(
+                        "missing_requested_message",
+                        "trigger.requestedMessage is required, e.g. \"StatusNotification\"".into(),
+                    );
+                }
+                ("trigger", trigger.timeout_ms())
+            }
+            (None, Some(call)) => {
+                if call.action.trim().is_empty() {
+                    return refuse(
+                        "missing_action",
+                        "call.action is required, e.g. \"ChangeConfiguration\"".into(),
+                    );
+                }
+                if !call.payload.is_object() {
+                    return refuse(
+                        "invalid_payload",
+                        "call.payload must be a JSON object (the CALL's payload)".into(),
+                    );
+                }
+                ("call", call.timeout_ms())
+            }
+            (Some(_), Some(_)) => {
+                return refuse(
+                    "conflicting_work",
+                    "send either trigger (ask each station for a message) or call (send each station a CSMS call), not both".into(),
+                );
+            }
+            (None, None) => {
+                return refuse(
+                    "missing_trigger",
+                    "trigger or call is required: what to ask each station, e.g. \"trigger\": {\"requestedMessage\": \"StatusNotification\"} or \"call\": {\"action\": \"ClearCache\"}".into(),
+                );
+            }
+        };
         if !(1..=MAX_TIMEOUT_MS).contains(&t) {
             return refuse(
                 "invalid_timeout",
-                format!("trigger.timeoutMs must be from 1 to {MAX_TIMEOUT_MS}, got {t}"),
+                format!("{what}.timeoutMs must be from 1 to {MAX_TIMEOUT_MS}, got {t}"),
             );
         }
         let l = &self.limits;
@@ -349,6 +410,15 @@ pub struct StationResult {
     /// The latest trigger's record id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_id: Option<String>,
+    /// For a call job: the latest call's record id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// For a call job: the `status` of the station's answer (`Accepted`, `Rejected`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// For a call job: the station's CALLERROR (`errorCode`, `errorDescription`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_error: Option<serde_json::Value>,
     /// Why it ended so, when it is not a success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -372,6 +442,9 @@ impl StationResult {
             outcome: JobOutcome::Pending,
             attempts: 0,
             trigger_id: None,
+            call_id: None,
+            status: None,
+            call_error: None,
             detail: None,
             elapsed_ms: None,
             matched_by: Vec::new(),
@@ -387,6 +460,9 @@ impl StationResult {
             outcome: JobOutcome::UnknownStation,
             attempts: 0,
             trigger_id: None,
+            call_id: None,
+            status: None,
+            call_error: None,
             detail: None,
             elapsed_ms: None,
             matched_by: Vec::new(),
@@ -501,17 +577,46 @@ mod tests {
         s.limits.retries = 11;
         assert_eq!(s.check().map_err(|e| e.code), Err("invalid_retries"));
         let mut s = spec(OK);
-        s.trigger.timeout_ms = Some(0);
+        if let Some(t) = s.trigger.as_mut() {
+            t.timeout_ms = Some(0);
+        }
         assert_eq!(s.check().map_err(|e| e.code), Err("invalid_timeout"));
         let mut s = spec(OK);
         s.selector = Selector::default();
         assert_eq!(s.check().map_err(|e| e.code), Err("empty_selector"));
         let mut s = spec(OK);
-        s.trigger.requested_message = " ".into();
+        if let Some(t) = s.trigger.as_mut() {
+            t.requested_message = " ".into();
+        }
         assert_eq!(
             s.check().map_err(|e| e.code),
             Err("missing_requested_message")
         );
+    }
+
+    #[test]
+    fn a_job_sends_a_trigger_or_a_call_and_old_jobs_keep_reading() {
+        let call = r#"{"selector": {"all": true}, "call": {"action": "ClearCache"}, "limits": {"concurrency": 10, "retries": 1, "retryBackoffMs": 100}}"#;
+        let s = spec(call);
+        assert!(s.check().is_ok());
+        assert_eq!(
+            s.call.as_ref().map(|c| c.payload.clone()),
+            Some(serde_json::json!({}))
+        );
+        let mut both = spec(OK);
+        both.call = s.call.clone();
+        assert_eq!(both.check().map_err(|e| e.code), Err("conflicting_work"));
+        let mut neither = spec(OK);
+        neither.trigger = None;
+        assert_eq!(neither.check().map_err(|e| e.code), Err("missing_trigger"));
+        let mut slow = s.clone();
+        if let Some(c) = slow.call.as_mut() {
+            c.timeout_ms = Some(MAX_TIMEOUT_MS + 1);
+        }
+        assert_eq!(slow.check().map_err(|e| e.code), Err("invalid_timeout"));
+        // A stored trigger job serializes as it always did (no `call`).
+        let json = serde_json::to_value(spec(OK)).expect("serialize");
+        assert!(json.get("call").is_none() && json.get("trigger").is_some());
     }
 
     fn outcome(name: &str) -> JobOutcome {

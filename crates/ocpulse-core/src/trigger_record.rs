@@ -1,7 +1,9 @@
 //! The record of one trigger: what the caller asked, what was sent, how the station
 //! answered, which of its messages answered the trigger, and how it ended. Records are
 //! stored, so a caller that did not wait (`"wait": false`) or lost its connection can
-//! still learn the result, and operators can audit who asked what.
+//! still learn the result, and operators can audit who asked what. Any other CSMS call
+//! sent on an operator's behalf (`POST /api/v1/stations/{id}/calls`, the typed station
+//! operations, a job's call) is a record of the same model and table, of kind `call`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -76,7 +78,35 @@ impl Outcome {
     }
 }
 
-/// One OCPP call a trigger sent.
+/// What a record is of: a trigger (TriggerMessage and the messages it brought), or one
+/// other CSMS call and its answer. Records stored before calls had records read as triggers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    /// A trigger (`/trigger`, jobs, schedules, freshness).
+    #[default]
+    Trigger,
+    /// Any other CSMS call (`/calls`, the typed station operations, a job's call).
+    Call,
+}
+
+impl RecordKind {
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trigger => "trigger",
+            Self::Call => "call",
+        }
+    }
+
+    /// Whether this is the default kind (left out when serialized, so trigger records keep
+    /// their bytes).
+    pub fn is_trigger(&self) -> bool {
+        *self == Self::Trigger
+    }
+}
+
+/// One OCPP call a trigger (or a call record) sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SentCall {
@@ -99,6 +129,10 @@ pub struct SentCall {
     /// Milliseconds from the call's submission to its answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer_ms: Option<u64>,
+    /// For a call record: the station's whole CALLRESULT payload (a trigger keeps only its
+    /// status).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub response: Option<Value>,
 }
 
 /// A station message correlated with the trigger.
@@ -130,8 +164,11 @@ pub struct CorrelatedMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TriggerRecord {
-    /// Its id (also the `triggerId` of its journal entries).
+    /// Its id (also the `triggerId` of a trigger's journal entries).
     pub id: String,
+    /// A trigger or a call (absent in storage: a trigger).
+    #[serde(skip_serializing_if = "RecordKind::is_trigger", default)]
+    pub kind: RecordKind,
     /// The station.
     pub station_id: String,
     /// The station's subprotocol when triggered.
@@ -172,6 +209,8 @@ pub struct TriggerRecord {
 /// What to list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TriggerQuery {
+    /// Only records of this kind.
+    pub kind: Option<RecordKind>,
     /// Only this station.
     pub station_id: Option<String>,
     /// Only this outcome.
@@ -196,5 +235,21 @@ mod tests {
             );
         }
         assert_eq!(Outcome::parse("completed"), None);
+    }
+
+    #[test]
+    fn records_stored_before_kinds_read_as_triggers_and_triggers_keep_their_bytes() {
+        let old = r#"{"id":"t","stationId":"CP","protocol":"ocpp1.6","requestedBy":"api","request":{},"createdAt":"x","calls":[{"action":"TriggerMessage","payload":{}}],"messages":[],"outcome":"Completed","complete":true}"#;
+        let record: TriggerRecord = serde_json::from_str(old).expect("old record");
+        assert_eq!(record.kind, RecordKind::Trigger);
+        assert_eq!(record.calls[0].response, None);
+        let again = serde_json::to_string(&record).expect("serialize");
+        assert_eq!(again, old);
+        let call = TriggerRecord {
+            kind: RecordKind::Call,
+            ..record
+        };
+        let json = serde_json::to_value(&call).expect("serialize");
+        assert_eq!(json["kind"], "call");
     }
 }

@@ -63,11 +63,14 @@ impl std::str::FromStr for TriggerFault {
     }
 }
 
-/// How a station misbehaves when the CSMS asks for a long-running operation (GetLog,
-/// GetDiagnostics, UpdateFirmware): `--fault GetLog=reject`.
+/// How a station misbehaves when the CSMS asks for an operation (GetLog, GetDiagnostics,
+/// UpdateFirmware; `reject` also for Reset, ChangeAvailability, UnlockConnector, ClearCache,
+/// ChangeConfiguration): `--fault GetLog=reject`, `--fault Reset=reject`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OperationFault {
-    /// Refuse it (GetLog `Rejected`; 1.6 GetDiagnostics answers without a file name).
+    /// Refuse it (GetLog `Rejected`; 1.6 GetDiagnostics answers without a file name; the
+    /// [`REFUSABLE_OPERATIONS`] answer `Rejected`, UnlockConnector `UnlockFailed`, changing
+    /// nothing).
     Reject,
     /// Accept it, then fail (the upload is never made; `UploadFailed` / `UploadFailure`).
     Fail,
@@ -85,11 +88,26 @@ impl std::str::FromStr for OperationFault {
 }
 
 /// The operations [`OperationFault`]s apply to (any other name is a trigger's).
-pub const FAULTY_OPERATIONS: [&str; 4] = [
+pub const FAULTY_OPERATIONS: [&str; 9] = [
     "GetLog",
     "GetDiagnostics",
     "UpdateFirmware",
     "SignedUpdateFirmware",
+    "Reset",
+    "ChangeAvailability",
+    "UnlockConnector",
+    "ClearCache",
+    "ChangeConfiguration",
+];
+
+/// The operations a `reject` fault answers with their refusal status at once (firmware that
+/// will not be told); `fail` means nothing more for them.
+pub const REFUSABLE_OPERATIONS: [&str; 5] = [
+    "Reset",
+    "ChangeAvailability",
+    "UnlockConnector",
+    "ClearCache",
+    "ChangeConfiguration",
 ];
 
 /// Every fault of one station.
@@ -101,6 +119,11 @@ pub struct Faults {
     pub ignore_csms_calls: bool,
     /// Report every connector Faulted from the start.
     pub faulted: bool,
+    /// No car plugged in: accept RemoteStartTransaction / RequestStartTransaction and
+    /// never start the transaction.
+    pub no_car: bool,
+    /// Answer every RemoteStartTransaction / RequestStartTransaction `Rejected`.
+    pub reject_remote_start: bool,
     /// Per operation ([`FAULTY_OPERATIONS`]).
     pub operations: BTreeMap<String, OperationFault>,
 }
@@ -150,6 +173,12 @@ pub struct FaultSpec {
     /// See [`Faults::faulted`].
     #[serde(default)]
     pub faulted: bool,
+    /// See [`Faults::no_car`].
+    #[serde(default)]
+    pub no_car: bool,
+    /// See [`Faults::reject_remote_start`].
+    #[serde(default)]
+    pub reject_remote_start: bool,
     /// Operation → fault name (`reject`, `fail`), see [`Faults::operations`].
     #[serde(default)]
     pub operations: BTreeMap<String, String>,
@@ -185,6 +214,8 @@ impl Scenario {
             }
             faults.ignore_csms_calls |= spec.ignore_csms_calls;
             faults.faulted |= spec.faulted;
+            faults.no_car |= spec.no_car;
+            faults.reject_remote_start |= spec.reject_remote_start;
         }
         Ok(faults)
     }

@@ -147,6 +147,9 @@ pub fn transaction_event(
     });
     if event_type == "Started" {
         v["idToken"] = json!({"idToken": tx.id_tag, "type": "ISO14443"});
+        if let Some(id) = tx.remote_start_id {
+            v["transactionInfo"]["remoteStartId"] = json!(id);
+        }
     }
     if event_type == "Ended" {
         v["transactionInfo"]["stoppedReason"] = json!("EVDisconnected");

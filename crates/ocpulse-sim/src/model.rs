@@ -111,6 +111,8 @@ pub struct Transaction {
     pub ends_at: Instant,
     /// When the next periodic meter report is due.
     pub next_sample: Instant,
+    /// 2.x `remoteStartId` of the RequestStartTransaction that started it.
+    pub remote_start_id: Option<i64>,
 }
 
 /// One EVSE. A 1.6 station is modelled as one-connector EVSEs, one per 1.6 connector.

@@ -198,9 +198,17 @@ impl Station {
                         .iter()
                         .position(|e| e.tx.is_none() && e.state() == ConnState::Available),
                 };
+                if self.cfg.faults.reject_remote_start {
+                    return Some(json!({"status": "Rejected"}));
+                }
+                if self.cfg.faults.no_car {
+                    // Accepted, waiting for a car that never comes.
+                    return Some(json!({"status": "Accepted"}));
+                }
+                let remote_start_id = p.get("remoteStartId").and_then(Value::as_i64);
                 match index {
                     Some(i) => {
-                        self.start_transaction(i, &tag, now);
+                        self.start_remote_transaction(i, &tag, remote_start_id, now);
                         let mut answer = json!({"status": "Accepted"});
                         if let (false, Some(id)) =
                             (v16, self.evses[i].tx.as_ref().and_then(|t| t.id.clone()))
@@ -222,7 +230,7 @@ impl Station {
                     e.tx.as_ref().and_then(|t| t.id.as_deref()) == Some(wanted.as_str())
                 }) {
                     Some(i) => {
-                        self.stop_transaction(i, now);
+                        self.end_transaction(i, "Remote", now);
                         json!({"status": "Accepted"})
                     }
                     None => json!({"status": "Rejected"}),

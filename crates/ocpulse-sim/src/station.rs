@@ -526,6 +526,16 @@ impl Station {
                 .to_text(),
             )]
         };
+        if crate::faults::REFUSABLE_OPERATIONS.contains(&action)
+            && self.cfg.faults.for_operation(action) == Some(crate::faults::OperationFault::Reject)
+        {
+            let status = if action == "UnlockConnector" {
+                "UnlockFailed"
+            } else {
+                "Rejected"
+            };
+            return result(serde_json::json!({"status": status}));
+        }
         match action {
             "TriggerMessage" | "ExtendedTriggerMessage" => {
                 self.on_trigger(id, action, payload, now)
@@ -546,10 +556,10 @@ impl Station {
         }
     }
 
-    /// Advances timers: boot retries, heartbeats, transactions, delayed sends, the offline
-    /// flush and CALL timeouts. Returns the frames to send.
-    pub fn on_tick(&mut self, now: Now) -> Vec<Output> {
-        let mut out = Vec::new();
+    /// Brings every meter's register up to `now` at the power it has had since the last
+    /// tick, so a change of power (a transaction starting or ending between ticks) counts
+    /// from when it happens.
+    fn settle_meters(&mut self, now: Now) {
         let dt = self
             .last_tick
             .map_or(Duration::ZERO, |t| now.mono.saturating_duration_since(t));
@@ -558,6 +568,13 @@ impl Station {
         for evse in &mut self.evses {
             evse.meter.advance(dt, dc);
         }
+    }
+
+    /// Advances timers: boot retries, heartbeats, transactions, delayed sends, the offline
+    /// flush and CALL timeouts. Returns the frames to send.
+    pub fn on_tick(&mut self, now: Now) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.settle_meters(now);
         let due: Vec<Deferred> = {
             let (due, later): (Vec<_>, Vec<_>) =
                 self.deferred.drain(..).partition(|(at, _)| *at <= now.mono);
@@ -601,7 +618,7 @@ impl Station {
             self.next_heartbeat = Some(now.mono + self.heartbeat_interval);
             self.send("Heartbeat", json!({}), Purpose::Heartbeat);
         }
-        if self.cfg.auto_transactions && self.registration == Registration::Accepted {
+        if self.registration == Registration::Accepted {
             self.run_transactions(now);
         }
         self.flush_offline(now);
@@ -662,11 +679,18 @@ impl Station {
                 times.extend(self.next_flush);
             }
         }
-        if self.cfg.auto_transactions && self.registration == Registration::Accepted {
+        if self.registration == Registration::Accepted {
+            let auto = self.cfg.auto_transactions;
             for e in &self.evses {
-                times.extend(e.next_start);
+                if auto {
+                    times.extend(e.next_start);
+                }
                 if let Some(tx) = &e.tx {
-                    times.push(tx.next_sample.min(tx.ends_at));
+                    times.push(if auto {
+                        tx.next_sample.min(tx.ends_at)
+                    } else {
+                        tx.next_sample
+                    });
                 }
             }
         }
@@ -675,6 +699,18 @@ impl Station {
 
     /// Starts a transaction on an EVSE (index), as if a driver plugged in and badged.
     pub fn start_transaction(&mut self, evse_index: usize, id_tag: &str, now: Now) {
+        self.start_remote_transaction(evse_index, id_tag, None, now);
+    }
+
+    /// Starts a transaction as [`Station::start_transaction`] does; a 2.x one asked for by
+    /// RequestStartTransaction reports its `remoteStartId` (triggerReason `RemoteStart`).
+    pub(crate) fn start_remote_transaction(
+        &mut self,
+        evse_index: usize,
+        id_tag: &str,
+        remote_start_id: Option<i64>,
+        now: Now,
+    ) {
         let session = self.cfg.session_time;
         let interval = self.cfg.meter_interval;
         let version = self.version();
@@ -684,6 +720,10 @@ impl Station {
         if evse.tx.is_some() || evse.state() == ConnState::Faulted {
             return;
         }
+        self.settle_meters(now);
+        let Some(evse) = self.evses.get_mut(evse_index) else {
+            return;
+        };
         let tx = Transaction {
             id: version
                 .is_v2()
@@ -695,6 +735,7 @@ impl Station {
             connector: 1,
             ends_at: now.mono + session,
             next_sample: now.mono + interval,
+            remote_start_id,
         };
         evse.tx = Some(tx.clone());
         evse.next_start = None;
@@ -711,11 +752,15 @@ impl Station {
             Family::V2 => {
                 let payload = messages::transaction_event(
                     "Started",
-                    "Authorized",
+                    if remote_start_id.is_some() {
+                        "RemoteStart"
+                    } else {
+                        "Authorized"
+                    },
                     &tx,
                     &self.evses[evse_index],
                     self.cfg.dc,
-                    None,
+                    Some("Transaction.Begin"),
                     "EVConnected",
                     now,
                 );
@@ -727,9 +772,19 @@ impl Station {
         self.set_state(evse_index, 0, ConnState::Charging, now);
     }
 
-    /// Ends the transaction of an EVSE (index).
+    /// Ends the transaction of an EVSE (index), as if the driver unplugged.
     pub fn stop_transaction(&mut self, evse_index: usize, now: Now) {
+        self.end_transaction(evse_index, "EVDisconnected", now);
+    }
+
+    /// Ends the transaction of an EVSE (index) for `reason` (a 1.6 `Reason` that 2.x
+    /// `ReasonEnumType` also has: `EVDisconnected`, `Remote`, `Local`).
+    pub(crate) fn end_transaction(&mut self, evse_index: usize, reason: &str, now: Now) {
         let idle = self.jitter(self.cfg.idle_time) + self.cfg.idle_time / 2;
+        if self.evses.get(evse_index).is_none_or(|e| e.tx.is_none()) {
+            return;
+        }
+        self.settle_meters(now);
         let Some(evse) = self.evses.get_mut(evse_index) else {
             return;
         };
@@ -738,14 +793,20 @@ impl Station {
         evse.next_start = Some(now.mono + idle);
         match self.version().family() {
             Family::V16 => {
-                let payload = messages::stop_transaction(&tx, &self.evses[evse_index].meter, now);
+                let mut payload =
+                    messages::stop_transaction(&tx, &self.evses[evse_index].meter, now);
+                payload["reason"] = json!(reason);
                 self.set_state(evse_index, 0, ConnState::Finishing, now);
                 self.send("StopTransaction", payload, Purpose::Other);
             }
             Family::V2 => {
-                let payload = messages::transaction_event(
+                let mut payload = messages::transaction_event(
                     "Ended",
-                    "EVDeparted",
+                    if reason == "Remote" {
+                        "RemoteStop"
+                    } else {
+                        "EVDeparted"
+                    },
                     &tx,
                     &self.evses[evse_index],
                     self.cfg.dc,
@@ -753,6 +814,7 @@ impl Station {
                     "Idle",
                     now,
                 );
+                payload["transactionInfo"]["stoppedReason"] = json!(reason);
                 self.send("TransactionEvent", payload, Purpose::Other);
             }
         }
@@ -765,14 +827,17 @@ impl Station {
         }
     }
 
+    /// Automatic transactions start and end (when configured); every transaction under
+    /// way, however it started, reports its meter periodically.
     fn run_transactions(&mut self, now: Now) {
+        let auto = self.cfg.auto_transactions;
         for i in 0..self.evses.len() {
             let (start_due, sample_due, end_due) = {
                 let e = &self.evses[i];
                 (
-                    e.tx.is_none() && e.next_start.is_some_and(|at| at <= now.mono),
+                    auto && e.tx.is_none() && e.next_start.is_some_and(|at| at <= now.mono),
                     e.tx.as_ref().is_some_and(|t| t.next_sample <= now.mono),
-                    e.tx.as_ref().is_some_and(|t| t.ends_at <= now.mono),
+                    auto && e.tx.as_ref().is_some_and(|t| t.ends_at <= now.mono),
                 )
             };
             if start_due {

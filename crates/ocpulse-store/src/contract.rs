@@ -17,7 +17,7 @@ use ocpulse_core::state::StationState;
 use ocpulse_core::store::{
     BoxFuture, Doc, Snapshot, SnapshotWrite, Store, StoreError, StoredStation, WriteBatch,
 };
-use ocpulse_core::trigger_record::{Outcome, TriggerQuery, TriggerRecord};
+use ocpulse_core::trigger_record::{Outcome, RecordKind, TriggerQuery, TriggerRecord};
 use parking_lot::Mutex;
 
 /// A backend under test: one storage (a directory, a schema) that can be opened again and
@@ -113,6 +113,7 @@ fn entries(list: Vec<JournalEntry>) -> WriteBatch {
 fn record(id: &str, station: &str, outcome: Outcome) -> TriggerRecord {
     TriggerRecord {
         id: id.into(),
+        kind: RecordKind::Trigger,
         station_id: station.into(),
         protocol: "ocpp1.6".into(),
         requested_by: "contract".into(),
@@ -532,7 +533,7 @@ pub async fn subscribers_see_committed_entries_in_seq_order(backend: &dyn Backen
 }
 
 /// Trigger records are inserted or replaced by id (keeping their list position), read by
-/// id, listed newest first and filtered by station, outcome and position.
+/// id, listed newest first and filtered by kind, station, outcome and position.
 pub async fn trigger_records_are_replaced_by_id_filtered_and_paged(backend: &dyn Backend) {
     let store = open(backend).await;
     let save = |r: TriggerRecord| {
@@ -550,6 +551,12 @@ pub async fn trigger_records_are_replaced_by_id_filtered_and_paged(backend: &dyn
     save(record("t3", "CP1", Outcome::Running))
         .await
         .expect("save");
+    let mut call = record("c1", "CP1", Outcome::Running);
+    call.kind = RecordKind::Call;
+    save(call.clone()).await.expect("save");
+    call.outcome = Outcome::CallError;
+    save(call.clone()).await.expect("replace");
+    assert_eq!(store.trigger("c1".into()).await.expect("read"), Some(call));
     let mut done = record("t1", "CP1", Outcome::Completed);
     done.detail = Some("all there".into());
     done.complete = true;
@@ -568,7 +575,32 @@ pub async fn trigger_records_are_replaced_by_id_filtered_and_paged(backend: &dyn
                 .collect::<Vec<_>>()
         }
     };
+    let everything = list(TriggerQuery {
+        limit: 10,
+        ..TriggerQuery::default()
+    })
+    .await;
+    let ids: Vec<&str> = everything.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["c1", "t3", "t2", "t1"],
+        "every kind without a filter"
+    );
+    let calls = list(TriggerQuery {
+        kind: Some(RecordKind::Call),
+        outcome: Some(Outcome::CallError),
+        limit: 10,
+        ..TriggerQuery::default()
+    })
+    .await;
+    assert_eq!(
+        calls.len(),
+        1,
+        "the kind and outcome columns follow the record"
+    );
+    assert_eq!(calls[0].1, "c1");
     let all = list(TriggerQuery {
+        kind: Some(RecordKind::Trigger),
         limit: 10,
         ..TriggerQuery::default()
     })
@@ -580,6 +612,7 @@ pub async fn trigger_records_are_replaced_by_id_filtered_and_paged(backend: &dyn
         "positions decrease"
     );
     let cp1 = list(TriggerQuery {
+        kind: Some(RecordKind::Trigger),
         station_id: Some("CP1".into()),
         limit: 10,
         ..TriggerQuery::default()
@@ -598,11 +631,13 @@ pub async fn trigger_records_are_replaced_by_id_filtered_and_paged(backend: &dyn
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].1, "t2");
     let page1 = list(TriggerQuery {
+        kind: Some(RecordKind::Trigger),
         limit: 2,
         ..TriggerQuery::default()
     })
     .await;
     let page2 = list(TriggerQuery {
+        kind: Some(RecordKind::Trigger),
         before_seq: Some(page1[1].0),
         limit: 2,
         ..TriggerQuery::default()

@@ -187,7 +187,8 @@ impl Store for MemoryStore {
             .triggers
             .values()
             .filter(|(seq, r)| {
-                q.station_id.as_ref().is_none_or(|s| *s == r.station_id)
+                q.kind.is_none_or(|k| k == r.kind)
+                    && q.station_id.as_ref().is_none_or(|s| *s == r.station_id)
                     && q.outcome.is_none_or(|o| o == r.outcome)
                     && q.before_seq.is_none_or(|before| *seq < before)
             })

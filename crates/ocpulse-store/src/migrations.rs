@@ -45,6 +45,10 @@ const SQLITE: &[(&str, &str)] = &[
         "V7__station_snapshots",
         include_str!("../migrations/sqlite/V7__station_snapshots.sql"),
     ),
+    (
+        "V8__trigger_record_kind",
+        include_str!("../migrations/sqlite/V8__trigger_record_kind.sql"),
+    ),
 ];
 
 /// How many migrations ocpulse ran before refinery, counted in `PRAGMA user_version`: they
@@ -61,6 +65,10 @@ const POSTGRES: &[(&str, &str)] = &[
     (
         "V2__station_snapshots",
         include_str!("../migrations/postgres/V2__station_snapshots.sql"),
+    ),
+    (
+        "V3__trigger_record_kind",
+        include_str!("../migrations/postgres/V3__trigger_record_kind.sql"),
     ),
 ];
 

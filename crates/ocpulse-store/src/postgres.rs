@@ -347,9 +347,9 @@ SELECT (SELECT value FROM meta WHERE key = 'journal_seq') - $1 + u.n, u.station_
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::text[], $10::text[])
   WITH ORDINALITY AS u(station_id, direction, frame_type, message_id, action, payload, at, violation, trigger_id, n)";
 
-const SAVE_TRIGGERS: &str = "INSERT INTO triggers (id, station_id, outcome, record)
-SELECT u.id, u.station_id, u.outcome, u.record
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(id, station_id, outcome, record, n)
+const SAVE_TRIGGERS: &str = "INSERT INTO triggers (id, station_id, outcome, record, kind)
+SELECT u.id, u.station_id, u.outcome, u.record, u.kind
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, station_id, outcome, record, kind, n)
 ORDER BY u.n
 ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, record = excluded.record";
 
@@ -795,7 +795,9 @@ async fn write_group(conn: &Conn, group: &[Commit]) -> Result<i64, StoreError> {
     let mut t_station = Vec::with_capacity(trigger_rows.len());
     let mut t_outcome = Vec::with_capacity(trigger_rows.len());
     let mut t_record = Vec::with_capacity(trigger_rows.len());
+    let mut t_kind = Vec::with_capacity(trigger_rows.len());
     for t in trigger_rows {
+        t_kind.push(t.kind.as_str());
         let json = serde_json::to_string(t).map_err(not_json)?;
         t_id.push(text(&t.id));
         t_station.push(text(&t.station_id));
@@ -892,7 +894,8 @@ async fn write_group(conn: &Conn, group: &[Commit]) -> Result<i64, StoreError> {
         &trigger_id,
     ];
     let reserve_params: [&(dyn ToSql + Sync); 1] = [&count];
-    let trigger_params: [&(dyn ToSql + Sync); 4] = [&t_id, &t_station, &t_outcome, &t_record];
+    let trigger_params: [&(dyn ToSql + Sync); 5] =
+        [&t_id, &t_station, &t_outcome, &t_record, &t_kind];
     let put_params: [&(dyn ToSql + Sync); 3] = [&put_kind, &put_id, &put_body];
     let delete_params: [&(dyn ToSql + Sync); 2] = [&del_kind, &del_id];
     let txid_params: [&(dyn ToSql + Sync); 1] = [&handed_out];
@@ -1105,6 +1108,9 @@ impl Store for PgStore {
             }
             if let Some(outcome) = q.outcome {
                 filter.and("outcome = $", outcome.as_str());
+            }
+            if let Some(kind) = q.kind {
+                filter.and("kind = $", kind.as_str());
             }
             if let Some(before) = q.before_seq {
                 filter.and("seq < $", before);

@@ -380,13 +380,19 @@ fn write_group(
             }
         }
         let mut save_trigger = tx.prepare_cached(
-            "INSERT INTO triggers (id, station_id, outcome, record) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET outcome = excluded.outcome, record = excluded.record",
+            "INSERT INTO triggers (id, station_id, outcome, record, kind) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO UPDATE SET outcome = excluded.outcome, record = excluded.record",
         ).map_err(db)?;
         for (batch, _) in group {
             for t in &batch.triggers {
                 let json = serde_json::to_string(&**t).map_err(not_json)?;
                 save_trigger
-                    .execute(params![t.id, t.station_id, t.outcome.as_str(), json])
+                    .execute(params![
+                        t.id,
+                        t.station_id,
+                        t.outcome.as_str(),
+                        json,
+                        t.kind.as_str()
+                    ])
                     .map_err(db)?;
             }
         }
@@ -651,13 +657,19 @@ impl Store for SqliteStore {
                 let conn = reader.lock();
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT seq, record FROM triggers WHERE (?1 IS NULL OR station_id = ?1) AND (?2 IS NULL OR outcome = ?2) AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4",
+                        "SELECT seq, record FROM triggers WHERE (?1 IS NULL OR station_id = ?1) AND (?2 IS NULL OR outcome = ?2) AND (?3 IS NULL OR seq < ?3) AND (?5 IS NULL OR kind = ?5) ORDER BY seq DESC LIMIT ?4",
                     )
                     .map_err(db)?;
                 let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
                 let rows = stmt
                     .query_map(
-                        params![q.station_id, q.outcome.map(|o| o.as_str()), q.before_seq, limit],
+                        params![
+                            q.station_id,
+                            q.outcome.map(|o| o.as_str()),
+                            q.before_seq,
+                            limit,
+                            q.kind.map(|k| k.as_str())
+                        ],
                         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
                     )
                     .map_err(db)?

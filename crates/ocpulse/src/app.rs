@@ -102,6 +102,8 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The readiness checks' last result (`GET /health/ready`).
     pub readiness: crate::readiness::Readiness,
+    /// Charging sessions' changes as they are stored (`charging_sessions`).
+    pub charging: crate::charging_sessions::ChargingSessions,
     /// Held while an upload is checked and stored, so a one-time upload URL takes one file.
     pub log_uploads: tokio::sync::Mutex<()>,
 }
@@ -161,6 +163,7 @@ impl App {
             snapshots,
             metrics: Arc::new(crate::metrics::Metrics::new(JOURNAL_SIZE_REFRESH)),
             readiness: crate::readiness::Readiness::default(),
+            charging: crate::charging_sessions::ChargingSessions::default(),
             log_uploads: tokio::sync::Mutex::new(()),
         })
     }

@@ -37,6 +37,8 @@ pub enum Command {
     Trigger(crate::client_cmd::TriggerArgs),
     /// List a running server's stations.
     Stations(crate::client_cmd::StationsArgs),
+    /// List, show, start, stop or watch charging sessions.
+    Sessions(crate::client_cmd::SessionsArgs),
     /// List, show, create or cancel a running server's bulk trigger jobs.
     Jobs(crate::client_cmd::JobsArgs),
     /// List, show, create, replace or delete a running server's schedules (recurring jobs).

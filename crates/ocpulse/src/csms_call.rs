@@ -52,6 +52,48 @@ pub enum CallRefusal {
     },
 }
 
+impl CallRefusal {
+    /// The stable code (the API's `error`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Station(r) => r.code(),
+            Self::TriggerAction { .. } => "use_trigger_endpoint",
+            Self::NotCsmsAction { .. } => "unknown_action",
+            Self::InvalidPayload { .. } => "invalid_payload",
+        }
+    }
+}
+
+/// What was wrong and what would be right (the API's `message`; a job's per-station detail).
+impl std::fmt::Display for CallRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Station(r) => write!(f, "{r}"),
+            Self::TriggerAction { action } => write!(
+                f,
+                "{action} is sent by POST /api/v1/stations/{{id}}/trigger, which also collects the message it triggers; send {{\"requestedMessage\": ...}} there"
+            ),
+            Self::NotCsmsAction {
+                protocol, action, ..
+            } => write!(
+                f,
+                "{action:?} is not a call the CSMS sends in {}; validValues lists those it does",
+                protocol.subprotocol()
+            ),
+            Self::InvalidPayload {
+                protocol,
+                action,
+                problem,
+                ..
+            } => write!(
+                f,
+                "the {action} payload violates the {} schema at {problem}; nothing was sent",
+                protocol.subprotocol()
+            ),
+        }
+    }
+}
+
 /// The CSMS-initiated actions of `protocol` this path sends: every request schema of the
 /// version except the station's own messages (DataTransfer goes both ways, so it stays) and
 /// the trigger actions.

@@ -56,6 +56,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Trigger(args) => ocpulse::client_cmd::trigger(args).await,
         Command::Stations(args) => ocpulse::client_cmd::stations(args).await,
+        Command::Sessions(args) => ocpulse::client_cmd::sessions(args).await,
         Command::Jobs(args) => ocpulse::client_cmd::jobs(args).await,
         Command::Schedules(args) => ocpulse::client_cmd::schedules(args).await,
         Command::Freshness(args) => ocpulse::client_cmd::freshness(args).await,

@@ -67,6 +67,8 @@ pub async fn serve(
     crate::freshness::start(&app, delay).await?;
     // Alerting follows the journal from before the first station can connect.
     crate::alerts::start(&app).await?;
+    // Charging sessions too: a remote start waits on what this task folds.
+    crate::charging_sessions::start(&app).await?;
     crate::retention::start(&app);
     crate::snapshots::start(&app);
     tracing::info!(

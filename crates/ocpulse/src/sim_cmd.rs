@@ -62,6 +62,12 @@ pub struct SimArgs {
     /// Report every connector Faulted.
     #[arg(long)]
     pub faulted: bool,
+    /// No car plugged in: accept a remote start and never start the transaction.
+    #[arg(long)]
+    pub no_car: bool,
+    /// Answer every remote start Rejected.
+    #[arg(long)]
+    pub reject_remote_start: bool,
     /// Start and stop transactions by themselves.
     #[arg(long)]
     pub transactions: bool,
@@ -123,6 +129,8 @@ impl SimArgs {
         let mut base = Faults {
             ignore_csms_calls: self.ignore_csms_calls,
             faulted: self.faulted,
+            no_car: self.no_car,
+            reject_remote_start: self.reject_remote_start,
             ..Faults::default()
         };
         for flag in &self.faults {

@@ -273,6 +273,7 @@ async fn send_and_collect(
         status_info: None,
         error: None,
         answer_ms: None,
+        response: None,
     });
     let index = record.calls.len() - 1;
     let fail = |outcome| CallOutcomeEnd {

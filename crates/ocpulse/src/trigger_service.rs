@@ -10,7 +10,7 @@ use std::time::Duration;
 use ocpp_rpc::{PayloadKind, ProtocolVersion};
 use ocpulse_core::rfc3339;
 use ocpulse_core::trigger_plan::{self, TriggerRequest};
-use ocpulse_core::trigger_record::{Outcome, TriggerRecord};
+use ocpulse_core::trigger_record::{Outcome, RecordKind, TriggerRecord};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -124,6 +124,7 @@ pub fn prepare(
     let record = TriggerRecord {
         // Time-ordered, so stored records append at the end of their index.
         id: uuid::Uuid::now_v7().simple().to_string(),
+        kind: RecordKind::Trigger,
         station_id: station_id.to_owned(),
         protocol: session.protocol.subprotocol().to_owned(),
         requested_by: options.requested_by,

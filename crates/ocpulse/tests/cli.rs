@@ -1,4 +1,4 @@
-//! The client commands (`ocpulse trigger`, `stations`, `jobs`) run as the real binary
+//! The client commands (`ocpulse trigger`, `stations`, `jobs`, `sessions`) run as the real binary
 //! against a real server with a simulated station: human output, `--json`, and errors.
 
 mod common;
@@ -636,6 +636,81 @@ async fn a_terminal_gets_colour_and_a_progress_bar() {
         !shown.contains("\x1b[32m") && !shown.contains("\x1b[31m"),
         "{shown:?}"
     );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_started_watched_and_stopped_from_the_command_line() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    let mut cfg = StationConfig::new("CLIS", ProtocolVersion::V201);
+    cfg.meter_interval = Duration::from_millis(300);
+    station_with(&server, cfg, &stop).await;
+    common::sim::wait_for(&server, "CLIS", |s| {
+        s["connectors"].as_array().is_some_and(|c| !c.is_empty())
+    })
+    .await;
+
+    let (ok, out, err) = ocpulse(
+        &server,
+        &[
+            "sessions",
+            "start",
+            "CLIS",
+            "--id-token",
+            "TAG9",
+            "--evse",
+            "1",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let started: Value = serde_json::from_str(&out).expect("--json prints the session");
+    let id = started["id"].as_str().expect("id").to_owned();
+    assert_eq!(started["active"], true);
+
+    // watch prints a line per change until --for passes: energy rises.
+    let (ok, out, err) = ocpulse(
+        &server,
+        &["sessions", "watch", &id, "--for", "2", "--every", "0.2"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let energies: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.split("energy ").nth(1))
+        .filter_map(|e| e.split(" kWh").next())
+        .filter_map(|e| e.parse().ok())
+        .collect();
+    assert!(
+        energies.len() >= 2 && energies.last() > energies.first(),
+        "energy rising: {out}"
+    );
+    assert!(out.contains("active") && out.contains("11.0 kW"), "{out}");
+
+    let (ok, out, err) = ocpulse(&server, &["sessions", "list", "--active"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("SESSION"), "{out}");
+    assert!(out.contains(&id) && out.contains("TAG9"), "{out}");
+
+    let (ok, out, err) = ocpulse(&server, &["sessions", "stop", &id]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("ended") && out.contains("Remote"), "{out}");
+    let (ok, out, _) = ocpulse(&server, &["sessions", "get", &id]).await;
+    assert!(ok);
+    assert!(out.contains("READING") && out.contains("REGISTER"), "{out}");
+    let (ok, out, _) = ocpulse(&server, &["sessions", "list", "--ended", "--json"]).await;
+    assert!(ok);
+    let list: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(list["items"][0]["id"], id.as_str());
+
+    let (ok, _, err) = ocpulse(&server, &["sessions", "stop", &id]).await;
+    assert!(!ok, "stopping an ended session fails the command");
+    assert!(err.contains("409 session_ended"), "{err}");
+    let (ok, _, err) = ocpulse(&server, &["sessions", "start", "NOPE", "--id-token", "T"]).await;
+    assert!(!ok);
+    assert!(err.contains("404 station_not_found"), "{err}");
     stop.cancel();
 }
 

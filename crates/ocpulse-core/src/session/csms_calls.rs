@@ -69,8 +69,14 @@ impl<T: Caller> ServerSession<T> {
         self.watches.extend(watch);
         let mut entry = self.entry(Direction::Out, &t.frame, Some(&t.action), now);
         entry.trigger_id = trigger_id;
-        if redact && let Frame::Call { payload, .. } = &t.frame {
-            entry.payload = super::redact::redacted(payload).to_string();
+        if let Frame::Call { payload, .. } = &t.frame {
+            // A caller that knows its CALL carries a secret says so; any other CALL is
+            // searched for the secrets a CALL of its action can carry.
+            if redact {
+                entry.payload = super::redact::redacted(payload).to_string();
+            } else if let Some(copy) = super::redact::secrets_redacted(&t.action, payload) {
+                entry.payload = copy.to_string();
+            }
         }
         self.write(vec![entry]);
         self.note_local_list_sent(&t.action, &t.frame);

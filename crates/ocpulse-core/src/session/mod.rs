@@ -29,7 +29,7 @@ use ocpp_rpc::{ProtocolVersion, SchemaRegistry};
 use serde_json::Value;
 
 pub use certificates::{CertificateIssuer, IssueRefusal, IssuedCertificate};
-pub use redact::redacted;
+pub use redact::{is_secret_name, redacted, secrets_redacted};
 pub use watches::{Collected, MatchedMessage, TriggerWatch};
 
 use crate::journal::{EVENT, STATION_CONNECTED, STATION_DISCONNECTED};

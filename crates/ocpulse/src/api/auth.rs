@@ -58,7 +58,29 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     // Any CSMS call can change a station's password, certificates or firmware, which only
     // admin may do through the typed routes: admin.
     ("post", "/api/v1/stations/{id}/calls", Needs(Admin)),
+    // The typed operations change what a station does (restart it, take it out of
+    // service, release a cable): admin, as /calls which can send them too.
+    ("post", "/api/v1/stations/{id}/reset", Needs(Admin)),
+    (
+        "post",
+        "/api/v1/stations/{id}/change-availability",
+        Needs(Admin),
+    ),
+    (
+        "post",
+        "/api/v1/stations/{id}/unlock-connector",
+        Needs(Admin),
+    ),
+    ("post", "/api/v1/stations/{id}/clear-cache", Needs(Admin)),
+    ("get", "/api/v1/calls", Needs(Read)),
+    ("get", "/api/v1/calls/{id}", Needs(Read)),
     ("get", "/api/v1/stations/{id}/messages", Needs(Read)),
+    // Charging sessions: starting and stopping one delivers energy someone pays for, so
+    // admin, like `/calls` that could send the same CALLs.
+    ("post", "/api/v1/stations/{id}/sessions", Needs(Admin)),
+    ("get", "/api/v1/sessions", Needs(Read)),
+    ("get", "/api/v1/sessions/{id}", Needs(Read)),
+    ("post", "/api/v1/sessions/{id}/stop", Needs(Admin)),
     ("get", "/api/v1/stations/{id}/health", Needs(Read)),
     ("get", "/api/v1/stations/{id}/meter-values", Needs(Read)),
     // Log uploads: asking is an operation on the station like a trigger; reading, read.

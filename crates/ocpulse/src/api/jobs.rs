@@ -1,5 +1,5 @@
-//! `/api/v1/trigger-jobs`: one trigger request sent to many stations, with admission
-//! control, progress, per-station results, cancel and resume after a restart.
+//! `/api/v1/trigger-jobs`: one trigger request (or one CSMS call) sent to many stations,
+//! with admission control, progress, per-station results, cancel and resume after a restart.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use ocpp_rpc::ProtocolVersion;
 use ocpp_rpc::trigger::MatchReason;
 use ocpulse_core::fleet_job::{
-    Job, JobEvse, JobLimits, JobOutcome, JobSpec, JobStatus, JobTrigger,
+    Job, JobCall, JobEvse, JobLimits, JobOutcome, JobSpec, JobStatus, JobTrigger,
 };
 use ocpulse_core::selector::{Connection, Selector};
 use ocpulse_core::trigger_plan::{self, TriggerRequest};
@@ -47,9 +47,14 @@ pub(crate) struct CreateBody {
     /// Which stations. Required.
     #[schema(value_type = StationSelector, required = true)]
     selector: Option<StationSelector>,
-    /// What to ask each station. Required.
-    #[schema(value_type = JobTriggerBody, required = true)]
+    /// What to ask each station: a trigger, or `call` instead (exactly one of the two).
+    #[schema(value_type = Option<JobTriggerBody>)]
     trigger: Option<JobTriggerBody>,
+    /// A CSMS call to send each station instead of a trigger: each station's version
+    /// checks the payload first (a station whose version refuses it gets `NotApplicable`
+    /// with the reason; nothing is sent to it).
+    #[schema(value_type = Option<JobCallBody>)]
+    call: Option<JobCallBody>,
     /// Triggers of this job in flight at once (default 100).
     #[schema(minimum = 1, maximum = 10_000)]
     concurrency: Option<u32>,
@@ -239,6 +244,52 @@ pub(crate) struct JobTriggerBody {
     timeout_ms: Option<u64>,
 }
 
+// The serde attributes are the core `JobCall`'s (see `StationSelector`).
+/// The CSMS call a job sends to each station (`ocpulse_core::fleet_job::JobCall`): the
+/// `/calls` body without `wait`.
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = JobCall, example = json!({"action": "ChangeConfiguration", "payload": {"key": "HeartbeatInterval", "value": "300"}}))]
+pub(crate) struct JobCallBody {
+    /// A CSMS-initiated action of the stations' version(s).
+    #[schema(value_type = super::calls::CallAction)]
+    action: String,
+    /// The CALL payload (default `{}`), checked against each station's version.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Option<Object>)]
+    payload: Value,
+    /// How long each station has to answer, in ms (default 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 300_000)]
+    timeout_ms: Option<u64>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+impl From<JobCallBody> for JobCall {
+    fn from(c: JobCallBody) -> Self {
+        JobCall {
+            action: c.action,
+            payload: c.payload,
+            timeout_ms: c.timeout_ms,
+        }
+    }
+}
+
+impl From<&JobCall> for JobCallBody {
+    fn from(c: &JobCall) -> Self {
+        JobCallBody {
+            action: c.action.clone(),
+            // Shown as stored; a job's payload may carry a secret for every station.
+            payload: ocpulse_core::session::secrets_redacted(&c.action, &c.payload)
+                .unwrap_or_else(|| c.payload.clone()),
+            timeout_ms: c.timeout_ms,
+        }
+    }
+}
+
 /// An EVSE target of a job.
 #[derive(Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -358,8 +409,12 @@ pub(crate) struct JobView {
     requested_by: String,
     /// Which stations (as given).
     selector: StationSelector,
-    /// What each is asked.
-    trigger: JobTriggerBody,
+    /// What each is asked: a trigger...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trigger: Option<JobTriggerBody>,
+    /// ... or a call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call: Option<JobCallBody>,
     /// Admission control.
     limits: JobLimitsView,
     /// When it was created (RFC 3339).
@@ -401,6 +456,16 @@ pub(crate) struct JobResultView {
     /// The latest trigger's record id.
     #[serde(skip_serializing_if = "Option::is_none")]
     trigger_id: Option<String>,
+    /// A call job: the latest call's record id (`GET /api/v1/calls/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call_id: Option<String>,
+    /// A call job: the `status` of the station's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+    /// A call job: the station's CALLERROR (`errorCode`, `errorDescription`, `errorDetails`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    call_error: Option<Value>,
     /// Why it ended so, when not a success.
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
@@ -446,6 +511,7 @@ pub(crate) fn spec_from(
     name: Option<String>,
     selector: Option<StationSelector>,
     trigger: Option<JobTriggerBody>,
+    call: Option<JobCallBody>,
     limits: JobLimits,
     example: &str,
 ) -> Result<JobSpec, ApiError> {
@@ -455,12 +521,12 @@ pub(crate) fn spec_from(
             format!("selector is required: which stations to trigger, e.g. {example}"),
         )
     })?;
-    let trigger = trigger.ok_or_else(|| {
-        ApiError::bad_request(
+    if trigger.is_none() && call.is_none() {
+        return Err(ApiError::bad_request(
             "missing_trigger",
-            format!("trigger is required: what to ask each station, e.g. {example}"),
-        )
-    })?;
+            format!("trigger (or call) is required: what to ask each station, e.g. {example}"),
+        ));
+    }
     if name.as_ref().is_some_and(|n| n.len() > 200) {
         return Err(ApiError::bad_request(
             "invalid_name",
@@ -470,12 +536,15 @@ pub(crate) fn spec_from(
     let spec = JobSpec {
         name,
         selector: selector.into(),
-        trigger: trigger.into(),
+        trigger: trigger.map(Into::into),
+        call: call.map(Into::into),
         limits,
     };
     spec.check()
         .map_err(|e| ApiError::bad_request(e.code, e.message))?;
-    refuse_for_every_version(&spec.trigger.request())?;
+    if let Some(t) = &spec.trigger {
+        refuse_for_every_version(&t.request())?;
+    }
     Ok(spec)
 }
 
@@ -522,6 +591,37 @@ fn refuse_for_every_version(request: &TriggerRequest) -> Result<(), ApiError> {
     Err(err)
 }
 
+/// A call no version could take (not a CSMS action anywhere, or a payload every version's
+/// schema refuses) is refused now, each version's reason said; a call some version takes
+/// runs, and stations of the others get `NotApplicable` with theirs.
+fn refuse_call_for_every_version(
+    schemas: &ocpp_rpc::SchemaRegistry,
+    call: &JobCall,
+) -> Result<(), ApiError> {
+    let mut reasons = serde_json::Map::new();
+    let mut first = None;
+    for v in ProtocolVersion::ALL {
+        match crate::csms_call::check(schemas, v, &call.action, &call.payload) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                reasons.insert(
+                    v.subprotocol().to_owned(),
+                    serde_json::json!({"error": e.code(), "message": e.to_string()}),
+                );
+                first.get_or_insert(e);
+            }
+        }
+    }
+    let Some(first) = first else {
+        return Ok(());
+    };
+    Err(ApiError::bad_request(
+        first.code(),
+        format!("call: no OCPP version takes this call ({first}); see byProtocol"),
+    )
+    .with("byProtocol", Value::Object(reasons)))
+}
+
 /// Creates and starts a job; with `"wait": true`, answers when it ends (or the wait ends).
 #[utoipa::path(
     post,
@@ -558,7 +658,17 @@ pub async fn create(
         body.spread_ms.unwrap_or(0),
     );
     let body_include_messages = body.include_messages.unwrap_or(false);
-    let spec = spec_from(body.name, body.selector, body.trigger, limits, EXAMPLE)?;
+    let spec = spec_from(
+        body.name,
+        body.selector,
+        body.trigger,
+        body.call,
+        limits,
+        EXAMPLE,
+    )?;
+    if let Some(c) = &spec.call {
+        refuse_call_for_every_version(&app.schemas, c)?;
+    }
     let wait_ms = body.wait_timeout_ms.unwrap_or(60_000);
     if !(1..=MAX_WAIT_MS).contains(&wait_ms) {
         return Err(ApiError::bad_request(
@@ -626,6 +736,9 @@ fn view(job: &Job, counts: &BTreeMap<String, usize>, results: ResultsName) -> Jo
                 outcome: r.outcome.as_str(),
                 attempts: r.attempts,
                 trigger_id: r.trigger_id.clone(),
+                call_id: r.call_id.clone(),
+                status: r.status.clone(),
+                call_error: r.call_error.clone(),
                 detail: r.detail.clone(),
                 elapsed_ms: r.elapsed_ms,
                 matched_by: r.matched_by.clone(),
@@ -640,7 +753,8 @@ fn view(job: &Job, counts: &BTreeMap<String, usize>, results: ResultsName) -> Jo
         status: job.status.into(),
         requested_by: job.requested_by.clone(),
         selector: StationSelector::from(&job.spec.selector),
-        trigger: JobTriggerBody::from(&job.spec.trigger),
+        trigger: job.spec.trigger.as_ref().map(JobTriggerBody::from),
+        call: job.spec.call.as_ref().map(JobCallBody::from),
         limits: JobLimitsView::from(&job.spec.limits),
         created_at: rfc3339(job.created_at),
         finished_at: job.finished_at.map(rfc3339),

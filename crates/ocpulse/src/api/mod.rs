@@ -4,6 +4,7 @@ mod alert_rules;
 mod alerts;
 pub mod auth;
 mod ca;
+mod call_records;
 mod calls;
 mod error;
 mod events;
@@ -25,6 +26,8 @@ mod registrations;
 mod reports;
 mod schedules;
 mod send_trigger;
+mod sessions;
+mod station_ops;
 pub(crate) mod station_view;
 mod stations;
 mod storage_report;
@@ -70,7 +73,18 @@ api_routes! {
     put "/api/v1/stations/{id}/validation" => stations::set_validation;
     post "/api/v1/stations/{id}/trigger" => send_trigger::trigger;
     post "/api/v1/stations/{id}/calls" => calls::send;
+    post "/api/v1/stations/{id}/reset" => station_ops::reset;
+    post "/api/v1/stations/{id}/change-availability" => station_ops::change_availability;
+    post "/api/v1/stations/{id}/unlock-connector" => station_ops::unlock_connector;
+    post "/api/v1/stations/{id}/clear-cache" => station_ops::clear_cache;
+    get "/api/v1/calls" => call_records::list;
+    get "/api/v1/calls/{id}" => call_records::one;
     get "/api/v1/stations/{id}/messages" => messages::list;
+    // Charging sessions.
+    post "/api/v1/stations/{id}/sessions" => sessions::start;
+    get "/api/v1/sessions" => sessions::list;
+    get "/api/v1/sessions/{id}" => sessions::one;
+    post "/api/v1/sessions/{id}/stop" => sessions::stop;
     // Log uploads (the station's upload endpoint, /uploads/{token}, is outside the API).
     post "/api/v1/stations/{id}/logs" => logs::create;
     get "/api/v1/logs" => logs::list;
@@ -173,7 +187,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/local-list, id-tokens, id-tokens/{{idToken}}, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, stations/{{id}}/logs, logs, logs/{{id}}, logs/{{id}}/content, triggers, triggers/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, stations connect to /ocpp/{{stationId}} and upload logs to the one-time /uploads/{{token}} they are given",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/calls, stations/{{id}}/reset, stations/{{id}}/change-availability, stations/{{id}}/unlock-connector, stations/{{id}}/clear-cache, stations/{{id}}/local-list, id-tokens, id-tokens/{{idToken}}, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, stations/{{id}}/sessions, sessions, sessions/{{id}}, sessions/{{id}}/stop, stations/{{id}}/logs, logs, logs/{{id}}, logs/{{id}}/content, triggers, triggers/{{id}}, calls, calls/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, stations connect to /ocpp/{{stationId}} and upload logs to the one-time /uploads/{{token}} they are given",
             uri.path()
         ),
     )

@@ -49,7 +49,17 @@ use super::auth::SecurityDoc;
         super::registrations::set_password,
         super::send_trigger::trigger,
         super::calls::send,
+        super::call_records::list,
+        super::call_records::one,
+        super::station_ops::reset,
+        super::station_ops::change_availability,
+        super::station_ops::unlock_connector,
+        super::station_ops::clear_cache,
         super::messages::list,
+        super::sessions::start,
+        super::sessions::list,
+        super::sessions::one,
+        super::sessions::stop,
         super::logs::create,
         super::logs::list,
         super::logs::one,
@@ -118,7 +128,9 @@ use super::auth::SecurityDoc;
     tags(
         (name = "stations", description = "What is known about each station"),
         (name = "triggers", description = "Ask a station for a message and get it back"),
-        (name = "calls", description = "Send any CSMS call of a station's version and get its answer"),
+        (name = "calls", description = "Send any CSMS call of a station's version and get its answer; read back call records"),
+        (name = "station-ops", description = "Reset, ChangeAvailability, UnlockConnector, ClearCache in one vocabulary for every version"),
+        (name = "sessions", description = "Charging sessions: watch them, start and stop them"),
         (name = "logs", description = "Ask a station for its log and download what it uploads"),
         (name = "events", description = "Live events: a tail of the journal"),
         (name = "jobs", description = "Bulk trigger jobs: one trigger sent to many stations"),
@@ -141,6 +153,10 @@ pub struct ApiDoc;
 const EMPTY_MEANS_ABSENT: &[(&str, &[&str])] = &[
     ("/api/v1/reports/health", &["after"]),
     (
+        "/api/v1/sessions",
+        &["station", "active", "from", "to", "after"],
+    ),
+    (
         "/api/v1/stations/{id}/meter-values",
         &["from", "to", "evse", "measurand", "after"],
     ),
@@ -159,6 +175,8 @@ const OPTIONAL_BODIES: &[&str] = &[
     "/api/v1/alerts/{id}/acknowledge",
     // An empty body makes a password and sets it on the station.
     "/api/v1/stations/{id}/password",
+    // Stopping a session needs no options.
+    "/api/v1/sessions/{id}/stop",
 ];
 
 /// Sets `allowEmptyValue` on the parameters of [`EMPTY_MEANS_ABSENT`], and marks the bodies
@@ -207,6 +225,29 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         .to_json()
         .expect("the OpenAPI document serializes to JSON")
 });
+
+/// The schema of a string that takes the names every version has for something (its CSMS
+/// actions, its trigger messages, ...): their sorted union, so the document lists exactly
+/// what the server may accept; a station then takes only its own version's.
+pub(crate) fn every_version_enum<I>(
+    names_of: impl Fn(ocpp_rpc::ProtocolVersion) -> I,
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>
+where
+    I: IntoIterator<Item = &'static str>,
+{
+    let mut names: Vec<&str> = ocpp_rpc::ProtocolVersion::ALL
+        .into_iter()
+        .flat_map(names_of)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(description))
+        .enum_values(Some(names))
+        .into()
+}
 
 /// The OpenAPI document of this API.
 #[utoipa::path(

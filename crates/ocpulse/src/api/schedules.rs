@@ -75,7 +75,8 @@ pub(crate) struct ScheduleView {
     /// Which stations.
     selector: StationSelector,
     /// What each is asked.
-    trigger: JobTriggerBody,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trigger: Option<JobTriggerBody>,
     /// Seconds between firings.
     every_seconds: u64,
     /// Start spread of each firing, in seconds.
@@ -105,7 +106,7 @@ impl ScheduleView {
             name: s.job.name.clone(),
             enabled: s.enabled,
             selector: StationSelector::from(&s.job.selector),
-            trigger: JobTriggerBody::from(&s.job.trigger),
+            trigger: s.job.trigger.as_ref().map(JobTriggerBody::from),
             every_seconds: s.every_seconds,
             jitter_seconds: s.job.limits.spread_ms / 1000,
             limits: JobLimitsView::from(&s.job.limits),
@@ -211,7 +212,14 @@ fn schedule_from(raw: &[u8], existing: Option<Schedule>) -> Result<Schedule, Api
         body.jitter_seconds.unwrap_or(0).saturating_mul(1000),
     );
     schedule::check(every, &limits).map_err(|e| ApiError::bad_request(e.code, e.message))?;
-    let job = spec_from(body.name, body.selector, body.trigger, limits, EXAMPLE)?;
+    let job = spec_from(
+        body.name,
+        body.selector,
+        body.trigger,
+        None,
+        limits,
+        EXAMPLE,
+    )?;
     let now = now_ms();
     let every_ms = i64::try_from(every.saturating_mul(1000)).unwrap_or(i64::MAX);
     Ok(match existing {

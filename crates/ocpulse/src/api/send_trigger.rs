@@ -20,7 +20,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ocpp_rpc::ProtocolVersion;
 use ocpulse_core::trigger_plan::{self, EvseTarget, TriggerRequest};
 use ocpulse_core::trigger_record::{CorrelatedMessage, Outcome, TriggerRecord};
 use serde::{Deserialize, Serialize};
@@ -28,7 +27,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::auth::Caller;
-use super::openapi::ApiErrorBody;
+use super::openapi::{ApiErrorBody, every_version_enum};
 use super::trigger_answer::{Sent, TriggerAccepted, TriggerResult, TriggeredMessage};
 use super::{ApiError, parse_body};
 use crate::app::App;
@@ -48,19 +47,10 @@ pub(crate) struct RequestedMessage;
 
 impl utoipa::PartialSchema for RequestedMessage {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let mut names: Vec<&str> = ProtocolVersion::ALL
-            .into_iter()
-            .flat_map(trigger_plan::valid_messages)
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some(
-                "Every `requestedMessage` the API takes: the names of every version's vocabulary (the\n1.6 TriggerMessage and ExtendedTriggerMessage values, the 2.0.1 and 2.1\nMessageTriggerEnumType values). A station gets the name translated to its own version,\nor a 400 (`no_equivalent`) when its version has none.",
-            ))
-            .enum_values(Some(names))
-            .into()
+        every_version_enum(
+            trigger_plan::valid_messages,
+            "Every `requestedMessage` the API takes: the names of every version's vocabulary (the\n1.6 TriggerMessage and ExtendedTriggerMessage values, the 2.0.1 and 2.1\nMessageTriggerEnumType values). A station gets the name translated to its own version,\nor a 400 (`no_equivalent`) when its version has none.",
+        )
     }
 }
 

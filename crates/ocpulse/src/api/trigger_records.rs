@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ocpp_rpc::trigger::MatchReason;
 use ocpulse_core::trigger_record::{
-    CorrelatedMessage, Outcome, SentCall, TriggerQuery, TriggerRecord,
+    CorrelatedMessage, Outcome, RecordKind, SentCall, TriggerQuery, TriggerRecord,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -34,7 +34,8 @@ fn storage(e: impl std::fmt::Display) -> ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TriggerRecordView<'a> {
-    /// Each OCPP call sent (action, payload, note, status, statusInfo, error, answerMs).
+    /// Each OCPP call sent (action, payload, note, status, statusInfo, error, answerMs;
+    /// for a call record also `response`, the station's whole CALLRESULT).
     #[schema(value_type = Vec<Value>)]
     calls: Vec<SentCallView<'a>>,
     /// For certificate triggers: the certificate issued.
@@ -60,6 +61,10 @@ pub(crate) struct TriggerRecordView<'a> {
     /// The record id.
     #[schema(value_type = String)]
     id: &'a str,
+    /// `call` for a call record (`/api/v1/calls`); absent for a trigger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "call")]
+    kind: Option<&'static str>,
     /// The station messages correlated with the trigger (action, messageId, payload,
     /// receivedAt, afterMs, beforeAnswer, matchedBy: why it was taken).
     #[schema(value_type = Vec<Value>)]
@@ -96,6 +101,7 @@ impl<'a> From<&'a TriggerRecord> for TriggerRecordView<'a> {
             detail: r.detail.as_deref(),
             elapsed_ms: r.elapsed_ms,
             id: &r.id,
+            kind: (!r.kind.is_trigger()).then(|| r.kind.as_str()),
             messages: r.messages.iter().map(RecordMessageView::from).collect(),
             outcome: r.outcome.as_str(),
             protocol: &r.protocol,
@@ -121,6 +127,8 @@ pub(crate) struct SentCallView<'a> {
     note: Option<&'a str>,
     payload: &'a Value,
     #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status_info: Option<&'a Value>,
@@ -134,6 +142,7 @@ impl<'a> From<&'a SentCall> for SentCallView<'a> {
             error: c.error.as_ref(),
             note: c.note.as_deref(),
             payload: &c.payload,
+            response: c.response.as_ref(),
             status: c.status.as_deref(),
             status_info: c.status_info.as_ref(),
         }
@@ -203,16 +212,30 @@ pub async fn one(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    one_of(&app, RecordKind::Trigger, id).await
+}
+
+/// One record of `kind` (a record of the other kind is not found here: its own endpoint
+/// serves it).
+pub(crate) async fn one_of(app: &App, kind: RecordKind, id: String) -> Result<Response, ApiError> {
     let running = app.running.lock().get(&id).cloned();
     let record = match running {
         Some(r) => Some(r),
         None => app.store.trigger(id.clone()).await.map_err(storage)?,
     };
-    let record = record.ok_or_else(|| {
+    let (what, list) = match kind {
+        RecordKind::Trigger => ("trigger", "triggers"),
+        RecordKind::Call => ("call", "calls"),
+    };
+    let record = record.filter(|r| r.kind == kind).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "trigger_not_found",
-            format!("no trigger with id {id:?}; list them with GET /api/v1/triggers?station=ID"),
+            if kind == RecordKind::Trigger {
+                "trigger_not_found"
+            } else {
+                "call_not_found"
+            },
+            format!("no {what} with id {id:?}; list them with GET /api/v1/{list}?station=ID"),
         )
     })?;
     Ok(Json(TriggerRecordView::from(&record)).into_response())
@@ -238,22 +261,32 @@ pub async fn list(
     State(app): State<Arc<App>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    list_of(&app, RecordKind::Trigger, &params).await
+}
+
+/// A page of records of `kind`, newest first (`station`, `outcome`, paging).
+pub(crate) async fn list_of(
+    app: &App,
+    kind: RecordKind,
+    params: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
     let outcome = params
         .get("outcome")
         .map(|o| {
             Outcome::parse(o).ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_outcome",
-                    format!("outcome {o:?} is not one of the trigger outcomes"),
+                    format!("outcome {o:?} is not one of the record outcomes"),
                 )
                 .with("validValues", Outcome::ALL.map(Outcome::as_str))
             })
         })
         .transpose()?;
-    let paging = Paging::parse(&params)?;
+    let paging = Paging::parse(params)?;
     let rows = app
         .store
         .triggers(TriggerQuery {
+            kind: Some(kind),
             station_id: params.get("station").cloned(),
             outcome,
             before_seq: paging.after_number("a record's sequence number")?,
@@ -298,6 +331,7 @@ mod tests {
             status_info: Some(json!({"reasonCode": "x"})),
             error: Some(json!({"errorCode": "y"})),
             answer_ms: Some(3),
+            response: None,
         };
         let message = CorrelatedMessage {
             action: "StatusNotification".into(),
@@ -310,6 +344,7 @@ mod tests {
         };
         TriggerRecord {
             id: "t1".into(),
+            kind: Default::default(),
             station_id: "CP1".into(),
             protocol: "ocpp1.6".into(),
             requested_by: "api".into(),

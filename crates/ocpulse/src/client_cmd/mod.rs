@@ -1,5 +1,5 @@
-//! The API client commands (`ocpulse trigger`, `stations`, `jobs`, `schedules`,
-//! `freshness`, `logs`, `alert-rules`, `alerts`, `webhooks`, `id-tokens`, `reports`,
+//! The API client commands (`ocpulse trigger`, `stations`, `sessions`, `jobs`,
+//! `schedules`, `freshness`, `logs`, `alert-rules`, `alerts`, `webhooks`, `id-tokens`, `reports`,
 //! `export`): the common operations from a terminal, against a running server's HTTP API (with
 //! `--token`/`OCPULSE_TOKEN` when it requires one). Tables by default, the API's own JSON
 //! with `--json` (for scripts; a list is read whole by following `next` and printed as one
@@ -19,6 +19,7 @@ mod logs;
 mod output;
 mod reports;
 mod schedules;
+mod sessions;
 mod stations;
 mod trigger;
 mod webhooks;
@@ -35,6 +36,7 @@ pub use logs::{LogsAction, LogsArgs, logs};
 pub(crate) use output::table;
 pub use reports::{Report, ReportsArgs, reports};
 pub use schedules::{SchedulesArgs, schedules};
+pub use sessions::{SessionsAction, SessionsArgs, sessions};
 pub use stations::{StationsArgs, stations};
 pub use trigger::{TriggerArgs, trigger};
 pub use webhooks::{WebhooksAction, WebhooksArgs, webhooks};

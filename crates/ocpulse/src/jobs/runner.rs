@@ -1,4 +1,4 @@
-//! Drives one job: starts each open station's trigger under the job's concurrency budget,
+//! Drives one job: starts each open station's trigger (or call) under the job's concurrency budget,
 //! start rate and the server-wide budget, retries retryable outcomes with backoff, and
 //! writes the job's progress at most every `FLUSH_EVERY`.
 
@@ -15,9 +15,17 @@ use tokio::time::Instant;
 
 use super::JobHandle;
 use crate::app::App;
+use crate::call_run::{self, CallOptions, CallRun};
+use crate::csms_call::CallRefusal;
 use crate::now_ms;
 use crate::trigger_run::{self, TriggerRun};
 use crate::trigger_service::{self, Refusal, TriggerOptions};
+
+/// One station's work, ready to send.
+enum Work {
+    Trigger(TriggerRun),
+    Call(CallRun),
+}
 
 /// How often a running job's progress is written (each write is the whole job document).
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -206,7 +214,7 @@ async fn station(
         // `attempts` counts triggers actually sent: a refusal before sending (an offline or
         // unknown station, a request its version cannot express) leaves it as it was.
         let result = match prepare(&app, &spec, &job_id, &station_id) {
-            Err(refusal) => refused(&station_id, &refusal),
+            Err(refused) => *refused,
             Ok(run) => {
                 attempts += 1;
                 handle.update(|j| {
@@ -245,6 +253,7 @@ async fn station(
             let r = &mut j.results[index];
             r.outcome = JobOutcome::Pending;
             r.trigger_id.clone_from(&result.trigger_id);
+            r.call_id.clone_from(&result.call_id);
             r.detail = Some(format!(
                 "attempt {attempts} ended {}; retrying in {wait} ms",
                 result.outcome
@@ -264,26 +273,43 @@ async fn station(
     }
 }
 
-/// Prepares one trigger of one station, or says why it cannot be sent.
+/// Prepares one station's trigger or call, or says why it cannot be sent (as the final
+/// result, attempts and time filled in by the caller).
 fn prepare(
     app: &Arc<App>,
     spec: &JobSpec,
     job_id: &str,
     station_id: &str,
-) -> Result<TriggerRun, Refusal> {
+) -> Result<Work, Box<StationResult>> {
+    let requested_by = format!("job:{job_id}");
+    if let Some(call) = &spec.call {
+        let options = CallOptions::new(requested_by, Duration::from_millis(call.timeout_ms()));
+        return call_run::prepare(
+            app,
+            station_id,
+            &call.action,
+            call.payload.clone(),
+            options,
+            Instant::now(),
+        )
+        .map(Work::Call)
+        .map_err(|r| Box::new(refused_call(station_id, &r)));
+    }
+    let Some(trigger) = &spec.trigger else {
+        let mut result = StationResult::pending(station_id);
+        result.outcome = JobOutcome::NotApplicable;
+        result.detail = Some("the job has neither a trigger nor a call".into());
+        return Err(Box::new(result));
+    };
     let options = TriggerOptions {
-        requested_by: format!("job:{job_id}"),
-        request_json: serde_json::to_value(&spec.trigger).unwrap_or_default(),
-        timeout: Duration::from_millis(spec.trigger.timeout_ms()),
+        requested_by,
+        request_json: serde_json::to_value(trigger).unwrap_or_default(),
+        timeout: Duration::from_millis(trigger.timeout_ms()),
         store_start: false,
     };
-    trigger_service::prepare(
-        app,
-        station_id,
-        spec.trigger.request(),
-        options,
-        Instant::now(),
-    )
+    trigger_service::prepare(app, station_id, trigger.request(), options, Instant::now())
+        .map(Work::Trigger)
+        .map_err(|r| Box::new(refused(station_id, &r)))
 }
 
 /// The final result of a station no trigger could be sent to (attempts and time filled in
@@ -299,9 +325,69 @@ fn refused(station_id: &str, refusal: &Refusal) -> StationResult {
     result
 }
 
+/// The final result of a station a call could not be sent to: its version refuses the
+/// action or the payload (said as `/calls` would say it), or the station is unknown or
+/// offline.
+fn refused_call(station_id: &str, refusal: &CallRefusal) -> StationResult {
+    if let CallRefusal::Station(r) = refusal {
+        return refused(station_id, r);
+    }
+    let mut result = StationResult::pending(station_id);
+    result.outcome = JobOutcome::NotApplicable;
+    result.detail = Some(match refusal {
+        // `/calls` lists the valid actions beside this message; a job result has no room.
+        CallRefusal::NotCsmsAction {
+            protocol, action, ..
+        } => format!(
+            "unknown_action: {action:?} is not a call the CSMS sends in {}",
+            protocol.subprotocol()
+        ),
+        other => format!("{}: {other}", other.code()),
+    });
+    result
+}
+
+/// Runs one prepared trigger or call to its end, as a result (attempts and time filled in
+/// by the caller).
+async fn attempt(app: &Arc<App>, work: Work) -> StationResult {
+    match work {
+        Work::Trigger(run) => attempt_trigger(app, run).await,
+        Work::Call(run) => attempt_call(app, run).await,
+    }
+}
+
+/// A call's result: the record's outcome, except that an answer with `status` Rejected is
+/// counted `Rejected` (delivered, but not done), with the status and any CALLERROR.
+async fn attempt_call(app: &Arc<App>, run: CallRun) -> StationResult {
+    let station_id = run.record.station_id.clone();
+    let ended = call_run::run(Arc::clone(app), run).await;
+    let record = &ended.record;
+    let sent = record.calls.first();
+    let mut result = StationResult::pending(station_id);
+    result.status = sent.and_then(|c| c.status.clone());
+    result.outcome = if result.status.as_deref() == Some("Rejected") {
+        JobOutcome::Trigger(ocpulse_core::trigger_record::Outcome::Rejected)
+    } else {
+        record.outcome.into()
+    };
+    result.call_id = Some(record.id.clone());
+    result.call_error = sent
+        .and_then(|c| c.error.clone())
+        .filter(|e| e.get("errorCode").is_some());
+    result.detail = if result.outcome.succeeded() {
+        None
+    } else if result.status.as_deref() == Some("Rejected") {
+        Some("the station answered Rejected".into())
+    } else {
+        record.detail.clone()
+    };
+    result.elapsed_ms = record.elapsed_ms;
+    result
+}
+
 /// Runs one prepared trigger to its end, as a result (attempts and time filled in by the
 /// caller).
-async fn attempt(app: &Arc<App>, run: TriggerRun) -> StationResult {
+async fn attempt_trigger(app: &Arc<App>, run: TriggerRun) -> StationResult {
     let station_id = run.record.station_id.clone();
     let record = trigger_run::run(Arc::clone(app), run).await;
     let mut result = StationResult::pending(station_id);

@@ -331,13 +331,23 @@ pub async fn wait_connected(server: &Server, id: &str, connected: bool) {
     panic!("station {id} never became connected={connected}");
 }
 
-/// POSTs in the background, so the test can play the station meanwhile.
+/// POSTs a trigger in the background, so the test can play the station meanwhile.
 pub fn spawn_trigger(
     server: &Server,
     station: &str,
     body: Value,
 ) -> tokio::task::JoinHandle<(u16, Value)> {
-    let url = server.url(&format!("/api/v1/stations/{station}/trigger"));
+    spawn_post(server, &format!("/api/v1/stations/{station}/trigger"), body)
+}
+
+/// POSTs `body` to `path` in the background (a trigger, a call, a station operation), so
+/// the test can play the station meanwhile.
+pub fn spawn_post(
+    server: &Server,
+    path: &str,
+    body: Value,
+) -> tokio::task::JoinHandle<(u16, Value)> {
+    let url = server.url(path);
     tokio::spawn(async move {
         let r = reqwest::Client::new()
             .post(url)

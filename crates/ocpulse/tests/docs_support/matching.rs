@@ -63,6 +63,9 @@ pub fn compare(
 fn varies_by_key(key: &str) -> bool {
     key.ends_with("Ms")
         || key.ends_with("At")
+        // Meter readings of a charging session: energy and power depend on timing.
+        || key.ends_with("Wh")
+        || key == "powerW"
         || matches!(key, "seq" | "uptimeSeconds" | "generation")
 }
 
