@@ -32,6 +32,10 @@ the station's answer, and with `"wait": true` for the upload too (120 s when no 
 is given); the hook lowers a valid `timeoutMs` above MAX_WAIT_MS to MAX_WAIT_MS and gives a
 waiting request without one MAX_WAIT_MS, by the same rule.
 
+Sessions: POST /api/v1/stations/{id}/sessions and /api/v1/sessions/{id}/stop wait up to
+`timeoutMs` (default 60 s when absent) for the station to start or end the session; the
+hook lowers a valid `timeoutMs` above MAX_WAIT_MS, or an absent one, to MAX_WAIT_MS.
+
 Tokens: the run authenticates with one admin token, and `DELETE /api/v1/tokens/{id}`
 with an id the fuzzer read from `GET /api/v1/tokens` revokes it, after which every
 request is a 401 (each after the token cache's reload pause) and the run times out. The
@@ -97,6 +101,13 @@ def before_call(ctx, case, **kwargs):
         if _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= LOGS_MAX_WAIT_MS:
             body["timeoutMs"] = MAX_WAIT_MS
         elif timeout_ms is None and body.get("wait") is True:
+            body["timeoutMs"] = MAX_WAIT_MS
+    sessions = ("/api/v1/stations/{id}/sessions", "/api/v1/sessions/{id}/stop")
+    if method == "POST" and path in sessions and isinstance(body, dict):
+        timeout_ms = body.get("timeoutMs")
+        if "timeoutMs" not in body or (
+            _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= SERVER_MAX_WAIT_MS
+        ):
             body["timeoutMs"] = MAX_WAIT_MS
     if method != "POST" or path != "/api/v1/trigger-jobs":
         return

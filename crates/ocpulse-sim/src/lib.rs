@@ -7,6 +7,7 @@
 //! injection for the failures real firmware shows. [`runner`] drives stations over real
 //! WebSockets; [`fleet`] runs thousands of them as a load generator.
 
+mod authorization;
 pub mod clock;
 pub mod config;
 pub mod csr;

@@ -152,6 +152,8 @@ pub struct Counters {
     pub csms_calls: u64,
     /// TriggerMessage / ExtendedTriggerMessage it answered Accepted.
     pub triggers_accepted: u64,
+    /// Transactions it ended because the CSMS refused their id token.
+    pub deauthorized: u64,
 }
 
 /// One simulated charging station.
@@ -445,6 +447,7 @@ impl Station {
             Ok(_) => self.counters.results += 1,
             Err(_) => self.counters.errors += 1,
         }
+        let answered = result.as_ref().ok().cloned();
         match (token.purpose, result) {
             (Purpose::Boot, Ok(payload)) => self.on_boot_answer(&payload, now),
             (Purpose::Boot, Err(_)) => self.next_boot = Some(now.mono + Duration::from_secs(10)),
@@ -458,6 +461,15 @@ impl Station {
                 }
             }
             _ => {}
+        }
+        if let Some(answer) = answered {
+            self.on_transaction_authorization(
+                token.action,
+                &token.payload,
+                token.purpose,
+                &answer,
+                now,
+            );
         }
     }
 
@@ -778,7 +790,7 @@ impl Station {
     }
 
     /// Ends the transaction of an EVSE (index) for `reason` (a 1.6 `Reason` that 2.x
-    /// `ReasonEnumType` also has: `EVDisconnected`, `Remote`, `Local`).
+    /// `ReasonEnumType` also has: `EVDisconnected`, `Remote`, `Local`, `DeAuthorized`).
     pub(crate) fn end_transaction(&mut self, evse_index: usize, reason: &str, now: Now) {
         let idle = self.jitter(self.cfg.idle_time) + self.cfg.idle_time / 2;
         if self.evses.get(evse_index).is_none_or(|e| e.tx.is_none()) {
@@ -802,10 +814,10 @@ impl Station {
             Family::V2 => {
                 let mut payload = messages::transaction_event(
                     "Ended",
-                    if reason == "Remote" {
-                        "RemoteStop"
-                    } else {
-                        "EVDeparted"
+                    match reason {
+                        "Remote" => "RemoteStop",
+                        "DeAuthorized" => "Deauthorized",
+                        _ => "EVDeparted",
                     },
                     &tx,
                     &self.evses[evse_index],

@@ -519,3 +519,73 @@ async fn a_v201_station_gets_id_token_info_in_its_list_and_may_answer_version_mi
     assert_eq!(body["status"], "VersionMismatch");
     assert_eq!(body["protocol"], "ocpp2.0.1");
 }
+
+/// Whether the station's journal holds a CALL of `action` whose payload contains `needle`.
+async fn journal_has(server: &Server, id: &str, action: &str, needle: &str) -> bool {
+    let (_, page) = server
+        .get(&format!("/api/v1/stations/{id}/messages?limit=200"))
+        .await;
+    page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|m| m["action"] == action && m["type"] == "CALL" && m.to_string().contains(needle))
+}
+
+#[tokio::test]
+async fn a_simulated_station_ends_a_transaction_whose_token_is_refused() {
+    let server = Server::start_with(registry_policy).await;
+    register_tokens(&server).await;
+    let (stop16, t16) = spawn(&server, sim_station("CP0001", ProtocolVersion::V16));
+    let (stop2, t2) = spawn(&server, sim_station("CS0001", ProtocolVersion::V201));
+    for (id, start) in [
+        (
+            "CP0001",
+            json!({"action": "RemoteStartTransaction", "payload": {"connectorId": 1, "idTag": "BLOCKED1"}}),
+        ),
+        (
+            "CS0001",
+            json!({"action": "RequestStartTransaction", "payload": {"evseId": 1, "remoteStartId": 7, "idToken": {"idToken": "BLOCKED1", "type": "ISO14443"}}}),
+        ),
+    ] {
+        // Statuses come once the station has read its Accepted boot: only then does it
+        // start transactions (a start while Pending would send nothing).
+        wait_for(&server, id, |s| {
+            s["connectors"].as_array().is_some_and(|c| !c.is_empty())
+        })
+        .await;
+        let (code, body) = server
+            .post(&format!("/api/v1/stations/{id}/calls"), &start.to_string())
+            .await;
+        assert_eq!(
+            (code, body["status"].clone()),
+            (200, json!("Accepted")),
+            "{body}"
+        );
+        // The start is answered Blocked, and the station ends the transaction itself.
+        let (end_action, end_needle) = if id == "CP0001" {
+            ("StopTransaction", "\"reason\":\"DeAuthorized\"")
+        } else {
+            ("TransactionEvent", "\"stoppedReason\":\"DeAuthorized\"")
+        };
+        let mut ended = false;
+        for _ in 0..150 {
+            if journal_has(&server, id, end_action, end_needle).await {
+                ended = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (_, page) = server
+            .get(&format!("/api/v1/stations/{id}/messages?limit=200"))
+            .await;
+        assert!(ended, "{id} never ended the refused transaction: {page}");
+        assert!(
+            page.to_string().contains("Blocked"),
+            "{id}: the start was answered Blocked: {page}"
+        );
+    }
+    stop16.cancel();
+    stop2.cancel();
+    let _ = tokio::join!(t16, t2);
+}

@@ -302,6 +302,8 @@ fn timeout(ms: Option<u64>) -> Result<Duration, ApiError> {
         (status = 400, description = "A malformed body (`invalid_body`, `missing_id_token`, `invalid_evse`, `invalid_timeout`) or a payload the version's schema refuses (`invalid_payload`, with `path`: e.g. an idToken too long); nothing was sent", body = ApiErrorBody),
         (status = 404, description = "No station with this id ever connected (`station_not_found`)", body = ApiErrorBody),
         (status = 409, description = "The station is not connected (`station_not_connected`), or it refused to start (`start_rejected`, with `response`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 500, description = "Internal error", body = ApiErrorBody),
         (status = 502, description = "The station answered with a CALLERROR (`station_call_error`), an invalid answer (`invalid_station_response`) or disconnected (`station_disconnected`)", body = ApiErrorBody),
         (status = 504, description = "The station did not answer (`station_timeout`), or accepted but started no session within timeoutMs (`no_session_started`: typically no car plugged in)", body = ApiErrorBody),
     )
@@ -382,6 +384,8 @@ pub async fn start(
         (status = 400, description = "A malformed body (`invalid_body`, `invalid_timeout`)", body = ApiErrorBody),
         (status = 404, description = "No such session (`session_not_found`)", body = ApiErrorBody),
         (status = 409, description = "The session has ended already (`session_ended`), its station is not connected (`station_not_connected`), it refused (`stop_rejected`, with `response`), or speaks a version that cannot name the transaction (`session_unstoppable`)", body = ApiErrorBody),
+        (status = 413, description = "The body is too large (`body_too_large`)", body = ApiErrorBody),
+        (status = 500, description = "Storage error", body = ApiErrorBody),
         (status = 502, description = "The station answered with a CALLERROR (`station_call_error`), an invalid answer (`invalid_station_response`) or disconnected (`station_disconnected`)", body = ApiErrorBody),
         (status = 504, description = "The station did not answer (`station_timeout`), or accepted but did not end the session within timeoutMs (`session_not_stopped`)", body = ApiErrorBody),
     )
