@@ -37,7 +37,8 @@ const DEFAULT_WAIT_MS: u64 = 120_000;
 /// How often a waiting request looks for the upload or a failure.
 const POLL: Duration = Duration::from_millis(200);
 
-/// The request body (every field optional: `{}` asks for the diagnostics log).
+/// The request body: a JSON object, every field optional (`{}` asks for the diagnostics
+/// log); an empty body is refused like everywhere in the API.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = LogRequestBody, examples(
@@ -264,11 +265,7 @@ pub async fn create(
     raw: Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let body: Body = if raw.iter().all(u8::is_ascii_whitespace) {
-        parse_body(b"{}", EXAMPLE)?
-    } else {
-        parse_body(&raw, EXAMPLE)?
-    };
+    let body: Body = parse_body(&raw, EXAMPLE)?;
     let (ask, timeout_ms, wait) = ask(body)?;
     let default_ms = if wait {
         DEFAULT_WAIT_MS
