@@ -22,10 +22,11 @@ receive deliveries. The hook points every http(s) URL of a webhook body at 127.0
 accepted (the server is started with --webhook-allow 127.0.0.0/8) and nothing leaves
 loopback.
 
-Calls: POST /api/v1/stations/{id}/calls (and /local-list) waits up to `timeoutMs` (up to
-300 s) for the station; the hook lowers a valid `timeoutMs` above MAX_WAIT_MS to
-MAX_WAIT_MS, by the same rule, so a call queued behind others never runs into the request
-timeout.
+Calls: POST /api/v1/stations/{id}/calls (and /local-list, /reset, /change-availability,
+/unlock-connector, /clear-cache) waits up to `timeoutMs` (up to 300 s) for the station; the
+hook lowers a valid `timeoutMs` above MAX_WAIT_MS to MAX_WAIT_MS, by the same rule, so a
+call queued behind others never runs into the request timeout; likewise ChangeAvailability's
+`followMs` (up to 30 s).
 
 Log requests: POST /api/v1/stations/{id}/logs waits up to `timeoutMs` (up to 600 s) for
 the station's answer, and with `"wait": true` for the upload too (120 s when no timeoutMs
@@ -91,11 +92,22 @@ def before_call(ctx, case, **kwargs):
             value = body.get(field)
             if _is_int(value) and 1 <= value < MIN_BACKGROUND_S:
                 body[field] = MIN_BACKGROUND_S
-    waits = ("/api/v1/stations/{id}/calls", "/api/v1/stations/{id}/local-list")
+    waits = (
+        "/api/v1/stations/{id}/calls",
+        "/api/v1/stations/{id}/local-list",
+        "/api/v1/stations/{id}/reset",
+        "/api/v1/stations/{id}/change-availability",
+        "/api/v1/stations/{id}/unlock-connector",
+        "/api/v1/stations/{id}/clear-cache",
+    )
     if method == "POST" and path in waits and isinstance(body, dict):
         timeout_ms = body.get("timeoutMs")
         if _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= SERVER_MAX_WAIT_MS:
             body["timeoutMs"] = MAX_WAIT_MS
+        # ChangeAvailability then waits up to followMs (up to 30 s) for StatusNotifications.
+        follow_ms = body.get("followMs")
+        if _is_int(follow_ms) and MAX_WAIT_MS < follow_ms <= 30_000:
+            body["followMs"] = MAX_WAIT_MS
     if method == "POST" and path == "/api/v1/stations/{id}/logs" and isinstance(body, dict):
         timeout_ms = body.get("timeoutMs")
         if _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= LOGS_MAX_WAIT_MS:

@@ -58,6 +58,11 @@ pub const CONNECTION_REFUSED: &str = "ConnectionRefused";
 /// fields of a SecurityEventNotification, so alert rules read both alike.
 pub const SECURITY_EVENT: &str = "SecurityEvent";
 
+/// The `EVENT` journaled each time a station's configuration is compared with a profile
+/// that applies to it (after a read or an apply): `profileId`, `drifting`, the drifting
+/// `keys`. The `configDrift` alert condition reads it.
+pub const CONFIGURATION_CHECKED: &str = "ConfigurationChecked";
+
 /// One journaled frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalEntry {

@@ -24,6 +24,7 @@ pub mod schedule;
 pub mod selector;
 pub mod session;
 pub mod state;
+pub mod station_config;
 pub mod station_ops;
 pub mod store;
 pub mod trigger_plan;

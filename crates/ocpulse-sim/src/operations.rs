@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::clock::Now;
 use crate::faults::OperationFault;
 use crate::model::ConnState;
-use crate::station::{Activity, ActivityKind, Deferred, Purpose, Station, Upload};
+use crate::station::{Activity, ActivityKind, Deferred, Pending, Purpose, Station, Upload};
 
 /// Configuration keys (1.6) / variables (2.0.1 `Component.Variable`) the station exposes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +45,7 @@ impl Default for ConfigKeys {
                     false,
                 ),
                 e("DeviceDataCtrlr.ItemsPerMessage", "20", true),
+                e("OCPPCommCtrlr.WebSocketPingInterval", "0", false),
             ],
         }
     }
@@ -60,12 +61,26 @@ impl ConfigKeys {
             Some((_, _, true)) => "Rejected",
             Some((_, v, false)) => {
                 *v = value.to_owned();
-                "Accepted"
+                if REBOOT_REQUIRED.contains(&key) {
+                    "RebootRequired"
+                } else {
+                    "Accepted"
+                }
             }
             None => "NotSupported",
         }
     }
 }
+
+/// Keys whose new value takes effect only after a reboot (the station says
+/// `RebootRequired`, as real ones do for connection settings).
+const REBOOT_REQUIRED: [&str; 2] = [
+    "WebSocketPingInterval",
+    "OCPPCommCtrlr.WebSocketPingInterval",
+];
+
+/// Variables per NotifyReport part, so a full report comes in several parts.
+const REPORT_ITEMS_PER_PART: usize = 4;
 
 fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
@@ -167,6 +182,14 @@ impl Station {
                     results.push(json!({"attributeStatus": status, "component": d["component"], "variable": d["variable"]}));
                 }
                 json!({"setVariableResult": results})
+            }
+            "GetBaseReport" if !v16 => {
+                let request = p.get("requestId").and_then(Value::as_i64).unwrap_or(0);
+                if text(p, "reportBase") == Some("SummaryInventory") {
+                    return Some(json!({"status": "NotSupported"}));
+                }
+                self.report_parts(request, now);
+                json!({"status": "Accepted"})
             }
             "Reset" => {
                 self.deferred
@@ -345,6 +368,38 @@ impl Station {
             }
             _ => return None,
         })
+    }
+
+    /// Queues the NotifyReport parts of a base report: every `Component.Variable` key
+    /// with its value and mutability, a few per part, sent after the answer.
+    fn report_parts(&mut self, request_id: i64, now: Now) {
+        let data: Vec<Value> = self
+            .config_keys
+            .entries
+            .iter()
+            .filter_map(|(k, v, ro)| {
+                let (c, var) = k.split_once('.')?;
+                let mutability = if *ro { "ReadOnly" } else { "ReadWrite" };
+                Some(json!({"component": {"name": c}, "variable": {"name": var},
+                    "variableAttribute": [{"type": "Actual", "value": v, "mutability": mutability}]}))
+            })
+            .collect();
+        let chunks: Vec<&[Value]> = data.chunks(REPORT_ITEMS_PER_PART).collect();
+        let last = chunks.len().saturating_sub(1);
+        let parts = chunks
+            .iter()
+            .enumerate()
+            .map(|(n, chunk)| Pending {
+                action: "NotifyReport",
+                payload: json!({"requestId": request_id, "generatedAt": now.rfc3339(),
+                    "seqNo": n, "tbc": n < last, "reportData": chunk}),
+                purpose: Purpose::Other,
+            })
+            .collect();
+        self.deferred.push((
+            now.mono + Duration::from_millis(100),
+            Deferred::Enqueue(parts),
+        ));
     }
 
     fn apply_heartbeat(&mut self, value: &str, now: Now) {

@@ -88,6 +88,8 @@ pub struct App {
     pub schedules: crate::schedules::Schedules,
     /// Freshness targets and the liveness probe's view of each station.
     pub freshness: crate::freshness::Freshness,
+    /// Configuration apply jobs still running.
+    pub config_applies: crate::station_config::apply::Applies,
     /// Alert rules, alerts and webhooks (loaded by `alerts::start` before serving).
     pub alerts: crate::alerts::Alerts,
     /// Who may connect as a station: the registry and the handshake's checks.
@@ -153,6 +155,7 @@ impl App {
             jobs: crate::jobs::Jobs::default(),
             schedules: crate::schedules::Schedules::default(),
             freshness: crate::freshness::Freshness::default(),
+            config_applies: Default::default(),
             alerts: crate::alerts::Alerts::new(
                 crate::alerts::http_client(config_webhook_ca.as_deref(), &webhook_policy)?,
                 webhook_policy,

@@ -35,6 +35,18 @@ pub enum Command {
     Bench(crate::bench_cmd::BenchArgs),
     /// Trigger a message on a running server's station and print what the station sent.
     Trigger(crate::client_cmd::TriggerArgs),
+    /// Send any CSMS call of the station's version and print its answer (docs/calls.md).
+    Call(crate::client_cmd::CallArgs),
+    /// List or show call records (every call, station operation and job call).
+    Calls(crate::client_cmd::CallsArgs),
+    /// Reset a station (Hard, Soft, Immediate, OnIdle: said in its version).
+    Reset(crate::client_cmd::ResetArgs),
+    /// Make a station, EVSE or connector operative or inoperative; print the status that followed.
+    ChangeAvailability(crate::client_cmd::AvailabilityArgs),
+    /// Unlock a connector.
+    Unlock(crate::client_cmd::UnlockArgs),
+    /// Clear a station's authorization cache.
+    ClearCache(crate::client_cmd::ClearCacheArgs),
     /// List a running server's stations.
     Stations(crate::client_cmd::StationsArgs),
     /// List, show, start, stop or watch charging sessions.

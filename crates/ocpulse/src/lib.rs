@@ -35,6 +35,7 @@ pub mod server;
 pub mod session_env;
 pub mod sim_cmd;
 pub mod snapshots;
+pub mod station_config;
 pub mod stdout;
 pub mod tls;
 pub mod token_cmd;

@@ -55,6 +55,12 @@ async fn run() -> anyhow::Result<()> {
             ocpulse::server::serve(config, listener, ocpulse::shutdown_signal()).await
         }
         Command::Trigger(args) => ocpulse::client_cmd::trigger(args).await,
+        Command::Call(args) => ocpulse::client_cmd::call(args).await,
+        Command::Calls(args) => ocpulse::client_cmd::calls(args).await,
+        Command::Reset(args) => ocpulse::client_cmd::reset(args).await,
+        Command::ChangeAvailability(args) => ocpulse::client_cmd::change_availability(args).await,
+        Command::Unlock(args) => ocpulse::client_cmd::unlock(args).await,
+        Command::ClearCache(args) => ocpulse::client_cmd::clear_cache(args).await,
         Command::Stations(args) => ocpulse::client_cmd::stations(args).await,
         Command::Sessions(args) => ocpulse::client_cmd::sessions(args).await,
         Command::Jobs(args) => ocpulse::client_cmd::jobs(args).await,

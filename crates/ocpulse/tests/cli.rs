@@ -145,6 +145,8 @@ fn completions_cover_every_command() {
     let script = String::from_utf8_lossy(&out.stdout);
     for word in [
         "trigger",
+        "change-availability",
+        "clear-cache",
         "jobs",
         "config",
         "--heartbeat-interval",
@@ -756,5 +758,87 @@ async fn a_log_is_uploaded_and_downloaded_each_with_one_command_in_both_versions
     let (ok, out, err) = ocpulse(&server, &["logs", "request", "CLILOGREJ", "--wait"]).await;
     assert!(!ok, "{out}");
     assert!(err.contains("rejected"), "{err}");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_and_station_operations_from_the_command_line() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    station(&server, "CLIC16", ProtocolVersion::V16, &stop).await;
+    station(&server, "CLIC2", ProtocolVersion::V201, &stop).await;
+    let (ok, out, err) = ocpulse(
+        &server,
+        &[
+            "call",
+            "CLIC16",
+            "GetConfiguration",
+            r#"{"key": ["HeartbeatInterval"]}"#,
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.starts_with("CLIC16 GetConfiguration → answered (ocpp1.6"),
+        "{out}"
+    );
+    assert!(out.contains("HeartbeatInterval"), "{out}");
+    // A payload the schema refuses fails before anything is sent, saying where.
+    let (ok, _, err) = ocpulse(&server, &["call", "CLIC2", "Reset", r#"{"type": "Later"}"#]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("invalid_payload") && err.contains("/type"),
+        "{err}"
+    );
+    let (ok, out, err) = ocpulse(&server, &["call", "CLIC2", "ClearCache", "--no-wait"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("ocpulse calls get"), "{out}");
+    let (ok, out, err) = ocpulse(&server, &["reset", "CLIC2", "Hard"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("Reset → Accepted") && out.contains("note:"),
+        "{out}"
+    );
+    let (ok, out, err) = ocpulse(
+        &server,
+        &[
+            "change-availability",
+            "CLIC16",
+            "--inoperative",
+            "--connector",
+            "1",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("StatusNotification") && out.contains("Unavailable"),
+        "{out}"
+    );
+    let (ok, out, err) = ocpulse(
+        &server,
+        &["unlock", "CLIC2", "--evse", "1", "--connector", "1"],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Unlocked"), "{out}");
+    let (ok, out, err) = ocpulse(&server, &["clear-cache", "CLIC16", "--json"]).await;
+    assert!(ok, "{out}{err}");
+    let answer: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(answer["status"], "Accepted");
+    let (ok, out, err) = ocpulse(&server, &["reset", "CLIC16", "OnIdle"]).await;
+    assert!(!ok, "{out}");
+    assert!(err.contains("no_equivalent"), "{err}");
+    let (ok, out, err) = ocpulse(&server, &["calls", "list", "--station", "CLIC2"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.starts_with("CALL"), "{out}");
+    for action in ["UnlockConnector", "Reset", "ClearCache"] {
+        assert!(out.contains(action), "{action}: {out}");
+    }
+    let id = answer["callId"].as_str().expect("callId");
+    let (ok, out, err) = ocpulse(&server, &["calls", "get", id, "--json"]).await;
+    assert!(ok, "{out}{err}");
+    let record: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(record["kind"], "call");
     stop.cancel();
 }

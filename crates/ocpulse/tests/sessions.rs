@@ -326,3 +326,55 @@ async fn an_untargeted_trigger_refreshes_open_sessions_in_both_versions() {
         assert!(refreshed["powerW"].as_f64() > Some(0.0), "{refreshed}");
     }
 }
+
+/// A crash between the journal's commit and the sessions' documents loses nothing: with
+/// the stored sessions and their fold gone, the next start folds them again from the
+/// journal. (SQLite only: the documents are removed through the store on disk.)
+#[tokio::test]
+async fn sessions_are_rebuilt_from_the_journal_when_their_documents_are_lost() {
+    if std::env::var("OCPULSE_TEST_SERVER_STORE").is_ok_and(|s| s == "postgres") {
+        return;
+    }
+    let server = Server::start().await;
+    let stop = connected(&server, station("LOST", ProtocolVersion::V16)).await;
+    let (code, started) = start(&server, "LOST", json!({"idToken": "T"})).await;
+    assert_eq!(code, 201, "{started}");
+    let id = started["id"].as_str().expect("id").to_owned();
+    let (code, ended) = server
+        .post(&format!("/api/v1/sessions/{id}/stop"), "")
+        .await;
+    assert_eq!(code, 200, "{ended}");
+    stop.cancel();
+    let addr = server.addr;
+    let dir = server.stop().await;
+    {
+        use ocpulse_core::store::{Doc, Store as _};
+        let store = ocpulse_store::SqliteStore::open(dir.path()).expect("open");
+        store
+            .save_docs(vec![
+                Doc::delete("charging_session", id.clone()),
+                Doc::delete("charging_session_fold", "fold"),
+            ])
+            .await
+            .expect("delete");
+    }
+    let server = Server::start_in(dir, addr, |_| {}).await;
+    let mut rebuilt = Value::Null;
+    for _ in 0..200 {
+        let (code, body) = server.get(&format!("/api/v1/sessions/{id}")).await;
+        if code == 200 && body["active"] == json!(false) {
+            rebuilt = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for key in [
+        "transactionId",
+        "energyWh",
+        "stopReason",
+        "meterStartWh",
+        "startedAt",
+    ] {
+        assert_eq!(rebuilt[key], ended[key], "{key}: {rebuilt}");
+    }
+}

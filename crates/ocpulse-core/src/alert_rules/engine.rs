@@ -16,8 +16,8 @@ use super::eval::{self, Verdict};
 use super::{AlertRule, Condition};
 use crate::incoming::StationCall;
 use crate::journal::{
-    CONNECTION_REFUSED, Direction, EVENT, JournalEntry, SECURITY_EVENT, STATION_CONNECTED,
-    STATION_DISCONNECTED,
+    CONFIGURATION_CHECKED, CONNECTION_REFUSED, Direction, EVENT, JournalEntry, SECURITY_EVENT,
+    STATION_CONNECTED, STATION_DISCONNECTED,
 };
 use crate::{Millis, rfc3339};
 
@@ -157,6 +157,21 @@ impl AlertEngine {
                             &payload,
                         )
                         .map(|v| (r.id.clone(), v))
+                    })
+                    .collect();
+                self.decide(station, verdicts)
+            }
+            (EVENT, _, Some(CONFIGURATION_CHECKED)) => {
+                let Ok(payload) = serde_json::from_str::<Value>(&entry.payload) else {
+                    return Vec::new();
+                };
+                let verdicts: Vec<(String, Verdict)> = self
+                    .rules
+                    .iter()
+                    .filter(|r| r.applies_to(station))
+                    .filter_map(|r| {
+                        eval::on_configuration_checked(&r.condition, &payload)
+                            .map(|v| (r.id.clone(), v))
                     })
                     .collect();
                 self.decide(station, verdicts)

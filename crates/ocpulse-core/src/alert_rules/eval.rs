@@ -235,6 +235,25 @@ pub(super) fn on_trigger_completed(
     })
 }
 
+/// A `ConfigurationChecked` event's payload (`profileId`, `drifting`, `keys`).
+pub(super) fn on_configuration_checked(condition: &Condition, payload: &Value) -> Option<Verdict> {
+    let Condition::ConfigDrift { profiles } = condition else {
+        return None;
+    };
+    let profile = text(payload, "profileId")?;
+    if profiles
+        .as_ref()
+        .is_some_and(|wanted| !wanted.iter().any(|p| p == profile))
+    {
+        return None;
+    }
+    Some(Verdict {
+        target: format!("config:{profile}"),
+        firing: payload.get("drifting").and_then(Value::as_bool)?,
+        details: json!({"profileId": profile, "keys": payload.get("keys").cloned().unwrap_or(Value::Null)}),
+    })
+}
+
 /// A security `EVENT` the CSMS journaled at `at`: `SecurityEvent` (`type`, `techInfo`), or
 /// `ConnectionRefused` (`code`, `reason`, `remote`, `profile`) when the rule asks for those.
 pub(super) fn on_security_event(

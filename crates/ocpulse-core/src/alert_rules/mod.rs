@@ -119,6 +119,14 @@ pub enum Condition {
         #[serde(default)]
         include_refused_connections: bool,
     },
+    /// A station's configuration was found off a desired configuration profile (a
+    /// `ConfigurationChecked` event with drift), one alert per profile; clears when a later
+    /// check of that profile finds it compliant.
+    ConfigDrift {
+        /// Only these profiles (ids); every profile when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profiles: Option<Vec<String>>,
+    },
 }
 
 fn default_measurand() -> String {
@@ -140,6 +148,7 @@ impl Condition {
                 matches!(action, "MeterValues" | "TransactionEvent")
             }
             Condition::SecurityEvent { .. } => action == SECURITY_EVENT_NOTIFICATION,
+            Condition::ConfigDrift { .. } => false,
         }
     }
 
@@ -193,6 +202,15 @@ impl RuleSpec {
         }
         match &self.condition {
             Condition::ConnectorFaulted {} | Condition::FirmwareFailed {} => Ok(()),
+            Condition::ConfigDrift { profiles } => {
+                if profiles
+                    .as_ref()
+                    .is_some_and(|p| p.is_empty() || p.iter().any(|p| p.trim().is_empty()))
+                {
+                    return Err("condition.profiles must be a non-empty list of configuration profile ids (leave it out for every profile)".into());
+                }
+                Ok(())
+            }
             Condition::SecurityEvent { types, .. } => {
                 if types
                     .as_ref()

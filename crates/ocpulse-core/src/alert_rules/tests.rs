@@ -920,3 +920,41 @@ fn security_event_rules_are_checked_and_read_back() {
             .contains("boolean")
     );
 }
+
+#[test]
+fn config_drift_raises_per_profile_and_clears_when_compliant() {
+    let mut e = AlertEngine::new(
+        vec![rule(
+            "r1",
+            json!({"kind": "configDrift", "profiles": ["base"]}),
+        )],
+        [],
+    );
+    let checked = |profile: &str, drifting: bool| {
+        entry(
+            EVENT,
+            Direction::Out,
+            Some(crate::journal::CONFIGURATION_CHECKED),
+            "c",
+            json!({"profileId": profile, "drifting": drifting, "keys": ["HeartbeatInterval"]}),
+        )
+    };
+    assert!(e.on_entry(&checked("base", false)).is_empty());
+    let d = e.on_entry(&checked("base", true));
+    assert_eq!(kinds(&d), [("raise", "config:base".to_owned())]);
+    let Decision::Raise(f) = &d[0] else {
+        unreachable!()
+    };
+    assert_eq!(f.details["keys"], json!(["HeartbeatInterval"]));
+    assert!(
+        e.on_entry(&checked("other", true)).is_empty(),
+        "a profile the rule does not name"
+    );
+    let d = e.on_entry(&checked("base", false));
+    assert_eq!(kinds(&d), [("resolve", "config:base".to_owned())]);
+    let empty: RuleSpec = serde_json::from_value(
+        json!({"name": "x", "condition": {"kind": "configDrift", "profiles": []}}),
+    )
+    .expect("parses");
+    assert!(empty.validate().is_err());
+}

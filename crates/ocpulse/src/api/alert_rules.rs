@@ -122,6 +122,16 @@ enum ConditionBody {
         #[serde(rename = "includeRefusedConnections", default)]
         include_refused_connections: bool,
     },
+    /// A station's configuration off a desired configuration profile (each read or apply
+    /// compares it; see /api/v1/config/drift), one alert per station and profile (target
+    /// `config:{profileId}`, `details.keys` the drifting keys); clears when a later
+    /// comparison finds it compliant.
+    ConfigDrift {
+        /// Only these profiles (non-blank ids); every profile when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(min_items = 1)]
+        profiles: Option<Vec<String>>,
+    },
 }
 
 fn default_measurand() -> String {
@@ -157,6 +167,7 @@ impl From<ConditionBody> for Condition {
                 types,
                 include_refused_connections,
             },
+            ConditionBody::ConfigDrift { profiles } => Condition::ConfigDrift { profiles },
         }
     }
 }
@@ -190,6 +201,7 @@ impl From<&Condition> for ConditionBody {
                 types,
                 include_refused_connections,
             },
+            Condition::ConfigDrift { profiles } => ConditionBody::ConfigDrift { profiles },
         }
     }
 }

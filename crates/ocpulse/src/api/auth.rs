@@ -140,6 +140,28 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/webhooks/{id}", Needs(Admin)),
     ("delete", "/api/v1/webhooks/{id}", Needs(Admin)),
     ("get", "/api/v1/webhooks/{id}/deliveries", Needs(Admin)),
+    // Configuration: reading sends only read-only calls (trigger); profiles and applying
+    // change stations' settings, security ones included (admin).
+    (
+        "post",
+        "/api/v1/stations/{id}/configuration/read",
+        Needs(Trigger),
+    ),
+    ("get", "/api/v1/stations/{id}/configuration", Needs(Read)),
+    (
+        "get",
+        "/api/v1/stations/{id}/configuration/history",
+        Needs(Read),
+    ),
+    ("get", "/api/v1/config/profiles", Needs(Read)),
+    ("get", "/api/v1/config/profiles/{id}", Needs(Read)),
+    ("put", "/api/v1/config/profiles/{id}", Needs(Admin)),
+    ("delete", "/api/v1/config/profiles/{id}", Needs(Admin)),
+    ("get", "/api/v1/config/drift", Needs(Read)),
+    ("post", "/api/v1/config/drift/check", Needs(Trigger)),
+    ("post", "/api/v1/config/apply", Needs(Admin)),
+    ("get", "/api/v1/config/applies", Needs(Read)),
+    ("get", "/api/v1/config/applies/{id}", Needs(Read)),
     // Tokens.
     ("post", "/api/v1/tokens", Needs(Admin)),
     ("get", "/api/v1/tokens", Needs(Admin)),

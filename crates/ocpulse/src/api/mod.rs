@@ -6,6 +6,8 @@ pub mod auth;
 mod ca;
 mod call_records;
 mod calls;
+mod config_drift;
+mod config_profiles;
 mod error;
 mod events;
 mod export;
@@ -27,6 +29,7 @@ mod reports;
 mod schedules;
 mod send_trigger;
 mod sessions;
+mod station_config;
 mod station_ops;
 pub(crate) mod station_view;
 mod stations;
@@ -135,6 +138,19 @@ api_routes! {
     get "/api/v1/webhooks/{id}" => webhooks::one;
     delete "/api/v1/webhooks/{id}" => webhooks::delete;
     get "/api/v1/webhooks/{id}/deliveries" => webhooks::deliveries;
+    // Configuration verification: snapshots, profiles, drift, apply jobs.
+    post "/api/v1/stations/{id}/configuration/read" => station_config::read_now;
+    get "/api/v1/stations/{id}/configuration" => station_config::latest;
+    get "/api/v1/stations/{id}/configuration/history" => station_config::history;
+    get "/api/v1/config/profiles" => config_profiles::list;
+    get "/api/v1/config/profiles/{id}" => config_profiles::one;
+    put "/api/v1/config/profiles/{id}" => config_profiles::put;
+    delete "/api/v1/config/profiles/{id}" => config_profiles::delete;
+    get "/api/v1/config/drift" => config_drift::report;
+    post "/api/v1/config/drift/check" => config_drift::check;
+    post "/api/v1/config/apply" => config_drift::apply;
+    get "/api/v1/config/applies" => config_drift::applies;
+    get "/api/v1/config/applies/{id}" => config_drift::one_apply;
     // Authorization: the id-token registry and local lists.
     get "/api/v1/id-tokens" => id_tokens::list;
     get "/api/v1/id-tokens/{idToken}" => id_tokens::one;

@@ -1,4 +1,5 @@
-//! The API client commands (`ocpulse trigger`, `stations`, `sessions`, `jobs`,
+//! The API client commands (`ocpulse trigger`, `call`, `calls`, `reset`,
+//! `change-availability`, `unlock`, `clear-cache`, `stations`, `sessions`, `jobs`,
 //! `schedules`, `freshness`, `logs`, `alert-rules`, `alerts`, `webhooks`, `id-tokens`, `reports`,
 //! `export`): the common operations from a terminal, against a running server's HTTP API (with
 //! `--token`/`OCPULSE_TOKEN` when it requires one). Tables by default, the API's own JSON
@@ -9,6 +10,7 @@
 
 mod alert_rules;
 mod alerts;
+mod calls;
 mod crud;
 mod export;
 mod freshness;
@@ -26,6 +28,10 @@ mod webhooks;
 
 pub use alert_rules::{AlertRulesArgs, alert_rules};
 pub use alerts::{AlertsAction, AlertsArgs, alerts};
+pub use calls::{
+    AvailabilityArgs, CallArgs, CallsAction, CallsArgs, ClearCacheArgs, ResetArgs, UnlockArgs,
+    call, calls, change_availability, clear_cache, reset, unlock,
+};
 pub use crud::{CrudAction, ReplaceAction};
 pub use export::{ExportArgs, ExportWhat, export};
 pub use freshness::{FreshnessArgs, freshness};
