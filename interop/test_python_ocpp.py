@@ -300,6 +300,42 @@ class Station16(Recording, ChargePoint16):
             self.problems.append(f"GetDiagnostics upload: {e!r}")
 
 
+class ConfiguredStation16(Station16):
+    """A 1.6 charge point with a configuration: GetConfiguration reports it (all or the
+    keys asked), ChangeConfiguration sets a key (RebootRequired for WebSocketPingInterval,
+    Rejected for a read-only key, NotSupported for an unknown one), as real ones do."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config = {
+            "HeartbeatInterval": ["300", False],
+            "MeterValueSampleInterval": ["60", False],
+            "WebSocketPingInterval": ["0", False],
+            "SupportedFeatureProfiles": ["Core,RemoteTrigger", True],
+        }
+        self.changes = []
+
+    @on(enums16.Action.get_configuration)
+    def on_get_configuration(self, key=None, **kwargs):
+        wanted = key if key else list(self.config)
+        known = [{"key": k, "readonly": self.config[k][1], "value": self.config[k][0]}
+                 for k in wanted if k in self.config]
+        unknown = [k for k in wanted if k not in self.config]
+        return result16.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @on(enums16.Action.change_configuration)
+    def on_change_configuration(self, key, value, **kwargs):
+        self.changes.append((key, value))
+        S = enums16.ConfigurationStatus
+        if key not in self.config:
+            return result16.ChangeConfiguration(status=S.not_supported)
+        if self.config[key][1]:
+            return result16.ChangeConfiguration(status=S.rejected)
+        self.config[key][0] = value
+        return result16.ChangeConfiguration(
+            status=S.reboot_required if key == "WebSocketPingInterval" else S.accepted)
+
+
 class RejectingStation16(Station16):
     """A 1.6 charge point whose TriggerMessage handler answers Rejected."""
 
@@ -1304,6 +1340,43 @@ async def test_v16_session_started_and_stopped_through_the_api_with_its_energy(c
     check(ended.get("active") is False and ended.get("stopReason") == "Remote"
           and ended.get("energyWh") == 600 and ended.get("powerW") == 0,
           f"ended session {dumps(ended)}")
+    check_station_healthy(station)
+
+
+@test
+async def test_v16_configuration_read_drift_and_apply_through_the_api(ctx: Context):
+    station = await ctx.connect(ConfiguredStation16, "PY16-CONFIG")
+    await boot16(station)
+    status, profile = await ctx.server.api(
+        "PUT", "/api/v1/config/profiles/py16",
+        {"protocol": "ocpp1.6", "selector": {"stationIds": ["PY16-CONFIG"]},
+         "settings": {"HeartbeatInterval": "120", "MeterValueSampleInterval": "60",
+                      "WebSocketPingInterval": "20", "SupportedFeatureProfiles": "Core"}})
+    check(status == 201, f"PUT profile answered HTTP {status}: {profile}")
+    status, snap = await ctx.server.api(
+        "POST", "/api/v1/stations/PY16-CONFIG/configuration/read", {})
+    check(status == 200 and snap.get("source") == "GetConfiguration",
+          f"read answered HTTP {status}: {snap}")
+    check(snap["entries"]["SupportedFeatureProfiles"] == {"readonly": True, "value": "Core,RemoteTrigger"},
+          f"entries {dumps(snap['entries'])}")
+    status, report = await ctx.server.api("GET", "/api/v1/config/drift?profile=py16")
+    items = {i["key"]: i for i in report["stations"][0]["items"]}
+    check(status == 200 and report["stations"][0]["standing"] == "drifting"
+          and sorted(items) == ["HeartbeatInterval", "SupportedFeatureProfiles", "WebSocketPingInterval"]
+          and items["HeartbeatInterval"]["actual"] == "300"
+          and items["SupportedFeatureProfiles"]["kind"] == "readOnly", f"drift {dumps(report)}")
+    status, job = await ctx.server.api("POST", "/api/v1/config/apply", {"profile": "py16"})
+    check(status == 200, f"apply answered HTTP {status}: {job}")
+    result = job["stations"][0]
+    answers = {r["key"]: r["status"] for r in result["results"]}
+    check(answers == {"HeartbeatInterval": "Accepted", "SupportedFeatureProfiles": "Rejected",
+                      "WebSocketPingInterval": "RebootRequired"}, f"answers {answers}")
+    check(result["outcome"] == "partial", f"outcome {result['outcome']!r}")
+    check(sorted(station.changes) == [("HeartbeatInterval", "120"), ("SupportedFeatureProfiles", "Core"),
+                                      ("WebSocketPingInterval", "20")],
+          f"the station was asked {station.changes}")
+    check([i["key"] for i in result["remaining"]] == ["SupportedFeatureProfiles"],
+          f"remaining {result['remaining']}")
     check_station_healthy(station)
 
 

@@ -22,6 +22,10 @@ pub enum ConfigAction {
     /// Check the settings `ocpulse serve` would start with (the same options, environment
     /// and `--config` file) and print them; exits non-zero on an unknown key or a bad value.
     Check(Box<crate::serve_args::ServeArgs>),
+    /// Stations' configuration through a running server: read, show, history, profiles,
+    /// set-profile, drift, apply.
+    #[command(flatten)]
+    Station(crate::client_cmd::StationConfigAction),
 }
 
 /// Runs `config check` on the parsed command line (see `config_file::parse`).

@@ -80,6 +80,9 @@ async fn run() -> anyhow::Result<()> {
         Command::Config(ocpulse::config_cmd::ConfigArgs {
             action: ocpulse::config_cmd::ConfigAction::Check(ref args),
         }) => ocpulse::config_cmd::run(&parsed, args),
+        Command::Config(ocpulse::config_cmd::ConfigArgs {
+            action: ocpulse::config_cmd::ConfigAction::Station(action),
+        }) => ocpulse::client_cmd::station_config(action).await,
         Command::Completions(args) => {
             ocpulse::completions_cmd::run(&args);
             Ok(())
