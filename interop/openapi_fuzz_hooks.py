@@ -28,6 +28,11 @@ hook lowers a valid `timeoutMs` above MAX_WAIT_MS to MAX_WAIT_MS, by the same ru
 call queued behind others never runs into the request timeout; likewise ChangeAvailability's
 `followMs` (up to 30 s).
 
+Log requests: POST /api/v1/stations/{id}/logs waits up to `timeoutMs` (up to 600 s) for
+the station's answer, and with `"wait": true` for the upload too (120 s when no timeoutMs
+is given); the hook lowers a valid `timeoutMs` above MAX_WAIT_MS to MAX_WAIT_MS and gives a
+waiting request without one MAX_WAIT_MS, by the same rule.
+
 Sessions: POST /api/v1/stations/{id}/sessions and /api/v1/sessions/{id}/stop wait up to
 `timeoutMs` (default 60 s when absent) for the station to start or end the session; the
 hook lowers a valid `timeoutMs` above MAX_WAIT_MS, or an absent one, to MAX_WAIT_MS.
@@ -45,6 +50,7 @@ import schemathesis
 
 MAX_WAIT_MS = 5_000
 SERVER_MAX_WAIT_MS = 300_000
+LOGS_MAX_WAIT_MS = 600_000
 MIN_BACKGROUND_S = 600
 # (method, path, field) of the background intervals the hook raises.
 BACKGROUND = [
@@ -102,6 +108,12 @@ def before_call(ctx, case, **kwargs):
         follow_ms = body.get("followMs")
         if _is_int(follow_ms) and MAX_WAIT_MS < follow_ms <= 30_000:
             body["followMs"] = MAX_WAIT_MS
+    if method == "POST" and path == "/api/v1/stations/{id}/logs" and isinstance(body, dict):
+        timeout_ms = body.get("timeoutMs")
+        if _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= LOGS_MAX_WAIT_MS:
+            body["timeoutMs"] = MAX_WAIT_MS
+        elif timeout_ms is None and body.get("wait") is True:
+            body["timeoutMs"] = MAX_WAIT_MS
     sessions = ("/api/v1/stations/{id}/sessions", "/api/v1/sessions/{id}/stop")
     if method == "POST" and path in sessions and isinstance(body, dict):
         timeout_ms = body.get("timeoutMs")

@@ -318,6 +318,12 @@ impl Station {
                 let request = p.get("requestId").and_then(Value::as_i64);
                 let location = p.get("log").and_then(|l| text(l, "remoteLocation"))?;
                 let file_name = format!("log-{}.log", self.cfg.id);
+                // A new request while one uploads cancels it (use case N01): AcceptedCanceled.
+                let status = if self.log.running && self.log.action == "LogStatusNotification" {
+                    "AcceptedCanceled"
+                } else {
+                    "Accepted"
+                };
                 self.start_log(
                     "LogStatusNotification",
                     request,
@@ -326,7 +332,7 @@ impl Station {
                     fault,
                     now,
                 );
-                json!({"status": "Accepted", "filename": file_name})
+                json!({"status": status, "filename": file_name})
             }
             "UpdateFirmware" if v16 => {
                 self.start_activity(

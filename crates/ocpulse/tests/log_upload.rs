@@ -211,6 +211,12 @@ async fn bad_requests_are_refused_before_anything_is_sent() {
         assert_eq!(status, 400, "{body}: {err}");
         assert_eq!(err["error"], code, "{body}: {err}");
     }
+    let (status, err) = server.post("/api/v1/stations/CPBAD/logs", "").await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_body")),
+        "an empty body"
+    );
     let (status, err) = request_log(&server, "NOPE", json!({})).await;
     assert_eq!(
         (status, err["error"].as_str()),

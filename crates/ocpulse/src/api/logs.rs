@@ -37,7 +37,8 @@ const DEFAULT_WAIT_MS: u64 = 120_000;
 /// How often a waiting request looks for the upload or a failure.
 const POLL: Duration = Duration::from_millis(200);
 
-/// The request body (every field optional: `{}` asks for the diagnostics log).
+/// The request body: a JSON object, every field optional (`{}` asks for the diagnostics
+/// log); an empty body is refused like everywhere in the API.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = LogRequestBody, examples(
@@ -264,11 +265,7 @@ pub async fn create(
     raw: Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let body: Body = if raw.iter().all(u8::is_ascii_whitespace) {
-        parse_body(b"{}", EXAMPLE)?
-    } else {
-        parse_body(&raw, EXAMPLE)?
-    };
+    let body: Body = parse_body(&raw, EXAMPLE)?;
     let (ask, timeout_ms, wait) = ask(body)?;
     let default_ms = if wait {
         DEFAULT_WAIT_MS
@@ -444,7 +441,7 @@ pub async fn one(
     tag = "logs",
     params(("id" = String, Path, description = "The log request id")),
     responses(
-        (status = 200, description = "The file, with the content type it was uploaded with", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file, with the media type it was uploaded with (`application/octet-stream` when it came with none, or with one that is not a media type)", content_type = "*/*", body = Vec<u8>),
         (status = 404, description = "No log request with this id (`log_not_found`)", body = ApiErrorBody),
         (status = 409, description = "No file arrived for it (yet) (`log_not_received`, with `status`)", body = ApiErrorBody),
         (status = 500, description = "Internal error, or the file is missing from the data directory", body = ApiErrorBody),

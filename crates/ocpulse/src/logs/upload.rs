@@ -80,7 +80,7 @@ pub async fn receive(
     request.file = Some(StoredFile {
         size: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
         sha256,
-        content_type: part_type.unwrap_or_else(|| "application/octet-stream".into()),
+        content_type: media_type(part_type.as_deref()),
         file_name: file_name.or_else(|| request.answer.as_ref().and_then(|a| a.file_name.clone())),
         at: now,
     });
@@ -100,6 +100,20 @@ pub async fn receive(
     Ok(request)
 }
 
+/// The media type to serve a file with: what it was sent with, if that is a media type
+/// (`type/subtype`, parameters dropped, lower case), else `application/octet-stream`.
+fn media_type(sent: Option<&str>) -> String {
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    sent.and_then(|s| s.split(';').next())
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| s.split_once('/').is_some_and(|(a, b)| token(a) && token(b)))
+        .unwrap_or_else(|| "application/octet-stream".into())
+}
+
 /// Writes `bytes` to `path` durably: a temporary file beside it, synced, then renamed.
 fn write_file(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -112,4 +126,32 @@ fn write_file(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> st
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_file_is_served_with_a_media_type_or_as_octets() {
+        assert_eq!(
+            super::media_type(Some("Text/Plain; charset=utf-8")),
+            "text/plain"
+        );
+        assert_eq!(
+            super::media_type(Some("application/gzip")),
+            "application/gzip"
+        );
+        for bad in [
+            None,
+            Some(""),
+            Some("text"),
+            Some("a/b/c"),
+            Some("te xt/plain"),
+        ] {
+            assert_eq!(
+                super::media_type(bad),
+                "application/octet-stream",
+                "{bad:?}"
+            );
+        }
+    }
 }
