@@ -33,6 +33,10 @@ the station's answer, and with `"wait": true` for the upload too (120 s when no 
 is given); the hook lowers a valid `timeoutMs` above MAX_WAIT_MS to MAX_WAIT_MS and gives a
 waiting request without one MAX_WAIT_MS, by the same rule.
 
+Configuration: POST /api/v1/stations/{id}/configuration/read, /api/v1/config/drift/check and
+/api/v1/config/apply wait up to `timeoutMs` (default 30 s) per station CALL; the hook lowers
+a valid `timeoutMs` above MAX_WAIT_MS, or an absent one, to MAX_WAIT_MS.
+
 Sessions: POST /api/v1/stations/{id}/sessions and /api/v1/sessions/{id}/stop wait up to
 `timeoutMs` (default 60 s when absent) for the station to start or end the session; the
 hook lowers a valid `timeoutMs` above MAX_WAIT_MS, or an absent one, to MAX_WAIT_MS.
@@ -113,6 +117,19 @@ def before_call(ctx, case, **kwargs):
         if _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= LOGS_MAX_WAIT_MS:
             body["timeoutMs"] = MAX_WAIT_MS
         elif timeout_ms is None and body.get("wait") is True:
+            body["timeoutMs"] = MAX_WAIT_MS
+    # Configuration reads, drift checks and apply jobs wait up to timeoutMs (default 30 s,
+    # up to 300 s) per station CALL: a valid or absent one is lowered to MAX_WAIT_MS.
+    config = (
+        "/api/v1/stations/{id}/configuration/read",
+        "/api/v1/config/drift/check",
+        "/api/v1/config/apply",
+    )
+    if method == "POST" and path in config and isinstance(body, dict):
+        timeout_ms = body.get("timeoutMs")
+        if "timeoutMs" not in body or (
+            _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= SERVER_MAX_WAIT_MS
+        ):
             body["timeoutMs"] = MAX_WAIT_MS
     sessions = ("/api/v1/stations/{id}/sessions", "/api/v1/sessions/{id}/stop")
     if method == "POST" and path in sessions and isinstance(body, dict):
