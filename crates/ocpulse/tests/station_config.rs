@@ -99,8 +99,16 @@ async fn drift_is_found_and_corrected_on_simulated_stations_of_both_versions() {
         snap16["entries"]["SupportedFeatureProfiles"]["readonly"],
         true
     );
-    let (code, snap2) = server
+    let (code, empty) = server
         .post("/api/v1/stations/CFG201/configuration/read", "")
+        .await;
+    assert_eq!(
+        (code, empty["error"].as_str()),
+        (400, Some("invalid_body")),
+        "a body is required: {empty}"
+    );
+    let (code, snap2) = server
+        .post("/api/v1/stations/CFG201/configuration/read", "{}")
         .await;
     assert_eq!(code, 200, "{snap2}");
     assert_eq!(snap2["source"], "GetBaseReport");

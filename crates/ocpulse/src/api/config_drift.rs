@@ -224,11 +224,7 @@ fn check_concurrency(c: Option<usize>) -> Result<usize, ApiError> {
     )
 )]
 pub async fn check(State(app): State<Arc<App>>, raw: Bytes) -> Result<Json<DriftReport>, ApiError> {
-    let body: CheckBody = if raw.iter().all(u8::is_ascii_whitespace) {
-        parse_body(b"{}", CHECK_EXAMPLE)?
-    } else {
-        parse_body(&raw, CHECK_EXAMPLE)?
-    };
+    let body: CheckBody = parse_body(&raw, CHECK_EXAMPLE)?;
     let timeout = check_timeout(body.timeout_ms, 30_000)?;
     let concurrency = check_concurrency(body.concurrency)?;
     known_profile(&app, body.profile.as_deref()).await?;

@@ -199,14 +199,7 @@ pub async fn read_now(
     Path(id): Path<String>,
     raw: Bytes,
 ) -> Result<Json<SnapshotView>, ApiError> {
-    let body: ReadBody = if raw.iter().all(u8::is_ascii_whitespace) {
-        ReadBody {
-            keys: None,
-            timeout_ms: None,
-        }
-    } else {
-        parse_body(&raw, READ_EXAMPLE)?
-    };
+    let body: ReadBody = parse_body(&raw, READ_EXAMPLE)?;
     let timeout_ms = check_timeout(body.timeout_ms, DEFAULT_TIMEOUT_MS)?;
     if let Some(keys) = &body.keys {
         check_keys(keys)?;
