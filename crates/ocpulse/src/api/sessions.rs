@@ -460,8 +460,9 @@ fn status_of(response: &Value) -> String {
         .to_owned()
 }
 
-/// A start or stop whose CALL did not get a CALLRESULT, said as `/calls` says it.
-fn call_failure(station: &str, action: &str, outcome: CallOutcome) -> ApiError {
+/// A CALL sent on an operator's behalf (a session's start or stop, a configuration read)
+/// that did not get a CALLRESULT, said as `/calls` says it.
+pub(crate) fn call_failure(station: &str, action: &str, outcome: CallOutcome) -> ApiError {
     let (status, code, message) = match &outcome {
         CallOutcome::Error {
             code, description, ..

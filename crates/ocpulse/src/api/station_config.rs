@@ -13,13 +13,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ocpulse_core::station_config::{ConfigEntry, ConfigSnapshot};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::openapi::ApiErrorBody;
 use super::schedules::store_error;
+use super::sessions::call_failure;
 use super::{ApiError, parse_body};
 use crate::app::App;
-use crate::registry::CallOutcome;
 use crate::station_config::read::{self, ReadError};
 use crate::station_config::{self, drift};
 
@@ -125,41 +124,7 @@ pub(crate) fn read_error(station_id: &str, e: ReadError) -> ApiError {
     match e {
         ReadError::Refused(r) => r.into(),
         ReadError::InvalidKey(why) => ApiError::bad_request("invalid_key", why),
-        ReadError::Call { action, outcome } => {
-            let at = |status, code, message: String| {
-                ApiError::new(status, code, message)
-                    .with("stationId", station_id)
-                    .with("action", action)
-            };
-            match outcome {
-                CallOutcome::Error {
-                    code,
-                    description,
-                    details,
-                } => at(
-                    StatusCode::BAD_GATEWAY,
-                    "station_call_error",
-                    format!("station {station_id:?} answered {action} with CALLERROR {code}: {description}"),
-                )
-                .with("callError", json!({"errorCode": code, "errorDescription": description, "errorDetails": details})),
-                CallOutcome::InvalidResponse { payload, violation } => at(
-                    StatusCode::BAD_GATEWAY,
-                    "invalid_station_response",
-                    format!("station {station_id:?} answered {action} with a payload that violates the schema: {violation}"),
-                )
-                .with("response", payload),
-                CallOutcome::Timeout | CallOutcome::Result(_) => at(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "station_timeout",
-                    format!("station {station_id:?} did not answer {action} in time; raise timeoutMs or check the station"),
-                ),
-                CallOutcome::Disconnected => at(
-                    StatusCode::BAD_GATEWAY,
-                    "station_disconnected",
-                    format!("station {station_id:?} disconnected before it answered {action}"),
-                ),
-            }
-        }
+        ReadError::Call { action, outcome } => call_failure(station_id, action, outcome),
         ReadError::StationRefused { action, response } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "station_refused",
