@@ -35,7 +35,11 @@ waiting request without one MAX_WAIT_MS, by the same rule.
 
 Configuration: POST /api/v1/stations/{id}/configuration/read, /api/v1/config/drift/check and
 /api/v1/config/apply wait up to `timeoutMs` (default 30 s) per station CALL; the hook lowers
-a valid `timeoutMs` above MAX_WAIT_MS, or an absent one, to MAX_WAIT_MS.
+a valid `timeoutMs` above MAX_WAIT_MS, or an absent one, to MAX_WAIT_MS. An apply job makes at
+least three CALLs per station (read, set, read again), `concurrency` stations at a time, so a
+waited job over the run's stations can outlast the request timeout even then (a CI run saw one
+read time out at 20 s): the hook makes every apply `"wait": false`, which answers 202 at once
+with the running job (the waited form is tested in tests/station_config.rs).
 
 Sessions: POST /api/v1/stations/{id}/sessions and /api/v1/sessions/{id}/stop wait up to
 `timeoutMs` (default 60 s when absent) for the station to start or end the session; the
@@ -131,6 +135,10 @@ def before_call(ctx, case, **kwargs):
             _is_int(timeout_ms) and MAX_WAIT_MS < timeout_ms <= SERVER_MAX_WAIT_MS
         ):
             body["timeoutMs"] = MAX_WAIT_MS
+    if method == "POST" and path == "/api/v1/config/apply" and isinstance(body, dict):
+        # Only a valid (or absent) `wait` is replaced: a wrong-typed one is a negative case.
+        if "wait" not in body or isinstance(body["wait"], bool):
+            body["wait"] = False
     sessions = ("/api/v1/stations/{id}/sessions", "/api/v1/sessions/{id}/stop")
     if method == "POST" and path in sessions and isinstance(body, dict):
         timeout_ms = body.get("timeoutMs")
