@@ -14,6 +14,8 @@ pub mod charging_session;
 pub mod fleet_job;
 pub mod fleet_report;
 pub mod freshness;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod incoming;
 pub mod journal;
 pub mod log_request;

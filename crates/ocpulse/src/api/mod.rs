@@ -12,6 +12,8 @@ mod error;
 mod events;
 mod export;
 mod freshness_targets;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod id_tokens;
 mod jobs;
