@@ -4,6 +4,7 @@ mod alert_rules;
 mod alerts;
 pub mod auth;
 mod ca;
+mod call_failure;
 mod call_records;
 mod calls;
 mod config_drift;
