@@ -34,8 +34,9 @@ use tokio_util::sync::CancellationToken;
 const PAGE_ADDRESSES: [&str; 2] = ["127.0.0.1:8180", "localhost:8180"];
 
 /// How long a GET that does not match yet is retried: what it reads may still be landing
-/// (a record a `wait: false` trigger completes a few milliseconds later).
-const SETTLE: Duration = Duration::from_secs(3);
+/// (a record a `wait: false` trigger completes a few milliseconds later, a firmware rollout
+/// whose simulated station takes about 5 s to install).
+const SETTLE: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_marked_example_answers_what_its_page_shows() {
