@@ -72,8 +72,13 @@ pub enum OperationFault {
     /// [`REFUSABLE_OPERATIONS`] answer `Rejected`, UnlockConnector `UnlockFailed`, changing
     /// nothing).
     Reject,
-    /// Accept it, then fail (the upload is never made; `UploadFailed` / `UploadFailure`).
+    /// Accept it, then fail (the upload is never made; `UploadFailed` / `UploadFailure`;
+    /// a firmware download fails: `DownloadFailed`).
     Fail,
+    /// UpdateFirmware: accept it and install, but every status report is lost on the way
+    /// (none is sent); only a triggered FirmwareStatusNotification and the boot with the
+    /// new version tell the CSMS how it went.
+    Quiet,
 }
 
 impl std::str::FromStr for OperationFault {
@@ -82,7 +87,10 @@ impl std::str::FromStr for OperationFault {
         match s {
             "reject" => Ok(Self::Reject),
             "fail" => Ok(Self::Fail),
-            _ => Err(format!("unknown operation fault {s:?}; use reject or fail")),
+            "quiet" => Ok(Self::Quiet),
+            _ => Err(format!(
+                "unknown operation fault {s:?}; use reject, fail or quiet"
+            )),
         }
     }
 }

@@ -335,36 +335,35 @@ impl Station {
                 json!({"status": status, "filename": file_name})
             }
             "UpdateFirmware" if v16 => {
-                self.start_activity(
-                    ActivityKind::Firmware,
-                    "FirmwareStatusNotification",
-                    None,
-                    &["Downloading", "Downloaded", "Installing", "Installed"],
-                    now,
-                );
+                let fault = self.cfg.faults.for_operation(action);
+                if fault == Some(OperationFault::Reject) {
+                    // 1.6 core has no refusal: a station without firmware management.
+                    return None;
+                }
+                let location = text(p, "location")?;
+                self.start_update("FirmwareStatusNotification", None, location, fault, now);
                 json!({})
             }
             "UpdateFirmware" | "SignedUpdateFirmware" => {
+                let fault = self.cfg.faults.for_operation(action);
+                if fault == Some(OperationFault::Reject) {
+                    return Some(json!({"status": "Rejected"}));
+                }
                 let request = p.get("requestId").and_then(Value::as_i64);
+                let location = p.get("firmware").and_then(|f| text(f, "location"))?;
                 let action = if v16 {
                     "SignedFirmwareStatusNotification"
                 } else {
                     "FirmwareStatusNotification"
                 };
-                self.start_activity(
-                    ActivityKind::Firmware,
-                    action,
-                    request,
-                    &[
-                        "Downloading",
-                        "Downloaded",
-                        "SignatureVerified",
-                        "Installing",
-                        "Installed",
-                    ],
-                    now,
-                );
-                json!({"status": "Accepted"})
+                // A new update while one runs cancels it (L01.FR.24): AcceptedCanceled.
+                let status = if self.firmware.running {
+                    "AcceptedCanceled"
+                } else {
+                    "Accepted"
+                };
+                self.start_update(action, request, location, fault, now);
+                json!({"status": status})
             }
             _ => return None,
         })
@@ -470,6 +469,62 @@ impl Station {
         text
     }
 
+    /// Downloads and installs the image at `location`: the statuses a second apart, a
+    /// reboot into the new version (the file name without its last extension:
+    /// `acme-2.1.bin` installs `acme-2.1`, so a test can expect it), then `Installed`. `fail` stops at `DownloadFailed`; `quiet` sends none of
+    /// the reports.
+    fn start_update(
+        &mut self,
+        action: &'static str,
+        request_id: Option<i64>,
+        location: &str,
+        fault: Option<OperationFault>,
+        now: Now,
+    ) {
+        // The update it replaces (AcceptedCanceled) reports and reboots no more.
+        self.deferred.retain(|(_, d)| {
+            !matches!(
+                d,
+                Deferred::Progress(ActivityKind::Firmware, _) | Deferred::FirmwareReboot(_)
+            )
+        });
+        let signed =
+            action != "FirmwareStatusNotification" || self.version().family() == Family::V2;
+        let steps: &[&'static str] = match (fault, signed) {
+            (Some(OperationFault::Fail), _) => &["Downloading", "DownloadFailed"],
+            (_, false) => &["Downloading", "Downloaded", "Installing"],
+            (_, true) => &[
+                "Downloading",
+                "Downloaded",
+                "SignatureVerified",
+                "Installing",
+                "InstallRebooting",
+            ],
+        };
+        self.start_activity(ActivityKind::Firmware, action, request_id, steps, now);
+        self.firmware.quiet = fault == Some(OperationFault::Quiet);
+        if fault == Some(OperationFault::Fail) {
+            return;
+        }
+        let version = location
+            .rsplit('/')
+            .next()
+            .map(|file| file.rsplit_once('.').map_or(file, |(stem, _)| stem))
+            .filter(|v| !v.is_empty())
+            .unwrap_or("updated")
+            .chars()
+            .take(50)
+            .collect::<String>();
+        let slot =
+            |n: usize| now.mono + Duration::from_millis(500 + 1000 * u64::try_from(n).unwrap_or(0));
+        self.deferred
+            .push((slot(steps.len()), Deferred::FirmwareReboot(version)));
+        self.deferred.push((
+            slot(steps.len() + 1),
+            Deferred::Progress(ActivityKind::Firmware, "Installed"),
+        ));
+    }
+
     fn start_activity(
         &mut self,
         kind: ActivityKind,
@@ -483,6 +538,7 @@ impl Station {
             request_id,
             action,
             running: true,
+            quiet: false,
         };
         match kind {
             ActivityKind::Firmware => self.firmware = activity,
@@ -511,6 +567,9 @@ impl Station {
                 | "InstallationFailed"
         );
         let (action, request_id) = (activity.action, activity.request_id);
+        if activity.quiet {
+            return;
+        }
         // 1.6 core notifications have no requestId.
         let payload = match action {
             "DiagnosticsStatusNotification" => json!({"status": status}),

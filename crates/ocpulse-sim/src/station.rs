@@ -94,6 +94,8 @@ pub(crate) enum Deferred {
     Progress(ActivityKind, &'static str),
     /// A reset completes: register again.
     Reboot,
+    /// A firmware install reboots the station into this version: register again with it.
+    FirmwareReboot(String),
 }
 
 /// Which long-running activity.
@@ -116,6 +118,8 @@ pub(crate) struct Activity {
     pub(crate) action: &'static str,
     /// Whether it still runs.
     pub(crate) running: bool,
+    /// Its status reports are lost (the `quiet` fault): none is sent unless triggered.
+    pub(crate) quiet: bool,
 }
 
 impl Activity {
@@ -125,6 +129,7 @@ impl Activity {
             request_id: None,
             action: "",
             running: false,
+            quiet: false,
         }
     }
 
@@ -614,6 +619,12 @@ impl Station {
                 Deferred::Reboot => {
                     self.registration = Registration::Unknown;
                     self.boot_reason = "RemoteReset";
+                    self.next_boot = Some(now.mono);
+                }
+                Deferred::FirmwareReboot(version) => {
+                    self.cfg.firmware_version = version;
+                    self.registration = Registration::Unknown;
+                    self.boot_reason = "FirmwareUpdate";
                     self.next_boot = Some(now.mono);
                 }
             }

@@ -90,6 +90,8 @@ pub struct App {
     pub freshness: crate::freshness::Freshness,
     /// Configuration apply jobs still running.
     pub config_applies: crate::station_config::apply::Applies,
+    /// Firmware rollouts still running.
+    pub firmware: crate::firmware::Rollouts,
     /// Alert rules, alerts and webhooks (loaded by `alerts::start` before serving).
     pub alerts: crate::alerts::Alerts,
     /// Who may connect as a station: the registry and the handshake's checks.
@@ -166,6 +168,7 @@ impl App {
             schedules: crate::schedules::Schedules::default(),
             freshness: crate::freshness::Freshness::default(),
             config_applies: Default::default(),
+            firmware: Default::default(),
             alerts: crate::alerts::Alerts::new(
                 crate::alerts::http_client(config_webhook_ca.as_deref(), &webhook_policy)?,
                 webhook_policy,

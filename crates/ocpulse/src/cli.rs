@@ -57,6 +57,8 @@ pub enum Command {
     Schedules(crate::client_cmd::SchedulesArgs),
     /// Ask a station for its log; list, show and download uploaded logs.
     Logs(crate::client_cmd::LogsArgs),
+    /// Roll firmware out in stages (canary, wait, rest); follow, list, show or cancel rollouts.
+    Firmware(crate::client_cmd::FirmwareArgs),
     /// List, show, create or delete freshness targets.
     Freshness(crate::client_cmd::FreshnessArgs),
     /// List, show, create, replace or delete alert rules.

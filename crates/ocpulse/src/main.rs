@@ -69,6 +69,7 @@ async fn run() -> anyhow::Result<()> {
         Command::AlertRules(args) => ocpulse::client_cmd::alert_rules(args).await,
         Command::Alerts(args) => ocpulse::client_cmd::alerts(args).await,
         Command::Logs(args) => ocpulse::client_cmd::logs(args).await,
+        Command::Firmware(args) => ocpulse::client_cmd::firmware(args).await,
         Command::Webhooks(args) => ocpulse::client_cmd::webhooks(args).await,
         Command::IdTokens(args) => ocpulse::client_cmd::id_tokens(args).await,
         Command::Reports(args) => ocpulse::client_cmd::reports(args).await,

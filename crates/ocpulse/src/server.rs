@@ -69,6 +69,7 @@ pub async fn serve(
     crate::alerts::start(&app).await?;
     // Charging sessions too: a remote start waits on what this task folds.
     crate::charging_sessions::start(&app).await?;
+    crate::firmware::resume(&app).await?;
     crate::retention::start(&app);
     crate::snapshots::start(&app);
     tracing::info!(

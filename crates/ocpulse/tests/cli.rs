@@ -842,3 +842,70 @@ async fn calls_and_station_operations_from_the_command_line() {
     assert_eq!(record["kind"], "call");
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firmware_rollout_runs_and_is_followed_with_one_command() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    station(&server, "CLIFW16", ProtocolVersion::V16, &stop).await;
+    station(&server, "CLIFW201", ProtocolVersion::V201, &stop).await;
+    // One command: staged over both versions, followed to the end.
+    let (ok, out, err) = ocpulse(
+        &server,
+        &[
+            "firmware",
+            "rollout",
+            "https://127.0.0.1/fw/acme-7.bin",
+            "--stations",
+            "CLIFW16,CLIFW201",
+            "--firmware-version",
+            "acme-7",
+            "--canary-percent",
+            "50",
+            "--canary-wait",
+            "0",
+            "--wait",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("completed"), "{out}");
+    assert!(out.contains("CLIFW16") && out.contains("CLIFW201"), "{out}");
+    assert!(out.matches("installed").count() >= 2, "{out}");
+    let (ok, table, err) = ocpulse(&server, &["firmware", "list"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        table.starts_with("ROLLOUT") && table.contains("completed"),
+        "{table}"
+    );
+    let (ok, json_out, err) = ocpulse(&server, &["firmware", "list", "--json"]).await;
+    assert!(ok, "{err}");
+    let list: Value = serde_json::from_str(&json_out).expect("json");
+    let id = list["items"][0]["id"].as_str().expect("id").to_owned();
+    // Cancelling a finished rollout fails the command and says why.
+    let (ok, _, err) = ocpulse(&server, &["firmware", "cancel", &id]).await;
+    assert!(!ok);
+    assert!(err.contains("rollout_stopped"), "{err}");
+    // A rollout that fails fails the command.
+    let mut cfg = StationConfig::new("CLIFWBAD", ProtocolVersion::V201);
+    cfg.faults.add_flag("UpdateFirmware=fail").expect("fault");
+    station_with(&server, cfg, &stop).await;
+    let (ok, out, err) = ocpulse(
+        &server,
+        &[
+            "firmware",
+            "rollout",
+            "https://127.0.0.1/fw/acme-8.bin",
+            "--stations",
+            "CLIFWBAD",
+            "--wait",
+        ],
+    )
+    .await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("DownloadFailed") && err.contains("halted"),
+        "{out}{err}"
+    );
+    stop.cancel();
+}

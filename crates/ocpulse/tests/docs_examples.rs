@@ -5,7 +5,9 @@
 //! ones the pages talk about: `CP0001` (OCPP 1.6, connectors 1 and 2) and `CS0001` (OCPP
 //! 2.0.1, one EVSE with one connector), both booted and reporting `Available`. The commands
 //! run in page order and each answer must match the page (ids and times of the same shape
-//! match, see `docs_support/matching.rs`).
+//! match, see `docs_support/matching.rs`). A command piped into `jq .` must show the
+//! answer as jq prints it: indented, keys in the server's order (`docs_support/layout.rs`).
+//! The README shows nothing else: every answer in it is such an example.
 //!
 //! `DOCS_UPDATE=1 cargo test -p ocpulse --test docs_examples` writes what the server
 //! answered into the pages instead (review the diff: it is what a reader will see).
@@ -19,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use docs_support::curl;
-use docs_support::markdown::{Example, examples};
+use docs_support::layout;
+use docs_support::markdown::{Example, examples, unchecked_outputs};
 use docs_support::matching::{Ids, compare, substitute};
 use ocpp_rpc::ProtocolVersion;
 use ocpulse_sim::runner::{RunOptions, run_station};
@@ -31,8 +34,9 @@ use tokio_util::sync::CancellationToken;
 const PAGE_ADDRESSES: [&str; 2] = ["127.0.0.1:8180", "localhost:8180"];
 
 /// How long a GET that does not match yet is retried: what it reads may still be landing
-/// (a record a `wait: false` trigger completes a few milliseconds later).
-const SETTLE: Duration = Duration::from_secs(3);
+/// (a record a `wait: false` trigger completes a few milliseconds later, a firmware rollout
+/// whose simulated station takes about 5 s to install).
+const SETTLE: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_marked_example_answers_what_its_page_shows() {
@@ -48,6 +52,9 @@ async fn every_marked_example_answers_what_its_page_shows() {
                 continue;
             }
         };
+        if page == readme() {
+            failures.extend(readme_rules(&lines, &found));
+        }
         if found.is_empty() {
             continue;
         }
@@ -67,6 +74,37 @@ async fn every_marked_example_answers_what_its_page_shows() {
     );
 }
 
+/// The top-level README: the first page a user reads, so it shows only what a user will
+/// see (complaints were answers shown indented that curl prints on one line, and output
+/// copied by hand).
+fn readme() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")
+}
+
+/// The README's own rules: every answer it shows is a marked example, and every example
+/// pipes into `jq .`, so its layout and key order are what the reader gets.
+fn readme_rules(lines: &[&str], found: &[Example]) -> Vec<String> {
+    let mut failures: Vec<String> = unchecked_outputs(lines, found)
+        .into_iter()
+        .map(|i| {
+            format!(
+                "README.md: line {}: an answer shown without `<!-- example -->` before its command",
+                i + 1
+            )
+        })
+        .collect();
+    for example in found {
+        let command = lines[example.command.clone()].join("\n");
+        if curl::parse(&command).is_ok_and(|r| !r.jq) {
+            failures.push(format!(
+                "README.md: line {}: a README example pipes into `jq .` (curl alone prints one line)",
+                example.marker_line + 1
+            ));
+        }
+    }
+    failures
+}
+
 /// The README and every page of the manual.
 fn pages() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -76,7 +114,7 @@ fn pages() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "md"))
         .collect();
     pages.sort();
-    pages.insert(0, root.join("README.md"));
+    pages.insert(0, readme());
     pages
 }
 
@@ -119,16 +157,19 @@ async fn run_page(lines: &[&str], found: &[Example], update: bool) -> PageRun {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         previous_was_write = !is_get;
-        let expected: Option<Value> =
-            serde_json::from_str(&lines[example.output.clone()].join("\n")).ok();
+        let shown = lines[example.output.clone()].join("\n");
+        let expected: Option<Value> = serde_json::from_str(&shown).ok();
         let started = Instant::now();
-        let (status, body, example_diffs) = loop {
-            let (status, body) = send(&client, &server, &request).await;
+        let (status, body, raw, example_diffs) = loop {
+            let (status, body, raw) = send(&client, &server, &request).await;
             let mut example_diffs = status_diff(example.status, status);
             match &expected {
                 Some(expected) => {
                     let mut learned = ids.clone();
                     compare(expected, &body, "$", &mut learned, &mut example_diffs);
+                    if request.jq && example_diffs.is_empty() {
+                        example_diffs.extend(jq_diffs(&shown, &raw));
+                    }
                     if example_diffs.is_empty() || update {
                         ids = learned;
                     }
@@ -137,12 +178,15 @@ async fn run_page(lines: &[&str], found: &[Example], update: bool) -> PageRun {
             }
             let settled = example_diffs.is_empty() || update || !is_get;
             if settled || started.elapsed() > SETTLE {
-                break (status, body, example_diffs);
+                break (status, body, raw, example_diffs);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         if update {
-            let pretty = serde_json::to_string_pretty(&body).expect("json");
+            let pretty = match layout::jq(&raw) {
+                Ok(text) if request.jq => text,
+                _ => serde_json::to_string_pretty(&body).expect("json"),
+            };
             replaced.push((
                 example.output.clone(),
                 pretty.lines().map(str::to_owned).collect(),
@@ -194,8 +238,24 @@ async fn run_page(lines: &[&str], found: &[Example], update: bool) -> PageRun {
     }
 }
 
-/// Sends a page's request to the test server: (status, body as JSON or as a string).
-async fn send(client: &reqwest::Client, server: &Server, request: &curl::Request) -> (u16, Value) {
+/// What differs between a block a page shows for `| jq .` and what jq prints for `raw`,
+/// once the values match: the layout, and the order of the keys.
+fn jq_diffs(shown: &str, raw: &str) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if layout::jq(shown).is_ok_and(|laid_out| laid_out != shown) {
+        diffs.push("the page's block is not laid out as `jq .` prints it".into());
+    }
+    diffs.extend(layout::order_diff(shown, raw));
+    diffs
+}
+
+/// Sends a page's request to the test server: (status, body as JSON or as a string, the
+/// body as the server wrote it).
+async fn send(
+    client: &reqwest::Client,
+    server: &Server,
+    request: &curl::Request,
+) -> (u16, Value, String) {
     let mut url = request.url.clone();
     for page_address in PAGE_ADDRESSES {
         url = url.replace(page_address, &server.addr.to_string());
@@ -211,8 +271,8 @@ async fn send(client: &reqwest::Client, server: &Server, request: &curl::Request
     let response = builder.send().await.expect("the server answers");
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
+    (status, body, text)
 }
 
 fn status_diff(expected: Option<u16>, actual: u16) -> Vec<String> {

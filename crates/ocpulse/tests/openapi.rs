@@ -299,5 +299,5 @@ async fn every_list_answers_a_page_and_takes_limit_and_after() {
             );
         }
     }
-    assert_eq!(pages, 19, "every list endpoint answers a page");
+    assert_eq!(pages, 20, "every list endpoint answers a page");
 }

@@ -162,6 +162,15 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("post", "/api/v1/config/apply", Needs(Admin)),
     ("get", "/api/v1/config/applies", Needs(Read)),
     ("get", "/api/v1/config/applies/{id}", Needs(Read)),
+    // Firmware: installing an image is as much as an arbitrary call (admin).
+    ("post", "/api/v1/firmware/rollouts", Needs(Admin)),
+    ("get", "/api/v1/firmware/rollouts", Needs(Read)),
+    ("get", "/api/v1/firmware/rollouts/{id}", Needs(Read)),
+    (
+        "post",
+        "/api/v1/firmware/rollouts/{id}/cancel",
+        Needs(Admin),
+    ),
     // Tokens.
     ("post", "/api/v1/tokens", Needs(Admin)),
     ("get", "/api/v1/tokens", Needs(Admin)),

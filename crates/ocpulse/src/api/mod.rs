@@ -4,6 +4,7 @@ mod alert_rules;
 mod alerts;
 pub mod auth;
 mod ca;
+mod call_failure;
 mod call_records;
 mod calls;
 mod config_drift;
@@ -11,6 +12,7 @@ mod config_profiles;
 mod error;
 mod events;
 mod export;
+mod firmware;
 mod freshness_targets;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -153,6 +155,11 @@ api_routes! {
     post "/api/v1/config/apply" => config_drift::apply;
     get "/api/v1/config/applies" => config_drift::applies;
     get "/api/v1/config/applies/{id}" => config_drift::one_apply;
+    // Firmware rollouts.
+    post "/api/v1/firmware/rollouts" => firmware::create;
+    get "/api/v1/firmware/rollouts" => firmware::list;
+    get "/api/v1/firmware/rollouts/{id}" => firmware::one;
+    post "/api/v1/firmware/rollouts/{id}/cancel" => firmware::cancel;
     // Authorization: the id-token registry and local lists.
     get "/api/v1/id-tokens" => id_tokens::list;
     get "/api/v1/id-tokens/{idToken}" => id_tokens::one;
@@ -205,7 +212,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/calls, stations/{{id}}/reset, stations/{{id}}/change-availability, stations/{{id}}/unlock-connector, stations/{{id}}/clear-cache, stations/{{id}}/local-list, id-tokens, id-tokens/{{idToken}}, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, stations/{{id}}/sessions, sessions, sessions/{{id}}, sessions/{{id}}/stop, stations/{{id}}/logs, logs, logs/{{id}}, logs/{{id}}/content, triggers, triggers/{{id}}, calls, calls/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, stations connect to /ocpp/{{stationId}} and upload logs to the one-time /uploads/{{token}} they are given",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/calls, stations/{{id}}/reset, stations/{{id}}/change-availability, stations/{{id}}/unlock-connector, stations/{{id}}/clear-cache, stations/{{id}}/local-list, id-tokens, id-tokens/{{idToken}}, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, stations/{{id}}/sessions, sessions, sessions/{{id}}, sessions/{{id}}/stop, stations/{{id}}/logs, logs, logs/{{id}}, logs/{{id}}/content, firmware/rollouts, firmware/rollouts/{{id}}, firmware/rollouts/{{id}}/cancel, triggers, triggers/{{id}}, calls, calls/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, stations connect to /ocpp/{{stationId}} and upload logs to the one-time /uploads/{{token}} they are given",
             uri.path()
         ),
     )

@@ -126,6 +126,10 @@ use super::auth::SecurityDoc;
         super::config_drift::apply,
         super::config_drift::applies,
         super::config_drift::one_apply,
+        super::firmware::create,
+        super::firmware::list,
+        super::firmware::one,
+        super::firmware::cancel,
     ),
     components(schemas(
         ApiErrorBody,
@@ -153,6 +157,7 @@ use super::auth::SecurityDoc;
         (name = "alerts", description = "Alert rules and the alerts they raise"),
         (name = "webhooks", description = "Where alert changes are POSTed"),
         (name = "configuration", description = "Stations' configuration: snapshots, desired profiles, drift and applying"),
+        (name = "firmware", description = "Firmware rollouts in stages: a canary share, a wait, the rest; halted when too many fail"),
         (name = "authorization", description = "The id-token registry stations are answered from, and local lists"),
         (name = "tokens", description = "API bearer tokens and their scopes (admin)"),
         (name = "meta", description = "The server itself"),

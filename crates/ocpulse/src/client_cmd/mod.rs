@@ -1,6 +1,6 @@
 //! The API client commands (`ocpulse trigger`, `call`, `calls`, `reset`,
 //! `change-availability`, `unlock`, `clear-cache`, `stations`, `sessions`, `jobs`,
-//! `schedules`, `freshness`, `logs`, `alert-rules`, `alerts`, `webhooks`, `id-tokens`, `reports`,
+//! `schedules`, `freshness`, `logs`, `firmware`, `alert-rules`, `alerts`, `webhooks`, `id-tokens`, `reports`,
 //! `export`): the common operations from a terminal, against a running server's HTTP API (with
 //! `--token`/`OCPULSE_TOKEN` when it requires one). Tables by default, the API's own JSON
 //! with `--json` (for scripts; a list is read whole by following `next` and printed as one
@@ -13,6 +13,7 @@ mod alerts;
 mod calls;
 mod crud;
 mod export;
+mod firmware;
 mod freshness;
 mod http;
 mod id_tokens;
@@ -35,6 +36,7 @@ pub use calls::{
 };
 pub use crud::{CrudAction, ReplaceAction};
 pub use export::{ExportArgs, ExportWhat, export};
+pub use firmware::{FirmwareAction, FirmwareArgs, firmware};
 pub use freshness::{FreshnessArgs, freshness};
 pub use http::ClientArgs;
 pub use id_tokens::{IdTokensAction, IdTokensArgs, id_tokens};

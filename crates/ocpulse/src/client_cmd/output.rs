@@ -94,11 +94,11 @@ pub(crate) fn paint(name: &str, on: bool) -> String {
         return name.to_owned();
     }
     let code = match name {
-        "Completed" | "completed" | "Accepted" | "ok" | "connected" | "active" | "delivered" => {
-            "32"
-        }
-        "Pending" | "Running" | "running" | "Partial" | "pending" | "acknowledged" => "33",
-        "-" | "offline" | "resolved" | "cancelled" => "2",
+        "Completed" | "completed" | "Accepted" | "ok" | "connected" | "active" | "delivered"
+        | "installed" => "32",
+        "Pending" | "Running" | "running" | "Partial" | "pending" | "acknowledged" | "sent"
+        | "updating" | "canary" | "waiting" | "rest" => "33",
+        "-" | "offline" | "resolved" | "cancelled" | "skipped" => "2",
         _ => "31",
     };
     format!("\x1b[{code}m{name}\x1b[0m")

@@ -1,5 +1,5 @@
 //! The subset of curl the pages use, turned into a request: `curl -s [-X METHOD]
-//! [-H 'name: value']... [-d 'body'] URL`, over one or more `\`-continued lines.
+//! [-H 'name: value']... [-d 'body'] URL [| jq .]`, over one or more `\`-continued lines.
 
 /// A request read from a curl command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,11 +12,22 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body, if any.
     pub body: Option<String>,
+    /// Piped into `jq .`: the page shows the answer exactly as jq prints it.
+    pub jq: bool,
 }
 
 /// Parses one curl command.
 pub fn parse(command: &str) -> Result<Request, String> {
-    let words = split_words(&command.replace("\\\n", " "))?;
+    let mut words = split_words(&command.replace("\\\n", " "))?;
+    let jq = words.ends_with(&["|".into(), "jq".into(), ".".into()]);
+    if jq {
+        words.truncate(words.len() - 3);
+    }
+    if words.iter().any(|w| w == "|") {
+        return Err(format!(
+            "the only pipe the docs test runs is `| jq .` at the end, got {command:?}"
+        ));
+    }
     let mut words = words.into_iter();
     if words.next().as_deref() != Some("curl") {
         return Err(format!("an example runs curl, got {command:?}"));
@@ -51,6 +62,7 @@ pub fn parse(command: &str) -> Result<Request, String> {
         url,
         headers,
         body,
+        jq,
     })
 }
 
@@ -115,6 +127,15 @@ mod tests {
             vec![("content-type".into(), "application/json".into())]
         );
         assert_eq!(r.body.as_deref(), Some("{\"a\": 1}"));
+    }
+
+    #[test]
+    fn a_pipe_into_jq_is_noted_and_no_other_pipe_is_taken() {
+        let r = parse("curl -s http://x/api | jq .").expect("parses");
+        assert!(r.jq);
+        assert_eq!(r.url, "http://x/api");
+        assert!(!parse("curl -s http://x/api").expect("parses").jq);
+        assert!(parse("curl -s http://x/api | jq .items").is_err());
     }
 
     #[test]

@@ -47,6 +47,15 @@ pub fn examples(lines: &[&str]) -> Result<Vec<Example>, String> {
     Ok(found)
 }
 
+/// The lines of ```` ```json ```` openings that are no example's output: answers a page
+/// shows without a test checking them.
+pub fn unchecked_outputs(lines: &[&str], found: &[Example]) -> Vec<usize> {
+    (0..lines.len())
+        .filter(|&i| lines[i].trim() == "```json")
+        .filter(|&i| !found.iter().any(|e| e.output.start == i + 1))
+        .collect()
+}
+
 /// Reads `status=NNN` from a marker line.
 fn parse_marker(line: &str) -> Result<Option<u16>, String> {
     let inner = line
@@ -107,6 +116,14 @@ mod tests {
         assert_eq!(found[0].status, Some(404));
         assert_eq!(found[0].command, 3..4);
         assert_eq!(found[0].output, 7..8);
+    }
+
+    #[test]
+    fn an_output_without_a_marker_is_found() {
+        let page = "<!-- example -->\n```sh\ncurl -s x\n```\n```json\n{}\n```\n```sh\ncurl -s y\n```\n```json\n{}\n```\n";
+        let lines: Vec<&str> = page.lines().collect();
+        let found = examples(&lines).expect("parses");
+        assert_eq!(unchecked_outputs(&lines, &found), vec![10]);
     }
 
     #[test]
