@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::auth::Caller;
+use super::call_failure::{Unanswered, station_answer};
 use super::openapi::{ApiErrorBody, every_version_enum};
 use super::send_trigger::requested_by;
 use super::trigger_records::TriggerRecordView;
@@ -26,7 +27,6 @@ use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::call_run::{self, CallEnded, CallOptions};
 use crate::csms_call::{self, CallRefusal};
-use crate::registry::CallOutcome;
 
 const MAX_TIMEOUT_MS: u64 = 300_000;
 const EXAMPLE: &str =
@@ -234,51 +234,20 @@ pub(crate) fn protocol_of(ended: &CallEnded) -> &'static str {
 /// CALLERROR, an invalid answer or a drop; 504 silence), each with the record id.
 pub(crate) fn answered(ended: &CallEnded, timeout_ms: u64) -> Result<Value, ApiError> {
     let record = &ended.record;
-    let id = &record.station_id;
     let action = record.calls.first().map_or("", |c| c.action.as_str());
-    let fail = |status, code, message: String| {
-        ApiError::new(status, code, message)
-            .with("stationId", id)
-            .with("action", action)
-            .with("callId", &record.id)
-            .with("elapsedMs", record.elapsed_ms)
+    let unanswered = Unanswered {
+        waited: Some(Duration::from_millis(timeout_ms)),
+        after_timeout: "it may still act on it; raise timeoutMs or check the station",
+        ..Unanswered::ANY
     };
-    match &ended.outcome {
-        CallOutcome::Result(response) => Ok(response.clone()),
-        CallOutcome::Error {
-            code,
-            description,
-            details,
-        } => Err(fail(
-            StatusCode::BAD_GATEWAY,
-            "station_call_error",
-            format!("station {id:?} answered {action} with CALLERROR {code}: {description}"),
-        )
-        .with(
-            "callError",
-            serde_json::json!({"errorCode": code, "errorDescription": description, "errorDetails": details}),
-        )),
-        CallOutcome::InvalidResponse { payload, violation } => Err(fail(
-            StatusCode::BAD_GATEWAY,
-            "invalid_station_response",
-            format!(
-                "station {id:?} answered {action} with a payload that violates the schema: {violation}"
-            ),
-        )
-        .with("response", payload)),
-        CallOutcome::Timeout => Err(fail(
-            StatusCode::GATEWAY_TIMEOUT,
-            "station_timeout",
-            format!(
-                "station {id:?} did not answer {action} within {timeout_ms} ms; it may still act on it; raise timeoutMs or check the station"
-            ),
-        )),
-        CallOutcome::Disconnected => Err(fail(
-            StatusCode::BAD_GATEWAY,
-            "station_disconnected",
-            format!(
-                "station {id:?} disconnected before it answered {action}; it may or may not have acted on it"
-            ),
-        )),
-    }
+    station_answer(
+        &record.station_id,
+        action,
+        ended.outcome.clone(),
+        &unanswered,
+    )
+    .map_err(|e| {
+        e.with("callId", &record.id)
+            .with("elapsedMs", record.elapsed_ms)
+    })
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use ocpp_rpc::ProtocolVersion;
 use ocpulse_core::authorization::local_list::{self, UpdateType};
 use ocpulse_core::authorization::{self, IdTokenEntry};
@@ -19,11 +18,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::call_failure::{Unanswered, station_answer};
 use super::openapi::ApiErrorBody;
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::csms_call;
-use crate::registry::CallOutcome;
 
 const MAX_TIMEOUT_MS: u64 = 300_000;
 const EXAMPLE: &str = r#"{"updateType": "Full"} or {"updateType": "Differential", "idTokens": ["04A2B3C4", "BLOCKED1"]}"#;
@@ -258,71 +257,34 @@ pub async fn push(
     )
     .await;
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let fail = |status, code, message: String| {
-        ApiError::new(status, code, message)
-            .with("stationId", &id)
-            .with("action", "SendLocalList")
-            .with("elapsedMs", elapsed_ms)
+    let unanswered = Unanswered {
+        waited: Some(request.timeout),
+        after_timeout: "it may still apply the list; GetLocalListVersion (POST .../calls) tells which version it has",
+        after_drop: "it may or may not have applied the list",
     };
-    let timeout_ms = request.timeout.as_millis();
-    match outcome {
-        CallOutcome::Result(response) => Ok(Json(Answer {
-            station_id: id,
-            protocol: session.protocol.subprotocol(),
-            status: response
-                .get("status")
-                .and_then(Value::as_str)
-                .unwrap_or("Unknown")
-                .to_owned(),
-            update_type: request.update.as_str(),
-            list_version: list.version,
-            entries: list.entries,
-            removals: list.removals,
-            skipped: list
-                .skipped
-                .into_iter()
-                .map(|s| SkippedView {
-                    id_token: s.id_token,
-                    reason: s.reason,
-                })
-                .collect(),
-            response,
-            elapsed_ms,
-        })),
-        CallOutcome::Error {
-            code,
-            description,
-            details,
-        } => Err(fail(
-            StatusCode::BAD_GATEWAY,
-            "station_call_error",
-            format!("station {id:?} answered SendLocalList with CALLERROR {code}: {description}"),
-        )
-        .with(
-            "callError",
-            serde_json::json!({"errorCode": code, "errorDescription": description, "errorDetails": details}),
-        )),
-        CallOutcome::InvalidResponse { payload, violation } => Err(fail(
-            StatusCode::BAD_GATEWAY,
-            "invalid_station_response",
-            format!(
-                "station {id:?} answered SendLocalList with a payload that violates the schema: {violation}"
-            ),
-        )
-        .with("response", payload)),
-        CallOutcome::Timeout => Err(fail(
-            StatusCode::GATEWAY_TIMEOUT,
-            "station_timeout",
-            format!(
-                "station {id:?} did not answer SendLocalList within {timeout_ms} ms; it may still apply the list; GetLocalListVersion (POST .../calls) tells which version it has"
-            ),
-        )),
-        CallOutcome::Disconnected => Err(fail(
-            StatusCode::BAD_GATEWAY,
-            "station_disconnected",
-            format!(
-                "station {id:?} disconnected before it answered SendLocalList; it may or may not have applied the list"
-            ),
-        )),
-    }
+    let response = station_answer(&id, "SendLocalList", outcome, &unanswered)
+        .map_err(|e| e.with("elapsedMs", elapsed_ms))?;
+    Ok(Json(Answer {
+        station_id: id,
+        protocol: session.protocol.subprotocol(),
+        status: response
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("Unknown")
+            .to_owned(),
+        update_type: request.update.as_str(),
+        list_version: list.version,
+        entries: list.entries,
+        removals: list.removals,
+        skipped: list
+            .skipped
+            .into_iter()
+            .map(|s| SkippedView {
+                id_token: s.id_token,
+                reason: s.reason,
+            })
+            .collect(),
+        response,
+        elapsed_ms,
+    }))
 }

@@ -22,13 +22,13 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::auth::Caller;
+use super::call_failure::{Unanswered, station_answer};
 use super::openapi::ApiErrorBody;
 use super::page::{Order, Page, Paging};
 use super::query::storage;
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::logs::{self, StartError};
-use crate::registry::CallOutcome;
 
 const EXAMPLE: &str = r#"{"logType": "DiagnosticsLog", "wait": true}"#;
 const MAX_TIMEOUT_MS: u64 = 600_000;
@@ -286,58 +286,22 @@ pub async fn create(
             StartError::Store(e) => storage(e),
         })?;
     let mut request = started_request.request;
-    let fail = |status, code, message: String| {
-        Err(ApiError::new(status, code, message)
-            .with("stationId", &id)
-            .with("logId", &request.id))
+    let after_timeout = format!(
+        "it may still upload, GET /api/v1/logs/{} shows it",
+        request.id
+    );
+    let unanswered = Unanswered {
+        waited: Some(call_timeout),
+        after_timeout: &after_timeout,
+        after_drop: "",
     };
-    match &started_request.outcome {
-        CallOutcome::Result(_) => {}
-        CallOutcome::Timeout => {
-            return fail(
-                StatusCode::GATEWAY_TIMEOUT,
-                "station_timeout",
-                format!(
-                    "station {id:?} did not answer {} within {} ms; it may still upload, GET /api/v1/logs/{} shows it",
-                    request.call.action(),
-                    call_timeout.as_millis(),
-                    request.id
-                ),
-            );
-        }
-        CallOutcome::Disconnected => {
-            return fail(
-                StatusCode::BAD_GATEWAY,
-                "station_disconnected",
-                format!(
-                    "station {id:?} disconnected before it answered {}",
-                    request.call.action()
-                ),
-            );
-        }
-        CallOutcome::Error {
-            code, description, ..
-        } => {
-            return fail(
-                StatusCode::BAD_GATEWAY,
-                "station_call_error",
-                format!(
-                    "station {id:?} answered {} with CALLERROR {code}: {description}",
-                    request.call.action()
-                ),
-            );
-        }
-        CallOutcome::InvalidResponse { violation, .. } => {
-            return fail(
-                StatusCode::BAD_GATEWAY,
-                "invalid_station_response",
-                format!(
-                    "station {id:?} answered {} with a payload that violates the schema: {violation}",
-                    request.call.action()
-                ),
-            );
-        }
-    }
+    station_answer(
+        &id,
+        request.call.action(),
+        started_request.outcome.clone(),
+        &unanswered,
+    )
+    .map_err(|e| e.with("logId", &request.id))?;
     let mut view = logs::view(&app, &request, &[]).await.map_err(storage)?;
     if wait {
         let deadline = started + total;

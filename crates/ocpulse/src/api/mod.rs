@@ -4,6 +4,7 @@ mod alert_rules;
 mod alerts;
 pub mod auth;
 mod ca;
+mod call_failure;
 mod call_records;
 mod calls;
 mod config_drift;
@@ -13,6 +14,8 @@ mod events;
 mod export;
 mod firmware;
 mod freshness_targets;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod id_tokens;
 mod jobs;

@@ -17,13 +17,13 @@ use ocpulse_core::rfc3339;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::call_failure::{Unanswered, call_failure};
 use super::openapi::ApiErrorBody;
 use super::page::{Order, Page, Paging};
 use super::query::{Params, range, storage, text};
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::charging_control::{self, Ended, StartRequest, StopRefusal};
-use crate::registry::CallOutcome;
 
 const MAX_TIMEOUT_MS: u64 = 300_000;
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
@@ -368,7 +368,9 @@ pub async fn start(
             ),
         )
         .with("response", response)),
-        Ended::Call { action, outcome } => Err(call_failure(&id, action, outcome)),
+        Ended::Call { action, outcome } => {
+            Err(call_failure(&id, action, outcome, &Unanswered::ANY))
+        }
     }
 }
 
@@ -448,7 +450,9 @@ pub async fn stop(
             ),
         )
         .with("response", response)),
-        Ended::Call { action, outcome } => Err(call_failure(&station, action, outcome)),
+        Ended::Call { action, outcome } => {
+            Err(call_failure(&station, action, outcome, &Unanswered::ANY))
+        }
     }
 }
 
@@ -458,51 +462,4 @@ fn status_of(response: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("no status")
         .to_owned()
-}
-
-/// A CALL sent on an operator's behalf (a session's start or stop, a configuration read)
-/// that did not get a CALLRESULT, said as `/calls` says it.
-pub(crate) fn call_failure(station: &str, action: &str, outcome: CallOutcome) -> ApiError {
-    let (status, code, message) = match &outcome {
-        CallOutcome::Error {
-            code, description, ..
-        } => (
-            StatusCode::BAD_GATEWAY,
-            "station_call_error",
-            format!("station {station:?} answered {action} with CALLERROR {code}: {description}"),
-        ),
-        CallOutcome::InvalidResponse { violation, .. } => (
-            StatusCode::BAD_GATEWAY,
-            "invalid_station_response",
-            format!(
-                "station {station:?} answered {action} with a payload that violates the schema: {violation}"
-            ),
-        ),
-        CallOutcome::Timeout => (
-            StatusCode::GATEWAY_TIMEOUT,
-            "station_timeout",
-            format!("station {station:?} did not answer {action}; it may still act on it"),
-        ),
-        CallOutcome::Disconnected | CallOutcome::Result(_) => (
-            StatusCode::BAD_GATEWAY,
-            "station_disconnected",
-            format!(
-                "station {station:?} disconnected before it answered {action}; it may or may not have acted on it"
-            ),
-        ),
-    };
-    let err = ApiError::new(status, code, message)
-        .with("stationId", station)
-        .with("action", action);
-    match outcome {
-        CallOutcome::Error {
-            code,
-            description,
-            details,
-        } => err.with(
-            "callError",
-            serde_json::json!({"errorCode": code, "errorDescription": description, "errorDetails": details}),
-        ),
-        _ => err,
-    }
 }

@@ -14,9 +14,9 @@ use axum::http::StatusCode;
 use ocpulse_core::station_config::{ConfigEntry, ConfigSnapshot};
 use serde::{Deserialize, Serialize};
 
+use super::call_failure::{Unanswered, call_failure};
 use super::openapi::ApiErrorBody;
 use super::schedules::store_error;
-use super::sessions::call_failure;
 use super::{ApiError, parse_body};
 use crate::app::App;
 use crate::station_config::read::{self, ReadError};
@@ -124,7 +124,9 @@ pub(crate) fn read_error(station_id: &str, e: ReadError) -> ApiError {
     match e {
         ReadError::Refused(r) => r.into(),
         ReadError::InvalidKey(why) => ApiError::bad_request("invalid_key", why),
-        ReadError::Call { action, outcome } => call_failure(station_id, action, outcome),
+        ReadError::Call { action, outcome } => {
+            call_failure(station_id, action, outcome, &Unanswered::ANY)
+        }
         ReadError::StationRefused { action, response } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "station_refused",
