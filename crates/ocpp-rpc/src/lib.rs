@@ -7,6 +7,8 @@
 
 pub mod error_code;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod message_id;
 pub mod outbox;

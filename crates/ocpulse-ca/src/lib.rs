@@ -17,6 +17,8 @@
 //! ```
 
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod pem;
 
 use std::fmt;

@@ -15,6 +15,8 @@ pub mod firmware;
 pub mod fleet_job;
 pub mod fleet_report;
 pub mod freshness;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod incoming;
 pub mod journal;
 pub mod log_request;

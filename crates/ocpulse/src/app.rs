@@ -116,6 +116,16 @@ impl App {
     /// Builds the state, loading every known station and registration from the store.
     pub async fn new(config: ServerConfig, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let schemas = Arc::new(SchemaRegistry::load().map_err(anyhow::Error::msg)?);
+        Self::with_schemas(config, store, schemas).await
+    }
+
+    /// Like [`App::new`] with schemas compiled once elsewhere: the API fuzz target builds
+    /// an app per input, and compiling every schema each time would drown the requests.
+    pub async fn with_schemas(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        schemas: Arc<SchemaRegistry>,
+    ) -> anyhow::Result<Self> {
         let registrations = crate::auth::Registrations::load(&*store).await?;
         let rebuilt = crate::snapshots::rebuild(&*store).await?;
         let snapshots = crate::snapshots::Snapshots::new(rebuilt.through);

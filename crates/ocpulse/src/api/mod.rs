@@ -14,6 +14,8 @@ mod events;
 mod export;
 mod firmware;
 mod freshness_targets;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod id_tokens;
 mod jobs;
