@@ -555,3 +555,33 @@ async fn an_apply_job_cut_by_a_restart_is_marked_interrupted_at_the_next_start()
     assert_eq!(list["items"][0]["status"], "interrupted", "{list}");
     server.terminate();
 }
+
+#[tokio::test]
+async fn a_bad_key_in_a_later_get_variables_part_is_refused_before_any_part_is_sent() {
+    let server = Server::start().await;
+    let mut st = Station::connect(&server, "LATE2", "ocpp2.0.1").await;
+    st.boot201().await;
+    // 20 keys go in one GetVariables; the bad one is the 23rd, in the second part.
+    let mut keys: Vec<String> = (0..25).map(|i| format!("OCPPCommCtrlr.Var{i}")).collect();
+    keys[22] = "NoDotHere".into();
+    let (code, body) = post(
+        &server,
+        "/api/v1/stations/LATE2/configuration/read",
+        json!({"keys": keys, "timeoutMs": 2000}),
+    )
+    .await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (400, Some("invalid_key")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"NoDotHere\"")),
+        "the message names the key: {body}"
+    );
+    use futures_util::StreamExt;
+    let next = tokio::time::timeout(Duration::from_millis(300), st.ws.next()).await;
+    assert!(next.is_err(), "the station received {next:?}");
+}
