@@ -208,9 +208,9 @@ mod tests {
             "OCPPCommCtrlr.HeartbeatInterval".to_owned(),
             "X.Y".to_owned(),
         ];
-        let request = get_variables_request(&keys).expect("request");
+        let requests = get_variables_requests(&keys, 20).expect("request");
         assert_eq!(
-            request["getVariableData"][0]["component"]["name"],
+            requests[0]["getVariableData"][0]["component"]["name"],
             "OCPPCommCtrlr"
         );
         let (entries, unknown) = from_get_variables(&json!({"getVariableResult": [
@@ -223,7 +223,7 @@ mod tests {
             Some("60")
         );
         assert_eq!(unknown, ["X.Y"]);
-        assert!(get_variables_request(&["NoDot".into()]).is_err());
+        assert!(get_variables_requests(&["NoDot".into()], 20).is_err());
     }
 
     fn part(request_id: i64, seq: i64, tbc: bool, var: &str) -> Value {
