@@ -68,7 +68,8 @@ pub enum Command {
     /// List, show, create or delete webhooks, and read their delivery logs.
     Webhooks(crate::client_cmd::WebhooksArgs),
     /// List, show, set or delete the id tokens stations are answered from, and push them
-    /// to a station as its local list.
+    /// to a station as its local list (`tokens` for short; API tokens are `token`).
+    #[command(visible_alias = "tokens")]
     IdTokens(crate::client_cmd::IdTokensArgs),
     /// The fleet, health and storage reports.
     Reports(crate::client_cmd::ReportsArgs),

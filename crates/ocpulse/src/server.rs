@@ -63,6 +63,7 @@ pub async fn serve(
     let open_files = raise_fd_limit();
     let delay = app.config.job_resume_delay;
     crate::jobs::resume(&app, delay).await?;
+    crate::station_config::apply::mark_interrupted(&app).await?;
     crate::schedules::start(&app, delay).await?;
     crate::freshness::start(&app, delay).await?;
     // Alerting follows the journal from before the first station can connect.

@@ -909,3 +909,33 @@ async fn a_firmware_rollout_runs_and_is_followed_with_one_command() {
     );
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_tokens_are_set_listed_and_pushed_from_the_command_line_also_as_tokens() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    station(&server, "CLITOK16", ProtocolVersion::V16, &stop).await;
+    let (ok, out, err) = ocpulse(
+        &server,
+        &["id-tokens", "set", "TAG-CLI-1", "--status", "Blocked"],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    // `tokens` is the short name of `id-tokens`.
+    let (ok, table, err) = ocpulse(&server, &["tokens", "list"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        table.starts_with("ID TOKEN") && table.contains("TAG-CLI-1") && table.contains("Blocked"),
+        "{table}"
+    );
+    let (ok, shown, err) = ocpulse(&server, &["tokens", "show", "TAG-CLI-1", "--json"]).await;
+    assert!(ok, "{err}");
+    let token: Value = serde_json::from_str(&shown).expect("json");
+    assert_eq!(token["status"], "Blocked", "{token}");
+    let (ok, out, err) = ocpulse(&server, &["tokens", "push-local-list", "CLITOK16"]).await;
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = ocpulse(&server, &["tokens", "show", "NO-SUCH-TAG"]).await;
+    assert!(!ok);
+    assert!(err.contains("not_found") || err.contains("404"), "{err}");
+    stop.cancel();
+}

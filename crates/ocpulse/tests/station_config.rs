@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, Station, sim};
+use common::{Server, Station, sim, spawned};
 use ocpp_rpc::ProtocolVersion;
 use ocpulse_sim::StationConfig;
 use serde_json::{Value, json};
@@ -469,5 +469,119 @@ async fn bad_requests_are_refused_with_what_would_be_right() {
     // Nothing was sent to the station for any of these.
     use futures_util::StreamExt;
     let next = tokio::time::timeout(Duration::from_millis(200), st.ws.next()).await;
+    assert!(next.is_err(), "the station received {next:?}");
+}
+
+#[tokio::test]
+async fn an_apply_job_cut_by_a_restart_is_marked_interrupted_at_the_next_start() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = spawned::free_port();
+    let server = spawned::start(port, dir.path());
+    spawned::wait_ready(port).await;
+    let api = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let client = reqwest::Client::new();
+    let mut ws = spawned::connect(port, "CUT16").await.expect("connect");
+    let boot = json!({"chargePointVendor": "V", "chargePointModel": "M"});
+    let answer = spawned::call(&mut ws, "b1", "BootNotification", boot).await;
+    assert_eq!(answer.map(|a| a["status"].clone()), Some(json!("Accepted")));
+    let profile = json!({"protocol": "ocpp1.6", "selector": {"all": true}, "settings": {"HeartbeatInterval": "77"}});
+    let r = client
+        .put(api("/api/v1/config/profiles/cut"))
+        .json(&profile)
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(r.status().as_u16(), 201);
+    let r = client
+        .post(api("/api/v1/config/apply"))
+        .json(&json!({"profile": "cut", "wait": false, "timeoutMs": 60000}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status().as_u16(), 202);
+    let job: Value = r.json().await.expect("json");
+    assert_eq!(job["status"], "running", "{job}");
+    let job_id = job["jobId"].as_str().expect("jobId").to_owned();
+    // The job is at work: the station was asked for its configuration and stays silent.
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a CALL within 10 s");
+        if let Some(Ok(Message::Text(t))) = frame {
+            let v: Value = serde_json::from_str(t.as_str()).expect("json");
+            if v[0] == 2 && v[2] == "GetConfiguration" {
+                break;
+            }
+        }
+    }
+    server.kill();
+    drop(ws);
+
+    let server = spawned::start(port, dir.path());
+    spawned::wait_ready(port).await;
+    let job: Value = client
+        .get(api(&format!("/api/v1/config/applies/{job_id}")))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(job["status"], "interrupted", "{job}");
+    assert!(job["finishedAt"].is_string(), "{job}");
+    assert_eq!(job["counts"], json!({"interrupted": 1}), "{job}");
+    let station = &job["stations"][0];
+    assert_eq!(
+        (station["stationId"].as_str(), station["outcome"].as_str()),
+        (Some("CUT16"), Some("interrupted")),
+        "{job}"
+    );
+    assert!(
+        station["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("ocpulse stopped")),
+        "{job}"
+    );
+    let list: Value = client
+        .get(api("/api/v1/config/applies"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["items"][0]["status"], "interrupted", "{list}");
+    server.terminate();
+}
+
+#[tokio::test]
+async fn a_bad_key_in_a_later_get_variables_part_is_refused_before_any_part_is_sent() {
+    let server = Server::start().await;
+    let mut st = Station::connect(&server, "LATE2", "ocpp2.0.1").await;
+    st.boot201().await;
+    // 20 keys go in one GetVariables; the bad one is the 23rd, in the second part.
+    let mut keys: Vec<String> = (0..25).map(|i| format!("OCPPCommCtrlr.Var{i}")).collect();
+    keys[22] = "NoDotHere".into();
+    let (code, body) = post(
+        &server,
+        "/api/v1/stations/LATE2/configuration/read",
+        json!({"keys": keys, "timeoutMs": 2000}),
+    )
+    .await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (400, Some("invalid_key")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"NoDotHere\"")),
+        "the message names the key: {body}"
+    );
+    use futures_util::StreamExt;
+    let next = tokio::time::timeout(Duration::from_millis(300), st.ws.next()).await;
     assert!(next.is_err(), "the station received {next:?}");
 }

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 pub use apply::{ApplyCall, KeyResult, apply_calls, read_apply_answer};
 pub use drift::{DriftItem, DriftKind, diff};
 pub use profile::{ConfigProfile, ProfileError};
-pub use read::{ReportAssembly, from_get_configuration, from_get_variables, get_variables_request};
+pub use read::{
+    ReportAssembly, from_get_configuration, from_get_variables, get_variables_requests,
+};
 
 /// One setting as the station reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -37,9 +37,11 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
-/// A 2.x GetVariables payload asking for the `Actual` value of each key; an unreadable key
-/// is refused with what is wrong with it.
-pub fn get_variables_request(keys: &[String]) -> Result<Value, String> {
+/// The 2.x GetVariables payloads asking for the `Actual` value of each key, at most
+/// `per_message` keys each. Every key is read before any payload is made, so an
+/// unreadable key (refused with what is wrong with it) stops a read before a first part
+/// could be sent.
+pub fn get_variables_requests(keys: &[String], per_message: usize) -> Result<Vec<Value>, String> {
     let data = keys
         .iter()
         .map(|k| {
@@ -47,7 +49,10 @@ pub fn get_variables_request(keys: &[String]) -> Result<Value, String> {
             Ok(json!({"component": component, "variable": variable}))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    Ok(json!({"getVariableData": data}))
+    Ok(data
+        .chunks(per_message.max(1))
+        .map(|chunk| json!({"getVariableData": chunk}))
+        .collect())
 }
 
 /// The settings and unknown keys of a 2.x GetVariables answer (read-only is not told by
@@ -164,6 +169,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn get_variables_requests_check_every_key_before_making_any_part() {
+        let mut keys: Vec<String> = (0..25).map(|i| format!("Ctrlr.Var{i}")).collect();
+        let parts = get_variables_requests(&keys, 20).expect("valid keys");
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            parts[0]["getVariableData"].as_array().map(Vec::len),
+            Some(20)
+        );
+        assert_eq!(
+            parts[1]["getVariableData"][4],
+            json!({"component": {"name": "Ctrlr"}, "variable": {"name": "Var24"}})
+        );
+        keys[22] = "NoDot".into();
+        let why = get_variables_requests(&keys, 20).expect_err("a bad key in the second part");
+        assert!(why.contains("\"NoDot\""), "{why}");
+    }
+
+    #[test]
     fn get_configuration_reads_keys_values_and_unknowns() {
         let (entries, unknown) = from_get_configuration(&json!({
             "configurationKey": [
@@ -185,9 +208,9 @@ mod tests {
             "OCPPCommCtrlr.HeartbeatInterval".to_owned(),
             "X.Y".to_owned(),
         ];
-        let request = get_variables_request(&keys).expect("request");
+        let requests = get_variables_requests(&keys, 20).expect("request");
         assert_eq!(
-            request["getVariableData"][0]["component"]["name"],
+            requests[0]["getVariableData"][0]["component"]["name"],
             "OCPPCommCtrlr"
         );
         let (entries, unknown) = from_get_variables(&json!({"getVariableResult": [
@@ -200,7 +223,7 @@ mod tests {
             Some("60")
         );
         assert_eq!(unknown, ["X.Y"]);
-        assert!(get_variables_request(&["NoDot".into()]).is_err());
+        assert!(get_variables_requests(&["NoDot".into()], 20).is_err());
     }
 
     fn part(request_id: i64, seq: i64, tbc: bool, var: &str) -> Value {

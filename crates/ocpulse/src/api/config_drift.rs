@@ -283,7 +283,8 @@ pub(crate) struct StationApplyView {
     /// The station.
     station_id: String,
     /// `pending`, `compliant` (nothing to change), `applied`, `rebootRequired` (set; the
-    /// station must reboot for some keys), `partial` (some refused) or `failed`.
+    /// station must reboot for some keys), `partial` (some refused), `failed`, or
+    /// `interrupted` (ocpulse stopped before its result was kept).
     #[schema(value_type = String, example = "applied")]
     outcome: StationOutcome,
     /// What drifted before, as read fresh.
@@ -322,7 +323,8 @@ pub(crate) struct ApplyJobView {
     job_id: String,
     /// The profile applied.
     profile_id: String,
-    /// `running` or `finished`.
+    /// `running`, `finished`, or `interrupted` (ocpulse stopped while it ran; its
+    /// stations not done by then say `interrupted`).
     status: String,
     /// When it started.
     created_at: String,

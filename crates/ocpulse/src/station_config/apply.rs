@@ -44,6 +44,9 @@ pub enum StationOutcome {
     Partial,
     /// It could not be read or written (not connected, a CALLERROR, no answer).
     Failed,
+    /// ocpulse stopped before its result was kept: it may have been set in part (a read
+    /// of its configuration tells).
+    Interrupted,
 }
 
 /// One station's part of a job.
@@ -76,7 +79,7 @@ pub struct ApplyJob {
     pub id: String,
     /// The profile applied (as it was when the job started).
     pub profile_id: String,
-    /// `running` or `finished`.
+    /// `running`, `finished`, or `interrupted` (ocpulse stopped while it ran).
     pub status: String,
     /// When it started (RFC 3339).
     pub created_at: String,
@@ -151,6 +154,44 @@ pub async fn list(app: &App) -> Result<Vec<ApplyJob>, StoreError> {
     }
     jobs.sort_by(|a, b| b.id.cmp(&a.id));
     Ok(jobs)
+}
+
+/// What an interrupted station's `error` says.
+pub const INTERRUPTED_ERROR: &str = "ocpulse stopped before this station's result was kept; it may have been set in part: read its configuration to see";
+
+/// Marks every job stored as running interrupted, its unfinished stations too: run at
+/// start, before any job can start, when no task of this process runs one; a job's task
+/// does not outlive its process, so without this a job cut by a stop would say `running`
+/// for ever. Returns how many were marked.
+pub async fn mark_interrupted(app: &App) -> Result<usize, StoreError> {
+    let mut docs = Vec::new();
+    for (id, body) in app.store.docs(APPLY_KIND).await? {
+        let Ok(mut job) = serde_json::from_str::<ApplyJob>(&body) else {
+            continue;
+        };
+        if job.status != "running" {
+            continue;
+        }
+        job.status = "interrupted".into();
+        job.finished_at = Some(rfc3339(now_ms()));
+        for s in &mut job.stations {
+            if s.outcome == StationOutcome::Pending {
+                s.outcome = StationOutcome::Interrupted;
+                s.error = Some(INTERRUPTED_ERROR.into());
+            }
+        }
+        job.count();
+        docs.push(Doc::put(APPLY_KIND, id, &job)?);
+    }
+    let marked = docs.len();
+    if marked > 0 {
+        app.store.save_docs(docs).await?;
+        tracing::warn!(
+            jobs = marked,
+            "configuration apply jobs were running when ocpulse stopped; marked interrupted"
+        );
+    }
+    Ok(marked)
 }
 
 /// Starts applying `profile` to `stations` (ids it applies to) and returns the job and a

@@ -104,8 +104,10 @@ pub async fn read(
         (Family::V2, Some(k)) if !k.is_empty() => {
             let mut entries = std::collections::BTreeMap::new();
             let mut unknown = Vec::new();
-            for chunk in k.chunks(KEYS_PER_GET_VARIABLES) {
-                let payload = rules::get_variables_request(chunk).map_err(ReadError::InvalidKey)?;
+            // Every key is checked before the first part goes out.
+            let payloads = rules::get_variables_requests(k, KEYS_PER_GET_VARIABLES)
+                .map_err(ReadError::InvalidKey)?;
+            for payload in payloads {
                 let response = call(app, station_id, "GetVariables", payload, deadline).await?;
                 let (e, u) = rules::from_get_variables(&response);
                 entries.extend(e);
