@@ -908,16 +908,25 @@ fn a_firmware_update_runs_through_its_statuses_and_a_trigger_reports_the_current
         .iter()
         .map(|p| p["status"].clone())
         .collect();
+    // L01: the station reboots to install (InstallRebooting), boots with the new version
+    // (the image's file name without its extension), then reports Installed.
     assert!(
         statuses.ends_with(&[
             json!("Downloading"),
             json!("Downloaded"),
             json!("SignatureVerified"),
             json!("Installing"),
+            json!("InstallRebooting"),
             json!("Installed")
         ]),
         "{statuses:?}"
     );
+    let boot = calls_of(&csms.sent, "BootNotification")
+        .last()
+        .map(|b| (*b).clone())
+        .expect("a boot after the install");
+    assert_eq!(boot["reason"], "FirmwareUpdate", "{boot}");
+    assert_eq!(boot["chargingStation"]["firmwareVersion"], "fw", "{boot}");
     let (_, calls) = csms.trigger(json!({"requestedMessage": "FirmwareStatusNotification"}));
     assert_eq!(
         calls[0].1,
