@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::crud::Resource;
 use super::http::{ClientArgs, encode};
-use super::output::{cell, json as print_json, outcome, print_table};
+use super::output::{cell, counts, json as print_json, outcome, print_table};
 
 const ROLLOUTS: Resource = Resource {
     path: "/api/v1/firmware/rollouts",
@@ -222,18 +222,6 @@ async fn follow(c: &ClientArgs, id: &str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-}
-
-fn counts(r: &Value) -> String {
-    r["counts"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
 }
 
 fn show(c: &ClientArgs, r: &Value) -> anyhow::Result<()> {

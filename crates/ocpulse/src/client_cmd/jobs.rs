@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::http::{ClientArgs, encode, list_all};
-use super::output::{cell, json as print_json, outcome, print_table};
+use super::output::{cell, counts, json as print_json, outcome, print_table};
 
 /// `ocpulse jobs`.
 #[derive(Debug, clap::Args)]
@@ -241,18 +241,6 @@ fn progress_bar(id: &str, total: u64) -> indicatif::ProgressBar {
     bar.set_prefix(id.chars().take(12).collect::<String>());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
-}
-
-fn counts(job: &Value) -> String {
-    job["counts"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
 }
 
 fn print_job(job: &Value) {

@@ -88,6 +88,20 @@ pub(crate) fn outcome(name: &str) -> String {
     paint(name, colour())
 }
 
+/// A job's or rollout's `counts` object as `name n, name n`: the one-line progress both
+/// print while they follow it.
+pub(crate) fn counts(item: &Value) -> String {
+    item["counts"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 /// `name` coloured by what it says when `on`.
 pub(crate) fn paint(name: &str, on: bool) -> String {
     if !on {
