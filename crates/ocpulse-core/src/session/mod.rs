@@ -231,10 +231,24 @@ struct PendingAck {
     commit: u64,
     id: String,
     action: String,
+    /// Applied to the live state once the commit is durable, never before.
+    apply: DeferredApply,
     response: Value,
     /// The watch (by trigger id) that took it, and where.
     claim: Option<(String, Slot)>,
     follow_up: Option<certificates::FollowUp>,
+}
+
+/// What an acknowledged station CALL changes in the station state, held until its commit
+/// is durable so the live state is always the fold of the committed journal.
+#[derive(Debug)]
+struct DeferredApply {
+    call: crate::incoming::StationCall,
+    payload: Value,
+    violation: Option<String>,
+    /// The CSMS's decision on a SignCertificate's CSR (journaled with the CALL).
+    certificate_request: Option<crate::state::CertificateRequest>,
+    at: Millis,
 }
 
 /// The server side of one station connection.
