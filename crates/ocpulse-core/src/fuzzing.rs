@@ -76,6 +76,7 @@ pub fn pipeline(data: &[u8]) {
             quiet_period: Duration::from_millis(750),
             csr_organization: None,
             authorization,
+            node: None,
         },
         schemas: schemas(),
         issuer: None,

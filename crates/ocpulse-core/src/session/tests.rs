@@ -74,6 +74,7 @@ impl Pair {
                 quiet_period: Duration::from_millis(750),
                 csr_organization: None,
                 authorization: crate::authorization::Policy::AcceptAll,
+                node: None,
             },
             schemas: schemas(),
             issuer: None,

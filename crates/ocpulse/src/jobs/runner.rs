@@ -18,12 +18,12 @@ use crate::app::App;
 use crate::call_run::{self, CallOptions, CallRun};
 use crate::csms_call::CallRefusal;
 use crate::now_ms;
-use crate::trigger_run::{self, TriggerRun};
+
 use crate::trigger_service::{self, Refusal, TriggerOptions};
 
 /// One station's work, ready to send.
 enum Work {
-    Trigger(TriggerRun),
+    Trigger(trigger_service::Prepared),
     Call(CallRun),
 }
 
@@ -307,7 +307,7 @@ fn prepare(
         timeout: Duration::from_millis(trigger.timeout_ms()),
         store_start: false,
     };
-    trigger_service::prepare(app, station_id, trigger.request(), options, Instant::now())
+    trigger_service::prepare_anywhere(app, station_id, trigger.request(), options, Instant::now())
         .map(Work::Trigger)
         .map_err(|r| Box::new(refused(station_id, &r)))
 }
@@ -387,9 +387,15 @@ async fn attempt_call(app: &Arc<App>, run: CallRun) -> StationResult {
 
 /// Runs one prepared trigger to its end, as a result (attempts and time filled in by the
 /// caller).
-async fn attempt_trigger(app: &Arc<App>, run: TriggerRun) -> StationResult {
-    let station_id = run.record.station_id.clone();
-    let record = trigger_run::run(Arc::clone(app), run).await;
+async fn attempt_trigger(app: &Arc<App>, run: trigger_service::Prepared) -> StationResult {
+    let station_id = match &run {
+        trigger_service::Prepared::Local(run) => run.record.station_id.clone(),
+        trigger_service::Prepared::Remote { station_id, .. } => station_id.clone(),
+    };
+    let record = match trigger_service::run_prepared(app, run).await {
+        Ok(record) => record,
+        Err(refusal) => return refused(&station_id, &refusal),
+    };
     let mut result = StationResult::pending(station_id);
     result.outcome = record.outcome.into();
     result.trigger_id = Some(record.id.clone());

@@ -63,6 +63,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         &prefix[..12],
     );
     session.on_connect(generation, now());
+    crate::cluster::claimed(&app, &station_id, generation, protocol.subprotocol());
     let (mut sink, mut stream) = socket.split();
     let mut commits: FuturesOrdered<Commit> = FuturesOrdered::new();
     let ping_every = Some(app.config.ws_ping_interval).filter(|d| !d.is_zero());
@@ -148,6 +149,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         drop(perform(&app, protocol, output, &mut commits));
     }
     app.stations.disconnect(&station_id, generation);
+    crate::cluster::released(&app, &station_id, generation);
     tracing::info!(generation, "station disconnected");
 }
 
