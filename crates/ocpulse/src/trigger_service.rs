@@ -77,18 +77,21 @@ impl Refusal {
 /// A trigger ready to run here, or on the cluster node that holds its station.
 pub enum Prepared {
     /// The station's session is on this node.
-    Local(TriggerRun),
+    Local(Box<TriggerRun>),
     /// Another node holds the station: it plans and runs the trigger (`cluster::remote`).
-    Remote {
-        /// That node.
-        node: String,
-        /// The station.
-        station_id: String,
-        /// The request, as the caller gave it.
-        request: TriggerRequest,
-        /// Who asked, and for how long.
-        options: TriggerOptions,
-    },
+    Remote(Box<RemoteTrigger>),
+}
+
+/// A trigger for a station another cluster node holds.
+pub struct RemoteTrigger {
+    /// That node.
+    pub node: String,
+    /// The station.
+    pub station_id: String,
+    /// The request, as the caller gave it.
+    pub request: TriggerRequest,
+    /// Who asked, and for how long.
+    pub options: TriggerOptions,
 }
 
 /// Like [`prepare`], for callers that run triggers on the whole fleet (jobs): a station
@@ -102,13 +105,15 @@ pub fn prepare_anywhere(
 ) -> Result<Prepared, Refusal> {
     let remote = app.stations.get(station_id).and_then(|e| e.remote);
     match prepare(app, station_id, request.clone(), options.clone(), started) {
-        Err(Refusal::NotConnected(_)) if let Some(node) = remote => Ok(Prepared::Remote {
-            node,
-            station_id: station_id.to_owned(),
-            request,
-            options,
-        }),
-        prepared => prepared.map(Prepared::Local),
+        Err(Refusal::NotConnected(_)) if let Some(node) = remote => {
+            Ok(Prepared::Remote(Box::new(RemoteTrigger {
+                node,
+                station_id: station_id.to_owned(),
+                request,
+                options,
+            })))
+        }
+        prepared => prepared.map(|run| Prepared::Local(Box::new(run))),
     }
 }
 
@@ -119,13 +124,16 @@ pub async fn run_prepared(
     prepared: Prepared,
 ) -> Result<Arc<TriggerRecord>, Refusal> {
     match prepared {
-        Prepared::Local(run) => Ok(crate::trigger_run::run(Arc::clone(app), run).await),
-        Prepared::Remote {
-            node,
-            station_id,
-            request,
-            options,
-        } => crate::cluster::remote::trigger(app, &node, &station_id, request, options).await,
+        Prepared::Local(run) => Ok(crate::trigger_run::run(Arc::clone(app), *run).await),
+        Prepared::Remote(remote) => {
+            let RemoteTrigger {
+                node,
+                station_id,
+                request,
+                options,
+            } = *remote;
+            crate::cluster::remote::trigger(app, &node, &station_id, request, options).await
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use crate::trigger_service::{self, Refusal, TriggerOptions};
 /// One station's work, ready to send.
 enum Work {
     Trigger(trigger_service::Prepared),
-    Call(CallRun),
+    Call(Box<CallRun>),
 }
 
 /// How often a running job's progress is written (each write is the whole job document).
@@ -292,7 +292,7 @@ fn prepare(
             options,
             Instant::now(),
         )
-        .map(Work::Call)
+        .map(|run| Work::Call(Box::new(run)))
         .map_err(|r| Box::new(refused_call(station_id, &r)));
     }
     let Some(trigger) = &spec.trigger else {
@@ -352,7 +352,7 @@ fn refused_call(station_id: &str, refusal: &CallRefusal) -> StationResult {
 async fn attempt(app: &Arc<App>, work: Work) -> StationResult {
     match work {
         Work::Trigger(run) => attempt_trigger(app, run).await,
-        Work::Call(run) => attempt_call(app, run).await,
+        Work::Call(run) => attempt_call(app, *run).await,
     }
 }
 
@@ -390,7 +390,7 @@ async fn attempt_call(app: &Arc<App>, run: CallRun) -> StationResult {
 async fn attempt_trigger(app: &Arc<App>, run: trigger_service::Prepared) -> StationResult {
     let station_id = match &run {
         trigger_service::Prepared::Local(run) => run.record.station_id.clone(),
-        trigger_service::Prepared::Remote { station_id, .. } => station_id.clone(),
+        trigger_service::Prepared::Remote(remote) => remote.station_id.clone(),
     };
     let record = match trigger_service::run_prepared(app, run).await {
         Ok(record) => record,
