@@ -18,6 +18,8 @@ pub struct ServerConfig {
     pub database_url: Option<String>,
     /// Cluster mode (`--cluster-url`): `None` for a server alone.
     pub cluster: Option<ClusterSettings>,
+    /// A draining node spreads the closes of its stations over this long.
+    pub drain_time: Duration,
     /// Heartbeat interval given with an Accepted BootNotification, in seconds.
     pub heartbeat_interval: i32,
     /// How long a CSMS CALL may wait for the station's answer before it times out.
@@ -221,6 +223,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             database_url: None,
             cluster: None,
+            drain_time: Duration::from_secs(10),
             heartbeat_interval: 300,
             call_timeout: Duration::from_secs(30),
             validation: ValidationMode::Strict,

@@ -85,6 +85,9 @@ impl Readiness {
             report.shutdown = Some("the server is shutting down".into());
         }
         report.cluster = app.cluster.bus().and_then(|b| b.health());
+        if app.cluster.drain.is_draining() {
+            report.cluster = Some("this node is draining: it takes no new stations".into());
+        }
         report
     }
 

@@ -56,6 +56,15 @@ pub struct ServeArgs {
         default_value = "ocpulse"
     )]
     pub cluster_name: String,
+    /// Seconds over which a draining node (SIGTERM in a cluster, or
+    /// POST /api/v1/cluster/nodes/{id}/drain) spreads the closes of its stations.
+    #[arg(
+        long,
+        env = "OCPULSE_DRAIN_TIME",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    pub drain_time: u64,
     /// Heartbeat interval (seconds) given to stations with an Accepted BootNotification.
     #[arg(long, env = "OCPULSE_HEARTBEAT_INTERVAL", default_value_t = 300, value_parser = clap::value_parser!(i32).range(1..))]
     pub heartbeat_interval: i32,
@@ -280,6 +289,7 @@ impl ServeArgs {
             data_dir: self.data_dir.clone(),
             database_url: self.database_url.clone(),
             cluster,
+            drain_time: Duration::from_secs(self.drain_time),
             heartbeat_interval: self.heartbeat_interval,
             call_timeout: Duration::from_secs(self.call_timeout),
             validation: self.validation,

@@ -95,8 +95,13 @@ pub async fn serve(
     // Station sockets never end by themselves: at shutdown every session is told to close,
     // so the graceful shutdown can finish.
     let token = app.shutdown.clone();
+    let stopping = Arc::clone(&app);
     tokio::spawn(async move {
         shutdown.await;
+        // A cluster node hands its stations to the others before it stops.
+        if stopping.config.cluster.is_some() {
+            crate::cluster::drain::run(&stopping).await;
+        }
         token.cancel();
     });
     let flushes = flush_share(app.config.shutdown_timeout);

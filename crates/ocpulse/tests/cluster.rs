@@ -41,6 +41,7 @@ async fn node(schema: &PgSchema, nats: &str, cluster: &str, id: &str) -> Server 
     Server::start_with(move |c| {
         c.database_url = Some(url);
         c.cluster = Some(settings);
+        c.drain_time = Duration::from_secs(1);
     })
     .await
 }
@@ -278,6 +279,64 @@ async fn one_node_leads_the_background_work_and_another_takes_over_when_it_stops
     assert_eq!(code, 200, "{jobs}");
     stop.cancel();
     for server in rest {
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drained_node_finishes_its_trigger_closes_with_1012_and_stops() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let Some((schema, nats)) = backends().await else {
+        return;
+    };
+    let [a, b, c] = three_nodes(&schema, &nats).await;
+    let mut st = common::Station::connect(&b, "DRAINED", "ocpp2.0.1").await;
+    st.boot201().await;
+    until(&a, "/api/v1/stations/DRAINED", |v| v["node"] == "b").await;
+    // A trigger through node a is running on node b when the drain starts.
+    let http = common::spawn_trigger(&a, "DRAINED", json!({"requestedMessage": "Heartbeat"}));
+    let (id, action, _) = st.next_call().await;
+    assert_eq!(action, "TriggerMessage");
+    let (code, drain) = c.post("/api/v1/cluster/nodes/b/drain", "{}").await;
+    assert_eq!(code, 202, "{drain}");
+    assert_eq!(drain["node"], "b", "{drain}");
+    assert_eq!(drain["stations"], 1, "{drain}");
+    // Draining: no new station, not ready.
+    let (code, _) = b.get("/health/ready").await;
+    assert_eq!(code, 503);
+    let refused = tokio_tungstenite::connect_async(b.ws_url("NEWCOMER")).await;
+    assert!(refused.is_err(), "a draining node takes no new station");
+    // The trigger still completes.
+    st.reply(&id, json!({"status": "Accepted"})).await;
+    st.call("Heartbeat", json!({})).await;
+    let (code, answer) = http.await.expect("join");
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["outcome"], "Completed", "{answer}");
+    // Then the station is closed with 1012 (service restart).
+    let close = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match st.ws.next().await {
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                None | Some(Err(_)) => break None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("closed within the drain time");
+    assert_eq!(close, Some(1012));
+    // And the node leaves the cluster.
+    until(&a, "/api/v1/cluster", |v| {
+        v["nodes"]
+            .as_array()
+            .is_some_and(|n| n.iter().all(|n| n["id"] != "b"))
+    })
+    .await;
+    let (code, answer) = a.post("/api/v1/cluster/nodes/zz/drain", "{}").await;
+    assert_eq!(code, 404, "{answer}");
+    assert_eq!(answer["error"], "node_not_found", "{answer}");
+    for server in [a, b, c] {
         server.stop().await;
     }
 }

@@ -117,6 +117,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/reports/health", Needs(Read)),
     ("get", "/api/v1/reports/storage", Needs(Read)),
     ("get", "/api/v1/cluster", Needs(Read)),
+    ("post", "/api/v1/cluster/nodes/{id}/drain", Needs(Admin)),
     ("get", "/api/v1/export/journal", Needs(Read)),
     ("get", "/api/v1/export/meter-values", Needs(Read)),
     // Authorization: reading the registry is read; changing who may charge, or a

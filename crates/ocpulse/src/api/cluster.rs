@@ -95,3 +95,62 @@ pub async fn show(
             .collect(),
     })
 }
+
+/// What a drain request started.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DrainView {
+    /// The node draining.
+    node: String,
+    /// Always true: the node takes no new stations, closes its own over the drain time,
+    /// then stops.
+    draining: bool,
+    /// Stations it held when the drain started.
+    stations: usize,
+    /// Over how long their closes are spread, in seconds.
+    drain_seconds: u64,
+}
+
+/// Drains a node: it takes no new stations, closes its stations (WebSocket 1012) over
+/// `--drain-time` once each has no trigger running, so they reconnect to other nodes, then
+/// stops. Any node takes the request for any node.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cluster/nodes/{id}/drain",
+    tag = "meta",
+    params(("id" = String, Path, description = "The node (`local` for a server alone)", example = "node-a")),
+    responses(
+        (status = 202, description = "The drain started (or was already running)", body = DrainView),
+        (status = 404, description = "No live node has this id (`node_not_found`)", body = ApiErrorBody),
+    )
+)]
+pub async fn drain(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    _undecodable_is_refused: Query<Params>,
+) -> Result<(axum::http::StatusCode, Json<DrainView>), super::ApiError> {
+    let this = app.cluster.node_id().unwrap_or("local").to_owned();
+    if id != this {
+        // A live node other than this one is reached through the bus (`forward`) before
+        // this handler runs; what arrives here names no live node.
+        return Err(super::ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "node_not_found",
+            format!(
+                "no live node is called {id:?}; GET /api/v1/cluster lists them (this one is {this:?})"
+            ),
+        ));
+    }
+    let stations = app.stations.local_sessions();
+    let draining = Arc::clone(&app);
+    tokio::spawn(async move { crate::cluster::drain::run(&draining).await });
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(DrainView {
+            node: this,
+            draining: true,
+            stations,
+            drain_seconds: app.config.drain_time.as_secs(),
+        }),
+    ))
+}

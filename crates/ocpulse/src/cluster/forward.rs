@@ -92,7 +92,12 @@ pub async fn route(State(app): State<Arc<App>>, request: Request, next: Next) ->
         return next.run(request).await;
     };
     let path = request.uri().path().to_owned();
-    let target = if leader_route(&path) {
+    let target = if let Some(node) = node_of(&path) {
+        if node == bus.node_id {
+            return next.run(request).await;
+        }
+        Target::Node(node)
+    } else if leader_route(&path) {
         if bus.lease.held() {
             return next.run(request).await;
         }
@@ -127,7 +132,7 @@ pub async fn route(State(app): State<Arc<App>>, request: Request, next: Next) ->
         Target::Owner(station, owner.node)
     };
     let node = match &target {
-        Target::Leader(node) | Target::Owner(_, node) => node.clone(),
+        Target::Leader(node) | Target::Owner(_, node) | Target::Node(node) => node.clone(),
     };
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
@@ -168,6 +173,18 @@ pub async fn route(State(app): State<Arc<App>>, request: Request, next: Next) ->
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
+        (Err(Unanswered::NoResponders), Target::Node(node)) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "node_not_found",
+            format!("no live node is called {node:?}; GET /api/v1/cluster lists them"),
+        )
+        .into_response(),
+        (Err(Unanswered::Failed(why)), Target::Node(node)) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "node_unreachable",
+            format!("node {node:?} did not answer: {why}; retry"),
+        )
+        .into_response(),
         (Err(Unanswered::NoResponders), Target::Leader(node)) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "no_leader",
@@ -200,6 +217,17 @@ enum Target {
     Owner(String, String),
     /// The leader's node.
     Leader(String),
+    /// A node a route names (`/api/v1/cluster/nodes/{id}/...`).
+    Node(String),
+}
+
+/// The node a node route (`/api/v1/cluster/nodes/{id}/...`) is about.
+fn node_of(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/api/v1/cluster/nodes/")?;
+    rest.split('/')
+        .next()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
 }
 
 /// Why a forwarded request got no answer.

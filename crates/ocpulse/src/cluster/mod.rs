@@ -9,6 +9,7 @@
 //! What an ownership means and which connection wins is `ocpulse_core::cluster`.
 
 pub mod bus;
+pub mod drain;
 pub mod follow;
 pub mod forward;
 pub mod leader;
@@ -31,6 +32,8 @@ pub struct Cluster {
     pub started_at: Millis,
     /// The node's NATS connection, once joined (never, for a server alone).
     bus: OnceLock<Arc<bus::Bus>>,
+    /// Whether the node is draining, and how its closes are spread.
+    pub drain: drain::Drain,
 }
 
 impl Default for Cluster {
@@ -39,6 +42,7 @@ impl Default for Cluster {
             instance: uuid::Uuid::new_v4().simple().to_string(),
             started_at: crate::now_ms(),
             bus: OnceLock::new(),
+            drain: drain::Drain::default(),
         }
     }
 }
@@ -79,7 +83,7 @@ impl Cluster {
             heartbeat_at: crate::now_ms(),
             stations: app.stations.local_sessions(),
             leader,
-            draining: false,
+            draining: self.drain.is_draining(),
             ready: app.readiness.ready(),
         }
     }
