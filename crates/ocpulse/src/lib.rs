@@ -43,6 +43,7 @@ pub mod token_cmd;
 pub mod tokens;
 pub mod trigger_run;
 pub mod trigger_service;
+pub mod web;
 pub mod ws;
 
 /// Installs rustls's process-wide crypto provider (ring, which ocpulse-ca already builds).
