@@ -19,6 +19,7 @@ pub mod config;
 pub mod config_cmd;
 pub mod config_file;
 pub mod csms_call;
+pub mod demo_cmd;
 pub mod firmware;
 pub mod freshness;
 pub mod id_tokens;

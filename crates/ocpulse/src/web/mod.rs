@@ -199,6 +199,7 @@ pub fn layout(title: &str, page: &str, viewer: &Viewer, body: Markup) -> Markup 
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · ocpulse" }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/ui/assets/uPlot.min.css";
                 link rel="stylesheet" href="/ui/assets/app.css";
                 meta name="csrf-token" content=(viewer.csrf.as_deref().unwrap_or(""));
@@ -285,6 +286,7 @@ fn login_page(
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "Log in · ocpulse" }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/ui/assets/app.css";
             }
             body data-page="login" {

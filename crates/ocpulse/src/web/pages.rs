@@ -674,7 +674,7 @@ pub async fn jobs(
             progress #job-progress max="100" value="0" aria-label="Job progress" {}
             p #job-progress-text aria-live="polite" {}
             table.list #job-results {
-                thead { tr { th scope="col" { "Station" } th scope="col" { "Outcome" } th scope="col" { "Attempts" } th scope="col" { "Detail" } } }
+                thead { tr { th scope="col" { "Station" } th scope="col" { "Outcome" } th scope="col" .num { "Attempts" } th scope="col" { "Detail" } } }
                 tbody {}
             }
         }
