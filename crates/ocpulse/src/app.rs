@@ -112,6 +112,8 @@ pub struct App {
     pub log_uploads: tokio::sync::Mutex<()>,
     /// This server's place in its cluster (alone: no bus, every station held here).
     pub cluster: crate::cluster::Cluster,
+    /// The dashboard's logins and fleet samples (`web`).
+    pub web: crate::web::Web,
 }
 
 impl App {
@@ -184,6 +186,7 @@ impl App {
             charging: crate::charging_sessions::ChargingSessions::default(),
             log_uploads: tokio::sync::Mutex::new(()),
             cluster: crate::cluster::Cluster::default(),
+            web: crate::web::Web::default(),
         })
     }
 }

@@ -31,6 +31,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run simulated charging stations (1.6J or 2.0.1) against a CSMS until interrupted.
     Sim(crate::sim_cmd::SimArgs),
+    /// A server on a temporary data directory with a simulated mixed fleet, and the dashboard's URL.
+    Demo(crate::demo_cmd::DemoArgs),
     /// Benchmark ocpulse against peer CSMSs and a null server under the same load.
     Bench(crate::bench_cmd::BenchArgs),
     /// Trigger a message on a running server's station and print what the station sent.

@@ -20,6 +20,7 @@ pub mod config;
 pub mod config_cmd;
 pub mod config_file;
 pub mod csms_call;
+pub mod demo_cmd;
 pub mod firmware;
 pub mod freshness;
 pub mod id_tokens;
@@ -44,6 +45,7 @@ pub mod token_cmd;
 pub mod tokens;
 pub mod trigger_run;
 pub mod trigger_service;
+pub mod web;
 pub mod ws;
 
 /// Installs rustls's process-wide crypto provider (ring, which ocpulse-ca already builds).

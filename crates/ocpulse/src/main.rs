@@ -78,6 +78,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Backup(args) => ocpulse::backup_cmd::backup(args).await,
         Command::Restore(args) => ocpulse::backup_cmd::restore(args).await,
         Command::Sim(args) => ocpulse::sim_cmd::run(args).await,
+        Command::Demo(args) => ocpulse::demo_cmd::run(args).await,
         Command::Config(ocpulse::config_cmd::ConfigArgs {
             action: ocpulse::config_cmd::ConfigAction::Check(ref args),
         }) => ocpulse::config_cmd::run(&parsed, args),

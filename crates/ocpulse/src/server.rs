@@ -24,6 +24,7 @@ pub fn router(app: Arc<App>) -> Router {
             put(api::uploads::receive).post(api::uploads::receive),
         )
         .merge(api::router(&app))
+        .merge(crate::web::router())
         .fallback(api::not_found)
         .with_state(app)
 }
@@ -84,6 +85,7 @@ pub async fn serve(
         }
         None => background(&app).await?,
     }
+    crate::web::start(&app);
     tracing::info!(
         addr = %listener.local_addr()?,
         tls = tls.is_some(),

@@ -399,9 +399,14 @@ impl Tokens {
     /// The token with this plain value, if it is known. Re-reads the store first when the
     /// copy is too old or (at most once a second) when the token is unknown.
     pub async fn authenticate(&self, store: &dyn Store, plain: &str) -> Option<Arc<ApiToken>> {
-        let h = hash(plain);
+        self.authenticate_hash(store, &hash(plain)).await
+    }
+
+    /// [`Tokens::authenticate`] by the token's hash: a dashboard session keeps the hash of
+    /// the token it logged in with (never the token), so a revoked token ends its sessions.
+    pub async fn authenticate_hash(&self, store: &dyn Store, h: &str) -> Option<Arc<ApiToken>> {
         let seen = Instant::now();
-        let (hit, fresh) = self.lookup(&h);
+        let (hit, fresh) = self.lookup(h);
         if hit.is_some() && fresh {
             return hit;
         }
@@ -409,7 +414,7 @@ impl Tokens {
             tracing::warn!(error = %e, "cannot re-read the API tokens; using the copy in memory");
             return hit;
         }
-        self.lookup(&h).0
+        self.lookup(h).0
     }
 
     fn lookup(&self, hash: &str) -> (Option<Arc<ApiToken>>, bool) {

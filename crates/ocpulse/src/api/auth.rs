@@ -14,7 +14,9 @@
 //!    at all (415 `unsupported_media_type`): browsers send cross-site form and `text/plain`
 //!    posts without asking, but never a cross-site JSON one.
 //!
-//! The handler then finds the [`Caller`] as a request extension.
+//! The handler then finds the [`Caller`] as a request extension. Without `Authorization`,
+//! the dashboard's session cookie stands for the token its user logged in with; a write
+//! made with it must also carry the session's `X-CSRF-Token` (`web::session`).
 
 use std::sync::Arc;
 
@@ -393,7 +395,14 @@ pub async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next
         .and_then(|h| h.to_str().ok())
         .or_else(|| request.uri().authority().map(|a| a.as_str()))
         .map(str::to_owned);
+    // The dashboard's session cookie, when no Authorization header is sent (writes need its
+    // CSRF header too: `web::session::api_caller`).
+    let session = crate::web::session::api_caller(&app, request.headers(), request.method()).await;
     let caller = match request.headers().get(header::AUTHORIZATION) {
+        None if let Some(from_session) = session => match from_session {
+            Ok(caller) => caller,
+            Err(refused) => return refused,
+        },
         Some(value) => {
             let plain = match tokens::bearer(value.as_bytes()) {
                 Ok(t) => t,
