@@ -431,7 +431,9 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&back.body).expect("json");
         assert_eq!(body["error"], "answer_too_large", "{body}");
         assert!(
-            body["message"].as_str().is_some_and(|m| m.contains("\"b\"")),
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("\"b\"")),
             "{body}"
         );
     }
