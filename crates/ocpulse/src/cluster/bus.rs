@@ -17,6 +17,14 @@ use crate::config::ClusterSettings;
 /// How often a node refreshes its liveness record.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 
+/// How long a request for a station a draining node closed waits for it to reconnect to
+/// another node: a station reconnects at once after a 1012 close, through the load
+/// balancer (which no longer sends it to the draining node).
+pub const HANDOVER: Duration = Duration::from_secs(15);
+
+/// How long a watch that ended (NATS restarted) waits before it is opened again.
+const REWATCH: Duration = Duration::from_millis(500);
+
 /// A node whose record is older than this is taken for dead: its stations have no owner
 /// (their next connection, anywhere, claims them). Three missed heartbeats.
 pub const NODE_TTL: Duration = Duration::from_secs(6);
@@ -35,6 +43,9 @@ pub struct Bus {
     seen: Mutex<HashMap<String, NodeRecord>>,
     /// The ownerships this node wrote, by station: what a newer one elsewhere is compared to.
     held: Mutex<HashMap<String, Ownership>>,
+    /// Stations a draining node let go, and until when a request for one waits for it to
+    /// reconnect elsewhere (`moving`).
+    moving: Mutex<HashMap<String, std::time::Instant>>,
     /// The lease on the cluster's background work.
     pub lease: super::leader::Lease,
 }
@@ -119,6 +130,7 @@ impl Bus {
             nodes,
             seen: Mutex::default(),
             held: Mutex::default(),
+            moving: Mutex::default(),
         })
     }
 
@@ -146,6 +158,25 @@ impl Bus {
             .collect();
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
         nodes
+    }
+
+    /// Whether the station is being handed over by a draining node: a request for it waits
+    /// (up to `HANDOVER`) for it to reconnect instead of failing.
+    pub fn moving(&self, station_id: &str) -> bool {
+        let mut moving = self.moving.lock();
+        match moving.get(station_id) {
+            Some(until) if *until > std::time::Instant::now() => true,
+            Some(_) => {
+                moving.remove(station_id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `node` is alive and draining.
+    fn draining(&self, node: &str) -> bool {
+        self.seen.lock().get(node).is_some_and(|n| n.draining)
     }
 
     /// Who holds the station, if a live node does.
@@ -212,25 +243,33 @@ impl Bus {
 /// that connected again elsewhere. Returns once the first record is written and read back.
 pub async fn start(app: &Arc<App>, bus: &Arc<Bus>) -> anyhow::Result<()> {
     heartbeat(app, bus).await?;
-    let mut nodes = bus
-        .nodes
-        .watch_all()
-        .await
-        .context("cannot watch the cluster's nodes")?;
     let watcher = Arc::clone(bus);
+    let stop = app.shutdown.clone();
     tokio::spawn(async move {
-        while let Some(entry) = nodes.next().await {
-            let Ok(entry) = entry else { continue };
-            match entry.operation {
-                kv::Operation::Put => {
-                    if let Ok(record) = serde_json::from_slice::<NodeRecord>(&entry.value) {
-                        watcher.seen.lock().insert(record.id.clone(), record);
+        // A watch ends when NATS restarts: it is opened again, and replays every record.
+        while !stop.is_cancelled() {
+            let mut nodes = match watcher.nodes.watch_all().await {
+                Ok(nodes) => nodes,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch the cluster's nodes; retrying");
+                    tokio::time::sleep(REWATCH).await;
+                    continue;
+                }
+            };
+            while let Some(entry) = nodes.next().await {
+                let Ok(entry) = entry else { continue };
+                match entry.operation {
+                    kv::Operation::Put => {
+                        if let Ok(record) = serde_json::from_slice::<NodeRecord>(&entry.value) {
+                            watcher.seen.lock().insert(record.id.clone(), record);
+                        }
+                    }
+                    kv::Operation::Delete | kv::Operation::Purge => {
+                        watcher.seen.lock().remove(&entry.key);
                     }
                 }
-                kv::Operation::Delete | kv::Operation::Purge => {
-                    watcher.seen.lock().remove(&entry.key);
-                }
             }
+            tokio::time::sleep(REWATCH).await;
         }
     });
     let beat_app = Arc::clone(app);
@@ -250,36 +289,49 @@ pub async fn start(app: &Arc<App>, bus: &Arc<Bus>) -> anyhow::Result<()> {
         // Stopping: the node's record goes, so its stations' ownerships lapse at once.
         let _ = beat_bus.nodes.delete(beat_bus.node_id.as_str()).await;
     });
-    let mut owners = bus
-        .stations
-        .watch_all()
-        .await
-        .context("cannot watch the stations' owners")?;
     let app = Arc::clone(app);
     let bus = Arc::clone(bus);
     tokio::spawn(async move {
-        while let Some(entry) = owners.next().await {
-            let Ok(entry) = entry else { continue };
-            let Some(station) = cluster::station_of_key(&entry.key) else {
-                continue;
+        while !app.shutdown.is_cancelled() {
+            let mut owners = match bus.stations.watch_all().await {
+                Ok(owners) => owners,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch the stations' owners; retrying");
+                    tokio::time::sleep(REWATCH).await;
+                    continue;
+                }
             };
-            match entry.operation {
-                kv::Operation::Put => {
-                    if let Ok(owner) = serde_json::from_slice::<Ownership>(&entry.value) {
-                        owner_seen(&app, &bus, &station, owner);
+            while let Some(entry) = owners.next().await {
+                let Ok(entry) = entry else { continue };
+                let Some(station) = cluster::station_of_key(&entry.key) else {
+                    continue;
+                };
+                match entry.operation {
+                    kv::Operation::Put => {
+                        if let Ok(owner) = serde_json::from_slice::<Ownership>(&entry.value) {
+                            bus.moving.lock().remove(&station);
+                            owner_seen(&app, &bus, &station, owner);
+                        }
+                    }
+                    kv::Operation::Delete | kv::Operation::Purge => {
+                        let was = app.stations.get(&station).and_then(|e| e.remote);
+                        if was.is_some_and(|node| bus.draining(&node)) {
+                            bus.moving
+                                .lock()
+                                .insert(station.clone(), std::time::Instant::now() + HANDOVER);
+                        }
+                        app.stations.set_remote(&station, None, None);
                     }
                 }
-                kv::Operation::Delete | kv::Operation::Purge => {
-                    app.stations.set_remote(&station, None, None);
-                }
             }
+            tokio::time::sleep(REWATCH).await;
         }
     });
     Ok(())
 }
 
 /// Writes this node's liveness record.
-async fn heartbeat(app: &App, bus: &Bus) -> anyhow::Result<()> {
+pub async fn heartbeat(app: &App, bus: &Bus) -> anyhow::Result<()> {
     let record = app.cluster.record(app, &bus.node_id, bus.lease.held());
     bus.seen.lock().insert(record.id.clone(), record.clone());
     bus.nodes

@@ -126,9 +126,12 @@ pub async fn route(State(app): State<Arc<App>>, request: Request, next: Next) ->
         {
             return next.run(request).await;
         }
-        let Some(owner) = app.cluster.owner_elsewhere(&station).await else {
+        let Some(owner) = owner_or_wait(&app, &bus, &station).await else {
             return next.run(request).await;
         };
+        if owner.node == bus.node_id {
+            return next.run(request).await;
+        }
         Target::Owner(station, owner.node)
     };
     let node = match &target {
@@ -228,6 +231,29 @@ fn node_of(path: &str) -> Option<String> {
         .next()
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
+}
+
+/// The station's live owner; for a station a draining node just let go, waits (up to
+/// `bus::HANDOVER`) for it to reconnect to another node, so a drain fails no request.
+async fn owner_or_wait(
+    app: &App,
+    bus: &Bus,
+    station: &str,
+) -> Option<ocpulse_core::cluster::Ownership> {
+    let deadline = tokio::time::Instant::now() + super::bus::HANDOVER;
+    loop {
+        if let Some(owner) = bus.owner(station).await {
+            return Some(owner);
+        }
+        let here = app
+            .stations
+            .get(station)
+            .is_some_and(|e| e.session.is_some());
+        if here || !bus.moving(station) || tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Why a forwarded request got no answer.
