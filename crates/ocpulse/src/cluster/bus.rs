@@ -160,6 +160,13 @@ impl Bus {
         nodes
     }
 
+    /// Marks a station this draining node let go as moving.
+    pub fn let_go(&self, station_id: &str) {
+        self.moving
+            .lock()
+            .insert(station_id.to_owned(), std::time::Instant::now() + HANDOVER);
+    }
+
     /// Whether the station is being handed over by a draining node: a request for it waits
     /// (up to `HANDOVER`) for it to reconnect instead of failing.
     pub fn moving(&self, station_id: &str) -> bool {
@@ -175,7 +182,7 @@ impl Bus {
     }
 
     /// Whether `node` is alive and draining.
-    fn draining(&self, node: &str) -> bool {
+    pub fn is_draining(&self, node: &str) -> bool {
         self.seen.lock().get(node).is_some_and(|n| n.draining)
     }
 
@@ -315,7 +322,7 @@ pub async fn start(app: &Arc<App>, bus: &Arc<Bus>) -> anyhow::Result<()> {
                     }
                     kv::Operation::Delete | kv::Operation::Purge => {
                         let was = app.stations.get(&station).and_then(|e| e.remote);
-                        if was.is_some_and(|node| bus.draining(&node)) {
+                        if was.is_some_and(|node| bus.is_draining(&node)) {
                             bus.moving
                                 .lock()
                                 .insert(station.clone(), std::time::Instant::now() + HANDOVER);

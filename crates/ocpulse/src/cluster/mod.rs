@@ -143,6 +143,9 @@ pub fn released(app: &Arc<App>, station_id: &str, generation: u64) {
     let Some(bus) = app.cluster.bus().cloned() else {
         return;
     };
+    if app.cluster.drain.is_draining() {
+        bus.let_go(station_id);
+    }
     let station = station_id.to_owned();
     tokio::spawn(async move { bus.release(&station, generation).await });
 }
