@@ -11,6 +11,7 @@ pub mod auth_limiter;
 pub mod authorization;
 pub mod capability;
 pub mod charging_session;
+pub mod cluster;
 pub mod firmware;
 pub mod fleet_job;
 pub mod fleet_report;

@@ -44,6 +44,17 @@ pub struct Connected {
     pub protocol: String,
     /// Which connection of the process it was (tells reconnections apart).
     pub generation: u64,
+    /// The cluster node that holds it (absent for a server alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// `StationDisconnected`'s payload, as far as the fold reads it.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Disconnected {
+    /// The node whose connection ended (absent for a server alone).
+    #[serde(default)]
+    node: Option<String>,
 }
 
 /// `CertificateSignedAnswered`'s payload.
@@ -185,40 +196,7 @@ impl Projection {
             return;
         }
         folded.seq = entry.seq;
-        let state = &mut folded.state;
-        match (entry.direction, entry.frame_type) {
-            (Direction::In, "CALL") => {
-                state.last_seen = Some(entry.at);
-                if let (Some(id), Some(action)) = (&entry.message_id, &entry.action) {
-                    self.pending.insert(
-                        entry.station_id.clone(),
-                        PendingCall {
-                            message_id: id.clone(),
-                            action: action.clone(),
-                            payload: entry.payload.clone(),
-                            violation: entry.violation.clone(),
-                            at: entry.at,
-                        },
-                    );
-                }
-            }
-            (Direction::Out, "CALLRESULT") => {
-                let Some(call) = self.pending.remove(&entry.station_id) else {
-                    return;
-                };
-                if entry.message_id.as_deref() == Some(call.message_id.as_str()) {
-                    apply_acknowledged(state, &call, &entry.payload);
-                }
-            }
-            (Direction::Out, "CALLERROR") => {
-                self.pending.remove(&entry.station_id);
-            }
-            (Direction::In, _) if entry.frame_type != EVENT => {
-                state.last_seen = Some(entry.at);
-            }
-            (_, EVENT) => apply_event(state, entry),
-            _ => {}
-        }
+        fold(&mut self.pending, &mut folded.state, entry);
     }
 
     /// Every state held, with its `seq`.
@@ -245,6 +223,66 @@ impl Projection {
     pub fn take(&mut self) -> Vec<Folded> {
         self.pending.clear();
         self.stations.drain().map(|(_, f)| f).collect()
+    }
+}
+/// Folds one entry into one station's state; `pending` holds each station's CALL waiting for
+/// the answer it was acknowledged with.
+fn fold(
+    pending: &mut HashMap<String, PendingCall>,
+    state: &mut StationState,
+    entry: &JournalEntry,
+) {
+    match (entry.direction, entry.frame_type) {
+        (Direction::In, "CALL") => {
+            state.last_seen = Some(entry.at);
+            if let (Some(id), Some(action)) = (&entry.message_id, &entry.action) {
+                pending.insert(
+                    entry.station_id.clone(),
+                    PendingCall {
+                        message_id: id.clone(),
+                        action: action.clone(),
+                        payload: entry.payload.clone(),
+                        violation: entry.violation.clone(),
+                        at: entry.at,
+                    },
+                );
+            }
+        }
+        (Direction::Out, "CALLRESULT") => {
+            let Some(call) = pending.remove(&entry.station_id) else {
+                return;
+            };
+            if entry.message_id.as_deref() == Some(call.message_id.as_str()) {
+                apply_acknowledged(state, &call, &entry.payload);
+            }
+        }
+        (Direction::Out, "CALLERROR") => {
+            pending.remove(&entry.station_id);
+        }
+        (Direction::In, _) if entry.frame_type != EVENT => {
+            state.last_seen = Some(entry.at);
+        }
+        (_, EVENT) => apply_event(state, entry),
+        _ => {}
+    }
+}
+
+/// Folds the entries of stations held by other cluster nodes into this node's copy of
+/// their state, as they arrive (in `seq` order), so every node shows every station.
+#[derive(Debug, Default)]
+pub struct Follower {
+    pending: HashMap<String, PendingCall>,
+}
+
+impl Follower {
+    /// Folds `entry` into `state` (the state of the entry's station).
+    pub fn apply(&mut self, state: &mut StationState, entry: &JournalEntry) {
+        fold(&mut self.pending, state, entry);
+    }
+
+    /// Forgets a station's pending CALL (its entries are this node's own again).
+    pub fn forget(&mut self, station_id: &str) {
+        self.pending.remove(station_id);
     }
 }
 
@@ -283,11 +321,19 @@ fn apply_event(state: &mut StationState, entry: &JournalEntry) {
         STATION_CONNECTED => {
             if let Ok(c) = serde_json::from_str::<Connected>(&entry.payload) {
                 state.protocol = Some(c.protocol);
+                state.node = c.node;
             }
             state.last_seen = Some(at);
             state.connected_since = Some(at);
         }
-        STATION_DISCONNECTED => state.connected_since = None,
+        // In a cluster a station that moved may be connected to its new node before the
+        // old one journals the end of its connection: only the holder's end disconnects it.
+        STATION_DISCONNECTED => {
+            let ended = serde_json::from_str::<Disconnected>(&entry.payload).unwrap_or_default();
+            if ended.node.is_none() || ended.node == state.node {
+                state.connected_since = None;
+            }
+        }
         CERTIFICATE_REQUESTED => {
             if let Ok(request) = serde_json::from_str::<CertificateRequest>(&entry.payload) {
                 state.record_certificate_request(request);

@@ -241,6 +241,9 @@ pub struct StationState {
     /// SendLocalList or a GetLocalListVersion answer (the `LocalListVersion` event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_list: Option<crate::authorization::local_list::ListKnown>,
+    /// The cluster node that holds (or last held) its connection; `None` for a server alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 fn is_unknown(m: &ocpp_rpc::trigger::Marking) -> bool {

@@ -16,8 +16,10 @@ use serde_json::Value;
 
 use crate::state::StationState;
 
-/// A caller's trigger request, already read from JSON.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A caller's trigger request, already read from JSON (serialized when a cluster node asks
+/// the station's node to run it).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TriggerRequest {
     /// The message the caller wants.
     pub requested_message: String,
@@ -30,7 +32,8 @@ pub struct TriggerRequest {
 }
 
 /// A 2.x `EVSEType` as the caller wrote it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EvseTarget {
     /// EVSE id (> 0).
     pub id: i64,
@@ -155,6 +158,30 @@ pub struct PlanError {
     pub code: &'static str,
     /// What was wrong and what would be right.
     pub message: String,
+}
+
+/// Every code a [`PlanError`] may carry.
+pub const PLAN_CODES: [&str; 11] = [
+    "internal",
+    "invalid_target",
+    "conflicting_target",
+    "invalid_custom_trigger",
+    "missing_connector_id",
+    "missing_custom_trigger",
+    "missing_evse",
+    "no_equivalent",
+    "unexpected_custom_trigger",
+    "unknown_requested_message",
+    "untranslatable_target",
+];
+
+/// A plan error's code read back (from another cluster node's answer) as the one constant
+/// it is; a code this version does not know reads as `internal`.
+pub fn stable_code(code: &str) -> &'static str {
+    PLAN_CODES
+        .into_iter()
+        .find(|c| *c == code)
+        .unwrap_or("internal")
 }
 
 fn bad(code: &'static str, message: impl Into<String>) -> PlanError {
@@ -648,6 +675,33 @@ fn plan_v2(
         },
         note,
     })
+}
+
+#[cfg(test)]
+mod plan_code_tests {
+    #[test]
+    fn every_code_the_planner_gives_reads_back_as_itself() {
+        let source = include_str!("trigger_plan.rs");
+        let mut found = 0;
+        for piece in source.split("bad(").skip(1) {
+            let Some(code) = piece
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|r| r.split('"').next())
+            else {
+                continue;
+            };
+            if code.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !code.is_empty() {
+                assert_eq!(
+                    super::stable_code(code),
+                    code,
+                    "{code} is missing from PLAN_CODES"
+                );
+                found += 1;
+            }
+        }
+        assert!(found >= 10, "found {found} codes");
+    }
 }
 
 #[cfg(test)]

@@ -102,6 +102,8 @@ pub struct PgStore {
     events: broadcast::Sender<Arc<JournalEntry>>,
     /// Where it is, for messages (never the password).
     target: String,
+    /// A cluster node's store: its tail of the shared journal runs while this is held.
+    _tail: Option<Arc<()>>,
 }
 
 impl Drop for PgStore {
@@ -204,16 +206,27 @@ impl PgStore {
     /// server are marked interrupted. Fails, without panicking, on a bad URL or an
     /// unreachable database.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        Self::open_with(url, true).await
+        Self::open_with(url, Mode::Server).await
     }
 
     /// Opens the store for an offline command that may run while a server uses the same
     /// database: like `open`, but it leaves running triggers alone.
     pub async fn open_beside_server(url: &str) -> Result<Self, StoreError> {
-        Self::open_with(url, false).await
+        Self::open_with(url, Mode::BesideServer).await
     }
 
-    async fn open_with(url: &str, recover: bool) -> Result<Self, StoreError> {
+    /// Opens the store of one node of a cluster: every node writes the same schema (no
+    /// server lock; seqs stay gap-free and in commit order through `meta.journal_seq`'s row
+    /// lock), running triggers are left to the node that runs them, and subscribers see the
+    /// whole cluster's journal: the committed entries of every node, read in `seq` order
+    /// from the table (woken by this node's own commits, else every `TAIL_POLL`), not this
+    /// writer's alone.
+    pub async fn open_cluster_node(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, Mode::ClusterNode).await
+    }
+
+    async fn open_with(url: &str, mode: Mode) -> Result<Self, StoreError> {
+        let recover = mode == Mode::Server;
         let mut config: Config = url
             .parse()
             .map_err(|e| StoreError::Setup(format!("invalid PostgreSQL URL: {e}")))?;
@@ -224,7 +237,11 @@ impl PgStore {
         let (work, rx) = mpsc::unbounded_channel();
         let (ready, started) = oneshot::channel();
         let (events, _) = broadcast::channel(EVENTS_CAPACITY);
-        let publish = events.clone();
+        let committed = Arc::new(tokio::sync::Notify::new());
+        let publish = match mode {
+            Mode::ClusterNode => Publish::Wake(Arc::clone(&committed)),
+            Mode::Server | Mode::BesideServer => Publish::Entries(events.clone()),
+        };
         let writer_config = config.clone();
         let writer_target = target.clone();
         let writer = thread::Builder::new()
@@ -278,12 +295,28 @@ impl PgStore {
             .create_timeout(Some(READ_WAIT))
             .build()
             .map_err(|e| StoreError::Setup(format!("cannot build the read pool: {e}")))?;
+        let tail = if mode == Mode::ClusterNode {
+            let alive = Arc::new(());
+            let from = head(&pool, &target).await?;
+            tokio::spawn(tail(
+                pool.clone(),
+                target.clone(),
+                events.clone(),
+                committed,
+                Arc::downgrade(&alive),
+                from,
+            ));
+            Some(alive)
+        } else {
+            None
+        };
         Ok(Self {
             work: Some(work),
             writer: Some(writer),
             pool,
             events,
             target,
+            _tail: tail,
         })
     }
 
@@ -477,6 +510,87 @@ async fn create_partitions(client: &Client, from: i64, until: i64) -> i64 {
     until
 }
 
+/// Who the store is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The server alone on its schema: it takes the server lock and recovers what a stopped
+    /// server left running.
+    Server,
+    /// An offline command beside a server.
+    BesideServer,
+    /// One node of a cluster sharing the schema.
+    ClusterNode,
+}
+
+/// How committed entries reach subscribers.
+enum Publish {
+    /// The writer sends its own entries as it commits them.
+    Entries(broadcast::Sender<Arc<JournalEntry>>),
+    /// The writer wakes the tail, which reads every node's entries from the table.
+    Wake(Arc<tokio::sync::Notify>),
+}
+
+/// How often a cluster node's tail reads the journal when its own writer is quiet: the
+/// most another node's entry waits before this node's subscribers see it.
+const TAIL_POLL: Duration = Duration::from_millis(100);
+
+/// Entries a tail reads per query.
+const TAIL_PAGE: i64 = 2_000;
+
+/// The highest committed seq.
+async fn head(pool: &Pool, target: &str) -> Result<i64, StoreError> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::Database(format!("cannot reach PostgreSQL at {target}: {e}")))?;
+    let row = client
+        .query_opt("SELECT value FROM meta WHERE key = 'journal_seq'", &[])
+        .await
+        .map_err(db)?;
+    Ok(row.map_or(0, |r| r.get(0)))
+}
+
+/// A cluster node's tail of the shared journal: publishes every committed entry after
+/// `from`, in `seq` order, each once, until the store is dropped (`alive` gone). Commits
+/// take their seqs under one row lock and commit in seq order, so what a read sees is
+/// always a gap-free prefix: the tail never skips an entry committed late.
+async fn tail(
+    pool: Pool,
+    target: String,
+    events: broadcast::Sender<Arc<JournalEntry>>,
+    committed: Arc<tokio::sync::Notify>,
+    alive: std::sync::Weak<()>,
+    mut from: i64,
+) {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2");
+    while alive.upgrade().is_some() {
+        let read = async {
+            let client = pool.get().await.map_err(|e| {
+                StoreError::Database(format!("cannot reach PostgreSQL at {target}: {e}"))
+            })?;
+            client
+                .query(sql.as_str(), &[&from, &TAIL_PAGE])
+                .await
+                .map_err(db)
+        };
+        match read.await {
+            Ok(rows) => {
+                let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= TAIL_PAGE;
+                for row in &rows {
+                    let entry = entry_row(row);
+                    from = entry.seq;
+                    let _ = events.send(Arc::new(entry));
+                }
+                if full {
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the shared journal's tail; retrying"),
+        }
+        let _ = tokio::time::timeout(TAIL_POLL, committed.notified()).await;
+    }
+}
+
 /// The writer: its connection (reopened after a failure), and the partitions made ahead.
 struct Writer {
     config: Config,
@@ -595,11 +709,7 @@ impl Writer {
         Ok(self.conn.insert(conn))
     }
 
-    async fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<Work>,
-        events: broadcast::Sender<Arc<JournalEntry>>,
-    ) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Work>, publish: Publish) {
         let mut closed = false;
         while !closed {
             let first = match rx.recv().await {
@@ -642,15 +752,25 @@ impl Writer {
                 tracing::error!(error = %e, batches = group.len(), "journal commit failed");
             }
             // Published only after the commit, so a subscriber never sees an entry that
-            // could still vanish (the same rule, and reasons, as SQLite's writer).
-            let publish = result.is_ok() && events.receiver_count() > 0;
+            // could still vanish (the same rule, and reasons, as SQLite's writer). A cluster
+            // node's tail reads them back from the table instead, with every other node's.
+            let events = match &publish {
+                Publish::Entries(events) => Some(events),
+                Publish::Wake(committed) => {
+                    if result.is_ok() {
+                        committed.notify_one();
+                    }
+                    None
+                }
+            };
+            let publish = result.is_ok() && events.is_some_and(|e| e.receiver_count() > 0);
             let mut seq = result.as_ref().map_or(0, |first| *first);
             let result = result.map(drop);
             for (batch, ack) in group {
                 if let Some(ack) = ack {
                     let _ = ack.send(result.clone());
                 }
-                if publish {
+                if publish && let Some(events) = events {
                     for mut entry in batch.entries {
                         seq += 1;
                         entry.seq = seq;

@@ -110,6 +110,8 @@ pub struct App {
     pub charging: crate::charging_sessions::ChargingSessions,
     /// Held while an upload is checked and stored, so a one-time upload URL takes one file.
     pub log_uploads: tokio::sync::Mutex<()>,
+    /// This server's place in its cluster (alone: no bus, every station held here).
+    pub cluster: crate::cluster::Cluster,
     /// The dashboard's logins and fleet samples (`web`).
     pub web: crate::web::Web,
 }
@@ -183,6 +185,7 @@ impl App {
             readiness: crate::readiness::Readiness::default(),
             charging: crate::charging_sessions::ChargingSessions::default(),
             log_uploads: tokio::sync::Mutex::new(()),
+            cluster: crate::cluster::Cluster::default(),
             web: crate::web::Web::default(),
         })
     }

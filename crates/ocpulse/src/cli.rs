@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the CSMS: stations connect to ws://ADDR/ocpp/{stationId}, the API is under http://ADDR/api/v1.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run simulated charging stations (1.6J or 2.0.1) against a CSMS until interrupted.
     Sim(crate::sim_cmd::SimArgs),
     /// A server on a temporary data directory with a simulated mixed fleet, and the dashboard's URL.

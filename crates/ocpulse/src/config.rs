@@ -16,6 +16,10 @@ pub struct ServerConfig {
     /// A PostgreSQL database (`postgres://...`) to store everything in instead of SQLite
     /// in `data_dir`. It may hold a password: never log it (see `describe_database`).
     pub database_url: Option<String>,
+    /// Cluster mode (`--cluster-url`): `None` for a server alone.
+    pub cluster: Option<ClusterSettings>,
+    /// A draining node spreads the closes of its stations over this long.
+    pub drain_time: Duration,
     /// Heartbeat interval given with an Accepted BootNotification, in seconds.
     pub heartbeat_interval: i32,
     /// How long a CSMS CALL may wait for the station's answer before it times out.
@@ -75,6 +79,17 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// The largest log file a station may upload, in bytes (larger: 413, nothing kept).
     pub max_upload_bytes: u64,
+}
+
+/// How this server joins a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// The NATS server(s): `nats://host:4222` (credentials in the URL are never logged).
+    pub url: String,
+    /// This node's unique name.
+    pub node_id: String,
+    /// The cluster's name, the prefix of its subjects and buckets.
+    pub name: String,
 }
 
 /// Authentication settings: who may open a station connection or call the API.
@@ -207,6 +222,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8180)),
             data_dir: PathBuf::from("data"),
             database_url: None,
+            cluster: None,
+            drain_time: Duration::from_secs(10),
             heartbeat_interval: 300,
             call_timeout: Duration::from_secs(30),
             validation: ValidationMode::Strict,

@@ -14,6 +14,7 @@ pub mod charging_control;
 pub mod charging_sessions;
 pub mod cli;
 pub mod client_cmd;
+pub mod cluster;
 pub mod completions_cmd;
 pub mod config;
 pub mod config_cmd;

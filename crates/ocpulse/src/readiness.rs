@@ -32,6 +32,8 @@ pub struct Report {
     pub disk: Option<String>,
     /// The server is shutting down.
     pub shutdown: Option<String>,
+    /// In a cluster: the node has lost NATS (it cannot be routed to, nor route).
+    pub cluster: Option<String>,
 }
 
 impl Report {
@@ -41,6 +43,7 @@ impl Report {
             ("store", &self.store),
             ("disk", &self.disk),
             ("shutdown", &self.shutdown),
+            ("cluster", &self.cluster),
         ]
         .into_iter()
         .filter_map(|(name, why)| why.as_deref().map(|w| (name, w)))
@@ -72,6 +75,7 @@ impl Readiness {
                     store: store_writable(app).await.err(),
                     disk: free_space(&app.config.data_dir, app.config.min_free_space).err(),
                     shutdown: None,
+                    cluster: None,
                 };
                 *self.last.lock() = Some((Instant::now(), r.clone()));
                 r
@@ -80,7 +84,20 @@ impl Readiness {
         if app.shutdown.is_cancelled() {
             report.shutdown = Some("the server is shutting down".into());
         }
+        report.cluster = app.cluster.bus().and_then(|b| b.health());
+        if app.cluster.drain.is_draining() {
+            report.cluster = Some("this node is draining: it takes no new stations".into());
+        }
         report
+    }
+
+    /// Whether the last checks passed (true before the first): what a node tells the
+    /// cluster about itself without running them.
+    pub fn ready(&self) -> bool {
+        self.last
+            .lock()
+            .as_ref()
+            .is_none_or(|(_, r)| r.failures().is_empty())
     }
 }
 

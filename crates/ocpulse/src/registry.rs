@@ -63,8 +63,17 @@ pub struct SessionHandle {
 pub struct StationEntry {
     /// Its state, shared by its session and the API.
     pub state: Arc<Mutex<StationState>>,
-    /// Its live session, if connected.
+    /// Its live session, if connected here.
     pub session: Option<SessionHandle>,
+    /// In a cluster: the node holding its connection, when another node does.
+    pub remote: Option<String>,
+}
+
+impl StationEntry {
+    /// Whether it has a live connection, here or on another node of the cluster.
+    pub fn connected(&self) -> bool {
+        self.session.is_some() || self.remote.is_some()
+    }
 }
 
 /// All known stations.
@@ -87,6 +96,7 @@ impl Registry {
                     StationEntry {
                         state: Arc::new(Mutex::new(s)),
                         session: None,
+                        remote: None,
                     },
                 )
             })
@@ -123,6 +133,7 @@ impl Registry {
             .or_insert_with(|| StationEntry {
                 state: Arc::new(Mutex::new(StationState::new(id))),
                 session: None,
+                remote: None,
             });
     }
 
@@ -156,11 +167,68 @@ impl Registry {
         let entry = map.entry(id.to_owned()).or_insert_with(|| StationEntry {
             state: Arc::new(Mutex::new(StationState::new(id))),
             session: None,
+            remote: None,
         });
         if let Some(old) = entry.session.replace(handle) {
             old.cancel.cancel();
         }
+        entry.remote = None;
         (Arc::clone(&entry.state), generation)
+    }
+
+    /// How many stations have a live session on this node.
+    pub fn local_sessions(&self) -> usize {
+        self.stations
+            .read()
+            .values()
+            .filter(|e| e.session.is_some())
+            .count()
+    }
+
+    /// In a cluster: `node` now holds the station's connection (since `since`), or none
+    /// does (`None`). A station with a session here is shown as it is here.
+    pub fn set_remote(&self, id: &str, node: Option<String>, since: Option<ocpulse_core::Millis>) {
+        let mut map = self.stations.write();
+        if node.is_none() && !map.contains_key(id) {
+            return;
+        }
+        let entry = map.entry(id.to_owned()).or_insert_with(|| StationEntry {
+            state: Arc::new(Mutex::new(StationState::new(id))),
+            session: None,
+            remote: None,
+        });
+        if entry.session.is_some() && node.is_some() {
+            // The newer connection elsewhere closes this one; until then it is here.
+            entry.remote = node;
+            return;
+        }
+        if entry.session.is_none() {
+            let mut state = entry.state.lock();
+            match &node {
+                Some(n) => {
+                    state.node = Some(n.clone());
+                    state.connected_since = since.or(state.connected_since);
+                }
+                None if entry.remote.is_some() => state.connected_since = None,
+                None => {}
+            }
+        }
+        entry.remote = node;
+    }
+
+    /// In a cluster: stations shown as held by a node not in `live` are shown disconnected.
+    pub fn forget_remote_except(&self, live: &[String]) {
+        let mut map = self.stations.write();
+        for entry in map.values_mut() {
+            if let Some(node) = &entry.remote
+                && !live.contains(node)
+            {
+                entry.remote = None;
+                if entry.session.is_none() {
+                    entry.state.lock().connected_since = None;
+                }
+            }
+        }
     }
 
     /// Forgets a session when its connection ends, unless a newer one already replaced it.
@@ -173,8 +241,11 @@ impl Registry {
                 .is_some_and(|s| s.generation == generation)
         {
             entry.session = None;
-            // Under the registry lock, so a newer connection's start is never cleared.
-            entry.state.lock().connected_since = None;
+            // Under the registry lock, so a newer connection's start is never cleared (nor
+            // one on another node that replaced this one).
+            if entry.remote.is_none() {
+                entry.state.lock().connected_since = None;
+            }
         }
     }
 }

@@ -34,6 +34,37 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+    /// Run as one node of a cluster: NATS (with JetStream) at this URL routes API calls to
+    /// the node holding each station and keeps who holds what (needs --database-url, the
+    /// store every node shares, and --node-id).
+    #[arg(
+        long,
+        env = "OCPULSE_CLUSTER_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub cluster_url: Option<String>,
+    /// This node's name in the cluster: unique, letters, digits, '-' and '_'.
+    #[arg(long, env = "OCPULSE_NODE_ID", value_name = "NAME")]
+    pub node_id: Option<String>,
+    /// The cluster's name: its NATS subjects and buckets start with it, so several clusters
+    /// can share one NATS.
+    #[arg(
+        long,
+        env = "OCPULSE_CLUSTER_NAME",
+        value_name = "NAME",
+        default_value = "ocpulse"
+    )]
+    pub cluster_name: String,
+    /// Seconds over which a draining node (SIGTERM in a cluster, or
+    /// POST /api/v1/cluster/nodes/{id}/drain) spreads the closes of its stations.
+    #[arg(
+        long,
+        env = "OCPULSE_DRAIN_TIME",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    pub drain_time: u64,
     /// Heartbeat interval (seconds) given to stations with an Accepted BootNotification.
     #[arg(long, env = "OCPULSE_HEARTBEAT_INTERVAL", default_value_t = 300, value_parser = clap::value_parser!(i32).range(1..))]
     pub heartbeat_interval: i32,
@@ -218,6 +249,31 @@ impl ServeArgs {
             None if loopback => Policy::AcceptAll,
             None => Policy::Registry,
         };
+        let cluster = match (&self.cluster_url, &self.node_id) {
+            (None, None) => None,
+            (None, Some(_)) => anyhow::bail!(
+                "--node-id names a cluster node: give --cluster-url nats://HOST:4222 too, or leave both out for a server alone"
+            ),
+            (Some(_), None) => anyhow::bail!(
+                "--cluster-url needs --node-id NAME (unique per node: letters, digits, '-' and '_')"
+            ),
+            (Some(url), Some(node_id)) => {
+                ocpulse_core::cluster::check_node_id(node_id)
+                    .map_err(|e| anyhow::anyhow!("--node-id {node_id:?}: {e}"))?;
+                ocpulse_core::cluster::check_node_id(&self.cluster_name)
+                    .map_err(|e| anyhow::anyhow!("--cluster-name {:?}: {e}", self.cluster_name))?;
+                if self.database_url.is_none() {
+                    anyhow::bail!(
+                        "--cluster-url needs --database-url postgres://...: the nodes of a cluster share one PostgreSQL database (the journal and every document)"
+                    );
+                }
+                Some(crate::config::ClusterSettings {
+                    url: url.clone(),
+                    node_id: node_id.clone(),
+                    name: self.cluster_name.clone(),
+                })
+            }
+        };
         let limits = Limits {
             handshake_timeout: Duration::from_secs(self.handshake_timeout),
             max_pending_connections: usize::try_from(self.max_pending_connections)?,
@@ -232,6 +288,8 @@ impl ServeArgs {
             listen: self.listen,
             data_dir: self.data_dir.clone(),
             database_url: self.database_url.clone(),
+            cluster,
+            drain_time: Duration::from_secs(self.drain_time),
             heartbeat_interval: self.heartbeat_interval,
             call_timeout: Duration::from_secs(self.call_timeout),
             validation: self.validation,

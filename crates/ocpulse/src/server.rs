@@ -52,7 +52,14 @@ pub async fn serve(
     // One server per data directory (its database, or its CA with PostgreSQL), held until
     // this returns or the process dies.
     let _held = DataDirLock::acquire(&config.data_dir, "ocpulse serve")?;
-    let store = open_store(&config.data_dir, config.database_url.as_deref(), true).await?;
+    let store = match (&config.cluster, config.database_url.as_deref()) {
+        (Some(_), Some(url)) => Arc::new(
+            PgStore::open_cluster_node(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.detail()))?,
+        ) as Arc<dyn Store>,
+        _ => open_store(&config.data_dir, config.database_url.as_deref(), true).await?,
+    };
     let app = Arc::new(App::new(config, store).await?);
     let tls = match &app.config.security.tls {
         Some(files) => {
@@ -62,18 +69,22 @@ pub async fn serve(
         None => None,
     };
     let open_files = raise_fd_limit();
-    let delay = app.config.job_resume_delay;
-    crate::jobs::resume(&app, delay).await?;
-    crate::station_config::apply::mark_interrupted(&app).await?;
-    crate::schedules::start(&app, delay).await?;
-    crate::freshness::start(&app, delay).await?;
-    // Alerting follows the journal from before the first station can connect.
-    crate::alerts::start(&app).await?;
-    // Charging sessions too: a remote start waits on what this task folds.
+    // Charging sessions follow the journal on every node: a remote start waits on what
+    // this task folds, wherever it was asked.
     crate::charging_sessions::start(&app).await?;
-    crate::firmware::resume(&app).await?;
-    crate::retention::start(&app);
-    crate::snapshots::start(&app);
+    match app.config.cluster.clone() {
+        // In a cluster, one node (the lease's holder) runs the background work.
+        Some(settings) => {
+            crate::cluster::join(
+                &app,
+                &settings,
+                router(Arc::clone(&app)),
+                |app| async move { background(&app).await },
+            )
+            .await?;
+        }
+        None => background(&app).await?,
+    }
     crate::web::start(&app);
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -86,8 +97,13 @@ pub async fn serve(
     // Station sockets never end by themselves: at shutdown every session is told to close,
     // so the graceful shutdown can finish.
     let token = app.shutdown.clone();
+    let stopping = Arc::clone(&app);
     tokio::spawn(async move {
         shutdown.await;
+        // A cluster node hands its stations to the others before it stops.
+        if stopping.config.cluster.is_some() {
+            crate::cluster::drain::run(&stopping).await;
+        }
         token.cancel();
     });
     let flushes = flush_share(app.config.shutdown_timeout);
@@ -120,6 +136,23 @@ pub async fn serve(
         );
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Starts the background work a server runs once (in a cluster, on the leader alone):
+/// resumes jobs, rollouts and schedules from the store, and starts freshness targets,
+/// alerting, retention and snapshots.
+async fn background(app: &Arc<App>) -> anyhow::Result<()> {
+    let delay = app.config.job_resume_delay;
+    crate::jobs::resume(app, delay).await?;
+    crate::station_config::apply::mark_interrupted(app).await?;
+    crate::schedules::start(app, delay).await?;
+    crate::freshness::start(app, delay).await?;
+    // Alerting follows the journal from before the first station can connect.
+    crate::alerts::start(app).await?;
+    crate::firmware::resume(app).await?;
+    crate::retention::start(app);
+    crate::snapshots::start(app);
     Ok(())
 }
 

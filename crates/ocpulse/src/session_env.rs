@@ -37,6 +37,7 @@ pub fn build(
             quiet_period: QUIET_PERIOD,
             csr_organization: config.csr_organization.clone(),
             authorization: config.authorization,
+            node: config.cluster.as_ref().map(|c| c.node_id.clone()),
         },
         schemas,
         issuer: ca.map(|ca| Arc::new(CaIssuer(ca)) as Arc<dyn CertificateIssuer>),

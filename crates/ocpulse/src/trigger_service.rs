@@ -74,6 +74,69 @@ impl Refusal {
     }
 }
 
+/// A trigger ready to run here, or on the cluster node that holds its station.
+pub enum Prepared {
+    /// The station's session is on this node.
+    Local(Box<TriggerRun>),
+    /// Another node holds the station: it plans and runs the trigger (`cluster::remote`).
+    Remote(Box<RemoteTrigger>),
+}
+
+/// A trigger for a station another cluster node holds.
+pub struct RemoteTrigger {
+    /// That node.
+    pub node: String,
+    /// The station.
+    pub station_id: String,
+    /// The request, as the caller gave it.
+    pub request: TriggerRequest,
+    /// Who asked, and for how long.
+    pub options: TriggerOptions,
+}
+
+/// Like [`prepare`], for callers that run triggers on the whole fleet (jobs): a station
+/// another cluster node holds is run there, and answers as a local one would.
+pub fn prepare_anywhere(
+    app: &Arc<App>,
+    station_id: &str,
+    request: TriggerRequest,
+    options: TriggerOptions,
+    started: Instant,
+) -> Result<Prepared, Refusal> {
+    let remote = app.stations.get(station_id).and_then(|e| e.remote);
+    match prepare(app, station_id, request.clone(), options.clone(), started) {
+        Err(Refusal::NotConnected(_)) if let Some(node) = remote => {
+            Ok(Prepared::Remote(Box::new(RemoteTrigger {
+                node,
+                station_id: station_id.to_owned(),
+                request,
+                options,
+            })))
+        }
+        prepared => prepared.map(|run| Prepared::Local(Box::new(run))),
+    }
+}
+
+/// Runs a prepared trigger to its stored record, here or on the station's node. A node
+/// that has lost the station meanwhile refuses as this one would have.
+pub async fn run_prepared(
+    app: &Arc<App>,
+    prepared: Prepared,
+) -> Result<Arc<TriggerRecord>, Refusal> {
+    match prepared {
+        Prepared::Local(run) => Ok(crate::trigger_run::run(Arc::clone(app), *run).await),
+        Prepared::Remote(remote) => {
+            let RemoteTrigger {
+                node,
+                station_id,
+                request,
+                options,
+            } = *remote;
+            crate::cluster::remote::trigger(app, &node, &station_id, request, options).await
+        }
+    }
+}
+
 /// Plans a trigger for `station_id` and returns it ready to run, or why it cannot run: an
 /// unknown station, a request the station's version cannot express (for a disconnected
 /// station, the version it last spoke), or a station not connected.

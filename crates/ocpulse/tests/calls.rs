@@ -57,11 +57,23 @@ async fn v16_get_configuration_returns_the_stations_callresult() {
     assert_eq!(body["response"], answer);
     assert!(body.get("status").is_none(), "{body}");
     assert!(body["elapsedMs"].as_u64().is_some(), "{body}");
-    // Journaled like every CSMS CALL: the CALL and its CALLRESULT.
-    let (code, messages) = server.get("/api/v1/stations/CP16/messages").await;
-    assert_eq!(code, 200, "{messages}");
-    let text = messages.to_string();
-    assert!(text.contains("GetConfiguration"), "{text}");
+    // Journaled like every CSMS CALL: the CALL and its CALLRESULT. A CSMS CALL is journaled
+    // without waiting for the commit (`Store::record`), so wait for both entries.
+    let messages = poll(&server, "/api/v1/stations/CP16/messages", |m| {
+        m["items"].as_array().is_some_and(|items| {
+            let of = |kind: &str| {
+                items
+                    .iter()
+                    .any(|e| e["action"] == "GetConfiguration" && e["type"] == kind)
+            };
+            of("CALL") && of("CALLRESULT")
+        })
+    })
+    .await;
+    assert!(
+        messages.to_string().contains("HeartbeatInterval"),
+        "{messages}"
+    );
 }
 
 #[tokio::test]
@@ -431,7 +443,10 @@ async fn secrets_reach_the_station_but_not_the_record_or_the_journal() {
         assert!(!text.contains(secret), "journal: {text}");
     }
     // What is not secret stays readable.
-    let (_, messages) = server.get("/api/v1/stations/CPK2/messages").await;
+    let messages = poll(&server, "/api/v1/stations/CPK2/messages", |m| {
+        m.to_string().contains("HeartbeatInterval")
+    })
+    .await;
     assert!(messages.to_string().contains("HeartbeatInterval"));
 }
 

@@ -64,6 +64,9 @@ pub struct SessionSettings {
     pub csr_organization: Option<String>,
     /// How presented id tokens are decided (`authorization::Policy`).
     pub authorization: crate::authorization::Policy,
+    /// The cluster node this server is (`--node-id`), journaled with each connect and
+    /// disconnect so every node's fold knows where a station is held; `None` alone.
+    pub node: Option<String>,
 }
 
 /// Hands out 1.6 transaction ids; must never block (a session calls it while answering).
@@ -231,10 +234,24 @@ struct PendingAck {
     commit: u64,
     id: String,
     action: String,
+    /// Applied to the live state once the commit is durable, never before.
+    apply: DeferredApply,
     response: Value,
     /// The watch (by trigger id) that took it, and where.
     claim: Option<(String, Slot)>,
     follow_up: Option<certificates::FollowUp>,
+}
+
+/// What an acknowledged station CALL changes in the station state, held until its commit
+/// is durable so the live state is always the fold of the committed journal.
+#[derive(Debug)]
+struct DeferredApply {
+    call: crate::incoming::StationCall,
+    payload: Value,
+    violation: Option<String>,
+    /// The CSMS's decision on a SignCertificate's CSR (journaled with the CALL).
+    certificate_request: Option<crate::state::CertificateRequest>,
+    at: Millis,
 }
 
 /// The server side of one station connection.
@@ -287,10 +304,12 @@ impl<T: Caller> ServerSession<T> {
             s.protocol = Some(self.protocol.subprotocol().to_owned());
             s.last_seen = Some(now.wall);
             s.connected_since = s.last_seen;
+            s.node.clone_from(&self.env.settings.node);
         }
         let connected = crate::projection::Connected {
             protocol: self.protocol.subprotocol().to_owned(),
             generation,
+            node: self.env.settings.node.clone(),
         };
         let event = self.event(
             STATION_CONNECTED,
@@ -315,7 +334,12 @@ impl<T: Caller> ServerSession<T> {
         }
         let event = self.event(
             STATION_DISCONNECTED,
-            &serde_json::json!({"generation": generation, "reason": reason}),
+            &match &self.env.settings.node {
+                Some(node) => {
+                    serde_json::json!({"generation": generation, "reason": reason, "node": node})
+                }
+                None => serde_json::json!({"generation": generation, "reason": reason}),
+            },
             now,
         );
         self.write(vec![event]);

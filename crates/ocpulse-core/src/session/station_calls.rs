@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::certificates::{self, CsrCheck};
 use super::offers::CallFacts;
 use super::watches::MatchedMessage;
-use super::{Caller, Now, Output, PendingAck, ServerSession};
+use super::{Caller, DeferredApply, Now, Output, PendingAck, ServerSession};
 use crate::answers::{self, Answer, AnswerContext};
 use crate::incoming::StationCall;
 use crate::journal::{MALFORMED, SECURITY_EVENT};
@@ -185,33 +185,24 @@ impl<T: Caller> ServerSession<T> {
                 now,
             );
         }
-        let facts = {
-            let mut s = self.lock_state();
-            let facts = CallFacts::read(&call_read, &s);
-            s.apply_acknowledged(
-                action,
-                &call_read,
-                payload,
-                &response,
-                violation.as_deref(),
-                now.wall,
-            );
-            facts
-        };
+        // Read now, applied once the commit is durable (`on_committed`): the live state
+        // never holds what the journal may still lose.
+        let facts = CallFacts::read(&call_read, &self.lock_state());
         // The CSMS's decision on a CSR is journaled with the CALL: replaying the journal
         // cannot ask the CA again.
         let mut decided = None;
+        let mut certificate_request = None;
         let follow_up = csr_check.and_then(|check| {
             decided = Some(self.event(
                 crate::projection::CERTIFICATE_REQUESTED,
                 &serde_json::to_value(&check.record).unwrap_or_default(),
                 now,
             ));
-            self.lock_state().record_certificate_request(check.record);
+            certificate_request = Some(check.record);
             check.follow_up
         });
         let mut entry = self.entry(Direction::In, &call, Some(action), now);
-        entry.violation = violation;
+        entry.violation.clone_from(&violation);
         let claim = self.offer_to_watches(id, action, payload, &facts, now);
         if let Some((trigger_id, super::Slot::Claimed(_))) = &claim {
             entry.trigger_id = Some(trigger_id.clone());
@@ -244,6 +235,13 @@ impl<T: Caller> ServerSession<T> {
             commit,
             id: id.clone(),
             action: action.clone(),
+            apply: DeferredApply {
+                call: call_read,
+                payload: payload.clone(),
+                violation,
+                certificate_request,
+                at: now.wall,
+            },
             response,
             claim,
             follow_up,
@@ -304,6 +302,21 @@ impl<T: Caller> ServerSession<T> {
             return;
         };
         let ok = result.is_ok();
+        if ok {
+            let apply = &ack.apply;
+            let mut s = self.lock_state();
+            s.apply_acknowledged(
+                &ack.action,
+                &apply.call,
+                &apply.payload,
+                &ack.response,
+                apply.violation.as_deref(),
+                apply.at,
+            );
+            if let Some(request) = ack.apply.certificate_request.clone() {
+                s.record_certificate_request(request);
+            }
+        }
         if let Some((trigger_id, slot)) = &ack.claim
             && let Some(w) = self
                 .watches
@@ -325,12 +338,9 @@ impl<T: Caller> ServerSession<T> {
                 "the CSMS could not store the message; please retry",
             );
             let entry = self.entry(Direction::Out, &reply, Some(&ack.action), now);
+            // The station will retry SignCertificate; this certificate is never delivered
+            // (nor was its request applied to the state: its commit failed).
             self.write(vec![entry]);
-            // The station will retry SignCertificate; this certificate is never delivered.
-            if let Some(follow) = &ack.follow_up {
-                self.lock_state()
-                    .record_certificate_signed(&follow.serial, "NotSent", now.wall);
-            }
             reply
         };
         self.out.push(Output::Send(reply.to_text()));

@@ -74,6 +74,7 @@ impl Pair {
                 quiet_period: Duration::from_millis(750),
                 csr_organization: None,
                 authorization: crate::authorization::Policy::AcceptAll,
+                node: None,
             },
             schemas: schemas(),
             issuer: None,
@@ -784,4 +785,28 @@ fn an_accepted_local_list_sets_the_version_in_the_state_and_the_journal_rebuilds
         let folded = projection.into_states().pop().expect("one station");
         assert_eq!(folded.local_list, pair.state.lock().local_list, "{version}");
     }
+}
+
+#[test]
+fn a_station_call_changes_the_state_only_once_its_commit_is_durable() {
+    let mut pair = Pair::new(station("CP1", ProtocolVersion::V16, 1));
+    let faulted = |id: &str| {
+        format!(
+            r#"[2,"{id}","StatusNotification",{{"connectorId":1,"errorCode":"GroundFailure","status":"Faulted"}}]"#
+        )
+    };
+    let is_faulted =
+        |pair: &Pair| format!("{:?}", pair.state.lock().connectors).contains("Faulted");
+    assert!(!is_faulted(&pair));
+    pair.fail_commits = true;
+    pair.server.on_text(&faulted("lost"), pair.server_now());
+    pair.settle();
+    assert!(
+        !is_faulted(&pair),
+        "a message the journal lost must not be in the live state"
+    );
+    pair.fail_commits = false;
+    pair.server.on_text(&faulted("kept"), pair.server_now());
+    pair.settle();
+    assert!(is_faulted(&pair), "the committed message is applied");
 }

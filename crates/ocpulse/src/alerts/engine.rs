@@ -135,7 +135,7 @@ async fn on_tick(app: &Arc<App>) {
             let state = entry.state.lock();
             StationSnapshot {
                 id,
-                connected: entry.session.is_some(),
+                connected: entry.connected(),
                 last_heartbeat: state.last_heartbeat,
                 last_seen: state.last_seen,
             }

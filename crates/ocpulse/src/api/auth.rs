@@ -118,6 +118,8 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/reports/fleet", Needs(Read)),
     ("get", "/api/v1/reports/health", Needs(Read)),
     ("get", "/api/v1/reports/storage", Needs(Read)),
+    ("get", "/api/v1/cluster", Needs(Read)),
+    ("post", "/api/v1/cluster/nodes/{id}/drain", Needs(Admin)),
     ("get", "/api/v1/export/journal", Needs(Read)),
     ("get", "/api/v1/export/meter-values", Needs(Read)),
     // Authorization: reading the registry is read; changing who may charge, or a
@@ -190,8 +192,9 @@ pub fn access(method: &str, path: &str) -> Access {
         .map_or(Needs(Admin), |(_, _, a)| *a)
 }
 
-/// Who is calling, as the middleware established it; a request extension for handlers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is calling, as the middleware established it; a request extension for handlers
+/// (serialized when a cluster node hands the request to another).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Caller {
     /// The token used, if any (`None`: no token, on a public route or in development mode).
     pub token: Option<TokenCaller>,
@@ -200,7 +203,7 @@ pub struct Caller {
 }
 
 /// The token a request was made with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenCaller {
     /// The token's id.
     pub id: String,
@@ -370,6 +373,17 @@ pub fn unsupported_media(headers: &HeaderMap) -> Option<String> {
 /// The middleware (see the module comment): authenticates, checks the route's scope and
 /// the cross-site rules, and hands the [`Caller`] to the handler.
 pub async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    // Handed over by another node of the cluster, which authenticated and authorized it.
+    if let Some(forwarded) = request
+        .extensions()
+        .get::<crate::cluster::forward::Forwarded>()
+        .cloned()
+    {
+        if let Some(caller) = forwarded.caller {
+            request.extensions_mut().insert(caller);
+        }
+        return next.run(request).await;
+    }
     let method = request.method().as_str().to_ascii_lowercase();
     let rule = request
         .extensions()

@@ -385,7 +385,7 @@ fn pick(
         bool,
     )> = entries
         .iter()
-        .map(|(_, e)| (e.state.lock(), e.session.is_some()))
+        .map(|(_, e)| (e.state.lock(), e.connected()))
         .collect();
     let ids = selector.pick(known.iter().map(|(s, c)| (&**s, *c)));
     let unknown: Vec<&String> = ids

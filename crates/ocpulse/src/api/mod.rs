@@ -7,6 +7,7 @@ mod ca;
 mod call_failure;
 mod call_records;
 mod calls;
+mod cluster;
 mod config_drift;
 mod config_profiles;
 mod error;
@@ -124,6 +125,8 @@ api_routes! {
     get "/api/v1/reports/fleet" => reports::fleet;
     get "/api/v1/reports/health" => reports::list;
     get "/api/v1/reports/storage" => storage_report::storage;
+    get "/api/v1/cluster" => cluster::show;
+    post "/api/v1/cluster/nodes/{id}/drain" => cluster::drain;
     get "/api/v1/stations/{id}/health" => reports::one;
     get "/api/v1/stations/{id}/meter-values" => meter_values::list;
     get "/api/v1/export/journal" => export::journal;
@@ -177,6 +180,11 @@ api_routes! {
 pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
     routes()
         .route_layer(axum::middleware::from_fn(query::refuse_unknown))
+        // A station held by another cluster node: its node answers (after the guard).
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(app),
+            crate::cluster::forward::route,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(app),
             auth::guard,
@@ -212,7 +220,7 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/calls, stations/{{id}}/reset, stations/{{id}}/change-availability, stations/{{id}}/unlock-connector, stations/{{id}}/clear-cache, stations/{{id}}/local-list, id-tokens, id-tokens/{{idToken}}, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, stations/{{id}}/sessions, sessions, sessions/{{id}}, sessions/{{id}}/stop, stations/{{id}}/logs, logs, logs/{{id}}, logs/{{id}}/content, firmware/rollouts, firmware/rollouts/{{id}}, firmware/rollouts/{{id}}/cancel, triggers, triggers/{{id}}, calls, calls/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, stations connect to /ocpp/{{stationId}} and upload logs to the one-time /uploads/{{token}} they are given",
+            "no such endpoint {}; the API lives under /api/v1 (stations, stations/{{id}}, stations/{{id}}/trigger, stations/{{id}}/calls, stations/{{id}}/reset, stations/{{id}}/change-availability, stations/{{id}}/unlock-connector, stations/{{id}}/clear-cache, stations/{{id}}/local-list, id-tokens, id-tokens/{{idToken}}, stations/{{id}}/messages, stations/{{id}}/health, stations/{{id}}/meter-values, stations/{{id}}/sessions, sessions, sessions/{{id}}, sessions/{{id}}/stop, stations/{{id}}/logs, logs, logs/{{id}}, logs/{{id}}/content, firmware/rollouts, firmware/rollouts/{{id}}, firmware/rollouts/{{id}}/cancel, triggers, triggers/{{id}}, calls, calls/{{id}}, trigger-jobs, trigger-jobs/{{id}}, trigger-jobs/{{id}}/cancel, schedules, schedules/{{id}}, freshness, freshness/{{id}}, alert-rules, alert-rules/{{id}}, alerts, alerts/{{id}}, alerts/{{id}}/acknowledge, webhooks, webhooks/{{id}}, webhooks/{{id}}/deliveries, tokens, tokens/{{id}}, events, ca, reports/fleet, reports/health, reports/storage, cluster, cluster/nodes/{{id}}/drain, export/journal, export/meter-values, health, openapi.json), probes at /health/live and /health/ready, metrics at /metrics, stations connect to /ocpp/{{stationId}} and upload logs to the one-time /uploads/{{token}} they are given",
             uri.path()
         ),
     )

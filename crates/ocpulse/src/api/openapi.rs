@@ -90,6 +90,8 @@ use super::auth::SecurityDoc;
         super::reports::list,
         super::reports::one,
         super::storage_report::storage,
+        super::cluster::show,
+        super::cluster::drain,
         super::meter_values::list,
         super::export::journal,
         super::export::meter_values,

@@ -247,7 +247,7 @@ pub async fn fleet(
 ) -> Result<Json<FleetView>, ApiError> {
     let mut counts = FleetCounts::default();
     for (_, entry) in app.stations.all() {
-        counts.add(&entry.state.lock(), entry.session.is_some());
+        counts.add(&entry.state.lock(), entry.connected());
     }
     Ok(Json(FleetView::of(counts, rfc3339(now_ms()))))
 }
@@ -274,7 +274,7 @@ pub async fn list(
         app.stations.all(),
         Order::Ascending,
         |(id, _)| id.as_str(),
-        |(_, entry)| StationHealth::of(&entry.state.lock(), entry.session.is_some(), now),
+        |(_, entry)| StationHealth::of(&entry.state.lock(), entry.connected(), now),
     );
     Ok(Json(page))
 }
@@ -302,9 +302,5 @@ pub async fn one(
         .get(&id)
         .ok_or_else(|| ApiError::station_not_found(&id))?;
     let state = entry.state.lock();
-    Ok(Json(StationHealth::of(
-        &state,
-        entry.session.is_some(),
-        now_ms(),
-    )))
+    Ok(Json(StationHealth::of(&state, entry.connected(), now_ms())))
 }

@@ -25,6 +25,10 @@ pub(crate) struct StationView {
     id: String,
     /// Whether it has a live connection now.
     connected: bool,
+    /// In a cluster: the node that holds (or last held) its connection. Absent for a
+    /// server alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
     /// The negotiated subprotocol, e.g. `ocpp1.6` or `ocpp2.0.1`.
     protocol: Option<String>,
     /// Its last BootNotification, or null.
@@ -83,6 +87,7 @@ impl StationView {
         StationView {
             id: s.id.clone(),
             connected,
+            node: s.node.clone(),
             protocol: s.protocol.clone(),
             boot: s.boot.as_ref().map(BootView::of),
             registration_status: s.registration_status.clone(),

@@ -20,7 +20,7 @@ use crate::registry::StationEntry;
 
 fn view(entry: &StationEntry, app: &App) -> Result<StationView, ApiError> {
     let state = entry.state.lock();
-    Ok(StationView::of(&state, entry.session.is_some(), app))
+    Ok(StationView::of(&state, entry.connected(), app))
 }
 
 /// Lists the known stations, by id.

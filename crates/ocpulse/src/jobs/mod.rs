@@ -261,7 +261,7 @@ pub async fn create(
         let entries = app.stations.all();
         let known: Vec<(parking_lot::MutexGuard<'_, StationState>, bool)> = entries
             .iter()
-            .map(|(_, e)| (e.state.lock(), e.session.is_some()))
+            .map(|(_, e)| (e.state.lock(), e.connected()))
             .collect();
         let ids = spec.selector.pick(known.iter().map(|(s, c)| (&**s, *c)));
         // Ids nobody knows are final now: no trigger to run, no detail to keep.

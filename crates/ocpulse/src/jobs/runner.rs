@@ -18,13 +18,13 @@ use crate::app::App;
 use crate::call_run::{self, CallOptions, CallRun};
 use crate::csms_call::CallRefusal;
 use crate::now_ms;
-use crate::trigger_run::{self, TriggerRun};
+
 use crate::trigger_service::{self, Refusal, TriggerOptions};
 
 /// One station's work, ready to send.
 enum Work {
-    Trigger(TriggerRun),
-    Call(CallRun),
+    Trigger(trigger_service::Prepared),
+    Call(Box<CallRun>),
 }
 
 /// How often a running job's progress is written (each write is the whole job document).
@@ -292,7 +292,7 @@ fn prepare(
             options,
             Instant::now(),
         )
-        .map(Work::Call)
+        .map(|run| Work::Call(Box::new(run)))
         .map_err(|r| Box::new(refused_call(station_id, &r)));
     }
     let Some(trigger) = &spec.trigger else {
@@ -307,7 +307,7 @@ fn prepare(
         timeout: Duration::from_millis(trigger.timeout_ms()),
         store_start: false,
     };
-    trigger_service::prepare(app, station_id, trigger.request(), options, Instant::now())
+    trigger_service::prepare_anywhere(app, station_id, trigger.request(), options, Instant::now())
         .map(Work::Trigger)
         .map_err(|r| Box::new(refused(station_id, &r)))
 }
@@ -352,7 +352,7 @@ fn refused_call(station_id: &str, refusal: &CallRefusal) -> StationResult {
 async fn attempt(app: &Arc<App>, work: Work) -> StationResult {
     match work {
         Work::Trigger(run) => attempt_trigger(app, run).await,
-        Work::Call(run) => attempt_call(app, run).await,
+        Work::Call(run) => attempt_call(app, *run).await,
     }
 }
 
@@ -387,9 +387,15 @@ async fn attempt_call(app: &Arc<App>, run: CallRun) -> StationResult {
 
 /// Runs one prepared trigger to its end, as a result (attempts and time filled in by the
 /// caller).
-async fn attempt_trigger(app: &Arc<App>, run: TriggerRun) -> StationResult {
-    let station_id = run.record.station_id.clone();
-    let record = trigger_run::run(Arc::clone(app), run).await;
+async fn attempt_trigger(app: &Arc<App>, run: trigger_service::Prepared) -> StationResult {
+    let station_id = match &run {
+        trigger_service::Prepared::Local(run) => run.record.station_id.clone(),
+        trigger_service::Prepared::Remote(remote) => remote.station_id.clone(),
+    };
+    let record = match trigger_service::run_prepared(app, run).await {
+        Ok(record) => record,
+        Err(refusal) => return refused(&station_id, &refusal),
+    };
     let mut result = StationResult::pending(station_id);
     result.outcome = record.outcome.into();
     result.trigger_id = Some(record.id.clone());

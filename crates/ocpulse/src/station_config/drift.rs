@@ -109,7 +109,7 @@ pub async fn pairs(
             let ids = stations
                 .iter()
                 .filter(|(id, _)| station.is_none_or(|s| s == id))
-                .filter(|(_, e)| p.applies_to(&e.state.lock(), e.session.is_some()))
+                .filter(|(_, e)| p.applies_to(&e.state.lock(), e.connected()))
                 .map(|(id, _)| id.clone())
                 .collect();
             (p, ids)

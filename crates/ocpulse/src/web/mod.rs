@@ -76,7 +76,7 @@ pub fn start(app: &Arc<App>) {
 /// (connected, known) stations now.
 pub fn connected_count(app: &App) -> (usize, usize) {
     let all = app.stations.all();
-    let connected = all.iter().filter(|(_, e)| e.session.is_some()).count();
+    let connected = all.iter().filter(|(_, e)| e.connected()).count();
     (connected, all.len())
 }
 

@@ -114,7 +114,7 @@ fn fleet(app: &App) -> Fleet {
     let mut f = Fleet::default();
     for (_, entry) in app.stations.all() {
         f.known += 1;
-        if entry.session.is_some() {
+        if entry.connected() {
             f.connected += 1;
         }
         let s = entry.state.lock();
@@ -365,7 +365,7 @@ pub async fn stations(
     let mut rows = Vec::new();
     let skip = (page - 1) * PAGE_SIZE;
     for (_, entry) in app.stations.all() {
-        let connected = entry.session.is_some();
+        let connected = entry.connected();
         let s = entry.state.lock();
         if !filter.keeps(&s, connected) {
             continue;
@@ -527,7 +527,7 @@ pub async fn station(
             ),
         );
     };
-    let connected = entry.session.is_some();
+    let connected = entry.connected();
     let s = entry.state.lock().clone();
     let live = connectors_table(&s, connected);
     let title = format!("Station {id}");
@@ -737,7 +737,7 @@ pub async fn selector_count(
         .stations
         .all()
         .iter()
-        .filter(|(_, e)| selector.selects(&e.state.lock(), e.session.is_some()))
+        .filter(|(_, e)| selector.selects(&e.state.lock(), e.connected()))
         .count();
     Json(json!({ "count": count })).into_response()
 }

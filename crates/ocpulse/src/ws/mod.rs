@@ -44,6 +44,13 @@ pub async fn upgrade(
         // after the restart.
         return (StatusCode::SERVICE_UNAVAILABLE, "the CSMS is shutting down").into_response();
     }
+    if app.cluster.drain.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this CSMS node is draining: connect again (the load balancer sends you to another node)",
+        )
+            .into_response();
+    }
     if let Err(e) = admission::check_identity(&station_id) {
         return (
             StatusCode::BAD_REQUEST,

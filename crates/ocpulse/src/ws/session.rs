@@ -33,6 +33,10 @@ impl Caller for Reply {
 
 /// The close reason (and the journaled disconnect reason) when the server stops.
 const SHUTTING_DOWN: &str = "the CSMS is shutting down";
+
+/// Why a draining cluster node closes a connection (code 1012, service restart): the
+/// station reconnects at once, and the load balancer sends it to another node.
+const DRAINING: &str = "this CSMS node is draining; reconnect";
 /// How long sending a close frame may take before the socket is just dropped.
 const CLOSE_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -63,6 +67,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         &prefix[..12],
     );
     session.on_connect(generation, now());
+    crate::cluster::claimed(&app, &station_id, generation, protocol.subprotocol());
     let (mut sink, mut stream) = socket.split();
     let mut commits: FuturesOrdered<Commit> = FuturesOrdered::new();
     let ping_every = Some(app.config.ws_ping_interval).filter(|d| !d.is_zero());
@@ -72,6 +77,10 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
     // At shutdown: until when a busy session may finish its CSMS CALLs and triggers
     // before it closes anyway (half the stop's wait, leaving time to close and journal).
     let mut draining: Option<Instant> = None;
+    // A draining cluster node: when this connection's turn to close comes (the closes are
+    // spread over --drain-time), it closes as soon as it is idle.
+    let mut drain_turn: Option<Instant> = None;
+    let mut drain_reason = SHUTTING_DOWN;
     'conn: loop {
         for output in session.poll(now()) {
             if let Some(text) = perform(&app, protocol, output, &mut commits)
@@ -81,7 +90,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
             }
         }
         if draining.is_some() && session.is_idle() && commits.is_empty() {
-            close_reason = Some(SHUTTING_DOWN);
+            close_reason = Some(drain_reason);
             break 'conn;
         }
         let deadline = session.next_deadline();
@@ -108,9 +117,17 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
                 let waits = crate::server::session_wait(app.config.shutdown_timeout);
                 draining = Some(Instant::now() + waits / 2);
             }
+            () = app.cluster.drain.started(), if drain_turn.is_none() && draining.is_none() => {
+                drain_turn = Some(Instant::now() + app.cluster.drain.turn(generation));
+            }
+            () = sleep_until(drain_turn), if drain_turn.is_some() && draining.is_none() => {
+                // Its turn: it closes once its CSMS CALLs and triggers are done (bounded).
+                drain_reason = DRAINING;
+                draining = Some(Instant::now() + crate::cluster::drain::IDLE_WAIT);
+            }
             () = sleep_until(draining), if draining.is_some() => {
-                tracing::warn!("closing at shutdown with CSMS CALLs or triggers still running");
-                close_reason = Some(SHUTTING_DOWN);
+                tracing::warn!("closing with CSMS CALLs or triggers still running");
+                close_reason = Some(drain_reason);
                 break 'conn;
             }
             message = stream.next() => match message.inspect(|_| last_heard = Instant::now()) {
@@ -135,7 +152,11 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
     if let Some(reason) = close_reason {
         // 1001 (going away) tells the station the server itself stops, so it reconnects
         // later; a station that does not read cannot hold the stop up.
-        let code = if reason == SHUTTING_DOWN { 1001 } else { 1000 };
+        let code = match reason {
+            SHUTTING_DOWN => 1001,
+            DRAINING => 1012,
+            _ => 1000,
+        };
         let close = sink.send(Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
@@ -148,6 +169,7 @@ pub async fn run(app: Arc<App>, station_id: String, protocol: ProtocolVersion, s
         drop(perform(&app, protocol, output, &mut commits));
     }
     app.stations.disconnect(&station_id, generation);
+    crate::cluster::released(&app, &station_id, generation);
     tracing::info!(generation, "station disconnected");
 }
 

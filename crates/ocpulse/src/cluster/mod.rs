@@ -1,0 +1,148 @@
+//! Cluster mode: several `ocpulse serve` processes on one PostgreSQL database and one NATS.
+//!
+//! A server alone runs the same code with no bus: it holds every connected station itself.
+//! With `--cluster-url`, the node joins NATS (`bus`): it keeps a liveness record in the
+//! nodes bucket, writes who holds each station it accepts into the ownership bucket, closes
+//! its socket when a newer connection of the station opened on another node, and serves
+//! API requests other nodes hand it (`forward`). Its store tails the shared journal, and
+//! `follow` folds the entries of stations held elsewhere into this node's copy of them.
+//! What an ownership means and which connection wins is `ocpulse_core::cluster`.
+
+pub mod bus;
+pub mod drain;
+pub mod follow;
+pub mod forward;
+pub mod leader;
+pub mod remote;
+
+use std::sync::{Arc, OnceLock};
+
+use ocpulse_core::Millis;
+use ocpulse_core::cluster::{NodeRecord, Ownership};
+
+use crate::app::App;
+use crate::config::ClusterSettings;
+
+/// This server's place in its cluster (alone: no bus).
+#[derive(Debug)]
+pub struct Cluster {
+    /// This process, told apart from an earlier one of the same node.
+    pub instance: String,
+    /// When this process started.
+    pub started_at: Millis,
+    /// The node's NATS connection, once joined (never, for a server alone).
+    bus: OnceLock<Arc<bus::Bus>>,
+    /// Whether the node is draining, and how its closes are spread.
+    pub drain: drain::Drain,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            started_at: crate::now_ms(),
+            bus: OnceLock::new(),
+            drain: drain::Drain::default(),
+        }
+    }
+}
+
+impl Cluster {
+    /// The NATS side, in cluster mode.
+    pub fn bus(&self) -> Option<&Arc<bus::Bus>> {
+        self.bus.get()
+    }
+
+    /// This node's id, in cluster mode.
+    pub fn node_id(&self) -> Option<&str> {
+        self.bus().map(|b| b.node_id.as_str())
+    }
+
+    /// Who holds `station_id`'s live connection on another node, if anyone does: the node
+    /// to hand a request for it to. `None` alone, or when no live node holds it.
+    pub async fn owner_elsewhere(&self, station_id: &str) -> Option<Ownership> {
+        let bus = self.bus()?;
+        let owner = bus.owner(station_id).await?;
+        (owner.node != bus.node_id).then_some(owner)
+    }
+
+    /// The live nodes (alone: this one), by id.
+    pub fn nodes(&self, app: &App) -> Vec<NodeRecord> {
+        match self.bus() {
+            Some(bus) => bus.live_nodes(),
+            None => vec![self.record(app, "local", true)],
+        }
+    }
+
+    /// This node's record as others see it.
+    pub fn record(&self, app: &App, id: &str, leader: bool) -> NodeRecord {
+        NodeRecord {
+            id: id.to_owned(),
+            instance: self.instance.clone(),
+            started_at: self.started_at,
+            heartbeat_at: crate::now_ms(),
+            stations: app.stations.local_sessions(),
+            leader,
+            draining: self.drain.is_draining(),
+            ready: app.readiness.ready(),
+        }
+    }
+}
+
+/// Joins the cluster `settings` names: connects to NATS, opens the buckets, and starts the
+/// node's tasks (heartbeat, takeovers, the forwarded-request responder, following other
+/// nodes' stations, and the campaign for the lease that runs `background` on one node).
+/// Fails saying why when NATS cannot be reached or has no JetStream.
+pub async fn join<F, Fut>(
+    app: &Arc<App>,
+    settings: &ClusterSettings,
+    router: axum::Router,
+    background: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(Arc<App>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let bus = Arc::new(bus::Bus::connect(settings, &app.cluster.instance).await?);
+    if app.cluster.bus.set(Arc::clone(&bus)).is_err() {
+        anyhow::bail!("this server already joined a cluster");
+    }
+    bus::start(app, &bus).await?;
+    forward::serve(app, &bus, router).await?;
+    remote::serve(app, &bus).await?;
+    follow::start(app);
+    leader::campaign(app, &bus, background);
+    tracing::info!(
+        node = %bus.node_id,
+        cluster = %settings.name,
+        "joined the cluster"
+    );
+    Ok(())
+}
+
+/// A station connected here: the cluster learns this node holds it (a newer connection of
+/// it on another node then closes this one). Alone: nothing to say.
+pub fn claimed(app: &Arc<App>, station_id: &str, generation: u64, protocol: &str) {
+    let Some(bus) = app.cluster.bus().cloned() else {
+        return;
+    };
+    let owner = Ownership {
+        node: bus.node_id.clone(),
+        instance: app.cluster.instance.clone(),
+        generation,
+        since: crate::now_ms(),
+        protocol: protocol.to_owned(),
+    };
+    let station = station_id.to_owned();
+    tokio::spawn(async move { bus.claim(&station, &owner).await });
+}
+
+/// A station's connection here ended: its ownership is removed unless a newer connection
+/// (here or elsewhere) already replaced it.
+pub fn released(app: &Arc<App>, station_id: &str, generation: u64) {
+    let Some(bus) = app.cluster.bus().cloned() else {
+        return;
+    };
+    let station = station_id.to_owned();
+    tokio::spawn(async move { bus.release(&station, generation).await });
+}

@@ -1,0 +1,185 @@
+//! Fleet work for stations held by other nodes: the leader's bulk jobs hand each such
+//! station's trigger to its node over NATS request/reply, and that node plans, sends and
+//! records it as for a local station (`trigger_service`), answering with the record, or with
+//! the refusal a local station would have got.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ocpp_rpc::ProtocolVersion;
+use ocpulse_core::trigger_plan::TriggerRequest;
+use ocpulse_core::trigger_record::TriggerRecord;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::bus::Bus;
+use crate::app::App;
+use crate::trigger_service::{self, Refusal, TriggerOptions};
+
+/// Time for the hop on top of the trigger's own timeout.
+const HOP: Duration = Duration::from_secs(10);
+
+/// A trigger one node asks another to run.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TriggerAsk {
+    station_id: String,
+    request: TriggerRequest,
+    requested_by: String,
+    request_json: serde_json::Value,
+    timeout_ms: u64,
+    store_start: bool,
+}
+
+/// Its answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+enum TriggerAnswer {
+    /// It ran: the record, as stored.
+    Ran { record: Box<TriggerRecord> },
+    /// It was refused: the refusal's parts.
+    Refused {
+        code: String,
+        message: String,
+        protocol: Option<String>,
+    },
+}
+
+fn subject(bus: &Bus, node: &str) -> String {
+    format!("{}.node.{node}.trigger", bus.name)
+}
+
+fn refusal_of(code: &str, message: String, protocol: Option<&str>, station: &str) -> Refusal {
+    match code {
+        "station_not_found" => Refusal::UnknownStation(station.to_owned()),
+        "station_not_connected" => Refusal::NotConnected(station.to_owned()),
+        "internal" => Refusal::Internal(message),
+        other => match protocol.and_then(ProtocolVersion::from_subprotocol) {
+            Some(protocol) => Refusal::NotApplicable {
+                protocol,
+                code: ocpulse_core::trigger_plan::stable_code(other),
+                message,
+            },
+            None => Refusal::Internal(message),
+        },
+    }
+}
+
+/// Runs a trigger on `node`, the node that holds `station_id`. A node that does not answer
+/// (gone since) leaves the station not connected, as it then is.
+pub async fn trigger(
+    app: &Arc<App>,
+    node: &str,
+    station_id: &str,
+    request: TriggerRequest,
+    options: TriggerOptions,
+) -> Result<Arc<TriggerRecord>, Refusal> {
+    let Some(bus) = app.cluster.bus() else {
+        return Err(Refusal::NotConnected(station_id.to_owned()));
+    };
+    let ask = TriggerAsk {
+        station_id: station_id.to_owned(),
+        request,
+        requested_by: options.requested_by,
+        request_json: options.request_json,
+        timeout_ms: u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX),
+        store_start: options.store_start,
+    };
+    let payload = serde_json::to_vec(&ask).map_err(|e| Refusal::Internal(e.to_string()))?;
+    let answer = bus
+        .client
+        .send_request(
+            subject(bus, node),
+            async_nats::Request::new()
+                .payload(payload.into())
+                .timeout(Some(options.timeout + HOP)),
+        )
+        .await;
+    let message = match answer {
+        Ok(message) => message,
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+            return Err(Refusal::NotConnected(station_id.to_owned()));
+        }
+        Err(e) => {
+            return Err(Refusal::Internal(format!(
+                "node {node:?}, which holds the station, did not answer: {e}"
+            )));
+        }
+    };
+    match serde_json::from_slice::<TriggerAnswer>(&message.payload) {
+        Ok(TriggerAnswer::Ran { record }) => Ok(Arc::new(*record)),
+        Ok(TriggerAnswer::Refused {
+            code,
+            message,
+            protocol,
+        }) => Err(refusal_of(&code, message, protocol.as_deref(), station_id)),
+        Err(e) => Err(Refusal::Internal(format!(
+            "node {node:?} answered unreadably: {e}"
+        ))),
+    }
+}
+
+/// Serves the triggers other nodes ask this one to run, each on a task of its own.
+pub async fn serve(app: &Arc<App>, bus: &Arc<Bus>) -> anyhow::Result<()> {
+    let mut asks = bus
+        .client
+        .subscribe(subject(bus, &bus.node_id))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve this node's trigger subject on NATS: {e}"))?;
+    let app = Arc::clone(app);
+    let bus = Arc::clone(bus);
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                m = asks.next() => m,
+                () = app.shutdown.cancelled() => None,
+            };
+            let Some(message) = message else { break };
+            let Some(reply) = message.reply.clone() else {
+                continue;
+            };
+            let app = Arc::clone(&app);
+            let bus = Arc::clone(&bus);
+            tokio::spawn(async move {
+                let answer = match serde_json::from_slice::<TriggerAsk>(&message.payload) {
+                    Ok(ask) => run(&app, ask).await,
+                    Err(e) => TriggerAnswer::Refused {
+                        code: "internal".into(),
+                        message: format!("unreadable trigger request: {e}"),
+                        protocol: None,
+                    },
+                };
+                let Ok(payload) = serde_json::to_vec(&answer) else {
+                    return;
+                };
+                if let Err(e) = bus.client.publish(reply, payload.into()).await {
+                    tracing::warn!(error = %e, "cannot answer another node's trigger");
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn run(app: &Arc<App>, ask: TriggerAsk) -> TriggerAnswer {
+    let options = TriggerOptions {
+        requested_by: ask.requested_by,
+        request_json: ask.request_json,
+        timeout: Duration::from_millis(ask.timeout_ms),
+        store_start: ask.store_start,
+    };
+    match trigger_service::prepare(app, &ask.station_id, ask.request, options, Instant::now()) {
+        Ok(run) => TriggerAnswer::Ran {
+            record: Box::new((*crate::trigger_run::run(Arc::clone(app), run).await).clone()),
+        },
+        Err(refusal) => TriggerAnswer::Refused {
+            code: refusal.code().to_owned(),
+            message: refusal.to_string(),
+            protocol: match &refusal {
+                Refusal::NotApplicable { protocol, .. } => Some(protocol.subprotocol().to_owned()),
+                _ => None,
+            },
+        },
+    }
+}
