@@ -187,6 +187,36 @@ await step("acknowledge an alert", async () => {
   await shot("alerts");
 });
 
+await step("a trigger's timeline", async () => {
+  await page.goto(base + "/ui/stations/CP0001");
+  const link = page.locator("#recent-triggers tbody tr", { hasText: "StatusNotification" }).first().locator("a");
+  await link.waitFor();
+  await link.click();
+  await page.waitForURL(/\/ui\/triggers\//);
+  await page.waitForFunction(() => document.querySelector("#trigger-timeline")?.textContent.includes("Ended"));
+  const text = await page.textContent("#trigger-timeline");
+  assert.match(text, /Sent TriggerMessage/);
+  assert.match(text, /Station answered Accepted/);
+  assert.match(text, /Station sent StatusNotification/);
+  await accessible("trigger timeline");
+});
+
+await step("sessions, schedules and webhooks pages", async () => {
+  const s = await api("POST", "/api/v1/schedules", { name: "browser schedule", selector: { all: true }, trigger: { requestedMessage: "Heartbeat" }, everySeconds: 3600 });
+  assert.equal(s.status, 201, JSON.stringify(s.body));
+  await page.goto(base + "/ui/schedules");
+  await page.waitForFunction(() => document.querySelector("#schedules-table tbody")?.textContent.includes("browser schedule"));
+  await page.waitForFunction(() => !document.querySelector("#freshness-table tbody")?.textContent.includes("Loading"));
+  await accessible("schedules");
+  await page.goto(base + "/ui/sessions");
+  // The demo's stations charge every few seconds: sessions appear with their energy.
+  await page.waitForFunction(() => document.querySelectorAll("#sessions-table tbody a").length > 0, null, { timeout: 30000 });
+  await accessible("sessions");
+  await page.goto(base + "/ui/webhooks");
+  await page.waitForFunction(() => !document.querySelector("#webhooks-table tbody")?.textContent.includes("Loading"));
+  await accessible("webhooks");
+});
+
 await step("keyboard-only navigation of the main pages", async () => {
   await page.goto(base + "/");
   await page.keyboard.press("Tab");

@@ -210,7 +210,7 @@
     if (items.length === 0) body.append(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No triggers yet.")));
     for (const t of items) {
       body.append(el("tr", {},
-        el("td", {}, t.createdAt || t.startedAt || ""),
+        el("td", {}, el("a", { href: "/ui/triggers/" + encodeURIComponent(t.id) }, t.createdAt || t.id)),
         el("td", {}, (t.request && t.request.requestedMessage) || t.requestedMessage || ""),
         el("td", {}, badge(t.outcome || "", outcomeClass(t.outcome))),
         el("td", { class: "num" }, t.elapsedMs == null ? "" : t.elapsedMs + " ms"),
@@ -235,7 +235,8 @@
       return;
     }
     out.append(el("p", {}, "Outcome ", badge(d.outcome || "?", outcomeClass(d.outcome)),
-      ` · station answered ${d.status || "—"} · ${d.elapsedMs == null ? "" : d.elapsedMs + " ms"}`));
+      ` · station answered ${d.status || "—"} · ${d.elapsedMs == null ? "" : d.elapsedMs + " ms"} · `,
+      el("a", { href: "/ui/triggers/" + encodeURIComponent(d.triggerId || "") }, "timeline")));
     if (d.detail || d.message) out.append(el("p", {}, d.detail || d.message));
     for (const m of d.messages || []) {
       out.append(el("h3", {}, `${m.action} (matched by ${m.matchedBy})`));
@@ -329,7 +330,7 @@
           el("td", {}, el("a", { href: "/ui/stations/" + encodeURIComponent(x.stationId) }, x.stationId)),
           el("td", {}, badge(x.outcome, outcomeClass(x.outcome))),
           el("td", { class: "num" }, x.attempts),
-          el("td", {}, x.detail || "")));
+          el("td", {}, x.triggerId ? el("a", { href: "/ui/triggers/" + encodeURIComponent(x.triggerId) }, x.detail || "timeline") : (x.detail || ""))));
       }
       if (j.status !== "running" && j.open === 0) { listJobs(); return; }
       await new Promise((res) => setTimeout(res, 700));
@@ -354,6 +355,99 @@
     }
   });
 
+  // ---- tables read from the API (sessions, schedules, webhooks) ---------------------------
+  function field(obj, path) {
+    return path.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
+  }
+
+  function cell(value, format, row) {
+    if (format === "station") return el("td", {}, el("a", { href: "/ui/stations/" + encodeURIComponent(value) }, value));
+    if (format === "job") return el("td", {}, value ? el("a", { href: "/ui/jobs?job=" + encodeURIComponent(value) }, value) : "");
+    if (format === "deliveries") return el("td", {}, el("button", { type: "button", class: "deliveries", "data-webhook": value }, "Show deliveries"));
+    if (value === undefined || value === null) return el("td", { class: format === "num" ? "num" : "" }, "");
+    if (format === "num") return el("td", { class: "num" }, value);
+    if (format === "count") return el("td", { class: "num" }, Array.isArray(value) ? value.length : value);
+    if (format === "bool") return el("td", {}, value ? "yes" : "no");
+    if (format === "badge") return el("td", {}, badge(value, /^(completed|partial|delivered|succeeded|ok)$/i.test(value) ? "ok" : /^(pending|running|retrying)$/i.test(value) ? "busy" : "bad"));
+    if (format === "json") return el("td", {}, el("code", {}, JSON.stringify(value)));
+    return el("td", {}, String(value));
+  }
+
+  async function fillTable(table, append) {
+    const columns = JSON.parse(table.dataset.columns);
+    const url = append ? table.dataset.nextUrl : table.dataset.api;
+    if (!url) return;
+    const r = await api("GET", url);
+    const body = table.tBodies[0];
+    if (!append) body.replaceChildren();
+    if (!r.ok) {
+      body.append(el("tr", {}, el("td", { colspan: String(columns.length), class: "error" }, `${r.status}: ${(r.data && r.data.message) || ""}`)));
+      return;
+    }
+    const items = r.data.items || [];
+    if (!append && items.length === 0) body.append(el("tr", {}, el("td", { colspan: String(columns.length), class: "muted" }, "None.")));
+    for (const item of items) body.append(el("tr", {}, ...columns.map(([path, , format]) => cell(field(item, path), format, item))));
+    const more = document.querySelector(`button.more[data-table="${table.id}"]`);
+    if (r.data.next) {
+      const u = new URL(table.dataset.api, location.href);
+      u.searchParams.set("after", r.data.next);
+      table.dataset.nextUrl = u.pathname + u.search;
+      table.dataset.loaded = "more";
+    } else {
+      table.dataset.nextUrl = "";
+    }
+    if (more) more.hidden = !r.data.next;
+  }
+
+  for (const table of document.querySelectorAll("table[data-api]")) {
+    if (table.dataset.api) fillTable(table, false);
+    const every = Number(table.dataset.refresh || 0);
+    // Re-read only while nobody paged further (a refresh would drop the later pages).
+    if (every > 0) setInterval(() => { if (table.dataset.loaded !== "more" && !document.hidden) fillTable(table, false); }, every);
+  }
+  document.addEventListener("click", (e) => {
+    const more = e.target.closest("button.more");
+    if (more) fillTable(document.getElementById(more.dataset.table), true);
+    const d = e.target.closest("button.deliveries");
+    if (d) {
+      const t = document.getElementById("deliveries-table");
+      t.dataset.api = `/api/v1/webhooks/${encodeURIComponent(d.dataset.webhook)}/deliveries?limit=50`;
+      document.getElementById("deliveries-section").hidden = false;
+      fillTable(t, false);
+    }
+  });
+
+  // ---- trigger detail --------------------------------------------------------------------
+  async function triggerPage() {
+    const root = document.getElementById("trigger-detail");
+    const r = await api("GET", `/api/v1/triggers/${encodeURIComponent(root.dataset.trigger)}`);
+    const list = document.getElementById("trigger-timeline");
+    list.replaceChildren();
+    if (!r.ok) { list.append(el("li", { class: "error" }, `${r.status}: ${(r.data && r.data.message) || ""}`)); return; }
+    const t = r.data;
+    const facts = document.getElementById("trigger-facts");
+    const fact = (k, v) => facts.append(el("dt", {}, k), el("dd", {}, v));
+    fact("Station", el("a", { href: "/ui/stations/" + encodeURIComponent(t.stationId) }, t.stationId));
+    fact("Protocol", t.protocol);
+    fact("Asked by", t.requestedBy);
+    fact("Outcome", badge(t.outcome, outcomeClass(t.outcome)));
+    if (t.detail) fact("Detail", t.detail);
+    fact("Elapsed", t.elapsedMs == null ? "running" : t.elapsedMs + " ms");
+    const item = (when, what, payload) => {
+      const li = el("li", {}, el("time", {}, when || ""), " ", el("strong", {}, what));
+      if (payload !== undefined) li.append(el("pre", { class: "payload", tabindex: "0" }, JSON.stringify(payload, null, 2)));
+      list.append(li);
+    };
+    item(t.createdAt, "Requested", t.request);
+    for (const c of t.calls || []) {
+      item("", `Sent ${c.action}`, c.payload);
+      item(c.answerMs == null ? "" : `+${c.answerMs} ms`, `Station answered ${c.status || (c.error ? "with an error" : "nothing")}`, c.error || c.statusInfo || undefined);
+    }
+    for (const m of t.messages || []) item(m.receivedAt, `Station sent ${m.action} (matched by ${m.matchedBy})`, m.payload);
+    for (const m of t.unmatched || []) item(m.receivedAt, `Station sent ${m.action}, not taken as the answer`, m.payload);
+    item(t.completedAt, `Ended: ${t.outcome}`);
+  }
+
   // ---- start -----------------------------------------------------------------------------
   if (page === "overview") {
     fleetChart();
@@ -363,8 +457,9 @@
   }
   if (page === "station") stationPage();
   if (page === "jobs") jobsPage();
+  if (page === "trigger") triggerPage();
   // Pages whose only live parts are fragments follow the events those ask for.
-  if (page !== "station" && page !== "jobs") {
+  if (page !== "station" && page !== "jobs" && page !== "trigger") {
     const queries = fragments.map((f) => f.part.dataset.events).filter(Boolean);
     if (queries.length > 0) follow(queries[0]);
   }

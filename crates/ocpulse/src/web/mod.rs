@@ -91,6 +91,10 @@ pub fn router() -> Router<Arc<App>> {
         .route("/ui/stations/{id}", get(pages::station))
         .route("/ui/jobs", get(pages::jobs))
         .route("/ui/alerts", get(pages::alerts))
+        .route("/ui/sessions", get(pages::sessions))
+        .route("/ui/schedules", get(pages::schedules))
+        .route("/ui/webhooks", get(pages::webhooks))
+        .route("/ui/triggers/{id}", get(pages::trigger))
         .route("/ui/selector-count", get(pages::selector_count))
         .route("/ui/assets/{file}", get(asset))
 }
@@ -183,11 +187,14 @@ pub fn html_response(status: StatusCode, markup: Markup) -> Response {
 }
 
 /// The main pages, in the navigation's order: (path, label, page key).
-const NAV: [(&str, &str, &str); 4] = [
+const NAV: [(&str, &str, &str); 7] = [
     ("/", "Overview", "overview"),
     ("/ui/stations", "Stations", "stations"),
+    ("/ui/sessions", "Sessions", "sessions"),
     ("/ui/jobs", "Jobs", "jobs"),
+    ("/ui/schedules", "Schedules", "schedules"),
     ("/ui/alerts", "Alerts", "alerts"),
+    ("/ui/webhooks", "Webhooks", "webhooks"),
 ];
 
 /// The frame of every page: navigation, who is logged in, logout, the scripts.
@@ -211,12 +218,14 @@ pub fn layout(title: &str, page: &str, viewer: &Viewer, body: Markup) -> Markup 
                     nav aria-label="Main" {
                         ul {
                             @for (href, label, key) in NAV {
+                                @if key != "webhooks" || viewer.can(Scope::Admin) {
                                 li {
                                     @if key == page {
                                         a href=(href) aria-current="page" { (label) }
                                     } @else {
                                         a href=(href) { (label) }
                                     }
+                                }
                                 }
                             }
                         }

@@ -836,3 +836,133 @@ pub async fn alerts(
         }
     })
 }
+
+// ---------------------------------------------------------------- pages read from the API
+
+/// A table the page's script fills from an API list (`items`, `next`), 50 rows at a time
+/// with "Load more", re-read every `refresh_ms` (0: never). Columns: (field path, header,
+/// format: `text`, `num`, `badge`, `station`, `trigger`, `time`, `json`, `bool`).
+fn api_table(
+    id: &str,
+    caption: &str,
+    api: &str,
+    columns: &[(&str, &str, &str)],
+    refresh_ms: u32,
+) -> Markup {
+    let spec = serde_json::to_string(columns).unwrap_or_default();
+    html! {
+        table.list id=(id) data-api=(api) data-columns=(spec) data-refresh=(refresh_ms) {
+            caption { (caption) }
+            thead { tr { @for (_, label, format) in columns {
+                @if *format == "num" { th scope="col" .num { (label) } } @else { th scope="col" { (label) } }
+            } } }
+            tbody { tr { td colspan=(columns.len()) .muted { "Loading…" } } }
+        }
+        button.more type="button" data-table=(id) hidden { "Load more" }
+    }
+}
+
+async fn shell(
+    app: &App,
+    headers: &HeaderMap,
+    uri: &Uri,
+    title: &str,
+    page: &str,
+    body: impl FnOnce(&Viewer) -> Markup,
+) -> Response {
+    match viewer(app, headers, &here(uri)).await {
+        Ok(v) => {
+            let b = body(&v);
+            html_response(StatusCode::OK, layout(title, page, &v, b))
+        }
+        Err(r) => r,
+    }
+}
+
+/// `GET /ui/sessions?active=true|false`: charging sessions with their energy, re-read every 5 s.
+pub async fn sessions(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Params,
+) -> Response {
+    let active = q.get("active").map(String::as_str);
+    let api = match active {
+        Some("true") => "/api/v1/sessions?active=true&limit=50",
+        Some("false") => "/api/v1/sessions?active=false&limit=50",
+        _ => "/api/v1/sessions?limit=50",
+    };
+    shell(&app, &headers, &uri, "Charging sessions", "sessions", |_| html! {
+        nav.tabs aria-label="Session status" {
+            @for (value, label) in [(None, "all"), (Some("true"), "active"), (Some("false"), "ended")] {
+                @let href = value.map_or_else(|| "/ui/sessions".to_owned(), |v| format!("/ui/sessions?active={v}"));
+                @if active == value { a href=(href) aria-current="page" { (label) } } @else { a href=(href) { (label) } }
+            }
+        }
+        (api_table("sessions-table", "Sessions, newest first (energy live, every 5 s)", api, &[
+            ("stationId", "Station", "station"), ("transactionId", "Transaction", "text"), ("connectorId", "Connector", "num"),
+            ("evseId", "EVSE", "num"), ("idToken", "Id token", "text"), ("active", "Active", "bool"),
+            ("energyWh", "Energy (Wh)", "num"), ("powerW", "Power (W)", "num"), ("startedAt", "Started", "time"),
+            ("stoppedAt", "Stopped", "time"), ("stopReason", "Stop reason", "text"),
+        ], 5000))
+    }).await
+}
+
+/// `GET /ui/schedules`: schedules and freshness targets, with their last runs and counters.
+pub async fn schedules(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    shell(&app, &headers, &uri, "Schedules and freshness", "schedules", |_| html! {
+        (api_table("schedules-table", "Schedules (recurring trigger jobs)", "/api/v1/schedules?limit=50", &[
+            ("name", "Name", "text"), ("enabled", "Enabled", "bool"), ("trigger.requestedMessage", "Message", "text"),
+            ("everySeconds", "Every (s)", "num"), ("nextRunAt", "Next run", "time"), ("lastRun.jobId", "Last job", "job"),
+            ("lastRun.startedAt", "Last run", "time"), ("lastRun.counts", "Last run's outcomes", "json"), ("runs", "Runs", "num"),
+        ], 10000))
+        (api_table("freshness-table", "Freshness targets (data kept younger than a maximum age)", "/api/v1/freshness?limit=50", &[
+            ("name", "Name", "text"), ("data", "Data", "json"), ("maxAgeSeconds", "Max age (s)", "num"),
+            ("refreshes", "Refreshes", "num"), ("succeeded", "Succeeded", "num"), ("failed", "Failed", "num"),
+            ("createdAt", "Created", "time"),
+        ], 10000))
+    }).await
+}
+
+/// `GET /ui/webhooks`: webhooks (admin only, as the API), each with its latest deliveries.
+pub async fn webhooks(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    shell(&app, &headers, &uri, "Webhooks", "webhooks", |v| html! {
+        @if v.can(Scope::Admin) {
+            (api_table("webhooks-table", "Webhooks (signed alert deliveries)", "/api/v1/webhooks?limit=50", &[
+                ("url", "URL", "text"), ("events", "Events", "json"), ("secretHint", "Secret", "text"),
+                ("createdAt", "Created", "time"), ("id", "Delivery log", "deliveries"),
+            ], 0))
+            section #deliveries-section hidden aria-labelledby="deliveries-title" {
+                h2 #deliveries-title { "Deliveries" }
+                (api_table("deliveries-table", "Latest deliveries", "", &[
+                    ("createdAt", "Created", "time"), ("event", "Event", "text"), ("alertId", "Alert", "text"),
+                    ("status", "Status", "badge"), ("attempts", "Attempts", "count"), ("completedAt", "Completed", "time"),
+                    ("note", "Note", "text"),
+                ], 0))
+            }
+        } @else {
+            p { "Webhooks hold receivers' URLs and delivery logs: reading them needs the " code { "admin" } " scope." }
+        }
+    }).await
+}
+
+/// `GET /ui/triggers/{id}`: one trigger's timeline (request, the CALLs sent and their
+/// answers, the station's messages and why each was taken, the end), read from its record.
+pub async fn trigger(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let title = format!("Trigger {id}");
+    shell(&app, &headers, &uri, &title, "trigger", |_| {
+        html! {
+            div #trigger-detail data-trigger=(id) {
+                dl.facts #trigger-facts {}
+                h2 { "Timeline" }
+                ol.timeline #trigger-timeline { li.muted { "Loading…" } }
+            }
+        }
+    })
+    .await
+}
