@@ -22,6 +22,10 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// balancer (which no longer sends it to the draining node).
 pub const HANDOVER: Duration = Duration::from_secs(15);
 
+/// The most nodes a cluster has: each live node holds one of this many slots, and hands
+/// out only the 1.6 transaction ids of its slot (`session_env::CountedTransactionIds`).
+pub const SLOTS: i64 = 64;
+
 /// How long a watch that ended (NATS restarted) waits before it is opened again.
 const REWATCH: Duration = Duration::from_millis(500);
 
@@ -39,6 +43,10 @@ pub struct Bus {
     pub client: async_nats::Client,
     stations: kv::Store,
     nodes: kv::Store,
+    /// The transaction-id slots held by live nodes (`SLOTS`).
+    slots: kv::Store,
+    /// This node's slot, once claimed.
+    slot: std::sync::atomic::AtomicI64,
     /// The live nodes' records, kept by a watch of the nodes bucket.
     seen: Mutex<HashMap<String, NodeRecord>>,
     /// The ownerships this node wrote, by station: what a newer one elsewhere is compared to.
@@ -121,7 +129,10 @@ impl Bus {
         let stations = bucket(&js, format!("{}_stations", settings.name), Duration::ZERO).await?;
         let nodes = bucket(&js, format!("{}_nodes", settings.name), NODE_TTL * 2).await?;
         let lease = super::leader::Lease::open(&client, &settings.name).await?;
+        let slots = bucket(&js, format!("{}_slots", settings.name), NODE_TTL * 2).await?;
         Ok(Self {
+            slots,
+            slot: std::sync::atomic::AtomicI64::new(-1),
             lease,
             node_id: settings.node_id.clone(),
             name: settings.name.clone(),
@@ -132,6 +143,25 @@ impl Bus {
             held: Mutex::default(),
             moving: Mutex::default(),
         })
+    }
+
+    /// Claims a free transaction-id slot for this process (held while it refreshes it with
+    /// its heartbeat; a dead node's slot lapses after `NODE_TTL` twice over).
+    pub async fn claim_slot(&self, instance: &str) -> anyhow::Result<i64> {
+        for slot in 0..SLOTS {
+            if self
+                .slots
+                .create(format!("s{slot}"), instance.to_owned().into_bytes().into())
+                .await
+                .is_ok()
+            {
+                self.slot.store(slot, std::sync::atomic::Ordering::Relaxed);
+                return Ok(slot);
+            }
+        }
+        anyhow::bail!(
+            "all {SLOTS} node slots of the cluster are taken: a cluster has at most {SLOTS} nodes"
+        )
     }
 
     /// The subject a node serves forwarded API requests on.
@@ -341,6 +371,16 @@ pub async fn start(app: &Arc<App>, bus: &Arc<Bus>) -> anyhow::Result<()> {
 pub async fn heartbeat(app: &App, bus: &Bus) -> anyhow::Result<()> {
     let record = app.cluster.record(app, &bus.node_id, bus.lease.held());
     bus.seen.lock().insert(record.id.clone(), record.clone());
+    let slot = bus.slot.load(std::sync::atomic::Ordering::Relaxed);
+    if slot >= 0 {
+        bus.slots
+            .put(
+                format!("s{slot}"),
+                app.cluster.instance.clone().into_bytes().into(),
+            )
+            .await
+            .context("cannot refresh this node's slot")?;
+    }
     bus.nodes
         .put(bus.node_id.as_str(), serde_json::to_vec(&record)?.into())
         .await

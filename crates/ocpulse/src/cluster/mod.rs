@@ -104,6 +104,9 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let bus = Arc::new(bus::Bus::connect(settings, &app.cluster.instance).await?);
+    // Before any station connects: this node's 1.6 transaction ids are its slot's alone.
+    let slot = bus.claim_slot(&app.cluster.instance).await?;
+    app.transaction_ids.spread(bus::SLOTS, slot);
     if app.cluster.bus.set(Arc::clone(&bus)).is_err() {
         anyhow::bail!("this server already joined a cluster");
     }
