@@ -212,6 +212,11 @@ await step("sessions, schedules and webhooks pages", async () => {
   // The demo's stations charge every few seconds: sessions appear with their energy.
   await page.waitForFunction(() => document.querySelectorAll("#sessions-table tbody a").length > 0, null, { timeout: 30000 });
   await accessible("sessions");
+  await page.goto(base + "/ui/operations");
+  await page.waitForFunction(() => !document.querySelector("#drift-profiles-table tbody")?.textContent.includes("Loading")
+    && !document.querySelector("#rollouts-table tbody")?.textContent.includes("Loading"));
+  assert.doesNotMatch(await page.textContent("#rollouts-table tbody"), /^\d{3}:/, "the rollouts list loads");
+  await accessible("firmware and configuration");
   await page.goto(base + "/ui/webhooks");
   await page.waitForFunction(() => !document.querySelector("#webhooks-table tbody")?.textContent.includes("Loading"));
   await accessible("webhooks");

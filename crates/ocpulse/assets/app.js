@@ -115,12 +115,16 @@
     const island = document.getElementById("fleet-samples");
     if (!node || !island || typeof uPlot === "undefined") return;
     const s = JSON.parse(island.textContent);
-    const data = [s.t, s.connected, s.known];
+    // The last point is "now" (no trigger count yet): drawn for the stations only.
+    const triggers = s.triggers.map((v, i) => (i === s.triggers.length - 1 ? null : v));
+    const data = [s.t, s.connected, s.known, triggers];
     if (node._plot) { node._plot.setData(data); return; }
     node._plot = new uPlot({
       width: chartWidth(node), height: 220,
-      series: [{}, { label: "connected", stroke: "#0a7d32", width: 2 }, { label: "known", stroke: "#555", dash: [4, 4] }],
-      axes: [{}, { label: "stations" }],
+      series: [{}, { label: "connected", stroke: "#0a7d32", width: 2, scale: "n" },
+        { label: "known", stroke: "#555", dash: [4, 4], scale: "n" },
+        { label: "triggers / 10 s", stroke: "#8a3ffc", width: 1.5, scale: "t", paths: uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined }],
+      axes: [{}, { scale: "n", label: "stations" }, { scale: "t", side: 1, label: "triggers", grid: { show: false } }],
     }, data, node);
   }
 
@@ -375,9 +379,12 @@
 
   async function fillTable(table, append) {
     const columns = JSON.parse(table.dataset.columns);
-    const url = append ? table.dataset.nextUrl : table.dataset.api;
+    const [url0, key] = (append ? table.dataset.nextUrl : table.dataset.api || "").split("#");
+    const url = url0;
     if (!url) return;
     const r = await api("GET", url);
+    // A report (not a page): its list is under `key`, shown up to 200 rows.
+    if (r.ok && key) r.data = { items: (r.data[key] || []).slice(0, 200), next: null };
     const body = table.tBodies[0];
     if (!append) body.replaceChildren();
     if (!r.ok) {
@@ -389,7 +396,7 @@
     for (const item of items) body.append(el("tr", {}, ...columns.map(([path, , format]) => cell(field(item, path), format, item))));
     const more = document.querySelector(`button.more[data-table="${table.id}"]`);
     if (r.data.next) {
-      const u = new URL(table.dataset.api, location.href);
+      const u = new URL(table.dataset.api.split("#")[0], location.href);
       u.searchParams.set("after", r.data.next);
       table.dataset.nextUrl = u.pathname + u.search;
       table.dataset.loaded = "more";
