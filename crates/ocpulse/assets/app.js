@@ -155,15 +155,18 @@
   // ---- station page ----------------------------------------------------------------------
   function journalRow(ev) {
     const payload = typeof ev.payload === "string" ? ev.payload : JSON.stringify(ev.payload);
-    return el("tr", { "data-action": ev.action || "" },
+    return el("tr", { "data-action": ev.action || "", "data-direction": ev.direction || "", "data-type": ev.type || "" },
       el("td", { class: "num" }, ev.seq), el("td", {}, ev.at), el("td", {}, ev.direction),
       el("td", {}, ev.type), el("td", {}, ev.action || ""), el("td", {}, el("code", {}, payload)));
   }
 
   function applyJournalFilter() {
-    const f = (document.getElementById("journal-filter") || {}).value || "";
+    const f = ((document.getElementById("journal-filter") || {}).value || "").toLowerCase();
+    const dir = (document.getElementById("journal-direction") || {}).value || "";
+    const type = (document.getElementById("journal-type") || {}).value || "";
     for (const r of document.querySelectorAll("#journal tbody tr")) {
-      r.hidden = f !== "" && !(r.dataset.action || "").toLowerCase().includes(f.toLowerCase());
+      r.hidden = (f !== "" && !(r.dataset.action || "").toLowerCase().includes(f))
+        || (dir !== "" && r.dataset.direction !== dir) || (type !== "" && r.dataset.type !== type);
     }
   }
 
@@ -175,15 +178,27 @@
     // Journal: the latest page, then the live tail.
     const body = document.querySelector("#journal tbody");
     const seen = new Set();
-    const j = await api("GET", `/api/v1/stations/${enc}/messages?limit=30`);
-    for (const e of (j.data && j.data.items) || []) { seen.add(e.seq); body.append(journalRow(e)); }
-    applyJournalFilter();
-    document.getElementById("journal-filter").addEventListener("input", applyJournalFilter);
+    const older = document.getElementById("journal-older");
+    let next = null;
+    async function loadOlder() {
+      const j = await api("GET", `/api/v1/stations/${enc}/messages?limit=30` + (next ? `&after=${next}` : ""));
+      for (const e of (j.data && j.data.items) || []) { if (!seen.has(e.seq)) { seen.add(e.seq); body.append(journalRow(e)); } }
+      next = j.data && j.data.next;
+      older.hidden = !next;
+      applyJournalFilter();
+    }
+    await loadOlder();
+    older.addEventListener("click", loadOlder);
+    for (const id of ["journal-filter", "journal-direction", "journal-type"]) {
+      document.getElementById(id).addEventListener("input", applyJournalFilter);
+      document.getElementById(id).addEventListener("change", applyJournalFilter);
+    }
     const pending = [];
     const flush = throttled(() => {
       if (document.getElementById("journal-pause").checked) return;
       for (const e of pending.splice(0)) body.prepend(journalRow(e));
-      while (body.rows.length > 200) body.deleteRow(body.rows.length - 1);
+      // Live rows are capped (older ones come back with "Load older entries").
+      while (body.rows.length > 500) body.deleteRow(body.rows.length - 1);
       applyJournalFilter();
     }, 500);
     const meter = throttled(meterChart, 5000);

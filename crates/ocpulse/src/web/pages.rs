@@ -605,12 +605,19 @@ pub async fn station(
                     h2 #journal-title { "Journal (live)" }
                     div.filters {
                         div { label for="journal-filter" { "Action filter" } input #journal-filter type="search" placeholder="e.g. StatusNotification"; }
+                    div { label for="journal-direction" { "Direction" }
+                        select #journal-direction { option value="" { "any" } option value="in" { "in (from the station)" } option value="out" { "out (to the station)" } }
+                    }
+                    div { label for="journal-type" { "Type" }
+                        select #journal-type { option value="" { "any" } @for t in ["CALL", "CALLRESULT", "CALLERROR", "EVENT", "MALFORMED"] { option value=(t) { (t) } } }
+                    }
                         div.check { input #journal-pause type="checkbox"; label for="journal-pause" { "Pause live tail" } }
                     }
                     table.list.journal #journal data-station=(id) {
                         thead { tr { th scope="col" { "Seq" } th scope="col" { "At" } th scope="col" { "Dir" } th scope="col" { "Type" } th scope="col" { "Action" } th scope="col" { "Payload" } } }
                         tbody {}
                     }
+                    button #journal-older type="button" hidden { "Load older entries" }
                 }
             }
         }
