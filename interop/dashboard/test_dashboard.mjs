@@ -140,6 +140,17 @@ await step("trigger a StatusNotification from the station page and see the paylo
   await page.waitForFunction(() => document.querySelector("#recent-triggers tbody")?.textContent.includes("StatusNotification"));
   // The live journal shows the exchange too.
   await page.waitForFunction(() => [...document.querySelectorAll("#journal tbody tr")].some((r) => r.dataset.action === "TriggerMessage"));
+  // The journal's filters: only what went out to the station.
+  await page.selectOption("#journal-direction", "out");
+  assert.equal(await page.evaluate(() => [...document.querySelectorAll("#journal tbody tr")].filter((r) => !r.hidden && r.dataset.direction !== "out").length), 0);
+  assert.ok(await page.evaluate(() => [...document.querySelectorAll("#journal tbody tr")].some((r) => !r.hidden)), "outgoing entries stay shown");
+  await page.selectOption("#journal-direction", "");
+  // Older entries, a page at a time (the demo's station has more than one page by now).
+  const rows = await page.locator("#journal tbody tr").count();
+  if (await page.isVisible("#journal-older")) {
+    await page.click("#journal-older");
+    await page.waitForFunction((n) => document.querySelectorAll("#journal tbody tr").length > n, rows);
+  }
   await accessible("station");
   await page.locator("#trigger-section").scrollIntoViewIfNeeded();
   await shot("station");
@@ -212,6 +223,11 @@ await step("sessions, schedules and webhooks pages", async () => {
   // The demo's stations charge every few seconds: sessions appear with their energy.
   await page.waitForFunction(() => document.querySelectorAll("#sessions-table tbody a").length > 0, null, { timeout: 30000 });
   await accessible("sessions");
+  await page.goto(base + "/ui/operations");
+  await page.waitForFunction(() => !document.querySelector("#drift-profiles-table tbody")?.textContent.includes("Loading")
+    && !document.querySelector("#rollouts-table tbody")?.textContent.includes("Loading"));
+  assert.doesNotMatch(await page.textContent("#rollouts-table tbody"), /^\d{3}:/, "the rollouts list loads");
+  await accessible("firmware and configuration");
   await page.goto(base + "/ui/webhooks");
   await page.waitForFunction(() => !document.querySelector("#webhooks-table tbody")?.textContent.includes("Loading"));
   await accessible("webhooks");

@@ -115,12 +115,16 @@
     const island = document.getElementById("fleet-samples");
     if (!node || !island || typeof uPlot === "undefined") return;
     const s = JSON.parse(island.textContent);
-    const data = [s.t, s.connected, s.known];
+    // The last point is "now" (no trigger count yet): drawn for the stations only.
+    const triggers = s.triggers.map((v, i) => (i === s.triggers.length - 1 ? null : v));
+    const data = [s.t, s.connected, s.known, triggers];
     if (node._plot) { node._plot.setData(data); return; }
     node._plot = new uPlot({
       width: chartWidth(node), height: 220,
-      series: [{}, { label: "connected", stroke: "#0a7d32", width: 2 }, { label: "known", stroke: "#555", dash: [4, 4] }],
-      axes: [{}, { label: "stations" }],
+      series: [{}, { label: "connected", stroke: "#0a7d32", width: 2, scale: "n" },
+        { label: "known", stroke: "#555", dash: [4, 4], scale: "n" },
+        { label: "triggers / 10 s", stroke: "#8a3ffc", width: 1.5, scale: "t", paths: uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined }],
+      axes: [{}, { scale: "n", label: "stations" }, { scale: "t", side: 1, label: "triggers", grid: { show: false } }],
     }, data, node);
   }
 
@@ -151,15 +155,18 @@
   // ---- station page ----------------------------------------------------------------------
   function journalRow(ev) {
     const payload = typeof ev.payload === "string" ? ev.payload : JSON.stringify(ev.payload);
-    return el("tr", { "data-action": ev.action || "" },
+    return el("tr", { "data-action": ev.action || "", "data-direction": ev.direction || "", "data-type": ev.type || "" },
       el("td", { class: "num" }, ev.seq), el("td", {}, ev.at), el("td", {}, ev.direction),
       el("td", {}, ev.type), el("td", {}, ev.action || ""), el("td", {}, el("code", {}, payload)));
   }
 
   function applyJournalFilter() {
-    const f = (document.getElementById("journal-filter") || {}).value || "";
+    const f = ((document.getElementById("journal-filter") || {}).value || "").toLowerCase();
+    const dir = (document.getElementById("journal-direction") || {}).value || "";
+    const type = (document.getElementById("journal-type") || {}).value || "";
     for (const r of document.querySelectorAll("#journal tbody tr")) {
-      r.hidden = f !== "" && !(r.dataset.action || "").toLowerCase().includes(f.toLowerCase());
+      r.hidden = (f !== "" && !(r.dataset.action || "").toLowerCase().includes(f))
+        || (dir !== "" && r.dataset.direction !== dir) || (type !== "" && r.dataset.type !== type);
     }
   }
 
@@ -171,15 +178,27 @@
     // Journal: the latest page, then the live tail.
     const body = document.querySelector("#journal tbody");
     const seen = new Set();
-    const j = await api("GET", `/api/v1/stations/${enc}/messages?limit=30`);
-    for (const e of (j.data && j.data.items) || []) { seen.add(e.seq); body.append(journalRow(e)); }
-    applyJournalFilter();
-    document.getElementById("journal-filter").addEventListener("input", applyJournalFilter);
+    const older = document.getElementById("journal-older");
+    let next = null;
+    async function loadOlder() {
+      const j = await api("GET", `/api/v1/stations/${enc}/messages?limit=30` + (next ? `&after=${next}` : ""));
+      for (const e of (j.data && j.data.items) || []) { if (!seen.has(e.seq)) { seen.add(e.seq); body.append(journalRow(e)); } }
+      next = j.data && j.data.next;
+      older.hidden = !next;
+      applyJournalFilter();
+    }
+    await loadOlder();
+    older.addEventListener("click", loadOlder);
+    for (const id of ["journal-filter", "journal-direction", "journal-type"]) {
+      document.getElementById(id).addEventListener("input", applyJournalFilter);
+      document.getElementById(id).addEventListener("change", applyJournalFilter);
+    }
     const pending = [];
     const flush = throttled(() => {
       if (document.getElementById("journal-pause").checked) return;
       for (const e of pending.splice(0)) body.prepend(journalRow(e));
-      while (body.rows.length > 200) body.deleteRow(body.rows.length - 1);
+      // Live rows are capped (older ones come back with "Load older entries").
+      while (body.rows.length > 500) body.deleteRow(body.rows.length - 1);
       applyJournalFilter();
     }, 500);
     const meter = throttled(meterChart, 5000);
@@ -375,9 +394,12 @@
 
   async function fillTable(table, append) {
     const columns = JSON.parse(table.dataset.columns);
-    const url = append ? table.dataset.nextUrl : table.dataset.api;
+    const [url0, key] = (append ? table.dataset.nextUrl : table.dataset.api || "").split("#");
+    const url = url0;
     if (!url) return;
     const r = await api("GET", url);
+    // A report (not a page): its list is under `key`, shown up to 200 rows.
+    if (r.ok && key) r.data = { items: (r.data[key] || []).slice(0, 200), next: null };
     const body = table.tBodies[0];
     if (!append) body.replaceChildren();
     if (!r.ok) {
@@ -389,7 +411,7 @@
     for (const item of items) body.append(el("tr", {}, ...columns.map(([path, , format]) => cell(field(item, path), format, item))));
     const more = document.querySelector(`button.more[data-table="${table.id}"]`);
     if (r.data.next) {
-      const u = new URL(table.dataset.api, location.href);
+      const u = new URL(table.dataset.api.split("#")[0], location.href);
       u.searchParams.set("after", r.data.next);
       table.dataset.nextUrl = u.pathname + u.search;
       table.dataset.loaded = "more";

@@ -215,6 +215,7 @@ async fn login_cookie_csrf_scopes_and_logout() {
         ("/ui/schedules", "freshness-table"),
         ("/ui/triggers/NOPE", "trigger-timeline"),
         ("/ui/jobs", "jobs-table"),
+        ("/ui/operations", "rollouts-table"),
     ] {
         let (code, html) = page(&server, path, &cookie).await;
         assert_eq!(code, 200, "{path}");

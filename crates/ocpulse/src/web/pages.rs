@@ -201,11 +201,12 @@ pub async fn overview(
     let samples: Vec<_> = app.web.samples.lock().iter().copied().collect();
     let mut samples = samples;
     // The chart always ends now, even before the first tick of a fresh server.
-    samples.push((crate::now_ms() / 1000, f.connected, f.known));
+    samples.push((crate::now_ms() / 1000, f.connected, f.known, 0));
     let series = json!({
         "t": samples.iter().map(|s| s.0).collect::<Vec<_>>(),
         "connected": samples.iter().map(|s| s.1).collect::<Vec<_>>(),
         "known": samples.iter().map(|s| s.2).collect::<Vec<_>>(),
+        "triggers": samples.iter().map(|s| s.3).collect::<Vec<_>>(),
     });
     let live = html! {
         div.cards {
@@ -234,8 +235,8 @@ pub async fn overview(
     answer(&q, "Fleet overview", "overview", &v, live, |live| {
         html! {
             section aria-labelledby="chart-title" {
-                h2 #chart-title { "Connected stations over time" }
-                div #fleet-chart .chart role="img" aria-label="Chart of connected and known stations over time" {}
+                h2 #chart-title { "Connected stations and triggers over time" }
+                div #fleet-chart .chart role="img" aria-label="Chart of connected and known stations, and triggers ended per 10 seconds, over time" {}
             }
             div data-fragment="/?fragment=1" data-events="action=StatusNotification,StationConnected,StationDisconnected,BootNotification,StartTransaction,StopTransaction,TransactionEvent,AlertRaised,AlertAcknowledged,AlertResolved" data-throttle="2000" {
                 (live)
@@ -604,12 +605,19 @@ pub async fn station(
                     h2 #journal-title { "Journal (live)" }
                     div.filters {
                         div { label for="journal-filter" { "Action filter" } input #journal-filter type="search" placeholder="e.g. StatusNotification"; }
+                    div { label for="journal-direction" { "Direction" }
+                        select #journal-direction { option value="" { "any" } option value="in" { "in (from the station)" } option value="out" { "out (to the station)" } }
+                    }
+                    div { label for="journal-type" { "Type" }
+                        select #journal-type { option value="" { "any" } @for t in ["CALL", "CALLRESULT", "CALLERROR", "EVENT", "MALFORMED"] { option value=(t) { (t) } } }
+                    }
                         div.check { input #journal-pause type="checkbox"; label for="journal-pause" { "Pause live tail" } }
                     }
                     table.list.journal #journal data-station=(id) {
                         thead { tr { th scope="col" { "Seq" } th scope="col" { "At" } th scope="col" { "Dir" } th scope="col" { "Type" } th scope="col" { "Action" } th scope="col" { "Payload" } } }
                         tbody {}
                     }
+                    button #journal-older type="button" hidden { "Load older entries" }
                 }
             }
         }
@@ -965,4 +973,24 @@ pub async fn trigger(
         }
     })
     .await
+}
+
+/// `GET /ui/operations`: firmware rollouts (stage, counts) and configuration drift (per
+/// profile, and the stations that drift).
+pub async fn operations(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    shell(&app, &headers, &uri, "Firmware and configuration", "operations", |_| html! {
+        (api_table("rollouts-table", "Firmware rollouts, newest first", "/api/v1/firmware/rollouts?limit=50", &[
+            ("id", "Rollout", "text"), ("firmwareVersion", "Firmware", "text"), ("stage", "Stage", "badge"),
+            ("finished", "Finished", "bool"), ("canary", "Canary", "num"), ("counts", "Stations by status", "json"),
+            ("createdAt", "Created", "time"), ("reason", "Why it stopped", "text"),
+        ], 5000))
+        (api_table("drift-profiles-table", "Configuration drift by profile", "/api/v1/config/drift#profiles", &[
+            ("profileId", "Profile", "text"), ("stations", "Stations", "num"), ("compliant", "Compliant", "num"),
+            ("drifting", "Drifting", "num"), ("unread", "Not read yet", "num"),
+        ], 10000))
+        (api_table("drift-stations-table", "Stations and their standing (first 200)", "/api/v1/config/drift#stations", &[
+            ("stationId", "Station", "station"), ("profileId", "Profile", "text"), ("standing", "Standing", "badge"),
+            ("readAt", "Read", "time"), ("items", "Keys that differ", "count"),
+        ], 10000))
+    }).await
 }
