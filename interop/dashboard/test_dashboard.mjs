@@ -267,11 +267,21 @@ await step("keyboard-only navigation of the main pages", async () => {
 });
 
 await step("logout", async () => {
+  // A second tab stays open on the stations page while the first logs out.
+  const other = await context.newPage();
+  await other.goto(base + "/ui/stations");
+  await other.waitForSelector('tr[data-station="REJECT01"]');
   await page.goto(base + "/");
   await page.click("text=Log out");
   await page.waitForURL(/\/ui\/login$/);
   await page.goto(base + "/ui/stations");
   assert.match(page.url(), /\/ui\/login\?next=/);
+  // Its next live refresh finds the session ended and goes to the login page.
+  const r = await api("POST", "/api/v1/stations/REJECT01/change-availability", { operative: false, connectorId: 1 });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await other.waitForURL(/\/ui\/login/);
+  await api("POST", "/api/v1/stations/REJECT01/change-availability", { operative: true, connectorId: 1 });
+  await other.close();
 });
 
 await step("no script errors", async () => {

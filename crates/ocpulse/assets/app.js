@@ -26,6 +26,9 @@
     });
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
+    if (res.status === 401 && document.querySelector('meta[name="csrf-token"]').content !== "") {
+      say("Your session ended; log in again.");
+    }
     return { ok: res.ok, status: res.status, data };
   }
 
@@ -68,6 +71,8 @@
     const refresh = throttled(async () => {
       try {
         const res = await fetch(part.dataset.fragment, { credentials: "same-origin" });
+        // The session ended (logout elsewhere, expiry, a revoked token): to the login page.
+        if (res.redirected && new URL(res.url).pathname === "/ui/login") { location.href = res.url; return; }
         if (!res.ok) return;
         const html = await res.text();
         // Keep focus where it was when the element is replaced (keyboard users).
