@@ -140,6 +140,17 @@ await step("trigger a StatusNotification from the station page and see the paylo
   await page.waitForFunction(() => document.querySelector("#recent-triggers tbody")?.textContent.includes("StatusNotification"));
   // The live journal shows the exchange too.
   await page.waitForFunction(() => [...document.querySelectorAll("#journal tbody tr")].some((r) => r.dataset.action === "TriggerMessage"));
+  // The journal's filters: only what went out to the station.
+  await page.selectOption("#journal-direction", "out");
+  assert.equal(await page.evaluate(() => [...document.querySelectorAll("#journal tbody tr")].filter((r) => !r.hidden && r.dataset.direction !== "out").length), 0);
+  assert.ok(await page.evaluate(() => [...document.querySelectorAll("#journal tbody tr")].some((r) => !r.hidden)), "outgoing entries stay shown");
+  await page.selectOption("#journal-direction", "");
+  // Older entries, a page at a time (the demo's station has more than one page by now).
+  const rows = await page.locator("#journal tbody tr").count();
+  if (await page.isVisible("#journal-older")) {
+    await page.click("#journal-older");
+    await page.waitForFunction((n) => document.querySelectorAll("#journal tbody tr").length > n, rows);
+  }
   await accessible("station");
   await page.locator("#trigger-section").scrollIntoViewIfNeeded();
   await shot("station");
@@ -187,6 +198,41 @@ await step("acknowledge an alert", async () => {
   await shot("alerts");
 });
 
+await step("a trigger's timeline", async () => {
+  await page.goto(base + "/ui/stations/CP0001");
+  const link = page.locator("#recent-triggers tbody tr", { hasText: "StatusNotification" }).first().locator("a");
+  await link.waitFor();
+  await link.click();
+  await page.waitForURL(/\/ui\/triggers\//);
+  await page.waitForFunction(() => document.querySelector("#trigger-timeline")?.textContent.includes("Ended"));
+  const text = await page.textContent("#trigger-timeline");
+  assert.match(text, /Sent TriggerMessage/);
+  assert.match(text, /Station answered Accepted/);
+  assert.match(text, /Station sent StatusNotification/);
+  await accessible("trigger timeline");
+});
+
+await step("sessions, schedules and webhooks pages", async () => {
+  const s = await api("POST", "/api/v1/schedules", { name: "browser schedule", selector: { all: true }, trigger: { requestedMessage: "Heartbeat" }, everySeconds: 3600 });
+  assert.equal(s.status, 201, JSON.stringify(s.body));
+  await page.goto(base + "/ui/schedules");
+  await page.waitForFunction(() => document.querySelector("#schedules-table tbody")?.textContent.includes("browser schedule"));
+  await page.waitForFunction(() => !document.querySelector("#freshness-table tbody")?.textContent.includes("Loading"));
+  await accessible("schedules");
+  await page.goto(base + "/ui/sessions");
+  // The demo's stations charge every few seconds: sessions appear with their energy.
+  await page.waitForFunction(() => document.querySelectorAll("#sessions-table tbody a").length > 0, null, { timeout: 30000 });
+  await accessible("sessions");
+  await page.goto(base + "/ui/operations");
+  await page.waitForFunction(() => !document.querySelector("#drift-profiles-table tbody")?.textContent.includes("Loading")
+    && !document.querySelector("#rollouts-table tbody")?.textContent.includes("Loading"));
+  assert.doesNotMatch(await page.textContent("#rollouts-table tbody"), /^\d{3}:/, "the rollouts list loads");
+  await accessible("firmware and configuration");
+  await page.goto(base + "/ui/webhooks");
+  await page.waitForFunction(() => !document.querySelector("#webhooks-table tbody")?.textContent.includes("Loading"));
+  await accessible("webhooks");
+});
+
 await step("keyboard-only navigation of the main pages", async () => {
   await page.goto(base + "/");
   await page.keyboard.press("Tab");
@@ -221,11 +267,21 @@ await step("keyboard-only navigation of the main pages", async () => {
 });
 
 await step("logout", async () => {
+  // A second tab stays open on the stations page while the first logs out.
+  const other = await context.newPage();
+  await other.goto(base + "/ui/stations");
+  await other.waitForSelector('tr[data-station="REJECT01"]');
   await page.goto(base + "/");
   await page.click("text=Log out");
   await page.waitForURL(/\/ui\/login$/);
   await page.goto(base + "/ui/stations");
   assert.match(page.url(), /\/ui\/login\?next=/);
+  // Its next live refresh finds the session ended and goes to the login page.
+  const r = await api("POST", "/api/v1/stations/REJECT01/change-availability", { operative: false, connectorId: 1 });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await other.waitForURL(/\/ui\/login/);
+  await api("POST", "/api/v1/stations/REJECT01/change-availability", { operative: true, connectorId: 1 });
+  await other.close();
 });
 
 await step("no script errors", async () => {

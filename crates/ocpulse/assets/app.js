@@ -26,6 +26,9 @@
     });
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
+    if (res.status === 401 && document.querySelector('meta[name="csrf-token"]').content !== "") {
+      say("Your session ended; log in again.");
+    }
     return { ok: res.ok, status: res.status, data };
   }
 
@@ -68,6 +71,8 @@
     const refresh = throttled(async () => {
       try {
         const res = await fetch(part.dataset.fragment, { credentials: "same-origin" });
+        // The session ended (logout elsewhere, expiry, a revoked token): to the login page.
+        if (res.redirected && new URL(res.url).pathname === "/ui/login") { location.href = res.url; return; }
         if (!res.ok) return;
         const html = await res.text();
         // Keep focus where it was when the element is replaced (keyboard users).
@@ -115,12 +120,16 @@
     const island = document.getElementById("fleet-samples");
     if (!node || !island || typeof uPlot === "undefined") return;
     const s = JSON.parse(island.textContent);
-    const data = [s.t, s.connected, s.known];
+    // The last point is "now" (no trigger count yet): drawn for the stations only.
+    const triggers = s.triggers.map((v, i) => (i === s.triggers.length - 1 ? null : v));
+    const data = [s.t, s.connected, s.known, triggers];
     if (node._plot) { node._plot.setData(data); return; }
     node._plot = new uPlot({
       width: chartWidth(node), height: 220,
-      series: [{}, { label: "connected", stroke: "#0a7d32", width: 2 }, { label: "known", stroke: "#555", dash: [4, 4] }],
-      axes: [{}, { label: "stations" }],
+      series: [{}, { label: "connected", stroke: "#0a7d32", width: 2, scale: "n" },
+        { label: "known", stroke: "#555", dash: [4, 4], scale: "n" },
+        { label: "triggers / 10 s", stroke: "#8a3ffc", width: 1.5, scale: "t", paths: uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined }],
+      axes: [{}, { scale: "n", label: "stations" }, { scale: "t", side: 1, label: "triggers", grid: { show: false } }],
     }, data, node);
   }
 
@@ -151,15 +160,18 @@
   // ---- station page ----------------------------------------------------------------------
   function journalRow(ev) {
     const payload = typeof ev.payload === "string" ? ev.payload : JSON.stringify(ev.payload);
-    return el("tr", { "data-action": ev.action || "" },
+    return el("tr", { "data-action": ev.action || "", "data-direction": ev.direction || "", "data-type": ev.type || "" },
       el("td", { class: "num" }, ev.seq), el("td", {}, ev.at), el("td", {}, ev.direction),
       el("td", {}, ev.type), el("td", {}, ev.action || ""), el("td", {}, el("code", {}, payload)));
   }
 
   function applyJournalFilter() {
-    const f = (document.getElementById("journal-filter") || {}).value || "";
+    const f = ((document.getElementById("journal-filter") || {}).value || "").toLowerCase();
+    const dir = (document.getElementById("journal-direction") || {}).value || "";
+    const type = (document.getElementById("journal-type") || {}).value || "";
     for (const r of document.querySelectorAll("#journal tbody tr")) {
-      r.hidden = f !== "" && !(r.dataset.action || "").toLowerCase().includes(f.toLowerCase());
+      r.hidden = (f !== "" && !(r.dataset.action || "").toLowerCase().includes(f))
+        || (dir !== "" && r.dataset.direction !== dir) || (type !== "" && r.dataset.type !== type);
     }
   }
 
@@ -171,15 +183,27 @@
     // Journal: the latest page, then the live tail.
     const body = document.querySelector("#journal tbody");
     const seen = new Set();
-    const j = await api("GET", `/api/v1/stations/${enc}/messages?limit=30`);
-    for (const e of (j.data && j.data.items) || []) { seen.add(e.seq); body.append(journalRow(e)); }
-    applyJournalFilter();
-    document.getElementById("journal-filter").addEventListener("input", applyJournalFilter);
+    const older = document.getElementById("journal-older");
+    let next = null;
+    async function loadOlder() {
+      const j = await api("GET", `/api/v1/stations/${enc}/messages?limit=30` + (next ? `&after=${next}` : ""));
+      for (const e of (j.data && j.data.items) || []) { if (!seen.has(e.seq)) { seen.add(e.seq); body.append(journalRow(e)); } }
+      next = j.data && j.data.next;
+      older.hidden = !next;
+      applyJournalFilter();
+    }
+    await loadOlder();
+    older.addEventListener("click", loadOlder);
+    for (const id of ["journal-filter", "journal-direction", "journal-type"]) {
+      document.getElementById(id).addEventListener("input", applyJournalFilter);
+      document.getElementById(id).addEventListener("change", applyJournalFilter);
+    }
     const pending = [];
     const flush = throttled(() => {
       if (document.getElementById("journal-pause").checked) return;
       for (const e of pending.splice(0)) body.prepend(journalRow(e));
-      while (body.rows.length > 200) body.deleteRow(body.rows.length - 1);
+      // Live rows are capped (older ones come back with "Load older entries").
+      while (body.rows.length > 500) body.deleteRow(body.rows.length - 1);
       applyJournalFilter();
     }, 500);
     const meter = throttled(meterChart, 5000);
@@ -210,7 +234,7 @@
     if (items.length === 0) body.append(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No triggers yet.")));
     for (const t of items) {
       body.append(el("tr", {},
-        el("td", {}, t.createdAt || t.startedAt || ""),
+        el("td", {}, el("a", { href: "/ui/triggers/" + encodeURIComponent(t.id) }, t.createdAt || t.id)),
         el("td", {}, (t.request && t.request.requestedMessage) || t.requestedMessage || ""),
         el("td", {}, badge(t.outcome || "", outcomeClass(t.outcome))),
         el("td", { class: "num" }, t.elapsedMs == null ? "" : t.elapsedMs + " ms"),
@@ -235,7 +259,8 @@
       return;
     }
     out.append(el("p", {}, "Outcome ", badge(d.outcome || "?", outcomeClass(d.outcome)),
-      ` · station answered ${d.status || "—"} · ${d.elapsedMs == null ? "" : d.elapsedMs + " ms"}`));
+      ` · station answered ${d.status || "—"} · ${d.elapsedMs == null ? "" : d.elapsedMs + " ms"} · `,
+      el("a", { href: "/ui/triggers/" + encodeURIComponent(d.triggerId || "") }, "timeline")));
     if (d.detail || d.message) out.append(el("p", {}, d.detail || d.message));
     for (const m of d.messages || []) {
       out.append(el("h3", {}, `${m.action} (matched by ${m.matchedBy})`));
@@ -329,7 +354,7 @@
           el("td", {}, el("a", { href: "/ui/stations/" + encodeURIComponent(x.stationId) }, x.stationId)),
           el("td", {}, badge(x.outcome, outcomeClass(x.outcome))),
           el("td", { class: "num" }, x.attempts),
-          el("td", {}, x.detail || "")));
+          el("td", {}, x.triggerId ? el("a", { href: "/ui/triggers/" + encodeURIComponent(x.triggerId) }, x.detail || "timeline") : (x.detail || ""))));
       }
       if (j.status !== "running" && j.open === 0) { listJobs(); return; }
       await new Promise((res) => setTimeout(res, 700));
@@ -354,6 +379,102 @@
     }
   });
 
+  // ---- tables read from the API (sessions, schedules, webhooks) ---------------------------
+  function field(obj, path) {
+    return path.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
+  }
+
+  function cell(value, format, row) {
+    if (format === "station") return el("td", {}, el("a", { href: "/ui/stations/" + encodeURIComponent(value) }, value));
+    if (format === "job") return el("td", {}, value ? el("a", { href: "/ui/jobs?job=" + encodeURIComponent(value) }, value) : "");
+    if (format === "deliveries") return el("td", {}, el("button", { type: "button", class: "deliveries", "data-webhook": value }, "Show deliveries"));
+    if (value === undefined || value === null) return el("td", { class: format === "num" ? "num" : "" }, "");
+    if (format === "num") return el("td", { class: "num" }, value);
+    if (format === "count") return el("td", { class: "num" }, Array.isArray(value) ? value.length : value);
+    if (format === "bool") return el("td", {}, value ? "yes" : "no");
+    if (format === "badge") return el("td", {}, badge(value, /^(completed|partial|delivered|succeeded|ok)$/i.test(value) ? "ok" : /^(pending|running|retrying)$/i.test(value) ? "busy" : "bad"));
+    if (format === "json") return el("td", {}, el("code", {}, JSON.stringify(value)));
+    return el("td", {}, String(value));
+  }
+
+  async function fillTable(table, append) {
+    const columns = JSON.parse(table.dataset.columns);
+    const [url0, key] = (append ? table.dataset.nextUrl : table.dataset.api || "").split("#");
+    const url = url0;
+    if (!url) return;
+    const r = await api("GET", url);
+    // A report (not a page): its list is under `key`, shown up to 200 rows.
+    if (r.ok && key) r.data = { items: (r.data[key] || []).slice(0, 200), next: null };
+    const body = table.tBodies[0];
+    if (!append) body.replaceChildren();
+    if (!r.ok) {
+      body.append(el("tr", {}, el("td", { colspan: String(columns.length), class: "error" }, `${r.status}: ${(r.data && r.data.message) || ""}`)));
+      return;
+    }
+    const items = r.data.items || [];
+    if (!append && items.length === 0) body.append(el("tr", {}, el("td", { colspan: String(columns.length), class: "muted" }, "None.")));
+    for (const item of items) body.append(el("tr", {}, ...columns.map(([path, , format]) => cell(field(item, path), format, item))));
+    const more = document.querySelector(`button.more[data-table="${table.id}"]`);
+    if (r.data.next) {
+      const u = new URL(table.dataset.api.split("#")[0], location.href);
+      u.searchParams.set("after", r.data.next);
+      table.dataset.nextUrl = u.pathname + u.search;
+      table.dataset.loaded = "more";
+    } else {
+      table.dataset.nextUrl = "";
+    }
+    if (more) more.hidden = !r.data.next;
+  }
+
+  for (const table of document.querySelectorAll("table[data-api]")) {
+    if (table.dataset.api) fillTable(table, false);
+    const every = Number(table.dataset.refresh || 0);
+    // Re-read only while nobody paged further (a refresh would drop the later pages).
+    if (every > 0) setInterval(() => { if (table.dataset.loaded !== "more" && !document.hidden) fillTable(table, false); }, every);
+  }
+  document.addEventListener("click", (e) => {
+    const more = e.target.closest("button.more");
+    if (more) fillTable(document.getElementById(more.dataset.table), true);
+    const d = e.target.closest("button.deliveries");
+    if (d) {
+      const t = document.getElementById("deliveries-table");
+      t.dataset.api = `/api/v1/webhooks/${encodeURIComponent(d.dataset.webhook)}/deliveries?limit=50`;
+      document.getElementById("deliveries-section").hidden = false;
+      fillTable(t, false);
+    }
+  });
+
+  // ---- trigger detail --------------------------------------------------------------------
+  async function triggerPage() {
+    const root = document.getElementById("trigger-detail");
+    const r = await api("GET", `/api/v1/triggers/${encodeURIComponent(root.dataset.trigger)}`);
+    const list = document.getElementById("trigger-timeline");
+    list.replaceChildren();
+    if (!r.ok) { list.append(el("li", { class: "error" }, `${r.status}: ${(r.data && r.data.message) || ""}`)); return; }
+    const t = r.data;
+    const facts = document.getElementById("trigger-facts");
+    const fact = (k, v) => facts.append(el("dt", {}, k), el("dd", {}, v));
+    fact("Station", el("a", { href: "/ui/stations/" + encodeURIComponent(t.stationId) }, t.stationId));
+    fact("Protocol", t.protocol);
+    fact("Asked by", t.requestedBy);
+    fact("Outcome", badge(t.outcome, outcomeClass(t.outcome)));
+    if (t.detail) fact("Detail", t.detail);
+    fact("Elapsed", t.elapsedMs == null ? "running" : t.elapsedMs + " ms");
+    const item = (when, what, payload) => {
+      const li = el("li", {}, el("time", {}, when || ""), " ", el("strong", {}, what));
+      if (payload !== undefined) li.append(el("pre", { class: "payload", tabindex: "0" }, JSON.stringify(payload, null, 2)));
+      list.append(li);
+    };
+    item(t.createdAt, "Requested", t.request);
+    for (const c of t.calls || []) {
+      item("", `Sent ${c.action}`, c.payload);
+      item(c.answerMs == null ? "" : `+${c.answerMs} ms`, `Station answered ${c.status || (c.error ? "with an error" : "nothing")}`, c.error || c.statusInfo || undefined);
+    }
+    for (const m of t.messages || []) item(m.receivedAt, `Station sent ${m.action} (matched by ${m.matchedBy})`, m.payload);
+    for (const m of t.unmatched || []) item(m.receivedAt, `Station sent ${m.action}, not taken as the answer`, m.payload);
+    item(t.completedAt, `Ended: ${t.outcome}`);
+  }
+
   // ---- start -----------------------------------------------------------------------------
   if (page === "overview") {
     fleetChart();
@@ -363,8 +484,9 @@
   }
   if (page === "station") stationPage();
   if (page === "jobs") jobsPage();
+  if (page === "trigger") triggerPage();
   // Pages whose only live parts are fragments follow the events those ask for.
-  if (page !== "station" && page !== "jobs") {
+  if (page !== "station" && page !== "jobs" && page !== "trigger") {
     const queries = fragments.map((f) => f.part.dataset.events).filter(Boolean);
     if (queries.length > 0) follow(queries[0]);
   }

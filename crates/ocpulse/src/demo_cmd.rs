@@ -131,7 +131,7 @@ async fn serve_demo(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<()
     }));
     let base = format!("http://{}", args.listen);
     wait_ready(&base).await?;
-    add_alert_rule(&base, token.as_deref()).await?;
+    add_rules(&base, token.as_deref()).await?;
     let stations = fleet(args);
     let count = stations.len();
     let options = FleetOptions {
@@ -188,24 +188,43 @@ async fn wait_ready(base: &str) -> anyhow::Result<()> {
     anyhow::bail!("the demo server did not start within 30 s")
 }
 
-/// The rule that raises an alert for every faulted connector (the faulty stations have them).
-async fn add_alert_rule(base: &str, token: Option<&str>) -> anyhow::Result<()> {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}/api/v1/alert-rules"))
-        .json(&serde_json::json!({
-            "name": "Connector faulted",
-            "condition": {"kind": "connectorFaulted"},
-            "severity": "critical"
-        }));
-    if let Some(t) = token {
-        request = request.bearer_auth(t);
-    }
-    let r = request
-        .send()
-        .await
-        .context("cannot create the demo's alert rule")?;
-    if !r.status().is_success() {
-        anyhow::bail!("the demo's alert rule was refused: {}", r.status());
+/// The demo's fleet rules: an alert for every faulted connector (the faulty stations have
+/// them) and a schedule that asks every connected station for its status every 30 s (so the
+/// overview's chart shows triggers and the station pages recent ones).
+async fn add_rules(base: &str, token: Option<&str>) -> anyhow::Result<()> {
+    let rules = [
+        (
+            "alert-rules",
+            serde_json::json!({
+                "name": "Connector faulted",
+                "condition": {"kind": "connectorFaulted"},
+                "severity": "critical"
+            }),
+        ),
+        (
+            "schedules",
+            serde_json::json!({
+                "name": "status sweep",
+                "selector": {"all": true, "connection": "connected"},
+                "trigger": {"requestedMessage": "StatusNotification", "timeoutMs": 5000},
+                "everySeconds": 30
+            }),
+        ),
+    ];
+    for (path, body) in rules {
+        let mut request = reqwest::Client::new()
+            .post(format!("{base}/api/v1/{path}"))
+            .json(&body);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let r = request
+            .send()
+            .await
+            .with_context(|| format!("cannot create the demo's {path}"))?;
+        if !r.status().is_success() {
+            anyhow::bail!("the demo's {path} was refused: {}", r.status());
+        }
     }
     Ok(())
 }

@@ -209,6 +209,24 @@ async fn login_cookie_csrf_scopes_and_logout() {
     assert!(!alert.is_empty(), "the faulted connector raised an alert");
     let (code, _) = page(&server, "/ui/stations/NOPE", &cookie).await;
     assert_eq!(code, 404);
+    // The pages read from the API render their tables; webhooks are the admin's.
+    for (path, table) in [
+        ("/ui/sessions", "sessions-table"),
+        ("/ui/schedules", "freshness-table"),
+        ("/ui/triggers/NOPE", "trigger-timeline"),
+        ("/ui/jobs", "jobs-table"),
+        ("/ui/operations", "rollouts-table"),
+    ] {
+        let (code, html) = page(&server, path, &cookie).await;
+        assert_eq!(code, 200, "{path}");
+        assert!(html.contains(&format!("id=\"{table}\"")), "{path}");
+        assert!(
+            !html.contains("href=\"/ui/webhooks\""),
+            "no Webhooks link below admin"
+        );
+    }
+    let (_, html) = page(&server, "/ui/webhooks", &cookie).await;
+    assert!(html.contains("needs the <code>admin</code> scope"));
 
     // The API takes the cookie: reads as they are, writes only with the CSRF header.
     let (code, _) = page(&server, "/api/v1/stations/CP1", &cookie).await;

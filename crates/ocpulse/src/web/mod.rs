@@ -39,35 +39,59 @@ const SAMPLES_KEPT: usize = 2160;
 pub struct Web {
     /// Logged-in browsers.
     pub sessions: session::Sessions,
-    /// (unix seconds, connected stations, known stations), oldest first.
-    pub samples: Mutex<VecDeque<(i64, usize, usize)>>,
+    /// (unix seconds, connected stations, known stations, triggers ended since the sample
+    /// before), oldest first.
+    pub samples: Mutex<VecDeque<(i64, usize, usize, u64)>>,
 }
 
 impl Web {
     /// Records one sample, dropping the oldest past the bound.
-    pub fn sample(&self, at_secs: i64, connected: usize, known: usize) {
+    pub fn sample(&self, at_secs: i64, connected: usize, known: usize, triggers: u64) {
         let mut s = self.samples.lock();
         if s.len() >= SAMPLES_KEPT {
             s.pop_front();
         }
-        s.push_back((at_secs, connected, known));
+        s.push_back((at_secs, connected, known, triggers));
     }
 }
 
 /// Starts the sampler of the overview's chart (one count of the registry per
-/// [`SAMPLE_EVERY`]), stopped at shutdown.
+/// [`SAMPLE_EVERY`], and the triggers that ended meanwhile, counted from the committed
+/// journal's `TriggerCompleted` entries as the event stream reads them), stopped at shutdown.
 pub fn start(app: &Arc<App>) {
     let app = Arc::clone(app);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut live = Some(app.store.subscribe());
+        let mut triggers = 0u64;
         loop {
+            let next = async {
+                match live.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = app.shutdown.cancelled() => break,
                 _ = tick.tick() => {
                     let (connected, known) = connected_count(&app);
-                    app.web.sample(crate::now_ms() / 1000, connected, known);
+                    app.web.sample(crate::now_ms() / 1000, connected, known, triggers);
+                    triggers = 0;
                 }
+                entry = next => match entry {
+                    Ok(e) => {
+                        if e.frame_type == ocpulse_core::journal::EVENT
+                            && e.action.as_deref() == Some(ocpulse_core::projection::TRIGGER_COMPLETED)
+                        {
+                            triggers += 1;
+                        }
+                    }
+                    // Overtaken (entries of unknown kinds were missed): the count is low
+                    // for this interval, never wrong for the next.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => live = None,
+                },
             }
         }
     });
@@ -91,6 +115,11 @@ pub fn router() -> Router<Arc<App>> {
         .route("/ui/stations/{id}", get(pages::station))
         .route("/ui/jobs", get(pages::jobs))
         .route("/ui/alerts", get(pages::alerts))
+        .route("/ui/sessions", get(pages::sessions))
+        .route("/ui/schedules", get(pages::schedules))
+        .route("/ui/webhooks", get(pages::webhooks))
+        .route("/ui/operations", get(pages::operations))
+        .route("/ui/triggers/{id}", get(pages::trigger))
         .route("/ui/selector-count", get(pages::selector_count))
         .route("/ui/assets/{file}", get(asset))
 }
@@ -183,11 +212,15 @@ pub fn html_response(status: StatusCode, markup: Markup) -> Response {
 }
 
 /// The main pages, in the navigation's order: (path, label, page key).
-const NAV: [(&str, &str, &str); 4] = [
+const NAV: [(&str, &str, &str); 8] = [
     ("/", "Overview", "overview"),
     ("/ui/stations", "Stations", "stations"),
+    ("/ui/sessions", "Sessions", "sessions"),
     ("/ui/jobs", "Jobs", "jobs"),
+    ("/ui/schedules", "Schedules", "schedules"),
     ("/ui/alerts", "Alerts", "alerts"),
+    ("/ui/operations", "Firmware", "operations"),
+    ("/ui/webhooks", "Webhooks", "webhooks"),
 ];
 
 /// The frame of every page: navigation, who is logged in, logout, the scripts.
@@ -211,12 +244,14 @@ pub fn layout(title: &str, page: &str, viewer: &Viewer, body: Markup) -> Markup 
                     nav aria-label="Main" {
                         ul {
                             @for (href, label, key) in NAV {
+                                @if key != "webhooks" || viewer.can(Scope::Admin) {
                                 li {
                                     @if key == page {
                                         a href=(href) aria-current="page" { (label) }
                                     } @else {
                                         a href=(href) { (label) }
                                     }
+                                }
                                 }
                             }
                         }

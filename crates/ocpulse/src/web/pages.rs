@@ -201,11 +201,12 @@ pub async fn overview(
     let samples: Vec<_> = app.web.samples.lock().iter().copied().collect();
     let mut samples = samples;
     // The chart always ends now, even before the first tick of a fresh server.
-    samples.push((crate::now_ms() / 1000, f.connected, f.known));
+    samples.push((crate::now_ms() / 1000, f.connected, f.known, 0));
     let series = json!({
         "t": samples.iter().map(|s| s.0).collect::<Vec<_>>(),
         "connected": samples.iter().map(|s| s.1).collect::<Vec<_>>(),
         "known": samples.iter().map(|s| s.2).collect::<Vec<_>>(),
+        "triggers": samples.iter().map(|s| s.3).collect::<Vec<_>>(),
     });
     let live = html! {
         div.cards {
@@ -234,8 +235,8 @@ pub async fn overview(
     answer(&q, "Fleet overview", "overview", &v, live, |live| {
         html! {
             section aria-labelledby="chart-title" {
-                h2 #chart-title { "Connected stations over time" }
-                div #fleet-chart .chart role="img" aria-label="Chart of connected and known stations over time" {}
+                h2 #chart-title { "Connected stations and triggers over time" }
+                div #fleet-chart .chart role="img" aria-label="Chart of connected and known stations, and triggers ended per 10 seconds, over time" {}
             }
             div data-fragment="/?fragment=1" data-events="action=StatusNotification,StationConnected,StationDisconnected,BootNotification,StartTransaction,StopTransaction,TransactionEvent,AlertRaised,AlertAcknowledged,AlertResolved" data-throttle="2000" {
                 (live)
@@ -604,12 +605,19 @@ pub async fn station(
                     h2 #journal-title { "Journal (live)" }
                     div.filters {
                         div { label for="journal-filter" { "Action filter" } input #journal-filter type="search" placeholder="e.g. StatusNotification"; }
+                    div { label for="journal-direction" { "Direction" }
+                        select #journal-direction { option value="" { "any" } option value="in" { "in (from the station)" } option value="out" { "out (to the station)" } }
+                    }
+                    div { label for="journal-type" { "Type" }
+                        select #journal-type { option value="" { "any" } @for t in ["CALL", "CALLRESULT", "CALLERROR", "EVENT", "MALFORMED"] { option value=(t) { (t) } } }
+                    }
                         div.check { input #journal-pause type="checkbox"; label for="journal-pause" { "Pause live tail" } }
                     }
                     table.list.journal #journal data-station=(id) {
                         thead { tr { th scope="col" { "Seq" } th scope="col" { "At" } th scope="col" { "Dir" } th scope="col" { "Type" } th scope="col" { "Action" } th scope="col" { "Payload" } } }
                         tbody {}
                     }
+                    button #journal-older type="button" hidden { "Load older entries" }
                 }
             }
         }
@@ -835,4 +843,154 @@ pub async fn alerts(
             }
         }
     })
+}
+
+// ---------------------------------------------------------------- pages read from the API
+
+/// A table the page's script fills from an API list (`items`, `next`), 50 rows at a time
+/// with "Load more", re-read every `refresh_ms` (0: never). Columns: (field path, header,
+/// format: `text`, `num`, `badge`, `station`, `trigger`, `time`, `json`, `bool`).
+fn api_table(
+    id: &str,
+    caption: &str,
+    api: &str,
+    columns: &[(&str, &str, &str)],
+    refresh_ms: u32,
+) -> Markup {
+    let spec = serde_json::to_string(columns).unwrap_or_default();
+    html! {
+        table.list id=(id) data-api=(api) data-columns=(spec) data-refresh=(refresh_ms) {
+            caption { (caption) }
+            thead { tr { @for (_, label, format) in columns {
+                @if *format == "num" { th scope="col" .num { (label) } } @else { th scope="col" { (label) } }
+            } } }
+            tbody { tr { td colspan=(columns.len()) .muted { "Loading…" } } }
+        }
+        button.more type="button" data-table=(id) hidden { "Load more" }
+    }
+}
+
+async fn shell(
+    app: &App,
+    headers: &HeaderMap,
+    uri: &Uri,
+    title: &str,
+    page: &str,
+    body: impl FnOnce(&Viewer) -> Markup,
+) -> Response {
+    match viewer(app, headers, &here(uri)).await {
+        Ok(v) => {
+            let b = body(&v);
+            html_response(StatusCode::OK, layout(title, page, &v, b))
+        }
+        Err(r) => r,
+    }
+}
+
+/// `GET /ui/sessions?active=true|false`: charging sessions with their energy, re-read every 5 s.
+pub async fn sessions(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Params,
+) -> Response {
+    let active = q.get("active").map(String::as_str);
+    let api = match active {
+        Some("true") => "/api/v1/sessions?active=true&limit=50",
+        Some("false") => "/api/v1/sessions?active=false&limit=50",
+        _ => "/api/v1/sessions?limit=50",
+    };
+    shell(&app, &headers, &uri, "Charging sessions", "sessions", |_| html! {
+        nav.tabs aria-label="Session status" {
+            @for (value, label) in [(None, "all"), (Some("true"), "active"), (Some("false"), "ended")] {
+                @let href = value.map_or_else(|| "/ui/sessions".to_owned(), |v| format!("/ui/sessions?active={v}"));
+                @if active == value { a href=(href) aria-current="page" { (label) } } @else { a href=(href) { (label) } }
+            }
+        }
+        (api_table("sessions-table", "Sessions, newest first (energy live, every 5 s)", api, &[
+            ("stationId", "Station", "station"), ("transactionId", "Transaction", "text"), ("connectorId", "Connector", "num"),
+            ("evseId", "EVSE", "num"), ("idToken", "Id token", "text"), ("active", "Active", "bool"),
+            ("energyWh", "Energy (Wh)", "num"), ("powerW", "Power (W)", "num"), ("startedAt", "Started", "time"),
+            ("stoppedAt", "Stopped", "time"), ("stopReason", "Stop reason", "text"),
+        ], 5000))
+    }).await
+}
+
+/// `GET /ui/schedules`: schedules and freshness targets, with their last runs and counters.
+pub async fn schedules(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    shell(&app, &headers, &uri, "Schedules and freshness", "schedules", |_| html! {
+        (api_table("schedules-table", "Schedules (recurring trigger jobs)", "/api/v1/schedules?limit=50", &[
+            ("name", "Name", "text"), ("enabled", "Enabled", "bool"), ("trigger.requestedMessage", "Message", "text"),
+            ("everySeconds", "Every (s)", "num"), ("nextRunAt", "Next run", "time"), ("lastRun.jobId", "Last job", "job"),
+            ("lastRun.startedAt", "Last run", "time"), ("lastRun.counts", "Last run's outcomes", "json"), ("runs", "Runs", "num"),
+        ], 10000))
+        (api_table("freshness-table", "Freshness targets (data kept younger than a maximum age)", "/api/v1/freshness?limit=50", &[
+            ("name", "Name", "text"), ("data", "Data", "json"), ("maxAgeSeconds", "Max age (s)", "num"),
+            ("refreshes", "Refreshes", "num"), ("succeeded", "Succeeded", "num"), ("failed", "Failed", "num"),
+            ("createdAt", "Created", "time"),
+        ], 10000))
+    }).await
+}
+
+/// `GET /ui/webhooks`: webhooks (admin only, as the API), each with its latest deliveries.
+pub async fn webhooks(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    shell(&app, &headers, &uri, "Webhooks", "webhooks", |v| html! {
+        @if v.can(Scope::Admin) {
+            (api_table("webhooks-table", "Webhooks (signed alert deliveries)", "/api/v1/webhooks?limit=50", &[
+                ("url", "URL", "text"), ("events", "Events", "json"), ("secretHint", "Secret", "text"),
+                ("createdAt", "Created", "time"), ("id", "Delivery log", "deliveries"),
+            ], 0))
+            section #deliveries-section hidden aria-labelledby="deliveries-title" {
+                h2 #deliveries-title { "Deliveries" }
+                (api_table("deliveries-table", "Latest deliveries", "", &[
+                    ("createdAt", "Created", "time"), ("event", "Event", "text"), ("alertId", "Alert", "text"),
+                    ("status", "Status", "badge"), ("attempts", "Attempts", "count"), ("completedAt", "Completed", "time"),
+                    ("note", "Note", "text"),
+                ], 0))
+            }
+        } @else {
+            p { "Webhooks hold receivers' URLs and delivery logs: reading them needs the " code { "admin" } " scope." }
+        }
+    }).await
+}
+
+/// `GET /ui/triggers/{id}`: one trigger's timeline (request, the CALLs sent and their
+/// answers, the station's messages and why each was taken, the end), read from its record.
+pub async fn trigger(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let title = format!("Trigger {id}");
+    shell(&app, &headers, &uri, &title, "trigger", |_| {
+        html! {
+            div #trigger-detail data-trigger=(id) {
+                dl.facts #trigger-facts {}
+                h2 { "Timeline" }
+                ol.timeline #trigger-timeline { li.muted { "Loading…" } }
+            }
+        }
+    })
+    .await
+}
+
+/// `GET /ui/operations`: firmware rollouts (stage, counts) and configuration drift (per
+/// profile, and the stations that drift).
+pub async fn operations(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    shell(&app, &headers, &uri, "Firmware and configuration", "operations", |_| html! {
+        (api_table("rollouts-table", "Firmware rollouts, newest first", "/api/v1/firmware/rollouts?limit=50", &[
+            ("id", "Rollout", "text"), ("firmwareVersion", "Firmware", "text"), ("stage", "Stage", "badge"),
+            ("finished", "Finished", "bool"), ("canary", "Canary", "num"), ("counts", "Stations by status", "json"),
+            ("createdAt", "Created", "time"), ("reason", "Why it stopped", "text"),
+        ], 5000))
+        (api_table("drift-profiles-table", "Configuration drift by profile", "/api/v1/config/drift#profiles", &[
+            ("profileId", "Profile", "text"), ("stations", "Stations", "num"), ("compliant", "Compliant", "num"),
+            ("drifting", "Drifting", "num"), ("unread", "Not read yet", "num"),
+        ], 10000))
+        (api_table("drift-stations-table", "Stations and their standing (first 200)", "/api/v1/config/drift#stations", &[
+            ("stationId", "Station", "station"), ("profileId", "Profile", "text"), ("standing", "Standing", "badge"),
+            ("readAt", "Read", "time"), ("items", "Keys that differ", "count"),
+        ], 10000))
+    }).await
 }
