@@ -25,8 +25,8 @@ use crate::app::App;
 /// (`timeoutMs` up to 300 s) with room for the hop.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(330);
 
-/// The largest request or answer body handed between nodes (NATS' default payload limit
-/// is 1 MiB; the API's bodies and pages are far smaller).
+/// The largest request body handed to another node (NATS' default payload limit
+/// is 1 MiB; an answer is checked against the server's own limit, `reply_payload`).
 const MAX_BODY: usize = 1 << 20;
 
 /// The request headers an answer depends on; the rest (authorization, host, cookies) stay
