@@ -130,6 +130,10 @@ pub struct ForwardedRequest {
     pub body: Vec<u8>,
     /// Who called, as the asking node's API established it (its own shape).
     pub caller: Option<serde_json::Value>,
+    /// How many nodes handed it on before: a node that no longer holds the station hands
+    /// it on once more (to where the station went), never twice, so no request circles.
+    #[serde(default)]
+    pub hops: u8,
 }
 
 /// The owner's answer to a [`ForwardedRequest`].

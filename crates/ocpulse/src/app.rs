@@ -112,6 +112,9 @@ pub struct App {
     pub log_uploads: tokio::sync::Mutex<()>,
     /// This server's place in its cluster (alone: no bus, every station held here).
     pub cluster: crate::cluster::Cluster,
+    /// Where 1.6 transaction ids come from (`session_env.transaction_ids`), spread over the
+    /// nodes in a cluster.
+    pub transaction_ids: Arc<crate::session_env::CountedTransactionIds>,
     /// The dashboard's logins and fleet samples (`web`).
     pub web: crate::web::Web,
 }
@@ -146,11 +149,14 @@ impl App {
         )?;
         let ca = load_ca(&config)?.map(Arc::new);
         let id_tokens = Arc::new(crate::id_tokens::load(&*store).await?);
+        let transaction_ids = Arc::new(crate::session_env::CountedTransactionIds::new(
+            store.last_transaction_id()?,
+        ));
         let session_env = Arc::new(crate::session_env::build(
             &config,
             Arc::clone(&schemas),
             ca.clone(),
-            store.last_transaction_id()?,
+            Arc::clone(&transaction_ids),
             Arc::clone(&id_tokens),
         ));
         let config_webhook_ca = config.webhook_ca.clone();
@@ -186,6 +192,7 @@ impl App {
             charging: crate::charging_sessions::ChargingSessions::default(),
             log_uploads: tokio::sync::Mutex::new(()),
             cluster: crate::cluster::Cluster::default(),
+            transaction_ids,
             web: crate::web::Web::default(),
         })
     }

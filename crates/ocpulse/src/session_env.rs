@@ -18,14 +18,14 @@ use crate::config::ServerConfig;
 /// rare, short enough that a lost key does not stay trusted for long.
 const CERTIFICATE_VALIDITY_DAYS: u32 = 365;
 
-/// The session environment for `config`; 1.6 transaction ids continue after
-/// `last_transaction_id`, the highest the store has committed; id tokens are looked up in
+/// The session environment for `config`; 1.6 transaction ids come from `transaction_ids`
+/// (counting on after the highest the store has committed); id tokens are looked up in
 /// `id_tokens` (loaded from the store, kept current by the API).
 pub fn build(
     config: &ServerConfig,
     schemas: Arc<ocpp_rpc::SchemaRegistry>,
     ca: Option<Arc<CertificateAuthority>>,
-    last_transaction_id: i64,
+    transaction_ids: Arc<CountedTransactionIds>,
     id_tokens: Arc<IdTokenRegistry>,
 ) -> SessionEnv {
     SessionEnv {
@@ -41,7 +41,7 @@ pub fn build(
         },
         schemas,
         issuer: ca.map(|ca| Arc::new(CaIssuer(ca)) as Arc<dyn CertificateIssuer>),
-        transaction_ids: Arc::new(CountedTransactionIds(AtomicI64::new(last_transaction_id))),
+        transaction_ids,
         id_tokens,
     }
 }
@@ -97,11 +97,69 @@ impl CertificateIssuer for CaIssuer {
 /// StartTransaction's own write batch (`WriteBatch::transaction_id`), which the store
 /// commits before the station sees the answer, and the counter starts after the highest id
 /// committed. An id whose commit failed was never acknowledged, so skipping it is harmless.
-struct CountedTransactionIds(AtomicI64);
+///
+/// In a cluster every node counts on its own, so ids are spread over the nodes: a node with
+/// slot `s` of `stride` hands out only ids `≡ s (mod stride)`, and no two live nodes share
+/// a slot (`cluster::bus` claims one), so no two nodes hand out the same id.
+#[derive(Debug)]
+pub struct CountedTransactionIds {
+    /// The last `n` handed out (id = n · stride + slot).
+    last: AtomicI64,
+    stride: AtomicI64,
+    slot: AtomicI64,
+}
+
+impl CountedTransactionIds {
+    /// Ids counting on after `last_transaction_id`, the highest the store has committed.
+    pub fn new(last_transaction_id: i64) -> Self {
+        Self {
+            last: AtomicI64::new(last_transaction_id),
+            stride: AtomicI64::new(1),
+            slot: AtomicI64::new(0),
+        }
+    }
+
+    /// From now on, hands out only ids `≡ slot (mod stride)`, all above any handed out or
+    /// committed so far. Called once, as the node joins its cluster, before any station
+    /// connects.
+    pub fn spread(&self, stride: i64, slot: i64) {
+        let old = self.stride.load(Ordering::Relaxed).max(1);
+        let highest = self
+            .last
+            .load(Ordering::Relaxed)
+            .saturating_mul(old)
+            .saturating_add(self.slot.load(Ordering::Relaxed));
+        self.stride.store(stride.max(1), Ordering::Relaxed);
+        self.slot.store(slot, Ordering::Relaxed);
+        self.last
+            .store(highest / stride.max(1) + 1, Ordering::Relaxed);
+    }
+}
 
 impl TransactionIds for CountedTransactionIds {
     fn next_transaction_id(&self) -> Option<i64> {
-        let previous = self.0.fetch_add(1, Ordering::Relaxed);
-        previous.checked_add(1)
+        let n = self.last.fetch_add(1, Ordering::Relaxed).checked_add(1)?;
+        n.checked_mul(self.stride.load(Ordering::Relaxed))?
+            .checked_add(self.slot.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod transaction_id_tests {
+    use super::*;
+
+    #[test]
+    fn ids_continue_after_the_committed_highest_and_spread_nodes_never_share_one() {
+        let alone = CountedTransactionIds::new(41);
+        assert_eq!(alone.next_transaction_id(), Some(42));
+        let a = CountedTransactionIds::new(1000);
+        let b = CountedTransactionIds::new(990);
+        a.spread(64, 0);
+        b.spread(64, 1);
+        let ids_a: Vec<i64> = (0..100).filter_map(|_| a.next_transaction_id()).collect();
+        let ids_b: Vec<i64> = (0..100).filter_map(|_| b.next_transaction_id()).collect();
+        assert!(ids_a.iter().all(|id| *id > 1000 && id % 64 == 0));
+        assert!(ids_b.iter().all(|id| *id > 990 && id % 64 == 1));
+        assert!(ids_a.iter().all(|id| !ids_b.contains(id)));
     }
 }

@@ -340,3 +340,32 @@ async fn a_drained_node_finishes_its_trigger_closes_with_1012_and_stops() {
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_never_hand_out_the_same_transaction_id() {
+    let Some((schema, nats)) = backends().await else {
+        return;
+    };
+    let [a, b, c] = three_nodes(&schema, &nats).await;
+    let mut ids = Vec::new();
+    for (server, name) in [(&a, "TXA"), (&b, "TXB"), (&c, "TXC")] {
+        let mut st = common::Station::connect(server, name, "ocpp1.6").await;
+        st.boot16().await;
+        for n in 0..3 {
+            let answer = st
+                .call(
+                    "StartTransaction",
+                    json!({"connectorId": 1, "idTag": "TAG", "meterStart": n, "timestamp": "2026-12-05T00:00:00Z"}),
+                )
+                .await;
+            ids.push(answer[2]["transactionId"].as_i64().expect("transactionId"));
+        }
+    }
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "a transaction id repeats: {ids:?}");
+    for server in [a, b, c] {
+        server.stop().await;
+    }
+}

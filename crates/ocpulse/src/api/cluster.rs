@@ -72,7 +72,12 @@ pub async fn show(
         Some(bus) => (
             "cluster",
             bus.node_id.clone(),
-            bus.lease.leader().await.map(|l| l.node),
+            // A lease whose node is gone is no leader: it lapses within the lease time.
+            bus.lease
+                .leader()
+                .await
+                .map(|l| l.node)
+                .filter(|l| nodes.iter().any(|n| n.id == *l)),
         ),
         None => ("single", "local".to_owned(), Some("local".to_owned())),
     };

@@ -17,6 +17,18 @@ use crate::config::ClusterSettings;
 /// How often a node refreshes its liveness record.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 
+/// How long a request for a station a draining node closed waits for it to reconnect to
+/// another node: a station reconnects at once after a 1012 close, through the load
+/// balancer (which no longer sends it to the draining node).
+pub const HANDOVER: Duration = Duration::from_secs(15);
+
+/// The most nodes a cluster has: each live node holds one of this many slots, and hands
+/// out only the 1.6 transaction ids of its slot (`session_env::CountedTransactionIds`).
+pub const SLOTS: i64 = 64;
+
+/// How long a watch that ended (NATS restarted) waits before it is opened again.
+const REWATCH: Duration = Duration::from_millis(500);
+
 /// A node whose record is older than this is taken for dead: its stations have no owner
 /// (their next connection, anywhere, claims them). Three missed heartbeats.
 pub const NODE_TTL: Duration = Duration::from_secs(6);
@@ -31,10 +43,17 @@ pub struct Bus {
     pub client: async_nats::Client,
     stations: kv::Store,
     nodes: kv::Store,
+    /// The transaction-id slots held by live nodes (`SLOTS`).
+    slots: kv::Store,
+    /// This node's slot, once claimed.
+    slot: std::sync::atomic::AtomicI64,
     /// The live nodes' records, kept by a watch of the nodes bucket.
     seen: Mutex<HashMap<String, NodeRecord>>,
     /// The ownerships this node wrote, by station: what a newer one elsewhere is compared to.
     held: Mutex<HashMap<String, Ownership>>,
+    /// Stations a draining node let go, and until when a request for one waits for it to
+    /// reconnect elsewhere (`moving`).
+    moving: Mutex<HashMap<String, std::time::Instant>>,
     /// The lease on the cluster's background work.
     pub lease: super::leader::Lease,
 }
@@ -110,7 +129,10 @@ impl Bus {
         let stations = bucket(&js, format!("{}_stations", settings.name), Duration::ZERO).await?;
         let nodes = bucket(&js, format!("{}_nodes", settings.name), NODE_TTL * 2).await?;
         let lease = super::leader::Lease::open(&client, &settings.name).await?;
+        let slots = bucket(&js, format!("{}_slots", settings.name), NODE_TTL * 2).await?;
         Ok(Self {
+            slots,
+            slot: std::sync::atomic::AtomicI64::new(-1),
             lease,
             node_id: settings.node_id.clone(),
             name: settings.name.clone(),
@@ -119,7 +141,27 @@ impl Bus {
             nodes,
             seen: Mutex::default(),
             held: Mutex::default(),
+            moving: Mutex::default(),
         })
+    }
+
+    /// Claims a free transaction-id slot for this process (held while it refreshes it with
+    /// its heartbeat; a dead node's slot lapses after `NODE_TTL` twice over).
+    pub async fn claim_slot(&self, instance: &str) -> anyhow::Result<i64> {
+        for slot in 0..SLOTS {
+            if self
+                .slots
+                .create(format!("s{slot}"), instance.to_owned().into_bytes().into())
+                .await
+                .is_ok()
+            {
+                self.slot.store(slot, std::sync::atomic::Ordering::Relaxed);
+                return Ok(slot);
+            }
+        }
+        anyhow::bail!(
+            "all {SLOTS} node slots of the cluster are taken: a cluster has at most {SLOTS} nodes"
+        )
     }
 
     /// The subject a node serves forwarded API requests on.
@@ -146,6 +188,32 @@ impl Bus {
             .collect();
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
         nodes
+    }
+
+    /// Marks a station this draining node let go as moving.
+    pub fn let_go(&self, station_id: &str) {
+        self.moving
+            .lock()
+            .insert(station_id.to_owned(), std::time::Instant::now() + HANDOVER);
+    }
+
+    /// Whether the station is being handed over by a draining node: a request for it waits
+    /// (up to `HANDOVER`) for it to reconnect instead of failing.
+    pub fn moving(&self, station_id: &str) -> bool {
+        let mut moving = self.moving.lock();
+        match moving.get(station_id) {
+            Some(until) if *until > std::time::Instant::now() => true,
+            Some(_) => {
+                moving.remove(station_id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `node` is alive and draining.
+    pub fn is_draining(&self, node: &str) -> bool {
+        self.seen.lock().get(node).is_some_and(|n| n.draining)
     }
 
     /// Who holds the station, if a live node does.
@@ -212,25 +280,33 @@ impl Bus {
 /// that connected again elsewhere. Returns once the first record is written and read back.
 pub async fn start(app: &Arc<App>, bus: &Arc<Bus>) -> anyhow::Result<()> {
     heartbeat(app, bus).await?;
-    let mut nodes = bus
-        .nodes
-        .watch_all()
-        .await
-        .context("cannot watch the cluster's nodes")?;
     let watcher = Arc::clone(bus);
+    let stop = app.shutdown.clone();
     tokio::spawn(async move {
-        while let Some(entry) = nodes.next().await {
-            let Ok(entry) = entry else { continue };
-            match entry.operation {
-                kv::Operation::Put => {
-                    if let Ok(record) = serde_json::from_slice::<NodeRecord>(&entry.value) {
-                        watcher.seen.lock().insert(record.id.clone(), record);
+        // A watch ends when NATS restarts: it is opened again, and replays every record.
+        while !stop.is_cancelled() {
+            let mut nodes = match watcher.nodes.watch_all().await {
+                Ok(nodes) => nodes,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch the cluster's nodes; retrying");
+                    tokio::time::sleep(REWATCH).await;
+                    continue;
+                }
+            };
+            while let Some(entry) = nodes.next().await {
+                let Ok(entry) = entry else { continue };
+                match entry.operation {
+                    kv::Operation::Put => {
+                        if let Ok(record) = serde_json::from_slice::<NodeRecord>(&entry.value) {
+                            watcher.seen.lock().insert(record.id.clone(), record);
+                        }
+                    }
+                    kv::Operation::Delete | kv::Operation::Purge => {
+                        watcher.seen.lock().remove(&entry.key);
                     }
                 }
-                kv::Operation::Delete | kv::Operation::Purge => {
-                    watcher.seen.lock().remove(&entry.key);
-                }
             }
+            tokio::time::sleep(REWATCH).await;
         }
     });
     let beat_app = Arc::clone(app);
@@ -250,38 +326,61 @@ pub async fn start(app: &Arc<App>, bus: &Arc<Bus>) -> anyhow::Result<()> {
         // Stopping: the node's record goes, so its stations' ownerships lapse at once.
         let _ = beat_bus.nodes.delete(beat_bus.node_id.as_str()).await;
     });
-    let mut owners = bus
-        .stations
-        .watch_all()
-        .await
-        .context("cannot watch the stations' owners")?;
     let app = Arc::clone(app);
     let bus = Arc::clone(bus);
     tokio::spawn(async move {
-        while let Some(entry) = owners.next().await {
-            let Ok(entry) = entry else { continue };
-            let Some(station) = cluster::station_of_key(&entry.key) else {
-                continue;
+        while !app.shutdown.is_cancelled() {
+            let mut owners = match bus.stations.watch_all().await {
+                Ok(owners) => owners,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch the stations' owners; retrying");
+                    tokio::time::sleep(REWATCH).await;
+                    continue;
+                }
             };
-            match entry.operation {
-                kv::Operation::Put => {
-                    if let Ok(owner) = serde_json::from_slice::<Ownership>(&entry.value) {
-                        owner_seen(&app, &bus, &station, owner);
+            while let Some(entry) = owners.next().await {
+                let Ok(entry) = entry else { continue };
+                let Some(station) = cluster::station_of_key(&entry.key) else {
+                    continue;
+                };
+                match entry.operation {
+                    kv::Operation::Put => {
+                        if let Ok(owner) = serde_json::from_slice::<Ownership>(&entry.value) {
+                            bus.moving.lock().remove(&station);
+                            owner_seen(&app, &bus, &station, owner);
+                        }
+                    }
+                    kv::Operation::Delete | kv::Operation::Purge => {
+                        let was = app.stations.get(&station).and_then(|e| e.remote);
+                        if was.is_some_and(|node| bus.is_draining(&node)) {
+                            bus.moving
+                                .lock()
+                                .insert(station.clone(), std::time::Instant::now() + HANDOVER);
+                        }
+                        app.stations.set_remote(&station, None, None);
                     }
                 }
-                kv::Operation::Delete | kv::Operation::Purge => {
-                    app.stations.set_remote(&station, None, None);
-                }
             }
+            tokio::time::sleep(REWATCH).await;
         }
     });
     Ok(())
 }
 
 /// Writes this node's liveness record.
-async fn heartbeat(app: &App, bus: &Bus) -> anyhow::Result<()> {
+pub async fn heartbeat(app: &App, bus: &Bus) -> anyhow::Result<()> {
     let record = app.cluster.record(app, &bus.node_id, bus.lease.held());
     bus.seen.lock().insert(record.id.clone(), record.clone());
+    let slot = bus.slot.load(std::sync::atomic::Ordering::Relaxed);
+    if slot >= 0 {
+        bus.slots
+            .put(
+                format!("s{slot}"),
+                app.cluster.instance.clone().into_bytes().into(),
+            )
+            .await
+            .context("cannot refresh this node's slot")?;
+    }
     bus.nodes
         .put(bus.node_id.as_str(), serde_json::to_vec(&record)?.into())
         .await

@@ -19,6 +19,9 @@ pub const IDLE_WAIT: Duration = Duration::from_secs(300);
 /// A node's drain: started once, never undone (the process stops at its end).
 #[derive(Debug, Default)]
 pub struct Drain {
+    /// Set first: the node refuses stations and tells the cluster it drains.
+    flag: std::sync::atomic::AtomicBool,
+    /// Cancelled once the cluster knows: the node's stations start closing.
     started: CancellationToken,
     spread: parking_lot::Mutex<Duration>,
 }
@@ -26,7 +29,7 @@ pub struct Drain {
 impl Drain {
     /// Whether the node is draining.
     pub fn is_draining(&self) -> bool {
-        self.started.is_cancelled()
+        self.flag.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Resolves when the drain starts.
@@ -51,6 +54,17 @@ pub async fn run(app: &Arc<App>) {
     }
     let spread = app.config.drain_time;
     *app.cluster.drain.spread.lock() = spread;
+    app.cluster
+        .drain
+        .flag
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    // The other nodes learn it drains before its first station closes, so a request for a
+    // station it lets go waits for the station to reconnect instead of failing.
+    if let Some(bus) = app.cluster.bus()
+        && let Err(e) = super::bus::heartbeat(app, bus).await
+    {
+        tracing::warn!(error = %e, "cannot tell the cluster this node drains");
+    }
     app.cluster.drain.started.cancel();
     let held = app.stations.local_sessions();
     tracing::info!(

@@ -45,6 +45,8 @@ const KEPT_HEADERS: [&str; 4] = [
 pub struct Forwarded {
     /// Who called, as the asking node established it.
     pub caller: Option<Caller>,
+    /// Nodes it passed before this one.
+    pub hops: u8,
 }
 
 /// The routes of the cluster's background work, served by the leader (`leader`): their
@@ -85,9 +87,13 @@ fn station_of(path: &str) -> Option<String> {
 /// answer the bus (it just died), the request is served here, which answers as for a
 /// station that is not connected.
 pub async fn route(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if request.extensions().get::<Forwarded>().is_some() {
-        return next.run(request).await;
-    }
+    let hops = match request.extensions().get::<Forwarded>() {
+        // Handed here for a station this node no longer holds (it moved meanwhile): handed
+        // on once more, to where it went.
+        Some(f) if f.hops == 0 && !holds(&app, request.uri().path()) => 1,
+        Some(_) => return next.run(request).await,
+        None => 0,
+    };
     let Some(bus) = app.cluster.bus().cloned() else {
         return next.run(request).await;
     };
@@ -126,9 +132,12 @@ pub async fn route(State(app): State<Arc<App>>, request: Request, next: Next) ->
         {
             return next.run(request).await;
         }
-        let Some(owner) = app.cluster.owner_elsewhere(&station).await else {
+        let Some(owner) = owner_or_wait(&app, &bus, &station).await else {
             return next.run(request).await;
         };
+        if owner.node == bus.node_id {
+            return next.run(request).await;
+        }
         Target::Owner(station, owner.node)
     };
     let node = match &target {
@@ -165,6 +174,7 @@ pub async fn route(State(app): State<Arc<App>>, request: Request, next: Next) ->
             .extensions
             .get::<Caller>()
             .and_then(|c| serde_json::to_value(c).ok()),
+        hops,
     };
     match (ask(&bus, &node, &forwarded).await, target) {
         (Ok(answer), _) => into_response(answer),
@@ -228,6 +238,46 @@ fn node_of(path: &str) -> Option<String> {
         .next()
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
+}
+
+/// Whether the request is about a station with a session on this node (or about no
+/// station at all).
+fn holds(app: &App, path: &str) -> bool {
+    station_of(path).is_none_or(|s| app.stations.get(&s).is_some_and(|e| e.session.is_some()))
+}
+
+/// The station's live owner; for a station a draining node just let go, waits (up to
+/// `bus::HANDOVER`) for it to reconnect to another node, so a drain fails no request.
+async fn owner_or_wait(
+    app: &App,
+    bus: &Bus,
+    station: &str,
+) -> Option<ocpulse_core::cluster::Ownership> {
+    let deadline = tokio::time::Instant::now() + super::bus::HANDOVER;
+    loop {
+        let here = app
+            .stations
+            .get(station)
+            .is_some_and(|e| e.session.is_some());
+        // An ownership naming this node without a session here is one being released.
+        if let Some(owner) = bus.owner(station).await
+            && (here || owner.node != bus.node_id)
+        {
+            return Some(owner);
+        }
+        // Moving: let go by a draining node (this one, or the one this node last saw
+        // holding it, whose release it may read before its watch tells it).
+        let moving = bus.moving(station)
+            || app
+                .stations
+                .get(station)
+                .and_then(|e| e.remote)
+                .is_some_and(|node| bus.is_draining(&node));
+        if here || !moving || tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Why a forwarded request got no answer.
@@ -328,6 +378,7 @@ pub async fn serve(app: &Arc<App>, bus: &Arc<Bus>, router: axum::Router) -> anyh
 async fn serve_one(router: axum::Router, forwarded: ForwardedRequest) -> ForwardedResponse {
     let caller = forwarded
         .caller
+        .clone()
         .and_then(|c| serde_json::from_value::<Caller>(c).ok());
     let mut builder = axum::http::Request::builder()
         .method(forwarded.method.as_str())
@@ -337,7 +388,10 @@ async fn serve_one(router: axum::Router, forwarded: ForwardedRequest) -> Forward
     }
     let request = match builder.body(Body::from(forwarded.body)) {
         Ok(mut request) => {
-            request.extensions_mut().insert(Forwarded { caller });
+            request.extensions_mut().insert(Forwarded {
+                caller,
+                hops: forwarded.hops,
+            });
             request
         }
         Err(e) => {

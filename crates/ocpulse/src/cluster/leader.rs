@@ -7,8 +7,11 @@
 //! a node takes it by creating the key (only one create can succeed), keeps it by updating
 //! it at its last revision every `RENEW`, and when the leader dies its key expires and the
 //! next node to try creates it, then resumes the work from the store. A leader that cannot
-//! renew (it lost NATS longer than the lease) stops itself: another node may have taken
-//! over, and two leaders would run the same work twice.
+//! renew because NATS is away keeps trying: while NATS is down no other node can take the
+//! lease either, and when it is back the renewal at its last revision succeeds if the lease
+//! is still its own. If the lease expired meanwhile and that renewal is refused (another
+//! node may have taken it), the old leader stops itself, so the work never runs twice for
+//! longer than one renewal period.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use super::bus::Bus;
 use crate::app::App;
 
-/// How long a lease lasts without renewal: the most a dead leader's work waits.
-pub const LEASE: Duration = Duration::from_secs(5);
+/// How long a lease lasts without renewal: the most a dead leader's work waits (a NATS
+/// restart shorter than this keeps the leader).
+pub const LEASE: Duration = Duration::from_secs(10);
 
 /// How often the leader renews, and others try to take the lease.
 const RENEW: Duration = Duration::from_secs(1);
@@ -112,7 +116,6 @@ where
             return;
         }
         let mut revision = revision;
-        let mut renewed = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -124,17 +127,14 @@ where
                 .update(KEY, value.clone().into(), revision)
                 .await
             {
-                Ok(next) => {
-                    revision = next;
-                    renewed = tokio::time::Instant::now();
-                }
-                Err(e) if renewed.elapsed() < LEASE => {
+                Ok(next) => revision = next,
+                Err(e) if e.kind() != kv::UpdateErrorKind::WrongLastRevision => {
                     tracing::warn!(error = %e, "cannot renew the cluster lease; retrying");
                 }
                 Err(e) => {
                     tracing::error!(
                         error = %e,
-                        "lost the cluster lease on background work (no renewal for longer than the lease); stopping this node so it never runs beside the new leader"
+                        "lost the cluster lease on background work (it expired before this node could renew it); stopping this node so it never runs beside the new leader"
                     );
                     bus.lease.held.store(false, Ordering::Relaxed);
                     app.shutdown.cancel();

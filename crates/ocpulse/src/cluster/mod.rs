@@ -104,6 +104,9 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let bus = Arc::new(bus::Bus::connect(settings, &app.cluster.instance).await?);
+    // Before any station connects: this node's 1.6 transaction ids are its slot's alone.
+    let slot = bus.claim_slot(&app.cluster.instance).await?;
+    app.transaction_ids.spread(bus::SLOTS, slot);
     if app.cluster.bus.set(Arc::clone(&bus)).is_err() {
         anyhow::bail!("this server already joined a cluster");
     }
@@ -143,6 +146,9 @@ pub fn released(app: &Arc<App>, station_id: &str, generation: u64) {
     let Some(bus) = app.cluster.bus().cloned() else {
         return;
     };
+    if app.cluster.drain.is_draining() {
+        bus.let_go(station_id);
+    }
     let station = station_id.to_owned();
     tokio::spawn(async move { bus.release(&station, generation).await });
 }
