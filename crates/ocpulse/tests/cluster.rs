@@ -260,6 +260,27 @@ async fn one_node_leads_the_background_work_and_another_takes_over_when_it_stops
         .await;
         assert_eq!(done["results"][0]["outcome"], "Completed", "{done}");
     }
+    // A job of calls likewise: the station's node sends each call and stores its record.
+    let (code, job) = asker
+        .post(
+            "/api/v1/trigger-jobs",
+            &json!({
+                "selector": {"stationIds": ["BG1"]},
+                "call": {"action": "ChangeConfiguration", "payload": {"key": "HeartbeatInterval", "value": "120"}, "timeoutMs": 5000},
+                "wait": true
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(code, 200, "{job}");
+    let result = &job["results"][0];
+    assert_eq!(result["outcome"], "Completed", "{job}");
+    assert_eq!(result["status"], "Accepted", "{job}");
+    let call_id = result["callId"].as_str().expect("callId");
+    until(asker, &format!("/api/v1/calls/{call_id}"), |r| {
+        r["outcome"] == "Completed"
+    })
+    .await;
     let [a, b, c] = nodes;
     // The leader stops: another node leads within the lease, and the routes follow.
     let mut rest = Vec::new();

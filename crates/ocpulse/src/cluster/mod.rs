@@ -113,6 +113,7 @@ where
     bus::start(app, &bus).await?;
     forward::serve(app, &bus, router).await?;
     remote::serve(app, &bus).await?;
+    remote::serve_calls(app, &bus).await?;
     follow::start(app);
     shared_docs(app);
     leader::campaign(app, &bus, background);
