@@ -200,6 +200,10 @@ await step("acknowledge an alert", async () => {
 
 await step("a trigger's timeline", async () => {
   await page.goto(base + "/ui/stations/CP0001");
+  // The capability matrix now has the trigger sent before.
+  const caps = await page.textContent("#caps-title + table");
+  assert.match(caps, /StatusNotification/);
+  assert.match(caps, /Completed/);
   const link = page.locator("#recent-triggers tbody tr", { hasText: "StatusNotification" }).first().locator("a");
   await link.waitFor();
   await link.click();

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::now_ms;
-use crate::trigger_run;
+
 use crate::trigger_service::{self, TriggerOptions};
 
 /// The store document kind of a freshness target.
@@ -307,8 +307,10 @@ async fn own_trigger(
         timeout: app.config.call_timeout,
         store_start: false,
     };
-    let run = trigger_service::prepare(app, station, request, options, Instant::now()).ok()?;
-    Some(trigger_run::run(Arc::clone(app), run).await)
+    // In a cluster, a station held by another node is triggered there.
+    let run =
+        trigger_service::prepare_anywhere(app, station, request, options, Instant::now()).ok()?;
+    trigger_service::run_prepared(app, run).await.ok()
 }
 
 async fn refresh(app: Arc<App>, target_id: String, station: String, request: TriggerRequest) {

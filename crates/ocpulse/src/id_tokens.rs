@@ -24,6 +24,17 @@ pub async fn load(store: &dyn Store) -> anyhow::Result<IdTokenRegistry> {
     Ok(registry)
 }
 
+/// Re-reads every stored entry into `registry` (a cluster node picking up what other nodes
+/// stored).
+pub async fn reload(store: &dyn Store, registry: &IdTokenRegistry) -> Result<(), StoreError> {
+    let docs = store.docs(authorization::DOC).await?;
+    registry.replace_all(
+        docs.into_iter()
+            .filter_map(|(_, body)| serde_json::from_str::<IdTokenEntry>(&body).ok()),
+    );
+    Ok(())
+}
+
 /// Stores `entry`, then puts it in `registry`.
 pub async fn put(
     store: &dyn Store,

@@ -260,6 +260,27 @@ async fn one_node_leads_the_background_work_and_another_takes_over_when_it_stops
         .await;
         assert_eq!(done["results"][0]["outcome"], "Completed", "{done}");
     }
+    // A job of calls likewise: the station's node sends each call and stores its record.
+    let (code, job) = asker
+        .post(
+            "/api/v1/trigger-jobs",
+            &json!({
+                "selector": {"stationIds": ["BG1"]},
+                "call": {"action": "ChangeConfiguration", "payload": {"key": "HeartbeatInterval", "value": "120"}, "timeoutMs": 5000},
+                "wait": true
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(code, 200, "{job}");
+    let result = &job["results"][0];
+    assert_eq!(result["outcome"], "Completed", "{job}");
+    assert_eq!(result["status"], "Accepted", "{job}");
+    let call_id = result["callId"].as_str().expect("callId");
+    until(asker, &format!("/api/v1/calls/{call_id}"), |r| {
+        r["outcome"] == "Completed"
+    })
+    .await;
     let [a, b, c] = nodes;
     // The leader stops: another node leads within the lease, and the routes follow.
     let mut rest = Vec::new();
@@ -365,6 +386,56 @@ async fn nodes_never_hand_out_the_same_transaction_id() {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "a transaction id repeats: {ids:?}");
+    for server in [a, b, c] {
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_registration_or_id_token_made_through_one_node_reaches_the_others() {
+    let Some((schema, nats)) = backends().await else {
+        return;
+    };
+    let [a, b, c] = three_nodes(&schema, &nats).await;
+    // An id token blocked through node a is blocked for a station on node b.
+    let r = reqwest::Client::new()
+        .put(a.url("/api/v1/id-tokens/BLOCKED9"))
+        .json(&json!({"status": "Blocked"}))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(r.status().as_u16(), 201);
+    let mut st = common::Station::connect(&b, "AUTHB", "ocpp1.6").await;
+    st.boot16().await;
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let answer = st.call("Authorize", json!({"idTag": "BLOCKED9"})).await;
+        status = answer[2]["idTagInfo"]["status"].clone();
+        if status == "Blocked" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "Blocked", "node b never learned the blocked token");
+    // A station registered with a password through node a must present it on node c.
+    let (code, reg) = a
+        .post(
+            "/api/v1/stations",
+            &json!({"id": "REG9", "securityProfile": 1, "password": "0123456789abcdef0123"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(code, 201, "{reg}");
+    // Node c learns it (within its re-read period), then refuses the station without it.
+    until(&c, "/api/v1/stations/REG9", |v| {
+        v["registration"]["securityProfile"] == 1
+    })
+    .await;
+    let refused = tokio_tungstenite::connect_async(c.ws_url("REG9")).await;
+    assert!(
+        refused.is_err(),
+        "node c let the registered station in without its password"
+    );
     for server in [a, b, c] {
         server.stop().await;
     }

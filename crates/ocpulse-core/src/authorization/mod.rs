@@ -200,6 +200,12 @@ impl IdTokenRegistry {
         self.entries.read().get(&key(id_token)).cloned()
     }
 
+    /// Replaces every entry at once (a cluster node re-reading what other nodes stored).
+    pub fn replace_all(&self, entries: impl IntoIterator<Item = IdTokenEntry>) {
+        let fresh = entries.into_iter().map(|e| (key(&e.id_token), e)).collect();
+        *self.entries.write() = fresh;
+    }
+
     /// Inserts or replaces an entry; returns the one replaced.
     pub fn put(&self, entry: IdTokenEntry) -> Option<IdTokenEntry> {
         self.entries.write().insert(key(&entry.id_token), entry)

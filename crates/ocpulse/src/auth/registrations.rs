@@ -36,6 +36,27 @@ impl Registrations {
         })
     }
 
+    /// Re-reads every stored registration (a cluster node picking up what other nodes
+    /// stored); an unreadable one keeps the copy in memory.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let mut by_id = HashMap::new();
+        for (id, json) in store.docs(REGISTRATION_DOC).await? {
+            match serde_json::from_str::<Registration>(&json) {
+                Ok(reg) => {
+                    by_id.insert(id, reg);
+                }
+                Err(e) => {
+                    tracing::warn!(station = %id, error = %e, "stored registration unreadable; keeping the copy in memory");
+                    if let Some(old) = self.get(&id) {
+                        by_id.insert(id, old);
+                    }
+                }
+            }
+        }
+        *self.write() = by_id;
+        Ok(())
+    }
+
     /// One registration.
     pub fn get(&self, id: &str) -> Option<Registration> {
         self.read().get(id).cloned()

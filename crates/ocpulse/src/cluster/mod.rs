@@ -113,7 +113,9 @@ where
     bus::start(app, &bus).await?;
     forward::serve(app, &bus, router).await?;
     remote::serve(app, &bus).await?;
+    remote::serve_calls(app, &bus).await?;
     follow::start(app);
+    shared_docs(app);
     leader::campaign(app, &bus, background);
     tracing::info!(
         node = %bus.node_id,
@@ -121,6 +123,37 @@ where
         "joined the cluster"
     );
     Ok(())
+}
+
+/// How often a node re-reads what every node's handshakes and sessions decide from: station
+/// registrations and the id-token registry (API tokens are re-read on a miss already).
+const SHARED_DOCS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Keeps this node's registrations and id tokens as the store has them, so a change made
+/// through any node reaches every node's handshakes and answers within `SHARED_DOCS_EVERY`.
+fn shared_docs(app: &Arc<App>) {
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SHARED_DOCS_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = app.shutdown.cancelled() => break,
+            }
+            match app.gate.registrations.reload(&*app.store).await {
+                // A station registered elsewhere is listed here too, as at start.
+                Ok(()) => {
+                    for reg in app.gate.registrations.all() {
+                        app.stations.ensure(&reg.id);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot re-read the station registrations"),
+            }
+            if let Err(e) = crate::id_tokens::reload(&*app.store, &app.id_tokens).await {
+                tracing::warn!(error = %e, "cannot re-read the id-token registry");
+            }
+        }
+    });
 }
 
 /// A station connected here: the cluster learns this node holds it (a newer connection of

@@ -1,7 +1,8 @@
-//! Fleet work for stations held by other nodes: the leader's bulk jobs hand each such
-//! station's trigger to its node over NATS request/reply, and that node plans, sends and
-//! records it as for a local station (`trigger_service`), answering with the record, or with
-//! the refusal a local station would have got.
+//! Fleet work for stations held by other nodes: the leader's bulk jobs (and freshness
+//! targets, firmware rollouts) hand each such station's trigger or call to its node over
+//! NATS request/reply, and that node plans, sends and records it as for a local station
+//! (`trigger_service`, `call_run`), answering with the record, or with the refusal a local
+//! station would have got.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -180,6 +181,158 @@ async fn run(app: &Arc<App>, ask: TriggerAsk) -> TriggerAnswer {
                 Refusal::NotApplicable { protocol, .. } => Some(protocol.subprotocol().to_owned()),
                 _ => None,
             },
+        },
+    }
+}
+
+/// A CSMS call (a job's step) one node asks another to send.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallAsk {
+    station_id: String,
+    action: String,
+    payload: serde_json::Value,
+    requested_by: String,
+    timeout_ms: u64,
+}
+
+/// Its answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+enum CallAnswer {
+    /// It was sent: the record, as stored.
+    Sent { record: Box<TriggerRecord> },
+    /// It was refused: the refusal's code (`station_not_connected`, ...) and message.
+    Refused { code: String, message: String },
+}
+
+/// How a call handed to another node ended.
+pub enum RemoteCall {
+    /// Its record, as the holder stored it.
+    Sent(Arc<TriggerRecord>),
+    /// The holder refused it (the code and message a local refusal has).
+    Refused {
+        /// The stable code.
+        code: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+fn call_subject(bus: &Bus, node: &str) -> String {
+    format!("{}.node.{node}.call", bus.name)
+}
+
+/// Sends a call through `node`, the node that holds `station_id`.
+pub async fn call(
+    app: &Arc<App>,
+    node: &str,
+    station_id: &str,
+    action: &str,
+    payload: serde_json::Value,
+    options: &crate::call_run::CallOptions,
+) -> RemoteCall {
+    let not_connected = || RemoteCall::Refused {
+        code: "station_not_connected".into(),
+        message: Refusal::NotConnected(station_id.to_owned()).to_string(),
+    };
+    let Some(bus) = app.cluster.bus() else {
+        return not_connected();
+    };
+    let ask = CallAsk {
+        station_id: station_id.to_owned(),
+        action: action.to_owned(),
+        payload,
+        requested_by: options.requested_by.clone(),
+        timeout_ms: u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX),
+    };
+    let Ok(body) = serde_json::to_vec(&ask) else {
+        return not_connected();
+    };
+    let answer = bus
+        .client
+        .send_request(
+            call_subject(bus, node),
+            async_nats::Request::new()
+                .payload(body.into())
+                .timeout(Some(options.timeout + HOP)),
+        )
+        .await;
+    match answer {
+        Ok(message) => match serde_json::from_slice::<CallAnswer>(&message.payload) {
+            Ok(CallAnswer::Sent { record }) => RemoteCall::Sent(Arc::new(*record)),
+            Ok(CallAnswer::Refused { code, message }) => RemoteCall::Refused { code, message },
+            Err(e) => RemoteCall::Refused {
+                code: "internal".into(),
+                message: format!("node {node:?} answered unreadably: {e}"),
+            },
+        },
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => not_connected(),
+        Err(e) => RemoteCall::Refused {
+            code: "internal".into(),
+            message: format!("node {node:?}, which holds the station, did not answer: {e}"),
+        },
+    }
+}
+
+/// Serves the calls other nodes ask this one to send, each on a task of its own.
+pub async fn serve_calls(app: &Arc<App>, bus: &Arc<Bus>) -> anyhow::Result<()> {
+    let mut asks = bus
+        .client
+        .subscribe(call_subject(bus, &bus.node_id))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve this node's call subject on NATS: {e}"))?;
+    let app = Arc::clone(app);
+    let bus = Arc::clone(bus);
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                m = asks.next() => m,
+                () = app.shutdown.cancelled() => None,
+            };
+            let Some(message) = message else { break };
+            let Some(reply) = message.reply.clone() else {
+                continue;
+            };
+            let app = Arc::clone(&app);
+            let bus = Arc::clone(&bus);
+            tokio::spawn(async move {
+                let answer = match serde_json::from_slice::<CallAsk>(&message.payload) {
+                    Ok(ask) => send_call(&app, ask).await,
+                    Err(e) => CallAnswer::Refused {
+                        code: "internal".into(),
+                        message: format!("unreadable call request: {e}"),
+                    },
+                };
+                let Ok(payload) = serde_json::to_vec(&answer) else {
+                    return;
+                };
+                if let Err(e) = bus.client.publish(reply, payload.into()).await {
+                    tracing::warn!(error = %e, "cannot answer another node's call");
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn send_call(app: &Arc<App>, ask: CallAsk) -> CallAnswer {
+    let options =
+        crate::call_run::CallOptions::new(ask.requested_by, Duration::from_millis(ask.timeout_ms));
+    match crate::call_run::prepare(
+        app,
+        &ask.station_id,
+        &ask.action,
+        ask.payload,
+        options,
+        Instant::now(),
+    ) {
+        Ok(run) => CallAnswer::Sent {
+            record: Box::new((*crate::call_run::run(Arc::clone(app), run).await.record).clone()),
+        },
+        Err(refusal) => CallAnswer::Refused {
+            code: refusal.code().to_owned(),
+            message: refusal.to_string(),
         },
     }
 }

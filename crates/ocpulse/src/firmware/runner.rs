@@ -262,9 +262,11 @@ fn ask_status(app: &Arc<App>, task: &Running, index: usize, now: i64) {
         timeout: app.config.call_timeout,
         store_start: false,
     };
-    match trigger_service::prepare(app, &station_id, request, options, Instant::now()) {
+    // In a cluster, a station held by another node is asked there.
+    match trigger_service::prepare_anywhere(app, &station_id, request, options, Instant::now()) {
         Ok(run) => {
-            tokio::spawn(crate::trigger_run::run(Arc::clone(app), run));
+            let app = Arc::clone(app);
+            tokio::spawn(async move { trigger_service::run_prepared(&app, run).await });
         }
         // Rebooting into the new image, most likely: its boot or a later ask will tell.
         Err(refusal) => {

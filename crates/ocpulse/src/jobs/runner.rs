@@ -25,6 +25,17 @@ use crate::trigger_service::{self, Refusal, TriggerOptions};
 enum Work {
     Trigger(trigger_service::Prepared),
     Call(Box<CallRun>),
+    /// A call for a station another cluster node holds: sent by that node.
+    RemoteCall(Box<RemoteCallWork>),
+}
+
+/// A job's call for a station held by another node.
+struct RemoteCallWork {
+    node: String,
+    station_id: String,
+    action: String,
+    payload: serde_json::Value,
+    options: CallOptions,
 }
 
 /// How often a running job's progress is written (each write is the whole job document).
@@ -284,16 +295,28 @@ fn prepare(
     let requested_by = format!("job:{job_id}");
     if let Some(call) = &spec.call {
         let options = CallOptions::new(requested_by, Duration::from_millis(call.timeout_ms()));
-        return call_run::prepare(
+        let remote = app.stations.get(station_id).and_then(|e| e.remote);
+        return match call_run::prepare(
             app,
             station_id,
             &call.action,
             call.payload.clone(),
-            options,
+            options.clone(),
             Instant::now(),
-        )
-        .map(|run| Work::Call(Box::new(run)))
-        .map_err(|r| Box::new(refused_call(station_id, &r)));
+        ) {
+            Ok(run) => Ok(Work::Call(Box::new(run))),
+            // In a cluster, a station held by another node gets the call from there.
+            Err(CallRefusal::Station(Refusal::NotConnected(_))) if let Some(node) = remote => {
+                Ok(Work::RemoteCall(Box::new(RemoteCallWork {
+                    node,
+                    station_id: station_id.to_owned(),
+                    action: call.action.clone(),
+                    payload: call.payload.clone(),
+                    options,
+                })))
+            }
+            Err(r) => Err(Box::new(refused_call(station_id, &r))),
+        };
     }
     let Some(trigger) = &spec.trigger else {
         let mut result = StationResult::pending(station_id);
@@ -353,6 +376,7 @@ async fn attempt(app: &Arc<App>, work: Work) -> StationResult {
     match work {
         Work::Trigger(run) => attempt_trigger(app, run).await,
         Work::Call(run) => attempt_call(app, *run).await,
+        Work::RemoteCall(work) => attempt_remote_call(app, *work).await,
     }
 }
 
@@ -361,7 +385,40 @@ async fn attempt(app: &Arc<App>, work: Work) -> StationResult {
 async fn attempt_call(app: &Arc<App>, run: CallRun) -> StationResult {
     let station_id = run.record.station_id.clone();
     let ended = call_run::run(Arc::clone(app), run).await;
-    let record = &ended.record;
+    call_result(station_id, &ended.record)
+}
+
+/// A call sent by the node that holds the station: its result from the record that node
+/// stored, or the refusal it gave, said as a local one would be.
+async fn attempt_remote_call(app: &Arc<App>, work: RemoteCallWork) -> StationResult {
+    use crate::cluster::remote::{self, RemoteCall};
+    let RemoteCallWork {
+        node,
+        station_id,
+        action,
+        payload,
+        options,
+    } = work;
+    match remote::call(app, &node, &station_id, &action, payload, &options).await {
+        RemoteCall::Sent(record) => call_result(station_id, &record),
+        RemoteCall::Refused { code, message } => {
+            let mut result = StationResult::pending(&station_id);
+            result.outcome = match code.as_str() {
+                "station_not_connected" => JobOutcome::Offline,
+                "station_not_found" => JobOutcome::UnknownStation,
+                _ => JobOutcome::NotApplicable,
+            };
+            result.detail = Some(format!("{code}: {message}"));
+            result
+        }
+    }
+}
+
+/// A call's result from its record.
+fn call_result(
+    station_id: String,
+    record: &ocpulse_core::trigger_record::TriggerRecord,
+) -> StationResult {
     let sent = record.calls.first();
     let mut result = StationResult::pending(station_id);
     result.status = sent.and_then(|c| c.status.clone());

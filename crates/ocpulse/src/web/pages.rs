@@ -72,6 +72,16 @@ fn status_class(status: &str) -> &'static str {
     }
 }
 
+/// A trigger outcome as a badge (`Completed` good, `Running` busy, anything else bad).
+fn status_badge_outcome(outcome: &str) -> Markup {
+    let class = match outcome {
+        "Completed" | "Partial" => "ok",
+        "Running" => "busy",
+        _ => "bad",
+    };
+    html! { span class={"badge " (class)} { (outcome) } }
+}
+
 fn status_badge(status: &str) -> Markup {
     html! { span class={"badge " (status_class(status))} { (status) } }
 }
@@ -590,12 +600,24 @@ pub async fn station(
                 }
                 @if !s.capabilities.is_empty() {
                     section aria-labelledby="caps-title" {
-                        h2 #caps-title { "Capabilities (what it did with each trigger)" }
+                        h2 #caps-title { "Capability matrix: what it did with each trigger" }
                         table.list {
-                            thead { tr { th scope="col" { "Message" } th scope="col" { "Learned" } } }
+                            thead { tr {
+                                th scope="col" { "Message" } th scope="col" .num { "Accepted" } th scope="col" .num { "Delivered" }
+                                th scope="col" .num { "Rejected" } th scope="col" .num { "Not implemented" } th scope="col" .num { "Errors" }
+                                th scope="col" .num { "Timeouts" } th scope="col" .num { "Mean latency" } th scope="col" { "Works with" }
+                                th scope="col" { "Last outcome" }
+                            } }
                             tbody {
                                 @for (m, c) in &s.capabilities {
-                                    tr { th scope="row" { (m) } td { code { (serde_json::to_string(c).unwrap_or_default()) } } }
+                                    tr {
+                                        th scope="row" { (m) }
+                                        td.num { (c.accepted) } td.num { (c.delivered) } td.num { (c.rejected) }
+                                        td.num { (c.not_implemented) } td.num { (c.errors) } td.num { (c.timeouts) }
+                                        td.num { @if c.delivered > 0 { (c.latency_ms_total / c.delivered) " ms" } }
+                                        td { (c.works_with.as_deref().unwrap_or("")) }
+                                        td { @if let Some(o) = c.last_outcome { (status_badge_outcome(o.as_str())) } }
+                                    }
                                 }
                             }
                         }
