@@ -39,6 +39,11 @@ impl Report {
         });
     }
 
+    /// A figure already measured, if it was.
+    pub fn value_of(&self, target: &str, metric: &str) -> Option<f64> {
+        self.value(target, metric)
+    }
+
     fn value(&self, target: &str, metric: &str) -> Option<f64> {
         self.figures
             .iter()
@@ -58,10 +63,11 @@ impl Report {
                 metrics.push(&f.metric);
             }
         }
+        // Ratios to ocpulse only when ocpulse ran (a cluster run has its own ratio rows).
         let others: Vec<&str> = targets
             .iter()
             .copied()
-            .filter(|t| *t != "ocpulse" && *t != POSTGRES)
+            .filter(|t| *t != "ocpulse" && *t != POSTGRES && targets.contains(&"ocpulse"))
             .collect();
         // ocpulse on PostgreSQL is compared with ocpulse on SQLite (issue 18's ratio).
         let postgres = targets.contains(&POSTGRES) && targets.contains(&"ocpulse");

@@ -178,7 +178,66 @@ pub async fn start(
         port,
         _data: data,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    wait_answering(&running, Duration::from_secs(30)).await?;
+    Ok(running)
+}
+
+/// Starts one `ocpulse serve` node of a cluster (`bench --cluster`), unpinned, on the shared
+/// schema at `database_url` and NATS at `nats_url`, and waits until its HTTP API answers.
+/// Its warnings go to `node-ID.log` in its data directory (printed by the caller when a
+/// figure looks wrong).
+pub async fn start_node(
+    exe: &Path,
+    database_url: &str,
+    nats_url: &str,
+    cluster: &str,
+    node_id: &str,
+) -> anyhow::Result<Running> {
+    let port = free_port()?;
+    let dir = tempfile::tempdir()?;
+    let log = std::fs::File::create(dir.path().join(format!("node-{node_id}.log")))?;
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+    ])
+    .arg(dir.path())
+    .args(["--database-url", database_url])
+    .args(["--cluster-url", nats_url])
+    .args(["--cluster-name", cluster])
+    .args(["--node-id", node_id])
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(log);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start cluster node {node_id}"))?;
+    let running = Running {
+        target: Target::OcpulsePostgres,
+        child,
+        port,
+        _data: Some(dir),
+    };
+    wait_answering(&running, Duration::from_secs(60)).await?;
+    Ok(running)
+}
+
+impl Running {
+    /// The node's log (`start_node`), if it has one.
+    pub fn log_path(&self) -> Option<PathBuf> {
+        let dir = self._data.as_ref()?;
+        std::fs::read_dir(dir.path())
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "log"))
+    }
+}
+
+async fn wait_answering(running: &Running, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
     let client = reqwest::Client::new();
     while Instant::now() < deadline {
         if let Ok(r) = client
@@ -187,11 +246,15 @@ pub async fn start(
             .await
             && r.status().is_success()
         {
-            return Ok(running);
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("{} did not start within 30 s", target.name())
+    bail!(
+        "{} did not start within {} s",
+        running.target.name(),
+        limit.as_secs()
+    )
 }
 
 /// A schema made for one run of ocpulse on PostgreSQL, so a run starts from an empty journal

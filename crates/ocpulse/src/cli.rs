@@ -90,4 +90,8 @@ pub enum Command {
     /// The benchmark's null server (answers every frame with the cheapest valid reply).
     #[command(hide = true)]
     BenchNullServer(crate::bench_cmd::NullServerArgs),
+    /// A fleet of the cluster benchmark in a process of its own (one process holds
+    /// ~20,000 sockets): connects, reports, holds until its stdin closes.
+    #[command(hide = true)]
+    BenchFleet(crate::bench_cmd::FleetArgs),
 }

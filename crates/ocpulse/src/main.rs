@@ -91,5 +91,6 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Bench(args) => ocpulse::bench_cmd::bench(args).await,
         Command::BenchNullServer(args) => ocpulse::bench_cmd::null_server(args).await,
+        Command::BenchFleet(args) => ocpulse::bench_cmd::fleet(args).await,
     }
 }

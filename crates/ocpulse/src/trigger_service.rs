@@ -95,7 +95,11 @@ pub struct RemoteTrigger {
 }
 
 /// Like [`prepare`], for callers that run triggers on the whole fleet (jobs): a station
-/// another cluster node holds is run there, and answers as a local one would.
+/// another cluster node holds is run there, and answers as a local one would. It is planned
+/// there too: this node's copy of a station held elsewhere is folded from the journal's
+/// tail and may lag or miss entries (its connectors, its version), so planning it here
+/// refused 2.0.1 stations `NotApplicable` (no connector reported yet) that their own node
+/// would have triggered.
 pub fn prepare_anywhere(
     app: &Arc<App>,
     station_id: &str,
@@ -103,7 +107,18 @@ pub fn prepare_anywhere(
     options: TriggerOptions,
     started: Instant,
 ) -> Result<Prepared, Refusal> {
-    let remote = app.stations.get(station_id).and_then(|e| e.remote);
+    let entry = app.stations.get(station_id);
+    let remote = entry.as_ref().and_then(|e| e.remote.clone());
+    if let Some(node) = &remote
+        && entry.as_ref().is_some_and(|e| e.session.is_none())
+    {
+        return Ok(Prepared::Remote(Box::new(RemoteTrigger {
+            node: node.clone(),
+            station_id: station_id.to_owned(),
+            request,
+            options,
+        })));
+    }
     match prepare(app, station_id, request.clone(), options.clone(), started) {
         Err(Refusal::NotConnected(_)) if let Some(node) = remote => {
             Ok(Prepared::Remote(Box::new(RemoteTrigger {

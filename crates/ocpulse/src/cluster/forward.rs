@@ -25,8 +25,8 @@ use crate::app::App;
 /// (`timeoutMs` up to 300 s) with room for the hop.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(330);
 
-/// The largest request or answer body handed between nodes (NATS' default payload limit
-/// is 1 MiB; the API's bodies and pages are far smaller).
+/// The largest request body handed to another node (NATS' default payload limit
+/// is 1 MiB; an answer is checked against the server's own limit, `reply_payload`).
 const MAX_BODY: usize = 1 << 20;
 
 /// The request headers an answer depends on; the rest (authorization, host, cookies) stay
@@ -363,7 +363,8 @@ pub async fn serve(app: &Arc<App>, bus: &Arc<Bus>, router: axum::Router) -> anyh
                         .unwrap_or_default(),
                     },
                 };
-                let Ok(payload) = serde_json::to_vec(&answer) else {
+                let limit = bus.client.server_info().max_payload;
+                let Some(payload) = reply_payload(&answer, &bus.node_id, limit) else {
                     return;
                 };
                 if let Err(e) = bus.client.publish(reply, payload.into()).await {
@@ -407,10 +408,22 @@ async fn serve_one(router: axum::Router, forwarded: ForwardedRequest) -> Forward
         Err(never) => match never {},
     };
     let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map(|b| b.to_vec())
-        .unwrap_or_default();
+    // Read whole (this node's router made it): whether it fits the bus is `reply_payload`'s
+    // call, which answers for it instead of cutting it.
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(body) => body.to_vec(),
+        Err(e) => {
+            return ForwardedResponse {
+                status: 500,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: serde_json::to_vec(&serde_json::json!({
+                    "error": "internal",
+                    "message": format!("the answer could not be read: {e}"),
+                }))
+                .unwrap_or_default(),
+            };
+        }
+    };
     ForwardedResponse {
         status: parts.status.as_u16(),
         headers: parts
@@ -424,9 +437,60 @@ async fn serve_one(router: axum::Router, forwarded: ForwardedRequest) -> Forward
     }
 }
 
+/// The NATS payload answering a forwarded request: `answer`, or, when that is larger than
+/// the bus carries (`limit`, the NATS server's `max_payload`), a 502 `answer_too_large`
+/// saying so. Without it, the publish failed and the asking node waited the whole
+/// `FORWARD_TIMEOUT` (330 s) for nothing; a bulk job's answer lists every station and
+/// passes NATS' default 1 MiB at a few thousand stations.
+fn reply_payload(answer: &ForwardedResponse, node: &str, limit: usize) -> Option<Vec<u8>> {
+    let payload = serde_json::to_vec(answer).ok()?;
+    if payload.len() <= limit {
+        return Some(payload);
+    }
+    let too_large = ForwardedResponse {
+        status: 502,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::to_vec(&serde_json::json!({
+            "error": "answer_too_large",
+            "message": format!(
+                "node {node:?} served the request (status {}), but its answer ({} bytes on the bus) is larger than the cluster's NATS carries ({limit} bytes); ask node {node:?} directly, or for less (`?results=none` or `failed`, a smaller `limit`)",
+                answer.status,
+                payload.len()
+            ),
+        }))
+        .ok()?,
+    };
+    serde_json::to_vec(&too_large).ok()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{leader_route, station_of};
+    use super::{ForwardedResponse, leader_route, reply_payload, station_of};
+
+    #[test]
+    fn an_answer_the_bus_cannot_carry_becomes_a_stable_error_not_silence() {
+        let answer = ForwardedResponse {
+            status: 202,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: vec![b'x'; 4096],
+        };
+        let fits = reply_payload(&answer, "b", 1 << 20).expect("payload");
+        let back: ForwardedResponse = serde_json::from_slice(&fits).expect("answer");
+        assert_eq!((back.status, back.body.len()), (202, 4096));
+        let limit = 2048;
+        let cut = reply_payload(&answer, "b", limit).expect("payload");
+        assert!(cut.len() <= limit, "{} bytes", cut.len());
+        let back: ForwardedResponse = serde_json::from_slice(&cut).expect("answer");
+        assert_eq!(back.status, 502);
+        let body: serde_json::Value = serde_json::from_slice(&back.body).expect("json");
+        assert_eq!(body["error"], "answer_too_large", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("\"b\"")),
+            "{body}"
+        );
+    }
 
     #[test]
     fn the_background_works_routes_go_to_the_leader_and_no_others() {
