@@ -213,6 +213,12 @@ await step("a trigger's timeline", async () => {
   assert.match(text, /Sent TriggerMessage/);
   assert.match(text, /Station answered Accepted/);
   assert.match(text, /Station sent StatusNotification/);
+  // The frames themselves, from the journal.
+  await page.waitForFunction(() => !document.querySelector("#trigger-frames")?.textContent.includes("Loading"));
+  const frames = await page.textContent("#trigger-frames");
+  assert.match(frames, /→ station CALL TriggerMessage/);
+  assert.match(frames, /station → CALLRESULT TriggerMessage/);
+  assert.match(frames, /station → CALL StatusNotification/);
   await accessible("trigger timeline");
 });
 

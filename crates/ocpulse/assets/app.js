@@ -473,6 +473,27 @@
     for (const m of t.messages || []) item(m.receivedAt, `Station sent ${m.action} (matched by ${m.matchedBy})`, m.payload);
     for (const m of t.unmatched || []) item(m.receivedAt, `Station sent ${m.action}, not taken as the answer`, m.payload);
     item(t.completedAt, `Ended: ${t.outcome}`);
+    triggerFrames(t);
+  }
+
+  // The frames themselves: the station's journal up to just after the trigger ended, the
+  // entries that carry this trigger's id, oldest first.
+  async function triggerFrames(t) {
+    const list = document.getElementById("trigger-frames");
+    let q = `/api/v1/stations/${encodeURIComponent(t.stationId)}/messages?limit=500`;
+    if (t.completedAt) q += "&before=" + encodeURIComponent(new Date(Date.parse(t.completedAt) + 1000).toISOString());
+    const r = await api("GET", q);
+    list.replaceChildren();
+    if (!r.ok) { list.append(el("li", { class: "error" }, `${r.status}: ${(r.data && r.data.message) || ""}`)); return; }
+    const frames = (r.data.items || []).filter((e) => e.triggerId === t.id).reverse();
+    if (frames.length === 0) { list.append(el("li", { class: "muted" }, "No frame of this trigger in the journal's latest 500 entries of the station.")); return; }
+    for (const e of frames) {
+      const li = el("li", {}, el("time", {}, e.at), " ",
+        el("strong", {}, `${e.direction === "in" ? "station →" : "→ station"} ${e.type} ${e.action || ""}`),
+        " ", el("code", {}, e.messageId || ""));
+      li.append(el("pre", { class: "payload", tabindex: "0" }, JSON.stringify(e.payload, null, 2)));
+      list.append(li);
+    }
   }
 
   // ---- start -----------------------------------------------------------------------------

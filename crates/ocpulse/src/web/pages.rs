@@ -977,7 +977,8 @@ pub async fn webhooks(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri)
 }
 
 /// `GET /ui/triggers/{id}`: one trigger's timeline (request, the CALLs sent and their
-/// answers, the station's messages and why each was taken, the end), read from its record.
+/// answers, the station's messages and why each was taken, the end), read from its record,
+/// and the frames the journal holds for it (each entry carrying its `triggerId`).
 pub async fn trigger(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -991,6 +992,8 @@ pub async fn trigger(
                 dl.facts #trigger-facts {}
                 h2 { "Timeline" }
                 ol.timeline #trigger-timeline { li.muted { "Loading…" } }
+                h2 { "Frames in the journal" }
+                ol.timeline #trigger-frames { li.muted { "Loading…" } }
             }
         }
     })
