@@ -300,6 +300,7 @@ async fn own_trigger(
         .acquire_owned()
         .await
         .ok()?;
+    crate::cluster::locate(app, station).await;
     let options = TriggerOptions {
         requested_by,
         request_json: json!({"requestedMessage": request.requested_message}),

@@ -156,6 +156,29 @@ fn shared_docs(app: &Arc<App>) {
     });
 }
 
+/// Makes sure this node knows where `station_id` is held before fleet work plans for it: a
+/// station with no session here and no holder on record (its holder's record was late
+/// under load, or its ownership's watch event is still on its way) is looked up in the
+/// ownership bucket, and the holder found is recorded. Alone: nothing to do.
+pub async fn locate(app: &App, station_id: &str) {
+    let Some(bus) = app.cluster.bus() else {
+        return;
+    };
+    let known = app
+        .stations
+        .get(station_id)
+        .is_some_and(|e| e.session.is_some() || e.remote.is_some());
+    if known {
+        return;
+    }
+    if let Some(owner) = bus.owner(station_id).await
+        && owner.node != bus.node_id
+    {
+        app.stations
+            .set_remote(station_id, Some(owner.node), Some(owner.since));
+    }
+}
+
 /// A station connected here: the cluster learns this node holds it (a newer connection of
 /// it on another node then closes this one). Alone: nothing to say.
 pub fn claimed(app: &Arc<App>, station_id: &str, generation: u64, protocol: &str) {

@@ -224,6 +224,7 @@ async fn station(
     loop {
         // `attempts` counts triggers actually sent: a refusal before sending (an offline or
         // unknown station, a request its version cannot express) leaves it as it was.
+        crate::cluster::locate(&app, &station_id).await;
         let result = match prepare(&app, &spec, &job_id, &station_id) {
             Err(refused) => *refused,
             Ok(run) => {
