@@ -275,6 +275,53 @@ impl Bus {
     }
 }
 
+/// Answers the requests other nodes send on `subject` until the node stops, each on a task
+/// of its own: `handle` turns a request into its reply's payload (`None`: no reply).
+/// The one loop behind every node-to-node request (API hand-offs, triggers, calls).
+pub async fn respond<F, Fut>(
+    app: &App,
+    bus: &Arc<Bus>,
+    subject: String,
+    handle: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(async_nats::Message) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Option<Vec<u8>>> + Send + 'static,
+{
+    let mut requests = bus
+        .client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve {subject} on NATS: {e}"))?;
+    let bus = Arc::clone(bus);
+    let shutdown = app.shutdown.clone();
+    let handle = Arc::new(handle);
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                m = requests.next() => m,
+                () = shutdown.cancelled() => None,
+            };
+            let Some(message) = message else { break };
+            let Some(reply) = message.reply.clone() else {
+                continue;
+            };
+            let answer = handle(message);
+            let bus = Arc::clone(&bus);
+            let subject = subject.clone();
+            tokio::spawn(async move {
+                let Some(payload) = answer.await else {
+                    return;
+                };
+                if let Err(e) = bus.client.publish(reply, payload.into()).await {
+                    tracing::warn!(error = %e, %subject, "cannot answer another node's request");
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
 /// Starts the node's upkeep: the liveness record every `HEARTBEAT`, the watch of the nodes
 /// bucket, and the watch of ownerships that closes this node's connection of a station
 /// that connected again elsewhere. Returns once the first record is written and read back.

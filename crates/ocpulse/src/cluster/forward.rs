@@ -12,7 +12,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use ocpulse_core::cluster::{ForwardedRequest, ForwardedResponse};
 use tower::ServiceExt;
 
@@ -331,49 +330,28 @@ fn into_response(answer: ForwardedResponse) -> Response {
 /// Serves the requests other nodes hand this one, each on a task of its own, through the
 /// same router as requests from sockets.
 pub async fn serve(app: &Arc<App>, bus: &Arc<Bus>, router: axum::Router) -> anyhow::Result<()> {
-    let mut requests = bus
-        .client
-        .subscribe(bus.api_subject(&bus.node_id))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot serve this node's API subject on NATS: {e}"))?;
-    let bus = Arc::clone(bus);
-    let shutdown = app.shutdown.clone();
-    tokio::spawn(async move {
-        loop {
-            let message = tokio::select! {
-                m = requests.next() => m,
-                () = shutdown.cancelled() => None,
+    let answering = Arc::clone(bus);
+    super::bus::respond(app, bus, bus.api_subject(&bus.node_id), move |request| {
+        let router = router.clone();
+        let bus = Arc::clone(&answering);
+        async move {
+            let answer = match serde_json::from_slice::<ForwardedRequest>(&request.payload) {
+                Ok(request) => serve_one(router, request).await,
+                Err(e) => ForwardedResponse {
+                    status: 400,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: serde_json::to_vec(&serde_json::json!({
+                        "error": "invalid_forward",
+                        "message": format!("the forwarded request is unreadable: {e}"),
+                    }))
+                    .unwrap_or_default(),
+                },
             };
-            let Some(message) = message else { break };
-            let Some(reply) = message.reply.clone() else {
-                continue;
-            };
-            let router = router.clone();
-            let bus = Arc::clone(&bus);
-            tokio::spawn(async move {
-                let answer = match serde_json::from_slice::<ForwardedRequest>(&message.payload) {
-                    Ok(request) => serve_one(router, request).await,
-                    Err(e) => ForwardedResponse {
-                        status: 400,
-                        headers: vec![("content-type".into(), "application/json".into())],
-                        body: serde_json::to_vec(&serde_json::json!({
-                            "error": "invalid_forward",
-                            "message": format!("the forwarded request is unreadable: {e}"),
-                        }))
-                        .unwrap_or_default(),
-                    },
-                };
-                let limit = bus.client.server_info().max_payload;
-                let Some(payload) = reply_payload(&answer, &bus.node_id, limit) else {
-                    return;
-                };
-                if let Err(e) = bus.client.publish(reply, payload.into()).await {
-                    tracing::warn!(error = %e, "cannot answer a forwarded request");
-                }
-            });
+            let limit = bus.client.server_info().max_payload;
+            reply_payload(&answer, &bus.node_id, limit)
         }
-    });
-    Ok(())
+    })
+    .await
 }
 
 async fn serve_one(router: axum::Router, forwarded: ForwardedRequest) -> ForwardedResponse {

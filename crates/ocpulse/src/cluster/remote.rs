@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use ocpp_rpc::ProtocolVersion;
 use ocpulse_core::trigger_plan::TriggerRequest;
 use ocpulse_core::trigger_record::TriggerRecord;
@@ -121,46 +120,24 @@ pub async fn trigger(
     }
 }
 
-/// Serves the triggers other nodes ask this one to run, each on a task of its own.
+/// Serves the triggers other nodes ask this one to run.
 pub async fn serve(app: &Arc<App>, bus: &Arc<Bus>) -> anyhow::Result<()> {
-    let mut asks = bus
-        .client
-        .subscribe(subject(bus, &bus.node_id))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot serve this node's trigger subject on NATS: {e}"))?;
-    let app = Arc::clone(app);
-    let bus = Arc::clone(bus);
-    tokio::spawn(async move {
-        loop {
-            let message = tokio::select! {
-                m = asks.next() => m,
-                () = app.shutdown.cancelled() => None,
+    let serving = Arc::clone(app);
+    super::bus::respond(app, bus, subject(bus, &bus.node_id), move |request| {
+        let app = Arc::clone(&serving);
+        async move {
+            let answer = match serde_json::from_slice::<TriggerAsk>(&request.payload) {
+                Ok(ask) => run(&app, ask).await,
+                Err(e) => TriggerAnswer::Refused {
+                    code: "internal".into(),
+                    message: format!("unreadable trigger request: {e}"),
+                    protocol: None,
+                },
             };
-            let Some(message) = message else { break };
-            let Some(reply) = message.reply.clone() else {
-                continue;
-            };
-            let app = Arc::clone(&app);
-            let bus = Arc::clone(&bus);
-            tokio::spawn(async move {
-                let answer = match serde_json::from_slice::<TriggerAsk>(&message.payload) {
-                    Ok(ask) => run(&app, ask).await,
-                    Err(e) => TriggerAnswer::Refused {
-                        code: "internal".into(),
-                        message: format!("unreadable trigger request: {e}"),
-                        protocol: None,
-                    },
-                };
-                let Ok(payload) = serde_json::to_vec(&answer) else {
-                    return;
-                };
-                if let Err(e) = bus.client.publish(reply, payload.into()).await {
-                    tracing::warn!(error = %e, "cannot answer another node's trigger");
-                }
-            });
+            serde_json::to_vec(&answer).ok()
         }
-    });
-    Ok(())
+    })
+    .await
 }
 
 async fn run(app: &Arc<App>, ask: TriggerAsk) -> TriggerAnswer {
@@ -275,45 +252,23 @@ pub async fn call(
     }
 }
 
-/// Serves the calls other nodes ask this one to send, each on a task of its own.
+/// Serves the calls other nodes ask this one to send.
 pub async fn serve_calls(app: &Arc<App>, bus: &Arc<Bus>) -> anyhow::Result<()> {
-    let mut asks = bus
-        .client
-        .subscribe(call_subject(bus, &bus.node_id))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot serve this node's call subject on NATS: {e}"))?;
-    let app = Arc::clone(app);
-    let bus = Arc::clone(bus);
-    tokio::spawn(async move {
-        loop {
-            let message = tokio::select! {
-                m = asks.next() => m,
-                () = app.shutdown.cancelled() => None,
+    let serving = Arc::clone(app);
+    super::bus::respond(app, bus, call_subject(bus, &bus.node_id), move |request| {
+        let app = Arc::clone(&serving);
+        async move {
+            let answer = match serde_json::from_slice::<CallAsk>(&request.payload) {
+                Ok(ask) => send_call(&app, ask).await,
+                Err(e) => CallAnswer::Refused {
+                    code: "internal".into(),
+                    message: format!("unreadable call request: {e}"),
+                },
             };
-            let Some(message) = message else { break };
-            let Some(reply) = message.reply.clone() else {
-                continue;
-            };
-            let app = Arc::clone(&app);
-            let bus = Arc::clone(&bus);
-            tokio::spawn(async move {
-                let answer = match serde_json::from_slice::<CallAsk>(&message.payload) {
-                    Ok(ask) => send_call(&app, ask).await,
-                    Err(e) => CallAnswer::Refused {
-                        code: "internal".into(),
-                        message: format!("unreadable call request: {e}"),
-                    },
-                };
-                let Ok(payload) = serde_json::to_vec(&answer) else {
-                    return;
-                };
-                if let Err(e) = bus.client.publish(reply, payload.into()).await {
-                    tracing::warn!(error = %e, "cannot answer another node's call");
-                }
-            });
+            serde_json::to_vec(&answer).ok()
         }
-    });
-    Ok(())
+    })
+    .await
 }
 
 async fn send_call(app: &Arc<App>, ask: CallAsk) -> CallAnswer {
